@@ -1,0 +1,66 @@
+/*
+ * kb_gen.h -- seeded input generators for kbench targets.
+ *
+ * Static library (kbench_gen) that oracle plugins link to build their
+ * inputs. Every function is a pure function of the rng state and its
+ * arguments: the same seed gives the same bytes on every platform (x86-64,
+ * aarch64, any compiler), because the library uses only integer arithmetic
+ * and correctly rounded IEEE operations (+ - * / sqrt), never libm
+ * transcendentals, and is compiled with -ffp-contract=off.
+ */
+#ifndef KB_GEN_H
+#define KB_GEN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* SplitMix64 (Steele, Lea, Flood 2014). */
+typedef struct kb_rng {
+    uint64_t state;
+} kb_rng;
+
+void kb_rng_seed(kb_rng *r, uint64_t seed);
+uint64_t kb_rng_next(kb_rng *r);
+/* A seed for an independent sub-stream, e.g. per (case, set, buffer). */
+uint64_t kb_rng_derive(uint64_t seed, uint64_t a, uint64_t b);
+/* Uniform integer in [0, n), unbiased (Lemire's method). n > 0. */
+uint64_t kb_rng_below(kb_rng *r, uint64_t n);
+/* Uniform double in [0, 1) with 53 random bits. */
+double kb_rng_unit(kb_rng *r);
+/* Standard normal (mean 0, sd 1), deterministic across platforms. */
+double kb_rng_normal(kb_rng *r);
+
+/* out[i] uniform in [lo, hi). */
+void kb_gen_uniform_f32(kb_rng *r, float *out, size_t n, float lo, float hi);
+/* out[i] = mean + sd * normal. */
+void kb_gen_normal_f32(kb_rng *r, float *out, size_t n, float mean, float sd);
+/* n_vec vectors of dim floats, row-major, drawn around n_clusters centres
+ * (centres uniform in [-1, 1), points centre + spread * normal). */
+void kb_gen_clustered_f32(kb_rng *r, float *out, size_t n_vec, size_t dim,
+                          size_t n_clusters, float spread);
+/* out[i] uniform bytes in [0, 256). */
+void kb_gen_bytes(kb_rng *r, uint8_t *out, size_t n);
+/* out[i] in [0, n_items) with P(k) proportional to 1/(k+1)^s, s > 0
+ * (rank 0 most likely). */
+void kb_gen_zipf_u32(kb_rng *r, uint32_t *out, size_t n, uint32_t n_items, double s);
+
+/* k sorted, strictly increasing u32 lists drawn from [0, universe), written
+ * back to back into out; offsets[0..k] receives the start of each list
+ * (offsets[k] = total). lens[i] is the length of list i. A common core of
+ * round(overlap * min(lens)) values is present in every list (0 <= overlap
+ * <= 1); the rest of each list avoids the core and is otherwise uniform, so
+ * the intersection of all k lists is exactly the core unless the uniform
+ * parts collide by chance (they may; the oracle computes the true answer).
+ * Needs sum(lens) <= universe / 2. Returns 0, or -1 if the request cannot be
+ * met. `out` must hold sum(lens) elements. */
+int kb_gen_postings(kb_rng *r, uint32_t k, const uint64_t *lens, double overlap,
+                    uint32_t universe, uint32_t *out, uint64_t *offsets);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* KB_GEN_H */

@@ -1,0 +1,217 @@
+/*
+ * kb.h -- internal interfaces of the kbench host (kb__ names).
+ *
+ * Nothing here is ABI: plugins see only abi/kbench.h. Functions return 0 or
+ * a negative KB__E* code and, on failure, write one line of words into the
+ * caller's error buffer (err, err_len): what happened and what to do.
+ * Nothing below main() calls exit().
+ */
+#ifndef KB_H
+#define KB_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kbench.h"
+
+/* ---- error codes ---------------------------------------------------- */
+enum {
+    KB__EOK = 0,
+    KB__EIO = -1,      /* file or system call failed */
+    KB__ENOMEM = -2,
+    KB__EFORMAT = -3,  /* not an ELF, truncated, wrong machine */
+    KB__EABI = -4,     /* bad magic, version, struct size, descriptor */
+    KB__ESPEC = -5,    /* malformed target spec */
+    KB__ENOTFOUND = -6,
+    KB__EUSAGE = -7,
+    KB__ECHILD = -8,   /* worker died, timed out or misbehaved */
+    KB__ECORRUPT = -9  /* a state file or ledger line is damaged */
+};
+
+/* Format one line into err (never overflows, always NUL-terminated). */
+void kb__errf(char *err, size_t err_len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ---- verdicts ------------------------------------------------------- */
+typedef enum kb__status {
+    KB__ST_KEEP = 0,
+    KB__ST_DISCARD,
+    KB__ST_INCONCLUSIVE,
+    KB__ST_INCORRECT,
+    KB__ST_CRASH,
+    KB__ST_TIMEOUT,
+    KB__ST_REJECTED
+} kb__status;
+
+const char *kb__status_name(kb__status s);
+/* Documented exit codes: keep 0, discard 1, incorrect 2, crash/timeout/
+ * rejected 3, inconclusive 4; usage errors are 64 (EX_USAGE). */
+int kb__status_exit_code(kb__status s);
+#define KB__EXIT_USAGE 64
+
+/* ---- digests and files (digest.c) ----------------------------------- */
+/* XXH3-64 of bytes, and as 16 lowercase hex digits + NUL. */
+uint64_t kb__hash(const void *p, size_t n, uint64_t seed);
+void kb__hex64(uint64_t v, char out[17]);
+
+/* A private, consistent copy of a plugin file: read while checking that
+ * size, mtime and inode did not change underneath (a linker rewriting it),
+ * stored in a sealed memfd so nothing on disk is left behind. */
+typedef struct kb__snapshot {
+    int fd;           /* memfd, sealed against writes; -1 when empty */
+    uint64_t size;
+    uint64_t digest;  /* kb__hash of the contents, seed 0 */
+    char digest_hex[17];
+} kb__snapshot;
+
+int kb__snapshot_take(const char *path, kb__snapshot *s, char *err, size_t err_len);
+void kb__snapshot_close(kb__snapshot *s);
+
+/* ---- ELF pre-checks (elf.c) ----------------------------------------- */
+/* Checks, without running any code, that the bytes are a complete 64-bit
+ * shared object for this machine: magic, class, byte order, e_machine,
+ * e_type ET_DYN, program/section headers inside the file, a dynamic
+ * section, and the kb_plugin_entry_v1 symbol exported in .dynsym.
+ * `path` is only used in the message. */
+int kb__elf_check(const void *bytes, size_t size, const char *path,
+                  char *err, size_t err_len);
+/* Same, reading the snapshot's memfd. */
+int kb__elf_check_fd(int fd, const char *path, char *err, size_t err_len);
+
+/* ---- CPU features (cpu.c) ------------------------------------------- */
+uint64_t kb__cpu_features(void);
+/* "avx2 fma avx512f" for the set bits; writes "" for 0. */
+void kb__cpu_feature_names(uint64_t bits, char *out, size_t out_len);
+
+/* ---- descriptors (load.c) ------------------------------------------- */
+/* What the host learns of a plugin's descriptor: copied out of the (possibly
+ * hostile) worker into fixed, NUL-terminated fields. */
+typedef struct kb__desc {
+    uint32_t magic;
+    uint16_t abi_major, abi_minor;
+    uint32_t struct_size;
+    uint32_t has_verify;
+    uint64_t cpu_features;
+    char target[64];
+    char name[64];
+    char version[64];
+} kb__desc;
+
+/* Validate a descriptor read from a plugin: magic, major version, struct
+ * size against the minor, names present and printable, vtable members
+ * present. On failure the message starts with `path: ` and says the fix. */
+int kb__desc_check(const kb__desc *d, const char *path, char *err, size_t err_len);
+
+/* Read a descriptor from a loaded plugin (in-process; used by the worker and
+ * for the trusted oracle). `p` may be garbage: only reads within struct_size
+ * and copies strings with a bound. Fills d even when the check fails. */
+int kb__desc_read(const kb_plugin *p, kb__desc *d, const char *path,
+                  char *err, size_t err_len);
+
+/* dlopen(RTLD_NOW|RTLD_LOCAL) `path` (may be /proc/self/fd/N), find
+ * kb_plugin_entry_v1, validate. Runs the plugin's constructors: call it only
+ * in a worker, or for the trusted oracle. */
+typedef struct kb__lib {
+    void *dl;
+    const kb_plugin *plugin;
+    const kb_target *target; /* NULL unless want_target */
+    kb__desc desc;
+} kb__lib;
+int kb__lib_open(const char *load_path, const char *shown_path, int want_target,
+                 kb__lib *lib, char *err, size_t err_len);
+void kb__lib_close(kb__lib *lib);
+
+/* ---- target specs (spec.c) ------------------------------------------ */
+/* Validate an oracle's spec: magic/version/size, names, buffer roles in
+ * order (statics, calls, outputs), dtypes, lengths, params, tolerance,
+ * generate present. Message names the oracle file. */
+int kb__spec_check(const kb_target *t, const char *path, char *err, size_t err_len);
+size_t kb__dtype_size(uint32_t dtype);
+const char *kb__dtype_name(uint32_t dtype);
+
+/* ---- oracle discovery (oracles.c) ----------------------------------- */
+/* Finds <dir>/<target>/oracle.so in: extra_dir (if non-NULL), the build dir
+ * next to the kbench binary (<exe dir>/oracles), then the install prefix.
+ * Writes the path; KB__ENOTFOUND with the places searched otherwise. */
+int kb__oracle_find(const char *target, const char *extra_dir, char *path,
+                    size_t path_len, char *err, size_t err_len);
+
+/* ---- statistics (stats.c) ------------------------------------------- */
+typedef struct kb__ci {
+    double est; /* point estimate */
+    double lo;  /* 90% CI low */
+    double hi;  /* 90% CI high */
+} kb__ci;
+
+/* Median of x (n >= 1). Does not modify x. */
+double kb__median(const double *x, size_t n);
+/* Median of x with a seeded percentile-bootstrap 90% CI. */
+kb__ci kb__bootstrap_median(const double *x, size_t n, uint64_t seed, int resamples);
+/* For k groups of log-ratios: the mean of per-group medians (log of the
+ * geometric mean ratio) with a bootstrap CI, resampling within each group. */
+kb__ci kb__bootstrap_mean_of_medians(const double *const *x, const size_t *n, size_t k,
+                                     uint64_t seed, int resamples);
+
+typedef struct kb__rule {
+    double min_gain;   /* keep needs geomean CI high < 1 - min_gain (0.01) */
+    double worst_case; /* keep needs worst case ratio <= 1 + worst_case (0.05) */
+} kb__rule;
+
+/* keep, discard or inconclusive from ratio CIs (candidate / baseline,
+ * below 1 is faster). Writes a one-line reason. */
+kb__status kb__decide(const kb__rule *rule, kb__ci geomean, kb__ci worst, char *reason,
+                      size_t reason_len);
+
+/* ---- trial results (result.c prints them) --------------------------- */
+typedef struct kb__case_result {
+    char name[96];
+    uint32_t samples;      /* paired samples */
+    uint64_t calls;        /* calls per batch */
+    double cand_ns;        /* median ns per call, candidate */
+    double base_ns;        /* median ns per call, baseline */
+    kb__ci ratio;          /* candidate / baseline per call */
+    double bytes_per_call;
+    double flops_per_call;
+} kb__case_result;
+
+typedef struct kb__result {
+    kb__status status;
+    char reason[512];      /* one line; for incorrect: case, index, expected, got */
+    char target[64];
+    char candidate[512];   /* path as given */
+    char cand_name[64];
+    char cand_digest[17];
+    char against[512];     /* "oracle" or a path */
+    char against_digest[17];
+    char oracle_digest[17];
+    char description[256];
+    char git_commit[41];   /* "" when unknown */
+    uint64_t seed;         /* the trial's secret seed, revealed afterwards */
+    kb__ci geomean;
+    kb__ci worst;          /* the case with the largest ratio */
+    char worst_case[96];
+    uint32_t n_cases;
+    kb__case_result cases[64];
+    double trial_seconds;
+    long peak_rss_kb;      /* candidate worker */
+    double prepare_ms;     /* candidate, all cases */
+} kb__result;
+
+/* The grep-able block: "---" then "key: value" lines. */
+void kb__result_print_block(const kb__result *r, void *file /* FILE* */);
+/* The per-case table shown above the block on a terminal. */
+void kb__result_print_table(const kb__result *r, void *file);
+/* JSON (Google Benchmark shaped: context + benchmarks[], plus kbench fields). */
+void kb__result_print_json(const kb__result *r, void *file);
+
+/* ---- ledger (ledger.c) ---------------------------------------------- */
+/* Appends one line to a results.tsv, writing the header if the file is new.
+ * O_APPEND, an exclusive flock, one write(2) per line: concurrent trials
+ * never interleave or tear lines. */
+int kb__ledger_append(const char *path, const kb__result *r, char *err, size_t err_len);
+#define KB__LEDGER_HEADER                                                              \
+    "timestamp\ttarget\tcandidate\tdigest\toracle_digest\tcommit\tstatus\tgeomean_ratio" \
+    "\tci90_low\tci90_high\tworst_ratio\ttrial_seconds\tdescription\n"
+
+#endif /* KB_H */
