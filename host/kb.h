@@ -41,7 +41,8 @@ typedef enum kb__status {
     KB__ST_INCORRECT,
     KB__ST_CRASH,
     KB__ST_TIMEOUT,
-    KB__ST_REJECTED
+    KB__ST_REJECTED,
+    KB__ST_CORRECT /* kbench verify: correct, not timed (exit 0) */
 } kb__status;
 
 const char *kb__status_name(kb__status s);

@@ -1,0 +1,241 @@
+/*
+ * arena.c -- a case's inputs and oracle outputs, made once in the host.
+ *
+ * Inputs live in one memfd per case (the arena): the host writes them, then
+ * hands workers a read-only descriptor, so a plugin cannot write them even by
+ * mprotect. KB__SETS input sets share the static inputs of set 0 and differ
+ * in every per-call input, so a plugin cannot replay an answer. Oracle
+ * outputs stay in host memory and never reach a worker.
+ *
+ * Output slots (per worker, per case) are page multiples: canary bytes, the
+ * buffer right-aligned to 64 bytes, then the slot end; the worker maps each
+ * slot between guard pages, so an overrun faults or changes a canary.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "trial.h"
+
+#define KB__CANARY 0xa5
+
+static size_t round_up(size_t x, size_t a) { return (x + a - 1) / a * a; }
+
+static void oracle_log(const kb_host *h, const char *m) {
+    (void)h;
+    (void)m;
+}
+static void *oracle_alloc(const kb_host *h, size_t size, size_t align) {
+    (void)h;
+    void *p = NULL;
+    return posix_memalign(&p, align < sizeof(void *) ? sizeof(void *) : align, size ? size : 1) == 0
+               ? p
+               : NULL;
+}
+static void oracle_free(const kb_host *h, void *p) {
+    (void)h;
+    free(p);
+}
+
+static int make_memfd(const char *name, size_t size, char *err, size_t err_len) {
+    int fd = memfd_create(name, MFD_CLOEXEC);
+    if (fd < 0 || ftruncate(fd, (off_t)size) != 0) {
+        kb__errf(err, err_len, "cannot allocate %zu bytes of shared memory: %s", size,
+                 strerror(errno));
+        if (fd >= 0) close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+int kb__case_build(const kb_target *t, const kb_plugin *oracle, uint32_t case_index,
+                   uint32_t slot, uint64_t seed, kb__case_data *cd, char *err, size_t err_len) {
+    memset(cd, 0, sizeof *cd);
+    cd->fd = cd->ro_fd = -1;
+    cd->index = case_index;
+    cd->cs = &t->cases[case_index];
+    const kb_case_spec *cs = cd->cs;
+    kb__layout *L = &cd->layout;
+    const size_t page = (size_t)sysconf(_SC_PAGESIZE);
+
+    L->n_bufs = t->n_buffers;
+    L->slot = slot;
+    L->n_params = t->n_params;
+    for (uint32_t p = 0; p < t->n_params; p++) {
+        L->params[p] = cs->params[p];
+        snprintf(L->param_names[p], sizeof L->param_names[p], "%s", t->param_names[p]);
+    }
+    snprintf(L->case_name, sizeof L->case_name, "%s", cs->name);
+
+    /* Inputs: statics once, per-call inputs once per set; 64-byte aligned. */
+    size_t off = 0, out_off = 0;
+    for (uint32_t i = 0; i < t->n_buffers; i++) {
+        const kb_buffer_spec *b = &t->buffers[i];
+        const size_t bytes = cs->lengths[i] * kb__dtype_size(b->dtype);
+        L->buf[i].role = b->role;
+        L->buf[i].dtype = b->dtype;
+        L->buf[i].flags = b->flags;
+        L->buf[i].count = cs->lengths[i];
+        switch (b->role) {
+        case KB_ROLE_STATIC:
+            L->n_statics++;
+            for (int s = 0; s < KB__SETS; s++) L->buf[i].off[s] = off;
+            off = round_up(off + bytes, 64);
+            break;
+        case KB_ROLE_CALL:
+            L->n_calls++;
+            for (int s = 0; s < KB__SETS; s++) {
+                L->buf[i].off[s] = off;
+                off = round_up(off + bytes, 64);
+            }
+            break;
+        default: {
+            L->n_outs++;
+            const size_t data = round_up(bytes, 64);
+            L->buf[i].slot_off = out_off;
+            L->buf[i].slot_size = round_up(data + 64, page);
+            L->buf[i].data_off = L->buf[i].slot_size - data;
+            out_off += L->buf[i].slot_size;
+        }
+        }
+    }
+    L->arena_size = round_up(off ? off : 1, page);
+    L->out_size = out_off;
+    cd->size = L->arena_size;
+
+    cd->fd = make_memfd("kb-inputs", cd->size, err, err_len);
+    if (cd->fd < 0) return KB__ENOMEM;
+    cd->base = mmap(NULL, cd->size, PROT_READ | PROT_WRITE, MAP_SHARED, cd->fd, 0);
+    if (cd->base == MAP_FAILED) {
+        cd->base = NULL;
+        kb__errf(err, err_len, "cannot map %zu bytes of inputs: %s", cd->size, strerror(errno));
+        return KB__ENOMEM;
+    }
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", cd->fd);
+    cd->ro_fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (cd->ro_fd < 0) {
+        kb__errf(err, err_len, "cannot reopen the input arena read-only: %s", strerror(errno));
+        return KB__EIO;
+    }
+
+    kb_buffer bufs[KB_MAX_BUFFERS];
+    for (int s = 0; s < KB__SETS; s++) {
+        for (uint32_t i = 0; i < t->n_buffers; i++) {
+            const int out = L->buf[i].role == KB_ROLE_OUTPUT;
+            bufs[i] = (kb_buffer){out ? NULL : cd->base + L->buf[i].off[s], cs->lengths[i], 0,
+                                  L->buf[i].dtype, 0};
+        }
+        char gerr[256] = "";
+        if (t->generate(cs, seed, (uint32_t)s, bufs, t->n_buffers, gerr, sizeof gerr) != 0) {
+            gerr[sizeof gerr - 1] = 0;
+            kb__errf(err, err_len, "oracle generator failed for case %s: %s", cs->name, gerr);
+            return KB__ESPEC;
+        }
+    }
+    cd->input_digest = kb__hash(cd->base, cd->size, 0);
+
+    /* Oracle outputs, in the host: the oracle is pinned and trusted. */
+    static const kb_host host = {sizeof(kb_host), 0, 0, oracle_log, oracle_alloc, oracle_free};
+    kb_host h = host;
+    h.cpu_features = kb__cpu_features();
+    char *names[KB_MAX_PARAMS];
+    for (uint32_t p = 0; p < L->n_params; p++) names[p] = L->param_names[p];
+    kb_case kc = {L->case_name, L->n_params, 0, L->params, (const char *const *)names};
+    kb_buffer statics[KB_MAX_BUFFERS], ins[KB_MAX_BUFFERS], outs[KB_MAX_BUFFERS];
+    for (uint32_t i = 0; i < L->n_statics; i++)
+        statics[i] = (kb_buffer){cd->base + L->buf[i].off[0], L->buf[i].count, 0, L->buf[i].dtype, 0};
+    void *state = NULL;
+    char perr[256] = "";
+    if (oracle->prepare(&h, &kc, statics, L->n_statics, &state, perr, sizeof perr) != 0) {
+        perr[sizeof perr - 1] = 0;
+        kb__errf(err, err_len, "oracle prepare failed for case %s: %s", cs->name, perr);
+        return KB__ESPEC;
+    }
+    int rc = 0;
+    for (int s = 0; s < KB__SETS && rc == 0; s++) {
+        for (uint32_t i = 0; i < L->n_calls; i++) {
+            const uint32_t bi = L->n_statics + i;
+            ins[i] = (kb_buffer){cd->base + L->buf[bi].off[s], L->buf[bi].count, 0, L->buf[bi].dtype, 0};
+        }
+        for (uint32_t j = 0; j < L->n_outs; j++) {
+            const uint32_t bi = L->n_statics + L->n_calls + j;
+            const size_t bytes = L->buf[bi].count * kb__dtype_size(L->buf[bi].dtype);
+            cd->ref[s][j] = oracle_alloc(NULL, round_up(bytes, 64), 64);
+            if (!cd->ref[s][j]) {
+                rc = KB__ENOMEM;
+                kb__errf(err, err_len, "out of memory for oracle outputs of case %s", cs->name);
+                break;
+            }
+            memset(cd->ref[s][j], 0, bytes);
+            outs[j] = (kb_buffer){cd->ref[s][j], L->buf[bi].count, 0, L->buf[bi].dtype, 0};
+        }
+        if (rc) break;
+        const uint64_t t0 = kb__now_ns();
+        if (oracle->run(state, ins, L->n_calls, outs, L->n_outs, perr, sizeof perr) != 0) {
+            perr[sizeof perr - 1] = 0;
+            kb__errf(err, err_len, "oracle run failed for case %s: %s", cs->name, perr);
+            rc = KB__ESPEC;
+            break;
+        }
+        const double dt = (double)(kb__now_ns() - t0);
+        if (s == 0 || dt < cd->oracle_ns) cd->oracle_ns = dt;
+        for (uint32_t j = 0; j < L->n_outs; j++) {
+            const uint32_t bi = L->n_statics + L->n_calls + j;
+            cd->ref_produced[s][j] = (L->buf[bi].flags & KB_BUF_VARIABLE) ? outs[j].produced
+                                                                          : L->buf[bi].count;
+            if (cd->ref_produced[s][j] > L->buf[bi].count) {
+                kb__errf(err, err_len, "oracle produced more than its capacity in case %s", cs->name);
+                rc = KB__ESPEC;
+            }
+        }
+    }
+    oracle->release(state);
+    return rc;
+}
+
+void kb__case_free(kb__case_data *cd) {
+    for (int s = 0; s < KB__SETS; s++)
+        for (int j = 0; j < KB_MAX_BUFFERS; j++) free(cd->ref[s][j]);
+    if (cd->base) munmap(cd->base, cd->size);
+    if (cd->fd >= 0) close(cd->fd);
+    if (cd->ro_fd >= 0) close(cd->ro_fd);
+    memset(cd, 0, sizeof *cd);
+    cd->fd = cd->ro_fd = -1;
+}
+
+int kb__outbuf_create(const kb__layout *L, kb__outbuf *ob, char *err, size_t err_len) {
+    ob->size = L->out_size;
+    ob->fd = make_memfd("kb-outputs", ob->size, err, err_len);
+    if (ob->fd < 0) return KB__ENOMEM;
+    ob->base = mmap(NULL, ob->size, PROT_READ | PROT_WRITE, MAP_SHARED, ob->fd, 0);
+    if (ob->base == MAP_FAILED) {
+        ob->base = NULL;
+        kb__errf(err, err_len, "cannot map output memory: %s", strerror(errno));
+        return KB__ENOMEM;
+    }
+    memset(ob->base, KB__CANARY, ob->size);
+    return 0;
+}
+
+/* 0xff bytes: NaN for floats, all-ones for integers; never a right answer
+ * left over from an earlier call. */
+void kb__outbuf_poison(const kb__layout *L, kb__outbuf *ob) {
+    for (uint32_t i = 0; i < L->n_bufs; i++) {
+        if (L->buf[i].role != KB_ROLE_OUTPUT) continue;
+        uint8_t *slot = ob->base + L->buf[i].slot_off;
+        memset(slot + L->buf[i].data_off, 0xff, L->buf[i].slot_size - L->buf[i].data_off);
+    }
+}
+
+void kb__outbuf_free(kb__outbuf *ob) {
+    if (ob->base) munmap(ob->base, ob->size);
+    if (ob->fd >= 0) close(ob->fd);
+    ob->base = NULL;
+    ob->fd = -1;
+}

@@ -1,0 +1,74 @@
+/*
+ * batch.c -- one batch of calls on one side, timed and judged.
+ *
+ * The host poisons the outputs, asks the worker for `calls` calls cycling
+ * through the given input sets, and when the reply comes checks the output
+ * of the last call against the oracle's output for that call's set. The
+ * batch time is the worker's reading, which the host's own reading brackets
+ * and checks (see below and measure.c): a sleeping host on a VM wakes tens
+ * to hundreds of microseconds late, noise the worker's clock does not have.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "trial.h"
+
+int kb__side_batch(kb__side *s, const kb_target *t, kb__case_data *cd, const uint32_t *order,
+                   uint32_t n_order, uint64_t calls, double timeout_s, double *ns,
+                   kb__failure *fail) {
+    const uint32_t slot = cd->layout.slot;
+    kb__outbuf_poison(&cd->layout, &s->ob[slot]);
+    kb__req q;
+    memset(&q, 0, sizeof q);
+    q.type = KB__REQ_BATCH;
+    q.slot = slot;
+    q.calls = calls;
+    q.n_order = n_order;
+    memcpy(q.order, order, sizeof(uint32_t) * n_order);
+    kb__rep rep;
+    uint64_t host_ns = 0;
+    char what[160];
+    snprintf(what, sizeof what, "run of case %s", cd->cs->name);
+    int rc = kb__worker_call(&s->w, &q, NULL, 0, &rep, timeout_s, &host_ns, fail, what);
+    if (rc != 0) return rc;
+    if (rep.type != KB__REP_OK) {
+        fail->status = KB__ST_REJECTED;
+        kb__errf(fail->reason, sizeof fail->reason, "%s %s in case %s", s->w.label, rep.msg,
+                 cd->cs->name);
+        return KB__ECHILD;
+    }
+    if (!s->threaded_ok && rep.threads > 1) {
+        fail->status = KB__ST_REJECTED;
+        kb__errf(fail->reason, sizeof fail->reason,
+                 "target is single-threaded; %s started %llu threads (case %s)", s->w.label,
+                 (unsigned long long)(rep.threads - 1), cd->cs->name);
+        return KB__ECHILD;
+    }
+    const uint32_t last = order[(calls - 1) % n_order];
+    char detail[400];
+    int c = kb__outputs_check(t, cd, &s->ob[slot], last, rep.produced, detail, sizeof detail);
+    if (c != 0) {
+        fail->status = c == 1 ? KB__ST_INCORRECT : KB__ST_REJECTED;
+        kb__errf(fail->reason, sizeof fail->reason, "%s%s", c == 2 ? "" : "", detail);
+        return KB__ECHILD;
+    }
+    /* The worker's interval lies inside the host's, so its reading can only
+     * be shorter; a longer one is a forged record. Shorter by a little is
+     * IPC and wake-up latency, the same for both sides: measure.c compares
+     * the two sides' gaps and rejects a side whose gap is larger. */
+    if (rep.ns > host_ns + 20000) {
+        fail->status = KB__ST_REJECTED;
+        kb__errf(fail->reason, sizeof fail->reason,
+                 "%s reported a batch time of %.0f us but the host measured %.0f us: forged "
+                 "timing record (case %s)",
+                 s->w.label, rep.ns / 1e3, host_ns / 1e3, cd->cs->name);
+        return KB__ECHILD;
+    }
+    if (s->n_gaps < KB__MAX_GAPS) {
+        s->gaps[s->n_gaps] = host_ns > rep.ns ? (double)(host_ns - rep.ns) : 0.0;
+        s->rel_gaps[s->n_gaps++] = host_ns > rep.ns ? (double)(host_ns - rep.ns) / host_ns : 0.0;
+    }
+    *ns = (double)rep.ns;
+    return 0;
+}

@@ -1,0 +1,14 @@
+/*
+ * cli.h -- the kbench subcommands; each returns the process exit code.
+ */
+#ifndef KB_CLI_H
+#define KB_CLI_H
+
+int kb__cli_trial(int argc, char **argv, int verify_only);
+int kb__cli_info(int argc, char **argv);
+int kb__cli_list(int argc, char **argv);
+
+/* Absolute path of the running kbench binary (workers exec it). */
+const char *kb__self_exe(void);
+
+#endif

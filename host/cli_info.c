@@ -1,0 +1,163 @@
+/*
+ * cli_info.c -- `kbench info` (one plugin's descriptor) and `kbench list`
+ * (targets, cases, oracles and candidates this kbench can find).
+ */
+#include <dirent.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "trial.h"
+
+const char *kb__self_exe(void) {
+    static char path[PATH_MAX];
+    if (!path[0]) {
+        ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
+        if (n <= 0) snprintf(path, sizeof path, "/proc/self/exe");
+        else path[n] = 0;
+    }
+    return path;
+}
+
+static const char INFO_HELP[] =
+    "usage: kbench info <plugin.so> [--oracles DIR]\n"
+    "\n"
+    "Loads the plugin in a sandboxed worker and prints what its descriptor says (target,\n"
+    "name, version, ABI, CPU features needed and present), or the one-line reason it is\n"
+    "rejected. Exit 0 if it loads, 3 if it is rejected, 64 on usage errors.\n";
+
+int kb__cli_info(int argc, char **argv) {
+    static const struct option opts[] = {{"oracles", required_argument, 0, 'o'},
+                                         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    const char *oracles = NULL;
+    optind = 1;
+    for (int c; (c = getopt_long(argc, argv, "h", opts, NULL)) != -1;) {
+        if (c == 'o') oracles = optarg;
+        else if (c == 'h') return fputs(INFO_HELP, stdout), 0;
+        else return fputs(INFO_HELP, stderr), KB__EXIT_USAGE;
+    }
+    if (optind != argc - 1) return fputs(INFO_HELP, stderr), KB__EXIT_USAGE;
+    const char *path = argv[optind];
+    if (access(path, F_OK) != 0) {
+        fprintf(stderr, "kbench: %s: no such file; build it first or check the path\n", path);
+        return KB__EXIT_USAGE;
+    }
+    kb__desc d;
+    memset(&d, 0, sizeof d);
+    char digest[17] = "";
+    kb__failure fail = {KB__ST_REJECTED, ""};
+    int rc = kb__plugin_probe(path, kb__self_exe(), &d, digest, &fail);
+    const uint64_t have = kb__cpu_features();
+    char names[256];
+    printf("file: %s\n", path);
+    if (digest[0]) printf("digest: %s\n", digest);
+    if (d.magic) {
+        printf("abi: %u.%u (this host speaks %d.%d)\n", d.abi_major, d.abi_minor, KB_ABI_MAJOR,
+               KB_ABI_MINOR);
+        printf("target: %s\nname: %s\nversion: %s\n", d.target, d.name, d.version);
+        kb__cpu_feature_names(d.cpu_features, names, sizeof names);
+        printf("cpu_features_needed: %s\n", names[0] ? names : "none");
+        kb__cpu_feature_names(d.cpu_features & ~have, names, sizeof names);
+        printf("cpu_features_missing: %s\n", names[0] ? names : "none");
+        printf("self_check: %s\n", d.has_verify ? "yes" : "no");
+        char opath[PATH_MAX], err[512];
+        if (kb__oracle_find(d.target, oracles, opath, sizeof opath, err, sizeof err) == 0)
+            printf("oracle: %s\n", opath);
+        else
+            printf("oracle: none (%s)\n", err);
+    }
+    kb__cpu_feature_names(have, names, sizeof names);
+    printf("host_cpu_features: %s\n", names);
+    if (rc != 0) {
+        printf("status: %s\nreason: %s\n", kb__status_name(fail.status), fail.reason);
+        return kb__status_exit_code(fail.status);
+    }
+    printf("status: ok\n");
+    return 0;
+}
+
+static const char LIST_HELP[] =
+    "usage: kbench list [--oracles DIR]\n"
+    "\n"
+    "Lists every target whose oracle this kbench finds (DIR, then the oracles next to the\n"
+    "kbench binary, then the installed ones), with its cases (* = in the quick default set)\n"
+    "and the candidate plugins built next to it.\n";
+
+static void list_dir(const char *root, const char *oracles_dir, int *seen) {
+    DIR *d = opendir(root);
+    if (!d) return;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (e->d_name[0] == '.') continue;
+        char path[PATH_MAX * 2], err[512];
+        snprintf(path, sizeof path, "%s/%s/oracle.so", root, e->d_name);
+        if (access(path, R_OK) != 0) continue;
+        (*seen)++;
+        kb__lib lib;
+        if (kb__lib_open(path, path, 1, &lib, err, sizeof err) != 0) {
+            printf("target %s: oracle %s is broken: %s\n\n", e->d_name, path, err);
+            continue;
+        }
+        const kb_target *t = lib.target;
+        kb__snapshot snap = {.fd = -1};
+        const char *digest = kb__snapshot_take(path, &snap, err, sizeof err) == 0 ? snap.digest_hex : "?";
+        printf("target: %s\n  %s\n  upstream: %s\n  oracle: %s (digest %s)\n  cases:\n", t->name,
+               t->description, t->upstream ? t->upstream : "", path, digest);
+        kb__snapshot_close(&snap);
+        for (uint32_t c = 0; c < t->n_cases; c++)
+            printf("    %c %s\n", (t->cases[c].flags & KB_CASE_QUICK) ? '*' : ' ', t->cases[c].name);
+        /* Candidates built next to the oracles: <root>/../plugins/<target>/. */
+        char pdir[PATH_MAX * 2];
+        snprintf(pdir, sizeof pdir, "%s/../plugins/%s", root, t->name);
+        DIR *pd = opendir(pdir);
+        printf("  candidates:%s\n", pd ? "" : " none found");
+        for (struct dirent *p; pd && (p = readdir(pd));) {
+            size_t n = strlen(p->d_name);
+            if (n > 3 && !strcmp(p->d_name + n - 3, ".so")) printf("    %s/%s\n", pdir, p->d_name);
+        }
+        if (pd) closedir(pd);
+        printf("\n");
+        kb__lib_close(&lib);
+    }
+    closedir(d);
+    (void)oracles_dir;
+}
+
+int kb__cli_list(int argc, char **argv) {
+    static const struct option opts[] = {{"oracles", required_argument, 0, 'o'},
+                                         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    const char *oracles = NULL;
+    optind = 1;
+    for (int c; (c = getopt_long(argc, argv, "h", opts, NULL)) != -1;) {
+        if (c == 'o') oracles = optarg;
+        else if (c == 'h') return fputs(LIST_HELP, stdout), 0;
+        else return fputs(LIST_HELP, stderr), KB__EXIT_USAGE;
+    }
+    if (optind != argc) return fputs(LIST_HELP, stderr), KB__EXIT_USAGE;
+    int seen = 0;
+    char exe_dir[PATH_MAX];
+    snprintf(exe_dir, sizeof exe_dir, "%s", kb__self_exe());
+    char *slash = strrchr(exe_dir, '/');
+    if (slash) *slash = 0;
+    char build[PATH_MAX + 16];
+    snprintf(build, sizeof build, "%s/oracles", exe_dir);
+    const char *roots[3] = {oracles, build, KB_INSTALL_ORACLE_DIR};
+    for (int i = 0; i < 3; i++) {
+        if (!roots[i]) continue;
+        int dup = 0;
+        for (int j = 0; j < i; j++)
+            if (roots[j] && !strcmp(roots[j], roots[i])) dup = 1;
+        if (!dup) list_dir(roots[i], oracles, &seen);
+    }
+    if (!seen) {
+        fprintf(stderr, "kbench: no oracles found in %s%s%s or %s; build them (cmake --build build) or "
+                        "pass --oracles DIR\n",
+                oracles ? oracles : "", oracles ? ", " : "", build, KB_INSTALL_ORACLE_DIR);
+        return 1;
+    }
+    return 0;
+}

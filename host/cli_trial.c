@@ -1,0 +1,152 @@
+/*
+ * cli_trial.c -- `kbench trial` and `kbench verify`: arguments in, one
+ * verdict out (table + `---` block, or JSON), a ledger line, an exit code.
+ */
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "trial.h"
+
+static const char TRIAL_HELP[] =
+    "usage: kbench trial <candidate.so> [options]\n"
+    "\n"
+    "Checks the candidate against its target's oracle on inputs from a secret seed,\n"
+    "then times it against a baseline, interleaved batch by batch, and prints one verdict.\n"
+    "\n"
+    "options:\n"
+    "  --against oracle|FILE.so  baseline to time against (default: the oracle)\n"
+    "  --budget SECONDS          timing budget (default 2); the trial may stop earlier\n"
+    "  --cases quick|all|NAMES   cases to run (default quick; NAMES separated by ';')\n"
+    "  --min-gain PERCENT        keep needs the geomean CI below 1 - this (default 1)\n"
+    "  --worst-case PERCENT      keep needs every case within 1 + this (default 5)\n"
+    "  --ledger FILE             append one line to this results.tsv\n"
+    "  --description TEXT        stored in the ledger line\n"
+    "  --oracles DIR             look for DIR/<target>/oracle.so first\n"
+    "  --json                    print JSON (Google Benchmark shaped) instead of text\n"
+    "  --seed N                  fixed input seed (default: a fresh secret per trial)\n"
+    "  -q, --quiet               no per-case table\n"
+    "  -h, --help                this text\n"
+    "\n"
+    "verdicts and exit codes:\n"
+    "  keep          0  geomean ratio CI entirely below 1 - min-gain, worst case within limit\n"
+    "  discard       1  not a min-gain win, or a case clearly slower\n"
+    "  incorrect     2  an output differs from the oracle's (case, index, expected, got)\n"
+    "  crash         3  the plugin died (signal, or exited before reporting)\n"
+    "  timeout       3  no answer within the deadline; its process group was killed\n"
+    "  rejected      3  broke a rule (ABI, CPU features, wrote to input, threads, ...)\n"
+    "  inconclusive  4  the noise is too large to decide; try a longer --budget\n"
+    "  usage error  64\n";
+
+static const char VERIFY_HELP[] =
+    "usage: kbench verify <candidate.so> [--cases quick|all|NAMES] [--oracles DIR] [--json]\n"
+    "\n"
+    "Correctness only: runs every selected case on every input set in a sandboxed worker\n"
+    "and compares with the oracle. Exit 0 correct, 2 incorrect, 3 crash/timeout/rejected.\n";
+
+/* The git commit of the directory holding the candidate, if it is in a work tree. */
+static void git_commit(const char *path, char *out, size_t n) {
+    out[0] = 0;
+    char dir[PATH_MAX], cmd[PATH_MAX + 96];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = 0;
+    else snprintf(dir, sizeof dir, ".");
+    if (strchr(dir, '\'')) return;
+    snprintf(cmd, sizeof cmd, "git -C '%s' rev-parse --short=12 HEAD 2>/dev/null", dir);
+    FILE *p = popen(cmd, "r");
+    if (!p) return;
+    if (fgets(out, (int)n, p)) out[strcspn(out, "\r\n")] = 0;
+    else out[0] = 0;
+    pclose(p);
+}
+
+static double parse_num(const char *s, const char *opt, int *bad) {
+    char *end;
+    double v = strtod(s, &end);
+    if (*s == 0 || *end || !isfinite(v) || v < 0) {
+        fprintf(stderr, "kbench: %s expects a non-negative number, got '%s'\n", opt, s);
+        *bad = 1;
+    }
+    return v;
+}
+
+int kb__cli_trial(int argc, char **argv, int verify_only) {
+    static const struct option opts[] = {
+        {"against", required_argument, 0, 'a'},     {"budget", required_argument, 0, 'b'},
+        {"cases", required_argument, 0, 'c'},       {"min-gain", required_argument, 0, 'g'},
+        {"worst-case", required_argument, 0, 'w'},  {"ledger", required_argument, 0, 'l'},
+        {"description", required_argument, 0, 'd'}, {"oracles", required_argument, 0, 'o'},
+        {"json", no_argument, 0, 'j'},              {"seed", required_argument, 0, 's'},
+        {"quiet", no_argument, 0, 'q'},             {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
+    kb__trial_opts o;
+    memset(&o, 0, sizeof o);
+    o.budget = 2.0;
+    o.rule.min_gain = 0.01;
+    o.rule.worst_case = 0.05;
+    const char *ledger = NULL, *desc = "";
+    int json = 0, quiet = 0, bad = 0;
+    optind = 1;
+    for (int c; (c = getopt_long(argc, argv, "qh", opts, NULL)) != -1;) {
+        switch (c) {
+        case 'a': o.against = optarg; break;
+        case 'b': o.budget = parse_num(optarg, "--budget", &bad); break;
+        case 'c': o.cases = optarg; break;
+        case 'g': o.rule.min_gain = parse_num(optarg, "--min-gain", &bad) / 100.0; break;
+        case 'w': o.rule.worst_case = parse_num(optarg, "--worst-case", &bad) / 100.0; break;
+        case 'l': ledger = optarg; break;
+        case 'd': desc = optarg; break;
+        case 'o': o.oracles_dir = optarg; break;
+        case 'j': json = 1; break;
+        case 's': o.seed = strtoull(optarg, NULL, 0); break;
+        case 'q': quiet = 1; break;
+        case 'h': fputs(verify_only ? VERIFY_HELP : TRIAL_HELP, stdout); return 0;
+        default: bad = 1;
+        }
+    }
+    if (bad || optind != argc - 1) {
+        if (!bad) fprintf(stderr, "kbench %s: expected exactly one candidate .so\n", verify_only ? "verify" : "trial");
+        fputs(verify_only ? VERIFY_HELP : TRIAL_HELP, stderr);
+        return KB__EXIT_USAGE;
+    }
+    if (o.budget <= 0 || o.budget > 3600) {
+        fprintf(stderr, "kbench trial: --budget must be in (0, 3600] seconds\n");
+        return KB__EXIT_USAGE;
+    }
+    o.candidate = argv[optind];
+    o.verify_only = verify_only;
+    o.exe = kb__self_exe();
+
+    kb__result *r = calloc(1, sizeof *r);
+    if (!r) return 70;
+    snprintf(r->description, sizeof r->description, "%s", desc);
+    char err[1024];
+    int rc = kb__trial_run(&o, r, err, sizeof err);
+    if (rc != 0) {
+        fprintf(stderr, "kbench: %s\n", err);
+        free(r);
+        return rc == KB__EUSAGE ? KB__EXIT_USAGE : 70;
+    }
+    snprintf(r->description, sizeof r->description, "%s", desc);
+    if (ledger) git_commit(o.candidate, r->git_commit, sizeof r->git_commit);
+    if (json) {
+        kb__result_print_json(r, stdout);
+    } else {
+        if (!quiet && isatty(1) && r->n_cases) kb__result_print_table(r, stdout);
+        kb__result_print_block(r, stdout);
+    }
+    fflush(stdout);
+    int code = kb__status_exit_code(r->status);
+    if (ledger && !verify_only && kb__ledger_append(ledger, r, err, sizeof err) != 0) {
+        fprintf(stderr, "kbench: %s\n", err);
+        code = 70;
+    }
+    free(r);
+    return code;
+}

@@ -1,0 +1,176 @@
+/*
+ * measure.c -- interleaved, paired timing of candidate against baseline.
+ *
+ * Per case, batches are sized so one takes about KB__BATCH_NS (jittered, so
+ * nothing can lock onto a period), both sides run the same number of calls
+ * on the same input sets, and sides alternate in ABBA / BAAB blocks with a
+ * random phase, so slow drift and "who ran second" hit both equally. Each
+ * adjacent pair gives one log ratio. Cases are visited in a fresh random
+ * order every round. The loop stops at the budget, or earlier once the
+ * verdict has come out the same at two successive looks.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "trial.h"
+
+#define KB__BATCH_NS 2e6
+#define KB__RESAMPLES 2000
+#define KB__MIN_PAIRS 8
+
+static uint64_t mix(uint64_t *s) {
+    uint64_t z = (*s += 0x9e3779b97f4a7c15u);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+    return z ^ (z >> 31);
+}
+
+static int push(kb__samples *s, double lr, double c, double b) {
+    if (s->n == s->cap) {
+        uint32_t cap = s->cap ? s->cap * 2 : 256;
+        double *a = realloc(s->logr, cap * sizeof *a), *x, *y;
+        if (!a) return KB__ENOMEM;
+        s->logr = a;
+        if (!(x = realloc(s->cand_ns, cap * sizeof *x))) return KB__ENOMEM;
+        s->cand_ns = x;
+        if (!(y = realloc(s->base_ns, cap * sizeof *y))) return KB__ENOMEM;
+        s->base_ns = y;
+        s->cap = cap;
+    }
+    s->logr[s->n] = lr;
+    s->cand_ns[s->n] = c;
+    s->base_ns[s->n] = b;
+    s->n++;
+    return 0;
+}
+
+/* Summarise the samples into r (ratios, CIs, worst case) and decide. */
+static kb__status summarise(const kb__trial_opts *o, kb__case_data *cases, uint32_t n_cases,
+                            kb__samples *smp, kb__result *r, uint64_t seed) {
+    const double *groups[KB__MAX_CASES];
+    size_t ns[KB__MAX_CASES];
+    uint32_t worst = 0;
+    for (uint32_t c = 0; c < n_cases; c++) {
+        kb__case_result *cr = &r->cases[c];
+        snprintf(cr->name, sizeof cr->name, "%s", cases[c].cs->name);
+        cr->samples = smp[c].n;
+        cr->calls = smp[c].calls;
+        cr->bytes_per_call = cases[c].cs->bytes_per_call;
+        cr->flops_per_call = cases[c].cs->flops_per_call;
+        cr->cand_ns = kb__median(smp[c].cand_ns, smp[c].n);
+        cr->base_ns = kb__median(smp[c].base_ns, smp[c].n);
+        kb__ci l = kb__bootstrap_median(smp[c].logr, smp[c].n, seed + c, KB__RESAMPLES);
+        cr->ratio = (kb__ci){exp(l.est), exp(l.lo), exp(l.hi)};
+        if (cr->ratio.est > r->cases[worst].ratio.est) worst = c;
+        groups[c] = smp[c].logr;
+        ns[c] = smp[c].n;
+    }
+    r->n_cases = n_cases;
+    kb__ci g = kb__bootstrap_mean_of_medians(groups, ns, n_cases, seed ^ 0x5eed, KB__RESAMPLES);
+    r->geomean = (kb__ci){exp(g.est), exp(g.lo), exp(g.hi)};
+    r->worst = r->cases[worst].ratio;
+    snprintf(r->worst_case, sizeof r->worst_case, "%s", r->cases[worst].name);
+    return kb__decide(&o->rule, r->geomean, r->worst, r->reason, sizeof r->reason);
+}
+
+int kb__measure(const kb__trial_opts *o, const kb_target *t, kb__case_data *cases, uint32_t n_cases,
+                kb__side *cand, kb__side *base, kb__samples *smp, kb__result *r,
+                kb__failure *fail) {
+    uint64_t rng;
+    if (getrandom(&rng, sizeof rng, 0) != sizeof rng) rng = kb__now_ns();
+    const uint64_t stats_seed = mix(&rng);
+    const uint64_t t_start = kb__now_ns();
+    const double budget_ns = o->budget * 1e9;
+    int rc;
+    double ns_c, ns_b;
+    uint32_t order[KB__MAX_ORDER];
+
+    /* Calibrate: calls per batch from one warm baseline call per case, then
+     * warm both sides up once at that size. */
+    double per_call[KB__MAX_CASES];
+    for (uint32_t c = 0; c < n_cases; c++) {
+        order[0] = 0;
+        double one = 0;
+        for (int rep = 0; rep < 2; rep++)
+            if ((rc = kb__side_batch(base, t, &cases[c], order, 1, 1, 10.0, &one, fail))) return rc;
+        per_call[c] = one > 50 ? one : 50;
+        uint64_t k = (uint64_t)(KB__BATCH_NS / per_call[c]);
+        smp[c].calls = k ? k : 1;
+        for (uint32_t i = 0; i < KB__MAX_ORDER; i++) order[i] = i % KB__SETS;
+        const uint32_t n_order = smp[c].calls < KB__MAX_ORDER ? (uint32_t)smp[c].calls : KB__MAX_ORDER;
+        const double tmo = 1.0 + 50.0 * per_call[c] * (double)smp[c].calls / 1e9;
+        if ((rc = kb__side_batch(cand, t, &cases[c], order, n_order, smp[c].calls, tmo, &ns_c, fail)))
+            return rc;
+        if ((rc = kb__side_batch(base, t, &cases[c], order, n_order, smp[c].calls, tmo, &ns_b, fail)))
+            return rc;
+    }
+
+    kb__status last = KB__ST_INCONCLUSIVE;
+    int same = 0;
+    uint64_t last_look = kb__now_ns();
+    uint32_t perm[KB__MAX_CASES];
+    for (uint32_t round = 0;; round++) {
+        for (uint32_t c = 0; c < n_cases; c++) perm[c] = c;
+        for (uint32_t c = n_cases; c > 1; c--) {
+            uint32_t j = (uint32_t)(mix(&rng) % c), tmp = perm[c - 1];
+            perm[c - 1] = perm[j];
+            perm[j] = tmp;
+        }
+        for (uint32_t pi = 0; pi < n_cases; pi++) {
+            const uint32_t c = perm[pi];
+            const double jitter = 0.75 + 0.5 * (double)(mix(&rng) >> 11) / 9007199254740992.0;
+            uint64_t k = (uint64_t)((double)smp[c].calls * jitter);
+            if (k == 0) k = 1;
+            const uint32_t n_order = k < KB__MAX_ORDER ? (uint32_t)k : KB__MAX_ORDER;
+            for (uint32_t i = 0; i < n_order; i++) order[i] = (uint32_t)(mix(&rng) % KB__SETS);
+            const double tmo = 1.0 + 50.0 * per_call[c] * (double)k / 1e9;
+            const int phase = (int)(mix(&rng) & 1);
+            for (int half = 0; half < 2; half++) {
+                const int cand_first = (half ^ phase) == 0;
+                kb__side *first = cand_first ? cand : base, *second = cand_first ? base : cand;
+                double a, b;
+                if ((rc = kb__side_batch(first, t, &cases[c], order, n_order, k, tmo, &a, fail)))
+                    return rc;
+                if ((rc = kb__side_batch(second, t, &cases[c], order, n_order, k, tmo, &b, fail)))
+                    return rc;
+                ns_c = cand_first ? a : b;
+                ns_b = cand_first ? b : a;
+                if ((rc = push(&smp[c], log(ns_c / ns_b), ns_c / (double)k, ns_b / (double)k)))
+                    return rc;
+            }
+        }
+        const uint64_t now = kb__now_ns();
+        if ((double)(now - t_start) >= budget_ns) break;
+        uint32_t min_n = UINT32_MAX;
+        for (uint32_t c = 0; c < n_cases; c++)
+            if (smp[c].n < min_n) min_n = smp[c].n;
+        if (min_n >= KB__MIN_PAIRS && (double)(now - last_look) >= budget_ns / 8) {
+            last_look = now;
+            kb__status st = summarise(o, cases, n_cases, smp, r, stats_seed);
+            same = (st == last && st != KB__ST_INCONCLUSIVE) ? same + 1 : 0;
+            last = st;
+            if (same >= 1) break;
+        }
+    }
+    /* Both sides talk to the host the same way, so their worker-vs-host
+     * gaps match unless one side shortens its own records. */
+    if (cand->n_gaps >= 16 && base->n_gaps >= 16) {
+        const double gc = kb__median(cand->gaps, cand->n_gaps), gb = kb__median(base->gaps, base->n_gaps);
+        const double rc_ = kb__median(cand->rel_gaps, cand->n_gaps);
+        const double rb = kb__median(base->rel_gaps, base->n_gaps);
+        if (gc - gb > 30e3 && rc_ - rb > 0.005) {
+            fail->status = KB__ST_REJECTED;
+            kb__errf(fail->reason, sizeof fail->reason,
+                     "candidate's own batch times run %.0f us (%.1f%%) short of the host clock, the "
+                     "baseline's %.0f us (%.1f%%): forged timing records",
+                     gc / 1e3, 100 * rc_, gb / 1e3, 100 * rb);
+            return KB__ECHILD;
+        }
+    }
+    r->status = summarise(o, cases, n_cases, smp, r, stats_seed);
+    return 0;
+}

@@ -1,0 +1,85 @@
+/*
+ * proto.h -- the private channel between the host and a worker.
+ *
+ * One SOCK_SEQPACKET socketpair per worker: a request is one message, its
+ * reply is one message. File descriptors (the plugin snapshot, input arenas,
+ * output buffers) travel as SCM_RIGHTS. Every reply echoes the worker's
+ * nonce (a per-worker secret from getrandom) and the request's sequence
+ * number; the host reads success only from such a reply, never from an exit
+ * code or from anything the plugin prints.
+ */
+#ifndef KB_PROTO_H
+#define KB_PROTO_H
+
+#include <stdint.h>
+
+#include "kb.h"
+
+#define KB__PROTO_MAGIC 0x4b42574bu /* "KWBK" */
+#define KB__SETS 4        /* input sets per case */
+#define KB__MAX_CASES 64
+#define KB__MAX_ORDER 16  /* set order cycled through within one batch */
+
+enum kb__req_type {
+    KB__REQ_LOAD = 1,  /* fd: sealed snapshot; loads, reports kb__desc */
+    KB__REQ_CASE,      /* fds: arena (read-only), outputs; prepare + verify */
+    KB__REQ_BATCH,     /* `calls` runs cycling through `order`, timed */
+    KB__REQ_RELEASE,   /* release() one case */
+    KB__REQ_QUIT       /* exit(0) */
+};
+
+enum kb__rep_type {
+    KB__REP_OK = 1,
+    KB__REP_FAIL,   /* the plugin returned non-zero; msg says why */
+    KB__REP_FAULT,  /* last words of the harness's fault handler */
+    KB__REP_REFUSED /* the harness refused (bad descriptor, CPU features, ...) */
+};
+
+/* Where a case's buffers live. Inputs: offsets into the arena, per set
+ * (statics only in set 0; later sets repeat set 0's offset). Outputs: slot
+ * offset and size in the output memfd (page multiples) and where the data
+ * starts inside the slot. */
+typedef struct kb__layout {
+    uint32_t n_bufs, n_statics, n_calls, n_outs;
+    uint32_t n_params, slot;     /* slot: the worker's case index */
+    int64_t params[KB_MAX_PARAMS];
+    char param_names[KB_MAX_PARAMS][32];
+    char case_name[96];
+    uint64_t arena_size, out_size;
+    struct {
+        uint32_t role, dtype, flags, pad;
+        uint64_t count;
+        uint64_t off[KB__SETS];
+        uint64_t slot_off, slot_size, data_off;
+    } buf[KB_MAX_BUFFERS];
+} kb__layout;
+
+typedef struct kb__req {
+    uint32_t magic, type;
+    uint64_t nonce;
+    uint64_t seq;
+    uint32_t slot;          /* case slot for CASE/BATCH/RELEASE */
+    uint32_t n_order;
+    uint64_t calls;         /* BATCH */
+    uint32_t order[KB__MAX_ORDER];
+    char path[256];         /* LOAD: the plugin's path, for messages */
+    kb__layout layout;      /* CASE */
+} kb__req;
+
+typedef struct kb__rep {
+    uint32_t magic, type;
+    uint64_t nonce;
+    uint64_t seq;
+    int32_t code;
+    uint32_t pad;
+    uint64_t ns;            /* worker-measured: batch time, or prepare time */
+    uint64_t produced[KB_MAX_BUFFERS]; /* after the batch's last call */
+    uint64_t threads;       /* threads the worker saw after the call */
+    kb__desc desc;          /* LOAD */
+    char msg[512];
+} kb__rep;
+
+/* The worker: `kbench __worker FD` exec'd by kb__worker_spawn. */
+int kb__worker_main(int sock);
+
+#endif /* KB_PROTO_H */

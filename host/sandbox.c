@@ -1,0 +1,293 @@
+/*
+ * sandbox.c -- spawn a worker, talk to it under a deadline, classify its end.
+ *
+ * The worker is a fresh exec of kbench itself (`kbench __worker 3`): fork
+ * alone would hand it the host's memory, oracle included. It gets its own
+ * process group (so the host can kill everything it started), a parent-death
+ * signal, resource limits, one CPU, stdin from /dev/null and stdout/stderr
+ * into a pipe the host drains and keeps apart from the verdict.
+ */
+#include "sandbox.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/personality.h>
+#include <sys/prctl.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+uint64_t kb__now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void child_setup(int sock, int out_wr, const kb__limits *lim, const char *exe) {
+    setpgid(0, 0);
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    int devnull = open("/dev/null", O_RDONLY);
+    if (devnull >= 0) dup2(devnull, 0);
+    dup2(out_wr, 1);
+    dup2(out_wr, 2);
+    if (sock != 3) {
+        dup2(sock, 3);
+    } else {
+        fcntl(3, F_SETFD, 0);
+    }
+    close_range(4, ~0u, 0);
+    struct rlimit r;
+    r.rlim_cur = r.rlim_max = 0;
+    setrlimit(RLIMIT_CORE, &r);
+    if (lim->as_bytes) {
+        r.rlim_cur = r.rlim_max = lim->as_bytes;
+        setrlimit(RLIMIT_AS, &r);
+    }
+    if (lim->cpu_seconds) {
+        r.rlim_cur = lim->cpu_seconds;
+        r.rlim_max = lim->cpu_seconds + 1;
+        setrlimit(RLIMIT_CPU, &r);
+    }
+    if (lim->cpu >= 0) {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET(lim->cpu, &set);
+        sched_setaffinity(0, sizeof set, &set);
+    }
+    /* Same address-space layout in every worker: branch predictors and
+     * caches index by address, and a random layout per worker is a random
+     * speed difference between two identical plugins. */
+    personality(ADDR_NO_RANDOMIZE);
+    char *const argv[] = {(char *)"kbench-worker", (char *)"__worker", (char *)"3", NULL};
+    execv(exe, argv);
+    _exit(127);
+}
+
+int kb__worker_spawn(kb__worker *w, const char *exe, const char *label, const kb__limits *lim,
+                     char *err, size_t err_len) {
+    memset(w, 0, sizeof *w);
+    w->pid = -1;
+    w->sock = w->out_rd = -1;
+    w->label = label;
+    int sv[2], pp[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+        kb__errf(err, err_len, "cannot create the worker channel: %s", strerror(errno));
+        return KB__EIO;
+    }
+    if (pipe2(pp, O_CLOEXEC) != 0) {
+        kb__errf(err, err_len, "cannot create the worker output pipe: %s", strerror(errno));
+        close(sv[0]);
+        close(sv[1]);
+        return KB__EIO;
+    }
+    if (getrandom(&w->nonce, sizeof w->nonce, 0) != sizeof w->nonce) w->nonce ^= kb__now_ns();
+    pid_t pid = fork();
+    if (pid < 0) {
+        kb__errf(err, err_len, "cannot fork a worker: %s", strerror(errno));
+        close(sv[0]);
+        close(sv[1]);
+        close(pp[0]);
+        close(pp[1]);
+        return KB__EIO;
+    }
+    if (pid == 0) child_setup(sv[1], pp[1], lim, exe);
+    setpgid(pid, pid); /* both sides set it: no race with an early kill */
+    close(sv[1]);
+    close(pp[1]);
+    w->pid = pid;
+    w->sock = sv[0];
+    w->out_rd = pp[0];
+    fcntl(w->out_rd, F_SETFL, O_NONBLOCK);
+    return 0;
+}
+
+static void drain_output(kb__worker *w) {
+    char buf[4096];
+    for (;;) {
+        ssize_t n = read(w->out_rd, buf, sizeof buf);
+        if (n <= 0) return;
+        size_t room = sizeof w->captured - 1 - w->n_captured;
+        size_t take = (size_t)n < room ? (size_t)n : room;
+        memcpy(w->captured + w->n_captured, buf, take);
+        w->n_captured += take;
+        w->captured[w->n_captured] = 0;
+        w->captured_total += (uint64_t)n;
+    }
+}
+
+static void reap(kb__worker *w, int wait_ms) {
+    if (w->reaped || w->pid <= 0) return;
+    /* Give a dying worker a moment so its own signal, not our SIGKILL,
+     * is what we report. */
+    for (int i = 0; i < wait_ms; i++) {
+        pid_t r = wait4(w->pid, &w->wstatus, WNOHANG, &w->ru);
+        if (r == w->pid) {
+            w->reaped = 1;
+            break;
+        }
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    kill(-w->pid, SIGKILL); /* the group: grandchildren too */
+    if (!w->reaped) {
+        kill(w->pid, SIGKILL);
+        if (wait4(w->pid, &w->wstatus, 0, &w->ru) == w->pid) w->reaped = 1;
+    }
+    if (w->out_rd >= 0) drain_output(w);
+}
+
+void kb__worker_kill(kb__worker *w) {
+    if (w->pid > 0 && !w->reaped) {
+        kill(-w->pid, SIGKILL);
+        kill(w->pid, SIGKILL);
+        reap(w, 0);
+    }
+    if (w->sock >= 0) close(w->sock);
+    if (w->out_rd >= 0) close(w->out_rd);
+    w->sock = w->out_rd = -1;
+}
+
+static void describe_death(kb__worker *w, kb__failure *f, const char *what) {
+    if (w->fault[0]) {
+        f->status = KB__ST_REJECTED;
+        kb__errf(f->reason, sizeof f->reason, "%s %s during %s", w->label, w->fault, what);
+        return;
+    }
+    if (WIFSIGNALED(w->wstatus)) {
+        int sig = WTERMSIG(w->wstatus);
+        if (sig == SIGXCPU) {
+            f->status = KB__ST_TIMEOUT;
+            kb__errf(f->reason, sizeof f->reason,
+                     "%s exceeded its CPU time limit during %s", w->label, what);
+            return;
+        }
+        f->status = KB__ST_CRASH;
+        const char *hint = sig == SIGILL ? ": it uses instructions this CPU lacks; declare them "
+                                           "in cpu_features"
+                                         : "";
+        kb__errf(f->reason, sizeof f->reason, "%s killed by SIG%s (%s) during %s%s", w->label,
+                 sigabbrev_np(sig) ? sigabbrev_np(sig) : "?", strsignal(sig), what, hint);
+        return;
+    }
+    f->status = KB__ST_CRASH;
+    kb__errf(f->reason, sizeof f->reason, "%s exited with status %d during %s before reporting",
+             w->label, WIFEXITED(w->wstatus) ? WEXITSTATUS(w->wstatus) : -1, what);
+}
+
+static int fail_with(kb__worker *w, kb__failure *f, kb__status st, const char *what,
+                     const char *fmt, const char *detail) {
+    reap(w, 0);
+    f->status = st;
+    char tmp[400];
+    snprintf(tmp, sizeof tmp, fmt, detail);
+    kb__errf(f->reason, sizeof f->reason, "%s %s during %s", w->label, tmp, what);
+    return KB__ECHILD;
+}
+
+int kb__worker_call(kb__worker *w, kb__req *q, const int *fds, int nfds, kb__rep *rep,
+                    double timeout_s, uint64_t *host_ns, kb__failure *fail, const char *what) {
+    q->magic = KB__PROTO_MAGIC;
+    q->nonce = w->nonce;
+    q->seq = ++w->seq;
+    char cbuf[CMSG_SPACE(sizeof(int) * 2)];
+    memset(cbuf, 0, sizeof cbuf);
+    struct iovec iov = {q, sizeof *q};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+    if (nfds > 0) {
+        mh.msg_control = cbuf;
+        mh.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
+        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
+        memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)nfds);
+    }
+    const uint64_t t0 = kb__now_ns();
+    const uint64_t deadline = t0 + (uint64_t)(timeout_s * 1e9);
+    if (sendmsg(w->sock, &mh, MSG_NOSIGNAL) != (ssize_t)sizeof *q) {
+        reap(w, 100);
+        describe_death(w, fail, what);
+        return KB__ECHILD;
+    }
+    for (;;) {
+        uint64_t now = kb__now_ns();
+        if (now >= deadline) {
+            reap(w, 0);
+            fail->status = KB__ST_TIMEOUT;
+            kb__errf(fail->reason, sizeof fail->reason,
+                     "%s gave no answer within %.1f s during %s; killed its process group",
+                     w->label, timeout_s, what);
+            return KB__ECHILD;
+        }
+        int ms = (int)((deadline - now) / 1000000u) + 1;
+        struct pollfd pf[2] = {{w->sock, POLLIN, 0}, {w->out_rd, POLLIN, 0}};
+        int pr = poll(pf, 2, ms);
+        if (pr < 0 && errno != EINTR) return fail_with(w, fail, KB__ST_CRASH, what, "%s", "poll failed");
+        if (pr <= 0) continue;
+        if (pf[1].revents) drain_output(w);
+        if (!(pf[0].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+        ssize_t n = recv(w->sock, rep, sizeof *rep, MSG_DONTWAIT);
+        const uint64_t t1 = kb__now_ns();
+        if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+        if (n <= 0) { /* channel closed: the worker is dead or dying */
+            reap(w, 200);
+            describe_death(w, fail, what);
+            return KB__ECHILD;
+        }
+        if ((size_t)n != sizeof *rep || rep->magic != KB__PROTO_MAGIC || rep->nonce != w->nonce)
+            return fail_with(w, fail, KB__ST_REJECTED, what, "%s",
+                             "sent a malformed or forged message on the private channel");
+        rep->msg[sizeof rep->msg - 1] = 0;
+        if (rep->type == KB__REP_FAULT) {
+            kb__errf(w->fault, sizeof w->fault, "%s", rep->msg);
+            continue; /* its death follows */
+        }
+        if (rep->seq != q->seq)
+            return fail_with(w, fail, KB__ST_REJECTED, what, "%s",
+                             "answered a request that was not asked (sequence mismatch)");
+        if (host_ns) *host_ns = t1 - t0;
+        return 0;
+    }
+}
+
+int kb__worker_quit(kb__worker *w, double timeout_s, kb__failure *fail) {
+    kb__req *q = calloc(1, sizeof *q);
+    kb__rep rep;
+    if (!q) return KB__ENOMEM;
+    q->type = KB__REQ_QUIT;
+    int rc = kb__worker_call(w, q, NULL, 0, &rep, timeout_s, NULL, fail, "shutdown");
+    free(q);
+    if (rc != 0) return rc;
+    /* It said goodbye; it must now exit 0 on its own. */
+    uint64_t deadline = kb__now_ns() + (uint64_t)(timeout_s * 1e9);
+    while (!w->reaped && kb__now_ns() < deadline) {
+        pid_t r = wait4(w->pid, &w->wstatus, WNOHANG, &w->ru);
+        if (r == w->pid) {
+            w->reaped = 1;
+            break;
+        }
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    if (!w->reaped) {
+        reap(w, 0);
+        fail->status = KB__ST_TIMEOUT;
+        kb__errf(fail->reason, sizeof fail->reason, "%s did not exit after shutdown", w->label);
+        return KB__ECHILD;
+    }
+    kill(-w->pid, SIGKILL); /* anything it left behind in its group */
+    drain_output(w);
+    if (!WIFEXITED(w->wstatus) || WEXITSTATUS(w->wstatus) != 0) {
+        describe_death(w, fail, "shutdown");
+        return KB__ECHILD;
+    }
+    return 0;
+}

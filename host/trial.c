@@ -1,0 +1,361 @@
+/*
+ * trial.c -- the path of one trial, start to verdict.
+ *
+ *  1. snapshot the candidate (a sealed private copy) and check its ELF;
+ *  2. load it in a fresh worker, re-check the descriptor it reports;
+ *  3. find and load the target's oracle in the host (trusted, pinned);
+ *  4. per case, generate inputs from a secret seed and compute oracle outputs;
+ *  5. load the baseline (the oracle again, or --against) in its own worker;
+ *  6. prepare every case on both sides; check the candidate on every input set;
+ *  7. measure (measure.c), checking every timed output as well;
+ *  8. release every case, shut both workers down; prove inputs untouched.
+ * Any failure along the way is a verdict, never a host failure.
+ */
+#include <errno.h>
+#include <math.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "trial.h"
+
+static void fail_result(kb__result *r, kb__status st, const char *reason) {
+    r->status = st;
+    kb__errf(r->reason, sizeof r->reason, "%s", reason);
+}
+
+static int last_cpu(void) {
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) != 0) return -1;
+    for (int c = CPU_SETSIZE - 1; c >= 0; c--)
+        if (CPU_ISSET(c, &set)) return c;
+    return -1;
+}
+
+/* Case selection: "quick" (default), "all", or a ";"-separated list. */
+static int select_cases(const kb_target *t, const char *sel, uint32_t *idx, uint32_t *n,
+                        char *err, size_t err_len) {
+    *n = 0;
+    if (!sel || !strcmp(sel, "quick") || !strcmp(sel, "all")) {
+        const int all = sel && !strcmp(sel, "all");
+        for (uint32_t i = 0; i < t->n_cases && *n < KB__MAX_CASES; i++)
+            if (all || (t->cases[i].flags & KB_CASE_QUICK)) idx[(*n)++] = i;
+        if (*n == 0)
+            for (uint32_t i = 0; i < t->n_cases && i < 4; i++) idx[(*n)++] = i;
+        return 0;
+    }
+    char buf[2048];
+    snprintf(buf, sizeof buf, "%s", sel);
+    for (char *save = NULL, *tok = strtok_r(buf, ";", &save); tok; tok = strtok_r(NULL, ";", &save)) {
+        uint32_t i = 0;
+        /* Case names contain commas themselves, so the list separator is ";". */
+        for (; i < t->n_cases; i++)
+            if (!strcmp(t->cases[i].name, tok)) break;
+        if (i == t->n_cases) {
+            kb__errf(err, err_len, "no case '%s' in target %s; `kbench list` shows its cases", tok,
+                     t->name);
+            return KB__EUSAGE;
+        }
+        if (*n < KB__MAX_CASES) idx[(*n)++] = i;
+    }
+    return 0;
+}
+
+/* Snapshot, ELF-check, spawn and load one plugin into a side. Returns 0, or
+ * fills fail. */
+static int side_open(kb__side *s, const char *path, const char *label, const kb__trial_opts *o,
+                     int cpu, kb__failure *fail) {
+    char err[512];
+    for (int i = 0; i < KB__MAX_CASES; i++) s->ob[i].fd = -1;
+    s->w.pid = -1;
+    s->w.sock = s->w.out_rd = -1;
+    if (kb__snapshot_take(path, &s->snap, err, sizeof err) != 0 ||
+        kb__elf_check_fd(s->snap.fd, path, err, sizeof err) != 0) {
+        fail->status = KB__ST_REJECTED;
+        kb__errf(fail->reason, sizeof fail->reason, "%s", err);
+        return KB__EFORMAT;
+    }
+    kb__limits lim = {.as_bytes = 16ull << 30, .cpu_seconds = (uint32_t)(o->budget * 4 + 60), .cpu = cpu};
+    if (kb__worker_spawn(&s->w, o->exe, label, &lim, err, sizeof err) != 0) {
+        fail->status = KB__ST_REJECTED;
+        kb__errf(fail->reason, sizeof fail->reason, "%s", err);
+        return KB__EIO;
+    }
+    kb__req q;
+    memset(&q, 0, sizeof q);
+    q.type = KB__REQ_LOAD;
+    snprintf(q.path, sizeof q.path, "%s", path);
+    kb__rep rep;
+    int rc = kb__worker_call(&s->w, &q, &s->snap.fd, 1, &rep, 5.0, NULL, fail,
+                             "load (constructors and kb_plugin_entry_v1)");
+    if (rc != 0) return rc;
+    if (rep.type != KB__REP_OK) {
+        fail->status = KB__ST_REJECTED;
+        kb__errf(fail->reason, sizeof fail->reason, "%s", rep.msg);
+        return KB__EABI;
+    }
+    /* The worker is untrusted: check what it says again, here. */
+    rep.desc.target[sizeof rep.desc.target - 1] = 0;
+    rep.desc.name[sizeof rep.desc.name - 1] = 0;
+    rep.desc.version[sizeof rep.desc.version - 1] = 0;
+    if (kb__desc_check(&rep.desc, path, err, sizeof err) != 0) {
+        fail->status = KB__ST_REJECTED;
+        kb__errf(fail->reason, sizeof fail->reason, "%s", err);
+        return KB__EABI;
+    }
+    s->desc = rep.desc;
+    const uint64_t missing = rep.desc.cpu_features & ~kb__cpu_features();
+    if (missing) {
+        char names[256];
+        kb__cpu_feature_names(missing, names, sizeof names);
+        fail->status = KB__ST_REJECTED;
+        kb__errf(fail->reason, sizeof fail->reason,
+                 "%s: needs CPU features this machine lacks: %s; trial it on a machine that has "
+                 "them, or build a variant without them",
+                 path, names);
+        return KB__EABI;
+    }
+    return 0;
+}
+
+static int side_prepare(kb__side *s, kb__case_data *cd, kb__failure *fail, char *err,
+                        size_t err_len) {
+    const uint32_t slot = cd->layout.slot;
+    if (kb__outbuf_create(&cd->layout, &s->ob[slot], err, err_len) != 0) return KB__ENOMEM;
+    kb__req q;
+    memset(&q, 0, sizeof q);
+    q.type = KB__REQ_CASE;
+    q.layout = cd->layout;
+    int fds[2] = {cd->ro_fd, s->ob[slot].fd};
+    kb__rep rep;
+    char what[160];
+    snprintf(what, sizeof what, "prepare of case %s", cd->cs->name);
+    int rc = kb__worker_call(&s->w, &q, fds, 2, &rep, 10.0, NULL, fail, what);
+    if (rc != 0) return rc;
+    if (rep.type != KB__REP_OK) {
+        fail->status = KB__ST_REJECTED;
+        kb__errf(fail->reason, sizeof fail->reason, "%s %s (case %s)", s->w.label, rep.msg,
+                 cd->cs->name);
+        return KB__ECHILD;
+    }
+    s->prepared[slot] = 1;
+    s->prepare_ms += (double)rep.ns / 1e6;
+    return 0;
+}
+
+static int side_release_all(kb__side *s, kb__case_data *cases, uint32_t n, kb__failure *fail) {
+    for (uint32_t c = 0; c < n; c++) {
+        if (!s->prepared[c]) continue;
+        kb__req q;
+        memset(&q, 0, sizeof q);
+        q.type = KB__REQ_RELEASE;
+        q.slot = c;
+        kb__rep rep;
+        char what[160];
+        snprintf(what, sizeof what, "release of case %s", cases[c].cs->name);
+        int rc = kb__worker_call(&s->w, &q, NULL, 0, &rep, 5.0, NULL, fail, what);
+        if (rc != 0) return rc;
+        s->prepared[c] = 0;
+    }
+    return kb__worker_quit(&s->w, 5.0, fail);
+}
+
+static void side_close(kb__side *s) {
+    kb__worker_kill(&s->w);
+    for (int i = 0; i < KB__MAX_CASES; i++)
+        if (s->ob[i].base || s->ob[i].fd >= 0) kb__outbuf_free(&s->ob[i]);
+    kb__snapshot_close(&s->snap);
+}
+
+static void no_timing(kb__result *r) {
+    const double nan_ = NAN;
+    r->geomean = r->worst = (kb__ci){nan_, nan_, nan_};
+}
+
+int kb__trial_run(const kb__trial_opts *o, kb__result *r, char *err, size_t err_len) {
+    const uint64_t t0 = kb__now_ns();
+    kb__side *cand = calloc(1, sizeof *cand), *base = calloc(1, sizeof *base);
+    kb__case_data *cases = calloc(KB__MAX_CASES, sizeof *cases);
+    kb__samples *smp = calloc(KB__MAX_CASES, sizeof *smp);
+    kb__lib oracle;
+    memset(&oracle, 0, sizeof oracle);
+    kb__snapshot osnap = {.fd = -1};
+    kb__failure fail = {KB__ST_CRASH, ""};
+    int rc = 0, have_oracle = 0, restore = 0;
+    uint32_t n_cases = 0;
+    cpu_set_t saved;
+    no_timing(r);
+    if (!cand || !base || !cases || !smp) {
+        kb__errf(err, err_len, "out of memory");
+        rc = KB__ENOMEM;
+        goto out;
+    }
+    for (int i = 0; i < KB__MAX_CASES; i++) cases[i].fd = cases[i].ro_fd = -1;
+    cand->snap.fd = base->snap.fd = -1;
+    cand->w.pid = base->w.pid = -1;
+    cand->w.sock = cand->w.out_rd = base->w.sock = base->w.out_rd = -1;
+    for (int i = 0; i < KB__MAX_CASES; i++) cand->ob[i].fd = base->ob[i].fd = -1;
+    snprintf(r->candidate, sizeof r->candidate, "%s", o->candidate);
+    snprintf(r->against, sizeof r->against, "%s", o->against ? o->against : "oracle");
+    if (access(o->candidate, F_OK) != 0) {
+        kb__errf(err, err_len, "%s: %s; build it first (cmake --build build) or check the path",
+                 o->candidate, strerror(errno));
+        rc = KB__EUSAGE;
+        goto out;
+    }
+    if (o->against && strcmp(o->against, "oracle") && access(o->against, F_OK) != 0) {
+        kb__errf(err, err_len, "--against %s: %s", o->against, strerror(errno));
+        rc = KB__EUSAGE;
+        goto out;
+    }
+    r->seed = o->seed;
+    if (!r->seed && getrandom(&r->seed, sizeof r->seed, 0) != sizeof r->seed) r->seed = t0;
+    const int cpu = last_cpu();
+    /* The host spins on another CPU than the workers' while it waits. */
+    restore = sched_getaffinity(0, sizeof saved, &saved) == 0;
+    if (restore && cpu > 0 && CPU_COUNT(&saved) > 1) {
+        cpu_set_t others = saved;
+        CPU_CLR(cpu, &others);
+        sched_setaffinity(0, sizeof others, &others);
+    }
+
+    /* 1-2. candidate */
+    if (side_open(cand, o->candidate, "candidate", o, cpu, &fail) != 0) goto verdict;
+    snprintf(r->cand_digest, sizeof r->cand_digest, "%s", cand->snap.digest_hex);
+    snprintf(r->target, sizeof r->target, "%s", cand->desc.target);
+    snprintf(r->cand_name, sizeof r->cand_name, "%s", cand->desc.name);
+
+    /* 3. oracle, in the host */
+    char opath[1024], e2[512];
+    if (kb__oracle_find(cand->desc.target, o->oracles_dir, opath, sizeof opath, e2, sizeof e2) != 0) {
+        fail.status = KB__ST_REJECTED;
+        kb__errf(fail.reason, sizeof fail.reason, "%s: %s", o->candidate, e2);
+        goto verdict;
+    }
+    if (kb__snapshot_take(opath, &osnap, err, err_len) != 0 ||
+        kb__lib_open(opath, opath, 1, &oracle, err, err_len) != 0) {
+        rc = KB__ESPEC;
+        goto out;
+    }
+    have_oracle = 1;
+    snprintf(r->oracle_digest, sizeof r->oracle_digest, "%s", osnap.digest_hex);
+    const kb_target *t = oracle.target;
+    cand->threaded_ok = base->threaded_ok = (t->flags & KB_TARGET_MULTITHREADED) != 0;
+
+    /* 4. cases */
+    uint32_t idx[KB__MAX_CASES];
+    if ((rc = select_cases(t, o->cases, idx, &n_cases, err, err_len)) != 0) {
+        n_cases = 0;
+        goto out;
+    }
+    for (uint32_t c = 0; c < n_cases; c++)
+        if ((rc = kb__case_build(t, oracle.plugin, idx[c], c, r->seed, &cases[c], err, err_len))) {
+            n_cases = c + 1;
+            goto out;
+        }
+
+    /* 5. baseline */
+    const char *bpath = (!o->against || !strcmp(o->against, "oracle")) ? opath : o->against;
+    if (!o->verify_only) {
+        if (side_open(base, bpath, "baseline", o, cpu, &fail) != 0) goto verdict;
+        snprintf(r->against_digest, sizeof r->against_digest, "%s", base->snap.digest_hex);
+        if (strcmp(base->desc.target, t->name)) {
+            fail.status = KB__ST_REJECTED;
+            kb__errf(fail.reason, sizeof fail.reason,
+                     "--against %s is a plugin for target '%s', the candidate's is '%s'", bpath,
+                     base->desc.target, t->name);
+            goto verdict;
+        }
+    }
+
+    /* 6. prepare and check every input set, candidate first */
+    for (uint32_t c = 0; c < n_cases; c++) {
+        if ((rc = side_prepare(cand, &cases[c], &fail, err, err_len)) == KB__ENOMEM) goto out;
+        if (rc) goto verdict;
+        for (uint32_t s = 0; s < KB__SETS; s++) {
+            double ns;
+            const double tmo = 2.0 + 100.0 * cases[c].oracle_ns / 1e9;
+            if (kb__side_batch(cand, t, &cases[c], &s, 1, 1, tmo, &ns, &fail) != 0) goto verdict;
+        }
+        if (!o->verify_only) {
+            if ((rc = side_prepare(base, &cases[c], &fail, err, err_len)) == KB__ENOMEM) goto out;
+            if (rc) goto verdict;
+            uint32_t s0 = 0;
+            double ns;
+            if (kb__side_batch(base, t, &cases[c], &s0, 1, 1, 10.0, &ns, &fail) != 0) goto verdict;
+        }
+    }
+    r->prepare_ms = cand->prepare_ms;
+
+    /* 7. timing */
+    if (o->verify_only) {
+        r->status = KB__ST_CORRECT;
+        kb__errf(r->reason, sizeof r->reason, "all %u cases match the oracle on %d input sets each",
+                 n_cases, KB__SETS);
+    } else if (kb__measure(o, t, cases, n_cases, cand, base, smp, r, &fail) != 0) {
+        goto verdict;
+    }
+
+    /* 8. teardown: a crash or exit in release fails the trial */
+    if (side_release_all(cand, cases, n_cases, &fail) != 0) goto verdict;
+    if (!o->verify_only && side_release_all(base, cases, n_cases, &fail) != 0) goto verdict;
+    for (uint32_t c = 0; c < n_cases; c++)
+        if (kb__hash(cases[c].base, cases[c].size, 0) != cases[c].input_digest) {
+            fail.status = KB__ST_REJECTED;
+            kb__errf(fail.reason, sizeof fail.reason, "inputs of case %s changed: a plugin wrote to input",
+                     cases[c].cs->name);
+            goto verdict;
+        }
+    goto done;
+
+verdict:
+    r->status = fail.status;
+    kb__errf(r->reason, sizeof r->reason, "%s", fail.reason);
+    no_timing(r);
+    r->n_cases = 0;
+done:
+    if (cand && cand->w.pid > 0) {
+        kb__worker_kill(&cand->w);
+        r->peak_rss_kb = cand->w.ru.ru_maxrss;
+    }
+out:
+    if (cand) side_close(cand);
+    if (base) side_close(base);
+    for (uint32_t c = 0; cases && c < n_cases; c++) kb__case_free(&cases[c]);
+    for (uint32_t c = 0; smp && c < KB__MAX_CASES; c++) {
+        free(smp[c].logr);
+        free(smp[c].cand_ns);
+        free(smp[c].base_ns);
+    }
+    if (have_oracle) kb__lib_close(&oracle);
+    kb__snapshot_close(&osnap);
+    free(cand);
+    free(base);
+    free(cases);
+    free(smp);
+    if (restore) sched_setaffinity(0, sizeof saved, &saved);
+    r->trial_seconds = (double)(kb__now_ns() - t0) / 1e9;
+    (void)fail_result;
+    return rc;
+}
+
+int kb__plugin_probe(const char *path, const char *exe, kb__desc *d, char *digest_hex,
+                     kb__failure *fail) {
+    kb__side *s = calloc(1, sizeof *s);
+    if (!s) return KB__ENOMEM;
+    s->snap.fd = -1;
+    kb__trial_opts o;
+    memset(&o, 0, sizeof o);
+    o.exe = exe;
+    o.budget = 1;
+    int rc = side_open(s, path, "plugin", &o, -1, fail);
+    if (s->snap.fd >= 0) snprintf(digest_hex, 17, "%s", s->snap.digest_hex);
+    *d = s->desc;
+    if (rc == 0) rc = kb__worker_quit(&s->w, 5.0, fail);
+    side_close(s);
+    free(s);
+    return rc;
+}

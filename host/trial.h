@@ -1,0 +1,108 @@
+/*
+ * trial.h -- the pieces of one trial: case data (arena.c), output checks
+ * (compare.c), one judged batch (batch.c), the sampling loop (measure.c)
+ * and the whole trial (trial.c).
+ */
+#ifndef KB_TRIAL_H
+#define KB_TRIAL_H
+
+#include "kb.h"
+#include "proto.h"
+#include "sandbox.h"
+
+/* Inputs and oracle outputs of one case, generated once in the host. */
+typedef struct kb__case_data {
+    uint32_t index;          /* into the spec's cases */
+    const kb_case_spec *cs;
+    kb__layout layout;       /* what workers are told */
+    int fd, ro_fd;           /* arena memfd, and a read-only reopen for workers */
+    uint8_t *base;           /* host mapping (read-write) */
+    size_t size;
+    uint64_t input_digest;   /* of the whole arena, to prove nobody wrote it */
+    void *ref[KB__SETS][KB_MAX_BUFFERS];        /* oracle outputs, per output */
+    uint64_t ref_produced[KB__SETS][KB_MAX_BUFFERS];
+    double oracle_ns;        /* one in-host oracle call, for calibration */
+} kb__case_data;
+
+/* The in-process oracle: its spec plus its kernel. */
+int kb__case_build(const kb_target *t, const kb_plugin *oracle, uint32_t case_index,
+                   uint32_t slot, uint64_t seed, kb__case_data *cd, char *err, size_t err_len);
+void kb__case_free(kb__case_data *cd);
+
+/* One worker's output memory for one case. */
+typedef struct kb__outbuf {
+    int fd;
+    uint8_t *base;
+    size_t size;
+} kb__outbuf;
+
+int kb__outbuf_create(const kb__layout *L, kb__outbuf *ob, char *err, size_t err_len);
+void kb__outbuf_poison(const kb__layout *L, kb__outbuf *ob);
+void kb__outbuf_free(kb__outbuf *ob);
+
+/* Compare a worker's outputs with the oracle's for input set `set`.
+ * 0: equal. 1: wrong (detail: output, index, expected, got). 2: the plugin
+ * broke the rules (wrote outside its buffer, claimed more than the
+ * capacity). */
+int kb__outputs_check(const kb_target *t, const kb__case_data *cd, const kb__outbuf *ob,
+                      uint32_t set, const uint64_t *produced, char *detail, size_t detail_len);
+
+#define KB__MAX_GAPS 4096
+
+/* A plugin under trial: its worker and per-case output buffers. */
+typedef struct kb__side {
+    kb__worker w;
+    kb__outbuf ob[KB__MAX_CASES];
+    int prepared[KB__MAX_CASES];
+    kb__desc desc;
+    kb__snapshot snap;
+    double prepare_ms;
+    int threaded_ok;        /* the target allows threads */
+    uint32_t n_gaps;        /* host minus worker time per batch, ns */
+    double gaps[KB__MAX_GAPS], rel_gaps[KB__MAX_GAPS];
+} kb__side;
+
+/* Runs `calls` calls on case slot c, cycling through order[], then judges
+ * the output of the last call. Returns 0 with *ns (the host's measure of
+ * the batch) or fills fail (status incorrect for a wrong output). */
+int kb__side_batch(kb__side *s, const kb_target *t, kb__case_data *cd, const uint32_t *order,
+                   uint32_t n_order, uint64_t calls, double timeout_s, double *ns,
+                   kb__failure *fail);
+
+typedef struct kb__trial_opts {
+    const char *candidate;  /* path to the .so */
+    const char *against;    /* NULL or "oracle", or a path */
+    const char *oracles_dir;
+    const char *cases;      /* "quick" (default), "all", or comma-separated names */
+    double budget;          /* seconds of timing; default 2 */
+    kb__rule rule;
+    int verify_only;
+    const char *exe;        /* the kbench binary workers exec */
+    int progress;           /* print progress on stderr */
+    uint64_t seed;          /* 0: a fresh secret */
+} kb__trial_opts;
+
+/* Sampling: interleave both sides until decided or out of budget. */
+typedef struct kb__samples {
+    uint32_t n;             /* pairs */
+    uint32_t cap;
+    double *logr;           /* log(candidate / baseline) per pair */
+    double *cand_ns, *base_ns; /* per call */
+    uint64_t calls;
+} kb__samples;
+
+int kb__measure(const kb__trial_opts *o, const kb_target *t, kb__case_data *cases, uint32_t n_cases,
+                kb__side *cand, kb__side *base, kb__samples *samples, kb__result *r,
+                kb__failure *fail);
+
+/* Runs a whole trial. Returns 0 with r filled for every verdict (crash,
+ * incorrect, ... included); a negative code only when no trial could start
+ * (bad arguments, missing file), with err filled. */
+int kb__trial_run(const kb__trial_opts *o, kb__result *r, char *err, size_t err_len);
+
+/* Loads a plugin in a worker only to read and check its descriptor
+ * (`kbench info`). 0, or fail filled. digest_hex gets 17 bytes. */
+int kb__plugin_probe(const char *path, const char *exe, kb__desc *d, char *digest_hex,
+                     kb__failure *fail);
+
+#endif /* KB_TRIAL_H */

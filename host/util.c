@@ -1,0 +1,61 @@
+/*
+ * util.c -- error lines and verdict names shared by the whole host.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "kb.h"
+
+void kb__errf(char *err, size_t err_len, const char *fmt, ...)
+{
+    if (!err || err_len == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(err, err_len, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        err[0] = '\0';
+        return;
+    }
+    /* Messages quote file names and plugin-written text; a newline or an
+     * escape sequence in either must not break the one-line contract or
+     * drive the user's terminal. */
+    for (char *p = err; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c < 0x20 || c == 0x7f)
+            *p = ' ';
+    }
+}
+
+const char *kb__status_name(kb__status s)
+{
+    switch (s) {
+    case KB__ST_KEEP: return "keep";
+    case KB__ST_DISCARD: return "discard";
+    case KB__ST_INCONCLUSIVE: return "inconclusive";
+    case KB__ST_INCORRECT: return "incorrect";
+    case KB__ST_CRASH: return "crash";
+    case KB__ST_TIMEOUT: return "timeout";
+    case KB__ST_REJECTED: return "rejected";
+    case KB__ST_CORRECT: return "correct";
+    }
+    return "unknown";
+}
+
+int kb__status_exit_code(kb__status s)
+{
+    switch (s) {
+    case KB__ST_KEEP:
+    case KB__ST_CORRECT: return 0;
+    case KB__ST_DISCARD: return 1;
+    case KB__ST_INCORRECT: return 2;
+    case KB__ST_CRASH:
+    case KB__ST_TIMEOUT:
+    case KB__ST_REJECTED: return 3;
+    case KB__ST_INCONCLUSIVE: return 4;
+    }
+    /* An unknown status is a host bug; report it as a failed trial, never
+     * as a keep. */
+    return 3;
+}

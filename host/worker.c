@@ -1,0 +1,388 @@
+/*
+ * worker.c -- the disposable process that loads one plugin and runs it.
+ *
+ * Started by kb__worker_spawn as `kbench __worker FD` (a fresh exec, so no
+ * host memory, no oracle and no oracle outputs are mapped here). It trusts
+ * nothing it loads: the host re-checks everything it reports, times every
+ * batch with its own clock, and reads outputs from shared memory itself.
+ * The harness's only jobs are to call the plugin as asked and to say, if it
+ * can, where a fault happened.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kb.h"
+#include "proto.h"
+
+typedef struct kb__wcase {
+    int ready;
+    void *state;
+    uint8_t *arena;
+    size_t arena_size;
+    uint8_t *outmap;       /* reservation incl. guard pages */
+    size_t outmap_size;
+    uint32_t n_ins, n_outs;
+    kb_buffer statics[KB_MAX_BUFFERS];
+    kb_buffer ins[KB__SETS][KB_MAX_BUFFERS];
+    kb_buffer outs[KB_MAX_BUFFERS];
+    kb__layout layout;
+    char *names[KB_MAX_PARAMS];
+    kb_case cs;
+} kb__wcase;
+
+static struct {
+    int sock;
+    uint64_t nonce;
+    uint64_t seq; /* of the request being served, for the fault handler */
+    kb__lib lib;
+    int loaded;
+    kb__wcase cases[KB__MAX_CASES];
+    long page;
+} W;
+
+static uint64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void reply(kb__rep *r) {
+    r->magic = KB__PROTO_MAGIC;
+    r->nonce = W.nonce;
+    r->seq = W.seq;
+    (void)send(W.sock, r, sizeof *r, MSG_NOSIGNAL);
+}
+
+static void reply_code(uint32_t type, int code, const char *msg) {
+    kb__rep r;
+    memset(&r, 0, sizeof r);
+    r.type = type;
+    r.code = code;
+    if (msg) snprintf(r.msg, sizeof r.msg, "%s", msg);
+    reply(&r);
+}
+
+/* ---- fault reporting -------------------------------------------------
+ * A write to a read-only input or into a guard page lands here. Only
+ * async-signal-safe calls; the message goes out before the default action
+ * kills the process, so the host can say "wrote to input" instead of just
+ * "SIGSEGV". A plugin may replace this handler; then it is a plain crash. */
+static void say_fault(const char *what, const char *name) {
+    static kb__rep r; /* static: no large frame on the alternate stack */
+    memset(&r, 0, sizeof r);
+    r.type = KB__REP_FAULT;
+    size_t a = strlen(what), b = name ? strlen(name) : 0;
+    if (a > 200) a = 200;
+    if (b > 200) b = 200;
+    memcpy(r.msg, what, a);
+    if (b) {
+        memcpy(r.msg + a, " '", 2);
+        memcpy(r.msg + a + 2, name, b);
+        memcpy(r.msg + a + 2 + b, "'", 1);
+    }
+    reply(&r);
+}
+
+static void on_fault(int sig, siginfo_t *si, void *uc) {
+    (void)uc;
+    uint8_t *addr = (uint8_t *)si->si_addr;
+    for (int c = 0; c < KB__MAX_CASES; c++) {
+        kb__wcase *k = &W.cases[c];
+        if (!k->ready) continue;
+        if (addr >= k->arena && addr < k->arena + k->arena_size) {
+            say_fault("wrote to input (read-only memory) in case", k->layout.case_name);
+            goto die;
+        }
+        if (addr >= k->outmap && addr < k->outmap + k->outmap_size) {
+            /* Guard page: find the output slot it borders. */
+            uint8_t *cur = k->outmap + W.page;
+            for (uint32_t j = 0; j < k->n_outs; j++) {
+                const uint32_t bi = k->layout.n_statics + k->layout.n_calls + j;
+                uint8_t *slot = cur, *end = slot + k->layout.buf[bi].slot_size;
+                if (addr >= slot - W.page && addr < slot) {
+                    say_fault("wrote before the start of output (guard page) in case",
+                              k->layout.case_name);
+                    goto die;
+                }
+                if (addr >= end && addr < end + W.page) {
+                    say_fault("wrote past the end of output (guard page) in case",
+                              k->layout.case_name);
+                    goto die;
+                }
+                cur = end + W.page;
+            }
+        }
+    }
+die:
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static void install_fault_handler(void) {
+    static char altstack[64 * 1024];
+    stack_t ss = {.ss_sp = altstack, .ss_size = sizeof altstack, .ss_flags = 0};
+    sigaltstack(&ss, NULL);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_fault;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESETHAND;
+    sigaction(SIGSEGV, &sa, NULL);
+    sigaction(SIGBUS, &sa, NULL);
+}
+
+/* ---- host services given to the plugin -------------------------------- */
+static void host_log(const kb_host *h, const char *msg) {
+    (void)h;
+    if (msg) fprintf(stderr, "[plugin] %.*s\n", 400, msg);
+}
+static void *host_alloc(const kb_host *h, size_t size, size_t align) {
+    (void)h;
+    void *p = NULL;
+    if (align < sizeof(void *) || (align & (align - 1))) return NULL;
+    return posix_memalign(&p, align, size ? size : 1) == 0 ? p : NULL;
+}
+static void host_free(const kb_host *h, void *p) {
+    (void)h;
+    free(p);
+}
+static kb_host HOST = {sizeof(kb_host), 0, 0, host_log, host_alloc, host_free};
+
+static uint64_t count_threads(void) {
+    DIR *d = opendir("/proc/self/task");
+    uint64_t n = 0;
+    if (!d) return 0;
+    for (struct dirent *e; (e = readdir(d));)
+        if (e->d_name[0] != '.') n++;
+    closedir(d);
+    return n;
+}
+
+/* ---- requests ---------------------------------------------------------- */
+static void do_load(int fd, const char *shown) {
+    char path[64], err[512];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    if (W.loaded) {
+        reply_code(KB__REP_REFUSED, -1, "worker already has a plugin loaded");
+        return;
+    }
+    int rc = kb__lib_open(path, shown, 0, &W.lib, err, sizeof err);
+    if (rc != 0) {
+        kb__rep r;
+        memset(&r, 0, sizeof r);
+        r.type = KB__REP_REFUSED;
+        r.code = rc;
+        r.desc = W.lib.desc;
+        snprintf(r.msg, sizeof r.msg, "%s", err);
+        reply(&r);
+        return;
+    }
+    W.loaded = 1;
+    HOST.cpu_features = kb__cpu_features();
+    kb__rep r;
+    memset(&r, 0, sizeof r);
+    r.type = KB__REP_OK;
+    r.desc = W.lib.desc;
+    r.threads = count_threads();
+    reply(&r);
+}
+
+static void unmap_case(kb__wcase *k) {
+    if (k->arena) munmap(k->arena, k->arena_size);
+    if (k->outmap) munmap(k->outmap, k->outmap_size);
+    memset(k, 0, sizeof *k);
+}
+
+static void do_case(const kb__req *q, int arena_fd, int out_fd) {
+    char err[512] = "";
+    if (!W.loaded || q->layout.slot >= KB__MAX_CASES || arena_fd < 0 || out_fd < 0) {
+        reply_code(KB__REP_REFUSED, -1, "bad case request");
+        goto out;
+    }
+    kb__wcase *k = &W.cases[q->layout.slot];
+    if (k->ready) unmap_case(k);
+    k->layout = q->layout;
+    const kb__layout *L = &k->layout;
+    k->arena_size = L->arena_size;
+    k->arena = mmap(NULL, L->arena_size, PROT_READ, MAP_SHARED, arena_fd, 0);
+    if (k->arena == MAP_FAILED) {
+        k->arena = NULL;
+        snprintf(err, sizeof err, "cannot map inputs: %s", strerror(errno));
+        reply_code(KB__REP_REFUSED, -1, err);
+        goto out;
+    }
+    /* Outputs: each slot mapped between PROT_NONE guard pages. */
+    size_t total = (size_t)W.page;
+    for (uint32_t j = 0; j < L->n_outs; j++)
+        total += L->buf[L->n_statics + L->n_calls + j].slot_size + (size_t)W.page;
+    k->outmap_size = total;
+    k->outmap = mmap(NULL, total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (k->outmap == MAP_FAILED) {
+        k->outmap = NULL;
+        reply_code(KB__REP_REFUSED, -1, "cannot reserve output memory");
+        goto out;
+    }
+    uint8_t *cur = k->outmap + W.page;
+    for (uint32_t j = 0; j < L->n_outs; j++) {
+        const uint32_t bi = L->n_statics + L->n_calls + j;
+        void *m = mmap(cur, L->buf[bi].slot_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
+                       out_fd, (off_t)L->buf[bi].slot_off);
+        if (m == MAP_FAILED) {
+            reply_code(KB__REP_REFUSED, -1, "cannot map outputs");
+            goto out;
+        }
+        k->outs[j] = (kb_buffer){cur + L->buf[bi].data_off, L->buf[bi].count, 0, L->buf[bi].dtype, 0};
+        cur += L->buf[bi].slot_size + W.page;
+    }
+    k->n_outs = L->n_outs;
+    k->n_ins = L->n_calls;
+    for (uint32_t i = 0; i < L->n_statics; i++)
+        k->statics[i] = (kb_buffer){k->arena + L->buf[i].off[0], L->buf[i].count, 0, L->buf[i].dtype, 0};
+    for (int s = 0; s < KB__SETS; s++)
+        for (uint32_t i = 0; i < L->n_calls; i++) {
+            const uint32_t bi = L->n_statics + i;
+            k->ins[s][i] = (kb_buffer){k->arena + L->buf[bi].off[s], L->buf[bi].count, 0, L->buf[bi].dtype, 0};
+        }
+    for (uint32_t p = 0; p < L->n_params && p < KB_MAX_PARAMS; p++)
+        k->names[p] = k->layout.param_names[p];
+    k->layout.case_name[sizeof k->layout.case_name - 1] = 0;
+    k->cs = (kb_case){k->layout.case_name, L->n_params, 0, k->layout.params, (const char *const *)k->names};
+    k->ready = 1;
+
+    uint64_t t0 = now_ns();
+    void *state = NULL;
+    int rc = W.lib.plugin->prepare(&HOST, &k->cs, k->statics, L->n_statics, &state, err, sizeof err);
+    uint64_t t1 = now_ns();
+    err[sizeof err - 1] = 0;
+    if (rc != 0) {
+        kb__rep r;
+        memset(&r, 0, sizeof r);
+        r.type = KB__REP_FAIL;
+        r.code = rc;
+        r.ns = t1 - t0;
+        snprintf(r.msg, sizeof r.msg, "prepare returned %d: %s", rc, err);
+        reply(&r);
+        k->ready = 0;
+        unmap_case(k);
+        goto out;
+    }
+    k->state = state;
+    if (W.lib.plugin->verify) {
+        err[0] = 0;
+        rc = W.lib.plugin->verify(state, err, sizeof err);
+        err[sizeof err - 1] = 0;
+        if (rc != 0) fprintf(stderr, "[kbench] plugin self-check returned %d: %s\n", rc, err);
+    }
+    kb__rep r;
+    memset(&r, 0, sizeof r);
+    r.type = KB__REP_OK;
+    r.ns = t1 - t0;
+    r.threads = count_threads();
+    reply(&r);
+out:
+    if (arena_fd >= 0) close(arena_fd);
+    if (out_fd >= 0) close(out_fd);
+}
+
+static void do_batch(const kb__req *q) {
+    if (q->slot >= KB__MAX_CASES || !W.cases[q->slot].ready || q->n_order == 0 ||
+        q->n_order > KB__MAX_ORDER || q->calls == 0) {
+        reply_code(KB__REP_REFUSED, -1, "bad batch request");
+        return;
+    }
+    kb__wcase *k = &W.cases[q->slot];
+    for (uint32_t i = 0; i < q->n_order; i++)
+        if (q->order[i] >= KB__SETS) {
+            reply_code(KB__REP_REFUSED, -1, "bad batch request");
+            return;
+        }
+    const kb_plugin *p = W.lib.plugin;
+    kb_buffer outs[KB_MAX_BUFFERS];
+    char err[512] = "";
+    int rc = 0;
+    const uint64_t calls = q->calls;
+    const uint32_t n_order = q->n_order;
+    uint32_t o = 0;
+    uint64_t t0 = now_ns();
+    for (uint64_t c = 0; c < calls; c++) {
+        /* Fresh descriptors every call: nothing a plugin writes into them
+         * carries over. */
+        memcpy(outs, k->outs, sizeof(kb_buffer) * k->n_outs);
+        rc = p->run(k->state, k->ins[q->order[o]], k->n_ins, outs, k->n_outs, err, sizeof err);
+        if (rc != 0) break;
+        if (++o == n_order) o = 0;
+    }
+    uint64_t t1 = now_ns();
+    kb__rep r;
+    memset(&r, 0, sizeof r);
+    r.ns = t1 - t0;
+    for (uint32_t j = 0; j < k->n_outs; j++) r.produced[j] = outs[j].produced;
+    r.threads = count_threads();
+    if (rc != 0) {
+        err[sizeof err - 1] = 0;
+        r.type = KB__REP_FAIL;
+        r.code = rc;
+        snprintf(r.msg, sizeof r.msg, "run returned %d: %s", rc, err);
+    } else {
+        r.type = KB__REP_OK;
+    }
+    reply(&r);
+}
+
+static void do_release(const kb__req *q) {
+    if (q->slot >= KB__MAX_CASES || !W.cases[q->slot].ready) {
+        reply_code(KB__REP_REFUSED, -1, "bad release request");
+        return;
+    }
+    kb__wcase *k = &W.cases[q->slot];
+    W.lib.plugin->release(k->state);
+    unmap_case(k);
+    reply_code(KB__REP_OK, 0, NULL);
+}
+
+int kb__worker_main(int sock) {
+    W.sock = sock;
+    W.page = sysconf(_SC_PAGESIZE);
+    install_fault_handler();
+    static kb__req q; /* large: keep it off the stack */
+    for (;;) {
+        int fds[2] = {-1, -1};
+        char cbuf[CMSG_SPACE(sizeof(int) * 2)];
+        struct iovec iov = {&q, sizeof q};
+        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+                            .msg_controllen = sizeof cbuf};
+        ssize_t n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+        if (n <= 0) return n == 0 ? 0 : 1; /* host gone: nothing to report to */
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+            if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+                size_t nfd = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+                memcpy(fds, CMSG_DATA(c), (nfd > 2 ? 2 : nfd) * sizeof(int));
+            }
+        if ((size_t)n != sizeof q || q.magic != KB__PROTO_MAGIC) return 2;
+        if (q.type == KB__REQ_LOAD) W.nonce = q.nonce; /* the first request sets it */
+        if (q.nonce != W.nonce) return 2;
+        W.seq = q.seq;
+        switch (q.type) {
+        case KB__REQ_LOAD:
+            q.path[sizeof q.path - 1] = 0;
+            do_load(fds[0], q.path);
+            break;
+        case KB__REQ_CASE: do_case(&q, fds[0], fds[1]); fds[0] = fds[1] = -1; break;
+        case KB__REQ_BATCH: do_batch(&q); break;
+        case KB__REQ_RELEASE: do_release(&q); break;
+        case KB__REQ_QUIT: reply_code(KB__REP_OK, 0, NULL); return 0;
+        default: reply_code(KB__REP_REFUSED, -1, "unknown request"); break;
+        }
+        /* fds[0] of LOAD stays open: dlopen keeps using the path. */
+        if (q.type != KB__REQ_LOAD && q.type != KB__REQ_CASE)
+            for (int i = 0; i < 2; i++)
+                if (fds[i] >= 0) close(fds[i]);
+    }
+}

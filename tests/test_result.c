@@ -1,0 +1,316 @@
+/*
+ * test_result.c -- the "---" block, the table and the JSON of a trial result.
+ * The JSON is checked by parsing it with jansson, not by comparing text.
+ */
+#include <inttypes.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "kb.h"
+
+static const char *const block_keys[] = {
+    "target",         "candidate",       "candidate_name", "candidate_digest",
+    "against",        "against_digest",  "oracle_digest",  "status",
+    "reason",         "geomean_ratio",   "ci90_low",       "ci90_high",
+    "worst_case",     "worst_ratio",     "worst_ci90_low", "worst_ci90_high",
+    "cases",          "prepare_ms",      "trial_seconds",  "peak_rss_kb",
+    "seed",
+};
+#define NKEYS (sizeof block_keys / sizeof block_keys[0])
+
+static void sample(kb__result *r, kb__status st)
+{
+    memset(r, 0, sizeof *r);
+    r->status = st;
+    snprintf(r->reason, sizeof r->reason, "geomean 0.6120 [0.6011, 0.6200] is below 0.99\n"
+                                          "and a \"quoted\" \\ tail");
+    snprintf(r->target, sizeof r->target, "pq_scan");
+    snprintf(r->candidate, sizeof r->candidate, "plugins/caf\xe9/avx512.so"); /* Latin-1 byte */
+    snprintf(r->cand_name, sizeof r->cand_name, "avx512");
+    snprintf(r->cand_digest, sizeof r->cand_digest, "0123456789abcdef");
+    snprintf(r->against, sizeof r->against, "oracle");
+    snprintf(r->against_digest, sizeof r->against_digest, "1111222233334444");
+    snprintf(r->oracle_digest, sizeof r->oracle_digest, "1111222233334444");
+    snprintf(r->description, sizeof r->description, "tab\there \xc3\xa9t\xc3\xa9");
+    r->seed = 0x00c0ffee12345678ull;
+    r->geomean = (kb__ci){0.61204, 0.60111, 0.62};
+    r->worst = (kb__ci){0.70249, 0.69, 0.71};
+    snprintf(r->worst_case, sizeof r->worst_case, "m16_n100k");
+    r->n_cases = 2;
+    snprintf(r->cases[0].name, sizeof r->cases[0].name, "m8_n10k");
+    r->cases[0].samples = 120;
+    r->cases[0].calls = 64;
+    r->cases[0].cand_ns = 1.0e5;
+    r->cases[0].base_ns = 2.0e5;
+    r->cases[0].ratio = (kb__ci){0.5, 0.48, 0.52};
+    r->cases[0].bytes_per_call = 1.0e6; /* 1e6 bytes in 1e5 ns: 10 GB/s */
+    snprintf(r->cases[1].name, sizeof r->cases[1].name, "m16_n100k");
+    r->cases[1].samples = 80;
+    r->cases[1].calls = 3;
+    r->cases[1].cand_ns = 7.0e5;
+    r->cases[1].base_ns = 1.0e6;
+    r->cases[1].ratio = (kb__ci){0.70249, 0.69, NAN};
+    r->trial_seconds = 12.25;
+    r->prepare_ms = 3.5;
+    r->peak_rss_kb = 20480;
+}
+
+static char *capture(void (*fn)(const kb__result *, void *), const kb__result *r)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_non_null(f);
+    fn(r, f);
+    assert_int_equal(fclose(f), 0);
+    return buf;
+}
+
+/* Splits the block into key/value pairs; checks the framing. */
+static size_t parse_block(char *text, char **keys, char **vals, size_t max)
+{
+    assert_memory_equal(text, "---\n", 4);
+    size_t n = 0;
+    for (char *line = text + 4; *line;) {
+        char *nl = strchr(line, '\n');
+        assert_non_null(nl);
+        *nl = '\0';
+        char *sep = strstr(line, ": ");
+        assert_non_null(sep);
+        *sep = '\0';
+        assert_true(n < max);
+        keys[n] = line;
+        vals[n] = sep + 2;
+        assert_true(strlen(vals[n]) > 0);
+        n++;
+        line = nl + 1;
+    }
+    return n;
+}
+
+static const char *val(char **keys, char **vals, size_t n, const char *key)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(keys[i], key) == 0)
+            return vals[i];
+    fail_msg("no key %s", key);
+    return NULL;
+}
+
+static void test_block_keep(void **state)
+{
+    (void)state;
+    kb__result r;
+    sample(&r, KB__ST_KEEP);
+    char *text = capture(kb__result_print_block, &r);
+    char *keys[64], *vals[64];
+    size_t n = parse_block(text, keys, vals, 64);
+    assert_int_equal(n, NKEYS);
+    for (size_t i = 0; i < NKEYS; i++)
+        assert_string_equal(keys[i], block_keys[i]);
+    assert_string_equal(val(keys, vals, n, "status"), "keep");
+    assert_string_equal(val(keys, vals, n, "geomean_ratio"), "0.6120");
+    assert_string_equal(val(keys, vals, n, "ci90_low"), "0.6011");
+    assert_string_equal(val(keys, vals, n, "ci90_high"), "0.6200");
+    assert_string_equal(val(keys, vals, n, "worst_case"), "m16_n100k");
+    assert_string_equal(val(keys, vals, n, "worst_ratio"), "0.7025");
+    assert_string_equal(val(keys, vals, n, "cases"), "2");
+    assert_string_equal(val(keys, vals, n, "trial_seconds"), "12.250");
+    assert_string_equal(val(keys, vals, n, "peak_rss_kb"), "20480");
+    assert_string_equal(val(keys, vals, n, "seed"), "0x00c0ffee12345678");
+    /* the reason's newline did not start a new line */
+    assert_non_null(strstr(val(keys, vals, n, "reason"), "0.99 and a"));
+    free(text);
+}
+
+static void test_block_incorrect(void **state)
+{
+    (void)state;
+    kb__result r;
+    sample(&r, KB__ST_INCORRECT);
+    snprintf(r.reason, sizeof r.reason, "case m8_n10k, index 17: expected 3, got 4");
+    r.cand_digest[0] = '\0';
+    char *text = capture(kb__result_print_block, &r);
+    char *keys[64], *vals[64];
+    size_t n = parse_block(text, keys, vals, 64);
+    assert_int_equal(n, NKEYS);
+    for (size_t i = 0; i < NKEYS; i++)
+        assert_string_equal(keys[i], block_keys[i]);
+    assert_string_equal(val(keys, vals, n, "status"), "incorrect");
+    static const char *const na[] = {"geomean_ratio",  "ci90_low",       "ci90_high",
+                                     "worst_case",     "worst_ratio",    "worst_ci90_low",
+                                     "worst_ci90_high", "candidate_digest"};
+    for (size_t i = 0; i < sizeof na / sizeof na[0]; i++)
+        assert_string_equal(val(keys, vals, n, na[i]), "n/a");
+    assert_string_equal(val(keys, vals, n, "reason"), "case m8_n10k, index 17: expected 3, got 4");
+    free(text);
+}
+
+static void test_table(void **state)
+{
+    (void)state;
+    kb__result r;
+    sample(&r, KB__ST_KEEP);
+    char *text = capture(kb__result_print_table, &r);
+    /* header plus one line per case, all the same width up to the last column */
+    char *lines[8];
+    int n = 0;
+    for (char *p = text; *p && n < 8;) {
+        char *nl = strchr(p, '\n');
+        assert_non_null(nl);
+        *nl = '\0';
+        lines[n++] = p;
+        p = nl + 1;
+    }
+    assert_int_equal(n, 3);
+    assert_non_null(strstr(lines[0], "case"));
+    assert_non_null(strstr(lines[0], "calls/batch"));
+    assert_non_null(strstr(lines[0], "GB/s"));
+    assert_int_equal(strlen(lines[1]), strlen(lines[0]));
+    assert_int_equal(strlen(lines[2]), strlen(lines[0]));
+    assert_non_null(strstr(lines[1], "m8_n10k"));
+    assert_non_null(strstr(lines[1], "[0.4800, 0.5200]"));
+    /* candidate GB/s: 1e6 bytes / 1e5 ns */
+    assert_non_null(strstr(lines[1], " 10.00"));
+    /* no bytes known, a non-finite CI end: dashes, not "nan" */
+    assert_null(strstr(lines[2], "nan"));
+    assert_string_equal(lines[2] + strlen(lines[2]) - 2, " -");
+    free(text);
+
+    r.n_cases = 0;
+    text = capture(kb__result_print_table, &r);
+    assert_string_equal(text, "");
+    free(text);
+}
+
+static json_t *parse_json(const kb__result *r)
+{
+    char *text = capture(kb__result_print_json, r);
+    json_error_t e;
+    json_t *root = json_loads(text, JSON_REJECT_DUPLICATES, &e);
+    if (!root)
+        fail_msg("JSON does not parse: %s at line %d\n%s", e.text, e.line, text);
+    free(text);
+    return root;
+}
+
+static void test_json_keep(void **state)
+{
+    (void)state;
+    kb__result r;
+    sample(&r, KB__ST_KEEP);
+    json_t *root = parse_json(&r);
+
+    json_t *ctx = json_object_get(root, "context");
+    assert_true(json_is_object(ctx));
+    assert_true(json_is_string(json_object_get(ctx, "date")));
+    assert_true(json_is_string(json_object_get(ctx, "host_name")));
+    assert_string_equal(json_string_value(json_object_get(ctx, "executable")), "kbench");
+    assert_true(json_integer_value(json_object_get(ctx, "num_cpus")) >= 1);
+    assert_true(json_is_string(json_object_get(ctx, "library_build_type")));
+    assert_string_equal(json_string_value(json_object_get(ctx, "kbench_version")), KB_VERSION);
+    assert_string_equal(json_string_value(json_object_get(ctx, "target")), "pq_scan");
+    /* the invalid byte became U+FFFD, the rest survived */
+    assert_string_equal(json_string_value(json_object_get(ctx, "candidate")),
+                        "plugins/caf\xef\xbf\xbd/avx512.so");
+
+    json_t *bm = json_object_get(root, "benchmarks");
+    assert_true(json_is_array(bm));
+    assert_int_equal(json_array_size(bm), 4);
+    static const char *const names[] = {"pq_scan/m8_n10k/candidate", "pq_scan/m8_n10k/baseline",
+                                        "pq_scan/m16_n100k/candidate",
+                                        "pq_scan/m16_n100k/baseline"};
+    for (size_t i = 0; i < 4; i++) {
+        json_t *b = json_array_get(bm, i);
+        const kb__case_result *c = &r.cases[i / 2];
+        double ns = i % 2 ? c->base_ns : c->cand_ns;
+        assert_string_equal(json_string_value(json_object_get(b, "name")), names[i]);
+        assert_string_equal(json_string_value(json_object_get(b, "run_name")), names[i]);
+        assert_string_equal(json_string_value(json_object_get(b, "run_type")), "iteration");
+        assert_string_equal(json_string_value(json_object_get(b, "time_unit")), "ns");
+        assert_int_equal(json_integer_value(json_object_get(b, "iterations")),
+                         (json_int_t)c->samples * (json_int_t)c->calls);
+        assert_true(json_number_value(json_object_get(b, "real_time")) == ns);
+        assert_true(json_number_value(json_object_get(b, "cpu_time")) == ns);
+        assert_true(fabs(json_number_value(json_object_get(b, "ratio")) - c->ratio.est) < 1e-9);
+        assert_true(fabs(json_number_value(json_object_get(b, "ci90_low")) - c->ratio.lo) < 1e-9);
+    }
+    /* NaN CI end is null, not a bare nan token */
+    assert_true(json_is_null(json_object_get(json_array_get(bm, 2), "ci90_high")));
+    assert_true(fabs(json_number_value(json_object_get(json_array_get(bm, 0),
+                                                       "bytes_per_second")) -
+                     1e10) < 1.0);
+
+    json_t *kb = json_object_get(root, "kbench");
+    assert_true(json_is_object(kb));
+    for (size_t i = 0; i < NKEYS; i++)
+        assert_non_null(json_object_get(kb, block_keys[i]));
+    assert_string_equal(json_string_value(json_object_get(kb, "status")), "keep");
+    assert_string_equal(json_string_value(json_object_get(kb, "reason")), r.reason);
+    assert_string_equal(json_string_value(json_object_get(kb, "description")), r.description);
+    assert_string_equal(json_string_value(json_object_get(kb, "seed")), "0x00c0ffee12345678");
+    assert_true(fabs(json_number_value(json_object_get(kb, "geomean_ratio")) - 0.61204) < 1e-9);
+    json_t *cases = json_object_get(kb, "cases");
+    assert_true(json_is_array(cases));
+    assert_int_equal(json_array_size(cases), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(cases, 1), "name")),
+                        "m16_n100k");
+    json_decref(root);
+}
+
+static void test_json_incorrect_and_odd_strings(void **state)
+{
+    (void)state;
+    kb__result r;
+    sample(&r, KB__ST_CRASH);
+    /* every control byte and a truncated UTF-8 sequence */
+    char reason[40];
+    for (int i = 0; i < 31; i++)
+        reason[i] = (char)(i + 1);
+    reason[31] = '\x7f';
+    reason[32] = '\xe2';
+    reason[33] = '\x82';
+    reason[34] = '\0';
+    memcpy(r.reason, reason, 35);
+    r.trial_seconds = INFINITY;
+    json_t *root = parse_json(&r);
+    json_t *kb = json_object_get(root, "kbench");
+    const char *got = json_string_value(json_object_get(kb, "reason"));
+    assert_non_null(got);
+    assert_memory_equal(got, reason, 32);
+    assert_string_equal(got + 32, "\xef\xbf\xbd\xef\xbf\xbd");
+    assert_string_equal(json_string_value(json_object_get(kb, "status")), "crash");
+    assert_int_equal(json_integer_value(json_object_get(kb, "exit_code")), 3);
+    assert_true(json_is_null(json_object_get(kb, "geomean_ratio")));
+    assert_true(json_is_null(json_object_get(kb, "worst_case")));
+    assert_true(json_is_null(json_object_get(kb, "trial_seconds")));
+    assert_int_equal(json_array_size(json_object_get(root, "benchmarks")), 0);
+    json_decref(root);
+
+    r.n_cases = 0;
+    root = parse_json(&r);
+    assert_int_equal(json_array_size(json_object_get(json_object_get(root, "kbench"), "cases")),
+                     0);
+    json_decref(root);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_block_keep),
+        cmocka_unit_test(test_block_incorrect),
+        cmocka_unit_test(test_table),
+        cmocka_unit_test(test_json_keep),
+        cmocka_unit_test(test_json_incorrect_and_odd_strings),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
