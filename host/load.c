@@ -8,6 +8,8 @@
  * they exist, and strings are copied with a bound.
  */
 #include <dlfcn.h>
+#include <limits.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "kb.h"
@@ -166,6 +168,16 @@ int kb__lib_open(const char *load_path, const char *shown_path, int want_target,
                  char *err, size_t err_len)
 {
     memset(lib, 0, sizeof *lib);
+    /* A name without a slash would make dlopen search the library path
+     * and perhaps load some other file of that name. */
+    char local[PATH_MAX];
+    if (!strchr(load_path, '/')) {
+        if (snprintf(local, sizeof local, "./%s", load_path) >= (int)sizeof local) {
+            kb__errf(err, err_len, "%s: path too long", shown_path);
+            return KB__EUSAGE;
+        }
+        load_path = local;
+    }
     lib->dl = dlopen(load_path, RTLD_NOW | RTLD_LOCAL);
     if (!lib->dl) {
         const char *msg = dlerror();

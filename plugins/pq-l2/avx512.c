@@ -37,20 +37,19 @@
 /* Vectors per block: the transposed codes of a block (m * PQ_BLOCK bytes)
  * and its outputs stay in L1 while j sweeps the sub-spaces. */
 #define PQ_BLOCK 256
-#define PQ_MAX_LEVELS 6 /* transposition rounds for m = 64 */
 
 typedef struct pq_state {
     const kb_host *host;
     uint64_t n;
     uint32_t d, m, ds;
-    uint32_t levels;  /* log2(m) when m is a power of two in [2, 64], else 0 */
     float *codebook_t; /* [m][ds][256] */
     float *table;      /* [m][256] floats, for the last n % 64 vectors */
     uint8_t *planes;   /* [m][4 planes][256 centroids] */
     uint8_t *codes_t;  /* [m][PQ_BLOCK] transposed codes of one block */
-    /* vpermi2b indices: the transposition rounds (two per round) and the
-     * float-to-plane split (two). */
-    _Alignas(64) uint8_t round_idx[PQ_MAX_LEVELS][2][64];
+    /* vpermi2b indices: the transposition rounds for tiles of 16 and of 8
+     * columns (two per round), and the float-to-plane split. */
+    _Alignas(64) uint8_t round16[4][2][64];
+    _Alignas(64) uint8_t round8[3][2][64];
     _Alignas(64) uint8_t plane_idx[2][64];
 } pq_state;
 
@@ -133,44 +132,148 @@ static void pq_build_tables(const pq_state *st, const float *query)
 /* ---- code transposition ---------------------------------------------- */
 
 /*
- * 64 rows of m codes (row-major, 64 * m bytes = m zmm) -> m rows of 64
- * (column j at out + j * stride, rows in pq_rho order). Round l pairs tiles
- * holding the same columns of adjacent row ranges and splits the columns in
- * two, so after log2(m) rounds each tile is one column of 64 rows.
+ * A tile is one zmm holding some columns of some rows of a 64-row block.
+ * The codes as loaded are row-major tiles of 16 columns x 4 rows (m = 16,
+ * or one 16-column group when m is a multiple of 16) or 8 x 8 (m = 8).
+ * A round pairs the tiles 2k and 2k+1, which hold the same columns of
+ * adjacent row ranges, and splits their columns in two: tile k gets the
+ * first half, tile k + tiles/2 the second, both column-major. After log2
+ * of the column count rounds, tile i is one column of 64 rows: column
+ * bitrev(i), since every round pushed one column bit in at the top. All of
+ * it stays in registers; named variables, not arrays, because at -O2 GCC
+ * keeps small arrays of vectors in memory.
  */
-static void pq_transpose64(const pq_state *st, const uint8_t *src, uint8_t *out, size_t stride)
+#define PQ_PAIR(lo, hi, a, b)                                                               \
+    do {                                                                                    \
+        lo = _mm512_permutex2var_epi8(a, i0, b);                                            \
+        hi = _mm512_permutex2var_epi8(a, i1, b);                                            \
+    } while (0)
+
+#define PQ_ROUND8(o, t, idx)                                                                \
+    do {                                                                                    \
+        const __m512i i0 = _mm512_load_si512((idx)[0]), i1 = _mm512_load_si512((idx)[1]);  \
+        PQ_PAIR(o##0, o##4, t##0, t##1);                                                    \
+        PQ_PAIR(o##1, o##5, t##2, t##3);                                                    \
+        PQ_PAIR(o##2, o##6, t##4, t##5);                                                    \
+        PQ_PAIR(o##3, o##7, t##6, t##7);                                                    \
+    } while (0)
+
+#define PQ_ROUND16(o, t, idx)                                                               \
+    do {                                                                                    \
+        const __m512i i0 = _mm512_load_si512((idx)[0]), i1 = _mm512_load_si512((idx)[1]);  \
+        PQ_PAIR(o##0, o##8, t##0, t##1);                                                    \
+        PQ_PAIR(o##1, o##9, t##2, t##3);                                                    \
+        PQ_PAIR(o##2, o##10, t##4, t##5);                                                   \
+        PQ_PAIR(o##3, o##11, t##6, t##7);                                                   \
+        PQ_PAIR(o##4, o##12, t##8, t##9);                                                   \
+        PQ_PAIR(o##5, o##13, t##10, t##11);                                                 \
+        PQ_PAIR(o##6, o##14, t##12, t##13);                                                 \
+        PQ_PAIR(o##7, o##15, t##14, t##15);                                                 \
+    } while (0)
+
+#define PQ_STORE(out, stride, col, v) _mm512_store_si512((out) + (size_t)(col) * (stride), v)
+
+/* m = 8: 64 rows are 8 tiles of 8 rows, loaded as they lie. */
+static void pq_transpose_8(const pq_state *st, const uint8_t *src, uint8_t *out, size_t stride)
 {
-    _Alignas(64) uint8_t buf[2][64 * 64];
-    const uint32_t m = st->m;
-    if (st->levels == 0) {
-        for (unsigned p = 0; p < 64; p++)
-            for (uint32_t j = 0; j < m; j++)
-                out[j * stride + p] = src[(size_t)pq_rho(p) * m + j];
-        return;
+    __m512i t0 = _mm512_loadu_si512(src + 0 * 64), t1 = _mm512_loadu_si512(src + 1 * 64);
+    __m512i t2 = _mm512_loadu_si512(src + 2 * 64), t3 = _mm512_loadu_si512(src + 3 * 64);
+    __m512i t4 = _mm512_loadu_si512(src + 4 * 64), t5 = _mm512_loadu_si512(src + 5 * 64);
+    __m512i t6 = _mm512_loadu_si512(src + 6 * 64), t7 = _mm512_loadu_si512(src + 7 * 64);
+    __m512i u0, u1, u2, u3, u4, u5, u6, u7;
+    PQ_ROUND8(u, t, st->round8[0]);
+    PQ_ROUND8(t, u, st->round8[1]);
+    PQ_ROUND8(u, t, st->round8[2]);
+    PQ_STORE(out, stride, 0, u0);
+    PQ_STORE(out, stride, 4, u1);
+    PQ_STORE(out, stride, 2, u2);
+    PQ_STORE(out, stride, 6, u3);
+    PQ_STORE(out, stride, 1, u4);
+    PQ_STORE(out, stride, 5, u5);
+    PQ_STORE(out, stride, 3, u6);
+    PQ_STORE(out, stride, 7, u7);
+}
+
+/* Rows 4L..4L+3, columns col..col+15 of a block with m codes per row. */
+static inline __m512i pq_load_tile16(const uint8_t *src, size_t m, unsigned L, size_t col)
+{
+    const uint8_t *p = src + 4 * L * m + col;
+    if (m == 16)
+        return _mm512_loadu_si512(p);
+    __m512i v = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)p));
+    v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(p + m)), 1);
+    v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(p + 2 * m)), 2);
+    return _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(p + 3 * m)), 3);
+}
+
+/* m a multiple of 16: one 16-column group at a time. */
+static void pq_transpose_16(const pq_state *st, const uint8_t *src, uint8_t *out, size_t stride)
+{
+    const size_t m = st->m;
+    for (size_t g = 0; g < m; g += 16) {
+        __m512i t0 = pq_load_tile16(src, m, 0, g), t1 = pq_load_tile16(src, m, 1, g);
+        __m512i t2 = pq_load_tile16(src, m, 2, g), t3 = pq_load_tile16(src, m, 3, g);
+        __m512i t4 = pq_load_tile16(src, m, 4, g), t5 = pq_load_tile16(src, m, 5, g);
+        __m512i t6 = pq_load_tile16(src, m, 6, g), t7 = pq_load_tile16(src, m, 7, g);
+        __m512i t8 = pq_load_tile16(src, m, 8, g), t9 = pq_load_tile16(src, m, 9, g);
+        __m512i t10 = pq_load_tile16(src, m, 10, g), t11 = pq_load_tile16(src, m, 11, g);
+        __m512i t12 = pq_load_tile16(src, m, 12, g), t13 = pq_load_tile16(src, m, 13, g);
+        __m512i t14 = pq_load_tile16(src, m, 14, g), t15 = pq_load_tile16(src, m, 15, g);
+        __m512i u0, u1, u2, u3, u4, u5, u6, u7, u8, u9, u10, u11, u12, u13, u14, u15;
+        PQ_ROUND16(u, t, st->round16[0]);
+        PQ_ROUND16(t, u, st->round16[1]);
+        PQ_ROUND16(u, t, st->round16[2]);
+        PQ_ROUND16(t, u, st->round16[3]);
+        uint8_t *o = out + g * stride;
+        PQ_STORE(o, stride, 0, t0);
+        PQ_STORE(o, stride, 8, t1);
+        PQ_STORE(o, stride, 4, t2);
+        PQ_STORE(o, stride, 12, t3);
+        PQ_STORE(o, stride, 2, t4);
+        PQ_STORE(o, stride, 10, t5);
+        PQ_STORE(o, stride, 6, t6);
+        PQ_STORE(o, stride, 14, t7);
+        PQ_STORE(o, stride, 1, t8);
+        PQ_STORE(o, stride, 9, t9);
+        PQ_STORE(o, stride, 5, t10);
+        PQ_STORE(o, stride, 13, t11);
+        PQ_STORE(o, stride, 3, t12);
+        PQ_STORE(o, stride, 11, t13);
+        PQ_STORE(o, stride, 7, t14);
+        PQ_STORE(o, stride, 15, t15);
     }
-    const uint8_t *in = src;
-    for (uint32_t l = 0; l < st->levels; l++) {
-        const __m512i idx0 = _mm512_load_si512(st->round_idx[l][0]);
-        const __m512i idx1 = _mm512_load_si512(st->round_idx[l][1]);
-        const uint32_t nrb = m >> l, ncb = 1u << l, half = nrb / 2;
-        const int last = l + 1 == st->levels;
-        uint8_t *dst = buf[l & 1];
-        for (uint32_t cb = 0; cb < ncb; cb++) {
-            for (uint32_t a = 0; a < half; a++) {
-                __m512i A = _mm512_loadu_si512(in + ((size_t)cb * nrb + 2 * a) * 64);
-                __m512i B = _mm512_loadu_si512(in + ((size_t)cb * nrb + 2 * a + 1) * 64);
-                __m512i o0 = _mm512_permutex2var_epi8(A, idx0, B);
-                __m512i o1 = _mm512_permutex2var_epi8(A, idx1, B);
-                if (last) {
-                    _mm512_storeu_si512(out + (size_t)(2 * cb) * stride, o0);
-                    _mm512_storeu_si512(out + (size_t)(2 * cb + 1) * stride, o1);
-                } else {
-                    _mm512_store_si512(dst + ((size_t)(2 * cb) * half + a) * 64, o0);
-                    _mm512_store_si512(dst + ((size_t)(2 * cb + 1) * half + a) * 64, o1);
-                }
+}
+
+/* Any other m: byte by byte. Correct, not fast; no case uses it. */
+static void pq_transpose_any(const pq_state *st, const uint8_t *src, uint8_t *out,
+                             size_t stride)
+{
+    for (unsigned p = 0; p < 64; p++)
+        for (size_t j = 0; j < st->m; j++)
+            out[j * stride + p] = src[(size_t)pq_rho(p) * st->m + j];
+}
+
+/* The vpermi2b indices of the rounds for tiles of `cols` columns (rows =
+ * 64 / cols), two per round: output position q of half h takes, from the
+ * pair (A, B), the byte at local column q / rows_out + h * cols_out and
+ * row q % rows_out (rows past A's are B's, index + 64). The last round
+ * places rows in pq_rho order. */
+static void pq_make_rounds(uint8_t (*idx)[2][64], unsigned cols)
+{
+    for (unsigned l = 0; cols >> l > 1; l++) {
+        const unsigned c_in = cols >> l, r_in = 64 / c_in;
+        const unsigned r_out = 2 * r_in, c_out = c_in / 2;
+        const int last = c_out == 1;
+        for (unsigned h = 0; h < 2; h++) {
+            for (unsigned q = 0; q < 64; q++) {
+                unsigned c = q / r_out + h * c_out;
+                unsigned r = last ? pq_rho(q) : q % r_out;
+                unsigned from_b = r >= r_in, rl = r % r_in;
+                /* Loaded tiles are row-major; the rounds write column-major. */
+                unsigned pos = l == 0 ? rl * c_in + c : c * r_in + rl;
+                idx[l][h][q] = (uint8_t)(pos + 64 * from_b);
             }
         }
-        in = dst;
     }
 }
 
@@ -231,8 +334,15 @@ static void pq_sum_codes(const pq_state *st, const uint8_t *codes, float *dist)
     uint64_t i = 0;
     while (st->n - i >= 64) {
         size_t nb = st->n - i >= PQ_BLOCK ? PQ_BLOCK : (size_t)(st->n - i) / 64 * 64;
-        for (size_t sb = 0; sb < nb; sb += 64)
-            pq_transpose64(st, codes + (i + sb) * m, st->codes_t + sb, PQ_BLOCK);
+        for (size_t sb = 0; sb < nb; sb += 64) {
+            const uint8_t *src = codes + (i + sb) * m;
+            if (m % 16 == 0)
+                pq_transpose_16(st, src, st->codes_t + sb, PQ_BLOCK);
+            else if (m == 8)
+                pq_transpose_8(st, src, st->codes_t + sb, PQ_BLOCK);
+            else
+                pq_transpose_any(st, src, st->codes_t + sb, PQ_BLOCK);
+        }
         pq_lookup(st, st->codes_t, nb, dist + i);
         i += nb;
     }
@@ -256,23 +366,8 @@ static void pq_make_indices(pq_state *st)
         st->plane_idx[0][o] = (uint8_t)(4 * (o & 31) + (o >> 5));
         st->plane_idx[1][o] = (uint8_t)(4 * (o & 31) + 2 + (o >> 5));
     }
-    const uint32_t m = st->m;
-    for (uint32_t l = 0; l < st->levels; l++) {
-        const unsigned c_in = m >> l, r_in = 64 / c_in; /* tile shape before the round */
-        const unsigned r_out = 2 * r_in, c_out = c_in / 2;
-        const int last = l + 1 == st->levels;
-        for (unsigned hsel = 0; hsel < 2; hsel++) {
-            for (unsigned q = 0; q < 64; q++) {
-                unsigned c = q / r_out + hsel * c_out;
-                unsigned r = last ? pq_rho(q) : q % r_out;
-                unsigned from_b = r >= r_in, rl = r % r_in;
-                /* The codes as loaded are row-major; later tiles are
-                 * column-major. */
-                unsigned pos = l == 0 ? rl * c_in + c : c * r_in + rl;
-                st->round_idx[l][hsel][q] = (uint8_t)(pos + 64 * from_b);
-            }
-        }
-    }
+    pq_make_rounds(st->round16, 16);
+    pq_make_rounds(st->round8, 8);
 }
 
 static int pq_has_vbmi(void)
@@ -316,9 +411,6 @@ static int pq_prepare(const kb_host *host, const kb_case *cs, const kb_buffer *s
     st->d = (uint32_t)d;
     st->m = (uint32_t)m;
     st->ds = (uint32_t)(d / m);
-    for (uint32_t l = 1; l <= PQ_MAX_LEVELS; l++)
-        if (st->m == 1u << l)
-            st->levels = l;
     st->codebook_t = host->alloc_aligned(host, (size_t)d * PQ_CENTROIDS * sizeof(float), 64);
     st->table = host->alloc_aligned(host, (size_t)m * PQ_CENTROIDS * sizeof(float), 64);
     st->planes = host->alloc_aligned(host, (size_t)m * 4 * PQ_CENTROIDS, 64);

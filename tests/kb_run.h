@@ -1,0 +1,97 @@
+/*
+ * kb_run.h -- for end-to-end tests: run the built kbench binary, capture its
+ * stdout, stderr and exit code, and pick `key: value` lines out of the
+ * verdict block. Header-only; include once per test file.
+ */
+#ifndef KB_RUN_H
+#define KB_RUN_H
+
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+typedef struct kb_run {
+    int code;        /* exit code, or 128 + signal */
+    char out[65536]; /* stdout */
+    char err[16384]; /* stderr */
+} kb_run;
+
+static void kb__slurp(int fd, char *buf, size_t cap) {
+    size_t n = 0;
+    for (;;) {
+        ssize_t r = read(fd, buf + n, cap - 1 - n);
+        if (r <= 0) break;
+        n += (size_t)r;
+        if (n == cap - 1) { /* keep draining so the child never blocks */
+            char sink[4096];
+            while (read(fd, sink, sizeof sink) > 0) {}
+            break;
+        }
+    }
+    buf[n] = 0;
+}
+
+/* Runs build/kbench with a NULL-terminated argument list. */
+static void kb_run_argv(kb_run *r, char *const argv[]) {
+    int po[2], pe[2];
+    if (pipe(po) || pipe(pe)) abort();
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(po[1], 1);
+        dup2(pe[1], 2);
+        close(po[0]);
+        close(pe[0]);
+        char exe[4096];
+        snprintf(exe, sizeof exe, "%s/kbench", KB_TEST_BUILD_DIR);
+        execv(exe, argv);
+        _exit(127);
+    }
+    close(po[1]);
+    close(pe[1]);
+    /* stderr is small; read stdout first, then stderr. A fixture that floods
+     * stderr is captured by kbench itself, never passed through. */
+    kb__slurp(po[0], r->out, sizeof r->out);
+    kb__slurp(pe[0], r->err, sizeof r->err);
+    close(po[0]);
+    close(pe[0]);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    r->code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+#define KB_RUN(r, ...)                                         \
+    do {                                                       \
+        char *const kb__argv[] = {"kbench", __VA_ARGS__, NULL}; \
+        kb_run_argv((r), kb__argv);                            \
+    } while (0)
+
+/* Value of `key: ` in the verdict block, or "" (static buffer). */
+static const char *kb_field(const kb_run *r, const char *key) {
+    static char val[1024];
+    char pat[128];
+    snprintf(pat, sizeof pat, "\n%s: ", key);
+    const char *p = strstr(r->out, pat);
+    val[0] = 0;
+    if (!p) return val;
+    p += strlen(pat);
+    size_t n = strcspn(p, "\n");
+    if (n >= sizeof val) n = sizeof val - 1;
+    memcpy(val, p, n);
+    val[n] = 0;
+    return val;
+}
+
+/* Absolute path of a build product, e.g. kb_path("plugins/pq-l2/avx512.so"). */
+static const char *kb_path(const char *rel) {
+    static char buf[4][4096];
+    static int i;
+    i = (i + 1) % 4;
+    snprintf(buf[i], sizeof buf[i], "%s/%s", KB_TEST_BUILD_DIR, rel);
+    return buf[i];
+}
+
+#endif
