@@ -1,9 +1,9 @@
 /*
  * arena.c -- a case's inputs and oracle outputs, made once in the host.
  *
- * Inputs live in one memfd per case (the arena): the host writes them, then
- * hands workers a read-only descriptor, so a plugin cannot write them even by
- * mprotect. KB__SETS input sets share the static inputs of set 0 and differ
+ * Inputs live in one memfd per case (the arena): the host writes them, seals
+ * the memfd against writes, then hands workers a read-only descriptor, so a
+ * plugin cannot write them by mprotect or by reopening the memfd. KB__SETS input sets share the static inputs of set 0 and differ
  * in every per-call input, so a plugin cannot replay an answer. Oracle
  * outputs stay in host memory and never reach a worker.
  *
@@ -43,7 +43,7 @@ static void oracle_free(const kb_host *h, void *p) {
 }
 
 static int make_memfd(const char *name, size_t size, char *err, size_t err_len) {
-    int fd = memfd_create(name, MFD_CLOEXEC);
+    int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (fd < 0 || ftruncate(fd, (off_t)size) != 0) {
         kb__errf(err, err_len, "cannot allocate %zu bytes of shared memory: %s", size,
                  strerror(errno));
@@ -137,6 +137,20 @@ int kb__case_build(const kb_target *t, const kb_plugin *oracle, uint32_t case_in
             kb__errf(err, err_len, "oracle generator failed for case %s: %s", cs->name, gerr);
             return KB__ESPEC;
         }
+    }
+    /* Seal: a worker could otherwise reopen /proc/self/fd/N read-write. The
+     * host keeps only a read-only view from here on. */
+    munmap(cd->base, cd->size);
+    cd->base = NULL;
+    if (fcntl(cd->fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) != 0) {
+        kb__errf(err, err_len, "cannot seal the input arena: %s", strerror(errno));
+        return KB__EIO;
+    }
+    cd->base = mmap(NULL, cd->size, PROT_READ, MAP_SHARED, cd->fd, 0);
+    if (cd->base == MAP_FAILED) {
+        cd->base = NULL;
+        kb__errf(err, err_len, "cannot map inputs read-only: %s", strerror(errno));
+        return KB__ENOMEM;
     }
     cd->input_digest = kb__hash(cd->base, cd->size, 0);
 

@@ -62,7 +62,6 @@ static const char *machine_name(unsigned m)
     case EM_RISCV: return "riscv";
     case EM_PPC64: return "ppc64";
     case EM_S390: return "s390";
-    case EM_LOONGARCH: return "loongarch";
     default: return NULL;
     }
 }

@@ -293,6 +293,9 @@ int kb__trial_run(const kb__trial_opts *o, kb__result *r, char *err, size_t err_
     /* 7. timing */
     if (o->verify_only) {
         r->status = KB__ST_CORRECT;
+        r->n_cases = n_cases;
+        for (uint32_t c = 0; c < n_cases; c++)
+            snprintf(r->cases[c].name, sizeof r->cases[c].name, "%s", cases[c].cs->name);
         kb__errf(r->reason, sizeof r->reason, "all %u cases match the oracle on %d input sets each",
                  n_cases, KB__SETS);
     } else if (kb__measure(o, t, cases, n_cases, cand, base, smp, r, &fail) != 0) {

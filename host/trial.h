@@ -16,7 +16,7 @@ typedef struct kb__case_data {
     const kb_case_spec *cs;
     kb__layout layout;       /* what workers are told */
     int fd, ro_fd;           /* arena memfd, and a read-only reopen for workers */
-    uint8_t *base;           /* host mapping (read-write) */
+    uint8_t *base;           /* host mapping (read-only once sealed) */
     size_t size;
     uint64_t input_digest;   /* of the whole arena, to prove nobody wrote it */
     void *ref[KB__SETS][KB_MAX_BUFFERS];        /* oracle outputs, per output */

@@ -16,9 +16,11 @@
 #include "kbench.h"
 
 #define PI_MAX_K 8
-/* Above this length ratio a gallop per short-side id beats a linear walk:
- * the walk costs ~1 step per long-side id, a gallop ~2 log2(ratio) probes. */
-#define PI_GALLOP_RATIO 32
+#if defined(__GNUC__) || defined(__clang__)
+#define PI_PREFETCH(p) __builtin_prefetch(p)
+#else
+#define PI_PREFETCH(p) ((void)(p))
+#endif
 
 typedef struct pi_state {
     const kb_host *host;
@@ -58,37 +60,80 @@ static uint64_t pi_merge(const uint32_t *a, uint64_t na, const uint32_t *b, uint
     return w;
 }
 
-/* a AND b into out, b much longer than a. out may be a. */
-static uint64_t pi_gallop(const uint32_t *a, uint64_t na, const uint32_t *b, uint64_t nb,
-                          uint32_t *out)
+/* Probe offsets of the bracket step: 16 * 2^l - 1 past j, l = 0..15. */
+static const uint32_t pi_bracket[16] = {
+    15, 31, 63, 127, 255, 511, 1023, 2047, 4095, 8191, 16383, 32767, 65535, 131071, 262143,
+    524287};
+#define PI_LANES 16
+
+/* a AND b into out, b much longer than a. out may be a.
+ * PI_LANES ids of a at a time: gallop (doubling steps from j) to bracket the
+ * group's largest id, then give every id its own branch-free binary search
+ * over the bracket, all lanes advancing one level per pass. The lanes'
+ * loads are independent, so on a long b their cache misses overlap instead
+ * of queueing one after the other as a per-id gallop's do; the next group's
+ * first probes are prefetched while this group searches. */
+static uint64_t pi_search_groups(const uint32_t *a, uint64_t na, const uint32_t *b,
+                                 uint64_t nb, uint32_t *out)
 {
     uint64_t j = 0, w = 0;
-    if (nb == 0)
-        return 0;
-    for (uint64_t i = 0; i < na; i++) {
-        uint32_t x = a[i];
-        if (b[j] < x) {
-            /* Find p, the first index with b[p] >= x, in (lo, hi]. */
-            uint64_t lo = j, step = 1, hi = j + 1;
-            while (hi < nb && b[hi] < x) {
-                lo = hi;
-                step <<= 1;
-                hi = lo + step;
-            }
-            if (hi > nb)
-                hi = nb;
-            uint64_t n = hi - lo;
-            while (n > 1) {
-                uint64_t half = n / 2;
-                lo = b[lo + half] < x ? lo + half : lo;
-                n -= half;
-            }
-            j = lo + 1;
-            if (j == nb)
-                break;
+    for (uint64_t i = 0; i < na && j < nb; i += PI_LANES) {
+        uint64_t cnt = na - i < PI_LANES ? na - i : PI_LANES;
+        uint32_t kmax = a[i + cnt - 1], key[PI_LANES];
+        uint64_t base[PI_LANES];
+        for (uint64_t l = 0; l < PI_LANES; l++) {
+            key[l] = a[i + (l < cnt ? l : cnt - 1)];
+            base[l] = j;
         }
-        out[w] = x;
-        w += b[j] == x;
+        /* Every id of the group has its last b <= id in [j, hi); ids of
+         * later groups exceed kmax, so they may start at jn. */
+        uint64_t hi = nb, jn = j;
+        for (int l = 0; l < 16; l++) {
+            uint64_t p = j + pi_bracket[l];
+            if (p >= nb)
+                break;
+            if (b[p] > kmax) {
+                hi = p;
+                break;
+            }
+            jn = p + 1;
+        }
+        for (int l = 0; l < 12 && jn + pi_bracket[l] < nb; l++)
+            PI_PREFETCH(b + jn + pi_bracket[l]);
+        for (uint64_t n = hi - j; n > 1;) {
+            uint64_t half = n / 2;
+            for (uint64_t l = 0; l < PI_LANES; l++)
+                base[l] = b[base[l] + half] <= key[l] ? base[l] + half : base[l];
+            n -= half;
+        }
+        if (hi > j) {
+            for (uint64_t l = 0; l < cnt; l++) {
+                out[w] = key[l];
+                w += b[base[l]] == key[l];
+            }
+        }
+        j = jn;
+    }
+    return w;
+}
+
+/* a AND b into out, b several times longer than a: the three-way compare
+ * mostly takes the same arm here, so prediction beats a branch-free select,
+ * whose loop carries a load-compare-add chain per step. out may be a. */
+static uint64_t pi_merge_skewed(const uint32_t *a, uint64_t na, const uint32_t *b, uint64_t nb,
+                                uint32_t *out)
+{
+    uint64_t i = 0, j = 0, w = 0;
+    while (i < na && j < nb) {
+        if (a[i] < b[j]) {
+            i++;
+        } else if (a[i] > b[j]) {
+            j++;
+        } else {
+            out[w++] = a[i];
+            i++;
+            j++;
+        }
     }
     return w;
 }
@@ -135,8 +180,12 @@ static int pi_run(void *state, const kb_buffer *inputs, uint32_t n_inputs, kb_bu
     for (uint32_t s = 1; s < k && na > 0; s++) {
         const uint32_t *b = lists + off[ord[s]];
         uint64_t nb = off[ord[s] + 1] - off[ord[s]];
-        na = nb / PI_GALLOP_RATIO > na ? pi_gallop(a, na, b, nb, out)
-                                       : pi_merge(a, na, b, nb, out);
+        if (nb < 4 * na)
+            na = pi_merge(a, na, b, nb, out);
+        else if (nb <= (UINT64_C(1) << 19) || nb >= 128 * na)
+            na = pi_search_groups(a, na, b, nb, out);
+        else
+            na = pi_merge_skewed(a, na, b, nb, out);
         a = out;
     }
     outputs[0].produced = na;

@@ -24,9 +24,7 @@
 #include "kbench.h"
 
 #define PI_MAX_K 8
-#ifndef PI_GALLOP_RATIO
-#define PI_GALLOP_RATIO 32
-#endif
+#define PI_PREFETCH(p) _mm_prefetch((const char *)(p), _MM_HINT_T0)
 
 typedef struct pi_state {
     const kb_host *host;
@@ -123,62 +121,69 @@ static uint64_t pi_merge_blocks(const uint32_t *a, uint64_t na, const uint32_t *
 }
 
 /* Probe offsets of the bracket step: 16 * 2^l - 1 past j, l = 0..15. */
-static const uint32_t pi_bracket_steps[16] = {
+static const uint32_t pi_bracket[16] = {
     15, 31, 63, 127, 255, 511, 1023, 2047, 4095, 8191, 16383, 32767, 65535, 131071, 262143,
     524287};
+#define PI_LANES 16
 
-/* a AND b into out, b much longer than a (nb < 2^31). out may be a.
- * 16 ids of a at a time: one gather brackets the group's largest id with
- * doubling steps past j, then each lane runs its own branch-free binary
- * search over the bracket, one gather per level. The 16 searches share
- * their loop, so the cache misses of a long b overlap instead of queueing
- * one after the other as a scalar gallop's do. */
-static uint64_t pi_search_groups(const uint32_t *a, uint64_t na, const uint32_t *b, uint64_t nb,
-                                 uint32_t *out)
+/* a AND b into out, b much longer than a. out may be a.
+ * PI_LANES ids of a at a time: gallop (doubling steps from j) to bracket the
+ * group's largest id, then give every id its own branch-free binary search
+ * over the bracket, all lanes advancing one level per pass. The lanes'
+ * loads are independent, so on a long b their cache misses overlap instead
+ * of queueing one after the other as a per-id gallop's do; the next group's
+ * first probes are prefetched while this group searches. */
+static uint64_t pi_search_groups(const uint32_t *a, uint64_t na, const uint32_t *b,
+                                 uint64_t nb, uint32_t *out)
 {
-    const __m512i steps = _mm512_loadu_si512(pi_bracket_steps);
-    const __m512i last = _mm512_set1_epi32((int)(uint32_t)(nb - 1));
     uint64_t j = 0, w = 0;
-
-    for (uint64_t i = 0; i < na && j < nb; i += 16) {
-        uint64_t left = na - i;
-        __mmask16 valid = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
-        uint32_t kmax = a[i + (left >= 16 ? 15 : left - 1)];
-        __m512i vkey = _mm512_mask_loadu_epi32(_mm512_set1_epi32((int)kmax), valid, a + i);
-        __m512i vj = _mm512_set1_epi32((int)(uint32_t)j);
-
-        /* Bracket: probes P_l = min(j + 16 * 2^l - 1, nb - 1); the ones
-         * <= kmax form a prefix of c lanes. Every id of the group has its
-         * last b <= id below P_c (or nb when c == 16). */
-        __m512i pidx = _mm512_min_epu32(_mm512_add_epi32(vj, steps), last);
-        __m512i probe = _mm512_i32gather_epi32(pidx, (const void *)b, 4);
-        __mmask16 le = _mm512_cmple_epu32_mask(probe, _mm512_set1_epi32((int)kmax));
-        uint32_t c = (uint32_t)_mm_popcnt_u32(le);
-        uint32_t pos[16];
-        _mm512_storeu_si512(pos, pidx);
-        uint64_t hi = c == 16 ? nb : pos[c];
-        /* The next group's ids exceed kmax >= b[P_(c-1)]. */
-        uint64_t jn = c == 0 ? j : (uint64_t)pos[c - 1] + 1;
-
-        /* Per lane: last index in [j, hi) with b <= key (j itself when none). */
-        __m512i vbase = vj;
+    for (uint64_t i = 0; i < na && j < nb; i += PI_LANES) {
+        uint64_t cnt = na - i < PI_LANES ? na - i : PI_LANES;
+        uint32_t kmax = a[i + cnt - 1], key[PI_LANES];
+        uint64_t base[PI_LANES];
+        for (uint64_t l = 0; l < PI_LANES; l++) {
+            key[l] = a[i + (l < cnt ? l : cnt - 1)];
+            base[l] = j;
+        }
+        /* Every id of the group has its last b <= id in [j, hi); ids of
+         * later groups exceed kmax, so they may start at jn. */
+        uint64_t hi = nb, jn = j;
+        for (int l = 0; l < 16; l++) {
+            uint64_t p = j + pi_bracket[l];
+            if (p >= nb)
+                break;
+            if (b[p] > kmax) {
+                hi = p;
+                break;
+            }
+            jn = p + 1;
+        }
+        for (int l = 0; l < 12 && jn + pi_bracket[l] < nb; l++)
+            PI_PREFETCH(b + jn + pi_bracket[l]);
         for (uint64_t n = hi - j; n > 1;) {
             uint64_t half = n / 2;
-            __m512i vhalf = _mm512_set1_epi32((int)(uint32_t)half);
-            __m512i mid = _mm512_add_epi32(vbase, vhalf);
-            __m512i v = _mm512_i32gather_epi32(mid, (const void *)b, 4);
-            __mmask16 go = _mm512_cmple_epu32_mask(v, vkey);
-            vbase = _mm512_mask_mov_epi32(vbase, go, mid);
+            for (uint64_t l = 0; l < PI_LANES; l++)
+                base[l] = b[base[l] + half] <= key[l] ? base[l] + half : base[l];
             n -= half;
         }
         if (hi > j) {
-            __m512i v = _mm512_i32gather_epi32(vbase, (const void *)b, 4);
-            __mmask16 eq = _mm512_mask_cmpeq_epi32_mask(valid, v, vkey);
-            w += pi_emit(out, w, eq, vkey);
+            for (uint64_t l = 0; l < cnt; l++) {
+                out[w] = key[l];
+                w += b[base[l]] == key[l];
+            }
         }
-        j = jn > j ? jn : j;
+        j = jn;
     }
     return w;
+}
+
+/* Searching wins once b is 32x longer than a, except on a long b (past
+ * ~2 MB, out of L2) with skips short enough that streaming all of b through
+ * the block merge costs less than the searches' cache misses. Measured on
+ * AMD Zen 5; the limits are heuristics, not laws. */
+static int pi_use_search(uint64_t na, uint64_t nb)
+{
+    return nb >= 32 * na && (nb <= (UINT64_C(1) << 19) || nb >= 128 * na);
 }
 
 static int pi_run(void *state, const kb_buffer *inputs, uint32_t n_inputs, kb_buffer *outputs,
@@ -222,9 +227,8 @@ static int pi_run(void *state, const kb_buffer *inputs, uint32_t n_inputs, kb_bu
     for (uint32_t s = 1; s < k && na > 0; s++) {
         const uint32_t *b = lists + off[ord[s]];
         uint64_t nb = off[ord[s] + 1] - off[ord[s]];
-        na = nb / PI_GALLOP_RATIO > na && nb < (UINT64_C(1) << 31)
-                 ? pi_search_groups(a, na, b, nb, out)
-                 : pi_merge_blocks(a, na, b, nb, out);
+        na = pi_use_search(na, nb) ? pi_search_groups(a, na, b, nb, out)
+                                   : pi_merge_blocks(a, na, b, nb, out);
         a = out;
     }
     outputs[0].produced = na;

@@ -1,29 +1,36 @@
 /*
- * avx512.c -- pq-l2 candidate "avx512": AVX-512 (F, BW, VBMI), bit-exact
+ * avx512.c -- pq-l2 candidate "avx512": AVX-512 F, BW and VBMI, bit-exact
  * with the oracle.
  *
  * Table build. prepare() transposes the codebook to [j][t][c], so one zmm
- * holds t-th coordinates of 16 centroids. A sub-space's 256 distances are
- * 16 zmm accumulators stepping through t in increasing order with a
- * separate multiply and add: lane c does exactly the oracle's arithmetic
- * for centroid c (this file is built with -ffp-contract=off; GCC's vector
- * operators would otherwise fuse mul+add).
+ * holds the t-th coordinate of 16 centroids. Each sub-space's 256
+ * distances are built 128 centroids at a time in 8 zmm accumulators that
+ * step through t in increasing order with a separate subtract, multiply
+ * and add: lane c does exactly the oracle's arithmetic for centroid c.
+ * This file is built with -ffp-contract=off, since GCC's vector operators
+ * would otherwise fuse the multiply and the add.
  *
- * Code sums. Gathers are slow on Zen (about 18 cycles for 16 floats), so
- * the lookup is done with byte shuffles from registers instead: each
- * sub-space's 256 float distances are split into four byte planes (byte b
- * of every float, 256 bytes = 4 zmm per plane). vpermi2b looks up 64 codes
- * at once in 128 entries, so one plane costs two vpermi2b and a blend on
- * the code's top bit; four planes and two rounds of unpacks rebuild 64
- * exact floats. Lanes are 64 vectors, all reading the same sub-space, so
- * codes are first transposed from [i][j] to [j][i] in blocks of 64 rows
- * (log2(m) rounds of vpermi2b), and the per-vector sums are kept in the
- * output while j goes up: every output still adds its m terms in the
- * oracle's order, starting from the j = 0 term (0.0f + x == x, and table
- * entries are never -0.0f).
+ * Code sums. A 16-lane gather costs about 17 cycles on Zen 5, more than
+ * the scalar loop it would replace, so the lookup uses byte shuffles from
+ * registers instead. Each sub-space's 256 floats are split into four byte
+ * planes (byte b of every float; 256 bytes = 4 zmm per plane). vpermi2b
+ * looks 64 codes up in 128 entries at once, so one plane costs two
+ * vpermi2b and a blend on the code's top bit, and four planes plus two
+ * rounds of unpacks rebuild 64 exact floats: about 20 shuffles per 64
+ * lookups, where the shuffle unit does one a cycle.
  *
+ * The 64 lanes are 64 vectors reading the same sub-space, so codes are
+ * first transposed from [i][j] to [j][i], 64 rows at a time, in log2 of
+ * the column count rounds of vpermi2b kept in registers. Blocks of
+ * PQ_BLOCK vectors then sweep j in increasing order, adding into the
+ * output: every output adds its m terms in the oracle's order, starting
+ * from the j = 0 term (0.0f + x == x, and table entries are never -0.0f).
  * The unpacks interleave lanes; the transposition's last round places the
  * rows so that the floats come out in natural order (pq_rho).
+ *
+ * Shapes: m = 8 and m a multiple of 16 take the fast transposition, any
+ * other m a byte-by-byte one; the last n % 64 vectors are summed in scalar
+ * code. All of it is bit-exact.
  */
 #include <cpuid.h>
 #include <immintrin.h>
@@ -46,6 +53,7 @@ typedef struct pq_state {
     float *table;      /* [m][256] floats, for the last n % 64 vectors */
     uint8_t *planes;   /* [m][4 planes][256 centroids] */
     uint8_t *codes_t;  /* [m][PQ_BLOCK] transposed codes of one block */
+    uint8_t *stage;    /* [m / 16][16][64] tiles of 64 rows, when m % 16 == 0 */
     /* vpermi2b indices: the transposition rounds for tiles of 16 and of 8
      * columns (two per round), and the float-to-plane split. */
     _Alignas(64) uint8_t round16[4][2][64];
@@ -194,31 +202,71 @@ static void pq_transpose_8(const pq_state *st, const uint8_t *src, uint8_t *out,
     PQ_STORE(out, stride, 7, u7);
 }
 
-/* Rows 4L..4L+3, columns col..col+15 of a block with m codes per row. */
-static inline __m512i pq_load_tile16(const uint8_t *src, size_t m, unsigned L, size_t col)
+/*
+ * For m a multiple of 16 other than 16, the 64 rows are first cut into the
+ * 16 x 4 row-major tiles the rounds start from, tile (g, L) = columns
+ * 16g..16g+15 of rows 4L..4L+3, stored at stage + (16g + L) * 64. Rows are
+ * read a full zmm at a time where they allow it and their 16-byte pieces
+ * regrouped with lane shuffles (a 4 x 4 transpose of 128-bit lanes).
+ */
+static void pq_stage_tiles(const uint8_t *src, size_t m, uint8_t *stage)
 {
-    const uint8_t *p = src + 4 * L * m + col;
-    if (m == 16)
-        return _mm512_loadu_si512(p);
-    __m512i v = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)p));
-    v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(p + m)), 1);
-    v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(p + 2 * m)), 2);
-    return _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(p + 3 * m)), 3);
+#define PQ_TILE(g, L) (stage + (16 * (size_t)(g) + (L)) * 64)
+    for (unsigned L = 0; L < 16; L++) {
+        const uint8_t *r = src + 4 * L * m;
+        if (m % 64 == 0) {
+            for (size_t c = 0; c < m / 64; c++) {
+                __m512i z0 = _mm512_loadu_si512(r + 64 * c);
+                __m512i z1 = _mm512_loadu_si512(r + m + 64 * c);
+                __m512i z2 = _mm512_loadu_si512(r + 2 * m + 64 * c);
+                __m512i z3 = _mm512_loadu_si512(r + 3 * m + 64 * c);
+                __m512i lo01 = _mm512_shuffle_i64x2(z0, z1, 0x44);
+                __m512i lo23 = _mm512_shuffle_i64x2(z2, z3, 0x44);
+                __m512i hi01 = _mm512_shuffle_i64x2(z0, z1, 0xee);
+                __m512i hi23 = _mm512_shuffle_i64x2(z2, z3, 0xee);
+                _mm512_store_si512(PQ_TILE(4 * c + 0, L), _mm512_shuffle_i64x2(lo01, lo23, 0x88));
+                _mm512_store_si512(PQ_TILE(4 * c + 1, L), _mm512_shuffle_i64x2(lo01, lo23, 0xdd));
+                _mm512_store_si512(PQ_TILE(4 * c + 2, L), _mm512_shuffle_i64x2(hi01, hi23, 0x88));
+                _mm512_store_si512(PQ_TILE(4 * c + 3, L), _mm512_shuffle_i64x2(hi01, hi23, 0xdd));
+            }
+        } else if (m == 32) {
+            __m512i z0 = _mm512_loadu_si512(r);      /* rows 4L, 4L+1 */
+            __m512i z1 = _mm512_loadu_si512(r + 64); /* rows 4L+2, 4L+3 */
+            _mm512_store_si512(PQ_TILE(0, L), _mm512_shuffle_i64x2(z0, z1, 0x88));
+            _mm512_store_si512(PQ_TILE(1, L), _mm512_shuffle_i64x2(z0, z1, 0xdd));
+        } else {
+            for (size_t g = 0; g < m / 16; g++) {
+                __m512i v = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(r + 16 * g)));
+                v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(r + m + 16 * g)), 1);
+                v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(r + 2 * m + 16 * g)), 2);
+                v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(r + 3 * m + 16 * g)), 3);
+                _mm512_store_si512(PQ_TILE(g, L), v);
+            }
+        }
+    }
+#undef PQ_TILE
 }
 
-/* m a multiple of 16: one 16-column group at a time. */
+/* m a multiple of 16: one 16-column group at a time. With m = 16 the rows
+ * as they lie are already the tiles. */
 static void pq_transpose_16(const pq_state *st, const uint8_t *src, uint8_t *out, size_t stride)
 {
     const size_t m = st->m;
+    const uint8_t *tiles = src;
+    if (m != 16) {
+        pq_stage_tiles(src, m, st->stage);
+        tiles = st->stage;
+    }
     for (size_t g = 0; g < m; g += 16) {
-        __m512i t0 = pq_load_tile16(src, m, 0, g), t1 = pq_load_tile16(src, m, 1, g);
-        __m512i t2 = pq_load_tile16(src, m, 2, g), t3 = pq_load_tile16(src, m, 3, g);
-        __m512i t4 = pq_load_tile16(src, m, 4, g), t5 = pq_load_tile16(src, m, 5, g);
-        __m512i t6 = pq_load_tile16(src, m, 6, g), t7 = pq_load_tile16(src, m, 7, g);
-        __m512i t8 = pq_load_tile16(src, m, 8, g), t9 = pq_load_tile16(src, m, 9, g);
-        __m512i t10 = pq_load_tile16(src, m, 10, g), t11 = pq_load_tile16(src, m, 11, g);
-        __m512i t12 = pq_load_tile16(src, m, 12, g), t13 = pq_load_tile16(src, m, 13, g);
-        __m512i t14 = pq_load_tile16(src, m, 14, g), t15 = pq_load_tile16(src, m, 15, g);
+        const uint8_t *p = tiles + g * 64;
+        __m512i t0 = _mm512_loadu_si512(p + 0 * 64), t1 = _mm512_loadu_si512(p + 1 * 64);
+        __m512i t2 = _mm512_loadu_si512(p + 2 * 64), t3 = _mm512_loadu_si512(p + 3 * 64);
+        __m512i t4 = _mm512_loadu_si512(p + 4 * 64), t5 = _mm512_loadu_si512(p + 5 * 64);
+        __m512i t6 = _mm512_loadu_si512(p + 6 * 64), t7 = _mm512_loadu_si512(p + 7 * 64);
+        __m512i t8 = _mm512_loadu_si512(p + 8 * 64), t9 = _mm512_loadu_si512(p + 9 * 64);
+        __m512i t10 = _mm512_loadu_si512(p + 10 * 64), t11 = _mm512_loadu_si512(p + 11 * 64);
+        __m512i t12 = _mm512_loadu_si512(p + 12 * 64), t13 = _mm512_loadu_si512(p + 13 * 64);
+        __m512i t14 = _mm512_loadu_si512(p + 14 * 64), t15 = _mm512_loadu_si512(p + 15 * 64);
         __m512i u0, u1, u2, u3, u4, u5, u6, u7, u8, u9, u10, u11, u12, u13, u14, u15;
         PQ_ROUND16(u, t, st->round16[0]);
         PQ_ROUND16(t, u, st->round16[1]);
@@ -415,7 +463,8 @@ static int pq_prepare(const kb_host *host, const kb_case *cs, const kb_buffer *s
     st->table = host->alloc_aligned(host, (size_t)m * PQ_CENTROIDS * sizeof(float), 64);
     st->planes = host->alloc_aligned(host, (size_t)m * 4 * PQ_CENTROIDS, 64);
     st->codes_t = host->alloc_aligned(host, (size_t)m * PQ_BLOCK, 64);
-    if (!st->codebook_t || !st->table || !st->planes || !st->codes_t) {
+    st->stage = host->alloc_aligned(host, (size_t)m * 64, 64);
+    if (!st->codebook_t || !st->table || !st->planes || !st->codes_t || !st->stage) {
         pq_release(st);
         snprintf(err, err_len, "avx512: out of memory for the transposed codebook and tables");
         return KB_ERR_NOMEM;
@@ -449,7 +498,7 @@ static void pq_release(void *state)
 {
     pq_state *st = state;
     const kb_host *host = st->host;
-    void *owned[] = {st->codebook_t, st->table, st->planes, st->codes_t};
+    void *owned[] = {st->codebook_t, st->table, st->planes, st->codes_t, st->stage};
     for (size_t k = 0; k < sizeof owned / sizeof owned[0]; k++)
         if (owned[k])
             host->free_aligned(host, owned[k]);
