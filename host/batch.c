@@ -4,9 +4,9 @@
  * The host poisons the outputs, asks the worker for `calls` calls cycling
  * through the given input sets, and when the reply comes checks the output
  * of the last call against the oracle's output for that call's set. The
- * batch time is the worker's reading, which the host's own reading brackets
- * and checks (see below and measure.c): a sleeping host on a VM wakes tens
- * to hundreds of microseconds late, noise the worker's clock does not have.
+ * batch time is the host's own reading, from sending the request to reading
+ * the reply; measure.c takes the round trip both sides share off it. The
+ * worker's reading is only a cross-check.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,9 +54,8 @@ int kb__side_batch(kb__side *s, const kb_target *t, kb__case_data *cd, const uin
         return KB__ECHILD;
     }
     /* The worker's interval lies inside the host's, so its reading can only
-     * be shorter; a longer one is a forged record. Shorter by a little is
-     * IPC and wake-up latency, the same for both sides: measure.c compares
-     * the two sides' gaps and rejects a side whose gap is larger. */
+     * be shorter; a longer one is a forged record. Shorter is IPC and
+     * wake-up latency, which measure.c estimates from these gaps. */
     if (rep.ns > host_ns + 20000) {
         fail->status = KB__ST_REJECTED;
         kb__errf(fail->reason, sizeof fail->reason,
@@ -69,6 +68,7 @@ int kb__side_batch(kb__side *s, const kb_target *t, kb__case_data *cd, const uin
         s->gaps[s->n_gaps] = host_ns > rep.ns ? (double)(host_ns - rep.ns) : 0.0;
         s->rel_gaps[s->n_gaps++] = host_ns > rep.ns ? (double)(host_ns - rep.ns) / host_ns : 0.0;
     }
-    *ns = (double)rep.ns;
+    s->last_worker_ns = (double)rep.ns;
+    *ns = (double)host_ns;
     return 0;
 }

@@ -127,7 +127,7 @@ int kb__cli_trial(int argc, char **argv, int verify_only) {
     if (!r) return 70;
     snprintf(r->description, sizeof r->description, "%s", desc);
     char err[1024];
-    int rc = kb__trial_run(&o, r, err, sizeof err);
+    int rc = kb__trial_run(&o, NULL, r, err, sizeof err);
     if (rc != 0) {
         fprintf(stderr, "kbench: %s\n", err);
         free(r);

@@ -35,33 +35,12 @@ static int last_cpu(void) {
     return -1;
 }
 
-/* Case selection: "quick" (default), "all", or a ";"-separated list. */
-static int select_cases(const kb_target *t, const char *sel, uint32_t *idx, uint32_t *n,
-                        char *err, size_t err_len) {
-    *n = 0;
-    if (!sel || !strcmp(sel, "quick") || !strcmp(sel, "all")) {
-        const int all = sel && !strcmp(sel, "all");
-        for (uint32_t i = 0; i < t->n_cases && *n < KB__MAX_CASES; i++)
-            if (all || (t->cases[i].flags & KB_CASE_QUICK)) idx[(*n)++] = i;
-        if (*n == 0)
-            for (uint32_t i = 0; i < t->n_cases && i < 4; i++) idx[(*n)++] = i;
-        return 0;
-    }
-    char buf[2048];
-    snprintf(buf, sizeof buf, "%s", sel);
-    for (char *save = NULL, *tok = strtok_r(buf, ";", &save); tok; tok = strtok_r(NULL, ";", &save)) {
-        uint32_t i = 0;
-        /* Case names contain commas themselves, so the list separator is ";". */
-        for (; i < t->n_cases; i++)
-            if (!strcmp(t->cases[i].name, tok)) break;
-        if (i == t->n_cases) {
-            kb__errf(err, err_len, "no case '%s' in target %s; `kbench list` shows its cases", tok,
-                     t->name);
-            return KB__EUSAGE;
-        }
-        if (*n < KB__MAX_CASES) idx[(*n)++] = i;
-    }
-    return 0;
+/* Deadline for a plugin's untimed phases (load with its constructors, one
+ * case's prepare, release): the timing budget, at least 2 s. A plugin that
+ * spends longer there is contained like one that hangs, and a short
+ * --budget keeps a hung plugin's trial short. */
+static double phase_timeout(const kb__trial_opts *o) {
+    return o->budget > 2.0 ? o->budget : 2.0;
 }
 
 /* Snapshot, ELF-check, spawn and load one plugin into a side. Returns 0, or
@@ -89,7 +68,7 @@ static int side_open(kb__side *s, const char *path, const char *label, const kb_
     q.type = KB__REQ_LOAD;
     snprintf(q.path, sizeof q.path, "%s", path);
     kb__rep rep;
-    int rc = kb__worker_call(&s->w, &q, &s->snap.fd, 1, &rep, 5.0, NULL, fail,
+    int rc = kb__worker_call(&s->w, &q, &s->snap.fd, 1, &rep, phase_timeout(o), NULL, fail,
                              "load (constructors and kb_plugin_entry_v1)");
     if (rc != 0) return rc;
     if (rep.type != KB__REP_OK) {
@@ -121,8 +100,8 @@ static int side_open(kb__side *s, const char *path, const char *label, const kb_
     return 0;
 }
 
-static int side_prepare(kb__side *s, kb__case_data *cd, kb__failure *fail, char *err,
-                        size_t err_len) {
+static int side_prepare(kb__side *s, kb__case_data *cd, double timeout_s, kb__failure *fail,
+                        char *err, size_t err_len) {
     const uint32_t slot = cd->layout.slot;
     if (kb__outbuf_create(&cd->layout, &s->ob[slot], err, err_len) != 0) return KB__ENOMEM;
     kb__req q;
@@ -133,7 +112,7 @@ static int side_prepare(kb__side *s, kb__case_data *cd, kb__failure *fail, char 
     kb__rep rep;
     char what[160];
     snprintf(what, sizeof what, "prepare of case %s", cd->cs->name);
-    int rc = kb__worker_call(&s->w, &q, fds, 2, &rep, 10.0, NULL, fail, what);
+    int rc = kb__worker_call(&s->w, &q, fds, 2, &rep, timeout_s, NULL, fail, what);
     if (rc != 0) return rc;
     if (rep.type != KB__REP_OK) {
         fail->status = KB__ST_REJECTED;
@@ -146,7 +125,8 @@ static int side_prepare(kb__side *s, kb__case_data *cd, kb__failure *fail, char 
     return 0;
 }
 
-static int side_release_all(kb__side *s, kb__case_data *cases, uint32_t n, kb__failure *fail) {
+static int side_release_all(kb__side *s, kb__case_data *cases, uint32_t n, double timeout_s,
+                            kb__failure *fail) {
     for (uint32_t c = 0; c < n; c++) {
         if (!s->prepared[c]) continue;
         kb__req q;
@@ -156,11 +136,11 @@ static int side_release_all(kb__side *s, kb__case_data *cases, uint32_t n, kb__f
         kb__rep rep;
         char what[160];
         snprintf(what, sizeof what, "release of case %s", cases[c].cs->name);
-        int rc = kb__worker_call(&s->w, &q, NULL, 0, &rep, 5.0, NULL, fail, what);
+        int rc = kb__worker_call(&s->w, &q, NULL, 0, &rep, timeout_s, NULL, fail, what);
         if (rc != 0) return rc;
         s->prepared[c] = 0;
     }
-    return kb__worker_quit(&s->w, 5.0, fail);
+    return kb__worker_quit(&s->w, timeout_s, fail);
 }
 
 static void side_close(kb__side *s) {
@@ -175,25 +155,26 @@ static void no_timing(kb__result *r) {
     r->geomean = r->worst = (kb__ci){nan_, nan_, nan_};
 }
 
-int kb__trial_run(const kb__trial_opts *o, kb__result *r, char *err, size_t err_len) {
+int kb__trial_run(const kb__trial_opts *o, kb__ctx_cache *cache, kb__result *r, char *err,
+                  size_t err_len) {
     const uint64_t t0 = kb__now_ns();
     kb__side *cand = calloc(1, sizeof *cand), *base = calloc(1, sizeof *base);
-    kb__case_data *cases = calloc(KB__MAX_CASES, sizeof *cases);
+    kb__ctx_cache local;
+    memset(&local, 0, sizeof local);
+    if (!cache) cache = &local;
+    kb__ctx *ctx = NULL;
+    kb__case_data *cases = NULL;
     kb__samples *smp = calloc(KB__MAX_CASES, sizeof *smp);
-    kb__lib oracle;
-    memset(&oracle, 0, sizeof oracle);
-    kb__snapshot osnap = {.fd = -1};
     kb__failure fail = {KB__ST_CRASH, ""};
-    int rc = 0, have_oracle = 0, restore = 0;
+    int rc = 0, restore = 0;
     uint32_t n_cases = 0;
     cpu_set_t saved;
     no_timing(r);
-    if (!cand || !base || !cases || !smp) {
+    if (!cand || !base || !smp) {
         kb__errf(err, err_len, "out of memory");
         rc = KB__ENOMEM;
         goto out;
     }
-    for (int i = 0; i < KB__MAX_CASES; i++) cases[i].fd = cases[i].ro_fd = -1;
     cand->snap.fd = base->snap.fd = -1;
     cand->w.pid = base->w.pid = -1;
     cand->w.sock = cand->w.out_rd = base->w.sock = base->w.out_rd = -1;
@@ -211,10 +192,8 @@ int kb__trial_run(const kb__trial_opts *o, kb__result *r, char *err, size_t err_
         rc = KB__EUSAGE;
         goto out;
     }
-    r->seed = o->seed;
-    if (!r->seed && getrandom(&r->seed, sizeof r->seed, 0) != sizeof r->seed) r->seed = t0;
     const int cpu = last_cpu();
-    /* The host spins on another CPU than the workers' while it waits. */
+    /* The host waits on another CPU than the workers'. */
     restore = sched_getaffinity(0, sizeof saved, &saved) == 0;
     if (restore && cpu > 0 && CPU_COUNT(&saved) > 1) {
         cpu_set_t others = saved;
@@ -228,34 +207,22 @@ int kb__trial_run(const kb__trial_opts *o, kb__result *r, char *err, size_t err_
     snprintf(r->target, sizeof r->target, "%s", cand->desc.target);
     snprintf(r->cand_name, sizeof r->cand_name, "%s", cand->desc.name);
 
-    /* 3. oracle, in the host */
-    char opath[1024], e2[512];
-    if (kb__oracle_find(cand->desc.target, o->oracles_dir, opath, sizeof opath, e2, sizeof e2) != 0) {
+    /* 3-4. oracle and cases: warm if this cache has seen the target */
+    rc = kb__ctx_get(cache, cand->desc.target, o->oracles_dir, o->cases, o->seed, &ctx, err, err_len);
+    if (rc == KB__ENOTFOUND) {
         fail.status = KB__ST_REJECTED;
-        kb__errf(fail.reason, sizeof fail.reason, "%s: %s", o->candidate, e2);
+        kb__errf(fail.reason, sizeof fail.reason, "%s: %s", o->candidate, err);
+        rc = 0;
         goto verdict;
     }
-    if (kb__snapshot_take(opath, &osnap, err, err_len) != 0 ||
-        kb__lib_open(opath, opath, 1, &oracle, err, err_len) != 0) {
-        rc = KB__ESPEC;
-        goto out;
-    }
-    have_oracle = 1;
-    snprintf(r->oracle_digest, sizeof r->oracle_digest, "%s", osnap.digest_hex);
-    const kb_target *t = oracle.target;
+    if (rc != 0) goto out;
+    r->seed = ctx->seed;
+    snprintf(r->oracle_digest, sizeof r->oracle_digest, "%s", ctx->osnap.digest_hex);
+    const kb_target *t = ctx->t;
+    const char *opath = ctx->oracle_path;
+    cases = ctx->cases;
+    n_cases = ctx->n_cases;
     cand->threaded_ok = base->threaded_ok = (t->flags & KB_TARGET_MULTITHREADED) != 0;
-
-    /* 4. cases */
-    uint32_t idx[KB__MAX_CASES];
-    if ((rc = select_cases(t, o->cases, idx, &n_cases, err, err_len)) != 0) {
-        n_cases = 0;
-        goto out;
-    }
-    for (uint32_t c = 0; c < n_cases; c++)
-        if ((rc = kb__case_build(t, oracle.plugin, idx[c], c, r->seed, &cases[c], err, err_len))) {
-            n_cases = c + 1;
-            goto out;
-        }
 
     /* 5. baseline */
     const char *bpath = (!o->against || !strcmp(o->against, "oracle")) ? opath : o->against;
@@ -273,7 +240,7 @@ int kb__trial_run(const kb__trial_opts *o, kb__result *r, char *err, size_t err_
 
     /* 6. prepare and check every input set, candidate first */
     for (uint32_t c = 0; c < n_cases; c++) {
-        if ((rc = side_prepare(cand, &cases[c], &fail, err, err_len)) == KB__ENOMEM) goto out;
+        if ((rc = side_prepare(cand, &cases[c], phase_timeout(o), &fail, err, err_len)) == KB__ENOMEM) goto out;
         if (rc) goto verdict;
         for (uint32_t s = 0; s < KB__SETS; s++) {
             double ns;
@@ -281,7 +248,7 @@ int kb__trial_run(const kb__trial_opts *o, kb__result *r, char *err, size_t err_
             if (kb__side_batch(cand, t, &cases[c], &s, 1, 1, tmo, &ns, &fail) != 0) goto verdict;
         }
         if (!o->verify_only) {
-            if ((rc = side_prepare(base, &cases[c], &fail, err, err_len)) == KB__ENOMEM) goto out;
+            if ((rc = side_prepare(base, &cases[c], phase_timeout(o), &fail, err, err_len)) == KB__ENOMEM) goto out;
             if (rc) goto verdict;
             uint32_t s0 = 0;
             double ns;
@@ -303,8 +270,9 @@ int kb__trial_run(const kb__trial_opts *o, kb__result *r, char *err, size_t err_
     }
 
     /* 8. teardown: a crash or exit in release fails the trial */
-    if (side_release_all(cand, cases, n_cases, &fail) != 0) goto verdict;
-    if (!o->verify_only && side_release_all(base, cases, n_cases, &fail) != 0) goto verdict;
+    if (side_release_all(cand, cases, n_cases, phase_timeout(o), &fail) != 0) goto verdict;
+    if (!o->verify_only && side_release_all(base, cases, n_cases, phase_timeout(o), &fail) != 0)
+        goto verdict;
     for (uint32_t c = 0; c < n_cases; c++)
         if (kb__hash(cases[c].base, cases[c].size, 0) != cases[c].input_digest) {
             fail.status = KB__ST_REJECTED;
@@ -315,6 +283,7 @@ int kb__trial_run(const kb__trial_opts *o, kb__result *r, char *err, size_t err_
     goto done;
 
 verdict:
+    rc = 0; /* a verdict, not a failure to run the trial */
     r->status = fail.status;
     kb__errf(r->reason, sizeof r->reason, "%s", fail.reason);
     no_timing(r);
@@ -327,17 +296,16 @@ done:
 out:
     if (cand) side_close(cand);
     if (base) side_close(base);
-    for (uint32_t c = 0; cases && c < n_cases; c++) kb__case_free(&cases[c]);
     for (uint32_t c = 0; smp && c < KB__MAX_CASES; c++) {
         free(smp[c].logr);
         free(smp[c].cand_ns);
         free(smp[c].base_ns);
+        free(smp[c].k);
+        free(smp[c].tmp);
     }
-    if (have_oracle) kb__lib_close(&oracle);
-    kb__snapshot_close(&osnap);
+    kb__ctx_cache_free(&local);
     free(cand);
     free(base);
-    free(cases);
     free(smp);
     if (restore) sched_setaffinity(0, sizeof saved, &saved);
     r->trial_seconds = (double)(kb__now_ns() - t0) / 1e9;

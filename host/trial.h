@@ -58,6 +58,7 @@ typedef struct kb__side {
     kb__snapshot snap;
     double prepare_ms;
     int threaded_ok;        /* the target allows threads */
+    double last_worker_ns;  /* the worker's own reading of its last batch */
     uint32_t n_gaps;        /* host minus worker time per batch, ns */
     double gaps[KB__MAX_GAPS], rel_gaps[KB__MAX_GAPS];
 } kb__side;
@@ -86,19 +87,56 @@ typedef struct kb__trial_opts {
 typedef struct kb__samples {
     uint32_t n;             /* pairs */
     uint32_t cap;
-    double *logr;           /* log(candidate / baseline) per pair */
-    double *cand_ns, *base_ns; /* per call */
-    uint64_t calls;
+    double *logr;           /* log(candidate / baseline) per pair, at summary */
+    double *cand_ns, *base_ns; /* host-measured batch times */
+    double *k;              /* calls in that pair's batches */
+    double *tmp;            /* scratch for per-call figures */
+    uint64_t calls;         /* calibrated calls per batch (before jitter) */
 } kb__samples;
 
 int kb__measure(const kb__trial_opts *o, const kb_target *t, kb__case_data *cases, uint32_t n_cases,
                 kb__side *cand, kb__side *base, kb__samples *samples, kb__result *r,
                 kb__failure *fail);
 
+/* The warm state of a target (target.c): its oracle loaded in the host and
+ * every selected case's inputs and oracle outputs, built once per (target,
+ * cases, seed, oracle digest) and reused by every trial that follows, so
+ * `kbench watch`/`serve` spend no time on generation after the first. */
+typedef struct kb__ctx {
+    char target[64];
+    char oracles_dir[1024];
+    char cases_sel[1024];
+    char oracle_path[1024];
+    kb__snapshot osnap;
+    kb__lib oracle;
+    const kb_target *t;
+    uint64_t seed;
+    uint32_t n_cases;
+    kb__case_data cases[KB__MAX_CASES];
+    double build_seconds; /* generation and oracle outputs */
+} kb__ctx;
+
+#define KB__CTX_MAX 8
+typedef struct kb__ctx_cache {
+    kb__ctx *ctx[KB__CTX_MAX];
+    uint32_t n;
+    uint64_t seed; /* secret, drawn when the cache is first used */
+    uint64_t hits, builds;
+} kb__ctx_cache;
+
+/* The context for `target`, built or reused. A reused context is rebuilt
+ * when its oracle file's digest changed. KB__ENOTFOUND when the target has
+ * no oracle (err says where it looked); KB__EUSAGE for an unknown case. */
+int kb__ctx_get(kb__ctx_cache *cc, const char *target, const char *oracles_dir, const char *cases,
+                uint64_t seed, kb__ctx **out, char *err, size_t err_len);
+void kb__ctx_cache_free(kb__ctx_cache *cc);
+
 /* Runs a whole trial. Returns 0 with r filled for every verdict (crash,
  * incorrect, ... included); a negative code only when no trial could start
- * (bad arguments, missing file), with err filled. */
-int kb__trial_run(const kb__trial_opts *o, kb__result *r, char *err, size_t err_len);
+ * (bad arguments, missing file), with err filled. `cache` may be NULL (a
+ * one-shot trial) or live across trials (watch, serve). */
+int kb__trial_run(const kb__trial_opts *o, kb__ctx_cache *cache, kb__result *r, char *err,
+                  size_t err_len);
 
 /* Loads a plugin in a worker only to read and check its descriptor
  * (`kbench info`). 0, or fail filled. digest_hex gets 17 bytes. */

@@ -62,8 +62,9 @@ static const kb_buffer_spec pq_buffers[PQ_N_BUFFERS] = {
 
 /* The quick subset (KB_CASE_QUICK) covers both dimensions, three sub-space
  * widths and both distributions while fitting a default trial in about two
- * seconds. The rest stretch n to a million vectors (codes beyond the LLC)
- * and the odd shapes (ds = 2, ds = 96). */
+ * seconds. The rest stretch n to a million vectors (16 MiB of codes per
+ * call, so four input sets outgrow a 32 MiB L3) and add the odd shapes
+ * (ds = 2, ds = 96). */
 static const kb_case_spec pq_cases[] = {
     PQ_CASE("n=1024,d=128,m=8/uniform", 0, 1024, 128, 8),
     PQ_CASE("n=4096,d=128,m=16/uniform", KB_CASE_QUICK, 4096, 128, 16),

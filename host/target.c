@@ -1,0 +1,132 @@
+/*
+ * target.c -- a target's warm state: oracle, cases, inputs, oracle outputs.
+ *
+ * Generation and oracle outputs are the expensive, candidate-independent
+ * part of a trial. They are keyed by (target, case selection, seed, oracle
+ * digest) and kept for as long as the cache lives: one trial for
+ * `kbench trial`, a whole session for watch and serve. The oracle file is
+ * re-read and re-hashed on every lookup, so an oracle rebuilt underneath a
+ * running session is noticed and its state rebuilt.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "trial.h"
+
+/* Case selection: "quick" (default), "all", or a ";"-separated list. */
+static int select_cases(const kb_target *t, const char *sel, uint32_t *idx, uint32_t *n,
+                        char *err, size_t err_len) {
+    *n = 0;
+    if (!sel || !strcmp(sel, "quick") || !strcmp(sel, "all")) {
+        const int all = sel && !strcmp(sel, "all");
+        for (uint32_t i = 0; i < t->n_cases && *n < KB__MAX_CASES; i++)
+            if (all || (t->cases[i].flags & KB_CASE_QUICK)) idx[(*n)++] = i;
+        if (*n == 0)
+            for (uint32_t i = 0; i < t->n_cases && i < 4; i++) idx[(*n)++] = i;
+        return 0;
+    }
+    char buf[2048];
+    snprintf(buf, sizeof buf, "%s", sel);
+    /* Case names contain commas themselves, so the list separator is ";". */
+    for (char *save = NULL, *tok = strtok_r(buf, ";", &save); tok; tok = strtok_r(NULL, ";", &save)) {
+        uint32_t i = 0;
+        for (; i < t->n_cases; i++)
+            if (!strcmp(t->cases[i].name, tok)) break;
+        if (i == t->n_cases) {
+            kb__errf(err, err_len, "no case '%s' in target %s; `kbench list` shows its cases", tok,
+                     t->name);
+            return KB__EUSAGE;
+        }
+        if (*n < KB__MAX_CASES) idx[(*n)++] = i;
+    }
+    return 0;
+}
+
+static void ctx_free(kb__ctx *c) {
+    if (!c) return;
+    for (uint32_t i = 0; i < c->n_cases; i++) kb__case_free(&c->cases[i]);
+    if (c->t) kb__lib_close(&c->oracle);
+    kb__snapshot_close(&c->osnap);
+    free(c);
+}
+
+static int ctx_build(kb__ctx *c, const char *target, const char *oracles_dir, const char *sel,
+                     uint64_t seed, char *err, size_t err_len) {
+    const uint64_t t0 = kb__now_ns();
+    snprintf(c->target, sizeof c->target, "%s", target);
+    snprintf(c->oracles_dir, sizeof c->oracles_dir, "%s", oracles_dir ? oracles_dir : "");
+    snprintf(c->cases_sel, sizeof c->cases_sel, "%s", sel ? sel : "quick");
+    c->seed = seed;
+    for (int i = 0; i < KB__MAX_CASES; i++) c->cases[i].fd = c->cases[i].ro_fd = -1;
+    c->osnap.fd = -1;
+    int rc = kb__oracle_find(target, oracles_dir, c->oracle_path, sizeof c->oracle_path, err, err_len);
+    if (rc != 0) return KB__ENOTFOUND;
+    if ((rc = kb__snapshot_take(c->oracle_path, &c->osnap, err, err_len)) != 0) return rc;
+    if ((rc = kb__lib_open(c->oracle_path, c->oracle_path, 1, &c->oracle, err, err_len)) != 0)
+        return rc;
+    c->t = c->oracle.target;
+    uint32_t idx[KB__MAX_CASES], n = 0;
+    if ((rc = select_cases(c->t, sel, idx, &n, err, err_len)) != 0) return rc;
+    for (uint32_t i = 0; i < n; i++) {
+        c->n_cases = i + 1;
+        rc = kb__case_build(c->t, c->oracle.plugin, idx[i], i, seed, &c->cases[i], err, err_len);
+        if (rc != 0) return rc;
+    }
+    c->build_seconds = (double)(kb__now_ns() - t0) / 1e9;
+    return 0;
+}
+
+int kb__ctx_get(kb__ctx_cache *cc, const char *target, const char *oracles_dir, const char *cases,
+                uint64_t seed, kb__ctx **out, char *err, size_t err_len) {
+    if (!cc->seed && getrandom(&cc->seed, sizeof cc->seed, 0) != sizeof cc->seed)
+        cc->seed = kb__now_ns() * 0x9e3779b97f4a7c15u;
+    if (!seed) seed = cc->seed;
+    const char *sel = cases ? cases : "quick", *od = oracles_dir ? oracles_dir : "";
+    for (uint32_t i = 0; i < cc->n; i++) {
+        kb__ctx *c = cc->ctx[i];
+        if (strcmp(c->target, target) || strcmp(c->cases_sel, sel) || strcmp(c->oracles_dir, od) ||
+            c->seed != seed)
+            continue;
+        /* Still the same oracle? */
+        kb__snapshot now = {.fd = -1};
+        char path[1024];
+        int same = kb__oracle_find(target, oracles_dir, path, sizeof path, err, err_len) == 0 &&
+                   !strcmp(path, c->oracle_path) &&
+                   kb__snapshot_take(path, &now, err, err_len) == 0 && now.digest == c->osnap.digest;
+        kb__snapshot_close(&now);
+        if (same) {
+            cc->hits++;
+            *out = c;
+            return 0;
+        }
+        ctx_free(c);
+        cc->ctx[i] = cc->ctx[--cc->n];
+        break;
+    }
+    kb__ctx *c = calloc(1, sizeof *c);
+    if (!c) {
+        kb__errf(err, err_len, "out of memory");
+        return KB__ENOMEM;
+    }
+    int rc = ctx_build(c, target, oracles_dir, sel, seed, err, err_len);
+    if (rc != 0) {
+        ctx_free(c);
+        return rc;
+    }
+    if (cc->n == KB__CTX_MAX) { /* evict the oldest */
+        ctx_free(cc->ctx[0]);
+        memmove(cc->ctx, cc->ctx + 1, sizeof cc->ctx[0] * (KB__CTX_MAX - 1));
+        cc->n--;
+    }
+    cc->ctx[cc->n++] = c;
+    cc->builds++;
+    *out = c;
+    return 0;
+}
+
+void kb__ctx_cache_free(kb__ctx_cache *cc) {
+    for (uint32_t i = 0; i < cc->n; i++) ctx_free(cc->ctx[i]);
+    memset(cc, 0, sizeof *cc);
+}
