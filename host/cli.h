@@ -7,6 +7,7 @@
 int kb__cli_trial(int argc, char **argv, int verify_only);
 int kb__cli_info(int argc, char **argv);
 int kb__cli_list(int argc, char **argv);
+int kb__cli_calibrate(int argc, char **argv);
 
 /* Absolute path of the running kbench binary (workers exec it). */
 const char *kb__self_exe(void);

@@ -29,6 +29,7 @@ static const char TRIAL_HELP[] =
     "  --description TEXT        stored in the ledger line\n"
     "  --oracles DIR             look for DIR/<target>/oracle.so first\n"
     "  --json                    print JSON (Google Benchmark shaped) instead of text\n"
+    "  --format text|json|md     text (default), JSON, or a Markdown table for a PR\n"
     "  --seed N                  fixed input seed (default: a fresh secret per trial)\n"
     "  -q, --quiet               no per-case table\n"
     "  -h, --help                this text\n"
@@ -84,6 +85,7 @@ int kb__cli_trial(int argc, char **argv, int verify_only) {
         {"description", required_argument, 0, 'd'}, {"oracles", required_argument, 0, 'o'},
         {"json", no_argument, 0, 'j'},              {"seed", required_argument, 0, 's'},
         {"quiet", no_argument, 0, 'q'},             {"help", no_argument, 0, 'h'},
+        {"format", required_argument, 0, 'f'},
         {0, 0, 0, 0}};
     kb__trial_opts o;
     memset(&o, 0, sizeof o);
@@ -104,6 +106,14 @@ int kb__cli_trial(int argc, char **argv, int verify_only) {
         case 'd': desc = optarg; break;
         case 'o': o.oracles_dir = optarg; break;
         case 'j': json = 1; break;
+        case 'f':
+            if (!strcmp(optarg, "json")) json = 1;
+            else if (!strcmp(optarg, "md")) json = 2;
+            else if (strcmp(optarg, "text")) {
+                fprintf(stderr, "kbench: --format expects text, json or md, got '%s'\n", optarg);
+                bad = 1;
+            }
+            break;
         case 's': o.seed = strtoull(optarg, NULL, 0); break;
         case 'q': quiet = 1; break;
         case 'h': fputs(verify_only ? VERIFY_HELP : TRIAL_HELP, stdout); return 0;
@@ -135,7 +145,9 @@ int kb__cli_trial(int argc, char **argv, int verify_only) {
     }
     snprintf(r->description, sizeof r->description, "%s", desc);
     if (ledger) git_commit(o.candidate, r->git_commit, sizeof r->git_commit);
-    if (json) {
+    if (json == 2) {
+        kb__result_print_md(r, stdout);
+    } else if (json) {
         kb__result_print_json(r, stdout);
     } else {
         if (!quiet && isatty(1) && r->n_cases) kb__result_print_table(r, stdout);

@@ -174,6 +174,8 @@ typedef struct kb__case_result {
     kb__ci ratio;          /* candidate / baseline per call */
     double bytes_per_call;
     double flops_per_call;
+    double roof_gbps;      /* memory roof for this working set; 0 if uncalibrated */
+    double peak_gflops;    /* compute roof; 0 if uncalibrated */
 } kb__case_result;
 
 typedef struct kb__result {
@@ -197,7 +199,32 @@ typedef struct kb__result {
     double trial_seconds;
     long peak_rss_kb;      /* candidate worker */
     double prepare_ms;     /* candidate, all cases */
+    double noise_pct;      /* this trial's per-pair noise: MAD of log ratios, % */
+    double noise_floor_pct;/* the machine's A/A noise for this target (calibrate); NAN if none */
+    double drift_pct;      /* common speed change of both sides, first to second half, % */
+    char hw_counters[96];  /* counter figures, or "n/a (why)" */
 } kb__result;
+
+/* ---- state directory and calibration (state.c, roofline.c) ------------ */
+/* $KBENCH_STATE_DIR, else ./.kbench; created on demand. */
+int kb__state_dir(char *out, size_t out_len, int create, char *err, size_t err_len);
+
+typedef struct kb__machine {
+    double bw_gbps[4];      /* STREAM-triad-like bandwidth: L1, L2, L3-ish, DRAM */
+    double level_bytes[4];  /* working-set size each figure was measured at */
+    double peak_gflops;     /* single-core float FMA peak */
+    char when[32];
+} kb__machine;
+
+int kb__machine_load(kb__machine *m);   /* 0, or -1 if never calibrated */
+int kb__machine_save(const kb__machine *m, char *err, size_t err_len);
+void kb__roofline_measure(kb__machine *m);
+/* The memory roof for a working set of `bytes`. */
+double kb__machine_roof(const kb__machine *m, double bytes);
+
+int kb__noise_load(const char *target, double *pct, char *when, size_t when_len);
+int kb__noise_save(const char *target, double pct, double aa_lo, double aa_hi, int trials,
+                   char *err, size_t err_len);
 
 /* The grep-able block: "---" then "key: value" lines. */
 void kb__result_print_block(const kb__result *r, void *file /* FILE* */);
@@ -205,6 +232,8 @@ void kb__result_print_block(const kb__result *r, void *file /* FILE* */);
 void kb__result_print_table(const kb__result *r, void *file);
 /* JSON (Google Benchmark shaped: context + benchmarks[], plus kbench fields). */
 void kb__result_print_json(const kb__result *r, void *file);
+/* A Markdown table that pastes into a pull request. */
+void kb__result_print_md(const kb__result *r, void *file);
 
 /* ---- ledger (ledger.c) ---------------------------------------------- */
 /* Appends one line to a results.tsv, writing the header if the file is new.

@@ -20,6 +20,7 @@ static const char HELP[] =
     "  verify <candidate.so>  correctness only\n"
     "  info <plugin.so>       what the plugin's descriptor says, or why it is rejected\n"
     "  list                   targets, their cases, oracles and candidates found\n"
+    "  calibrate              measure this machine's roofline and A/A noise floor\n"
     "  help                   this text\n"
     "\n"
     "`kbench <command> --help` explains each command. Exit codes: see `kbench trial --help`.\n";
@@ -42,6 +43,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "verify")) return kb__cli_trial(argc - 1, argv + 1, 1);
     if (!strcmp(cmd, "info")) return kb__cli_info(argc - 1, argv + 1);
     if (!strcmp(cmd, "list")) return kb__cli_list(argc - 1, argv + 1);
+    if (!strcmp(cmd, "calibrate")) return kb__cli_calibrate(argc - 1, argv + 1);
     fprintf(stderr, "kbench: unknown command '%s'; `kbench help` lists the commands\n", cmd);
     return KB__EXIT_USAGE;
 }

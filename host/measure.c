@@ -51,9 +51,47 @@ static int push(kb__samples *s, double c, double b, double k) {
     return 0;
 }
 
+/* Per-pair noise (MAD of the log ratios, as a normal sigma, in %, median
+ * over cases) and common drift: how far both sides' per-call times moved
+ * together from the first half of the trial to the second. Paired ratios
+ * cancel most drift, but drift large enough to show here means the machine
+ * changed under the trial. */
+static void trial_health(kb__samples *smp, uint32_t n_cases, kb__result *r) {
+    double noise[KB__MAX_CASES], dc[KB__MAX_CASES], db[KB__MAX_CASES];
+    uint32_t m = 0;
+    for (uint32_t c = 0; c < n_cases; c++) {
+        kb__samples *x = &smp[c];
+        if (x->n < 4) continue;
+        const double med = kb__median(x->logr, x->n);
+        for (uint32_t i = 0; i < x->n; i++) x->tmp[i] = fabs(x->logr[i] - med);
+        noise[m] = 1.4826 * kb__median(x->tmp, x->n);
+        const uint32_t h = x->n / 2;
+        double *side[2] = {x->cand_ns, x->base_ns};
+        double d[2];
+        for (int s = 0; s < 2; s++) {
+            for (uint32_t i = 0; i < x->n; i++) x->tmp[i] = side[s][i] / x->k[i];
+            const double a = kb__median(x->tmp, h), b = kb__median(x->tmp + h, x->n - h);
+            d[s] = log(b / a);
+        }
+        dc[m] = d[0];
+        db[m] = d[1];
+        m++;
+    }
+    if (m == 0) {
+        r->noise_pct = r->drift_pct = NAN;
+        return;
+    }
+    r->noise_pct = 100.0 * kb__median(noise, m);
+    const double a = kb__median(dc, m), b = kb__median(db, m);
+    const double common = (a > 0) == (b > 0) ? (fabs(a) < fabs(b) ? a : b) : 0.0;
+    r->drift_pct = 100.0 * (exp(common) - 1.0);
+}
+
 /* Summarise the samples into r (ratios, CIs, worst case) and decide. */
 static kb__status summarise(const kb__trial_opts *o, kb__case_data *cases, uint32_t n_cases,
                             kb__samples *smp, kb__result *r, uint64_t seed) {
+    kb__machine machine;
+    const int have_machine = kb__machine_load(&machine) == 0;
     const double *groups[KB__MAX_CASES];
     size_t ns[KB__MAX_CASES];
     uint32_t worst = 0;
@@ -64,6 +102,8 @@ static kb__status summarise(const kb__trial_opts *o, kb__case_data *cases, uint3
         cr->calls = smp[c].calls;
         cr->bytes_per_call = cases[c].cs->bytes_per_call;
         cr->flops_per_call = cases[c].cs->flops_per_call;
+        cr->roof_gbps = have_machine ? kb__machine_roof(&machine, cr->bytes_per_call) : 0;
+        cr->peak_gflops = have_machine ? machine.peak_gflops : 0;
         kb__samples *x = &smp[c];
         /* Host-measured batches include the round trip to the worker, the
          * same on both sides: it pulls ratios toward 1 (by well under 1%
@@ -83,11 +123,33 @@ static kb__status summarise(const kb__trial_opts *o, kb__case_data *cases, uint3
         ns[c] = smp[c].n;
     }
     r->n_cases = n_cases;
+    trial_health(smp, n_cases, r);
     kb__ci g = kb__bootstrap_mean_of_medians(groups, ns, n_cases, seed ^ 0x5eed, KB__RESAMPLES);
     r->geomean = (kb__ci){exp(g.est), exp(g.lo), exp(g.hi)};
     r->worst = r->cases[worst].ratio;
     snprintf(r->worst_case, sizeof r->worst_case, "%s", r->cases[worst].name);
-    return kb__decide(&o->rule, r->geomean, r->worst, r->reason, sizeof r->reason);
+    kb__status st = kb__decide(&o->rule, r->geomean, r->worst, r->reason, sizeof r->reason);
+    /* A clear-cut result stands; a close one needs a machine that held
+     * still and was no noisier than calibrated. */
+    const int close = fabs(log(r->geomean.est)) < log(1.2);
+    if (close && (st == KB__ST_KEEP || st == KB__ST_DISCARD)) {
+        if (fabs(r->drift_pct) > 10.0) {
+            kb__errf(r->reason, sizeof r->reason,
+                     "both sides' speed changed by %+.1f%% during the trial (neighbour or "
+                     "thermal noise); rerun on a quieter machine",
+                     r->drift_pct);
+            return KB__ST_INCONCLUSIVE;
+        }
+        if (isfinite(r->noise_floor_pct) && r->noise_pct > 3 * r->noise_floor_pct &&
+            r->noise_pct > 1.0) {
+            kb__errf(r->reason, sizeof r->reason,
+                     "noise %.2f%% per sample is over 3x this machine's calibrated %.2f%%: too "
+                     "noisy to decide; rerun, or `kbench calibrate` again",
+                     r->noise_pct, r->noise_floor_pct);
+            return KB__ST_INCONCLUSIVE;
+        }
+    }
+    return st;
 }
 
 int kb__measure(const kb__trial_opts *o, const kb_target *t, kb__case_data *cases, uint32_t n_cases,

@@ -72,7 +72,55 @@ void kb__result_print_block(const kb__result *r, void *file)
     kv_num(f, "prepare_ms", 1, "%.3f", r->prepare_ms);
     kv_num(f, "trial_seconds", 1, "%.3f", r->trial_seconds);
     fprintf(f, "peak_rss_kb: %ld\n", r->peak_rss_kb);
+    kv_num(f, "noise_pct", t, "%.2f", r->noise_pct);
+    kv_num(f, "noise_floor_pct", 1, "%.2f", r->noise_floor_pct);
+    kv_num(f, "drift_pct", t, "%+.1f", r->drift_pct);
+    kv_str(f, "hw_counters", r->hw_counters);
     fprintf(f, "seed: 0x%016" PRIx64 "\n", r->seed);
+}
+
+/* Achieved GB/s, GFLOP/s and the fraction of the roof that bounds them. */
+static void case_roof(const kb__case_result *c, double *gbs, double *gfl, double *frac)
+{
+    *gbs = c->cand_ns > 0 && c->bytes_per_call > 0 ? c->bytes_per_call / c->cand_ns : NAN;
+    *gfl = c->cand_ns > 0 && c->flops_per_call > 0 ? c->flops_per_call / c->cand_ns : NAN;
+    double a = c->roof_gbps > 0 && isfinite(*gbs) ? *gbs / c->roof_gbps : NAN;
+    double b = c->peak_gflops > 0 && isfinite(*gfl) ? *gfl / c->peak_gflops : NAN;
+    *frac = isfinite(a) && isfinite(b) ? (a > b ? a : b) : isfinite(a) ? a : b;
+}
+
+void kb__result_print_md(const kb__result *r, void *file)
+{
+    FILE *f = file;
+    int t = timed(r);
+    fprintf(f, "**%s** `%s` vs `%s`: **%s**", r->target[0] ? r->target : "?", r->candidate,
+            r->against, kb__status_name(r->status));
+    if (t)
+        fprintf(f, ", geomean ratio %.4f [%.4f, %.4f], worst %.4f (%s)", r->geomean.est,
+                r->geomean.lo, r->geomean.hi, r->worst.est, r->worst_case);
+    fputs("\n\n", f);
+    if (!t || r->n_cases == 0) {
+        fputs("> ", f);
+        for (const char *p = r->reason; *p; p++)
+            fputc(*p == '|' ? '/' : *p, f);
+        fputs("\n", f);
+        return;
+    }
+    fputs("| case | candidate ns/call | baseline ns/call | ratio | 90% CI | GB/s | % of roof |\n"
+          "|---|---:|---:|---:|---|---:|---:|\n", f);
+    for (uint32_t i = 0; i < r->n_cases && i < 64; i++) {
+        const kb__case_result *c = &r->cases[i];
+        double gbs, gfl, frac;
+        case_roof(c, &gbs, &gfl, &frac);
+        fprintf(f, "| `%s` | %.1f | %.1f | %.4f | [%.4f, %.4f] | ", c->name, c->cand_ns, c->base_ns,
+                c->ratio.est, c->ratio.lo, c->ratio.hi);
+        if (isfinite(gbs)) fprintf(f, "%.2f", gbs); else fputs("-", f);
+        fputs(" | ", f);
+        if (isfinite(frac)) fprintf(f, "%.0f%%", 100 * frac); else fputs("-", f);
+        fputs(" |\n", f);
+    }
+    fprintf(f, "\n%u cases, %.2f s, noise %.2f%% per sample, seed 0x%016" PRIx64 "\n", r->n_cases,
+            r->trial_seconds, r->noise_pct, r->seed);
 }
 
 /* ---- the table ------------------------------------------------------ */
@@ -96,9 +144,9 @@ void kb__result_print_table(const kb__result *r, void *file)
         w = len > w ? len : w;
     }
     int t = timed(r);
-    fprintf(f, "%-*s %8s %12s %13s %13s %8s %-20s %10s\n", w, "case", "samples",
+    fprintf(f, "%-*s %8s %12s %13s %13s %8s %-20s %10s %10s %6s\n", w, "case", "samples",
             "calls/batch", "cand ns/call", "base ns/call", "ratio", "ci90 [lo, hi]",
-            "cand GB/s");
+            "cand GB/s", "GFLOP/s", "roof%");
     for (uint32_t i = 0; i < n; i++) {
         const kb__case_result *c = &r->cases[i];
         char name[sizeof c->name];
@@ -120,8 +168,13 @@ void kb__result_print_table(const kb__result *r, void *file)
             snprintf(ci, sizeof ci, "-");
         fprintf(f, "%-20s ", ci);
         /* bytes per ns is GB/s */
-        double gbs = c->cand_ns > 0 ? c->bytes_per_call / c->cand_ns : NAN;
-        cell(f, 10, "%*.2f", gbs, t && c->bytes_per_call > 0);
+        double gbs, gfl, frac;
+        case_roof(c, &gbs, &gfl, &frac);
+        cell(f, 10, "%*.2f", gbs, t);
+        fputc(' ', f);
+        cell(f, 10, "%*.2f", gfl, t);
+        fputc(' ', f);
+        cell(f, 6, "%*.0f", 100 * frac, t);
         fputc('\n', f);
     }
 }
@@ -258,6 +311,11 @@ static void json_case(FILE *f, const kb__result *r, const kb__case_result *c, in
     jk_num(f, &m, in, "ratio", c->ratio.est);
     jk_num(f, &m, in, "ci90_low", c->ratio.lo);
     jk_num(f, &m, in, "ci90_high", c->ratio.hi);
+    if (cand) {
+        double gbs, gfl, frac;
+        case_roof(c, &gbs, &gfl, &frac);
+        jk_num(f, &m, in, "roof_fraction", frac);
+    }
     fputs("\n    }", f);
 }
 
@@ -327,6 +385,10 @@ void kb__result_print_json(const kb__result *r, void *file)
     jk_num(f, &m, in, "trial_seconds", r->trial_seconds);
     jk_int(f, &m, in, "peak_rss_kb", r->peak_rss_kb > 0 ? (uint64_t)r->peak_rss_kb : 0);
     jk_str(f, &m, in, "seed", seed);
+    jk_num(f, &m, in, "noise_pct", t ? r->noise_pct : nan);
+    jk_num(f, &m, in, "noise_floor_pct", r->noise_floor_pct);
+    jk_num(f, &m, in, "drift_pct", t ? r->drift_pct : nan);
+    jk_str(f, &m, in, "hw_counters", r->hw_counters);
     jk_str(f, &m, in, "description", r->description);
     jk_str(f, &m, in, "git_commit", r->git_commit);
     /* the block's "cases" count is this array's length */

@@ -20,6 +20,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "hwc.h"
 #include "trial.h"
 
 static void fail_result(kb__result *r, kb__status st, const char *reason) {
@@ -153,6 +154,7 @@ static void side_close(kb__side *s) {
 static void no_timing(kb__result *r) {
     const double nan_ = NAN;
     r->geomean = r->worst = (kb__ci){nan_, nan_, nan_};
+    r->noise_pct = r->drift_pct = nan_;
 }
 
 int kb__trial_run(const kb__trial_opts *o, kb__ctx_cache *cache, kb__result *r, char *err,
@@ -166,10 +168,12 @@ int kb__trial_run(const kb__trial_opts *o, kb__ctx_cache *cache, kb__result *r, 
     kb__case_data *cases = NULL;
     kb__samples *smp = calloc(KB__MAX_CASES, sizeof *smp);
     kb__failure fail = {KB__ST_CRASH, ""};
-    int rc = 0, restore = 0;
+    int rc = 0, restore = 0, hwc_open = 0;
+    kb__hwc hwc;
     uint32_t n_cases = 0;
     cpu_set_t saved;
     no_timing(r);
+    r->noise_floor_pct = NAN;
     if (!cand || !base || !smp) {
         kb__errf(err, err_len, "out of memory");
         rc = KB__ENOMEM;
@@ -206,6 +210,8 @@ int kb__trial_run(const kb__trial_opts *o, kb__ctx_cache *cache, kb__result *r, 
     snprintf(r->cand_digest, sizeof r->cand_digest, "%s", cand->snap.digest_hex);
     snprintf(r->target, sizeof r->target, "%s", cand->desc.target);
     snprintf(r->cand_name, sizeof r->cand_name, "%s", cand->desc.name);
+    kb__hwc_open(&hwc, cand->w.pid);
+    hwc_open = 1;
 
     /* 3-4. oracle and cases: warm if this cache has seen the target */
     rc = kb__ctx_get(cache, cand->desc.target, o->oracles_dir, o->cases, o->seed, &ctx, err, err_len);
@@ -217,6 +223,7 @@ int kb__trial_run(const kb__trial_opts *o, kb__ctx_cache *cache, kb__result *r, 
     }
     if (rc != 0) goto out;
     r->seed = ctx->seed;
+    if (kb__noise_load(ctx->target, &r->noise_floor_pct, NULL, 0) != 0) r->noise_floor_pct = NAN;
     snprintf(r->oracle_digest, sizeof r->oracle_digest, "%s", ctx->osnap.digest_hex);
     const kb_target *t = ctx->t;
     const char *opath = ctx->oracle_path;
@@ -307,6 +314,8 @@ out:
     free(cand);
     free(base);
     free(smp);
+    if (hwc_open) kb__hwc_close(&hwc, r->hw_counters, sizeof r->hw_counters);
+    else snprintf(r->hw_counters, sizeof r->hw_counters, "n/a (no candidate ran)");
     if (restore) sched_setaffinity(0, sizeof saved, &saved);
     r->trial_seconds = (double)(kb__now_ns() - t0) / 1e9;
     (void)fail_result;

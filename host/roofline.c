@@ -1,0 +1,125 @@
+/*
+ * roofline.c -- this machine's roofs: memory bandwidth per cache level and
+ * single-core floating-point peak, measured by `kbench calibrate` so that
+ * verdicts can say how close a kernel is to what the machine can do.
+ *
+ * Bandwidth is STREAM's triad (a = b + s*c, 24 bytes per element) at four
+ * working-set sizes, best of several timed repetitions. Peak is a loop of
+ * independent fused multiply-adds, 12 accumulators deep to cover latency,
+ * at the widest vector width the CPU and OS support.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "kb.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static double triad_gbps(size_t total_bytes) {
+    const size_t n = total_bytes / (3 * sizeof(double));
+    double *a = NULL, *b = NULL, *c = NULL;
+    if (posix_memalign((void **)&a, 64, n * sizeof *a) || posix_memalign((void **)&b, 64, n * sizeof *b) ||
+        posix_memalign((void **)&c, 64, n * sizeof *c)) {
+        free(a);
+        free(b);
+        return NAN;
+    }
+    for (size_t i = 0; i < n; i++) a[i] = 0, b[i] = (double)i, c[i] = 1.0;
+    const double s = 3.0;
+    size_t reps = 1;
+    double best = INFINITY;
+    for (int trial = 0; trial < 7; trial++) {
+        double t0 = now_s();
+        for (size_t r = 0; r < reps; r++) {
+            for (size_t i = 0; i < n; i++) a[i] = b[i] + s * c[i];
+            /* keep the compiler from dropping repetitions */
+            __asm__ volatile("" : : "r"(a) : "memory");
+        }
+        double dt = (now_s() - t0) / (double)reps;
+        if (dt < best) best = dt;
+        if (trial == 0) { /* size the repetitions to ~10 ms */
+            double want = 0.01 / (dt > 1e-9 ? dt : 1e-9);
+            reps = want < 1 ? 1 : (size_t)want;
+        }
+    }
+    free(a);
+    free(b);
+    free(c);
+    return 3.0 * (double)n * sizeof(double) / best / 1e9;
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx512f"))) static double fma_avx512(long iters) {
+    __m512 acc[12], m = _mm512_set1_ps(1.0000001f), x = _mm512_set1_ps(0.999999f);
+    for (int i = 0; i < 12; i++) acc[i] = _mm512_set1_ps((float)i);
+    for (long it = 0; it < iters; it++)
+        for (int i = 0; i < 12; i++) acc[i] = _mm512_fmadd_ps(acc[i], m, x);
+    float sink = 0;
+    for (int i = 0; i < 12; i++) sink += _mm512_reduce_add_ps(acc[i]);
+    __asm__ volatile("" : : "x"(sink));
+    return 12.0 * 16 * 2 * (double)iters;
+}
+__attribute__((target("avx2,fma"))) static double fma_avx2(long iters) {
+    __m256 acc[12], m = _mm256_set1_ps(1.0000001f), x = _mm256_set1_ps(0.999999f);
+    for (int i = 0; i < 12; i++) acc[i] = _mm256_set1_ps((float)i);
+    for (long it = 0; it < iters; it++)
+        for (int i = 0; i < 12; i++) acc[i] = _mm256_fmadd_ps(acc[i], m, x);
+    float buf[8], sink = 0;
+    for (int i = 0; i < 12; i++) {
+        _mm256_storeu_ps(buf, acc[i]);
+        sink += buf[0];
+    }
+    __asm__ volatile("" : : "x"(sink));
+    return 12.0 * 8 * 2 * (double)iters;
+}
+#endif
+
+static double fma_scalar(long iters) {
+    float acc[12];
+    for (int i = 0; i < 12; i++) acc[i] = (float)i;
+    for (long it = 0; it < iters; it++)
+        for (int i = 0; i < 12; i++) acc[i] = fmaf(acc[i], 1.0000001f, 0.999999f);
+    float sink = 0;
+    for (int i = 0; i < 12; i++) sink += acc[i];
+    __asm__ volatile("" : : "r"(sink));
+    return 12.0 * 2 * (double)iters;
+}
+
+static double peak_gflops(void) {
+    const uint64_t f = kb__cpu_features();
+    double (*fn)(long) = fma_scalar;
+#if defined(__x86_64__)
+    if (f & KB_CPU_AVX512F) fn = fma_avx512;
+    else if ((f & KB_CPU_AVX2) && (f & KB_CPU_FMA)) fn = fma_avx2;
+#endif
+    (void)f;
+    double best = 0;
+    for (int trial = 0; trial < 5; trial++) {
+        const long iters = 2000000;
+        double t0 = now_s();
+        double flops = fn(iters);
+        double g = flops / (now_s() - t0) / 1e9;
+        if (g > best) best = g;
+    }
+    return best;
+}
+
+void kb__roofline_measure(kb__machine *m) {
+    static const double sizes[4] = {24e3, 768e3, 12e6, 384e6};
+    for (int i = 0; i < 4; i++) {
+        m->level_bytes[i] = sizes[i];
+        m->bw_gbps[i] = triad_gbps((size_t)sizes[i]);
+    }
+    m->peak_gflops = peak_gflops();
+}
