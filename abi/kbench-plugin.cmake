@@ -1,9 +1,17 @@
-# kbench_add_plugin(NAME TARGET <target> [ORACLE] [OUTPUT_DIR dir] SOURCES ...)
+# kbench_add_plugin(<name> TARGET <target> [ORACLE] [OUTPUT_DIR dir] [FILE_NAME base]
+#                   SOURCES src... [LIBS lib...])
 #
 # Builds a kbench plugin: a MODULE library with hidden visibility, so the .so
 # exports only kb_plugin_entry_v1 (and kb_target_entry_v1 for an oracle).
-# In-tree, plugins land in build/plugins/<target>/<name>.so and oracles in
-# build/oracles/<target>/oracle.so.
+# Plugins land in <build>/plugins/<target>/<name>.so and oracles in
+# <build>/oracles/<target>/oracle.so, unless OUTPUT_DIR says otherwise.
+# FILE_NAME sets the file's base name (default: the CMake target's name);
+# LIBS are linked privately (a static library is linked into the .so).
+#
+# The same file serves in-tree (included by the top-level CMakeLists.txt)
+# and installed (included by kbenchConfig.cmake after find_package(kbench)):
+# either way kbench::plugin, which carries the include directory of the
+# header, exists before this is called.
 function(kbench_add_plugin name)
   cmake_parse_arguments(KB "ORACLE" "TARGET;OUTPUT_DIR;FILE_NAME" "SOURCES;LIBS" ${ARGN})
   if(NOT KB_TARGET)

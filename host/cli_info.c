@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "loop.h"
 #include "trial.h"
 
 const char *kb__self_exe(void) {
@@ -108,6 +109,18 @@ static void list_dir(const char *root, const char *oracles_dir, int *seen) {
         printf("target: %s\n  %s\n  upstream: %s\n  oracle: %s (digest %s)\n  cases:\n", t->name,
                t->description, t->upstream ? t->upstream : "", path, digest);
         kb__snapshot_close(&snap);
+        /* The oracle's sources against their pin (pin.c), when this kbench
+         * was built from a source tree that is still there. */
+        const char *src = kb__source_dir();
+        if (src) {
+            char odir[PATH_MAX * 2], msg[1024];
+            snprintf(odir, sizeof odir, "%s/oracles/%s", src, t->name);
+            int pr = kb__pin_check(odir, msg, sizeof msg);
+            if (pr == 0) printf("  pin: ok (%s/PIN)\n", odir);
+            else if (pr > 0) printf("  pin: WARNING: %s\n", msg);
+            else printf("  pin: unknown (%s)\n", msg);
+            if (pr > 0) fprintf(stderr, "kbench list: warning: %s\n", msg);
+        }
         for (uint32_t c = 0; c < t->n_cases; c++)
             printf("    %c %s\n", (t->cases[c].flags & KB_CASE_QUICK) ? '*' : ' ', t->cases[c].name);
         /* Candidates built next to the oracles: <root>/../plugins/<target>/. */

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "loop.h"
 #include "trial.h"
 
 static const char TRIAL_HELP[] =
@@ -20,7 +21,11 @@ static const char TRIAL_HELP[] =
     "then times it against a baseline, interleaved batch by batch, and prints one verdict.\n"
     "\n"
     "options:\n"
-    "  --against oracle|FILE.so  baseline to time against (default: the oracle)\n"
+    "  --against oracle|best|FILE.so  baseline to time against (default: the oracle);\n"
+    "                            best: the best kept candidate of the target so far\n"
+    "                            (STATE/<target>/best.so); a keep promotes the candidate\n"
+    "  --state DIR               where --against best keeps the best (default .kbench)\n"
+    "  --server SOCKET           run the trial in the `kbench serve` at SOCKET (warm inputs)\n"
     "  --budget SECONDS          timing budget (default 2); the trial may stop earlier\n"
     "  --cases quick|all|NAMES   cases to run (default quick; NAMES separated by ';')\n"
     "  --min-gain PERCENT        keep needs the geomean CI below 1 - this (default 1)\n"
@@ -86,13 +91,14 @@ int kb__cli_trial(int argc, char **argv, int verify_only) {
         {"json", no_argument, 0, 'j'},              {"seed", required_argument, 0, 's'},
         {"quiet", no_argument, 0, 'q'},             {"help", no_argument, 0, 'h'},
         {"format", required_argument, 0, 'f'},
+        {"server", required_argument, 0, 'S'},      {"state", required_argument, 0, 'T'},
         {0, 0, 0, 0}};
     kb__trial_opts o;
     memset(&o, 0, sizeof o);
     o.budget = 2.0;
     o.rule.min_gain = 0.01;
     o.rule.worst_case = 0.05;
-    const char *ledger = NULL, *desc = "";
+    const char *ledger = NULL, *desc = "", *server = NULL, *state = NULL;
     int json = 0, quiet = 0, bad = 0;
     optind = 1;
     for (int c; (c = getopt_long(argc, argv, "qh", opts, NULL)) != -1;) {
@@ -116,6 +122,8 @@ int kb__cli_trial(int argc, char **argv, int verify_only) {
             break;
         case 's': o.seed = strtoull(optarg, NULL, 0); break;
         case 'q': quiet = 1; break;
+        case 'S': server = optarg; break;
+        case 'T': state = optarg; break;
         case 'h': fputs(verify_only ? VERIFY_HELP : TRIAL_HELP, stdout); return 0;
         default: bad = 1;
         }
@@ -132,26 +140,32 @@ int kb__cli_trial(int argc, char **argv, int verify_only) {
     o.candidate = argv[optind];
     o.verify_only = verify_only;
     o.exe = kb__self_exe();
+    if (server) {
+        kb__remote_req q = {server, &o, ledger, desc, state, json, quiet};
+        return kb__trial_remote(&q);
+    }
 
     kb__result *r = calloc(1, sizeof *r);
     if (!r) return 70;
     snprintf(r->description, sizeof r->description, "%s", desc);
     char err[1024];
-    int rc = kb__trial_run(&o, NULL, r, err, sizeof err);
+    kb__best_info bi;
+    int rc = kb__trial_any(&o, state, NULL, r, &bi, err, sizeof err);
     if (rc != 0) {
         fprintf(stderr, "kbench: %s\n", err);
         free(r);
         return rc == KB__EUSAGE ? KB__EXIT_USAGE : 70;
     }
-    snprintf(r->description, sizeof r->description, "%s", desc);
+    kb__best_describe(&bi, desc, r->description, sizeof r->description);
     if (ledger) git_commit(o.candidate, r->git_commit, sizeof r->git_commit);
     if (json == 2) {
         kb__result_print_md(r, stdout);
     } else if (json) {
-        kb__result_print_json(r, stdout);
+        kb__result_print_json_ext(r, &bi, stdout);
     } else {
         if (!quiet && isatty(1) && r->n_cases) kb__result_print_table(r, stdout);
         kb__result_print_block(r, stdout);
+        kb__best_print(&bi, stdout);
     }
     fflush(stdout);
     int code = kb__status_exit_code(r->status);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "loop.h"
 #include "kb.h"
 #include "proto.h"
 
@@ -20,6 +21,10 @@ static const char HELP[] =
     "  verify <candidate.so>  correctness only\n"
     "  info <plugin.so>       what the plugin's descriptor says, or why it is rejected\n"
     "  list                   targets, their cases, oracles and candidates found\n"
+    "  watch <candidate.so>.. a trial on every rebuild, inputs kept warm between trials\n"
+    "  serve --socket PATH    a long-lived kbench for `kbench trial --server PATH`\n"
+    "  log                    the ledger (results.tsv) as a table, best so far marked\n"
+    "  report --plot OUT.png  the experiment history of a target, drawn with gnuplot\n"
     "  calibrate              measure this machine's roofline and A/A noise floor\n"
     "  help                   this text\n"
     "\n"
@@ -43,6 +48,10 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "verify")) return kb__cli_trial(argc - 1, argv + 1, 1);
     if (!strcmp(cmd, "info")) return kb__cli_info(argc - 1, argv + 1);
     if (!strcmp(cmd, "list")) return kb__cli_list(argc - 1, argv + 1);
+    if (!strcmp(cmd, "watch")) return kb__cli_watch(argc - 1, argv + 1);
+    if (!strcmp(cmd, "serve")) return kb__cli_serve(argc - 1, argv + 1);
+    if (!strcmp(cmd, "log")) return kb__cli_log(argc - 1, argv + 1);
+    if (!strcmp(cmd, "report")) return kb__cli_report(argc - 1, argv + 1);
     if (!strcmp(cmd, "calibrate")) return kb__cli_calibrate(argc - 1, argv + 1);
     fprintf(stderr, "kbench: unknown command '%s'; `kbench help` lists the commands\n", cmd);
     return KB__EXIT_USAGE;

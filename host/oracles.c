@@ -30,7 +30,9 @@ static int is_target_name(const char *s)
 }
 
 /* The directory of the running binary, so a build tree finds its own
- * oracles: build/kbench looks in build/oracles. */
+ * oracles (build/kbench looks in build/oracles) and an install finds its
+ * oracles wherever the prefix was moved (<prefix>/bin/kbench looks in
+ * <prefix>/lib/kbench/oracles). */
 static int exe_dir(char *out, size_t out_len)
 {
     ssize_t n = readlink("/proc/self/exe", out, out_len - 1);
@@ -53,15 +55,24 @@ int kb__oracle_find(const char *target, const char *extra_dir, char *path, size_
                  target ? target : "");
         return KB__EUSAGE;
     }
-    char exe[PATH_MAX];
-    const char *dirs[3];
-    char places[3][PATH_MAX + 32];
+    /* KB_INSTALL_ORACLE_DIR is the prefix given at configure time;
+     * `cmake --install --prefix P` may have put the tree elsewhere, so the
+     * prefix the binary sits in (the parent of its bin/) comes first. */
+    char exe[PATH_MAX], in_build[PATH_MAX + 16], in_prefix[PATH_MAX + 32];
+    const char *dirs[4];
+    char places[4][PATH_MAX + 96];
     int n = 0;
     if (extra_dir && extra_dir[0])
         dirs[n++] = extra_dir;
-    if (exe_dir(exe, sizeof exe) == 0 && strlen(exe) + sizeof "/oracles" <= sizeof exe) {
-        strcat(exe, "/oracles");
-        dirs[n++] = exe;
+    if (exe_dir(exe, sizeof exe) == 0) {
+        snprintf(in_build, sizeof in_build, "%s/oracles", exe);
+        dirs[n++] = in_build;
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = '\0';
+            snprintf(in_prefix, sizeof in_prefix, "%s/lib/kbench/oracles", exe);
+            dirs[n++] = in_prefix;
+        }
     }
     dirs[n++] = KB_INSTALL_ORACLE_DIR;
     for (int i = 0; i < n; i++) {
@@ -77,9 +88,10 @@ int kb__oracle_find(const char *target, const char *extra_dir, char *path, size_
         memcpy(path, places[i], (size_t)w + 1);
         return 0;
     }
-    kb__errf(err, err_len,
-             "no oracle for target '%s': looked in %s%s%s%s%s; build it or pass --oracles DIR",
-             target, places[0], n > 1 ? ", " : "", n > 1 ? places[1] : "", n > 2 ? ", " : "",
-             n > 2 ? places[2] : "");
+    char looked[4 * (PATH_MAX + 98)] = "";
+    for (int i = 0, o = 0; i < n && o >= 0 && (size_t)o < sizeof looked; i++)
+        o += snprintf(looked + o, sizeof looked - (size_t)o, "%s%s", i ? ", " : "", places[i]);
+    kb__errf(err, err_len, "no oracle for target '%s': looked in %s; build it or pass --oracles DIR",
+             target, looked);
     return KB__ENOTFOUND;
 }

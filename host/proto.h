@@ -28,6 +28,9 @@ enum kb__req_type {
     KB__REQ_QUIT       /* exit(0) */
 };
 
+/* Request flags: the target's rules the worker enforces. */
+#define KB__REQF_FPENV_FREE 1u /* do not reject changes to FP control state */
+
 enum kb__rep_type {
     KB__REP_OK = 1,
     KB__REP_FAIL,   /* the plugin returned non-zero; msg says why */
@@ -60,6 +63,8 @@ typedef struct kb__req {
     uint64_t seq;
     uint32_t slot;          /* case slot for CASE/BATCH/RELEASE */
     uint32_t n_order;
+    uint32_t flags;         /* KB__REQF_* */
+    uint32_t pad;
     uint64_t calls;         /* BATCH */
     uint32_t order[KB__MAX_ORDER];
     char path[256];         /* LOAD: the plugin's path, for messages */

@@ -9,6 +9,7 @@
  */
 #include "sandbox.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -31,9 +32,11 @@ uint64_t kb__now_ns(void) {
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static void child_setup(int sock, int out_wr, const kb__limits *lim, const char *exe) {
+static void child_setup(int sock, int out_wr, const kb__limits *lim, const char *exe,
+                        pid_t host) {
     setpgid(0, 0);
     prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != host) _exit(127); /* the host died before the line above */
     int devnull = open("/dev/null", O_RDONLY);
     if (devnull >= 0) dup2(devnull, 0);
     dup2(out_wr, 1);
@@ -47,7 +50,11 @@ static void child_setup(int sock, int out_wr, const kb__limits *lim, const char 
     struct rlimit r;
     r.rlim_cur = r.rlim_max = 0;
     setrlimit(RLIMIT_CORE, &r);
-    if (lim->as_bytes) {
+    /* No file grows (seccomp already refuses opens for writing). */
+    setrlimit(RLIMIT_FSIZE, &r);
+    r.rlim_cur = r.rlim_max = 256;
+    setrlimit(RLIMIT_NOFILE, &r);
+    if (lim->as_bytes && !KB__ASAN) {
         r.rlim_cur = r.rlim_max = lim->as_bytes;
         setrlimit(RLIMIT_AS, &r);
     }
@@ -66,6 +73,26 @@ static void child_setup(int sock, int out_wr, const kb__limits *lim, const char 
      * caches index by address, and a random layout per worker is a random
      * speed difference between two identical plugins. */
     personality(ADDR_NO_RANDOMIZE);
+    if (KB__ASAN) {
+        /* Let the worker's own fault handlers see faults (they name what a
+         * plugin hit), and skip the exit-time leak check (see sandbox.h). */
+        static char opts[1024];
+        const char *old = getenv("ASAN_OPTIONS");
+        snprintf(opts, sizeof opts, "%s%sallow_user_segv_handler=1:handle_segv=0:handle_sigbus=0:"
+                 "handle_abort=0:handle_sigfpe=0:handle_sigill=0:detect_leaks=0",
+                 old ? old : "", old && *old ? ":" : "");
+        setenv("ASAN_OPTIONS", opts, 1);
+    }
+    /* A kbench for another ISA, run by qemu-user where no binfmt_misc entry
+     * hands foreign binaries to qemu, cannot exec its worker itself: the
+     * kernel refuses the ELF. KB_WORKER_EXEC_PREFIX names the program that
+     * runs it (e.g. /usr/bin/qemu-aarch64; its options go in QEMU_* env). */
+    const char *pre = getenv("KB_WORKER_EXEC_PREFIX");
+    if (pre && *pre) {
+        char *const pargv[] = {(char *)pre, (char *)exe, (char *)"__worker", (char *)"3", NULL};
+        execv(pre, pargv);
+        _exit(127);
+    }
     char *const argv[] = {(char *)"kbench-worker", (char *)"__worker", (char *)"3", NULL};
     execv(exe, argv);
     _exit(127);
@@ -89,6 +116,10 @@ int kb__worker_spawn(kb__worker *w, const char *exe, const char *label, const kb
         return KB__EIO;
     }
     if (getrandom(&w->nonce, sizeof w->nonce, 0) != sizeof w->nonce) w->nonce ^= kb__now_ns();
+    /* The host holds the oracle's outputs and the secret seed. Not dumpable,
+     * /proc/<host>/mem and ptrace need CAP_SYS_PTRACE, which workers drop. */
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    const pid_t host = getpid();
     pid_t pid = fork();
     if (pid < 0) {
         kb__errf(err, err_len, "cannot fork a worker: %s", strerror(errno));
@@ -98,7 +129,7 @@ int kb__worker_spawn(kb__worker *w, const char *exe, const char *label, const kb
         close(pp[1]);
         return KB__EIO;
     }
-    if (pid == 0) child_setup(sv[1], pp[1], lim, exe);
+    if (pid == 0) child_setup(sv[1], pp[1], lim, exe, host);
     setpgid(pid, pid); /* both sides set it: no race with an early kill */
     close(sv[1]);
     close(pp[1]);
@@ -106,7 +137,58 @@ int kb__worker_spawn(kb__worker *w, const char *exe, const char *label, const kb
     w->sock = sv[0];
     w->out_rd = pp[0];
     fcntl(w->out_rd, F_SETFL, O_NONBLOCK);
+    w->have_cpu_clock = clock_getcpuclockid(pid, &w->cpu_clock) == 0;
     return 0;
+}
+
+uint64_t kb__worker_cpu_ns(const kb__worker *w) {
+    struct timespec ts;
+    if (!w->have_cpu_clock || clock_gettime(w->cpu_clock, &ts) != 0) return 0;
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Threads of the worker as the host sees them: a plugin can fool the
+ * harness's own count, not the kernel's. */
+static uint64_t worker_threads(const kb__worker *w) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/task", (int)w->pid);
+    DIR *d = opendir(path);
+    uint64_t n = 0;
+    if (!d) return 0;
+    for (struct dirent *e; (e = readdir(d));)
+        if (e->d_name[0] != '.') n++;
+    closedir(d);
+    return n;
+}
+
+/* Bytes of address space the worker has mapped now (0 if unknown). */
+static uint64_t worker_vm_bytes(const kb__worker *w) {
+    char path[64], buf[64];
+    snprintf(path, sizeof path, "/proc/%d/statm", (int)w->pid);
+    FILE *f = fopen(path, "r");
+    unsigned long long pages = 0;
+    if (!f) return 0;
+    if (!fgets(buf, sizeof buf, f) || sscanf(buf, "%llu", &pages) != 1) pages = 0;
+    fclose(f);
+    return (uint64_t)pages * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+/* Before a case is prepared: the worker may map what it has, this case's
+ * inputs and outputs, and KB__MEM_HEADROOM more. Only the soft limit moves
+ * (the hard one, set at spawn, caps it), and the worker's filter forbids
+ * setting limits, so the plugin cannot raise it. */
+static void set_memory_limit(kb__worker *w, const kb__layout *L) {
+    if (KB__ASAN) return;
+    struct rlimit cur;
+    if (prlimit(w->pid, RLIMIT_AS, NULL, &cur) != 0) return;
+    const uint64_t vm = worker_vm_bytes(w);
+    if (!vm) return;
+    const uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+    uint64_t want = vm + L->arena_size + L->out_size + (uint64_t)(L->n_outs + 1) * page +
+                    KB__MEM_HEADROOM;
+    if (cur.rlim_max != RLIM_INFINITY && want > cur.rlim_max) want = cur.rlim_max;
+    struct rlimit nl = {want, cur.rlim_max};
+    prlimit(w->pid, RLIMIT_AS, &nl, NULL);
 }
 
 static void drain_output(kb__worker *w) {
@@ -155,6 +237,20 @@ void kb__worker_kill(kb__worker *w) {
     w->sock = w->out_rd = -1;
 }
 
+/* A worker that dies after its last reply (in exit handlers, destructors)
+ * may still have sent the harness's fault report: read it. */
+static void read_last_words(kb__worker *w) {
+    kb__rep rep;
+    while (!w->fault[0]) {
+        ssize_t n = recv(w->sock, &rep, sizeof rep, MSG_DONTWAIT);
+        if (n != (ssize_t)sizeof rep) return;
+        if (rep.magic == KB__PROTO_MAGIC && rep.nonce == w->nonce && rep.type == KB__REP_FAULT) {
+            rep.msg[sizeof rep.msg - 1] = 0;
+            kb__errf(w->fault, sizeof w->fault, "%s", rep.msg);
+        }
+    }
+}
+
 static void describe_death(kb__worker *w, kb__failure *f, const char *what) {
     if (w->fault[0]) {
         f->status = KB__ST_REJECTED;
@@ -163,6 +259,12 @@ static void describe_death(kb__worker *w, kb__failure *f, const char *what) {
     }
     if (WIFSIGNALED(w->wstatus)) {
         int sig = WTERMSIG(w->wstatus);
+        if (sig == SIGSYS) { /* the filter killed it without the harness's report */
+            f->status = KB__ST_REJECTED;
+            kb__errf(f->reason, sizeof f->reason,
+                     "%s made a forbidden system call (killed by SIGSYS) during %s", w->label, what);
+            return;
+        }
         if (sig == SIGXCPU) {
             f->status = KB__ST_TIMEOUT;
             kb__errf(f->reason, sizeof f->reason,
@@ -197,6 +299,27 @@ int kb__worker_call(kb__worker *w, kb__req *q, const int *fds, int nfds, kb__rep
     q->magic = KB__PROTO_MAGIC;
     q->nonce = w->nonce;
     q->seq = ++w->seq;
+    if (w->fpenv_free) q->flags |= KB__REQF_FPENV_FREE;
+    /* Between a reply and this request nothing of the plugin's should run. */
+    if (w->in_gap) {
+        const uint64_t cpu = kb__worker_cpu_ns(w), wall = kb__now_ns();
+        if (cpu > w->gap_cpu0) w->idle_cpu_ns += cpu - w->gap_cpu0;
+        w->idle_wall_ns += wall - w->gap_wall0;
+        w->in_gap = 0;
+        const double allow = KB__IDLE_CPU_ALLOW_NS + KB__IDLE_CPU_ALLOW_FRAC * (double)w->idle_wall_ns;
+        if ((double)w->idle_cpu_ns > allow) {
+            reap(w, 0);
+            fail->status = KB__ST_REJECTED;
+            kb__errf(fail->reason, sizeof fail->reason,
+                     "%s used CPU outside timed calls: %.1f ms while it waited %.1f ms between "
+                     "calls (allowed: %.0f ms + %.1f%%), seen before %s; work only inside "
+                     "prepare and run",
+                     w->label, w->idle_cpu_ns / 1e6, w->idle_wall_ns / 1e6,
+                     KB__IDLE_CPU_ALLOW_NS / 1e6, 100 * KB__IDLE_CPU_ALLOW_FRAC, what);
+            return KB__ECHILD;
+        }
+    }
+    if (q->type == KB__REQ_CASE) set_memory_limit(w, &q->layout);
     char cbuf[CMSG_SPACE(sizeof(int) * 2)];
     memset(cbuf, 0, sizeof cbuf);
     struct iovec iov = {q, sizeof *q};
@@ -254,6 +377,13 @@ int kb__worker_call(kb__worker *w, kb__req *q, const int *fds, int nfds, kb__rep
             return fail_with(w, fail, KB__ST_REJECTED, what, "%s",
                              "answered a request that was not asked (sequence mismatch)");
         if (host_ns) *host_ns = t1 - t0;
+        if (rep->type == KB__REP_OK) {
+            const uint64_t n = worker_threads(w);
+            if (n > rep->threads) rep->threads = n;
+        }
+        w->gap_cpu0 = kb__worker_cpu_ns(w);
+        w->gap_wall0 = kb__now_ns();
+        w->in_gap = w->have_cpu_clock;
         return 0;
     }
 }
@@ -286,8 +416,10 @@ int kb__worker_quit(kb__worker *w, double timeout_s, kb__failure *fail) {
     kill(-w->pid, SIGKILL); /* anything it left behind in its group */
     drain_output(w);
     if (!WIFEXITED(w->wstatus) || WEXITSTATUS(w->wstatus) != 0) {
+        read_last_words(w);
         describe_death(w, fail, "shutdown");
         return KB__ECHILD;
     }
     return 0;
 }
+

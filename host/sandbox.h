@@ -8,9 +8,25 @@
 #include <stdint.h>
 #include <sys/resource.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "kb.h"
 #include "proto.h"
+
+/* AddressSanitizer reserves terabytes of shadow address space at start and
+ * LeakSanitizer stops the world with ptrace at exit: a worker of a
+ * sanitizer build runs without an address-space limit and leaves with
+ * _exit, skipping the leak check its seccomp filter would refuse. */
+#if defined(__SANITIZE_ADDRESS__)
+#define KB__ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define KB__ASAN 1
+#endif
+#endif
+#ifndef KB__ASAN
+#define KB__ASAN 0
+#endif
 
 typedef struct kb__limits {
     uint64_t as_bytes;     /* RLIMIT_AS of the worker */
@@ -37,7 +53,28 @@ typedef struct kb__worker {
     int wstatus;
     struct rusage ru;
     char fault[512];       /* last words of the harness's fault handler */
+    /* Policy the worker enforces per request (KB__REQF_*). */
+    int fpenv_free;        /* the target lets plugins change FP control state */
+    /* CPU-time accounting between calls (see kb__worker_call). */
+    clockid_t cpu_clock;   /* the worker's process CPU clock */
+    int have_cpu_clock;
+    int in_gap;            /* a reply came; the next request is not sent yet */
+    uint64_t gap_cpu0, gap_wall0;
+    uint64_t idle_cpu_ns, idle_wall_ns; /* summed over every gap so far */
 } kb__worker;
+
+/* CPU the worker may use between calls, summed over the trial. The harness
+ * itself uses next to none there (it is blocked in its receive before the
+ * host has read the reply: well under a microsecond per gap, measured).
+ * More is the plugin working where nothing times it (a thread, a timer, a
+ * signal handler), which on the shared CPU is also time taken from the
+ * other side; the allowance bounds that theft to a fraction of a percent. */
+#define KB__IDLE_CPU_ALLOW_NS 1000000.0 /* plus ... */
+#define KB__IDLE_CPU_ALLOW_FRAC 0.002   /* ... of the idle wall time */
+
+/* Address space a worker may add to what it has mapped when a case is
+ * prepared (its RLIMIT_AS soft limit; see kb__worker_call). */
+#define KB__MEM_HEADROOM (UINT64_C(2) << 30)
 
 int kb__worker_spawn(kb__worker *w, const char *exe, const char *label, const kb__limits *lim,
                      char *err, size_t err_len);
@@ -58,5 +95,19 @@ int kb__worker_quit(kb__worker *w, double timeout_s, kb__failure *fail);
 void kb__worker_kill(kb__worker *w);
 
 uint64_t kb__now_ns(void);
+
+/* CPU time (user + system, all threads, live and dead) of the worker, in ns;
+ * 0 when it cannot be read. */
+uint64_t kb__worker_cpu_ns(const kb__worker *w);
+
+/* ---- the worker's system-call filter (seccomp.c) --------------------- */
+/* Installs the allow-list filter in the calling process (the worker, before
+ * it loads a plugin). `sock` is the private channel, the only socket it may
+ * use. Calls outside the list raise SIGSYS; the caller installs a SIGSYS
+ * handler first (the filter forbids changing it afterwards). */
+int kb__seccomp_install(int sock, char *err, size_t err_len);
+/* "socket (no network, no sockets)" for a trapped call; async-signal-safe
+ * once kb__seccomp_install has run. */
+void kb__syscall_describe(long nr, char *out, size_t out_len);
 
 #endif /* KB_SANDBOX_H */

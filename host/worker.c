@@ -10,17 +10,24 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <fenv.h>
+#include <linux/capability.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "kb.h"
 #include "proto.h"
+#include "sandbox.h"
 
 typedef struct kb__wcase {
     int ready;
@@ -46,6 +53,7 @@ static struct {
     int loaded;
     kb__wcase cases[KB__MAX_CASES];
     long page;
+    char sandbox_err[256]; /* why the sandbox could not be set up; "" when it is */
 } W;
 
 static uint64_t now_ns(void) {
@@ -75,20 +83,74 @@ static void reply_code(uint32_t type, int code, const char *msg) {
  * async-signal-safe calls; the message goes out before the default action
  * kills the process, so the host can say "wrote to input" instead of just
  * "SIGSEGV". A plugin may replace this handler; then it is a plain crash. */
-static void say_fault(const char *what, const char *name) {
+static size_t put(char *out, size_t n, size_t cap, const char *s) {
+    while (s && *s && n + 1 < cap) out[n++] = *s++;
+    return n;
+}
+
+static size_t put_u64(char *out, size_t n, size_t cap, uint64_t v) {
+    char num[24];
+    int k = (int)sizeof num - 1;
+    num[k] = 0;
+    do {
+        num[--k] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v && k > 0);
+    return put(out, n, cap, num + k);
+}
+
+static void say_raw(const char *msg) {
     static kb__rep r; /* static: no large frame on the alternate stack */
     memset(&r, 0, sizeof r);
     r.type = KB__REP_FAULT;
-    size_t a = strlen(what), b = name ? strlen(name) : 0;
-    if (a > 200) a = 200;
-    if (b > 200) b = 200;
-    memcpy(r.msg, what, a);
-    if (b) {
-        memcpy(r.msg + a, " '", 2);
-        memcpy(r.msg + a + 2, name, b);
-        memcpy(r.msg + a + 2 + b, "'", 1);
-    }
+    put(r.msg, 0, sizeof r.msg, msg);
     reply(&r);
+}
+
+static void say_fault(const char *what, const char *name) {
+    static char m[512];
+    size_t n = put(m, 0, 240, what);
+    if (name) {
+        n = put(m, n, sizeof m, " '");
+        n = put(m, n, 480, name);
+        n = put(m, n, sizeof m, "'");
+    }
+    m[n] = 0;
+    say_raw(m);
+}
+
+/* Address space in use and its limit, in bytes (0 when unknown). Reads
+ * /proc/self/statm with plain system calls: callable from a handler. */
+static void vm_usage(uint64_t *used, uint64_t *limit) {
+    *used = *limit = 0;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) *limit = rl.rlim_cur;
+    int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return;
+    char buf[64];
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    uint64_t pages = 0;
+    for (ssize_t i = 0; i < n && buf[i] >= '0' && buf[i] <= '9'; i++)
+        pages = pages * 10 + (uint64_t)(buf[i] - '0');
+    *used = pages * (uint64_t)W.page;
+}
+
+/* A fault outside inputs and outputs while the address space is nearly
+ * full is most likely an allocation that failed and was not checked. */
+static int say_if_out_of_memory(void) {
+    uint64_t used, limit;
+    vm_usage(&used, &limit);
+    if (!limit || used + (256u << 20) < limit) return 0;
+    static char m[256];
+    size_t n = put(m, 0, sizeof m, "ran into its memory limit (");
+    n = put_u64(m, n, sizeof m, used >> 20);
+    n = put(m, n, sizeof m, " MiB of address space in use, limit ");
+    n = put_u64(m, n, sizeof m, limit >> 20);
+    n = put(m, n, sizeof m, " MiB) and then faulted: an allocation failed unchecked?");
+    m[n] = 0;
+    say_raw(m);
+    return 1;
 }
 
 static void on_fault(int sig, siginfo_t *si, void *uc) {
@@ -121,9 +183,26 @@ static void on_fault(int sig, siginfo_t *si, void *uc) {
             }
         }
     }
+    (void)say_if_out_of_memory();
 die:
     signal(sig, SIG_DFL);
     raise(sig);
+}
+
+/* A system call outside the seccomp allow-list. The call did not happen;
+ * say which it was and end the worker (the filter does not let the plugin
+ * replace this handler; if it blocks SIGSYS the kernel kills the worker with
+ * it, which the host reports the same way). */
+static void on_sigsys(int sig, siginfo_t *si, void *uc) {
+    (void)sig;
+    (void)uc;
+    static char m[256], desc[160];
+    kb__syscall_describe((long)si->si_syscall, desc, sizeof desc);
+    size_t n = put(m, 0, sizeof m, "made a forbidden system call: ");
+    n = put(m, n, sizeof m, desc);
+    m[n] = 0;
+    say_raw(m);
+    _exit(125);
 }
 
 static void install_fault_handler(void) {
@@ -136,6 +215,110 @@ static void install_fault_handler(void) {
     sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESETHAND;
     sigaction(SIGSEGV, &sa, NULL);
     sigaction(SIGBUS, &sa, NULL);
+    sa.sa_sigaction = on_sigsys;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigaction(SIGSYS, &sa, NULL);
+}
+
+/* Before any plugin code runs: no way back to more privilege, no
+ * capabilities (a root worker could otherwise read the host's memory, which
+ * holds the oracle's outputs), not inspectable by the other worker, and the
+ * system-call filter. Returns 0, or fills W.sandbox_err. */
+static int lock_down(int sock) {
+    char err[256];
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+        snprintf(W.sandbox_err, sizeof W.sandbox_err, "cannot set no_new_privs: %s",
+                 strerror(errno));
+        return -1;
+    }
+    for (int c = 0; c < 64; c++)
+        if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) != 0 && errno == EINVAL) break;
+    struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct d[_LINUX_CAPABILITY_U32S_3];
+    memset(d, 0, sizeof d);
+    if (syscall(SYS_capset, &h, d) != 0) {
+        snprintf(W.sandbox_err, sizeof W.sandbox_err, "cannot drop capabilities: %s",
+                 strerror(errno));
+        return -1;
+    }
+    if (kb__seccomp_install(sock, err, sizeof err) != 0) {
+        snprintf(W.sandbox_err, sizeof W.sandbox_err, "%s", err);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- floating-point control state ------------------------------------
+ * Rounding mode, flush-to-zero, denormals-are-zero and exception masks,
+ * without the sticky exception flags (any arithmetic sets those). */
+typedef struct kb__fpctl {
+    uint32_t sse; /* MXCSR without flags; FPCR on arm64; fegetround() elsewhere */
+    uint32_t x87; /* x87 control word; 0 elsewhere */
+} kb__fpctl;
+
+static kb__fpctl fp_read(void) {
+    kb__fpctl f = {0, 0};
+#if defined(__x86_64__)
+    uint32_t m;
+    uint16_t c;
+    __asm__ volatile("stmxcsr %0" : "=m"(m));
+    __asm__ volatile("fnstcw %0" : "=m"(c));
+    f.sse = m & ~0x3fu;
+    f.x87 = c;
+#elif defined(__aarch64__)
+    uint64_t r;
+    __asm__ volatile("mrs %0, fpcr" : "=r"(r));
+    f.sse = (uint32_t)r;
+#else
+    f.sse = (uint32_t)fegetround();
+#endif
+    return f;
+}
+
+/* 0 when unchanged (or the target allows changes); else writes why. */
+static int fp_changed(kb__fpctl before, uint32_t req_flags, char *msg, size_t len) {
+    kb__fpctl now = fp_read();
+    if ((req_flags & KB__REQF_FPENV_FREE) || (now.sse == before.sse && now.x87 == before.x87))
+        return 0;
+#if defined(__x86_64__)
+    const uint32_t x = now.sse ^ before.sse;
+    char what[96] = "";
+    static const struct { uint32_t bit; const char *name; } parts[] = {
+        {0x6000, "rounding mode"}, {0x8000, "flush-to-zero"}, {0x0040, "denormals-are-zero"},
+        {0x1f80, "exception masks"}};
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
+        if (x & parts[i].bit)
+            snprintf(what + strlen(what), sizeof what - strlen(what), "%s%s", what[0] ? ", " : ": ",
+                     parts[i].name);
+    if (now.x87 != before.x87)
+        snprintf(what + strlen(what), sizeof what - strlen(what), "%sx87 control word",
+                 what[0] ? ", " : ": ");
+    snprintf(msg, len,
+             "changed floating-point control state and left it changed (MXCSR %#06x -> %#06x, x87 "
+             "control word %#06x -> %#06x%s); restore it before returning",
+             before.sse, now.sse, before.x87, now.x87, what);
+#else
+    snprintf(msg, len,
+             "changed floating-point control state and left it changed (%#x -> %#x); restore it "
+             "before returning",
+             before.sse, now.sse);
+#endif
+    return 1;
+}
+
+/* "prepare returned 2 (out of memory: the worker's memory limit is 2.1
+ * GiB)" rather than a bare code, when the plugin says it ran out. */
+static void nomem_note(int rc, char *note, size_t len) {
+    note[0] = 0;
+    if (rc != KB_ERR_NOMEM) return;
+    uint64_t used, limit;
+    vm_usage(&used, &limit);
+    if (limit)
+        snprintf(note, len, " (out of memory: the worker's memory limit is %.2f GiB, %.2f GiB in use)",
+                 (double)limit / (1u << 30), (double)used / (1u << 30));
+    else
+        snprintf(note, len, " (out of memory)");
 }
 
 /* ---- host services given to the plugin -------------------------------- */
@@ -171,6 +354,11 @@ static void do_load(int fd, const char *shown) {
     snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
     if (W.loaded) {
         reply_code(KB__REP_REFUSED, -1, "worker already has a plugin loaded");
+        return;
+    }
+    if (W.sandbox_err[0]) { /* never run a plugin outside the sandbox */
+        kb__errf(err, sizeof err, "%s: the worker cannot sandbox it: %s", shown, W.sandbox_err);
+        reply_code(KB__REP_REFUSED, -1, err);
         return;
     }
     int rc = kb__lib_open(path, shown, 0, &W.lib, err, sizeof err);
@@ -256,6 +444,7 @@ static void do_case(const kb__req *q, int arena_fd, int out_fd) {
     k->cs = (kb_case){k->layout.case_name, L->n_params, 0, k->layout.params, (const char *const *)k->names};
     k->ready = 1;
 
+    const kb__fpctl fp0 = fp_read();
     uint64_t t0 = now_ns();
     void *state = NULL;
     int rc = W.lib.plugin->prepare(&HOST, &k->cs, k->statics, L->n_statics, &state, err, sizeof err);
@@ -263,11 +452,13 @@ static void do_case(const kb__req *q, int arena_fd, int out_fd) {
     err[sizeof err - 1] = 0;
     if (rc != 0) {
         kb__rep r;
+        char note[160];
         memset(&r, 0, sizeof r);
         r.type = KB__REP_FAIL;
         r.code = rc;
         r.ns = t1 - t0;
-        snprintf(r.msg, sizeof r.msg, "prepare returned %d: %s", rc, err);
+        nomem_note(rc, note, sizeof note);
+        snprintf(r.msg, sizeof r.msg, "prepare returned %d%s: %s", rc, note, err);
         reply(&r);
         k->ready = 0;
         unmap_case(k);
@@ -282,6 +473,13 @@ static void do_case(const kb__req *q, int arena_fd, int out_fd) {
     }
     kb__rep r;
     memset(&r, 0, sizeof r);
+    if (fp_changed(fp0, q->flags, r.msg, sizeof r.msg)) {
+        /* the trial ends here: the host rejects the plugin */
+        r.type = KB__REP_FAIL;
+        r.code = -1;
+        reply(&r);
+        goto out;
+    }
     r.type = KB__REP_OK;
     r.ns = t1 - t0;
     r.threads = count_threads();
@@ -310,6 +508,7 @@ static void do_batch(const kb__req *q) {
     const uint64_t calls = q->calls;
     const uint32_t n_order = q->n_order;
     uint32_t o = 0;
+    const kb__fpctl fp0 = fp_read();
     uint64_t t0 = now_ns();
     for (uint64_t c = 0; c < calls; c++) {
         /* Fresh descriptors every call: nothing a plugin writes into them
@@ -326,10 +525,15 @@ static void do_batch(const kb__req *q) {
     for (uint32_t j = 0; j < k->n_outs; j++) r.produced[j] = outs[j].produced;
     r.threads = count_threads();
     if (rc != 0) {
+        char note[160];
         err[sizeof err - 1] = 0;
         r.type = KB__REP_FAIL;
         r.code = rc;
-        snprintf(r.msg, sizeof r.msg, "run returned %d: %s", rc, err);
+        nomem_note(rc, note, sizeof note);
+        snprintf(r.msg, sizeof r.msg, "run returned %d%s: %s", rc, note, err);
+    } else if (fp_changed(fp0, q->flags, r.msg, sizeof r.msg)) {
+        r.type = KB__REP_FAIL;
+        r.code = -1;
     } else {
         r.type = KB__REP_OK;
     }
@@ -351,6 +555,7 @@ int kb__worker_main(int sock) {
     W.sock = sock;
     W.page = sysconf(_SC_PAGESIZE);
     install_fault_handler();
+    (void)lock_down(sock);
     static kb__req q; /* large: keep it off the stack */
     for (;;) {
         int fds[2] = {-1, -1};
@@ -377,7 +582,13 @@ int kb__worker_main(int sock) {
         case KB__REQ_CASE: do_case(&q, fds[0], fds[1]); fds[0] = fds[1] = -1; break;
         case KB__REQ_BATCH: do_batch(&q); break;
         case KB__REQ_RELEASE: do_release(&q); break;
-        case KB__REQ_QUIT: reply_code(KB__REP_OK, 0, NULL); return 0;
+        case KB__REQ_QUIT:
+            reply_code(KB__REP_OK, 0, NULL);
+            if (KB__ASAN) {
+                fflush(NULL);
+                _exit(0);
+            }
+            return 0; /* exit handlers and the plugin's destructors run, confined */
         default: reply_code(KB__REP_REFUSED, -1, "unknown request"); break;
         }
         /* fds[0] of LOAD stays open: dlopen keeps using the path. */

@@ -5,11 +5,14 @@
  *  - the lists are intersected shortest first, so every step's left side is
  *    the smallest set seen so far and the result can live in `out` itself
  *    (its capacity is the shortest list's length);
- *  - when the other list is much longer, each id of the short side gallops
- *    (doubling steps, then a branch-free binary search) instead of walking
- *    every id of the long side;
- *  - otherwise the merge is branch-free: a dense AND mispredicts the
- *    three-way compare about every other step, the select costs nothing.
+ *  - when the other list is much longer, ids of the short side gallop over
+ *    it in groups of 16: doubling steps bracket the group, then each id gets
+ *    a branch-free binary search, the 16 interleaved so that their cache
+ *    misses overlap instead of queueing;
+ *  - for lists of similar length the merge is branch-free: a dense AND
+ *    mispredicts the three-way compare about every other step, the select
+ *    costs nothing. In between (4x..128x on a list past L2) the oracle's
+ *    branchy merge stays, because there it predicts well and streams.
  */
 #include <stdio.h>
 

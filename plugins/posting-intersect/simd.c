@@ -4,15 +4,15 @@
  * Shortest list first; each step ANDs the running result (kept in `out`,
  * whose capacity is the shortest list's length) with the next longer list,
  * choosing the method by the length ratio of the step:
- *  - ratio > PI_GALLOP_RATIO: gallop. For each id of the short side, double
- *    the step over the long side until it passes the id, narrow by a
- *    branch-free binary search to 16 candidates, then settle with one
- *    16-wide compare (equal -> match; count of smaller -> next position).
+ *  - b at least 32x longer than a (pi_use_search): galloping search. For
+ *    each group of 16 ids of a, doubling steps over b bracket the group's
+ *    largest id, then every id runs its own branch-free binary search inside
+ *    the bracket, the 16 searches interleaved so their cache misses overlap.
  *  - otherwise: block merge. Compare 16 ids of a with 16 of b all-pairs
- *    (b against its 16 rotations, valignd), OR the match masks into the a
- *    block's account, and advance the block(s) whose largest id is smaller.
- *    An a block's matches are written only when it retires, so the result
- *    can overwrite a in place: w never passes the block being read.
+ *    (a against the 16 rotations of b, valignd), OR the match masks into the
+ *    a block's account, and advance the block(s) whose largest id is
+ *    smaller. An a block's matches are written only when it retires, so the
+ *    result can overwrite a in place: w never passes the block being read.
  *  - the leftovers of a block merge (< 16 ids on one side) take the scalar
  *    branch-free merge.
  * Compress-to-register plus a masked store is used instead of

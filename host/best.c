@@ -1,0 +1,405 @@
+/*
+ * best.c -- the best-so-far of a target, and trials `--against best`.
+ *
+ * An agent climbs by timing each new build against the best one so far, not
+ * against the oracle: a 3% step is visible against a neighbour and lost in
+ * the noise of a 5x gap. The best lives in a state directory:
+ *
+ *   <state>/<target>/best.so    a copy of the bytes that were measured
+ *   <state>/<target>/best.tsv   key<TAB>value: its digest, its ratio against
+ *                               the oracle, the oracle's digest, where it came
+ *                               from and the ledger line that made it best
+ *   <state>/<target>/.lock      flock: shared to read, exclusive to promote
+ *
+ * A keep promotes the candidate: its bytes are copied (and re-hashed, so a
+ * file rebuilt since it was measured is never promoted) to a temporary file
+ * that is renamed over best.so, under the exclusive lock, and only if the
+ * best it was timed against is still the best. Every verdict also gets a
+ * ratio against the oracle: chained (ratio to best x best's ratio to the
+ * oracle, both measured on this oracle) for a trial against the best, and
+ * measured by one more trial against the oracle when a keep makes a new best,
+ * so the chain never runs through more than one estimate.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "loop.h"
+
+#define KB__BEST_MAX_BYTES (UINT64_C(1) << 30)
+
+static int target_ok(const char *s) {
+    size_t n = strnlen(s, 64);
+    if (n == 0 || n == 64) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-')) return 0;
+    return 1;
+}
+
+static int best_paths(const char *state_dir, const char *target, kb__best *b, char *err,
+                      size_t err_len) {
+    if (!target_ok(target)) {
+        kb__errf(err, err_len, "target name '%s' cannot name a state directory", target);
+        return KB__EUSAGE;
+    }
+    const char *sd = state_dir && *state_dir ? state_dir : KB__STATE_DIR_DEFAULT;
+    if ((size_t)snprintf(b->dir, sizeof b->dir, "%s/%s", sd, target) >= sizeof b->dir ||
+        (size_t)snprintf(b->so, sizeof b->so, "%s/best.so", b->dir) >= sizeof b->so) {
+        kb__errf(err, err_len, "state directory path too long: %s", sd);
+        return KB__EUSAGE;
+    }
+    return 0;
+}
+
+/* Opens (creating the directories when `create`) and locks <dir>/.lock.
+ * Returns the fd, -1 when it does not exist and !create, -2 on error. */
+static int lock_dir(const char *state_dir, const kb__best *b, int create, int how, char *err,
+                    size_t err_len) {
+    char path[PATH_MAX + 8];
+    if (create) {
+        const char *sd = state_dir && *state_dir ? state_dir : KB__STATE_DIR_DEFAULT;
+        if ((mkdir(sd, 0755) != 0 && errno != EEXIST) || (mkdir(b->dir, 0755) != 0 && errno != EEXIST)) {
+            kb__errf(err, err_len, "%s: cannot create the state directory: %s", b->dir, strerror(errno));
+            return -2;
+        }
+    }
+    snprintf(path, sizeof path, "%s/.lock", b->dir);
+    int fd = open(path, O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0644);
+    if (fd < 0) {
+        if (!create && errno == ENOENT) return -1;
+        kb__errf(err, err_len, "%s: %s", path, strerror(errno));
+        return -2;
+    }
+    while (flock(fd, how) != 0) {
+        if (errno == EINTR) continue;
+        kb__errf(err, err_len, "%s: cannot lock: %s", path, strerror(errno));
+        close(fd);
+        return -2;
+    }
+    return fd;
+}
+
+static int read_file(const char *path, char **out, size_t *len, uint64_t max) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > max) {
+        close(fd);
+        errno = EFBIG;
+        return -1;
+    }
+    char *buf = malloc((size_t)st.st_size + 1);
+    size_t n = 0;
+    while (buf && n < (size_t)st.st_size) {
+        ssize_t k = read(fd, buf + n, (size_t)st.st_size - n);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) break;
+        n += (size_t)k;
+    }
+    close(fd);
+    if (!buf || n != (size_t)st.st_size) {
+        free(buf);
+        errno = EIO;
+        return -1;
+    }
+    buf[n] = 0;
+    *out = buf;
+    *len = n;
+    return 0;
+}
+
+/* Parses best.tsv and checks best.so; the caller holds the lock. */
+static int load_locked(kb__best *b, char *err, size_t err_len) {
+    char tsv[PATH_MAX + 16], *text = NULL;
+    size_t len = 0;
+    snprintf(tsv, sizeof tsv, "%s/best.tsv", b->dir);
+    if (read_file(tsv, &text, &len, 1 << 20) != 0) {
+        if (errno == ENOENT) return 0;
+        kb__errf(err, err_len, "%s: cannot read: %s", tsv, strerror(errno));
+        return KB__EIO;
+    }
+    b->oracle_ratio = NAN;
+    for (char *save = NULL, *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char *tab = strchr(line, '\t');
+        if (line[0] == '#' || !tab) continue;
+        *tab = 0;
+        const char *v = tab + 1;
+        if (!strcmp(line, "digest")) snprintf(b->digest, sizeof b->digest, "%s", v);
+        else if (!strcmp(line, "oracle_digest")) snprintf(b->oracle_digest, sizeof b->oracle_digest, "%s", v);
+        else if (!strcmp(line, "oracle_ratio")) b->oracle_ratio = strtod(v, NULL);
+        else if (!strcmp(line, "source")) snprintf(b->source, sizeof b->source, "%s", v);
+        else if (!strcmp(line, "ledger")) snprintf(b->line, sizeof b->line, "%s", v);
+    }
+    free(text);
+    if (strlen(b->digest) != 16) {
+        kb__errf(err, err_len, "%s has no digest line; remove %s to start the best-so-far over", tsv, b->dir);
+        return KB__ECORRUPT;
+    }
+    kb__snapshot s = {.fd = -1};
+    char e2[512];
+    if (kb__snapshot_take(b->so, &s, e2, sizeof e2) != 0) {
+        kb__errf(err, err_len, "%s is recorded in %s but cannot be read (%s); remove %s to start over",
+                 b->so, tsv, e2, b->dir);
+        return KB__ECORRUPT;
+    }
+    int same = !strcmp(s.digest_hex, b->digest);
+    char got[17];
+    snprintf(got, sizeof got, "%s", s.digest_hex);
+    kb__snapshot_close(&s);
+    if (!same) {
+        kb__errf(err, err_len,
+                 "%s has digest %s but %s records %s: it was changed by hand; remove %s to start "
+                 "the best-so-far over",
+                 b->so, got, tsv, b->digest, b->dir);
+        return KB__ECORRUPT;
+    }
+    b->exists = 1;
+    return 0;
+}
+
+int kb__best_load(const char *state_dir, const char *target, kb__best *b, char *err,
+                  size_t err_len) {
+    memset(b, 0, sizeof *b);
+    b->oracle_ratio = NAN;
+    int rc = best_paths(state_dir, target, b, err, err_len);
+    if (rc) return rc;
+    int fd = lock_dir(state_dir, b, 0, LOCK_SH, err, err_len);
+    if (fd == -1) return 0;
+    if (fd < 0) return KB__EIO;
+    rc = load_locked(b, err, err_len);
+    close(fd);
+    return rc;
+}
+
+static int write_all(int fd, const char *p, size_t n) {
+    while (n) {
+        ssize_t k = write(fd, p, n);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) return -1;
+        p += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+/* Writes `len` bytes to <dir>/<name> through a temporary file and a rename. */
+static int put_file(const char *dir, const char *name, const char *data, size_t len, char *err,
+                    size_t err_len) {
+    char tmp[PATH_MAX + 64], dst[PATH_MAX + 64];
+    snprintf(dst, sizeof dst, "%s/%s", dir, name);
+    snprintf(tmp, sizeof tmp, "%s/.%s.tmp.%ld", dir, name, (long)getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0 || write_all(fd, data, len) != 0 || fsync(fd) != 0) {
+        kb__errf(err, err_len, "%s: cannot write: %s", tmp, strerror(errno));
+        if (fd >= 0) close(fd);
+        unlink(tmp);
+        return KB__EIO;
+    }
+    close(fd);
+    if (rename(tmp, dst) != 0) {
+        kb__errf(err, err_len, "cannot rename %s to %s: %s", tmp, dst, strerror(errno));
+        unlink(tmp);
+        return KB__EIO;
+    }
+    return 0;
+}
+
+/* The ledger line kb__ledger_append would write for r (ledger.c owns the
+ * format), by appending it to a scratch ledger and reading it back. */
+static void ledger_line(const char *dir, const kb__result *r, char *out, size_t out_len) {
+    char tmp[PATH_MAX + 64], e[256], *text = NULL;
+    size_t len = 0;
+    out[0] = 0;
+    snprintf(tmp, sizeof tmp, "%s/.ledger.tmp.%ld", dir, (long)getpid());
+    unlink(tmp);
+    if (kb__ledger_append(tmp, r, e, sizeof e) == 0 && read_file(tmp, &text, &len, 1 << 16) == 0) {
+        const char *nl = strchr(text, '\n');
+        if (nl) snprintf(out, out_len, "%.*s", (int)strcspn(nl + 1, "\n"), nl + 1);
+        free(text);
+    }
+    unlink(tmp);
+}
+
+/* Makes the candidate of r the best, if the best is still `expect` ("" for
+ * none). 0 promoted; 1 not (note says why); negative on an error. */
+static int promote(const char *state_dir, const kb__result *r, const char *expect,
+                   double oracle_ratio, kb__best_info *bi, char *err, size_t err_len) {
+    kb__best b;
+    memset(&b, 0, sizeof b);
+    int rc = best_paths(state_dir, r->target, &b, err, err_len);
+    if (rc) return rc;
+    int lfd = lock_dir(state_dir, &b, 1, LOCK_EX, err, err_len);
+    if (lfd < 0) return KB__EIO;
+    char *bytes = NULL;
+    size_t len = 0;
+    kb__best cur = b;
+    if ((rc = load_locked(&cur, err, err_len)) != 0) goto out;
+    if (strcmp(cur.exists ? cur.digest : "", expect)) {
+        kb__errf(bi->note, sizeof bi->note,
+                 "not promoted: another trial made %s the best while this one ran; time against "
+                 "it again", cur.exists ? cur.digest : "(none)");
+        rc = 1;
+        goto out;
+    }
+    if (read_file(r->candidate, &bytes, &len, KB__BEST_MAX_BYTES) != 0) {
+        kb__errf(bi->note, sizeof bi->note, "not promoted: cannot read %s again: %s", r->candidate,
+                 strerror(errno));
+        rc = 1;
+        goto out;
+    }
+    char hex[17];
+    kb__hex64(kb__hash(bytes, len, 0), hex);
+    if (strcmp(hex, r->cand_digest)) {
+        kb__errf(bi->note, sizeof bi->note,
+                 "not promoted: %s changed since it was measured (now %s, measured %s)", r->candidate,
+                 hex, r->cand_digest);
+        rc = 1;
+        goto out;
+    }
+    char line[2048], tsv[4096 + PATH_MAX];
+    ledger_line(b.dir, r, line, sizeof line);
+    int n = snprintf(tsv, sizeof tsv,
+                     "# kbench best-so-far of %s; written by `kbench trial --against best`, do not edit\n"
+                     "target\t%s\ndigest\t%s\noracle_digest\t%s\noracle_ratio\t%.6f\nsource\t%s\nledger\t%s\n",
+                     r->target, r->target, hex, r->oracle_digest, oracle_ratio, r->candidate, line);
+    if (n < 0 || (size_t)n >= sizeof tsv) n = (int)strlen(tsv);
+    /* best.so first: a reader holding the shared lock sees both or neither,
+     * and one that ignores the lock sees a digest mismatch, never a silent
+     * mix of one candidate's bytes and another's record. */
+    if ((rc = put_file(b.dir, "best.so", bytes, len, err, err_len)) != 0 ||
+        (rc = put_file(b.dir, "best.tsv", tsv, (size_t)n, err, err_len)) != 0)
+        goto out;
+    bi->promoted = 1;
+    kb__errf(bi->note, sizeof bi->note, "promoted: %s (digest %s) is the new best", b.so, hex);
+out:
+    free(bytes);
+    close(lfd);
+    return rc;
+}
+
+static int timed(kb__status s) {
+    return s == KB__ST_KEEP || s == KB__ST_DISCARD || s == KB__ST_INCONCLUSIVE;
+}
+
+int kb__trial_best(const kb__trial_opts *o, const char *state_dir, kb__ctx_cache *cache,
+                   kb__result *r, kb__best_info *bi, char *err, size_t err_len) {
+    memset(bi, 0, sizeof *bi);
+    bi->used = 1;
+    bi->oracle_ratio = NAN;
+    bi->oracle_ratio_source = "n/a";
+    kb__ctx_cache local;
+    memset(&local, 0, sizeof local);
+    if (!cache) cache = &local; /* both trials below share inputs and oracle outputs */
+    kb__trial_opts oo = *o;
+    oo.against = NULL;
+    kb__result *r2 = NULL;
+    char desc[sizeof r->description];
+    snprintf(desc, sizeof desc, "%s", r->description);
+    int rc;
+
+    /* Which target? Only the plugin's descriptor says; a candidate that does
+     * not load gets its verdict from an ordinary trial. */
+    kb__desc d;
+    memset(&d, 0, sizeof d);
+    char dig[17] = "";
+    kb__failure fail = {KB__ST_REJECTED, ""};
+    if (access(o->candidate, F_OK) != 0 ||
+        kb__plugin_probe(o->candidate, o->exe, &d, dig, &fail) != 0) {
+        rc = kb__trial_run(&oo, cache, r, err, err_len);
+        snprintf(bi->note, sizeof bi->note, "the candidate did not load; the best is unchanged");
+        goto out;
+    }
+    kb__best b;
+    if ((rc = kb__best_load(state_dir, d.target, &b, err, err_len)) != 0) goto out;
+    bi->had_best = b.exists;
+    if (b.exists) {
+        snprintf(bi->best_digest, sizeof bi->best_digest, "%s", b.digest);
+        oo.against = b.so;
+    }
+    if ((rc = kb__trial_run(&oo, cache, r, err, err_len)) != 0) goto out;
+    snprintf(r->description, sizeof r->description, "%s", desc);
+    if (!timed(r->status)) {
+        snprintf(bi->note, sizeof bi->note, "%s: the best is unchanged", kb__status_name(r->status));
+        goto out;
+    }
+    if (!b.exists) {
+        bi->oracle_ratio = r->geomean.est;
+        bi->oracle_ratio_source = "measured";
+    } else if (!strcmp(r->against_digest, b.digest) && !strcmp(r->oracle_digest, b.oracle_digest) &&
+               isfinite(b.oracle_ratio)) {
+        bi->oracle_ratio = r->geomean.est * b.oracle_ratio;
+        bi->oracle_ratio_source = "chained";
+    }
+    if (r->status != KB__ST_KEEP) {
+        snprintf(bi->note, sizeof bi->note, "%s: the best is unchanged%s", kb__status_name(r->status),
+                 b.exists && strcmp(r->oracle_digest, b.oracle_digest)
+                     ? " (it was measured against another oracle build: no oracle_ratio)"
+                     : "");
+        goto out;
+    }
+    if (b.exists) {
+        /* A new best: measure it against the oracle itself. */
+        r2 = calloc(1, sizeof *r2);
+        kb__trial_opts o2 = *o;
+        o2.against = NULL;
+        if (r2 && kb__trial_run(&o2, cache, r2, err, err_len) == 0 && timed(r2->status) &&
+            !strcmp(r2->cand_digest, r->cand_digest)) {
+            bi->oracle_ratio = r2->geomean.est;
+            bi->oracle_ratio_source = "measured";
+        }
+    }
+    if (!isfinite(bi->oracle_ratio)) {
+        snprintf(bi->note, sizeof bi->note, "not promoted: no ratio against the oracle could be measured");
+        goto out;
+    }
+    rc = promote(state_dir, r, b.exists ? b.digest : "", bi->oracle_ratio, bi, err, err_len);
+    if (rc > 0) rc = 0;
+out:
+    free(r2);
+    kb__ctx_cache_free(&local);
+    return rc;
+}
+
+int kb__trial_any(const kb__trial_opts *o, const char *state_dir, kb__ctx_cache *cache,
+                  kb__result *r, kb__best_info *bi, char *err, size_t err_len) {
+    if (o->against && !strcmp(o->against, "best"))
+        return kb__trial_best(o, state_dir, cache, r, bi, err, err_len);
+    memset(bi, 0, sizeof *bi);
+    bi->oracle_ratio = NAN;
+    bi->oracle_ratio_source = "n/a";
+    return kb__trial_run(o, cache, r, err, err_len);
+}
+
+void kb__best_print(const kb__best_info *bi, void *file) {
+    FILE *f = file;
+    if (!bi->used) return;
+    if (isfinite(bi->oracle_ratio)) fprintf(f, "oracle_ratio: %.4f\n", bi->oracle_ratio);
+    else fputs("oracle_ratio: n/a\n", f);
+    fprintf(f, "oracle_ratio_source: %s\n", bi->oracle_ratio_source ? bi->oracle_ratio_source : "n/a");
+    fprintf(f, "best_digest: %s\n", bi->had_best ? bi->best_digest : "n/a");
+    fprintf(f, "promoted: %s\n", bi->promoted ? "yes" : "no");
+    fputs("best_note: ", f);
+    for (const unsigned char *p = (const unsigned char *)bi->note; *p; p++)
+        fputc(*p < 0x20 || *p == 0x7f ? ' ' : *p, f);
+    fputs(bi->note[0] ? "\n" : "n/a\n", f);
+}
+
+void kb__best_describe(const kb__best_info *bi, const char *desc, char *out, size_t out_len) {
+    if (!bi->used) {
+        snprintf(out, out_len, "%s", desc ? desc : "");
+        return;
+    }
+    char ratio[32];
+    if (isfinite(bi->oracle_ratio)) snprintf(ratio, sizeof ratio, "%.4f", bi->oracle_ratio);
+    else snprintf(ratio, sizeof ratio, "n/a");
+    /* the tag goes first: a long description is cut at the end, never the tag */
+    snprintf(out, out_len, "[vs %s%s; oracle_ratio %s%s] %s", bi->had_best ? "best " : "oracle",
+             bi->had_best ? bi->best_digest : "", ratio, bi->promoted ? "; promoted" : "",
+             desc ? desc : "");
+}

@@ -1,0 +1,929 @@
+/*
+ * cli_serve.c -- `kbench serve --socket PATH`: a long-lived host on a Unix
+ * socket, and its client, `kbench trial --server PATH`.
+ *
+ * Protocol: JSON lines (jansson both ways), one request per line:
+ *
+ *   {"op": "trial"|"verify", "candidate": PATH, "against": "oracle"|"best"|PATH,
+ *    "budget": S, "cases": SEL, "ledger": PATH, "description": TEXT, "state": DIR,
+ *    "seed": N, "min_gain": PCT, "worst_case": PCT, "oracles": DIR, "id": ANY}
+ *   {"op": "list"} {"op": "status"} {"op": "shutdown"}
+ *
+ * A trial or verify is answered first with {"queued": true, "position": N}
+ * (N trials ahead of it), then with the document `kbench trial --json`
+ * prints plus "op", "exit_code" (and "id" when the request had one). Errors
+ * are {"error": TEXT} (with "exit_code" when a trial could not start).
+ * Paths are taken as the server sees them: the client makes them absolute.
+ *
+ * Threads: this one polls the listening socket and every client; one trial
+ * thread runs the queue in arrival order, so trials never overlap and
+ * disturb each other's timings, through one kb__ctx_cache that keeps every
+ * target's inputs and oracle outputs warm for the life of the server. A
+ * client that goes away loses its answer and its queued requests, nothing
+ * else. The socket is created 0600 (umask), and a peer of another uid is
+ * refused even where the file mode would let it in.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <math.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+#include <dirent.h>
+
+#include "cli.h"
+#include "loop.h"
+
+#define KB__REQ_MAX 65536               /* bytes in one request line */
+#define KB__OUT_MAX (16u << 20)         /* unread answers a client may leave */
+#define KB__MAX_CLIENTS 64
+#define KB__MAX_QUEUE 256
+
+static const char SERVE_HELP[] =
+    "usage: kbench serve --socket PATH [--oracles DIR] [--state DIR]\n"
+    "\n"
+    "A long-lived kbench on a Unix socket (created 0600, owner only). Inputs and oracle\n"
+    "outputs are generated once per target and case selection and reused by every trial,\n"
+    "so a reload costs the trial's measuring time and little else. Trials run one at a\n"
+    "time, in arrival order. Clients: `kbench trial --server PATH cand.so [options]`, or\n"
+    "any program writing JSON lines:\n"
+    "  {\"op\":\"trial\",\"candidate\":\"/abs/cand.so\",\"against\":\"best\",\"budget\":2}\n"
+    "  {\"op\":\"verify\",...} {\"op\":\"list\"} {\"op\":\"status\"} {\"op\":\"shutdown\"}\n"
+    "SIGINT/SIGTERM or a shutdown request stop it after the running trial.\n";
+
+/* ---- small helpers -------------------------------------------------- */
+void kb__git_commit(const char *path, char *out, size_t n) {
+    out[0] = 0;
+    char dir[PATH_MAX], cmd[PATH_MAX + 96];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = 0;
+    else snprintf(dir, sizeof dir, ".");
+    if (strchr(dir, '\'')) return;
+    snprintf(cmd, sizeof cmd, "git -C '%s' rev-parse --short=12 HEAD 2>/dev/null", dir);
+    FILE *p = popen(cmd, "r");
+    if (!p) return;
+    if (fgets(out, (int)n, p)) out[strcspn(out, "\r\n")] = 0;
+    else out[0] = 0;
+    pclose(p);
+}
+
+static double now_s(void) { return (double)kb__now_ns() / 1e9; }
+
+/* Appends a compact JSON line for `doc` (stolen) to *buf. */
+static char *json_line(json_t *doc) {
+    char *s = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(10));
+    json_decref(doc);
+    if (!s) return NULL;
+    size_t n = strlen(s);
+    char *line = realloc(s, n + 2);
+    if (!line) {
+        free(s);
+        return NULL;
+    }
+    line[n] = '\n';
+    line[n + 1] = 0;
+    return line;
+}
+
+static json_t *error_doc(const json_t *req, const char *op, const char *msg, int exit_code) {
+    json_t *d = json_object();
+    if (op) json_object_set_new(d, "op", json_string(op));
+    const json_t *id = req ? json_object_get(req, "id") : NULL;
+    if (id) json_object_set(d, "id", (json_t *)id);
+    /* messages carry paths: keep the document valid UTF-8 */
+    char m[1024];
+    snprintf(m, sizeof m, "%s", msg);
+    for (unsigned char *p = (unsigned char *)m; *p; p++)
+        if (*p >= 0x80) *p = '?';
+    json_object_set_new(d, "error", json_string(m));
+    if (exit_code >= 0) json_object_set_new(d, "exit_code", json_integer(exit_code));
+    return d;
+}
+
+/* ---- server state --------------------------------------------------- */
+typedef struct kb__job {
+    uint64_t client;      /* id of the client that asked */
+    json_t *req;
+    struct kb__job *next;
+} kb__job;
+
+typedef struct kb__done {
+    uint64_t client;
+    char *line;
+    struct kb__done *next;
+} kb__done;
+
+typedef struct kb__client {
+    int fd;               /* -1: free slot */
+    uint64_t id;
+    char in[KB__REQ_MAX + 1];
+    size_t in_len;
+    char *out;
+    size_t out_len, out_off;
+    int eof;              /* peer shut its write side: answer, then close */
+    int closing;          /* close once out is flushed */
+    int pending;          /* its jobs queued or running */
+} kb__client;
+
+typedef struct kb__server {
+    const char *socket_path;
+    const char *oracles_dir, *state_dir;
+    int lfd, wake[2];
+    kb__client clients[KB__MAX_CLIENTS];
+    uint64_t next_id;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    kb__job *head, *tail;  /* queue */
+    uint32_t n_queued;
+    kb__job *running;
+    char running_what[600];
+    kb__done *done;
+    int stop;              /* no more trials; drain and exit */
+    uint64_t trials;
+    kb__ctx_cache cache;   /* owned by the trial thread */
+    uint64_t builds, hits; /* copies, under mu */
+    uint32_t n_ctx;
+    double started;
+} kb__server;
+
+static volatile sig_atomic_t g_signal;
+static int g_wake_fd = -1;
+
+static void on_signal(int sig) {
+    g_signal = sig;
+    if (g_wake_fd >= 0) {
+        int e = errno;
+        ssize_t n = write(g_wake_fd, "s", 1);
+        (void)n;
+        errno = e;
+    }
+}
+
+/* ---- the trial thread ----------------------------------------------- */
+static const char *jstr(const json_t *req, const char *key) {
+    const json_t *v = json_object_get(req, key);
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+/* Reads an optional number member into *out; 0 ok, -1 mistyped. */
+static int jnum(const json_t *req, const char *key, double *out) {
+    const json_t *v = json_object_get(req, key);
+    if (!v) return 0;
+    if (!json_is_number(v)) return -1;
+    *out = json_number_value(v);
+    return 0;
+}
+
+static char *run_job(kb__server *sv, const json_t *req) {
+    const char *op = jstr(req, "op");
+    const int verify = !strcmp(op, "verify");
+    kb__trial_opts o;
+    memset(&o, 0, sizeof o);
+    o.budget = 2.0;
+    o.rule.min_gain = 0.01;
+    o.rule.worst_case = 0.05;
+    o.exe = kb__self_exe();
+    o.verify_only = verify;
+    o.candidate = jstr(req, "candidate");
+    o.against = jstr(req, "against");
+    o.cases = jstr(req, "cases");
+    o.oracles_dir = jstr(req, "oracles") ? jstr(req, "oracles") : sv->oracles_dir;
+    const char *ledger = jstr(req, "ledger"), *desc = jstr(req, "description");
+    const char *state = jstr(req, "state") ? jstr(req, "state") : sv->state_dir;
+    double gain = 1, worst = 5, seed = 0;
+    if (!o.candidate)
+        return json_line(error_doc(req, op, "\"candidate\" (a path to a .so) is required", 64));
+    if (jnum(req, "budget", &o.budget) || jnum(req, "min_gain", &gain) ||
+        jnum(req, "worst_case", &worst) || jnum(req, "seed", &seed) || !(o.budget > 0) ||
+        o.budget > 3600 || gain < 0 || worst < 0 || seed < 0)
+        return json_line(error_doc(req, op,
+                                   "budget must be a number in (0, 3600], min_gain, worst_case "
+                                   "and seed non-negative numbers",
+                                   64));
+    o.rule.min_gain = gain / 100.0;
+    o.rule.worst_case = worst / 100.0;
+    o.seed = (uint64_t)seed;
+    kb__result *r = calloc(1, sizeof *r);
+    if (!r) return json_line(error_doc(req, op, "out of memory", 70));
+    kb__best_info bi;
+    char err[1024];
+    int rc = kb__trial_any(&o, state, &sv->cache, r, &bi, err, sizeof err);
+    if (rc != 0) {
+        free(r);
+        return json_line(error_doc(req, op, err, rc == KB__EUSAGE ? 64 : 70));
+    }
+    kb__best_describe(&bi, desc ? desc : "", r->description, sizeof r->description);
+    if (ledger) kb__git_commit(o.candidate, r->git_commit, sizeof r->git_commit);
+    int code = kb__status_exit_code(r->status);
+    char lerr[1024] = "";
+    if (ledger && !verify && kb__ledger_append(ledger, r, lerr, sizeof lerr) != 0) code = 70;
+    json_t *doc = kb__result_to_json(r, &bi);
+    free(r);
+    if (!doc) return json_line(error_doc(req, op, "out of memory", 70));
+    json_object_set_new(doc, "op", json_string(op));
+    const json_t *id = json_object_get(req, "id");
+    if (id) json_object_set(doc, "id", (json_t *)id);
+    json_object_set_new(doc, "exit_code", json_integer(code));
+    if (lerr[0]) json_object_set_new(doc, "ledger_error", json_string(lerr));
+    return json_line(doc);
+}
+
+static void *trial_thread(void *arg) {
+    kb__server *sv = arg;
+    pthread_mutex_lock(&sv->mu);
+    for (;;) {
+        while (!sv->head && !sv->stop) pthread_cond_wait(&sv->cv, &sv->mu);
+        if (!sv->head) break; /* stopping, nothing left */
+        kb__job *j = sv->head;
+        sv->head = j->next;
+        if (!sv->head) sv->tail = NULL;
+        sv->n_queued--;
+        sv->running = j;
+        const char *cand = jstr(j->req, "candidate");
+        snprintf(sv->running_what, sizeof sv->running_what, "%s %s", jstr(j->req, "op"),
+                 cand ? cand : "?");
+        pthread_mutex_unlock(&sv->mu);
+
+        char *line = run_job(sv, j->req);
+
+        pthread_mutex_lock(&sv->mu);
+        sv->running = NULL;
+        sv->trials++;
+        sv->builds = sv->cache.builds;
+        sv->hits = sv->cache.hits;
+        sv->n_ctx = sv->cache.n;
+        kb__done *d = calloc(1, sizeof *d);
+        if (d && line) {
+            d->client = j->client;
+            d->line = line;
+            d->next = sv->done;
+            sv->done = d;
+        } else {
+            free(d);
+            free(line);
+        }
+        json_decref(j->req);
+        free(j);
+        ssize_t n = write(sv->wake[1], "d", 1);
+        (void)n;
+    }
+    pthread_mutex_unlock(&sv->mu);
+    return NULL;
+}
+
+/* ---- clients -------------------------------------------------------- */
+static kb__client *client_by_id(kb__server *sv, uint64_t id) {
+    for (int i = 0; i < KB__MAX_CLIENTS; i++)
+        if (sv->clients[i].fd >= 0 && sv->clients[i].id == id) return &sv->clients[i];
+    return NULL;
+}
+
+static void client_send(kb__client *c, const char *line) {
+    size_t n = strlen(line);
+    if (c->closing || c->out_len - c->out_off + n > KB__OUT_MAX) {
+        c->closing = 1; /* it does not read its answers: let it go */
+        return;
+    }
+    if (c->out_off && c->out_off == c->out_len) c->out_off = c->out_len = 0;
+    char *p = realloc(c->out, c->out_len + n);
+    if (!p) {
+        c->closing = 1;
+        return;
+    }
+    memcpy(p + c->out_len, line, n);
+    c->out = p;
+    c->out_len += n;
+}
+
+static void client_send_doc(kb__client *c, json_t *doc) {
+    char *line = json_line(doc);
+    if (line) client_send(c, line);
+    free(line);
+}
+
+/* Drops a client; its queued jobs go with it (a running one finishes: its
+ * verdict is still a ledger line). */
+static void client_close(kb__server *sv, kb__client *c) {
+    pthread_mutex_lock(&sv->mu);
+    for (kb__job **pp = &sv->head; *pp;) {
+        kb__job *j = *pp;
+        if (j->client == c->id) {
+            *pp = j->next;
+            sv->n_queued--;
+            json_decref(j->req);
+            free(j);
+        } else {
+            pp = &j->next;
+        }
+    }
+    sv->tail = NULL;
+    for (kb__job *j = sv->head; j; j = j->next) sv->tail = j;
+    pthread_mutex_unlock(&sv->mu);
+    close(c->fd);
+    free(c->out);
+    memset(c, 0, sizeof *c);
+    c->fd = -1;
+}
+
+static void flush_client(kb__server *sv, kb__client *c) {
+    while (c->out_off < c->out_len) {
+        ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+        if (n <= 0) {
+            client_close(sv, c); /* gone (EPIPE, ECONNRESET) */
+            return;
+        }
+        c->out_off += (size_t)n;
+    }
+    c->out_off = c->out_len = 0;
+    if (c->closing || (c->eof && !c->pending)) client_close(sv, c);
+}
+
+static json_t *list_doc(const kb__server *sv);
+
+static json_t *status_doc(kb__server *sv) {
+    json_t *d = json_object();
+    json_object_set_new(d, "op", json_string("status"));
+    json_object_set_new(d, "pid", json_integer(getpid()));
+    json_object_set_new(d, "socket", json_string(sv->socket_path));
+    json_object_set_new(d, "uptime_s", json_real(now_s() - sv->started));
+    int nc = 0;
+    for (int i = 0; i < KB__MAX_CLIENTS; i++) nc += sv->clients[i].fd >= 0;
+    json_object_set_new(d, "clients", json_integer(nc));
+    pthread_mutex_lock(&sv->mu);
+    json_object_set_new(d, "queued", json_integer(sv->n_queued));
+    json_object_set_new(d, "running", sv->running ? json_string(sv->running_what) : json_null());
+    json_object_set_new(d, "trials", json_integer((json_int_t)sv->trials));
+    json_t *w = json_object();
+    json_object_set_new(w, "contexts", json_integer(sv->n_ctx));
+    json_object_set_new(w, "builds", json_integer((json_int_t)sv->builds));
+    json_object_set_new(w, "hits", json_integer((json_int_t)sv->hits));
+    json_object_set_new(d, "warm", w);
+    pthread_mutex_unlock(&sv->mu);
+    return d;
+}
+
+static void handle_line(kb__server *sv, kb__client *c, const char *line, size_t len) {
+    json_error_t je;
+    json_t *req = json_loadb(line, len, JSON_REJECT_DUPLICATES, &je);
+    if (!req) {
+        char m[300];
+        snprintf(m, sizeof m, "malformed JSON at column %d: %s", je.column, je.text);
+        client_send_doc(c, error_doc(NULL, NULL, m, -1));
+        return;
+    }
+    const char *op = json_is_object(req) ? jstr(req, "op") : NULL;
+    if (!op) {
+        client_send_doc(c, error_doc(json_is_object(req) ? req : NULL, NULL,
+                                     "a request is a JSON object with \"op\": trial, verify, list, "
+                                     "status or shutdown",
+                                     -1));
+    } else if (!strcmp(op, "trial") || !strcmp(op, "verify")) {
+        pthread_mutex_lock(&sv->mu);
+        const uint32_t ahead = sv->n_queued + (sv->running ? 1 : 0);
+        int full = sv->n_queued >= KB__MAX_QUEUE || sv->stop;
+        kb__job *j = full ? NULL : calloc(1, sizeof *j);
+        if (j) {
+            j->client = c->id;
+            j->req = json_incref(req);
+            if (sv->tail) sv->tail->next = j;
+            else sv->head = j;
+            sv->tail = j;
+            sv->n_queued++;
+            c->pending++;
+            pthread_cond_signal(&sv->cv);
+        }
+        pthread_mutex_unlock(&sv->mu);
+        if (!j) {
+            client_send_doc(c, error_doc(req, op, sv->stop ? "the server is shutting down"
+                                                           : "the queue is full; try again later",
+                                         -1));
+        } else {
+            json_t *q = json_object();
+            json_object_set_new(q, "op", json_string(op));
+            const json_t *id = json_object_get(req, "id");
+            if (id) json_object_set(q, "id", (json_t *)id);
+            json_object_set_new(q, "queued", json_true());
+            json_object_set_new(q, "position", json_integer(ahead));
+            client_send_doc(c, q);
+        }
+    } else if (!strcmp(op, "status")) {
+        client_send_doc(c, status_doc(sv));
+    } else if (!strcmp(op, "list")) {
+        client_send_doc(c, list_doc(sv));
+    } else if (!strcmp(op, "shutdown")) {
+        json_t *d = json_object();
+        json_object_set_new(d, "op", json_string("shutdown"));
+        json_object_set_new(d, "ok", json_true());
+        client_send_doc(c, d);
+        pthread_mutex_lock(&sv->mu);
+        sv->stop = 1;
+        pthread_mutex_unlock(&sv->mu);
+    } else {
+        char m[160];
+        snprintf(m, sizeof m, "unknown op \"%.40s\"; ops: trial, verify, list, status, shutdown", op);
+        client_send_doc(c, error_doc(req, op, m, -1));
+    }
+    json_decref(req);
+}
+
+static void read_client(kb__server *sv, kb__client *c) {
+    for (;;) {
+        if (c->in_len == KB__REQ_MAX) {
+            client_send_doc(c, error_doc(NULL, NULL, "request larger than 65536 bytes; the connection is closed", -1));
+            c->closing = 1;
+            c->in_len = 0;
+            return;
+        }
+        ssize_t n = recv(c->fd, c->in + c->in_len, KB__REQ_MAX - c->in_len, 0);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+        if (n <= 0) {
+            c->eof = 1;
+            return;
+        }
+        size_t start = 0;
+        c->in_len += (size_t)n;
+        for (size_t i = c->in_len - (size_t)n; i < c->in_len; i++) {
+            if (c->in[i] != '\n') continue;
+            size_t len = i - start;
+            if (len && c->in[start + len - 1] == '\r') len--;
+            if (len) handle_line(sv, c, c->in + start, len);
+            start = i + 1;
+        }
+        memmove(c->in, c->in + start, c->in_len - start);
+        c->in_len -= start;
+    }
+}
+
+static void accept_clients(kb__server *sv) {
+    for (;;) {
+        int fd = accept4(sv->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (fd < 0) return;
+        struct ucred cr;
+        socklen_t cl = sizeof cr;
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) != 0 || cr.uid != geteuid()) {
+            close(fd); /* owner only, whatever the file mode says */
+            continue;
+        }
+        kb__client *c = NULL;
+        for (int i = 0; i < KB__MAX_CLIENTS && !c; i++)
+            if (sv->clients[i].fd < 0) c = &sv->clients[i];
+        if (!c) {
+            static const char busy[] = "{\"error\":\"too many clients\"}\n";
+            ssize_t n = send(fd, busy, sizeof busy - 1, MSG_NOSIGNAL);
+            (void)n;
+            close(fd);
+            continue;
+        }
+        memset(c, 0, sizeof *c);
+        c->fd = fd;
+        c->id = ++sv->next_id;
+    }
+}
+
+static void deliver_done(kb__server *sv) {
+    pthread_mutex_lock(&sv->mu);
+    kb__done *d = sv->done;
+    sv->done = NULL;
+    pthread_mutex_unlock(&sv->mu);
+    while (d) {
+        kb__done *next = d->next;
+        kb__client *c = client_by_id(sv, d->client);
+        if (c) {
+            c->pending--;
+            client_send(c, d->line);
+        }
+        free(d->line);
+        free(d);
+        d = next;
+    }
+}
+
+/* A socket at `path` that answers is another server; one that does not is
+ * left over from a server that died, and goes. */
+static int make_listener(const char *path, char *err, size_t err_len) {
+    struct sockaddr_un sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof sa.sun_path) {
+        kb__errf(err, err_len, "--socket %s: longer than %zu bytes; use a shorter path", path,
+                 sizeof sa.sun_path - 1);
+        return -1;
+    }
+    memcpy(sa.sun_path, path, strlen(path));
+    struct stat st;
+    if (lstat(path, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode)) {
+            kb__errf(err, err_len, "--socket %s: exists and is not a socket; pick another path", path);
+            return -1;
+        }
+        int t = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (t >= 0 && connect(t, (struct sockaddr *)&sa, sizeof sa) == 0) {
+            close(t);
+            kb__errf(err, err_len, "--socket %s: another kbench serve is listening there", path);
+            return -1;
+        }
+        if (t >= 0) close(t);
+        unlink(path);
+    }
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) {
+        kb__errf(err, err_len, "socket: %s", strerror(errno));
+        return -1;
+    }
+    mode_t old = umask(0177); /* the socket is born 0600: no window for others */
+    int rc = bind(fd, (struct sockaddr *)&sa, sizeof sa);
+    umask(old);
+    if (rc != 0 || chmod(path, 0600) != 0 || listen(fd, 64) != 0) {
+        kb__errf(err, err_len, "--socket %s: %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+int kb__cli_serve(int argc, char **argv) {
+    static const struct option opts[] = {{"socket", required_argument, 0, 'S'},
+                                         {"oracles", required_argument, 0, 'o'},
+                                         {"state", required_argument, 0, 'T'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    kb__server *sv = calloc(1, sizeof *sv);
+    if (!sv) return 70;
+    optind = 1;
+    for (int c; (c = getopt_long(argc, argv, "h", opts, NULL)) != -1;) {
+        if (c == 'S') sv->socket_path = optarg;
+        else if (c == 'o') sv->oracles_dir = optarg;
+        else if (c == 'T') sv->state_dir = optarg;
+        else if (c == 'h') return fputs(SERVE_HELP, stdout), free(sv), 0;
+        else return fputs(SERVE_HELP, stderr), free(sv), KB__EXIT_USAGE;
+    }
+    if (!sv->socket_path || optind != argc) {
+        fputs("kbench serve: --socket PATH is required\n", stderr);
+        fputs(SERVE_HELP, stderr);
+        free(sv);
+        return KB__EXIT_USAGE;
+    }
+    char err[1024];
+    for (int i = 0; i < KB__MAX_CLIENTS; i++) sv->clients[i].fd = -1;
+    sv->lfd = make_listener(sv->socket_path, err, sizeof err);
+    if (sv->lfd < 0) {
+        fprintf(stderr, "kbench serve: %s\n", err);
+        free(sv);
+        return KB__EXIT_USAGE;
+    }
+    if (pipe2(sv->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
+        fprintf(stderr, "kbench serve: pipe: %s\n", strerror(errno));
+        close(sv->lfd);
+        unlink(sv->socket_path);
+        free(sv);
+        return 70;
+    }
+    pthread_mutex_init(&sv->mu, NULL);
+    pthread_cond_init(&sv->cv, NULL);
+    sv->started = now_s();
+    g_wake_fd = sv->wake[1];
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESTART; /* poll still returns EINTR; the pipe wakes it anyway */
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    pthread_t th;
+    /* The trial thread starts every worker: it must outlive them all, since
+     * they die with the thread that forked them (PR_SET_PDEATHSIG). */
+    if (pthread_create(&th, NULL, trial_thread, sv) != 0) {
+        fprintf(stderr, "kbench serve: cannot start the trial thread\n");
+        close(sv->lfd);
+        unlink(sv->socket_path);
+        free(sv);
+        return 70;
+    }
+    fprintf(stderr, "kbench serve: listening on %s (pid %d)\n", sv->socket_path, (int)getpid());
+
+    struct pollfd pfd[KB__MAX_CLIENTS + 2];
+    kb__client *who[KB__MAX_CLIENTS + 2];
+    int stopping = 0;
+    for (;;) {
+        if (g_signal && !stopping) {
+            fprintf(stderr, "kbench serve: %s, stopping after the running trial\n",
+                    g_signal == SIGINT ? "interrupted" : "terminated");
+            pthread_mutex_lock(&sv->mu);
+            sv->stop = 1;
+            pthread_mutex_unlock(&sv->mu);
+        }
+        if (sv->stop && !stopping) {
+            stopping = 1;
+            pthread_mutex_lock(&sv->mu);
+            /* queued trials are answered now, not run */
+            for (kb__job *j = sv->head; j;) {
+                kb__job *next = j->next;
+                kb__client *c = client_by_id(sv, j->client);
+                if (c) {
+                    c->pending--;
+                    client_send_doc(c, error_doc(j->req, jstr(j->req, "op"), "the server is shutting down", -1));
+                }
+                json_decref(j->req);
+                free(j);
+                j = next;
+            }
+            sv->head = sv->tail = NULL;
+            sv->n_queued = 0;
+            pthread_cond_broadcast(&sv->cv);
+            pthread_mutex_unlock(&sv->mu);
+            close(sv->lfd);
+            sv->lfd = -1;
+            unlink(sv->socket_path);
+        }
+        if (stopping) {
+            pthread_mutex_lock(&sv->mu);
+            int busy = sv->running != NULL || sv->done != NULL;
+            pthread_mutex_unlock(&sv->mu);
+            int unsent = 0;
+            for (int i = 0; i < KB__MAX_CLIENTS; i++)
+                unsent |= sv->clients[i].fd >= 0 && sv->clients[i].out_len > sv->clients[i].out_off;
+            if (!busy && !unsent) break;
+        }
+        int n = 0;
+        pfd[n] = (struct pollfd){sv->wake[0], POLLIN, 0};
+        who[n++] = NULL;
+        if (sv->lfd >= 0) {
+            pfd[n] = (struct pollfd){sv->lfd, POLLIN, 0};
+            who[n++] = NULL;
+        }
+        for (int i = 0; i < KB__MAX_CLIENTS; i++) {
+            kb__client *c = &sv->clients[i];
+            if (c->fd < 0) continue;
+            short ev = (c->eof || c->closing ? 0 : POLLIN) | (c->out_len > c->out_off ? POLLOUT : 0);
+            pfd[n] = (struct pollfd){c->fd, ev, 0};
+            who[n++] = c;
+        }
+        if (poll(pfd, (nfds_t)n, stopping ? 100 : -1) < 0 && errno != EINTR) break;
+        for (int i = 0; i < n; i++) {
+            if (!pfd[i].revents) continue;
+            if (pfd[i].fd == sv->wake[0]) {
+                char b[64];
+                while (read(sv->wake[0], b, sizeof b) > 0) {}
+            } else if (pfd[i].fd == sv->lfd) {
+                accept_clients(sv);
+            } else if (who[i] && who[i]->fd == pfd[i].fd) {
+                kb__client *c = who[i];
+                if (pfd[i].revents & (POLLERR | POLLNVAL)) {
+                    client_close(sv, c);
+                    continue;
+                }
+                if (pfd[i].revents & POLLIN) read_client(sv, c);
+                if (c->fd >= 0 && (pfd[i].revents & POLLHUP) && !(pfd[i].revents & POLLIN)) {
+                    client_close(sv, c); /* hung up: its answers have nowhere to go */
+                    continue;
+                }
+            }
+        }
+        deliver_done(sv);
+        for (int i = 0; i < KB__MAX_CLIENTS; i++) {
+            kb__client *c = &sv->clients[i];
+            if (c->fd < 0) continue;
+            if (c->out_len > c->out_off) flush_client(sv, c);
+            else if (c->closing || (c->eof && !c->pending)) client_close(sv, c);
+        }
+    }
+    pthread_mutex_lock(&sv->mu);
+    sv->stop = 1;
+    pthread_cond_broadcast(&sv->cv);
+    pthread_mutex_unlock(&sv->mu);
+    pthread_join(th, NULL);
+    for (int i = 0; i < KB__MAX_CLIENTS; i++)
+        if (sv->clients[i].fd >= 0) client_close(sv, &sv->clients[i]);
+    if (sv->lfd >= 0) {
+        close(sv->lfd);
+        unlink(sv->socket_path);
+    }
+    fprintf(stderr, "kbench serve: stopped after %llu trials (warm contexts built %llu, reused %llu)\n",
+            (unsigned long long)sv->trials, (unsigned long long)sv->cache.builds,
+            (unsigned long long)sv->cache.hits);
+    kb__ctx_cache_free(&sv->cache);
+    g_wake_fd = -1;
+    close(sv->wake[0]);
+    close(sv->wake[1]);
+    free(sv);
+    return 0;
+}
+
+/* ---- list ----------------------------------------------------------- */
+static void list_root(const char *root, json_t *targets) {
+    DIR *d = opendir(root);
+    if (!d) return;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (e->d_name[0] == '.') continue;
+        char path[PATH_MAX * 2], err[512];
+        snprintf(path, sizeof path, "%s/%s/oracle.so", root, e->d_name);
+        if (access(path, R_OK) != 0) continue;
+        json_t *t = json_object();
+        json_object_set_new(t, "oracle", json_string(path));
+        kb__lib lib;
+        if (kb__lib_open(path, path, 1, &lib, err, sizeof err) != 0) {
+            json_object_set_new(t, "target", json_string(e->d_name));
+            json_object_set_new(t, "error", json_string(err));
+            json_array_append_new(targets, t);
+            continue;
+        }
+        const kb_target *tg = lib.target;
+        kb__snapshot snap = {.fd = -1};
+        if (kb__snapshot_take(path, &snap, err, sizeof err) == 0)
+            json_object_set_new(t, "oracle_digest", json_string(snap.digest_hex));
+        kb__snapshot_close(&snap);
+        json_object_set_new(t, "target", json_string(tg->name));
+        json_object_set_new(t, "description", json_string(tg->description ? tg->description : ""));
+        json_object_set_new(t, "upstream", json_string(tg->upstream ? tg->upstream : ""));
+        json_t *cases = json_array();
+        for (uint32_t c = 0; c < tg->n_cases; c++) {
+            json_t *cj = json_object();
+            json_object_set_new(cj, "name", json_string(tg->cases[c].name));
+            json_object_set_new(cj, "quick", json_boolean(tg->cases[c].flags & KB_CASE_QUICK));
+            json_array_append_new(cases, cj);
+        }
+        json_object_set_new(t, "cases", cases);
+        const char *src = kb__source_dir();
+        if (src) {
+            char dir[PATH_MAX * 2], msg[1024];
+            snprintf(dir, sizeof dir, "%s/oracles/%s", src, tg->name);
+            int pr = kb__pin_check(dir, msg, sizeof msg);
+            json_object_set_new(t, "pin", json_string(pr == 0 ? "ok" : pr > 0 ? "mismatch" : "unknown"));
+            if (pr) json_object_set_new(t, "pin_message", json_string(msg));
+        }
+        kb__lib_close(&lib);
+        json_array_append_new(targets, t);
+    }
+    closedir(d);
+}
+
+static json_t *list_doc(const kb__server *sv) {
+    json_t *d = json_object(), *targets = json_array();
+    json_object_set_new(d, "op", json_string("list"));
+    char exe_dir[PATH_MAX], build[PATH_MAX + 16];
+    snprintf(exe_dir, sizeof exe_dir, "%s", kb__self_exe());
+    char *slash = strrchr(exe_dir, '/');
+    if (slash) *slash = 0;
+    snprintf(build, sizeof build, "%s/oracles", exe_dir);
+    const char *roots[3] = {sv->oracles_dir, build, KB_INSTALL_ORACLE_DIR};
+    for (int i = 0; i < 3; i++) {
+        int dup = !roots[i];
+        for (int j = 0; j < i && !dup; j++) dup = roots[j] && !strcmp(roots[j], roots[i]);
+        if (!dup) list_root(roots[i], targets);
+    }
+    json_object_set_new(d, "targets", targets);
+    return d;
+}
+
+/* ---- the client ------------------------------------------------------ */
+/* An absolute form of a path the server will open; a file that does not
+ * exist yet (a ledger) keeps its name under the resolved directory. */
+static json_t *abs_path(const char *p) {
+    char out[PATH_MAX], cwd[PATH_MAX];
+    if (realpath(p, out)) return json_string(out);
+    if (p[0] == '/' || !getcwd(cwd, sizeof cwd)) return json_string(p);
+    char joined[PATH_MAX * 2];
+    snprintf(joined, sizeof joined, "%s/%s", cwd, p);
+    return json_string(joined);
+}
+
+int kb__trial_remote(const kb__remote_req *q) {
+    const kb__trial_opts *o = q->o;
+    struct sockaddr_un sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sun_family = AF_UNIX;
+    if (strlen(q->socket_path) >= sizeof sa.sun_path) {
+        fprintf(stderr, "kbench: --server %s: path too long\n", q->socket_path);
+        return KB__EXIT_USAGE;
+    }
+    memcpy(sa.sun_path, q->socket_path, strlen(q->socket_path));
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        fprintf(stderr,
+                "kbench: cannot reach a kbench serve at %s: %s; start one with `kbench serve "
+                "--socket %s`, or drop --server\n",
+                q->socket_path, strerror(errno), q->socket_path);
+        if (fd >= 0) close(fd);
+        return 70;
+    }
+    json_t *req = json_object();
+    json_object_set_new(req, "op", json_string(o->verify_only ? "verify" : "trial"));
+    json_object_set_new(req, "candidate", abs_path(o->candidate));
+    if (o->against)
+        json_object_set_new(req, "against", !strcmp(o->against, "oracle") || !strcmp(o->against, "best")
+                                                 ? json_string(o->against)
+                                                 : abs_path(o->against));
+    json_object_set_new(req, "budget", json_real(o->budget));
+    json_object_set_new(req, "min_gain", json_real(o->rule.min_gain * 100));
+    json_object_set_new(req, "worst_case", json_real(o->rule.worst_case * 100));
+    if (o->cases) json_object_set_new(req, "cases", json_string(o->cases));
+    if (o->seed) json_object_set_new(req, "seed", json_integer((json_int_t)o->seed));
+    if (o->oracles_dir) json_object_set_new(req, "oracles", abs_path(o->oracles_dir));
+    if (q->ledger) json_object_set_new(req, "ledger", abs_path(q->ledger));
+    if (q->description) json_object_set_new(req, "description", json_string(q->description));
+    json_object_set_new(req, "state", abs_path(q->state_dir ? q->state_dir : KB__STATE_DIR_DEFAULT));
+    char *line = json_line(req);
+    if (!line) {
+        fprintf(stderr, "kbench: cannot encode the request (a path that is not UTF-8?)\n");
+        close(fd);
+        return KB__EXIT_USAGE;
+    }
+    size_t len = strlen(line), off = 0;
+    while (off < len) {
+        ssize_t n = send(fd, line + off, len - off, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            fprintf(stderr, "kbench: lost the server at %s: %s\n", q->socket_path, strerror(errno));
+            free(line);
+            close(fd);
+            return 70;
+        }
+        off += (size_t)n;
+    }
+    free(line);
+
+    /* Answers: any number of {"queued": ...}, then the verdict or an error. */
+    size_t cap = 1 << 16, have = 0;
+    char *buf = malloc(cap);
+    int code = 70;
+    for (int done = 0; buf && !done;) {
+        char *nl = memchr(buf, '\n', have);
+        if (!nl) {
+            if (have == cap) {
+                if (cap >= KB__OUT_MAX) break;
+                char *nb = realloc(buf, cap * 2);
+                if (!nb) break;
+                buf = nb;
+                cap *= 2;
+            }
+            ssize_t n = recv(fd, buf + have, cap - have, 0);
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) {
+                fprintf(stderr, "kbench: the server at %s closed the connection without a verdict\n",
+                        q->socket_path);
+                break;
+            }
+            have += (size_t)n;
+            continue;
+        }
+        size_t ll = (size_t)(nl - buf);
+        json_error_t je;
+        json_t *doc = json_loadb(buf, ll, 0, &je);
+        memmove(buf, nl + 1, have - ll - 1);
+        have -= ll + 1;
+        if (!doc) {
+            fprintf(stderr, "kbench: the server sent something that is not JSON: %s\n", je.text);
+            break;
+        }
+        const json_t *ec = json_object_get(doc, "exit_code");
+        const char *e = jstr(doc, "error");
+        if (json_is_true(json_object_get(doc, "queued"))) {
+            json_int_t pos = json_integer_value(json_object_get(doc, "position"));
+            if (pos > 0 && isatty(2)) fprintf(stderr, "kbench: queued behind %lld trial(s)\n", (long long)pos);
+        } else if (e) {
+            fprintf(stderr, "kbench: %s\n", e);
+            code = json_is_integer(ec) ? (int)json_integer_value(ec) : 70;
+            done = 1;
+        } else {
+            kb__result *r = calloc(1, sizeof *r);
+            kb__best_info bi;
+            char err[512];
+            if (!r || kb__result_from_json(doc, r, &bi, err, sizeof err) != 0) {
+                fprintf(stderr, "kbench: the server's verdict is unreadable: %s\n", r ? err : "out of memory");
+            } else {
+                if (q->json == 2) {
+                    kb__result_print_md(r, stdout);
+                } else if (q->json) {
+                    kb__result_print_json_ext(r, &bi, stdout);
+                } else {
+                    if (!q->quiet && isatty(1) && r->n_cases) kb__result_print_table(r, stdout);
+                    kb__result_print_block(r, stdout);
+                    kb__best_print(&bi, stdout);
+                }
+                fflush(stdout);
+                const char *le = jstr(doc, "ledger_error");
+                if (le) fprintf(stderr, "kbench: %s\n", le);
+                code = json_is_integer(ec) ? (int)json_integer_value(ec) : 70;
+            }
+            free(r);
+            done = 1;
+        }
+        json_decref(doc);
+    }
+    free(buf);
+    close(fd);
+    return code;
+}

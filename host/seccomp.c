@@ -1,0 +1,210 @@
+/*
+ * seccomp.c -- the worker's system-call filter.
+ *
+ * Installed by the worker before it loads the plugin, so it covers the
+ * plugin's constructors as much as prepare and run. An allow-list: what the
+ * dynamic loader, glibc (malloc, stdio, threads, timers) and the harness
+ * need, and nothing that reaches outside the worker. Everything else traps
+ * (SIGSYS), and the worker's handler reports "made a forbidden system call:
+ * NAME" on the private channel before exiting, so the host can say which
+ * rule was broken. Where an argument decides (files opened read-only only,
+ * signals only to itself, threads but not processes), the filter compares
+ * the argument; int arguments are compared on their low 32 bits, which is
+ * what the kernel reads, so garbage in the upper half cannot slip past.
+ *
+ * clone3 answers ENOSYS instead of trapping: its flags sit in memory the
+ * filter cannot read, and glibc falls back to clone, whose flags it can.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <seccomp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "sandbox.h"
+
+#define KB__LOW32 UINT64_C(0xffffffff)
+/* Open flags that write, create or truncate. 020000000 is the kernel's
+ * __O_TMPFILE bit alone: glibc's O_TMPFILE and __O_TMPFILE also carry
+ * O_DIRECTORY, which plain directory opens (opendir) use. */
+#define KB__O_TMPFILE_BIT 020000000
+#define KB__OPEN_WRITES ((uint64_t)(O_WRONLY | O_RDWR | O_CREAT | O_TRUNC | O_APPEND | KB__O_TMPFILE_BIT))
+
+#ifndef PR_SET_VMA
+#define PR_SET_VMA 0x53564d41
+#endif
+
+/* Names of system calls, resolved before the filter goes on so the SIGSYS
+ * handler can name one without calling anything that is not
+ * async-signal-safe (a trap can come from inside malloc, e.g. glibc's
+ * fork() holds the malloc locks when it calls clone). */
+#define KB__NR_NAMES 512
+static char kb__names[KB__NR_NAMES][24];
+
+/* Allowed whatever their arguments. */
+static const char *const kb__allow[] = {
+    /* files: reading only (opens are checked below) */
+    "read", "pread64", "readv", "preadv", "preadv2", "close", "fstat", "stat", "lstat",
+    "newfstatat", "statx", "lseek", "access", "faccessat", "faccessat2", "readlink",
+    "readlinkat", "getdents64", "getcwd", "statfs", "fstatfs",
+    /* memory */
+    "mmap", "munmap", "mprotect", "mremap", "madvise", "brk", "msync", "mincore",
+    /* threads, synchronisation, scheduling queries */
+    "futex", "set_robust_list", "get_robust_list", "rseq", "set_tid_address", "sched_yield",
+    "sched_getaffinity", "sched_getparam", "sched_getscheduler", "sched_get_priority_max",
+    "sched_get_priority_min", "membarrier", "getcpu",
+    /* identity and information */
+    "getpid", "gettid", "getppid", "getuid", "geteuid", "getgid", "getegid", "getpgrp",
+    "uname", "getrlimit", "sysinfo", "getrusage", "times", "getrandom", "arch_prctl",
+    /* time; timers let CPU-time accounting catch work done from them */
+    "clock_gettime", "clock_getres", "clock_nanosleep", "nanosleep", "gettimeofday", "time",
+    "setitimer", "getitimer", "alarm", "timer_create", "timer_settime", "timer_gettime",
+    "timer_getoverrun", "timer_delete", "restart_syscall",
+    /* signals (rt_sigaction is checked below) */
+    "rt_sigprocmask", "rt_sigreturn", "sigaltstack", "rt_sigpending", "rt_sigtimedwait",
+    "rt_sigsuspend", "pause",
+    /* the end */
+    "exit", "exit_group",
+};
+
+static int add(scmp_filter_ctx ctx, uint32_t action, const char *name, unsigned n,
+               const struct scmp_arg_cmp *cmp, char *err, size_t err_len) {
+    const int nr = seccomp_syscall_resolve_name(name);
+    if (nr == __NR_SCMP_ERROR) return 0; /* not on this architecture: nothing to allow */
+    int rc = seccomp_rule_add_array(ctx, action, nr, n, cmp);
+    if (rc != 0) {
+        kb__errf(err, err_len, "cannot add the seccomp rule for %s: %s", name, strerror(-rc));
+        return KB__EIO;
+    }
+    return 0;
+}
+
+/* Allowed when the low 32 bits of argument `arg` equal `v`. */
+static int add_eq32(scmp_filter_ctx ctx, const char *name, unsigned arg, uint64_t v, char *err,
+                    size_t err_len) {
+    struct scmp_arg_cmp c = SCMP_CMP64(arg, SCMP_CMP_MASKED_EQ, KB__LOW32, v & KB__LOW32);
+    return add(ctx, SCMP_ACT_ALLOW, name, 1, &c, err, err_len);
+}
+
+static void resolve_names(void) {
+    for (int nr = 0; nr < KB__NR_NAMES; nr++) {
+        char *s = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, nr);
+        snprintf(kb__names[nr], sizeof kb__names[nr], "%s", s ? s : "");
+        free(s);
+    }
+}
+
+static size_t put(char *out, size_t n, size_t cap, const char *s) {
+    while (*s && n + 1 < cap) out[n++] = *s++;
+    return n;
+}
+
+void kb__syscall_describe(long nr, char *out, size_t out_len) {
+    /* Async-signal-safe: no stdio, no allocation. */
+    if (!out_len) return;
+    const char *name = nr >= 0 && nr < KB__NR_NAMES && kb__names[nr][0] ? kb__names[nr] : NULL;
+    size_t n = 0;
+    if (!name) {
+        char num[24];
+        unsigned long v = nr < 0 ? 0ul - (unsigned long)nr : (unsigned long)nr;
+        int k = (int)sizeof num - 1;
+        num[k] = 0;
+        do {
+            num[--k] = (char)('0' + v % 10);
+            v /= 10;
+        } while (v && k > 1);
+        if (nr < 0) num[--k] = '-';
+        n = put(out, n, out_len, "system call number ");
+        n = put(out, n, out_len, num + k);
+        out[n] = 0;
+        return;
+    }
+    const char *why = "";
+    if (!strcmp(name, "openat") || !strcmp(name, "open") || !strcmp(name, "creat"))
+        why = " (files may only be opened for reading)";
+    else if (!strcmp(name, "clone") || !strcmp(name, "fork") || !strcmp(name, "vfork"))
+        why = " (plugins may start threads, not processes)";
+    else if (!strcmp(name, "kill") || !strcmp(name, "tgkill") || !strcmp(name, "tkill"))
+        why = " (plugins may signal only themselves)";
+    else if (!strcmp(name, "socket") || !strcmp(name, "connect") || !strcmp(name, "socketpair"))
+        why = " (no network, no sockets)";
+    else if (!strcmp(name, "write") || !strcmp(name, "writev") || !strcmp(name, "sendto") ||
+             !strcmp(name, "sendmsg"))
+        why = " (only stdout, stderr and the harness's channel may be written)";
+    n = put(out, n, out_len, name);
+    n = put(out, n, out_len, why);
+    out[n] = 0;
+}
+
+int kb__seccomp_install(int sock, char *err, size_t err_len) {
+    resolve_names();
+    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_TRAP);
+    if (!ctx) {
+        kb__errf(err, err_len, "cannot create a seccomp filter (libseccomp out of memory)");
+        return KB__ENOMEM;
+    }
+    int rc = 0;
+    seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
+    seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 1);
+    for (size_t i = 0; rc == 0 && i < sizeof kb__allow / sizeof kb__allow[0]; i++)
+        rc = add(ctx, SCMP_ACT_ALLOW, kb__allow[i], 0, NULL, err, err_len);
+
+    /* Files: read-only opens only. */
+    struct scmp_arg_cmp ro2 = SCMP_CMP64(2, SCMP_CMP_MASKED_EQ, KB__OPEN_WRITES, 0);
+    struct scmp_arg_cmp ro1 = SCMP_CMP64(1, SCMP_CMP_MASKED_EQ, KB__OPEN_WRITES, 0);
+    if (rc == 0) rc = add(ctx, SCMP_ACT_ALLOW, "openat", 1, &ro2, err, err_len);
+    if (rc == 0) rc = add(ctx, SCMP_ACT_ALLOW, "open", 1, &ro1, err, err_len);
+    if (rc == 0) rc = add(ctx, SCMP_ACT_ERRNO(ENOSYS), "openat2", 0, NULL, err, err_len);
+
+    /* Output: stdout and stderr (captured by the host); the channel. */
+    for (int fd = 1; rc == 0 && fd <= 2; fd++) {
+        rc = add_eq32(ctx, "write", 0, (uint64_t)fd, err, err_len);
+        if (rc == 0) rc = add_eq32(ctx, "writev", 0, (uint64_t)fd, err, err_len);
+    }
+    static const char *const chan[] = {"sendto", "sendmsg", "recvfrom", "recvmsg"};
+    for (size_t i = 0; rc == 0 && i < sizeof chan / sizeof chan[0]; i++)
+        rc = add_eq32(ctx, chan[i], 0, (uint64_t)sock, err, err_len);
+
+    /* Threads yes (CLONE_THREAD), processes no. */
+    struct scmp_arg_cmp thr = SCMP_CMP64(0, SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD);
+    if (rc == 0) rc = add(ctx, SCMP_ACT_ALLOW, "clone", 1, &thr, err, err_len);
+    if (rc == 0) rc = add(ctx, SCMP_ACT_ERRNO(ENOSYS), "clone3", 0, NULL, err, err_len);
+
+    /* Signals: only to itself; any handler but SIGSYS's, which is the
+     * harness's way to report a trapped call. */
+    const pid_t self = getpid();
+    if (rc == 0) rc = add_eq32(ctx, "kill", 0, (uint64_t)self, err, err_len);
+    if (rc == 0) rc = add_eq32(ctx, "tgkill", 0, (uint64_t)self, err, err_len);
+    for (int sig = 1; rc == 0 && sig <= 64; sig++)
+        if (sig != SIGSYS) rc = add_eq32(ctx, "rt_sigaction", 0, (uint64_t)sig, err, err_len);
+    if (rc == 0) {
+        struct scmp_arg_cmp c = SCMP_CMP64(0, SCMP_CMP_MASKED_EQ, KB__LOW32, SIGSYS);
+        rc = add(ctx, SCMP_ACT_ERRNO(EPERM), "rt_sigaction", 1, &c, err, err_len);
+    }
+
+    /* Harmless queries that libraries make. */
+    if (rc == 0) rc = add_eq32(ctx, "ioctl", 1, TCGETS, err, err_len);      /* isatty */
+    if (rc == 0) rc = add_eq32(ctx, "ioctl", 1, TIOCGWINSZ, err, err_len);
+    static const int fcntl_ok[] = {F_GETFD, F_SETFD, F_GETFL, F_SETFL};
+    for (size_t i = 0; rc == 0 && i < sizeof fcntl_ok / sizeof fcntl_ok[0]; i++)
+        rc = add_eq32(ctx, "fcntl", 1, (uint64_t)fcntl_ok[i], err, err_len);
+    static const int prctl_ok[] = {PR_SET_NAME, PR_GET_NAME, PR_SET_VMA, PR_GET_DUMPABLE};
+    for (size_t i = 0; rc == 0 && i < sizeof prctl_ok / sizeof prctl_ok[0]; i++)
+        rc = add_eq32(ctx, "prctl", 0, (uint64_t)prctl_ok[i], err, err_len);
+    /* prlimit64 may read limits, never set them (new_limit == NULL). */
+    struct scmp_arg_cmp noset = SCMP_CMP64(2, SCMP_CMP_EQ, 0);
+    if (rc == 0) rc = add(ctx, SCMP_ACT_ALLOW, "prlimit64", 1, &noset, err, err_len);
+
+    if (rc == 0 && (rc = seccomp_load(ctx)) != 0) {
+        kb__errf(err, err_len, "cannot load the seccomp filter: %s", strerror(-rc));
+        rc = KB__EIO;
+    }
+    seccomp_release(ctx);
+    return rc;
+}
