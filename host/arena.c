@@ -9,7 +9,8 @@
  *
  * Output slots (per worker, per case) are page multiples: canary bytes, the
  * buffer right-aligned to 64 bytes, then the slot end; the worker maps each
- * slot between guard pages, so an overrun faults or changes a canary.
+ * slot between guard pages, so an overrun faults or changes a canary. There
+ * is one set of slots (a lane) per call of a batch, up to KB__LANE_BYTES.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -105,7 +106,11 @@ int kb__case_build(const kb_target *t, const kb_plugin *oracle, uint32_t case_in
         }
     }
     L->arena_size = round_up(off ? off : 1, page);
-    L->out_size = out_off;
+    L->lane_size = out_off;
+    uint64_t lanes = KB__LANE_BYTES / (out_off ? out_off : 1);
+    L->n_lanes = (uint32_t)(lanes < 1 ? 1 : lanes > KB__MAX_LANES ? KB__MAX_LANES : lanes);
+    L->prod_off = (uint64_t)L->n_lanes * out_off;
+    L->out_size = L->prod_off + round_up((size_t)L->n_lanes * L->n_outs * 8 + 1, page);
     cd->size = L->arena_size;
 
     cd->fd = make_memfd("kb-inputs", cd->size, err, err_len);
@@ -239,12 +244,15 @@ int kb__outbuf_create(const kb__layout *L, kb__outbuf *ob, char *err, size_t err
 
 /* 0xff bytes: NaN for floats, all-ones for integers; never a right answer
  * left over from an earlier call. */
-void kb__outbuf_poison(const kb__layout *L, kb__outbuf *ob) {
-    for (uint32_t i = 0; i < L->n_bufs; i++) {
-        if (L->buf[i].role != KB_ROLE_OUTPUT) continue;
-        uint8_t *slot = ob->base + L->buf[i].slot_off;
-        memset(slot + L->buf[i].data_off, 0xff, L->buf[i].slot_size - L->buf[i].data_off);
-    }
+void kb__outbuf_poison(const kb__layout *L, kb__outbuf *ob, uint64_t lanes) {
+    if (lanes > L->n_lanes) lanes = L->n_lanes;
+    for (uint64_t l = 0; l < lanes; l++)
+        for (uint32_t i = 0; i < L->n_bufs; i++) {
+            if (L->buf[i].role != KB_ROLE_OUTPUT) continue;
+            uint8_t *slot = ob->base + l * L->lane_size + L->buf[i].slot_off;
+            memset(slot + L->buf[i].data_off, 0xff, L->buf[i].slot_size - L->buf[i].data_off);
+        }
+    memset(ob->base + L->prod_off, 0xff, (size_t)lanes * L->n_outs * 8);
 }
 
 void kb__outbuf_free(kb__outbuf *ob) {

@@ -389,6 +389,8 @@ static void handle_line(kb__server *sv, kb__client *c, const char *line, size_t 
                                      "a request is a JSON object with \"op\": trial, verify, list, "
                                      "status or shutdown",
                                      -1));
+    } else if ((!strcmp(op, "trial") || !strcmp(op, "verify")) && !jstr(req, "candidate")) {
+        client_send_doc(c, error_doc(req, op, "\"candidate\" (a path to a .so) is required", 64));
     } else if (!strcmp(op, "trial") || !strcmp(op, "verify")) {
         pthread_mutex_lock(&sv->mu);
         const uint32_t ahead = sv->n_queued + (sv->running ? 1 : 0);

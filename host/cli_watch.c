@@ -5,8 +5,11 @@
  * writes in place ends with IN_CLOSE_WRITE, one that writes a temporary and
  * renames it over the old file ends with IN_MOVED_TO, and a watch on the
  * file itself would follow the old inode away after a rename. Events for a
- * name are debounced (a quiet period, default 50 ms) so a burst of writes is
- * one trial. Each trial snapshots the file (a sealed private copy; a file
+ * name are debounced (a quiet period, default 30 ms) so a burst of writes is
+ * one trial. A linker's output lands with one close or one rename, so the
+ * quiet period only has to cover a follow-up step (strip, objcopy) on the
+ * same file; it is short because it adds straight to every reload, and a
+ * write that comes later anyway just gets a trial of its own. Each trial snapshots the file (a sealed private copy; a file
  * still changing is retried, then rejected) and runs through one
  * kb__ctx_cache kept for the whole session: the target's inputs and oracle
  * outputs are built by the first trial and reused by every later one.
@@ -43,8 +46,9 @@ static const char WATCH_HELP[] =
     "a rename into place), with the target's inputs and oracle outputs kept warm between\n"
     "trials. Prints the verdict block each time, then\n"
     "  reload_ms:   from the file change to the verdict\n"
-    "  measure_ms:  of that, the timed batches of both sides\n"
-    "  overhead_ms: the rest (debounce, snapshot, load, checks, teardown)\n"
+    "  trial_ms:    of that, the trial itself (its trial_seconds)\n"
+    "  outside_ms:  the rest: debounce, noticing the change, printing\n"
+    "  batches_ms:  inside the trial, the timed batches of both sides\n"
     "  warm:        yes when the inputs and oracle outputs were reused\n"
     "and appends to --ledger. Crashes, rejects, half-written and deleted files do not stop\n"
     "it; Ctrl-C does (after the running trial; twice: at once).\n"
@@ -52,7 +56,7 @@ static const char WATCH_HELP[] =
     "options: --against oracle|best|FILE.so, --budget S, --cases SEL, --min-gain PCT,\n"
     "  --worst-case PCT, --ledger FILE, --description TEXT, --oracles DIR, --seed N,\n"
     "  --state DIR, -q: as for `kbench trial`.\n"
-    "  --debounce MS     quiet time after the last change before a trial (default 50)\n"
+    "  --debounce MS     quiet time after the last change before a trial (default 30)\n"
     "  --no-initial      no trial at start, only on changes\n"
     "  --max-trials N    exit after N verdicts (scripts, tests)\n"
     "  --json            one JSON document per verdict, on one line\n";
@@ -63,8 +67,10 @@ typedef struct kb__watched {
     char base[256];
     int wd;
     uint64_t due_ns;     /* 0: nothing pending */
+    int due_trial;       /* what is due: a trial, or only a look whether it is gone */
     uint64_t event_ns;   /* the last change of the pending burst */
     int gone_noted;
+    char target[64];     /* learnt from its last verdict that named one */
 } kb__watched;
 
 static volatile sig_atomic_t g_stop, g_in_trial;
@@ -92,8 +98,10 @@ static int add_watch(int ifd, kb__watched *w) {
     return w->wd;
 }
 
-/* Time spent in timed batches, both sides: what a reload cannot avoid. */
-static double measure_ms(const kb__result *r) {
+/* Time spent in timed batches, both sides (from the per-case medians): the
+ * floor of what a trial costs. The rest of the trial is calibration, the
+ * checks of every timed output, workers starting and stopping. */
+static double batches_ms(const kb__result *r) {
     double ms = 0;
     for (uint32_t i = 0; i < r->n_cases && i < 64; i++) {
         const kb__case_result *c = &r->cases[i];
@@ -126,17 +134,22 @@ static void run_one(const kb__watch_cfg *cfg, kb__ctx_cache *cache, kb__watched 
         free(r);
         return;
     }
+    /* A build rejected before it could name its target (a truncated file)
+     * is still this file's trial: the ledger line says which target. */
+    if (r->target[0]) snprintf(w->target, sizeof w->target, "%s", r->target);
+    else snprintf(r->target, sizeof r->target, "%s", w->target);
     kb__best_describe(&bi, cfg->desc, r->description, sizeof r->description);
     if (cfg->ledger) kb__git_commit(w->path, r->git_commit, sizeof r->git_commit);
-    const double meas = measure_ms(r);
+    const double meas = batches_ms(r), trial = r->trial_seconds * 1e3;
     const int warm = cache->builds == builds;
     if (cfg->json) {
         json_t *doc = kb__result_to_json(r, &bi);
         if (doc) {
             json_object_set_new(doc, "exit_code", json_integer(kb__status_exit_code(r->status)));
             json_object_set_new(doc, "reload_ms", json_real(reload));
-            json_object_set_new(doc, "measure_ms", json_real(meas));
-            json_object_set_new(doc, "overhead_ms", json_real(reload - meas));
+            json_object_set_new(doc, "trial_ms", json_real(trial));
+            json_object_set_new(doc, "outside_ms", json_real(reload - trial));
+            json_object_set_new(doc, "batches_ms", json_real(meas));
             json_object_set_new(doc, "warm", json_boolean(warm));
             json_dumpf(doc, stdout, JSON_COMPACT | JSON_REAL_PRECISION(10));
             fputc('\n', stdout);
@@ -146,8 +159,8 @@ static void run_one(const kb__watch_cfg *cfg, kb__ctx_cache *cache, kb__watched 
         if (!cfg->quiet && isatty(1) && r->n_cases) kb__result_print_table(r, stdout);
         kb__result_print_block(r, stdout);
         kb__best_print(&bi, stdout);
-        printf("reload_ms: %.1f\nmeasure_ms: %.1f\noverhead_ms: %.1f\nwarm: %s\n\n", reload, meas,
-               reload - meas, warm ? "yes" : "no");
+        printf("reload_ms: %.1f\ntrial_ms: %.1f\noutside_ms: %.1f\nbatches_ms: %.1f\nwarm: %s\n\n",
+               reload, trial, reload - trial, meas, warm ? "yes" : "no");
     }
     fflush(stdout);
     if (cfg->ledger && !o.verify_only && kb__ledger_append(cfg->ledger, r, err, sizeof err) != 0)
@@ -183,7 +196,7 @@ int kb__cli_watch(int argc, char **argv) {
     cfg.o.rule.worst_case = 0.05;
     cfg.o.exe = kb__self_exe();
     cfg.desc = "";
-    double debounce_ms = 50, max_trials = 0;
+    double debounce_ms = 30, max_trials = 0;
     int initial = 1, bad = 0;
     optind = 1;
     for (int c; (c = getopt_long(argc, argv, "qh", opts, NULL)) != -1;) {
@@ -241,7 +254,10 @@ int kb__cli_watch(int argc, char **argv) {
             close(ifd);
             return KB__EXIT_USAGE;
         }
-        if (initial && access(w->path, F_OK) == 0) w->event_ns = w->due_ns = t0;
+        if (initial && access(w->path, F_OK) == 0) {
+            w->event_ns = w->due_ns = t0;
+            w->due_trial = 1;
+        }
         else if (access(w->path, F_OK) != 0) w->gone_noted = 1;
     }
     g_wake = sp[1];
@@ -283,6 +299,7 @@ int kb__cli_watch(int argc, char **argv) {
                     if (ev->mask & IN_Q_OVERFLOW) {
                         w->event_ns = now;
                         w->due_ns = now + debounce_ns;
+                        w->due_trial = 1;
                     } else if (ev->wd == w->wd && (ev->mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF))) {
                         if (w->wd >= 0)
                             fprintf(stderr, "kbench watch: directory %s went away; watching for it to come back\n", w->dir);
@@ -290,7 +307,13 @@ int kb__cli_watch(int argc, char **argv) {
                         w->wd = -1;
                         rewatch_ns = now + 500000000u;
                     } else if (ev->wd == w->wd && ev->len && !strcmp(ev->name, w->base)) {
-                        w->event_ns = now;
+                        /* A linker unlinks the old file and writes a new one:
+                         * the delete only asks for a look later, the close
+                         * or the rename is the new build. */
+                        if (ev->mask & (IN_CLOSE_WRITE | IN_MOVED_TO)) {
+                            w->event_ns = now;
+                            w->due_trial = 1;
+                        }
                         w->due_ns = now + debounce_ns;
                     }
                 }
@@ -305,6 +328,7 @@ int kb__cli_watch(int argc, char **argv) {
                     fprintf(stderr, "kbench watch: watching %s again\n", ws[i].dir);
                     ws[i].event_ns = now;
                     ws[i].due_ns = now; /* whatever is there now is new */
+                    ws[i].due_trial = 1;
                 } else {
                     rewatch_ns = now + 500000000u;
                 }
@@ -318,9 +342,12 @@ int kb__cli_watch(int argc, char **argv) {
                 if (!w->gone_noted)
                     fprintf(stderr, "kbench watch: %s was deleted; waiting for the next build\n", w->path);
                 w->gone_noted = 1;
+                w->due_trial = 0;
                 continue;
             }
             w->gone_noted = 0;
+            if (!w->due_trial) continue; /* replaced, and still being written */
+            w->due_trial = 0;
             run_one(&cfg, &cache, w);
             trials++;
             if (max_trials > 0 && (double)trials >= max_trials) break;

@@ -59,14 +59,16 @@ static uint64_t first_mismatch(uint32_t dtype, const void *ref, const void *got,
 }
 
 int kb__outputs_check(const kb_target *t, const kb__case_data *cd, const kb__outbuf *ob,
-                      uint32_t set, const uint64_t *produced, char *detail, size_t detail_len) {
+                      uint64_t lane, uint32_t set, char *detail, size_t detail_len) {
     const kb__layout *L = &cd->layout;
+    uint64_t produced[KB_MAX_BUFFERS];
+    memcpy(produced, ob->base + L->prod_off + lane * L->n_outs * 8, L->n_outs * 8);
     for (uint32_t j = 0; j < L->n_outs; j++) {
         const uint32_t bi = L->n_statics + L->n_calls + j;
         const kb_buffer_spec *bs = &t->buffers[bi];
         const size_t es = kb__dtype_size(bs->dtype);
         const uint64_t cap = L->buf[bi].count;
-        const uint8_t *slot = ob->base + L->buf[bi].slot_off;
+        const uint8_t *slot = ob->base + lane * L->lane_size + L->buf[bi].slot_off;
         const uint8_t *data = slot + L->buf[bi].data_off;
 
         for (size_t k = 0; k < L->buf[bi].data_off; k++)

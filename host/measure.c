@@ -176,6 +176,7 @@ int kb__measure(const kb__trial_opts *o, const kb_target *t, kb__case_data *case
         for (int si = 0; si < 2; si++) {
             uint64_t k = KB__SETS;
             for (int step = 0; step < 3; step++) {
+                if (k > cases[c].layout.n_lanes) k = cases[c].layout.n_lanes;
                 const uint32_t n_order = k < KB__MAX_ORDER ? (uint32_t)k : KB__MAX_ORDER;
                 if ((rc = kb__side_batch(sides[si], t, &cases[c], order, n_order, k,
                                          10.0 + (double)k * 1e-5, &ns_c, fail)))
@@ -192,6 +193,7 @@ int kb__measure(const kb__trial_opts *o, const kb_target *t, kb__case_data *case
         uint64_t k = (uint64_t)(KB__BATCH_NS / per_call[c]);
         /* Keep the slower side's batch within 4 targets. */
         if ((double)k * slow > 4 * KB__BATCH_NS) k = (uint64_t)(4 * KB__BATCH_NS / slow);
+        if (k > cases[c].layout.n_lanes) k = cases[c].layout.n_lanes;
         smp[c].calls = k ? k : 1;
         per_call[c] = slow;
     }
@@ -212,6 +214,7 @@ int kb__measure(const kb__trial_opts *o, const kb_target *t, kb__case_data *case
             const double jitter = 0.75 + 0.5 * (double)(mix(&rng) >> 11) / 9007199254740992.0;
             uint64_t k = (uint64_t)((double)smp[c].calls * jitter);
             if (k == 0) k = 1;
+            if (k > cases[c].layout.n_lanes) k = cases[c].layout.n_lanes;
             const uint32_t n_order = k < KB__MAX_ORDER ? (uint32_t)k : KB__MAX_ORDER;
             for (uint32_t i = 0; i < n_order; i++) order[i] = (uint32_t)(mix(&rng) % KB__SETS);
             const double tmo = 1.0 + 50.0 * per_call[c] * (double)k / 1e9;

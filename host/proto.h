@@ -19,6 +19,8 @@
 #define KB__SETS 4        /* input sets per case */
 #define KB__MAX_CASES 64
 #define KB__MAX_ORDER 16  /* set order cycled through within one batch */
+#define KB__MAX_LANES 4096
+#define KB__LANE_BYTES (32u << 20) /* output copies per case and side */
 
 enum kb__req_type {
     KB__REQ_LOAD = 1,  /* fd: sealed snapshot; loads, reports kb__desc */
@@ -49,6 +51,12 @@ typedef struct kb__layout {
     char param_names[KB_MAX_PARAMS][32];
     char case_name[96];
     uint64_t arena_size, out_size;
+    /* Every call of a batch writes its own copy of the outputs (a lane), so
+     * the host can check any call afterwards, chosen after the fact: a
+     * plugin cannot know which calls will be checked, so it must do all. */
+    uint32_t n_lanes, pad2;
+    uint64_t lane_size;      /* bytes of one lane: the output slots */
+    uint64_t prod_off;       /* per-lane produced counts: u64[n_lanes][n_outs] */
     struct {
         uint32_t role, dtype, flags, pad;
         uint64_t count;

@@ -79,7 +79,8 @@ static void child_setup(int sock, int out_wr, const kb__limits *lim, const char 
         static char opts[1024];
         const char *old = getenv("ASAN_OPTIONS");
         snprintf(opts, sizeof opts, "%s%sallow_user_segv_handler=1:handle_segv=0:handle_sigbus=0:"
-                 "handle_abort=0:handle_sigfpe=0:handle_sigill=0:detect_leaks=0",
+                 "handle_abort=0:handle_sigfpe=0:handle_sigill=0:detect_leaks=0:"
+                 "allocator_may_return_null=1",
                  old ? old : "", old && *old ? ":" : "");
         setenv("ASAN_OPTIONS", opts, 1);
     }

@@ -49,6 +49,7 @@ static double phase_timeout(const kb__trial_opts *o) {
 static int side_open(kb__side *s, const char *path, const char *label, const kb__trial_opts *o,
                      int cpu, kb__failure *fail) {
     char err[512];
+    if (getrandom(&s->rng, sizeof s->rng, 0) != sizeof s->rng) s->rng = kb__now_ns();
     for (int i = 0; i < KB__MAX_CASES; i++) s->ob[i].fd = -1;
     s->w.pid = -1;
     s->w.sock = s->w.out_rd = -1;

@@ -37,7 +37,8 @@ typedef struct kb__outbuf {
 } kb__outbuf;
 
 int kb__outbuf_create(const kb__layout *L, kb__outbuf *ob, char *err, size_t err_len);
-void kb__outbuf_poison(const kb__layout *L, kb__outbuf *ob);
+/* Poisons the outputs of lanes [0, lanes) and their produced counts. */
+void kb__outbuf_poison(const kb__layout *L, kb__outbuf *ob, uint64_t lanes);
 void kb__outbuf_free(kb__outbuf *ob);
 
 /* Compare a worker's outputs with the oracle's for input set `set`.
@@ -45,7 +46,7 @@ void kb__outbuf_free(kb__outbuf *ob);
  * broke the rules (wrote outside its buffer, claimed more than the
  * capacity). */
 int kb__outputs_check(const kb_target *t, const kb__case_data *cd, const kb__outbuf *ob,
-                      uint32_t set, const uint64_t *produced, char *detail, size_t detail_len);
+                      uint64_t lane, uint32_t set, char *detail, size_t detail_len);
 
 #define KB__MAX_GAPS 4096
 
@@ -61,6 +62,7 @@ typedef struct kb__side {
     double last_worker_ns;  /* the worker's own reading of its last batch */
     uint32_t n_gaps;        /* host minus worker time per batch, ns */
     double gaps[KB__MAX_GAPS], rel_gaps[KB__MAX_GAPS];
+    uint64_t rng;           /* picks which lanes of a batch are checked */
 } kb__side;
 
 /* Runs `calls` calls on case slot c, cycling through order[], then judges

@@ -39,7 +39,9 @@ typedef struct kb__wcase {
     uint32_t n_ins, n_outs;
     kb_buffer statics[KB_MAX_BUFFERS];
     kb_buffer ins[KB__SETS][KB_MAX_BUFFERS];
-    kb_buffer outs[KB_MAX_BUFFERS];
+    kb_buffer *lanes;      /* [n_lanes][n_outs]: each call's own outputs */
+    uint64_t *prod;        /* [n_lanes][n_outs] produced counts, shared with the host */
+    size_t prod_size;
     kb__layout layout;
     char *names[KB_MAX_PARAMS];
     kb_case cs;
@@ -66,7 +68,8 @@ static void reply(kb__rep *r) {
     r->magic = KB__PROTO_MAGIC;
     r->nonce = W.nonce;
     r->seq = W.seq;
-    (void)send(W.sock, r, sizeof *r, MSG_NOSIGNAL);
+    while (send(W.sock, r, sizeof *r, MSG_NOSIGNAL) < 0 && errno == EINTR) {
+    }
 }
 
 static void reply_code(uint32_t type, int code, const char *msg) {
@@ -166,7 +169,8 @@ static void on_fault(int sig, siginfo_t *si, void *uc) {
         if (addr >= k->outmap && addr < k->outmap + k->outmap_size) {
             /* Guard page: find the output slot it borders. */
             uint8_t *cur = k->outmap + W.page;
-            for (uint32_t j = 0; j < k->n_outs; j++) {
+            for (uint32_t jj = 0; jj < k->n_outs * k->layout.n_lanes; jj++) {
+                const uint32_t j = jj % k->n_outs;
                 const uint32_t bi = k->layout.n_statics + k->layout.n_calls + j;
                 uint8_t *slot = cur, *end = slot + k->layout.buf[bi].slot_size;
                 if (addr >= slot - W.page && addr < slot) {
@@ -385,6 +389,8 @@ static void do_load(int fd, const char *shown) {
 static void unmap_case(kb__wcase *k) {
     if (k->arena) munmap(k->arena, k->arena_size);
     if (k->outmap) munmap(k->outmap, k->outmap_size);
+    if (k->prod) munmap(k->prod, k->prod_size);
+    free(k->lanes);
     memset(k, 0, sizeof *k);
 }
 
@@ -406,11 +412,26 @@ static void do_case(const kb__req *q, int arena_fd, int out_fd) {
         reply_code(KB__REP_REFUSED, -1, err);
         goto out;
     }
-    /* Outputs: each slot mapped between PROT_NONE guard pages. */
+    /* Outputs: one lane per call of a batch, each slot mapped between
+     * PROT_NONE guard pages. */
+    if (L->n_lanes == 0 || L->n_lanes > KB__MAX_LANES || L->n_outs == 0 ||
+        L->n_outs > KB_MAX_BUFFERS) {
+        reply_code(KB__REP_REFUSED, -1, "bad case layout");
+        goto out;
+    }
     size_t total = (size_t)W.page;
     for (uint32_t j = 0; j < L->n_outs; j++)
         total += L->buf[L->n_statics + L->n_calls + j].slot_size + (size_t)W.page;
+    total = (total - (size_t)W.page) * L->n_lanes + (size_t)W.page;
     k->outmap_size = total;
+    k->lanes = calloc((size_t)L->n_lanes * L->n_outs, sizeof *k->lanes);
+    k->prod_size = (size_t)(L->out_size - L->prod_off);
+    k->prod = mmap(NULL, k->prod_size, PROT_READ | PROT_WRITE, MAP_SHARED, out_fd, (off_t)L->prod_off);
+    if (!k->lanes || k->prod == MAP_FAILED) {
+        k->prod = NULL;
+        reply_code(KB__REP_REFUSED, -1, "cannot map output memory");
+        goto out;
+    }
     k->outmap = mmap(NULL, total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (k->outmap == MAP_FAILED) {
         k->outmap = NULL;
@@ -418,17 +439,19 @@ static void do_case(const kb__req *q, int arena_fd, int out_fd) {
         goto out;
     }
     uint8_t *cur = k->outmap + W.page;
-    for (uint32_t j = 0; j < L->n_outs; j++) {
-        const uint32_t bi = L->n_statics + L->n_calls + j;
-        void *m = mmap(cur, L->buf[bi].slot_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
-                       out_fd, (off_t)L->buf[bi].slot_off);
-        if (m == MAP_FAILED) {
-            reply_code(KB__REP_REFUSED, -1, "cannot map outputs");
-            goto out;
+    for (uint32_t l = 0; l < L->n_lanes; l++)
+        for (uint32_t j = 0; j < L->n_outs; j++) {
+            const uint32_t bi = L->n_statics + L->n_calls + j;
+            void *m = mmap(cur, L->buf[bi].slot_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
+                           out_fd, (off_t)(l * L->lane_size + L->buf[bi].slot_off));
+            if (m == MAP_FAILED) {
+                reply_code(KB__REP_REFUSED, -1, "cannot map outputs");
+                goto out;
+            }
+            k->lanes[(size_t)l * L->n_outs + j] =
+                (kb_buffer){cur + L->buf[bi].data_off, L->buf[bi].count, 0, L->buf[bi].dtype, 0};
+            cur += L->buf[bi].slot_size + W.page;
         }
-        k->outs[j] = (kb_buffer){cur + L->buf[bi].data_off, L->buf[bi].count, 0, L->buf[bi].dtype, 0};
-        cur += L->buf[bi].slot_size + W.page;
-    }
     k->n_outs = L->n_outs;
     k->n_ins = L->n_calls;
     for (uint32_t i = 0; i < L->n_statics; i++)
@@ -491,7 +514,8 @@ out:
 
 static void do_batch(const kb__req *q) {
     if (q->slot >= KB__MAX_CASES || !W.cases[q->slot].ready || q->n_order == 0 ||
-        q->n_order > KB__MAX_ORDER || q->calls == 0) {
+        q->n_order > KB__MAX_ORDER || q->calls == 0 ||
+        q->calls > W.cases[q->slot].layout.n_lanes) {
         reply_code(KB__REP_REFUSED, -1, "bad batch request");
         return;
     }
@@ -510,11 +534,13 @@ static void do_batch(const kb__req *q) {
     uint32_t o = 0;
     const kb__fpctl fp0 = fp_read();
     uint64_t t0 = now_ns();
+    const uint32_t n_outs = k->n_outs;
     for (uint64_t c = 0; c < calls; c++) {
-        /* Fresh descriptors every call: nothing a plugin writes into them
-         * carries over. */
-        memcpy(outs, k->outs, sizeof(kb_buffer) * k->n_outs);
-        rc = p->run(k->state, k->ins[q->order[o]], k->n_ins, outs, k->n_outs, err, sizeof err);
+        /* Fresh descriptors every call, into this call's own lane: nothing
+         * a plugin writes into them carries over. */
+        memcpy(outs, k->lanes + c * n_outs, sizeof(kb_buffer) * n_outs);
+        rc = p->run(k->state, k->ins[q->order[o]], k->n_ins, outs, n_outs, err, sizeof err);
+        for (uint32_t j = 0; j < n_outs; j++) k->prod[c * n_outs + j] = outs[j].produced;
         if (rc != 0) break;
         if (++o == n_order) o = 0;
     }
@@ -563,7 +589,12 @@ int kb__worker_main(int sock) {
         struct iovec iov = {&q, sizeof q};
         struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
                             .msg_controllen = sizeof cbuf};
-        ssize_t n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+        ssize_t n;
+        /* A plugin's timer signal must not end the worker (work it does
+         * there is what the host's CPU accounting is for). */
+        do
+            n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+        while (n < 0 && errno == EINTR);
         if (n <= 0) return n == 0 ? 0 : 1; /* host gone: nothing to report to */
         for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
             if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {

@@ -6,10 +6,12 @@
  * purpose, so a bug in kbench's sampling cannot hide in the calibration.
  *
  *   cc -O2 -I abi scripts/fxratio.c -o fxratio -ldl -lm
- *   fxratio ORACLE.so A.so B.so [SECONDS_PER_CASE] [quick|all]
+ *   fxratio [-t SECONDS_PER_CASE] [-a] ORACLE.so A.so B.so [B2.so ...]
  *
- * Prints per case the median of log(B/A) over pairs, exponentiated, with a
- * 90% percentile-bootstrap CI, then the geometric mean over cases.
+ * -a: all cases (default: the quick ones). With several B, every round
+ * times A against each B in turn, so all see the same machine. Prints per
+ * case and B the median of log(B/A) over pairs, exponentiated, with a 90%
+ * percentile-bootstrap CI, then per B the geometric mean over cases.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -108,13 +110,22 @@ static double batch(side *s, callset *cs, uint64_t calls) {
     return now_ns() - t0;
 }
 
+#define MAX_B 8
+
 int main(int argc, char **argv) {
-    if (argc < 4) {
-        fprintf(stderr, "usage: fxratio ORACLE.so A.so B.so [SECONDS_PER_CASE] [quick|all]\n");
+    double secs = 3.0;
+    int all = 0, ai = 1;
+    for (; ai < argc && argv[ai][0] == '-'; ai++) {
+        if (strcmp(argv[ai], "-a") == 0) all = 1;
+        else if (strcmp(argv[ai], "-t") == 0 && ai + 1 < argc) secs = atof(argv[++ai]);
+        else break;
+    }
+    const int nb = argc - ai - 2;
+    if (nb < 1 || nb > MAX_B) {
+        fprintf(stderr, "usage: fxratio [-t SECONDS_PER_CASE] [-a] ORACLE.so A.so B.so [B2.so ...]\n");
         return 64;
     }
-    const double secs = argc > 4 ? atof(argv[4]) : 3.0;
-    const int all = argc > 5 && strcmp(argv[5], "all") == 0;
+    char **av = argv + ai;
     cpu_set_t cpus;
     if (sched_getaffinity(0, sizeof cpus, &cpus) == 0) {
         int last = -1;
@@ -124,12 +135,14 @@ int main(int argc, char **argv) {
         CPU_SET(last, &cpus);
         sched_setaffinity(0, sizeof cpus, &cpus);
     }
-    const kb_target *t = ((kb_target_entry_fn)must_sym(argv[1], "kb_target_entry_v1"))();
-    side sd[2] = {{((kb_plugin_entry_fn)must_sym(argv[2], "kb_plugin_entry_v1"))(), NULL},
-                  {((kb_plugin_entry_fn)must_sym(argv[3], "kb_plugin_entry_v1"))(), NULL}};
-    double *logr = malloc(MAX_PAIRS * sizeof *logr), *boot = malloc(2000 * sizeof *boot);
+    const kb_target *t = ((kb_target_entry_fn)must_sym(av[0], "kb_target_entry_v1"))();
+    side sd[1 + MAX_B];
+    for (int i = 0; i <= nb; i++)
+        sd[i] = (side){((kb_plugin_entry_fn)must_sym(av[1 + i], "kb_plugin_entry_v1"))(), NULL};
+    double *logr[MAX_B], *boot = malloc(2000 * sizeof *boot);
+    for (int b = 0; b < nb; b++) logr[b] = malloc(MAX_PAIRS * sizeof(double));
     double *tmp = malloc(MAX_PAIRS * sizeof *tmp);
-    double sum_med = 0;
+    double sum_med[MAX_B] = {0};
     int n_cases = 0;
     for (uint32_t ci = 0; ci < t->n_cases; ci++) {
         const kb_case_spec *cs = &t->cases[ci];
@@ -174,13 +187,12 @@ int main(int argc, char **argv) {
             }
         }
         kb_case kc = {cs->name, t->n_params, 0, cs->params, t->param_names};
-        for (int i = 0; i < 2; i++)
+        for (int i = 0; i <= nb; i++)
             if (sd[i].p->prepare(&HOST, &kc, statics, n_st, &sd[i].state, err, sizeof err)) {
                 fprintf(stderr, "fxratio: prepare: %s\n", err);
                 return 2;
             }
-        batch(&sd[0], sets, SETS);
-        batch(&sd[1], sets, SETS);
+        for (int i = 0; i <= nb; i++) batch(&sd[i], sets, SETS);
         /* The fastest of a few: a neighbour's burst must not size the batch. */
         double one = 1e18;
         for (int i = 0; i < 9; i++) {
@@ -189,32 +201,36 @@ int main(int argc, char **argv) {
         }
         uint64_t k = (uint64_t)(BATCH_NS / (one > 20 ? one : 20));
         if (k < 1) k = 1;
-        batch(&sd[0], sets, k);
-        batch(&sd[1], sets, k);
+        for (int i = 0; i <= nb; i++) batch(&sd[i], sets, k);
         size_t n = 0;
         const double t_end = now_ns() + secs * 1e9;
         while (now_ns() < t_end && n + 2 <= MAX_PAIRS) {
-            const int phase = (int)(next() & 1);
-            for (int half = 0; half < 2; half++) {
-                const int a_first = (half ^ phase) == 0;
-                double x = batch(&sd[a_first ? 0 : 1], sets, k);
-                double y = batch(&sd[a_first ? 1 : 0], sets, k);
-                logr[n++] = a_first ? log(y / x) : log(x / y);
+            for (int b = 0; b < nb; b++) {
+                const int phase = (int)(next() & 1);
+                for (int half = 0; half < 2; half++) {
+                    const int a_first = (half ^ phase) == 0;
+                    double x = batch(&sd[a_first ? 0 : 1 + b], sets, k);
+                    double y = batch(&sd[a_first ? 1 + b : 0], sets, k);
+                    logr[b][n + half] = a_first ? log(y / x) : log(x / y);
+                }
             }
+            n += 2;
         }
-        for (int i = 0; i < 2; i++) sd[i].p->release(sd[i].state);
-        memcpy(tmp, logr, n * sizeof *tmp);
-        const double med = median(tmp, n);
-        for (int r = 0; r < 2000; r++) {
-            for (size_t i = 0; i < n; i++) tmp[i] = logr[next() % n];
-            boot[r] = median(tmp, n);
+        for (int i = 0; i <= nb; i++) sd[i].p->release(sd[i].state);
+        for (int b = 0; b < nb; b++) {
+            memcpy(tmp, logr[b], n * sizeof *tmp);
+            const double med = median(tmp, n);
+            for (int r = 0; r < 2000; r++) {
+                for (size_t i = 0; i < n; i++) tmp[i] = logr[b][next() % n];
+                boot[r] = median(tmp, n);
+            }
+            qsort(boot, 2000, sizeof *boot, cmp_d);
+            printf("%-36s B%d/A %.4f [%.4f, %.4f]  pairs %zu  calls/batch %llu  A %.0f ns/call\n",
+                   cs->name, b + 1, exp(med), exp(boot[100]), exp(boot[1899]), n,
+                   (unsigned long long)k, one);
+            sum_med[b] += med;
         }
-        qsort(boot, 2000, sizeof *boot, cmp_d);
-        printf("%-36s B/A %.4f [%.4f, %.4f]  pairs %zu  calls/batch %llu  A %.0f ns/call\n",
-               cs->name, exp(med), exp(boot[100]), exp(boot[1899]), n, (unsigned long long)k,
-               one);
         fflush(stdout);
-        sum_med += med;
         n_cases++;
         for (uint32_t b = 0; b < t->n_buffers; b++) {
             free(bufs[0][b].data);
@@ -222,6 +238,8 @@ int main(int argc, char **argv) {
                 for (uint32_t s = 1; s < SETS; s++) free(bufs[s][b].data);
         }
     }
-    printf("geomean B/A %.4f over %d cases\n", exp(sum_med / n_cases), n_cases);
+    for (int b = 0; b < nb; b++)
+        printf("geomean B%d/A %.4f over %d cases  (B%d = %s)\n", b + 1, exp(sum_med[b] / n_cases),
+               n_cases, b + 1, av[2 + b]);
     return 0;
 }

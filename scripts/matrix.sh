@@ -194,13 +194,13 @@ field() { sed -n "/^$1: /{s///p;q}" <<<"$2"; }
 # ---- rows: targets (oracles) and their candidates, over every build --------
 targets=$(for p in "${presets[@]}"; do
              for o in "$BROOT/$p"/oracles/*/oracle.so; do
-               [ -f "$o" ] && basename "$(dirname "$o")"
+               if [ -f "$o" ]; then basename "$(dirname "$o")"; fi
              done
            done | sort -u)
 for t in $targets; do
   ROWS+=("$t|oracle")
   for c in $(for p in "${presets[@]}"; do
-               for so in "$BROOT/$p/plugins/$t"/*.so; do [ -f "$so" ] && basename "$so" .so; done
+               for so in "$BROOT/$p/plugins/$t"/*.so; do if [ -f "$so" ]; then basename "$so" .so; fi; done
              done | sort -u); do
     ROWS+=("$t|$c")
   done
@@ -306,12 +306,15 @@ for colspec in "${COLS[@]}"; do
   IFS='|' read -r col preset runner timed <<<"$colspec"
   dir=$BROOT/$preset
   : >"$LOGS/$col.log"
-  skip=""
-  if [ "${BUILT[$preset]:-0}" != 1 ]; then skip=${BUILD_NOTE[$preset]:-not built}
+  skip="" broken=""
+  if [ "${BUILT[$preset]:-0}" != 1 ]; then broken=${BUILD_NOTE[$preset]:-not built}
   else skip=$(col_skip "$col" "$preset" "$runner"); fi
   mb=$MB_X86
   case "$preset" in asan-ubsan) mb=${MB_ASAN:-} ;; aarch64-cross) mb=${MB_A64:-} ;; esac
-  if [ -n "$skip" ]; then
+  if [ -n "$broken" ]; then
+    COLSKIP[$col]=$broken
+    say "$col: $broken"
+  elif [ -n "$skip" ]; then
     COLSKIP[$col]=$skip
     say "$col: skipped: $skip"
   else
@@ -322,6 +325,10 @@ for colspec in "${COLS[@]}"; do
     i=$((i + 1))
     t=${r%%|*} c=${r#*|}
     progress "[$i/$ncells] $col $t/$c"
+    if [ -n "$broken" ]; then # a build that fails is a finding, not a skip
+      ST["$col|$t|$c"]=error
+      continue
+    fi
     if [ -n "$skip" ]; then
       ST["$col|$t|$c"]=skipped
       continue
@@ -416,7 +423,11 @@ pad() { local s=$1 w=$2 n; n=$(printf '%s' "$s" | wc -m); printf '%s%*s' "$s" $(
   echo "from the generic build's oracle's (seed $SEED)."
   for colspec in "${COLS[@]}"; do
     IFS='|' read -r col preset runner timed <<<"$colspec"
-    if [ -n "${COLSKIP[$col]:-}" ]; then echo "  $col: skipped: ${COLSKIP[$col]}"; continue; fi
+    if [ -n "${COLSKIP[$col]:-}" ]; then
+      case "${COLSKIP[$col]}" in build*) echo "  $col: ${COLSKIP[$col]}" ;;
+                                  *) echo "  $col: skipped: ${COLSKIP[$col]}" ;; esac
+      continue
+    fi
     how="native"
     [ "$runner" = qemu-x86_64 ] && how="qemu-x86_64 -cpu $QEMU_X86_CPU, correctness only"
     [ "$runner" = qemu-aarch64 ] && how="qemu-aarch64 (cross build), correctness only"

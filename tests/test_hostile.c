@@ -254,10 +254,10 @@ static void test_05_memory_limit(void **state)
 {
     (void)state;
     KB_RUN(&R, "verify", FX("fx_allocates_too_much"));
-    expect_reason("rejected", 3, "prepare returned 2 (out of memory: the worker's memory limit is",
-                  "cannot allocate 64 GiB");
+    expect_reason("rejected", 3, "prepare returned 2 (out of memory", "cannot allocate 64 GiB");
 #if !defined(__SANITIZE_ADDRESS__)
     /* (A sanitizer build's worker has no address-space limit.) */
+    assert_contains(kb_field(&R, "reason"), "the worker's memory limit is");
     KB_RUN(&R, "verify", FX("fx_touches_too_much"));
     expect_reason("rejected", 3, "candidate ran into its memory limit", "during run of case");
 #endif
@@ -374,6 +374,11 @@ static void test_12_threads(void **state)
 static void test_13_forged_clock_ignored(void **state)
 {
     (void)state;
+#if defined(__SANITIZE_ADDRESS__)
+    /* The fixtures are built uninstrumented, the oracle is not: any
+     * candidate wins there, so this timing comparison means nothing. */
+    skip();
+#endif
     KB_RUN(&R, "trial", FX("fx_patches_clock"), "--budget", "0.5");
     const char *st = kb_field(&R, "status");
     if (strcmp(st, "discard") && strcmp(st, "inconclusive") && strcmp(st, "rejected"))

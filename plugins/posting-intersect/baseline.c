@@ -72,7 +72,7 @@ static uint64_t pi_merge(const uint32_t *a, uint64_t na, const uint32_t *b, uint
 }
 
 static int pi_run(void *state, const kb_buffer *inputs, uint32_t n_inputs, kb_buffer *outputs,
-                  uint32_t n_outputs, char *err, size_t err_len)
+                   uint32_t n_outputs, char *err, size_t err_len)
 {
     pi_state *st = state;
     if (n_inputs != 2 || n_outputs != 1 || inputs[1].count < 3 ||
@@ -84,10 +84,26 @@ static int pi_run(void *state, const kb_buffer *inputs, uint32_t n_inputs, kb_bu
     const uint32_t *lists = inputs[0].data;
     const uint64_t *off = inputs[1].data;
     uint32_t k = (uint32_t)inputs[1].count - 1;
+    uint64_t shortest = UINT64_MAX;
+
+    if (off[0] != 0 || off[k] != inputs[0].count) {
+        snprintf(err, err_len, "offsets must run from 0 to %llu",
+                 (unsigned long long)inputs[0].count);
+        return KB_ERR_INTERNAL;
+    }
+    for (uint32_t i = 0; i < k; i++) {
+        if (off[i + 1] < off[i]) {
+            snprintf(err, err_len, "offsets decrease at list %u", i);
+            return KB_ERR_INTERNAL;
+        }
+        if (off[i + 1] - off[i] < shortest)
+            shortest = off[i + 1] - off[i];
+    }
     uint64_t first_two = off[1] < off[2] - off[1] ? off[1] : off[2] - off[1];
-    if (k > 2 && first_two > st->cap) {
-        snprintf(err, err_len, "scratch holds %llu ids, lists 0 and 1 need %llu",
-                 (unsigned long long)st->cap, (unsigned long long)first_two);
+    if (shortest > outputs[0].count || (k > 2 && first_two > st->cap)) {
+        snprintf(err, err_len, "out holds %llu ids and scratch %llu; lists need %llu and %llu",
+                 (unsigned long long)outputs[0].count, (unsigned long long)st->cap,
+                 (unsigned long long)shortest, (unsigned long long)first_two);
         return KB_ERR_INTERNAL;
     }
 

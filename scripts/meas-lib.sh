@@ -1,0 +1,71 @@
+# meas-lib.sh -- shared by scripts/aa.sh, power.sh, measure-smoke.sh and
+# gbench-agree.sh (sourced, not run). Finds the build, runs one kbench trial
+# and keeps its key lines, and prints rates with Wilson score intervals.
+
+KB_BUILD=${KB_BUILD:-build}
+KBENCH=${KBENCH:-$KB_BUILD/kbench}
+
+meas_need_build() {
+  if [ ! -x "$KBENCH" ]; then
+    echo "$0: no kbench at $KBENCH; run scripts/build.sh (or set KB_BUILD)" >&2
+    exit 2
+  fi
+}
+
+# The 1-minute load average and the number of CPUs, for the record: every
+# figure here depends on what else the machine was doing.
+meas_load() {
+  printf 'load %s on %s CPUs' "$(cut -d' ' -f1-3 /proc/loadavg)" "$(nproc)"
+}
+
+# meas_trial LOG ARGS...: one `kbench trial ARGS -q`; appends one line to
+# LOG: status exit_code geomean_ratio ci90_low ci90_high trial_seconds
+# worst_ratio, tab-separated ("n/a" where the block has none).
+meas_trial() {
+  local log=$1 out rc
+  shift
+  out=$("$KBENCH" trial "$@" -q 2>&1) && rc=0 || rc=$?
+  printf '%s\n' "$out" | awk -v rc="$rc" -F': ' '
+    { v[$1] = $2 }
+    END {
+      n = split("status geomean_ratio ci90_low ci90_high trial_seconds worst_ratio", k, " ")
+      s = (v["status"] == "") ? "error" : v["status"]
+      printf "%s\t%s", s, rc
+      for (i = 2; i <= n; i++) printf "\t%s", (v[k[i]] == "") ? "n/a" : v[k[i]]
+      printf "\n"
+    }' >> "$log"
+  if ! printf '%s\n' "$out" | grep -q '^status: '; then
+    echo "$0: kbench trial $* printed no verdict (exit $rc):" >&2
+    printf '%s\n' "$out" | tail -5 >&2
+  fi
+}
+
+# meas_wilson K N: "K/N = P% [LO%, HI%]", Wilson score 95% interval.
+meas_wilson() {
+  awk -v k="$1" -v n="$2" 'BEGIN {
+    if (n == 0) { print "0/0"; exit }
+    z = 1.959964; p = k / n; d = 1 + z * z / n
+    c = (p + z * z / (2 * n)) / d
+    h = z * sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
+    lo = c - h; hi = c + h; if (lo < 0) lo = 0; if (hi > 1) hi = 1
+    printf "%d/%d = %.1f%% [95%% CI %.1f%%, %.1f%%]", k, n, 100 * p, 100 * lo, 100 * hi }'
+}
+
+# meas_summary LOG: counts of each status, and the mean and median
+# trial_seconds.
+meas_summary() {
+  awk -F'\t' '
+    { n++; c[$1]++; if ($6 != "n/a") { t[++m] = $6; s += $6 } }
+    END {
+      out = ""
+      for (k in c) out = out sprintf("%s%s %d", out == "" ? "" : ", ", k, c[k])
+      for (i = 2; i <= m; i++) { x = t[i]; j = i - 1; while (j > 0 && t[j] > x) { t[j + 1] = t[j]; j-- } t[j + 1] = x }
+      med = m ? (m % 2 ? t[(m + 1) / 2] : (t[m / 2] + t[m / 2 + 1]) / 2) : 0
+      printf "statuses: %s; trial_seconds mean %.2f, median %.2f, max %.2f\n", out, m ? s / m : 0, med, m ? t[m] : 0
+    }' "$1"
+}
+
+# meas_count LOG STATUS: how many lines of LOG have that status.
+meas_count() {
+  awk -F'\t' -v s="$2" '$1 == s { n++ } END { print n + 0 }' "$1"
+}
