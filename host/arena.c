@@ -43,6 +43,38 @@ static void oracle_free(const kb_host *h, void *p) {
     free(p);
 }
 
+/* Where buffer i of input set s lives (statics: always set 0's). */
+static uint8_t *set_ptr(const kb__case_data *cd, int s, uint32_t i) {
+    const kb__layout *L = &cd->layout;
+    if (L->buf[i].role == KB_ROLE_STATIC || s < KB__SETS) return cd->base + L->buf[i].off[s < KB__SETS ? s : 0];
+    return cd->pbase + L->buf[i].poff[s - KB__SETS];
+}
+
+/* Unmaps the writable view, seals the memfd against writes, maps it back
+ * read-only and opens a read-only descriptor for workers. */
+static int seal(int fd, uint8_t **base, size_t size, int *ro_fd, char *err, size_t err_len) {
+    munmap(*base, size);
+    *base = NULL;
+    if (fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) != 0) {
+        kb__errf(err, err_len, "cannot seal an input arena: %s", strerror(errno));
+        return KB__EIO;
+    }
+    void *m = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+    if (m == MAP_FAILED) {
+        kb__errf(err, err_len, "cannot map inputs read-only: %s", strerror(errno));
+        return KB__ENOMEM;
+    }
+    *base = m;
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    *ro_fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (*ro_fd < 0) {
+        kb__errf(err, err_len, "cannot reopen an input arena read-only: %s", strerror(errno));
+        return KB__EIO;
+    }
+    return 0;
+}
+
 static int make_memfd(const char *name, size_t size, char *err, size_t err_len) {
     int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (fd < 0 || ftruncate(fd, (off_t)size) != 0) {
@@ -57,7 +89,7 @@ static int make_memfd(const char *name, size_t size, char *err, size_t err_len) 
 int kb__case_build(const kb_target *t, const kb_plugin *oracle, uint32_t case_index,
                    uint32_t slot, uint64_t seed, kb__case_data *cd, char *err, size_t err_len) {
     memset(cd, 0, sizeof *cd);
-    cd->fd = cd->ro_fd = -1;
+    cd->fd = cd->ro_fd = cd->pfd = cd->pro_fd = -1;
     cd->index = case_index;
     cd->cs = &t->cases[case_index];
     const kb_case_spec *cs = cd->cs;
@@ -74,7 +106,7 @@ int kb__case_build(const kb_target *t, const kb_plugin *oracle, uint32_t case_in
     snprintf(L->case_name, sizeof L->case_name, "%s", cs->name);
 
     /* Inputs: statics once, per-call inputs once per set; 64-byte aligned. */
-    size_t off = 0, out_off = 0;
+    size_t off = 0, out_off = 0, poff = 0;
     for (uint32_t i = 0; i < t->n_buffers; i++) {
         const kb_buffer_spec *b = &t->buffers[i];
         const size_t bytes = cs->lengths[i] * kb__dtype_size(b->dtype);
@@ -94,6 +126,10 @@ int kb__case_build(const kb_target *t, const kb_plugin *oracle, uint32_t case_in
                 L->buf[i].off[s] = off;
                 off = round_up(off + bytes, 64);
             }
+            for (int p = 0; p < KB__PROBE; p++) {
+                L->buf[i].poff[p] = poff;
+                poff = round_up(poff + bytes, 64);
+            }
             break;
         default: {
             L->n_outs++;
@@ -106,6 +142,8 @@ int kb__case_build(const kb_target *t, const kb_plugin *oracle, uint32_t case_in
         }
     }
     L->arena_size = round_up(off ? off : 1, page);
+    L->probe_size = round_up(poff ? poff : 1, page);
+    cd->psize = L->probe_size;
     L->lane_size = out_off;
     uint64_t lanes = KB__LANE_BYTES / (out_off ? out_off : 1);
     L->n_lanes = (uint32_t)(lanes < 1 ? 1 : lanes > KB__MAX_LANES ? KB__MAX_LANES : lanes);
@@ -121,19 +159,21 @@ int kb__case_build(const kb_target *t, const kb_plugin *oracle, uint32_t case_in
         kb__errf(err, err_len, "cannot map %zu bytes of inputs: %s", cd->size, strerror(errno));
         return KB__ENOMEM;
     }
-    char path[64];
-    snprintf(path, sizeof path, "/proc/self/fd/%d", cd->fd);
-    cd->ro_fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (cd->ro_fd < 0) {
-        kb__errf(err, err_len, "cannot reopen the input arena read-only: %s", strerror(errno));
-        return KB__EIO;
+
+    cd->pfd = make_memfd("kb-fresh-inputs", cd->psize, err, err_len);
+    if (cd->pfd < 0) return KB__ENOMEM;
+    cd->pbase = mmap(NULL, cd->psize, PROT_READ | PROT_WRITE, MAP_SHARED, cd->pfd, 0);
+    if (cd->pbase == MAP_FAILED) {
+        cd->pbase = NULL;
+        kb__errf(err, err_len, "cannot map %zu bytes of fresh inputs: %s", cd->psize, strerror(errno));
+        return KB__ENOMEM;
     }
 
     kb_buffer bufs[KB_MAX_BUFFERS];
-    for (int s = 0; s < KB__SETS; s++) {
+    for (int s = 0; s < KB__ALLSETS; s++) {
         for (uint32_t i = 0; i < t->n_buffers; i++) {
             const int out = L->buf[i].role == KB_ROLE_OUTPUT;
-            bufs[i] = (kb_buffer){out ? NULL : cd->base + L->buf[i].off[s], cs->lengths[i], 0,
+            bufs[i] = (kb_buffer){out ? NULL : set_ptr(cd, s, i), cs->lengths[i], 0,
                                   L->buf[i].dtype, 0};
         }
         char gerr[256] = "";
@@ -145,19 +185,10 @@ int kb__case_build(const kb_target *t, const kb_plugin *oracle, uint32_t case_in
     }
     /* Seal: a worker could otherwise reopen /proc/self/fd/N read-write. The
      * host keeps only a read-only view from here on. */
-    munmap(cd->base, cd->size);
-    cd->base = NULL;
-    if (fcntl(cd->fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) != 0) {
-        kb__errf(err, err_len, "cannot seal the input arena: %s", strerror(errno));
+    if (seal(cd->fd, &cd->base, cd->size, &cd->ro_fd, err, err_len) != 0 ||
+        seal(cd->pfd, &cd->pbase, cd->psize, &cd->pro_fd, err, err_len) != 0)
         return KB__EIO;
-    }
-    cd->base = mmap(NULL, cd->size, PROT_READ, MAP_SHARED, cd->fd, 0);
-    if (cd->base == MAP_FAILED) {
-        cd->base = NULL;
-        kb__errf(err, err_len, "cannot map inputs read-only: %s", strerror(errno));
-        return KB__ENOMEM;
-    }
-    cd->input_digest = kb__hash(cd->base, cd->size, 0);
+    cd->input_digest = kb__case_digest(cd);
 
     /* Oracle outputs, in the host: the oracle is pinned and trusted. */
     static const kb_host host = {sizeof(kb_host), 0, 0, oracle_log, oracle_alloc, oracle_free};
@@ -177,10 +208,10 @@ int kb__case_build(const kb_target *t, const kb_plugin *oracle, uint32_t case_in
         return KB__ESPEC;
     }
     int rc = 0;
-    for (int s = 0; s < KB__SETS && rc == 0; s++) {
+    for (int s = 0; s < KB__ALLSETS && rc == 0; s++) {
         for (uint32_t i = 0; i < L->n_calls; i++) {
             const uint32_t bi = L->n_statics + i;
-            ins[i] = (kb_buffer){cd->base + L->buf[bi].off[s], L->buf[bi].count, 0, L->buf[bi].dtype, 0};
+            ins[i] = (kb_buffer){set_ptr(cd, s, bi), L->buf[bi].count, 0, L->buf[bi].dtype, 0};
         }
         for (uint32_t j = 0; j < L->n_outs; j++) {
             const uint32_t bi = L->n_statics + L->n_calls + j;
@@ -218,14 +249,21 @@ int kb__case_build(const kb_target *t, const kb_plugin *oracle, uint32_t case_in
     return rc;
 }
 
+uint64_t kb__case_digest(const kb__case_data *cd) {
+    return kb__hash(cd->base, cd->size, 0) ^ kb__hash(cd->pbase, cd->psize, 1);
+}
+
 void kb__case_free(kb__case_data *cd) {
-    for (int s = 0; s < KB__SETS; s++)
+    for (int s = 0; s < KB__ALLSETS; s++)
         for (int j = 0; j < KB_MAX_BUFFERS; j++) free(cd->ref[s][j]);
     if (cd->base) munmap(cd->base, cd->size);
+    if (cd->pbase) munmap(cd->pbase, cd->psize);
     if (cd->fd >= 0) close(cd->fd);
     if (cd->ro_fd >= 0) close(cd->ro_fd);
+    if (cd->pfd >= 0) close(cd->pfd);
+    if (cd->pro_fd >= 0) close(cd->pro_fd);
     memset(cd, 0, sizeof *cd);
-    cd->fd = cd->ro_fd = -1;
+    cd->fd = cd->ro_fd = cd->pfd = cd->pro_fd = -1;
 }
 
 int kb__outbuf_create(const kb__layout *L, kb__outbuf *ob, char *err, size_t err_len) {

@@ -156,10 +156,14 @@ int kb__cli_list(int argc, char **argv) {
     snprintf(exe_dir, sizeof exe_dir, "%s", kb__self_exe());
     char *slash = strrchr(exe_dir, '/');
     if (slash) *slash = 0;
-    char build[PATH_MAX + 16];
+    char build[PATH_MAX + 16], prefix[PATH_MAX + 32];
     snprintf(build, sizeof build, "%s/oracles", exe_dir);
-    const char *roots[3] = {oracles, build, KB_INSTALL_ORACLE_DIR};
-    for (int i = 0; i < 3; i++) {
+    /* <prefix>/bin/kbench: <prefix>/lib/kbench/oracles, as oracles.c searches */
+    slash = strrchr(exe_dir, '/');
+    if (slash) *slash = 0;
+    snprintf(prefix, sizeof prefix, "%s/lib/kbench/oracles", exe_dir);
+    const char *roots[4] = {oracles, build, prefix, KB_INSTALL_ORACLE_DIR};
+    for (int i = 0; i < 4; i++) {
         if (!roots[i]) continue;
         int dup = 0;
         for (int j = 0; j < i; j++)
@@ -167,9 +171,9 @@ int kb__cli_list(int argc, char **argv) {
         if (!dup) list_dir(roots[i], oracles, &seen);
     }
     if (!seen) {
-        fprintf(stderr, "kbench: no oracles found in %s%s%s or %s; build them (cmake --build build) or "
+        fprintf(stderr, "kbench: no oracles found in %s%s%s, %s or %s; build them (cmake --build build) or "
                         "pass --oracles DIR\n",
-                oracles ? oracles : "", oracles ? ", " : "", build, KB_INSTALL_ORACLE_DIR);
+                oracles ? oracles : "", oracles ? ", " : "", build, prefix, KB_INSTALL_ORACLE_DIR);
         return 1;
     }
     return 0;

@@ -203,6 +203,7 @@ typedef struct kb__result {
     double noise_floor_pct;/* the machine's A/A noise for this target (calibrate); NAN if none */
     double drift_pct;      /* common speed change of both sides, first to second half, % */
     char hw_counters[96];  /* counter figures, or "n/a (why)" */
+    double fresh_ratio;    /* geomean ratio on inputs neither side had seen (probe) */
 } kb__result;
 
 /* ---- state directory and calibration (state.c, roofline.c) ------------ */

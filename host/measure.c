@@ -152,6 +152,66 @@ static kb__status summarise(const kb__trial_opts *o, kb__case_data *cases, uint3
     return st;
 }
 
+/* The fresh probe. Per case, each side is timed once on input sets it has
+ * never seen: the baseline first runs the candidate's sets untimed (warming
+ * the shared caches) and the candidate then its own; the other way round
+ * for the baseline. A plugin that replays answers it cached from earlier
+ * calls is fast only on what it has seen, so its ratio here is far worse
+ * than in the timed batches. Times are the workers' own readings (a batch
+ * is a couple of calls, too short for the host's clock), never taken as
+ * more than a few round trips below the host's own reading. */
+static int fresh_probe(const kb_target *t, kb__case_data *cases, uint32_t n_cases, kb__side *cand,
+                       kb__side *base, kb__result *r, kb__failure *fail) {
+    double sum = 0;
+    uint32_t n = 0;
+    const double gap_c = cand->n_gaps ? kb__median(cand->gaps, cand->n_gaps) : 0;
+    const double gap_b = base->n_gaps ? kb__median(base->gaps, base->n_gaps) : 0;
+    const double allowed = 4 * (gap_c > gap_b ? gap_c : gap_b) + 500e3;
+    for (uint32_t c = 0; c < n_cases; c++) {
+        kb__side *sides[2] = {cand, base};
+        for (int i = 0; i < 2; i++) {
+            kb__req q;
+            memset(&q, 0, sizeof q);
+            q.type = KB__REQ_PROBE;
+            q.slot = cases[c].layout.slot;
+            kb__rep rep;
+            int rc = kb__worker_call(&sides[i]->w, &q, &cases[c].pro_fd, 1, &rep, 10.0, NULL, fail,
+                                     "mapping of fresh inputs");
+            if (rc) return rc;
+            if (rep.type != KB__REP_OK) return 0; /* no probe: not a verdict of its own */
+        }
+        /* Two pools per side, two sets each; the faster of the two readings
+         * counts (load only ever adds time). */
+        const uint32_t per = KB__PROBE / 4;
+        uint64_t k = per <= cases[c].layout.n_lanes ? per : cases[c].layout.n_lanes;
+        double best[2] = {INFINITY, INFINITY};
+        for (uint32_t pool = 0; pool < 4; pool++) {
+            uint32_t sets[KB__PROBE / 4];
+            for (uint32_t i = 0; i < per; i++) sets[i] = KB__SETS + pool * per + i;
+            /* pools 0, 1: the baseline warms, the candidate is timed; 2, 3: the reverse */
+            kb__side *warm = pool < 2 ? base : cand, *timed = pool < 2 ? cand : base;
+            double h;
+            int rc;
+            if ((rc = kb__side_batch(warm, t, &cases[c], sets, (uint32_t)k, k, 10.0, &h, fail)))
+                return rc;
+            if ((rc = kb__side_batch(timed, t, &cases[c], sets, (uint32_t)k, k, 10.0, &h, fail)))
+                return rc;
+            /* The worker's reading, but never more than `allowed` below the
+             * host's: a forged short record gains nothing beyond that. */
+            double w = timed->last_worker_ns;
+            if (h - w > allowed) w = h - allowed;
+            double *b = &best[pool < 2 ? 0 : 1];
+            if (w < *b) *b = w;
+        }
+        if (best[0] > 0 && best[1] > 0 && isfinite(best[0]) && isfinite(best[1])) {
+            sum += log(best[0] / best[1]);
+            n++;
+        }
+    }
+    r->fresh_ratio = n ? exp(sum / n) : NAN;
+    return 0;
+}
+
 int kb__measure(const kb__trial_opts *o, const kb_target *t, kb__case_data *cases, uint32_t n_cases,
                 kb__side *cand, kb__side *base, kb__samples *smp, kb__result *r,
                 kb__failure *fail) {
@@ -246,6 +306,17 @@ int kb__measure(const kb__trial_opts *o, const kb_target *t, kb__case_data *case
             if (same >= 1) break;
         }
     }
+    if ((rc = fresh_probe(t, cases, n_cases, cand, base, r, fail))) return rc;
     r->status = summarise(o, cases, n_cases, smp, r, stats_seed);
+    /* Faster on what it has seen than on what it has not, by far more than
+     * caches explain: answers replayed from a cache. */
+    if (isfinite(r->fresh_ratio) && r->fresh_ratio > 2.0 * r->geomean.est) {
+        fail->status = KB__ST_REJECTED;
+        kb__errf(fail->reason, sizeof fail->reason,
+                 "on inputs it had never seen the candidate's ratio is %.3f, in the timed batches "
+                 "%.3f: it replays answers cached from earlier calls",
+                 r->fresh_ratio, r->geomean.est);
+        return KB__ECHILD;
+    }
     return 0;
 }

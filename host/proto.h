@@ -17,6 +17,11 @@
 
 #define KB__PROTO_MAGIC 0x4b42574bu /* "KWBK" */
 #define KB__SETS 4        /* input sets per case */
+/* Fresh sets, sent to a worker only at the end of timing: the candidate's
+ * speed on inputs it has never seen, against its timed speed, shows a
+ * plugin that replays answers cached from earlier calls. */
+#define KB__PROBE 8
+#define KB__ALLSETS (KB__SETS + KB__PROBE)
 #define KB__MAX_CASES 64
 #define KB__MAX_ORDER 16  /* set order cycled through within one batch */
 #define KB__MAX_LANES 4096
@@ -27,6 +32,7 @@ enum kb__req_type {
     KB__REQ_CASE,      /* fds: arena (read-only), outputs; prepare + verify */
     KB__REQ_BATCH,     /* `calls` runs cycling through `order`, timed */
     KB__REQ_RELEASE,   /* release() one case */
+    KB__REQ_PROBE,     /* fd: the case's fresh sets (read-only), usable as sets 4.. */
     KB__REQ_QUIT       /* exit(0) */
 };
 
@@ -50,7 +56,7 @@ typedef struct kb__layout {
     int64_t params[KB_MAX_PARAMS];
     char param_names[KB_MAX_PARAMS][32];
     char case_name[96];
-    uint64_t arena_size, out_size;
+    uint64_t arena_size, out_size, probe_size;
     /* Every call of a batch writes its own copy of the outputs (a lane), so
      * the host can check any call afterwards, chosen after the fact: a
      * plugin cannot know which calls will be checked, so it must do all. */
@@ -61,6 +67,7 @@ typedef struct kb__layout {
         uint32_t role, dtype, flags, pad;
         uint64_t count;
         uint64_t off[KB__SETS];
+        uint64_t poff[KB__PROBE]; /* fresh sets, in the probe arena */
         uint64_t slot_off, slot_size, data_off;
     } buf[KB_MAX_BUFFERS];
 } kb__layout;

@@ -75,6 +75,7 @@ void kb__result_print_block(const kb__result *r, void *file)
     kv_num(f, "noise_pct", t, "%.2f", r->noise_pct);
     kv_num(f, "noise_floor_pct", 1, "%.2f", r->noise_floor_pct);
     kv_num(f, "drift_pct", t, "%+.1f", r->drift_pct);
+    kv_num(f, "fresh_ratio", t, "%.4f", r->fresh_ratio);
     kv_str(f, "hw_counters", r->hw_counters);
     fprintf(f, "seed: 0x%016" PRIx64 "\n", r->seed);
 }
@@ -388,6 +389,7 @@ void kb__result_print_json(const kb__result *r, void *file)
     jk_num(f, &m, in, "noise_pct", t ? r->noise_pct : nan);
     jk_num(f, &m, in, "noise_floor_pct", r->noise_floor_pct);
     jk_num(f, &m, in, "drift_pct", t ? r->drift_pct : nan);
+    jk_num(f, &m, in, "fresh_ratio", t ? r->fresh_ratio : nan);
     jk_str(f, &m, in, "hw_counters", r->hw_counters);
     jk_str(f, &m, in, "description", r->description);
     jk_str(f, &m, in, "git_commit", r->git_commit);

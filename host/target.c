@@ -59,7 +59,8 @@ static int ctx_build(kb__ctx *c, const char *target, const char *oracles_dir, co
     snprintf(c->oracles_dir, sizeof c->oracles_dir, "%s", oracles_dir ? oracles_dir : "");
     snprintf(c->cases_sel, sizeof c->cases_sel, "%s", sel ? sel : "quick");
     c->seed = seed;
-    for (int i = 0; i < KB__MAX_CASES; i++) c->cases[i].fd = c->cases[i].ro_fd = -1;
+    for (int i = 0; i < KB__MAX_CASES; i++)
+        c->cases[i].fd = c->cases[i].ro_fd = c->cases[i].pfd = c->cases[i].pro_fd = -1;
     c->osnap.fd = -1;
     int rc = kb__oracle_find(target, oracles_dir, c->oracle_path, sizeof c->oracle_path, err, err_len);
     if (rc != 0) return KB__ENOTFOUND;

@@ -155,7 +155,7 @@ static void side_close(kb__side *s) {
 static void no_timing(kb__result *r) {
     const double nan_ = NAN;
     r->geomean = r->worst = (kb__ci){nan_, nan_, nan_};
-    r->noise_pct = r->drift_pct = nan_;
+    r->noise_pct = r->drift_pct = r->fresh_ratio = nan_;
 }
 
 int kb__trial_run(const kb__trial_opts *o, kb__ctx_cache *cache, kb__result *r, char *err,
@@ -282,7 +282,7 @@ int kb__trial_run(const kb__trial_opts *o, kb__ctx_cache *cache, kb__result *r, 
     if (!o->verify_only && side_release_all(base, cases, n_cases, phase_timeout(o), &fail) != 0)
         goto verdict;
     for (uint32_t c = 0; c < n_cases; c++)
-        if (kb__hash(cases[c].base, cases[c].size, 0) != cases[c].input_digest) {
+        if (kb__case_digest(&cases[c]) != cases[c].input_digest) {
             fail.status = KB__ST_REJECTED;
             kb__errf(fail.reason, sizeof fail.reason, "inputs of case %s changed: a plugin wrote to input",
                      cases[c].cs->name);

@@ -19,8 +19,11 @@ typedef struct kb__case_data {
     uint8_t *base;           /* host mapping (read-only once sealed) */
     size_t size;
     uint64_t input_digest;   /* of the whole arena, to prove nobody wrote it */
-    void *ref[KB__SETS][KB_MAX_BUFFERS];        /* oracle outputs, per output */
-    uint64_t ref_produced[KB__SETS][KB_MAX_BUFFERS];
+    int pfd, pro_fd;         /* the fresh sets' memfd, and its read-only reopen */
+    uint8_t *pbase;
+    size_t psize;
+    void *ref[KB__ALLSETS][KB_MAX_BUFFERS];        /* oracle outputs, per output */
+    uint64_t ref_produced[KB__ALLSETS][KB_MAX_BUFFERS];
     double oracle_ns;        /* one in-host oracle call, for calibration */
 } kb__case_data;
 
@@ -28,6 +31,8 @@ typedef struct kb__case_data {
 int kb__case_build(const kb_target *t, const kb_plugin *oracle, uint32_t case_index,
                    uint32_t slot, uint64_t seed, kb__case_data *cd, char *err, size_t err_len);
 void kb__case_free(kb__case_data *cd);
+/* Digest of all the case's inputs, to prove after a trial nobody wrote them. */
+uint64_t kb__case_digest(const kb__case_data *cd);
 
 /* One worker's output memory for one case. */
 typedef struct kb__outbuf {

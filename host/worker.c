@@ -38,7 +38,9 @@ typedef struct kb__wcase {
     size_t outmap_size;
     uint32_t n_ins, n_outs;
     kb_buffer statics[KB_MAX_BUFFERS];
-    kb_buffer ins[KB__SETS][KB_MAX_BUFFERS];
+    kb_buffer ins[KB__ALLSETS][KB_MAX_BUFFERS];
+    uint8_t *probe;        /* the fresh sets, mapped only when the host sends them */
+    size_t probe_size;
     kb_buffer *lanes;      /* [n_lanes][n_outs]: each call's own outputs */
     uint64_t *prod;        /* [n_lanes][n_outs] produced counts, shared with the host */
     size_t prod_size;
@@ -162,7 +164,8 @@ static void on_fault(int sig, siginfo_t *si, void *uc) {
     for (int c = 0; c < KB__MAX_CASES; c++) {
         kb__wcase *k = &W.cases[c];
         if (!k->ready) continue;
-        if (addr >= k->arena && addr < k->arena + k->arena_size) {
+        if ((addr >= k->arena && addr < k->arena + k->arena_size) ||
+            (k->probe && addr >= k->probe && addr < k->probe + k->probe_size)) {
             say_fault("wrote to input (read-only memory) in case", k->layout.case_name);
             goto die;
         }
@@ -390,6 +393,7 @@ static void unmap_case(kb__wcase *k) {
     if (k->arena) munmap(k->arena, k->arena_size);
     if (k->outmap) munmap(k->outmap, k->outmap_size);
     if (k->prod) munmap(k->prod, k->prod_size);
+    if (k->probe) munmap(k->probe, k->probe_size);
     free(k->lanes);
     memset(k, 0, sizeof *k);
 }
@@ -521,7 +525,7 @@ static void do_batch(const kb__req *q) {
     }
     kb__wcase *k = &W.cases[q->slot];
     for (uint32_t i = 0; i < q->n_order; i++)
-        if (q->order[i] >= KB__SETS) {
+        if (q->order[i] >= (k->probe ? KB__ALLSETS : KB__SETS)) {
             reply_code(KB__REP_REFUSED, -1, "bad batch request");
             return;
         }
@@ -564,6 +568,30 @@ static void do_batch(const kb__req *q) {
         r.type = KB__REP_OK;
     }
     reply(&r);
+}
+
+static void do_probe(const kb__req *q, int fd) {
+    if (q->slot >= KB__MAX_CASES || !W.cases[q->slot].ready || fd < 0 || W.cases[q->slot].probe) {
+        reply_code(KB__REP_REFUSED, -1, "bad probe request");
+        return;
+    }
+    kb__wcase *k = &W.cases[q->slot];
+    const kb__layout *L = &k->layout;
+    /* Populated: page faults on first touch would be timed otherwise. */
+    void *m = mmap(NULL, L->probe_size, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
+    if (m == MAP_FAILED) {
+        reply_code(KB__REP_REFUSED, -1, "cannot map fresh inputs");
+        return;
+    }
+    k->probe = m;
+    k->probe_size = L->probe_size;
+    for (int p = 0; p < KB__PROBE; p++)
+        for (uint32_t i = 0; i < L->n_calls; i++) {
+            const uint32_t bi = L->n_statics + i;
+            k->ins[KB__SETS + p][i] =
+                (kb_buffer){k->probe + L->buf[bi].poff[p], L->buf[bi].count, 0, L->buf[bi].dtype, 0};
+        }
+    reply_code(KB__REP_OK, 0, NULL);
 }
 
 static void do_release(const kb__req *q) {
@@ -613,6 +641,7 @@ int kb__worker_main(int sock) {
         case KB__REQ_CASE: do_case(&q, fds[0], fds[1]); fds[0] = fds[1] = -1; break;
         case KB__REQ_BATCH: do_batch(&q); break;
         case KB__REQ_RELEASE: do_release(&q); break;
+        case KB__REQ_PROBE: do_probe(&q, fds[0]); break;
         case KB__REQ_QUIT:
             reply_code(KB__REP_OK, 0, NULL);
             if (KB__ASAN) {

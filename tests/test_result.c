@@ -23,7 +23,8 @@ static const char *const block_keys[] = {
     "reason",         "geomean_ratio",   "ci90_low",       "ci90_high",
     "worst_case",     "worst_ratio",     "worst_ci90_low", "worst_ci90_high",
     "cases",          "prepare_ms",      "trial_seconds",  "peak_rss_kb",
-    "noise_pct",      "noise_floor_pct", "drift_pct",      "hw_counters",
+    "noise_pct",      "noise_floor_pct", "drift_pct",      "fresh_ratio",
+    "hw_counters",
     "seed",
 };
 #define NKEYS (sizeof block_keys / sizeof block_keys[0])
@@ -150,7 +151,7 @@ static void test_block_incorrect(void **state)
     static const char *const na[] = {"geomean_ratio",  "ci90_low",       "ci90_high",
                                      "worst_case",     "worst_ratio",    "worst_ci90_low",
                                      "worst_ci90_high", "candidate_digest", "noise_pct",
-                                     "drift_pct", "hw_counters"};
+                                     "drift_pct", "fresh_ratio", "hw_counters"};
     for (size_t i = 0; i < sizeof na / sizeof na[0]; i++)
         assert_string_equal(val(keys, vals, n, na[i]), "n/a");
     assert_string_equal(val(keys, vals, n, "reason"), "case m8_n10k, index 17: expected 3, got 4");
