@@ -6,7 +6,8 @@
 # links, installed side by side with the native ones through Debian multiarch:
 #
 #   dpkg --add-architecture arm64 && apt-get update
-#   apt-get install gcc-aarch64-linux-gnu libxxhash-dev:arm64 libseccomp-dev:arm64
+#   apt-get install gcc-aarch64-linux-gnu g++-aarch64-linux-gnu libxxhash-dev:arm64 \
+#     libseccomp-dev:arm64
 #   # and, for KB_TESTS=ON: libcmocka-dev:arm64 libjansson-dev:arm64 libffi-dev:arm64
 #
 # Multiarch puts them in /usr/lib/aarch64-linux-gnu with their headers in
@@ -14,8 +15,12 @@
 # at the arm64 .pc files; the cross toolchain's own libc lives in
 # /usr/aarch64-linux-gnu. Run the result with qemu-aarch64 (qemu-user):
 #
-#   KB_WORKER_EXEC_PREFIX=/usr/bin/qemu-aarch64 QEMU_LD_PREFIX=/usr/aarch64-linux-gnu \
-#     qemu-aarch64 build-aarch64-cross/kbench verify ...
+#   KB_WORKER_EXEC_PREFIX=/usr/bin/qemu-aarch64 qemu-aarch64 build-aarch64-cross/kbench verify ...
+#
+# with no -L / QEMU_LD_PREFIX: libc6:arm64 (multiarch) provides the loader at
+# /lib/ld-linux-aarch64.so.1, and Debian 12's qemu 7.2 hangs a forked child of
+# a dynamic program when a prefix is given. KB_WORKER_EXEC_PREFIX makes the
+# host start its workers through qemu too (docs/matrix.md).
 set(CMAKE_SYSTEM_NAME Linux)
 set(CMAKE_SYSTEM_PROCESSOR aarch64)
 

@@ -42,13 +42,22 @@ static int target_ok(const char *s) {
     return 1;
 }
 
+/* --state DIR, else $KBENCH_STATE_DIR, else ./.kbench (state.c). */
+static const char *state_root(const char *state_dir, char *buf, size_t len) {
+    char e[256];
+    if (state_dir && *state_dir) return state_dir;
+    if (kb__state_dir(buf, len, 0, e, sizeof e) != 0) snprintf(buf, len, "%s", KB__STATE_DIR_DEFAULT);
+    return buf;
+}
+
 static int best_paths(const char *state_dir, const char *target, kb__best *b, char *err,
                       size_t err_len) {
     if (!target_ok(target)) {
         kb__errf(err, err_len, "target name '%s' cannot name a state directory", target);
         return KB__EUSAGE;
     }
-    const char *sd = state_dir && *state_dir ? state_dir : KB__STATE_DIR_DEFAULT;
+    char root[PATH_MAX];
+    const char *sd = state_root(state_dir, root, sizeof root);
     if ((size_t)snprintf(b->dir, sizeof b->dir, "%s/%s", sd, target) >= sizeof b->dir ||
         (size_t)snprintf(b->so, sizeof b->so, "%s/best.so", b->dir) >= sizeof b->so) {
         kb__errf(err, err_len, "state directory path too long: %s", sd);
@@ -63,7 +72,8 @@ static int lock_dir(const char *state_dir, const kb__best *b, int create, int ho
                     size_t err_len) {
     char path[PATH_MAX + 8];
     if (create) {
-        const char *sd = state_dir && *state_dir ? state_dir : KB__STATE_DIR_DEFAULT;
+        char root[PATH_MAX];
+        const char *sd = state_root(state_dir, root, sizeof root);
         if ((mkdir(sd, 0755) != 0 && errno != EEXIST) || (mkdir(b->dir, 0755) != 0 && errno != EEXIST)) {
             kb__errf(err, err_len, "%s: cannot create the state directory: %s", b->dir, strerror(errno));
             return -2;
@@ -368,11 +378,16 @@ out:
 
 int kb__trial_any(const kb__trial_opts *o, const char *state_dir, kb__ctx_cache *cache,
                   kb__result *r, kb__best_info *bi, char *err, size_t err_len) {
-    if (o->against && !strcmp(o->against, "best"))
+    if (o->against && !strcmp(o->against, "best") && !o->verify_only)
         return kb__trial_best(o, state_dir, cache, r, bi, err, err_len);
     memset(bi, 0, sizeof *bi);
     bi->oracle_ratio = NAN;
     bi->oracle_ratio_source = "n/a";
+    if (o->against && !strcmp(o->against, "best")) { /* verify: correctness has no baseline */
+        kb__trial_opts v = *o;
+        v.against = NULL;
+        return kb__trial_run(&v, cache, r, err, err_len);
+    }
     return kb__trial_run(o, cache, r, err, err_len);
 }
 

@@ -114,6 +114,13 @@ static int load(const char *path, const char *target, kb__rows *rows) {
     }
     free(line);
     fclose(f);
+    /* rows that could belong to any target do not make a history on their own */
+    size_t own = 0;
+    for (size_t i = 0; i < rows->n; i++) own += !target || !strcmp(rows->v[i].f[F_TARGET], target);
+    if (!own) {
+        for (size_t i = 0; i < rows->n; i++) free(rows->v[i].f[0]);
+        rows->n = 0;
+    }
     return 0;
 }
 

@@ -77,6 +77,12 @@ void kb__git_commit(const char *path, char *out, size_t n) {
     pclose(p);
 }
 
+const char *kb__worker_exe(void) {
+    const char *pre = getenv("KB_WORKER_EXEC_PREFIX");
+    if ((!pre || !*pre) && access("/proc/self/exe", X_OK) == 0) return "/proc/self/exe";
+    return kb__self_exe();
+}
+
 static double now_s(void) { return (double)kb__now_ns() / 1e9; }
 
 /* Appends a compact JSON line for `doc` (stolen) to *buf. */
@@ -192,7 +198,7 @@ static char *run_job(kb__server *sv, const json_t *req) {
     o.budget = 2.0;
     o.rule.min_gain = 0.01;
     o.rule.worst_case = 0.05;
-    o.exe = kb__self_exe();
+    o.exe = kb__worker_exe();
     o.verify_only = verify;
     o.candidate = jstr(req, "candidate");
     o.against = jstr(req, "against");
@@ -217,6 +223,7 @@ static char *run_job(kb__server *sv, const json_t *req) {
     if (!r) return json_line(error_doc(req, op, "out of memory", 70));
     kb__best_info bi;
     char err[1024];
+    snprintf(r->description, sizeof r->description, "%s", desc ? desc : "");
     int rc = kb__trial_any(&o, state, &sv->cache, r, &bi, err, sizeof err);
     if (rc != 0) {
         free(r);
@@ -836,7 +843,11 @@ int kb__trial_remote(const kb__remote_req *q) {
     if (o->oracles_dir) json_object_set_new(req, "oracles", abs_path(o->oracles_dir));
     if (q->ledger) json_object_set_new(req, "ledger", abs_path(q->ledger));
     if (q->description) json_object_set_new(req, "description", json_string(q->description));
-    json_object_set_new(req, "state", abs_path(q->state_dir ? q->state_dir : KB__STATE_DIR_DEFAULT));
+    char state[PATH_MAX], serr[256];
+    if (q->state_dir) snprintf(state, sizeof state, "%s", q->state_dir);
+    else if (kb__state_dir(state, sizeof state, 0, serr, sizeof serr) != 0)
+        snprintf(state, sizeof state, "%s", KB__STATE_DIR_DEFAULT);
+    json_object_set_new(req, "state", abs_path(state)); /* the client's, not the server's cwd */
     char *line = json_line(req);
     if (!line) {
         fprintf(stderr, "kbench: cannot encode the request (a path that is not UTF-8?)\n");

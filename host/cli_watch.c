@@ -125,6 +125,7 @@ static void run_one(const kb__watch_cfg *cfg, kb__ctx_cache *cache, kb__watched 
     kb__best_info bi;
     char err[1024];
     const uint64_t builds = cache->builds;
+    snprintf(r->description, sizeof r->description, "%s", cfg->desc);
     g_in_trial = 1;
     int rc = kb__trial_any(&o, cfg->state, cache, r, &bi, err, sizeof err);
     g_in_trial = 0;
@@ -194,7 +195,7 @@ int kb__cli_watch(int argc, char **argv) {
     cfg.o.budget = 2.0;
     cfg.o.rule.min_gain = 0.01;
     cfg.o.rule.worst_case = 0.05;
-    cfg.o.exe = kb__self_exe();
+    cfg.o.exe = kb__worker_exe();
     cfg.desc = "";
     double debounce_ms = 30, max_trials = 0;
     int initial = 1, bad = 0;
@@ -243,7 +244,7 @@ int kb__cli_watch(int argc, char **argv) {
         kb__watched *w = &ws[i];
         snprintf(w->path, sizeof w->path, "%s", argv[optind + i]);
         const char *slash = strrchr(w->path, '/');
-        snprintf(w->base, sizeof w->base, "%s", slash ? slash + 1 : w->path);
+        snprintf(w->base, sizeof w->base, "%.255s", slash ? slash + 1 : w->path);
         if (slash == w->path) snprintf(w->dir, sizeof w->dir, "/");
         else if (slash) snprintf(w->dir, sizeof w->dir, "%.*s", (int)(slash - w->path), w->path);
         else snprintf(w->dir, sizeof w->dir, ".");

@@ -7,6 +7,7 @@
  * a trial cannot change what was measured or what the ledger names.
  */
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -95,6 +96,17 @@ static int copy_once(const char *path, int *out, uint64_t *size, char *err, size
         close(fd);
         return KB__EFORMAT;
     }
+    /* A read lease: refused while anyone has the file open for writing,
+     * and broken (seen below) if anyone opens it for writing during the
+     * copy. Size and mtime alone miss a copy taken between two same-size
+     * in-place writes. Filesystems without leases (and files of another
+     * owner without CAP_LEASE) fall back to the size/mtime/inode checks. */
+    signal(SIGIO, SIG_IGN); /* a lease break must not kill the host */
+    int leased = fcntl(fd, F_SETLEASE, F_RDLCK) == 0;
+    if (!leased && (errno == EAGAIN || errno == EBUSY)) {
+        close(fd);
+        return 1;
+    }
     int mfd = memfd_create("kb-plugin", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (mfd < 0) {
         kb__errf(err, err_len, "%s: memfd_create: %s", path, strerror(errno));
@@ -112,7 +124,9 @@ static int copy_once(const char *path, int *out, uint64_t *size, char *err, size
      * new file over the path (the name points at another inode). */
     int changed = fstat(fd, &after) != 0 || !same_file_state(&before, &after) ||
                   stat(path, &named) != 0 || !same_file_state(&before, &named) ||
-                  n != (int64_t)before.st_size;
+                  n != (int64_t)before.st_size ||
+                  (leased && fcntl(fd, F_GETLEASE) != F_RDLCK);
+    if (leased) fcntl(fd, F_SETLEASE, F_UNLCK);
     close(fd);
     if (changed) {
         close(mfd);

@@ -21,7 +21,8 @@ int kb__cli_report(int argc, char **argv);
 /* `--against best`: the baseline is the best kept candidate of the
  * candidate's target, kept as <state>/<target>/best.so with best.tsv (its
  * digest, its ratio against the oracle, the ledger line that made it best).
- * With no best yet the oracle is the baseline. A keep promotes the
+ * The state directory is --state DIR, else $KBENCH_STATE_DIR, else ./.kbench
+ * (the one `kbench calibrate` uses). With no best yet the oracle is the baseline. A keep promotes the
  * candidate (an atomic rename), after one more trial measures the new best
  * against the oracle. */
 #define KB__STATE_DIR_DEFAULT ".kbench"
@@ -84,6 +85,13 @@ int kb__result_from_json(const json_t *doc, kb__result *r, kb__best_info *bi, ch
                          size_t err_len);
 /* --json output, with the best-so-far fields when bi->used. */
 void kb__result_print_json_ext(const kb__result *r, const kb__best_info *bi, void *file);
+
+/* The program long-lived commands (watch, serve) start their workers with:
+ * /proc/self/exe, which in the forked child still names the binary this
+ * process runs even after a rebuild replaced the file, so a server never
+ * pairs itself with workers of another build. The resolved path when
+ * KB_WORKER_EXEC_PREFIX (qemu) needs a real file name. */
+const char *kb__worker_exe(void);
 
 /* The git commit of the candidate's directory ("" when not in a work tree). */
 void kb__git_commit(const char *path, char *out, size_t n);

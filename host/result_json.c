@@ -136,6 +136,7 @@ int kb__result_from_json(const json_t *doc, kb__result *r, kb__best_info *bi, ch
     r->noise_pct = get_num(kb, "noise_pct");
     r->noise_floor_pct = get_num(kb, "noise_floor_pct");
     r->drift_pct = get_num(kb, "drift_pct");
+    r->fresh_ratio = get_num(kb, "fresh_ratio");
     double rss = get_num(kb, "peak_rss_kb");
     r->peak_rss_kb = isfinite(rss) ? (long)rss : 0;
     const json_t *cases = json_object_get(kb, "cases");

@@ -306,17 +306,19 @@ int kb__worker_call(kb__worker *w, kb__req *q, const int *fds, int nfds, kb__rep
         const uint64_t cpu = kb__worker_cpu_ns(w), wall = kb__now_ns();
         if (cpu > w->gap_cpu0) w->idle_cpu_ns += cpu - w->gap_cpu0;
         w->idle_wall_ns += wall - w->gap_wall0;
+        w->idle_gaps++;
         w->in_gap = 0;
-        const double allow = KB__IDLE_CPU_ALLOW_NS + KB__IDLE_CPU_ALLOW_FRAC * (double)w->idle_wall_ns;
+        const double allow = KB__IDLE_CPU_ALLOW_NS + KB__IDLE_CPU_PER_GAP_NS * (double)w->idle_gaps +
+                             KB__IDLE_CPU_ALLOW_FRAC * (double)w->idle_wall_ns;
         if ((double)w->idle_cpu_ns > allow) {
             reap(w, 0);
             fail->status = KB__ST_REJECTED;
             kb__errf(fail->reason, sizeof fail->reason,
-                     "%s used CPU outside timed calls: %.1f ms while it waited %.1f ms between "
-                     "calls (allowed: %.0f ms + %.1f%%), seen before %s; work only inside "
+                     "%s used CPU outside timed calls: %.1f ms while it waited %.1f ms in %llu "
+                     "gaps between calls (allowed: %.1f ms), seen before %s; work only inside "
                      "prepare and run",
                      w->label, w->idle_cpu_ns / 1e6, w->idle_wall_ns / 1e6,
-                     KB__IDLE_CPU_ALLOW_NS / 1e6, 100 * KB__IDLE_CPU_ALLOW_FRAC, what);
+                     (unsigned long long)w->idle_gaps, allow / 1e6, what);
             return KB__ECHILD;
         }
     }

@@ -118,6 +118,7 @@ int kb__noise_load(const char *target, double *pct, char *when, size_t when_len)
     char dir[4096], path[4400];
     kb__state_dir(dir, sizeof dir, 0, NULL, 0);
     snprintf(path, sizeof path, "%s/%s/noise.txt", dir, target);
+    if (when && when_len) when[0] = 0; /* a file without "calibrated:" leaves it unset */
     *pct = read_key(path, "noise_pct", NULL, 0);
     if (when) read_key(path, "calibrated", when, when_len);
     return isfinite(*pct) ? 0 : -1;

@@ -7,6 +7,8 @@
 #   options: --target T (repeatable; default both), --budget S (default:
 #            kbench's own), --log DIR (keep the per-trial lines there)
 #
+# Unless KBENCH_STATE_DIR is set, it first runs `kbench calibrate` into a
+# fresh state dir, so the verdicts carry a noise floor as a user's would.
 # A copy has another path and another snapshot, so kbench runs it like any
 # candidate, in its own worker, against the oracle in another. Nothing can
 # be faster than itself, so every keep is a false keep; discard ("not a
@@ -23,7 +25,7 @@ while [ $# -gt 0 ]; do
     --target) targets+=("$2"); shift 2 ;;
     --budget) budget=(--budget "$2"); shift 2 ;;
     --log) logdir=$2; shift 2 ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     [0-9]*) n=$1; shift ;;
     *) echo "aa.sh: unknown option $1" >&2; exit 64 ;;
   esac
@@ -36,6 +38,7 @@ trap 'rm -rf "$tmp"' EXIT
 [ -n "$logdir" ] && mkdir -p "$logdir"
 
 echo "A/A: $n trials per target, ${budget[*]:-default budget}; $(meas_load)"
+meas_calibrate "$tmp"
 for t in "${targets[@]}"; do
   oracle=$KB_BUILD/oracles/$t/oracle.so
   copy=$tmp/$t-oracle-copy.so

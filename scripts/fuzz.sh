@@ -66,6 +66,7 @@ for h in "${harnesses[@]}"; do
     work="$out/corpus/$h"
     log="$out/fuzz_$h.log"
     mkdir -p "$work"
+    before=$(ls "$out/crashes/" | grep -c "^$h-" || true)
     echo "== fuzz_$h: ${secs}s"
     set +e
     # the first directory receives new inputs; the seeds are only read
@@ -75,9 +76,9 @@ for h in "${harnesses[@]}"; do
     set -e
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
     eps=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
-    cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
-    crashes=$(ls "$out/crashes/" 2>/dev/null | grep -c "^$h-" || true)
-    line=$(printf '%-7s runs %-9s execs/s %-6s cov %-5s crash files %s' "$h" "${runs:-?}" \
+    cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2 || true)
+    crashes=$(( $(ls "$out/crashes/" | grep -c "^$h-" || true) - before ))
+    line=$(printf '%-7s runs %-9s execs/s %-6s cov %-5s new crash files %s' "$h" "${runs:-?}" \
         "${eps:-?}" "${cov:-?}" "$crashes")
     if [ "$rc" -ne 0 ]; then
         failed=1

@@ -20,15 +20,16 @@ meas_load() {
 
 # meas_trial LOG ARGS...: one `kbench trial ARGS -q`; appends one line to
 # LOG: status exit_code geomean_ratio ci90_low ci90_high trial_seconds
-# worst_ratio, tab-separated ("n/a" where the block has none).
+# worst_ratio noise_pct reason, tab-separated ("n/a" where the block has
+# none).
 meas_trial() {
   local log=$1 out rc
   shift
   out=$("$KBENCH" trial "$@" -q 2>&1) && rc=0 || rc=$?
   printf '%s\n' "$out" | awk -v rc="$rc" -F': ' '
-    { v[$1] = $2 }
+    { key = $1; sub(/^[^:]*: /, ""); gsub(/\t/, " "); v[key] = $0 }
     END {
-      n = split("status geomean_ratio ci90_low ci90_high trial_seconds worst_ratio", k, " ")
+      n = split("status geomean_ratio ci90_low ci90_high trial_seconds worst_ratio noise_pct reason", k, " ")
       s = (v["status"] == "") ? "error" : v["status"]
       printf "%s\t%s", s, rc
       for (i = 2; i <= n; i++) printf "\t%s", (v[k[i]] == "") ? "n/a" : v[k[i]]
@@ -68,4 +69,21 @@ meas_summary() {
 # meas_count LOG STATUS: how many lines of LOG have that status.
 meas_count() {
   awk -F'\t' -v s="$2" '$1 == s { n++ } END { print n + 0 }' "$1"
+}
+
+# meas_calibrate DIR: unless KBENCH_STATE_DIR is set already, run `kbench
+# calibrate` into DIR/state and use it, so verdicts carry this machine's
+# noise floor as they would for a user who calibrated first; print the
+# floors it found.
+meas_calibrate() {
+  if [ -n "${KBENCH_STATE_DIR:-}" ]; then
+    echo "state dir: $KBENCH_STATE_DIR (given; not recalibrated)"
+    return
+  fi
+  export KBENCH_STATE_DIR=$1/state
+  mkdir -p "$KBENCH_STATE_DIR"
+  local out
+  out=$("$KBENCH" calibrate 2>/dev/null) || true
+  echo "kbench calibrate (fresh state dir): $(printf '%s\n' "$out" |
+    awk -F': ' '$1 == "target" { t = $2 } $1 == "noise_floor_pct" { printf "%s noise floor %s%%; ", t, $2 }')"
 }

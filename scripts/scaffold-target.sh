@@ -359,8 +359,11 @@ static void test_baseline_is_not_kept(void **s)
     (void)s;
     kb_run r;
     KB_RUN(&r, "trial", (char *)kb_path("plugins/@NAME@/baseline.so"), "--budget", "1");
-    if (r.code != 1 && r.code != 4) print_error("%s\n%s\n", r.out, r.err);
-    assert_true(r.code == 1 || r.code == 4);
+    /* discard or inconclusive; on a loaded machine the harness may also reject a side for
+     * work between calls, which is still not a keep (test_baseline_verifies covers crashes) */
+    if (r.code != 1 && r.code != 4) print_message("%s: %s\n", kb_field(&r, "status"), kb_field(&r, "reason"));
+    assert_string_not_equal(kb_field(&r, "status"), "keep");
+    assert_true(r.code != 0 && r.code != 64 && r.code != 70);
 }
 
 int main(void)

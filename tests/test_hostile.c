@@ -323,21 +323,14 @@ static void test_11_reads_harness_request(void **state)
 }
 
 /* ---- 10: caching answers --------------------------------------------------
- * Known gap: every timed batch cycles through the same KB__SETS input sets,
- * so an answer cached at the first sight of a set (by address or by a
- * sample of its words) is right for the rest of the trial, and these
- * fixtures are kept with ratios near 0.01. Closing it needs inputs that
- * change between timed calls (arena.c / measure.c; see docs/robustness.md).
- * Set KB_HOSTILE_KNOWN_GAPS=1 to run it anyway. */
+ * Every timed batch cycles through the same KB__SETS input sets, so an
+ * answer cached at the first sight of a set (by address or by a sample of
+ * its words) could be replayed. The fresh probe times each side on sets it
+ * has never seen: a cacher is far slower there (rejected), or replays a
+ * wrong answer for a set whose sampled words collide (incorrect). */
 static void test_10_caching_gains_nothing(void **state)
 {
     (void)state;
-    const char *gaps = getenv("KB_HOSTILE_KNOWN_GAPS");
-    if (!gaps || strcmp(gaps, "1") != 0) {
-        print_message("threat 10 is a known gap (docs/robustness.md); "
-                      "KB_HOSTILE_KNOWN_GAPS=1 runs it\n");
-        skip();
-    }
     static const char *const fixtures[] = {"tests/fixtures/fx_caches_by_pointer.so",
                                            "tests/fixtures/fx_caches_by_content.so"};
     for (size_t i = 0; i < 2; i++) {
@@ -590,15 +583,8 @@ static void *rewriter(void *arg)
 static void test_20_snapshot_never_half_read(void **state)
 {
     (void)state;
-    const char *gaps = getenv("KB_HOSTILE_KNOWN_GAPS");
-    if (!gaps || strcmp(gaps, "1") != 0) {
-        /* Known gap: a file caught between two in-place writes, with no
-         * write during the copy, passes the size/mtime/inode checks of
-         * kb__snapshot_take (digest.c). See docs/robustness.md, threat 20. */
-        print_message("threat 20 is a known gap (docs/robustness.md); "
-                      "KB_HOSTILE_KNOWN_GAPS=1 runs it\n");
-        skip();
-    }
+    /* A file caught between two in-place writes passes size/mtime/inode
+     * checks; kb__snapshot_take's read lease refuses it (digest.c). */
     snprintf(race.path, sizeof race.path, "/tmp/kb-hostile-race-%d.so", (int)getpid());
     for (int k = 0; k < 2; k++) {
         race.v[k] = malloc(RACE_SIZE);

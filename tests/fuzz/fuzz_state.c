@@ -72,6 +72,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     size_t when_len = 1 + (mode >> 2) % 40;
     char *when = fz_keep(malloc(when_len));
+    memset(when, 'X', when_len); /* so an unset `when` shows without MSan */
     double pct = 0;
     int nrc = kb__noise_load(TARGET, &pct, when, when_len);
     fz_note("noise_load", nrc, NULL);
