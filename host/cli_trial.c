@@ -139,6 +139,11 @@ int kb__cli_trial(int argc, char **argv, int verify_only) {
         return KB__EXIT_USAGE;
     }
     o.candidate = argv[optind];
+    const char *emu = getenv("KB_WORKER_EXEC_PREFIX");
+    if (emu && *emu)
+        fprintf(stderr, "kbench: warning: KB_WORKER_EXEC_PREFIX=%s: workers run under emulation "
+                        "with the seccomp, thread and idle-CPU checks off; for correctness "
+                        "matrices only, never for verdicts you trust\n", emu);
     o.verify_only = verify_only;
     o.exe = kb__self_exe();
     if (server) {

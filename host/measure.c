@@ -21,6 +21,7 @@
 #define KB__BATCH_NS 3e6
 #define KB__RESAMPLES 2000
 #define KB__MIN_PAIRS 20
+#define KB__NOISE_MAX_PCT 15.0 /* per-sample noise that makes close calls undecidable */
 
 static uint64_t mix(uint64_t *s) {
     uint64_t z = (*s += 0x9e3779b97f4a7c15u);
@@ -146,6 +147,16 @@ static kb__status summarise(const kb__trial_opts *o, kb__case_data *cases, uint3
                      "noise %.2f%% per sample is over 3x this machine's calibrated %.2f%%: too "
                      "noisy to decide; rerun, or `kbench calibrate` again",
                      r->noise_pct, r->noise_floor_pct);
+            return KB__ST_INCONCLUSIVE;
+        }
+        /* Uncalibrated: a quiet machine shows a few percent per sample; this
+         * much means something else is using the CPU, and the bootstrap's
+         * interval no longer describes the candidate. */
+        if (!isfinite(r->noise_floor_pct) && r->noise_pct > KB__NOISE_MAX_PCT) {
+            kb__errf(r->reason, sizeof r->reason,
+                     "noise %.1f%% per sample (over %.0f%%): the machine is too busy to decide a "
+                     "close call; rerun when it is quieter (`kbench calibrate` records its noise)",
+                     r->noise_pct, KB__NOISE_MAX_PCT);
             return KB__ST_INCONCLUSIVE;
         }
     }
