@@ -9,6 +9,9 @@ int kb__cli_info(int argc, char **argv);
 int kb__cli_list(int argc, char **argv);
 int kb__cli_calibrate(int argc, char **argv);
 
+/* A non-negative number option; on error says so on stderr and sets *bad. */
+double kb__parse_num(const char *s, const char *opt, int *bad);
+
 /* Absolute path of the running kbench binary (workers exec it). */
 const char *kb__self_exe(void);
 

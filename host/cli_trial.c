@@ -56,24 +56,7 @@ static const char VERIFY_HELP[] =
     "Correctness only: runs every selected case on every input set in a sandboxed worker\n"
     "and compares with the oracle. Exit 0 correct, 2 incorrect, 3 crash/timeout/rejected.\n";
 
-/* The git commit of the directory holding the candidate, if it is in a work tree. */
-static void git_commit(const char *path, char *out, size_t n) {
-    out[0] = 0;
-    char dir[PATH_MAX], cmd[PATH_MAX + 96];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash) *slash = 0;
-    else snprintf(dir, sizeof dir, ".");
-    if (strchr(dir, '\'')) return;
-    snprintf(cmd, sizeof cmd, "git -C '%s' rev-parse --short=12 HEAD 2>/dev/null", dir);
-    FILE *p = popen(cmd, "r");
-    if (!p) return;
-    if (fgets(out, (int)n, p)) out[strcspn(out, "\r\n")] = 0;
-    else out[0] = 0;
-    pclose(p);
-}
-
-static double parse_num(const char *s, const char *opt, int *bad) {
+double kb__parse_num(const char *s, const char *opt, int *bad) {
     char *end;
     double v = strtod(s, &end);
     if (*s == 0 || *end || !isfinite(v) || v < 0) {
@@ -105,10 +88,10 @@ int kb__cli_trial(int argc, char **argv, int verify_only) {
     for (int c; (c = getopt_long(argc, argv, "qh", opts, NULL)) != -1;) {
         switch (c) {
         case 'a': o.against = optarg; break;
-        case 'b': o.budget = parse_num(optarg, "--budget", &bad); break;
+        case 'b': o.budget = kb__parse_num(optarg, "--budget", &bad); break;
         case 'c': o.cases = optarg; break;
-        case 'g': o.rule.min_gain = parse_num(optarg, "--min-gain", &bad) / 100.0; break;
-        case 'w': o.rule.worst_case = parse_num(optarg, "--worst-case", &bad) / 100.0; break;
+        case 'g': o.rule.min_gain = kb__parse_num(optarg, "--min-gain", &bad) / 100.0; break;
+        case 'w': o.rule.worst_case = kb__parse_num(optarg, "--worst-case", &bad) / 100.0; break;
         case 'l': ledger = optarg; break;
         case 'd': desc = optarg; break;
         case 'o': o.oracles_dir = optarg; break;
@@ -163,7 +146,7 @@ int kb__cli_trial(int argc, char **argv, int verify_only) {
         return rc == KB__EUSAGE ? KB__EXIT_USAGE : 70;
     }
     kb__best_describe(&bi, desc, r->description, sizeof r->description);
-    if (ledger) git_commit(o.candidate, r->git_commit, sizeof r->git_commit);
+    if (ledger) kb__git_commit(o.candidate, r->git_commit, sizeof r->git_commit);
     if (json == 2) {
         kb__result_print_md(r, stdout);
     } else if (json) {

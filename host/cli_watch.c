@@ -169,16 +169,6 @@ static void run_one(const kb__watch_cfg *cfg, kb__ctx_cache *cache, kb__watched 
     free(r);
 }
 
-static double parse_num(const char *s, const char *opt, int *bad) {
-    char *end;
-    double v = strtod(s, &end);
-    if (*s == 0 || *end || !isfinite(v) || v < 0) {
-        fprintf(stderr, "kbench watch: %s expects a non-negative number, got '%s'\n", opt, s);
-        *bad = 1;
-    }
-    return v;
-}
-
 int kb__cli_watch(int argc, char **argv) {
     static const struct option opts[] = {
         {"against", required_argument, 0, 'a'},     {"budget", required_argument, 0, 'b'},
@@ -203,18 +193,18 @@ int kb__cli_watch(int argc, char **argv) {
     for (int c; (c = getopt_long(argc, argv, "qh", opts, NULL)) != -1;) {
         switch (c) {
         case 'a': cfg.o.against = optarg; break;
-        case 'b': cfg.o.budget = parse_num(optarg, "--budget", &bad); break;
+        case 'b': cfg.o.budget = kb__parse_num(optarg, "--budget", &bad); break;
         case 'c': cfg.o.cases = optarg; break;
-        case 'g': cfg.o.rule.min_gain = parse_num(optarg, "--min-gain", &bad) / 100.0; break;
-        case 'w': cfg.o.rule.worst_case = parse_num(optarg, "--worst-case", &bad) / 100.0; break;
+        case 'g': cfg.o.rule.min_gain = kb__parse_num(optarg, "--min-gain", &bad) / 100.0; break;
+        case 'w': cfg.o.rule.worst_case = kb__parse_num(optarg, "--worst-case", &bad) / 100.0; break;
         case 'l': cfg.ledger = optarg; break;
         case 'd': cfg.desc = optarg; break;
         case 'o': cfg.o.oracles_dir = optarg; break;
         case 's': cfg.o.seed = strtoull(optarg, NULL, 0); break;
         case 'T': cfg.state = optarg; break;
-        case 'D': debounce_ms = parse_num(optarg, "--debounce", &bad); break;
+        case 'D': debounce_ms = kb__parse_num(optarg, "--debounce", &bad); break;
         case 'N': initial = 0; break;
-        case 'M': max_trials = parse_num(optarg, "--max-trials", &bad); break;
+        case 'M': max_trials = kb__parse_num(optarg, "--max-trials", &bad); break;
         case 'j': cfg.json = 1; break;
         case 'q': cfg.quiet = 1; break;
         case 'h': fputs(WATCH_HELP, stdout); return 0;
