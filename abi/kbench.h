@@ -101,8 +101,9 @@ typedef enum kb_role {
 #define KB_CPU_NEON (UINT64_C(1) << 32)
 #define KB_CPU_SVE (UINT64_C(1) << 33)
 
-/* One buffer as a plugin sees it. The host builds these arrays afresh before
- * every call, so a plugin that scribbles on them changes nothing. */
+/* One buffer as a plugin sees it. Output descriptors are rebuilt before
+ * every call and input descriptors live in read-only memory, so a plugin
+ * that scribbles on them changes nothing but its own results. */
 typedef struct kb_buffer {
     /* Inputs: read-only memory; a write faults and the trial is rejected.
      * Outputs: writable, exactly `count` elements, guarded on both sides.

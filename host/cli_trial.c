@@ -40,6 +40,20 @@ static const char TRIAL_HELP[] =
     "  -q, --quiet               no per-case table\n"
     "  -h, --help                this text\n"
     "\n"
+    "foreign kernels (a function in a plain shared library, called through libffi):\n"
+    "  kbench trial --foreign LIB.so:SYMBOL --sig SIGNATURE --target TARGET [options]\n"
+    "  --foreign LIB.so:SYMBOL   the candidate: SYMBOL in LIB.so, which needs no kbench code\n"
+    "  --sig 'RET (TYPE NAME, ...)'  its C signature; RET void|u32|u64|i32|i64, TYPE\n"
+    "                            [const] u8|u16|u32|u64|i32|i64|f32|f64 [*]. Parameters bind\n"
+    "                            by name: a pointer named like a buffer of the target gets\n"
+    "                            it, a scalar named like a case param gets its value,\n"
+    "                            n<buf>/<buf>_len/len_<buf>/n_<buf> a buffer's element\n"
+    "                            count, 'u64 *produced' a variable output's count (else an\n"
+    "                            integer return is that count; otherwise a status, 0 = ok)\n"
+    "  --target TARGET           the target whose oracle judges it, e.g. posting-intersect\n"
+    "  e.g. --foreign ./libmine.so:my_and --target posting-intersect\n"
+    "       --sig 'u64 (const u32 *lists, const u64 *offsets, u64 k, u32 *out)'\n"
+    "\n"
     "verdicts and exit codes:\n"
     "  keep          0  geomean ratio CI entirely below 1 - min-gain, worst case within limit\n"
     "  discard       1  not a min-gain win, or a case clearly slower\n"
@@ -52,9 +66,12 @@ static const char TRIAL_HELP[] =
 
 static const char VERIFY_HELP[] =
     "usage: kbench verify <candidate.so> [--cases quick|all|NAMES] [--oracles DIR] [--json]\n"
+    "       kbench verify --foreign LIB.so:SYMBOL --sig SIGNATURE --target TARGET [...]\n"
     "\n"
     "Correctness only: runs every selected case on every input set in a sandboxed worker\n"
-    "and compares with the oracle. Exit 0 correct, 2 incorrect, 3 crash/timeout/rejected.\n";
+    "and compares with the oracle. Exit 0 correct, 2 incorrect, 3 crash/timeout/rejected.\n"
+    "--foreign, --sig and --target: a function of a plain shared library, called through\n"
+    "libffi; `kbench trial --help` explains the signature and how it binds.\n";
 
 double kb__parse_num(const char *s, const char *opt, int *bad) {
     char *end;
@@ -76,13 +93,16 @@ int kb__cli_trial(int argc, char **argv, int verify_only) {
         {"quiet", no_argument, 0, 'q'},             {"help", no_argument, 0, 'h'},
         {"format", required_argument, 0, 'f'},
         {"server", required_argument, 0, 'S'},      {"state", required_argument, 0, 'T'},
+        {"foreign", required_argument, 0, 'F'},     {"sig", required_argument, 0, 'G'},
+        {"target", required_argument, 0, 'R'},
         {0, 0, 0, 0}};
     kb__trial_opts o;
     memset(&o, 0, sizeof o);
     o.budget = 2.0;
     o.rule.min_gain = 0.01;
     o.rule.worst_case = 0.05;
-    const char *ledger = NULL, *desc = "", *server = NULL, *state = NULL;
+    const char *ledger = NULL, *desc = "", *server = NULL, *state = NULL, *foreign = NULL;
+    static char fpath[PATH_MAX], fsym[128];
     int json = 0, quiet = 0, bad = 0;
     optind = 1;
     for (int c; (c = getopt_long(argc, argv, "qh", opts, NULL)) != -1;) {
@@ -108,12 +128,39 @@ int kb__cli_trial(int argc, char **argv, int verify_only) {
         case 'q': quiet = 1; break;
         case 'S': server = optarg; break;
         case 'T': state = optarg; break;
+        case 'F': foreign = optarg; break;
+        case 'G': o.foreign_sig = optarg; break;
+        case 'R': o.foreign_target = optarg; break;
         case 'h': fputs(verify_only ? VERIFY_HELP : TRIAL_HELP, stdout); return 0;
         default: bad = 1;
         }
     }
+    const char *cmd = verify_only ? "verify" : "trial";
+    if (!bad && foreign) {
+        char err[512];
+        if (kb__foreign_split(foreign, fpath, sizeof fpath, fsym, sizeof fsym, err, sizeof err)) {
+            fprintf(stderr, "kbench %s: %s\n", cmd, err);
+            bad = 1;
+        } else if (!o.foreign_sig || !o.foreign_target) {
+            fprintf(stderr, "kbench %s: --foreign needs --sig and --target\n", cmd);
+            bad = 1;
+        } else if (optind != argc) {
+            fprintf(stderr, "kbench %s: --foreign is the candidate; drop '%s'\n", cmd, argv[optind]);
+            bad = 1;
+        } else if (server || (o.against && !strcmp(o.against, "best"))) {
+            fprintf(stderr, "kbench %s: --foreign runs locally and cannot become the best; drop "
+                            "%s\n", cmd, server ? "--server" : "--against best");
+            bad = 1;
+        }
+        o.candidate = fpath;
+        o.foreign_sym = fsym;
+        optind = argc - 1; /* as if the library were the positional candidate */
+    } else if (!bad && (o.foreign_sig || o.foreign_target)) {
+        fprintf(stderr, "kbench %s: --sig and --target go with --foreign\n", cmd);
+        bad = 1;
+    }
     if (bad || optind != argc - 1) {
-        if (!bad) fprintf(stderr, "kbench %s: expected exactly one candidate .so\n", verify_only ? "verify" : "trial");
+        if (!bad) fprintf(stderr, "kbench %s: expected exactly one candidate .so\n", cmd);
         fputs(verify_only ? VERIFY_HELP : TRIAL_HELP, stderr);
         return KB__EXIT_USAGE;
     }
@@ -121,7 +168,7 @@ int kb__cli_trial(int argc, char **argv, int verify_only) {
         fprintf(stderr, "kbench trial: --budget must be in (0, 3600] seconds\n");
         return KB__EXIT_USAGE;
     }
-    o.candidate = argv[optind];
+    if (!foreign) o.candidate = argv[optind];
     const char *emu = getenv("KB_WORKER_EXEC_PREFIX");
     if (emu && *emu)
         fprintf(stderr, "kbench: warning: KB_WORKER_EXEC_PREFIX=%s: workers run under emulation "

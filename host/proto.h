@@ -13,6 +13,7 @@
 
 #include <stdint.h>
 
+#include "foreign.h"
 #include "kb.h"
 
 #define KB__PROTO_MAGIC 0x4b42574bu /* "KWBK" */
@@ -84,6 +85,7 @@ typedef struct kb__req {
     uint32_t order[KB__MAX_ORDER];
     char path[256];         /* LOAD: the plugin's path, for messages */
     kb__layout layout;      /* CASE */
+    kb__fplan foreign;      /* LOAD: active for --foreign (foreign.h), bound by the host */
 } kb__req;
 
 typedef struct kb__rep {

@@ -77,7 +77,10 @@ void kb__result_print_block(const kb__result *r, void *file)
     kv_num(f, "drift_pct", t, "%+.1f", r->drift_pct);
     kv_num(f, "fresh_ratio", t, "%.4f", r->fresh_ratio);
     kv_str(f, "hw_counters", r->hw_counters);
-    fprintf(f, "seed: 0x%016" PRIx64 "\n", r->seed);
+    if (r->seed)
+        fprintf(f, "seed: 0x%016" PRIx64 "\n", r->seed);
+    else
+        fputs("seed: hidden (a watch or serve session reuses its inputs)\n", f);
 }
 
 /* Achieved GB/s, GFLOP/s and the fraction of the roof that bounds them. */

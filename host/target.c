@@ -65,8 +65,11 @@ static int ctx_build(kb__ctx *c, const char *target, const char *oracles_dir, co
     int rc = kb__oracle_find(target, oracles_dir, c->oracle_path, sizeof c->oracle_path, err, err_len);
     if (rc != 0) return KB__ENOTFOUND;
     if ((rc = kb__snapshot_take(c->oracle_path, &c->osnap, err, err_len)) != 0) return rc;
-    if ((rc = kb__lib_open(c->oracle_path, c->oracle_path, 1, &c->oracle, err, err_len)) != 0)
-        return rc;
+    /* Load the sealed copy whose digest is reported, not the path, which
+     * could change between the two. */
+    char sealed[64];
+    snprintf(sealed, sizeof sealed, "/proc/self/fd/%d", c->osnap.fd);
+    if ((rc = kb__lib_open(sealed, c->oracle_path, 1, &c->oracle, err, err_len)) != 0) return rc;
     c->t = c->oracle.target;
     uint32_t idx[KB__MAX_CASES], n = 0;
     if ((rc = select_cases(c->t, sel, idx, &n, err, err_len)) != 0) return rc;

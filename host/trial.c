@@ -44,17 +44,25 @@ static double phase_timeout(const kb__trial_opts *o) {
     return o->budget > 2.0 ? o->budget : 2.0;
 }
 
-/* Snapshot, ELF-check, spawn and load one plugin into a side. Returns 0, or
- * fills fail. */
+/* The ELF checks; a foreign library (fp) need not export kb_plugin_entry_v1,
+ * the only thing elf.c reports as KB__EABI. Its symbol is looked up in the
+ * worker, inside the sandbox. */
+static int elf_check(int fd, const char *path, const kb__fplan *fp, char *err, size_t err_len) {
+    const int rc = kb__elf_check_fd(fd, path, err, err_len);
+    return fp && rc == KB__EABI ? 0 : rc;
+}
+
+/* Snapshot, ELF-check, spawn and load one plugin into a side; with fp, a
+ * foreign function bound by fp instead. Returns 0, or fills fail. */
 static int side_open(kb__side *s, const char *path, const char *label, const kb__trial_opts *o,
-                     int cpu, kb__failure *fail) {
+                     int cpu, const kb__fplan *fp, kb__failure *fail) {
     char err[512];
     if (getrandom(&s->rng, sizeof s->rng, 0) != sizeof s->rng) s->rng = kb__now_ns();
     for (int i = 0; i < KB__MAX_CASES; i++) s->ob[i].fd = -1;
     s->w.pid = -1;
     s->w.sock = s->w.out_rd = -1;
     if (kb__snapshot_take(path, &s->snap, err, sizeof err) != 0 ||
-        kb__elf_check_fd(s->snap.fd, path, err, sizeof err) != 0) {
+        elf_check(s->snap.fd, path, fp, err, sizeof err) != 0) {
         fail->status = KB__ST_REJECTED;
         kb__errf(fail->reason, sizeof fail->reason, "%s", err);
         return KB__EFORMAT;
@@ -69,6 +77,7 @@ static int side_open(kb__side *s, const char *path, const char *label, const kb_
     memset(&q, 0, sizeof q);
     q.type = KB__REQ_LOAD;
     snprintf(q.path, sizeof q.path, "%s", path);
+    if (fp) q.foreign = *fp;
     kb__rep rep;
     int rc = kb__worker_call(&s->w, &q, &s->snap.fd, 1, &rep, phase_timeout(o), NULL, fail,
                              "load (constructors and kb_plugin_entry_v1)");
@@ -87,6 +96,12 @@ static int side_open(kb__side *s, const char *path, const char *label, const kb_
         kb__errf(fail->reason, sizeof fail->reason, "%s", err);
         return KB__EABI;
     }
+    if (fp && strcmp(rep.desc.target, fp->target)) {
+        fail->status = KB__ST_REJECTED;
+        kb__errf(fail->reason, sizeof fail->reason, "%s: the worker reports target '%s', not '%s'",
+                 path, rep.desc.target, fp->target);
+        return KB__EABI;
+    }
     s->desc = rep.desc;
     const uint64_t missing = rep.desc.cpu_features & ~kb__cpu_features();
     if (missing) {
@@ -102,10 +117,17 @@ static int side_open(kb__side *s, const char *path, const char *label, const kb_
     return 0;
 }
 
-static int side_prepare(kb__side *s, kb__case_data *cd, double timeout_s, kb__failure *fail,
-                        char *err, size_t err_len) {
+static int side_prepare(kb__side *s, kb__case_data *cd, const kb__side *other, double timeout_s,
+                        kb__failure *fail, char *err, size_t err_len) {
     const uint32_t slot = cd->layout.slot;
-    if (kb__outbuf_create(&cd->layout, &s->ob[slot], err, err_len) != 0) return KB__ENOMEM;
+    /* Both sides write the same physical output pages (they never run at
+     * once, and the host poisons before every batch): no side is luckier
+     * in where its outputs landed in the caches. */
+    if (other && other->ob[slot].fd >= 0) {
+        if (kb__outbuf_share(&other->ob[slot], &s->ob[slot], err, err_len) != 0) return KB__ENOMEM;
+    } else if (kb__outbuf_create(&cd->layout, &s->ob[slot], err, err_len) != 0) {
+        return KB__ENOMEM;
+    }
     kb__req q;
     memset(&q, 0, sizeof q);
     q.type = KB__REQ_CASE;
@@ -206,8 +228,33 @@ int kb__trial_run(const kb__trial_opts *o, kb__ctx_cache *cache, kb__result *r, 
         sched_setaffinity(0, sizeof others, &others);
     }
 
-    /* 1-2. candidate */
-    if (side_open(cand, o->candidate, "candidate", o, cpu, &fail) != 0) goto verdict;
+    /* 1-2. candidate; a foreign one is bound to its target's spec first,
+     * before any of its code runs */
+    kb__fplan fplan, *fp = NULL;
+    if (o->foreign_sym) {
+        snprintf(r->candidate, sizeof r->candidate, "%s:%s", o->candidate, o->foreign_sym);
+        rc = kb__ctx_get(cache, o->foreign_target, o->oracles_dir, o->cases, o->seed, &ctx, err,
+                         err_len);
+        if (rc == KB__ENOTFOUND) {
+            fail.status = KB__ST_REJECTED;
+            kb__errf(fail.reason, sizeof fail.reason, "--target %s: %s", o->foreign_target, err);
+            rc = 0;
+            goto verdict;
+        }
+        if (rc != 0) goto out;
+        rc = kb__foreign_bind(ctx->t, o->foreign_sig, o->foreign_sym, &fplan, fail.reason,
+                              sizeof fail.reason);
+        if (rc == KB__EUSAGE) { /* unreadable --sig: a usage error, not a verdict */
+            kb__errf(err, err_len, "%s", fail.reason);
+            goto out;
+        }
+        if (rc != 0) {
+            fail.status = KB__ST_REJECTED;
+            goto verdict;
+        }
+        fp = &fplan;
+    }
+    if (side_open(cand, o->candidate, "candidate", o, cpu, fp, &fail) != 0) goto verdict;
     snprintf(r->cand_digest, sizeof r->cand_digest, "%s", cand->snap.digest_hex);
     snprintf(r->target, sizeof r->target, "%s", cand->desc.target);
     snprintf(r->cand_name, sizeof r->cand_name, "%s", cand->desc.name);
@@ -223,7 +270,9 @@ int kb__trial_run(const kb__trial_opts *o, kb__ctx_cache *cache, kb__result *r, 
         goto verdict;
     }
     if (rc != 0) goto out;
-    r->seed = ctx->seed;
+    /* A session's seed stays secret while the session lives: its inputs
+     * are reused by every later trial. A one-shot trial reveals it. */
+    r->seed = cache == &local ? ctx->seed : 0;
     if (kb__noise_load(ctx->target, &r->noise_floor_pct, NULL, 0) != 0) r->noise_floor_pct = NAN;
     snprintf(r->oracle_digest, sizeof r->oracle_digest, "%s", ctx->osnap.digest_hex);
     const kb_target *t = ctx->t;
@@ -231,11 +280,12 @@ int kb__trial_run(const kb__trial_opts *o, kb__ctx_cache *cache, kb__result *r, 
     cases = ctx->cases;
     n_cases = ctx->n_cases;
     cand->threaded_ok = base->threaded_ok = (t->flags & KB_TARGET_MULTITHREADED) != 0;
+    cand->w.fpenv_free = base->w.fpenv_free = (t->flags & KB_TARGET_FPENV_FREE) != 0;
 
     /* 5. baseline */
     const char *bpath = (!o->against || !strcmp(o->against, "oracle")) ? opath : o->against;
     if (!o->verify_only) {
-        if (side_open(base, bpath, "baseline", o, cpu, &fail) != 0) goto verdict;
+        if (side_open(base, bpath, "baseline", o, cpu, NULL, &fail) != 0) goto verdict;
         snprintf(r->against_digest, sizeof r->against_digest, "%s", base->snap.digest_hex);
         if (strcmp(base->desc.target, t->name)) {
             fail.status = KB__ST_REJECTED;
@@ -248,7 +298,7 @@ int kb__trial_run(const kb__trial_opts *o, kb__ctx_cache *cache, kb__result *r, 
 
     /* 6. prepare and check every input set, candidate first */
     for (uint32_t c = 0; c < n_cases; c++) {
-        if ((rc = side_prepare(cand, &cases[c], phase_timeout(o), &fail, err, err_len)) == KB__ENOMEM) goto out;
+        if ((rc = side_prepare(cand, &cases[c], NULL, phase_timeout(o), &fail, err, err_len)) == KB__ENOMEM) goto out;
         if (rc) goto verdict;
         for (uint32_t s = 0; s < KB__SETS; s++) {
             double ns;
@@ -256,7 +306,7 @@ int kb__trial_run(const kb__trial_opts *o, kb__ctx_cache *cache, kb__result *r, 
             if (kb__side_batch(cand, t, &cases[c], &s, 1, 1, tmo, &ns, &fail) != 0) goto verdict;
         }
         if (!o->verify_only) {
-            if ((rc = side_prepare(base, &cases[c], phase_timeout(o), &fail, err, err_len)) == KB__ENOMEM) goto out;
+            if ((rc = side_prepare(base, &cases[c], cand, phase_timeout(o), &fail, err, err_len)) == KB__ENOMEM) goto out;
             if (rc) goto verdict;
             uint32_t s0 = 0;
             double ns;
@@ -332,7 +382,7 @@ int kb__plugin_probe(const char *path, const char *exe, kb__desc *d, char *diges
     memset(&o, 0, sizeof o);
     o.exe = exe;
     o.budget = 1;
-    int rc = side_open(s, path, "plugin", &o, -1, fail);
+    int rc = side_open(s, path, "plugin", &o, -1, NULL, fail);
     if (s->snap.fd >= 0) snprintf(digest_hex, 17, "%s", s->snap.digest_hex);
     *d = s->desc;
     if (rc == 0) rc = kb__worker_quit(&s->w, 5.0, fail);

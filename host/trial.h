@@ -45,6 +45,8 @@ int kb__outbuf_create(const kb__layout *L, kb__outbuf *ob, char *err, size_t err
 /* Poisons the outputs of lanes [0, lanes) and their produced counts. */
 void kb__outbuf_poison(const kb__layout *L, kb__outbuf *ob, uint64_t lanes);
 void kb__outbuf_free(kb__outbuf *ob);
+/* The same output memory again (a second mapping of the same memfd). */
+int kb__outbuf_share(const kb__outbuf *from, kb__outbuf *ob, char *err, size_t err_len);
 
 /* Compare a worker's outputs with the oracle's for input set `set`.
  * 0: equal. 1: wrong (detail: output, index, expected, got). 2: the plugin
@@ -88,6 +90,12 @@ typedef struct kb__trial_opts {
     const char *exe;        /* the kbench binary workers exec */
     int progress;           /* print progress on stderr */
     uint64_t seed;          /* 0: a fresh secret */
+    /* --foreign: the candidate is a plain library and this function in it,
+     * called through libffi as --sig describes, for target foreign_target
+     * (foreign.c). NULL for a kbench plugin. */
+    const char *foreign_sym;
+    const char *foreign_sig;
+    const char *foreign_target;
 } kb__trial_opts;
 
 /* Sampling: interleave both sides until decided or out of budget. */

@@ -29,6 +29,8 @@
 #include "proto.h"
 #include "sandbox.h"
 
+#define KB__INS_BYTES (sizeof(kb_buffer) * KB__ALLSETS * KB_MAX_BUFFERS)
+
 typedef struct kb__wcase {
     int ready;
     void *state;
@@ -38,7 +40,10 @@ typedef struct kb__wcase {
     size_t outmap_size;
     uint32_t n_ins, n_outs;
     kb_buffer statics[KB_MAX_BUFFERS];
-    kb_buffer ins[KB__ALLSETS][KB_MAX_BUFFERS];
+    /* Per-call input descriptors, in a page made read-only once filled:
+     * run() gets a const array, and a plugin that writes through the cast
+     * faults instead of steering later calls. */
+    kb_buffer (*ins)[KB_MAX_BUFFERS];
     uint8_t *probe;        /* the fresh sets, mapped only when the host sends them */
     size_t probe_size;
     kb_buffer *lanes;      /* [n_lanes][n_outs]: each call's own outputs */
@@ -362,7 +367,7 @@ static uint64_t count_threads(void) {
 }
 
 /* ---- requests ---------------------------------------------------------- */
-static void do_load(int fd, const char *shown) {
+static void do_load(int fd, const char *shown, const kb__fplan *foreign) {
     char path[64], err[512];
     snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
     if (W.loaded) {
@@ -374,7 +379,9 @@ static void do_load(int fd, const char *shown) {
         reply_code(KB__REP_REFUSED, -1, err);
         return;
     }
-    int rc = kb__lib_open(path, shown, 0, &W.lib, err, sizeof err);
+    /* A foreign function (foreign.c) loads as a synthetic plugin around it. */
+    int rc = foreign->active ? kb__foreign_open(path, shown, foreign, &W.lib, err, sizeof err)
+                             : kb__lib_open(path, shown, 0, &W.lib, err, sizeof err);
     if (rc != 0) {
         kb__rep r;
         memset(&r, 0, sizeof r);
@@ -400,6 +407,7 @@ static void unmap_case(kb__wcase *k) {
     if (k->outmap) munmap(k->outmap, k->outmap_size);
     if (k->prod) munmap(k->prod, k->prod_size);
     if (k->probe) munmap(k->probe, k->probe_size);
+    if (k->ins) munmap(k->ins, KB__INS_BYTES);
     free(k->lanes);
     memset(k, 0, sizeof *k);
 }
@@ -466,11 +474,18 @@ static void do_case(const kb__req *q, int arena_fd, int out_fd) {
     k->n_ins = L->n_calls;
     for (uint32_t i = 0; i < L->n_statics; i++)
         k->statics[i] = (kb_buffer){k->arena + L->buf[i].off[0], L->buf[i].count, 0, L->buf[i].dtype, 0};
+    void *insm = mmap(NULL, KB__INS_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (insm == MAP_FAILED) {
+        reply_code(KB__REP_REFUSED, -1, "cannot map input descriptors");
+        goto out;
+    }
+    k->ins = insm;
     for (int s = 0; s < KB__SETS; s++)
         for (uint32_t i = 0; i < L->n_calls; i++) {
             const uint32_t bi = L->n_statics + i;
             k->ins[s][i] = (kb_buffer){k->arena + L->buf[bi].off[s], L->buf[bi].count, 0, L->buf[bi].dtype, 0};
         }
+    mprotect(k->ins, KB__INS_BYTES, PROT_READ);
     for (uint32_t p = 0; p < L->n_params && p < KB_MAX_PARAMS; p++)
         k->names[p] = k->layout.param_names[p];
     k->layout.case_name[sizeof k->layout.case_name - 1] = 0;
@@ -591,12 +606,14 @@ static void do_probe(const kb__req *q, int fd) {
     }
     k->probe = m;
     k->probe_size = L->probe_size;
+    mprotect(k->ins, KB__INS_BYTES, PROT_READ | PROT_WRITE);
     for (int p = 0; p < KB__PROBE; p++)
         for (uint32_t i = 0; i < L->n_calls; i++) {
             const uint32_t bi = L->n_statics + i;
             k->ins[KB__SETS + p][i] =
                 (kb_buffer){k->probe + L->buf[bi].poff[p], L->buf[bi].count, 0, L->buf[bi].dtype, 0};
         }
+    mprotect(k->ins, KB__INS_BYTES, PROT_READ);
     reply_code(KB__REP_OK, 0, NULL);
 }
 
@@ -643,7 +660,7 @@ int kb__worker_main(int sock) {
         switch (q.type) {
         case KB__REQ_LOAD:
             q.path[sizeof q.path - 1] = 0;
-            do_load(fds[0], q.path);
+            do_load(fds[0], q.path, &q.foreign);
             break;
         case KB__REQ_CASE: do_case(&q, fds[0], fds[1]); fds[0] = fds[1] = -1; break;
         case KB__REQ_BATCH: do_batch(&q); break;

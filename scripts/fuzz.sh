@@ -58,6 +58,10 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 out="$build/fuzz"
 mkdir -p "$out/crashes"
+# The file harnesses write scratch files on every run: a tmpfs when there
+# is one, removed afterwards even when a crash skipped the harness's cleanup.
+scratch=$(mktemp -d "$( [ -w /dev/shm ] && echo /dev/shm || echo "${TMPDIR:-/tmp}")/kbfuzz-run.XXXXXX")
+trap 'rm -rf "$scratch"' EXIT
 summary=()
 failed=0
 for h in "${harnesses[@]}"; do
@@ -70,7 +74,7 @@ for h in "${harnesses[@]}"; do
     echo "== fuzz_$h: ${secs}s"
     set +e
     # the first directory receives new inputs; the seeds are only read
-    "$exe" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+    TMPDIR="$scratch" "$exe" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
         -artifact_prefix="$out/crashes/$h-" "$work" "$seeds" >"$log" 2>&1
     rc=$?
     set -e
