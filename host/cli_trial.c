@@ -102,7 +102,7 @@ int kb__cli_trial(int argc, char **argv, int verify_only) {
     o.rule.min_gain = 0.01;
     o.rule.worst_case = 0.05;
     const char *ledger = NULL, *desc = "", *server = NULL, *state = NULL, *foreign = NULL;
-    static char fpath[PATH_MAX], fsym[128];
+    static char fpath[PATH_MAX], fsym[KB__FSYM_MAX];
     int json = 0, quiet = 0, bad = 0;
     optind = 1;
     for (int c; (c = getopt_long(argc, argv, "qh", opts, NULL)) != -1;) {

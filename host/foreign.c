@@ -152,7 +152,7 @@ static int parse(const char *sig, uint8_t *ret, kb__fparam *ps, uint32_t *n, cha
     if (strcmp(L.tok, ")")) SYNTAX("--sig: expected ')' at the end of the parameters");
     next(&L);
     if (L.bad || L.tok[0])
-        SYNTAX("--sig: unexpected text near '%.20s'; %s", L.p, GRAMMAR);
+        SYNTAX("--sig: unexpected text near '%s%.20s'; %s", L.tok, L.p, GRAMMAR);
     return 0;
 }
 

@@ -5,25 +5,40 @@
 # empty kernels of the pq-l2 shape, at 4 arguments (the four buffers) and
 # at 7 (the buffers and the three case params), on this machine.
 #   KB_BUILD=/tmp/build scripts/ffi-overhead.sh
+# With KB_CALLGRIND=1 (and valgrind installed) it also counts instructions
+# per call under callgrind, a figure the machine's load does not move.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/meas-lib.sh
 fx=$KB_BUILD/tests/fixtures
-need=("$KB_BUILD/host/libkbench_core.a" "$KB_BUILD/oracles/pq-l2/oracle.so"
-      "$fx/fx_kernel_empty.so" "$fx/libfx_foreign.so")
-for f in "${need[@]}"; do
+oracle=$KB_BUILD/oracles/pq-l2/oracle.so
+for f in "$KB_BUILD/host/libkbench_core.a" "$oracle" "$fx/fx_kernel_empty.so" "$fx/libfx_foreign.so"; do
   [ -f "$f" ] || { echo "ffi-overhead.sh: $f not built (cmake --build $KB_BUILD)" >&2; exit 2; }
 done
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-# shellcheck disable=SC2046
-${CC:-cc} -O2 -std=gnu11 -Wall -Wextra -I abi -I host scripts/ffi-overhead.c \
-  "$KB_BUILD/host/libkbench_core.a" $(pkg-config --libs libffi libxxhash libseccomp jansson) \
-  -ldl -lm -o "$tmp/ffi-overhead"
+libs="$KB_BUILD/host/libkbench_core.a $(pkg-config --libs libffi libxxhash libseccomp jansson) -ldl -lm"
+cg=${KB_CALLGRIND:-0}
+# shellcheck disable=SC2086
+${CC:-cc} -O2 -std=gnu11 -Wall -Wextra -I abi -I host scripts/ffi-overhead.c $libs \
+  -o "$tmp/ffi-overhead"
+if [ "$cg" = 1 ]; then
+  # shellcheck disable=SC2086
+  ${CC:-cc} -O2 -g -std=gnu11 -DREPS=3 -DCALLS=100000 -I abi -I host scripts/ffi-overhead.c \
+    $libs -o "$tmp/ffi-overhead-cg"
+fi
 echo "ffi-overhead: $(meas_load); $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
 run() {
-  "$tmp/ffi-overhead" "$KB_BUILD/oracles/pq-l2/oracle.so" "$fx/fx_kernel_empty.so" \
-    "$fx/libfx_foreign.so" "$1" "$2"
+  "$tmp/ffi-overhead" "$oracle" "$fx/fx_kernel_empty.so" "$fx/libfx_foreign.so" "$1" "$2"
+  [ "$cg" = 1 ] || return 0
+  valgrind --tool=callgrind --callgrind-out-file="$tmp/cg.$1" "$tmp/ffi-overhead-cg" \
+    "$oracle" "$fx/fx_kernel_empty.so" "$fx/libfx_foreign.so" "$1" "$2" >/dev/null 2>&1
+  # (REPS + 1 warm-up batch) x CALLS = 400000 calls each way
+  callgrind_annotate --inclusive=yes "$tmp/cg.$1" 2>/dev/null | awk '
+    /:f_run / { gsub(",", "", $1); f = $1 } /:ffi_call / { gsub(",", "", $1); c = $1 }
+    /:fx_run / { gsub(",", "", $1); n = $1 }
+    END { printf "instructions_per_call: foreign %.0f (ffi_call %.0f), native run() %.0f\n",
+                 f / 400000, c / 400000, n / 400000 }'
 }
 echo "== 4 arguments"
 run fx_empty4 'void (const f32 *codebook, const f32 *query, const u8 *codes, f32 *dist)'

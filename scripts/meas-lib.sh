@@ -35,7 +35,9 @@ meas_trial() {
       for (i = 2; i <= n; i++) printf "\t%s", (v[k[i]] == "") ? "n/a" : v[k[i]]
       printf "\n"
     }' >> "$log"
-  if ! printf '%s\n' "$out" | grep -q '^status: '; then
+  # A here-string, not a pipe: grep -q stops reading at the first match and
+  # under pipefail the writer's SIGPIPE would read as "no verdict".
+  if ! grep -q '^status: ' <<< "$out"; then
     echo "$0: kbench trial $* printed no verdict (exit $rc):" >&2
     printf '%s\n' "$out" | tail -5 >&2
   fi
