@@ -397,7 +397,11 @@ void kb__best_print(const kb__best_info *bi, void *file) {
     if (isfinite(bi->oracle_ratio)) fprintf(f, "oracle_ratio: %.4f\n", bi->oracle_ratio);
     else fputs("oracle_ratio: n/a\n", f);
     fprintf(f, "oracle_ratio_source: %s\n", bi->oracle_ratio_source ? bi->oracle_ratio_source : "n/a");
-    fprintf(f, "best_digest: %s\n", bi->had_best ? bi->best_digest : "n/a");
+    /* best_digest may come from a server's JSON: keep the block one line per key */
+    fputs("best_digest: ", f);
+    for (const unsigned char *p = (const unsigned char *)(bi->had_best ? bi->best_digest : "n/a"); *p; p++)
+        fputc(*p < 0x20 || *p == 0x7f ? ' ' : *p, f);
+    fputc('\n', f);
     fprintf(f, "promoted: %s\n", bi->promoted ? "yes" : "no");
     fputs("best_note: ", f);
     for (const unsigned char *p = (const unsigned char *)bi->note; *p; p++)

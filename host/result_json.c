@@ -138,7 +138,7 @@ int kb__result_from_json(const json_t *doc, kb__result *r, kb__best_info *bi, ch
     r->drift_pct = get_num(kb, "drift_pct");
     r->fresh_ratio = get_num(kb, "fresh_ratio");
     double rss = get_num(kb, "peak_rss_kb");
-    r->peak_rss_kb = isfinite(rss) ? (long)rss : 0;
+    r->peak_rss_kb = rss >= 0 && rss < 0x1p63 ? (long)rss : 0; /* a cast out of range is UB */
     const json_t *cases = json_object_get(kb, "cases");
     size_t n = json_is_array(cases) ? json_array_size(cases) : 0;
     if (n > sizeof r->cases / sizeof r->cases[0]) n = sizeof r->cases / sizeof r->cases[0];
@@ -151,8 +151,8 @@ int kb__result_from_json(const json_t *doc, kb__result *r, kb__best_info *bi, ch
             return KB__EFORMAT;
         }
         double s = get_num(c, "samples"), k = get_num(c, "calls_per_batch");
-        cr->samples = isfinite(s) && s >= 0 ? (uint32_t)s : 0;
-        cr->calls = isfinite(k) && k >= 0 ? (uint64_t)k : 0;
+        cr->samples = s >= 0 && s <= UINT32_MAX ? (uint32_t)s : 0;
+        cr->calls = k >= 0 && k < 0x1p64 ? (uint64_t)k : 0;
         cr->cand_ns = get_num(c, "cand_ns_per_call");
         cr->base_ns = get_num(c, "base_ns_per_call");
         cr->ratio = (kb__ci){get_num(c, "ratio"), get_num(c, "ci90_low"), get_num(c, "ci90_high")};

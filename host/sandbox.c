@@ -60,7 +60,7 @@ static void child_setup(int sock, int out_wr, const kb__limits *lim, const char 
     r.rlim_cur = r.rlim_max = 0;
     setrlimit(RLIMIT_CORE, &r);
     /* No file grows (seccomp already refuses opens for writing). */
-    setrlimit(RLIMIT_FSIZE, &r);
+    if (!KB__VALGRIND) setrlimit(RLIMIT_FSIZE, &r);
     r.rlim_cur = r.rlim_max = 256;
     setrlimit(RLIMIT_NOFILE, &r);
     if (lim->as_bytes && !KB__ASAN) {

@@ -28,6 +28,23 @@
 #define KB__ASAN 0
 #endif
 
+/* Under valgrind (scripts/valgrind-trial.sh) the tool runs inside the
+ * worker's own process: it writes stand-ins for /proc/self/cmdline and auxv
+ * to temporary files as the worker starts, and its scheduler writes to pipes
+ * of its own, so the worker gets no file-size limit and no system-call
+ * filter there. Natively RUNNING_ON_VALGRIND is 0 (a no-op instruction
+ * sequence), whatever a plugin does. */
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#endif
+#endif
+#ifdef RUNNING_ON_VALGRIND
+#define KB__VALGRIND (RUNNING_ON_VALGRIND != 0)
+#else
+#define KB__VALGRIND 0
+#endif
+
 typedef struct kb__limits {
     uint64_t as_bytes;     /* RLIMIT_AS of the worker */
     uint32_t cpu_seconds;  /* RLIMIT_CPU: a backstop behind the host's deadlines */
