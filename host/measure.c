@@ -21,6 +21,7 @@
 #define KB__BATCH_NS 3e6
 #define KB__RESAMPLES 2000
 #define KB__MIN_PAIRS 20
+#define KB__MIN_PAIRS_CLEAR 8 /* enough for a clear-cut result */
 #define KB__NOISE_MAX_PCT 15.0 /* per-sample noise that makes close calls undecidable */
 
 static uint64_t mix(uint64_t *s) {
@@ -309,12 +310,15 @@ int kb__measure(const kb__trial_opts *o, const kb_target *t, kb__case_data *case
         uint32_t min_n = UINT32_MAX;
         for (uint32_t c = 0; c < n_cases; c++)
             if (smp[c].n < min_n) min_n = smp[c].n;
-        if (min_n >= KB__MIN_PAIRS && (double)(now - last_look) >= budget_ns / 8) {
+        /* Looks start early, but only a clear-cut result (the whole CI
+         * beyond 10% either way) may stop before KB__MIN_PAIRS per case. */
+        if (min_n >= KB__MIN_PAIRS_CLEAR && (double)(now - last_look) >= budget_ns / 8) {
             last_look = now;
             kb__status st = summarise(o, cases, n_cases, smp, r, stats_seed);
+            const int clear = r->geomean.hi < 0.9 || r->geomean.lo > 1.1;
             same = (st == last && st != KB__ST_INCONCLUSIVE) ? same + 1 : 0;
             last = st;
-            if (same >= 1) break;
+            if (same >= 1 && (min_n >= KB__MIN_PAIRS || clear)) break;
         }
     }
     if ((rc = fresh_probe(t, cases, n_cases, cand, base, r, fail))) return rc;
