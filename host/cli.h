@@ -8,6 +8,7 @@ int kb__cli_trial(int argc, char **argv, int verify_only);
 int kb__cli_info(int argc, char **argv);
 int kb__cli_list(int argc, char **argv);
 int kb__cli_calibrate(int argc, char **argv);
+int kb__cli_pick(int argc, char **argv);
 
 /* A non-negative number option; on error says so on stderr and sets *bad. */
 double kb__parse_num(const char *s, const char *opt, int *bad);

@@ -26,6 +26,7 @@ static const char HELP[] =
     "  log                    the ledger (results.tsv) as a table, best so far marked\n"
     "  report --plot OUT.png  the experiment history of a target, drawn with gnuplot\n"
     "  calibrate              measure this machine's roofline and A/A noise floor\n"
+    "  pick <variant.so>...   trial each ISA variant this machine supports; name the best\n"
     "  help                   this text\n"
     "\n"
     "`kbench <command> --help` explains each command. Exit codes: see `kbench trial --help`.\n";
@@ -53,6 +54,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "log")) return kb__cli_log(argc - 1, argv + 1);
     if (!strcmp(cmd, "report")) return kb__cli_report(argc - 1, argv + 1);
     if (!strcmp(cmd, "calibrate")) return kb__cli_calibrate(argc - 1, argv + 1);
+    if (!strcmp(cmd, "pick")) return kb__cli_pick(argc - 1, argv + 1);
     fprintf(stderr, "kbench: unknown command '%s'; `kbench help` lists the commands\n", cmd);
     return KB__EXIT_USAGE;
 }
