@@ -150,10 +150,11 @@ static kb__status summarise(const kb__trial_opts *o, kb__case_data *cases, uint3
                      r->noise_pct, r->noise_floor_pct);
             return KB__ST_INCONCLUSIVE;
         }
-        /* Uncalibrated: a quiet machine shows a few percent per sample; this
-         * much means something else is using the CPU, and the bootstrap's
-         * interval no longer describes the candidate. */
-        if (!isfinite(r->noise_floor_pct) && r->noise_pct > KB__NOISE_MAX_PCT) {
+        /* Calibrated or not (a floor measured on a busy machine is high
+         * too): a quiet machine shows a few percent per sample; this much
+         * means something else is using the CPU, bursts spoil consecutive
+         * pairs, and the bootstrap's interval is too narrow to trust. */
+        if (r->noise_pct > KB__NOISE_MAX_PCT) {
             kb__errf(r->reason, sizeof r->reason,
                      "noise %.1f%% per sample (over %.0f%%): the machine is too busy to decide a "
                      "close call; rerun when it is quieter (`kbench calibrate` records its noise)",
