@@ -18,7 +18,7 @@ ${CC:-cc} -O2 -std=gnu11 -Wall -Wextra -I abi scripts/fxratio.c -o "$tmp/fxratio
 layout() { # FILE SYMBOL: the function's instructions, addresses taken mod 64
   objdump -d --no-show-raw-insn "$1" | perl -ne '
     if (/^[0-9a-f]+ <\Q'"$2"'\E>:/) { $in = 1; next }
-    if ($in && /^\s*$/) { exit }
+    if ($in && /^\s*$/) { $in = 0; next }  # read to the end: no SIGPIPE
     if ($in && /^\s*([0-9a-f]+):\s*(.*)$/) {
       my ($a, $i) = (hex($1) % 64, $2);
       $i =~ s/[0-9a-f]{3,} <.*//; $i =~ s/0x[0-9a-f]+\(%rip\).*//;

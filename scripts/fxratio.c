@@ -122,7 +122,8 @@ int main(int argc, char **argv) {
     }
     const int nb = argc - ai - 2;
     if (nb < 1 || nb > MAX_B) {
-        fprintf(stderr, "usage: fxratio [-t SECONDS_PER_CASE] [-a] ORACLE.so A.so B.so [B2.so ...]\n");
+        fprintf(stderr,
+                "usage: fxratio [-t SECONDS_PER_CASE] [-a] ORACLE.so A.so B.so [B2.so ...]\n");
         return 64;
     }
     char **av = argv + ai;

@@ -6,13 +6,14 @@
 #   scripts/gbench-agree.sh [--case NAME] [--reps N] [--trials N]
 #
 # Google Benchmark: tests/bench/gbench_pq.cpp (built by CMake where
-# libbenchmark-dev is found, else compiled here), N repetitions (default
-# 20); printed: median and stddev of real_time over repetitions, and the
-# median cpu_time. kbench: N trials (default 5) of a byte-identical copy of
-# the oracle against the oracle on that one case, --json; each gives two
-# figures of the same code (cand_ns_per_call, base_ns_per_call); printed:
-# their median, and their min and max. Both run on the CPU kbench puts its
-# workers on (the last one allowed), one after the other. Needs jq.
+# libbenchmark-dev is found, else compiled here), about N repetitions in
+# all (default 20); printed: median and stddev of real_time over the
+# repetitions, and the median cpu_time. kbench: N trials (default 5) of a
+# byte-identical copy of the oracle against the oracle on that one case,
+# --json; each gives two figures of the same code (cand_ns_per_call,
+# base_ns_per_call); printed: their median, min and max. The two tools take
+# turns (a share of the repetitions, then one trial), Google Benchmark on
+# the CPU kbench puts its workers on (the last one allowed). Needs jq.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/meas-lib.sh
@@ -42,28 +43,49 @@ oracle=$KB_BUILD/oracles/pq-l2/oracle.so
 cpu=$(taskset -pc $$ | sed 's/.*: //' | tr ',' '\n' | sed 's/.*-//' | sort -n | tail -1)
 
 echo "agreement on pq-l2 $case_name; $(meas_load)"
-taskset -c "$cpu" "$gb" --oracle "$oracle" --case "$case_name" \
-  --benchmark_repetitions="$reps" --benchmark_min_time=0.2 \
-  --benchmark_format=json > "$tmp/gb.json" 2> "$tmp/gb.err" ||
-  { cat "$tmp/gb.err" >&2; exit 1; }
-gb_med=$(jq '[.benchmarks[] | select(.run_type == "iteration") | .real_time] | sort |
-  if length % 2 == 1 then .[length / 2 | floor] else (.[length / 2 - 1] + .[length / 2]) / 2 end' "$tmp/gb.json")
-gb_sd=$(jq '.benchmarks[] | select(.aggregate_name == "stddev") | .real_time' "$tmp/gb.json")
-gb_cpu=$(jq '.benchmarks[] | select(.aggregate_name == "median") | .cpu_time' "$tmp/gb.json")
-
+# Rounds of Google Benchmark repetitions and one kbench trial, in turn, so
+# the machine's drift over the run hits both tools alike.
 cp "$oracle" "$tmp/oracle-copy.so"
+per=$(( (reps + trials - 1) / trials ))
 for ((i = 1; i <= trials; i++)); do
+  taskset -c "$cpu" "$gb" --oracle "$oracle" --case "$case_name" \
+    --benchmark_repetitions="$per" --benchmark_min_time=0.2 \
+    --benchmark_format=json > "$tmp/gb$i.json" 2> "$tmp/gb.err" ||
+    { cat "$tmp/gb.err" >&2; exit 1; }
+  jq '.benchmarks[] | select(.run_type == "iteration") | .real_time, .cpu_time' "$tmp/gb$i.json" |
+    paste - - >> "$tmp/gb.txt"
   "$KBENCH" trial "$tmp/oracle-copy.so" --cases "$case_name" --json > "$tmp/kb$i.json" || true
-  jq -r '.kbench.cases[0] | "\(.cand_ns_per_call)\n\(.base_ns_per_call)"' "$tmp/kb$i.json" >> "$tmp/kb.txt"
-  jq -r '.kbench | "  kbench trial \('"$i"'): \(.status), ratio \(.geomean_ratio) [\(.ci90_low), \(.ci90_high)], noise \(.noise_pct // "n/a")%"' "$tmp/kb$i.json"
+  # Untimed verdicts (rejected, ...) have no per-call figures: none kept.
+  jq '.kbench.cases[0] // empty | .cand_ns_per_call, .base_ns_per_call | numbers' \
+    "$tmp/kb$i.json" >> "$tmp/kb.txt"
+  jq -r --arg i "$i" '.kbench | "  kbench trial \($i): \(.status), ratio \(.geomean_ratio) "
+    + "[\(.ci90_low), \(.ci90_high)], noise \(.noise_pct // "n/a")%"
+    + (if .geomean_ratio == null then " (\(.reason))" else "" end)' "$tmp/kb$i.json"
 done
+# median, sample stddev, and the median of the second column (cpu_time)
+read -r gb_med gb_sd gb_cpu < <(sort -g "$tmp/gb.txt" | awk '
+  { v[++n] = $1; s += $1; q += $1 * $1; c[n] = $2 }
+  END {
+    m = n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+    for (i = 2; i <= n; i++) {   # insertion sort: mawk has no asort
+      x = c[i]; j = i - 1
+      while (j > 0 && c[j] > x) { c[j + 1] = c[j]; j-- }
+      c[j + 1] = x
+    }
+    mc = n % 2 ? c[(n + 1) / 2] : (c[n / 2] + c[n / 2 + 1]) / 2
+    print m, (n > 1 ? sqrt((q - s * s / n) / (n - 1)) : 0), mc }')
+reps=$(wc -l < "$tmp/gb.txt")
+[ -s "$tmp/kb.txt" ] || { echo "gbench-agree.sh: no kbench trial was timed" >&2; exit 1; }
 read -r kb_med kb_min kb_max < <(sort -g "$tmp/kb.txt" | awk '{ v[++n] = $1 } END {
   m = n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2; print m, v[1], v[n] }')
 
-printf 'google_benchmark_ns_per_op: %.0f (median of %d repetitions; stddev %.0f = %.1f%%; cpu_time %.0f)\n' \
-  "$gb_med" "$reps" "$gb_sd" "$(awk -v a="$gb_sd" -v b="$gb_med" 'BEGIN { print 100 * a / b }')" "$gb_cpu"
+gb_pct=$(awk -v a="$gb_sd" -v b="$gb_med" 'BEGIN { print 100 * a / b }')
+printf 'google_benchmark_ns_per_op: %.0f (median of %d repetitions; stddev %.0f = %.1f%%; ' \
+  "$gb_med" "$reps" "$gb_sd" "$gb_pct"
+printf 'cpu_time %.0f)\n' "$gb_cpu"
 printf 'kbench_ns_per_call: %.0f (median of %d figures from %d trials; min %.0f, max %.0f)\n' \
   "$kb_med" "$(wc -l < "$tmp/kb.txt")" "$trials" "$kb_min" "$kb_max"
 awk -v k="$kb_med" -v g="$gb_med" 'BEGIN {
   d = 100 * (k / g - 1); a = d < 0 ? -d : d
-  printf "difference: kbench/gbench - 1 = %+.2f%%: %s (goal: within 2%%)\n", d, a <= 2 ? "agree" : "DISAGREE" }'
+  printf "difference: kbench/gbench - 1 = %+.2f%%: %s (goal: within 2%%)\n", d,
+         a <= 2 ? "agree" : "DISAGREE" }'

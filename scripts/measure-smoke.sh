@@ -48,15 +48,20 @@ for t in "${targets[@]}"; do
   done
   echo "target: $t"
   k=$(meas_count "$tmp/$t-aa.tsv" keep)
-  echo "  A/A        keep: $(meas_wilson "$k" "$aa"); $(meas_summary "$tmp/$t-aa.tsv")"
+  printf '  %-8s %-8s %s; %s\n' A/A keep: "$(meas_wilson "$k" "$aa")" \
+    "$(meas_summary "$tmp/$t-aa.tsv")"
   [ "$k" -eq 0 ] || { echo "  FAIL: $k A/A trial(s) kept"; bad=1; }
   for c in slower3 faster3 slower10 faster10; do
     case $c in slower*) want=discard ;; *) want=keep ;; esac
     r=$(meas_count "$tmp/$t-$c.tsv" "$want")
-    echo "  $c $(printf '%-9s' "$want:") $(meas_wilson "$r" "$pw"); $(meas_summary "$tmp/$t-$c.tsv")"
+    printf '  %-8s %-8s %s; %s\n' "$c" "$want:" "$(meas_wilson "$r" "$pw")" \
+      "$(meas_summary "$tmp/$t-$c.tsv")"
     if [ "$want" = discard ]; then
       k=$(meas_count "$tmp/$t-$c.tsv" keep)
-      [ "$k" -eq 0 ] || { echo "  FAIL: the ${c#slower}% slower variant was kept $k time(s)"; bad=1; }
+      if [ "$k" -ne 0 ]; then
+        echo "  FAIL: the ${c#slower}% slower variant was kept $k time(s)"
+        bad=1
+      fi
     fi
   done
   # A trial that printed no verdict is a harness failure, not a figure.

@@ -66,9 +66,10 @@ for t in "${targets[@]}"; do
   for j in 0 1 2 3; do
     log=$logdir/power-$t-${names[j]}.tsv
     right=$(meas_count "$log" "${want[j]}")
-    mean_g=$(awk -F'\t' '$3 != "n/a" { s += log($3); m++ } END { if (m) printf "%.4f", exp(s / m); else printf "n/a" }' "$log")
     case ${names[j]} in *3) goal=80 ;; *) goal=99 ;; esac
-    printf '  %-9s right (%s): %s  goal >= %s%%\n' "${names[j]}" "${want[j]}" "$(meas_wilson "$right" "$n")" "$goal"
-    printf '            geomean ratio seen (geometric mean over trials) %s; %s\n' "$mean_g" "$(meas_summary "$log")"
+    printf '  %-9s right (%s): %s  goal >= %s%%\n' "${names[j]}" "${want[j]}" \
+      "$(meas_wilson "$right" "$n")" "$goal"
+    printf '            geomean ratio seen (geometric mean over trials) %s; %s\n' \
+      "$(meas_seen "$log")" "$(meas_summary "$log")"
   done
 done
