@@ -39,12 +39,20 @@ enum kb__req_type {
 
 /* Request flags: the target's rules the worker enforces. */
 #define KB__REQF_FPENV_FREE 1u /* do not reject changes to FP control state */
+/* Batch: send a KB__REP_STARTED message just before the first call. The
+ * kernel stamps both it and the reply as they are sent (SO_TIMESTAMPNS), so
+ * the host's reading of the batch leaves out both processes' wake-ups. A
+ * sent message cannot be taken back: a plugin can only make its batch look
+ * longer (by delaying its reply), and work it does before the start message
+ * still shows in the worker's CPU time, which the host also reads. */
+#define KB__REQF_STARTED 2u
 
 enum kb__rep_type {
     KB__REP_OK = 1,
     KB__REP_FAIL,   /* the plugin returned non-zero; msg says why */
     KB__REP_FAULT,  /* last words of the harness's fault handler */
-    KB__REP_REFUSED /* the harness refused (bad descriptor, CPU features, ...) */
+    KB__REP_REFUSED, /* the harness refused (bad descriptor, CPU features, ...) */
+    KB__REP_STARTED  /* a batch's first call is about to begin (KB__REQF_STARTED) */
 };
 
 /* Where a case's buffers live. Inputs: offsets into the arena, per set

@@ -78,6 +78,7 @@ typedef struct kb__worker {
     int in_gap;            /* a reply came; the next request is not sent yet */
     uint64_t gap_cpu0, gap_wall0;
     uint64_t idle_cpu_ns, idle_wall_ns, idle_gaps; /* summed over every gap so far */
+    int stamps;            /* the kernel stamps its messages (SO_TIMESTAMPNS) */
 } kb__worker;
 
 /* CPU the worker may use between calls, summed over the trial. The harness
@@ -102,7 +103,9 @@ int kb__worker_spawn(kb__worker *w, const char *exe, const char *label, const kb
 
 /* Sends q with up to two fds, waits up to timeout_s for its reply. Returns 0
  * and fills rep (of any type: OK, FAIL, REFUSED) and *host_ns, the host's
- * own measure of the round trip. On death, timeout or a forged or malformed
+ * own measure of the request: for a batch, the kernel's send stamps of the
+ * worker's start message and reply (but never less than the CPU time the
+ * worker used meanwhile), else from sending to reading the reply. On death, timeout or a forged or malformed
  * reply: kills the worker's process group, fills fail and returns
  * KB__ECHILD. `what` names the phase for the message ("run of case X"). */
 int kb__worker_call(kb__worker *w, kb__req *q, const int *fds, int nfds, kb__rep *rep,

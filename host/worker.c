@@ -63,6 +63,8 @@ static struct {
     kb__wcase cases[KB__MAX_CASES];
     long page;
     char sandbox_err[256]; /* why the sandbox could not be set up; "" when it is */
+    sigset_t plugin_mask;  /* the plugin's signal mask, while the harness blocks all */
+    int blocked;
     uint64_t base_threads; /* before any plugin: 1, plus an emulator's own */
 } W;
 
@@ -72,10 +74,27 @@ static uint64_t now_ns(void) {
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* From a reply until the next batch's start message the harness blocks
+ * every signal: a plugin's handler (a timer, SIGIO on the channel) would
+ * run where no clock is looking. Pending signals arrive after the start
+ * (or, for other requests, once the request is read). */
+static void block_signals(void) {
+    if (W.blocked) return;
+    sigset_t all;
+    sigfillset(&all);
+    if (sigprocmask(SIG_SETMASK, &all, &W.plugin_mask) == 0) W.blocked = 1;
+}
+
+static void unblock_signals(void) {
+    if (W.blocked) sigprocmask(SIG_SETMASK, &W.plugin_mask, NULL);
+    W.blocked = 0;
+}
+
 static void reply(kb__rep *r) {
     r->magic = KB__PROTO_MAGIC;
     r->nonce = W.nonce;
     r->seq = W.seq;
+    block_signals();
     while (send(W.sock, r, sizeof *r, MSG_NOSIGNAL) < 0 && errno == EINTR) {
     }
 }
@@ -558,6 +577,8 @@ static void do_batch(const kb__req *q) {
     const uint32_t n_order = q->n_order;
     uint32_t o = 0;
     const kb__fpctl fp0 = fp_read();
+    if (q->flags & KB__REQF_STARTED) reply_code(KB__REP_STARTED, 0, NULL);
+    unblock_signals();
     uint64_t t0 = now_ns();
     const uint32_t n_outs = k->n_outs;
     for (uint64_t c = 0; c < calls; c++) {
@@ -574,7 +595,11 @@ static void do_batch(const kb__req *q) {
     memset(&r, 0, sizeof r);
     r.ns = t1 - t0;
     for (uint32_t j = 0; j < k->n_outs; j++) r.produced[j] = outs[j].produced;
-    r.threads = count_threads();
+    /* A host that times by the channel counts the threads itself, after
+     * the reply: reading /proc here would be tens of microseconds inside
+     * its reading. Under an emulator (base_threads > 1) only this count
+     * is meaningful. */
+    if (!(q->flags & KB__REQF_STARTED) || W.base_threads > 1) r.threads = count_threads();
     if (rc != 0) {
         char note[160];
         err[sizeof err - 1] = 0;
@@ -642,11 +667,11 @@ int kb__worker_main(int sock) {
         struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
                             .msg_controllen = sizeof cbuf};
         ssize_t n;
-        /* A plugin's timer signal must not end the worker (work it does
-         * there is what the host's CPU accounting is for). */
+        block_signals();
         do
             n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
         while (n < 0 && errno == EINTR);
+        if (n > 0 && q.type != KB__REQ_BATCH) unblock_signals();
         if (n <= 0) return n == 0 ? 0 : 1; /* host gone: nothing to report to */
         for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
             if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {

@@ -110,6 +110,7 @@ static void test_json_and_ledger(void **s) {
     assert_non_null(j);
     assert_non_null(json_object_get(j, "context"));
     json_t *b = json_object_get(j, "benchmarks");
+    if (!json_is_array(b) || json_array_size(b) == 0) print_error("no benchmarks: %s\n", r.out);
     assert_true(json_is_array(b) && json_array_size(b) > 0);
     json_t *b0 = json_array_get(b, 0);
     assert_string_equal(json_string_value(json_object_get(b0, "time_unit")), "ns");
