@@ -81,6 +81,7 @@ int kb__side_batch(kb__side *s, const kb_target *t, kb__case_data *cd, const uin
         return KB__ECHILD;
     }
     if (s->n_gaps < KB__MAX_GAPS) {
+        s->excess[s->n_gaps] = (double)s->w.last_excess;
         s->gaps[s->n_gaps] = host_ns > rep.ns ? (double)(host_ns - rep.ns) : 0.0;
         s->rel_gaps[s->n_gaps++] = host_ns > rep.ns ? (double)(host_ns - rep.ns) / host_ns : 0.0;
     }

@@ -225,6 +225,34 @@ static int fresh_probe(const kb_target *t, kb__case_data *cases, uint32_t n_case
     return 0;
 }
 
+/* Each batch is timed by the kernel's stamps around the plugin's calls.
+ * CPU the worker used beyond them is the harness's own wake-up and sends
+ * (20-40 us a batch, the same for both sides within a few us, measured),
+ * plus any plugin code that ran outside the stamps, which the worker's
+ * signal mask and the seccomp rules on mprotect are there to prevent. A
+ * batch preempted by a neighbour shows less CPU than wall time (a negative
+ * excess, which would hide such work), so only batches that ran undisturbed
+ * count. Much more than the baseline's is a rule broken. */
+#define KB__OUTSIDE_MAX_NS 200e3
+static double undisturbed_excess(const kb__side *s) {
+    static double x[KB__MAX_GAPS];
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < s->n_gaps; i++)
+        if (s->excess[i] >= 0) x[n++] = s->excess[i];
+    return n >= 8 ? kb__median(x, n) : NAN;
+}
+
+static int check_outside(kb__side *cand, kb__side *base, kb__failure *fail) {
+    const double c = undisturbed_excess(cand), b = undisturbed_excess(base);
+    if (!(c - b > KB__OUTSIDE_MAX_NS)) return 0; /* NaN: too few batches to tell */
+    fail->status = KB__ST_REJECTED;
+    kb__errf(fail->reason, sizeof fail->reason,
+             "%s used %.0f us of CPU per batch outside its timed interval (the baseline: %.0f "
+             "us): work only inside run",
+             cand->w.label, c / 1e3, b / 1e3);
+    return KB__ECHILD;
+}
+
 int kb__measure(const kb__trial_opts *o, const kb_target *t, kb__case_data *cases, uint32_t n_cases,
                 kb__side *cand, kb__side *base, kb__samples *smp, kb__result *r,
                 kb__failure *fail) {
@@ -322,6 +350,7 @@ int kb__measure(const kb__trial_opts *o, const kb_target *t, kb__case_data *case
             if (same >= 1 && (min_n >= KB__MIN_PAIRS || clear)) break;
         }
     }
+    if ((rc = check_outside(cand, base, fail))) return rc;
     if ((rc = fresh_probe(t, cases, n_cases, cand, base, r, fail))) return rc;
     r->status = summarise(o, cases, n_cases, smp, r, stats_seed);
     /* A win only on what it has seen, by far more than caches explain:

@@ -17,6 +17,7 @@
 #include "kb.h"
 
 #define KB__PROTO_MAGIC 0x4b42574bu /* "KWBK" */
+#define KB__START_FD 4 /* the worker's start channel; its main channel is fd 3 */
 #define KB__SETS 4        /* input sets per case */
 /* Fresh sets, sent to a worker only at the end of timing: the candidate's
  * speed on inputs it has never seen, against its timed speed, shows a
@@ -39,12 +40,12 @@ enum kb__req_type {
 
 /* Request flags: the target's rules the worker enforces. */
 #define KB__REQF_FPENV_FREE 1u /* do not reject changes to FP control state */
-/* Batch: send a KB__REP_STARTED message just before the first call. The
- * kernel stamps both it and the reply as they are sent (SO_TIMESTAMPNS), so
- * the host's reading of the batch leaves out both processes' wake-ups. A
- * sent message cannot be taken back: a plugin can only make its batch look
- * longer (by delaying its reply), and work it does before the start message
- * still shows in the worker's CPU time, which the host also reads. */
+/* Batch: send a KB__REP_STARTED message on the start channel (fd
+ * KB__START_FD, which the host does not wait on, so sending wakes nobody)
+ * just before the first call. The kernel stamps it and the reply as they
+ * are sent (SO_TIMESTAMPNS), so the host's reading of the batch leaves out
+ * both processes' wake-ups. A sent message cannot be taken back, and work
+ * done before the start message still shows in the worker's CPU time. */
 #define KB__REQF_STARTED 2u
 
 enum kb__rep_type {

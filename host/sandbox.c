@@ -41,7 +41,7 @@ uint64_t kb__now_ns(void) {
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static void child_setup(int sock, int out_wr, const kb__limits *lim, const char *exe,
+static void child_setup(int sock, int start, int out_wr, const kb__limits *lim, const char *exe,
                         pid_t host) {
     setpgid(0, 0);
     prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -50,12 +50,12 @@ static void child_setup(int sock, int out_wr, const kb__limits *lim, const char 
     if (devnull >= 0) dup2(devnull, 0);
     dup2(out_wr, 1);
     dup2(out_wr, 2);
-    if (sock != 3) {
-        dup2(sock, 3);
-    } else {
-        fcntl(3, F_SETFD, 0);
-    }
-    close_range(4, ~0u, 0);
+    /* Into place without clobbering each other: first above both targets. */
+    sock = fcntl(sock, F_DUPFD, 16);
+    start = fcntl(start, F_DUPFD, 16);
+    if (sock < 0 || start < 0 || dup2(sock, 3) != 3 || dup2(start, KB__START_FD) != KB__START_FD)
+        _exit(127);
+    close_range(KB__START_FD + 1, ~0u, 0);
     struct rlimit r;
     r.rlim_cur = r.rlim_max = 0;
     setrlimit(RLIMIT_CORE, &r);
@@ -112,17 +112,25 @@ int kb__worker_spawn(kb__worker *w, const char *exe, const char *label, const kb
                      char *err, size_t err_len) {
     memset(w, 0, sizeof *w);
     w->pid = -1;
-    w->sock = w->out_rd = -1;
+    w->sock = w->start_sock = w->out_rd = -1;
     w->label = label;
-    int sv[2], pp[2];
+    int sv[2], ss[2], pp[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
         kb__errf(err, err_len, "cannot create the worker channel: %s", strerror(errno));
+        return KB__EIO;
+    }
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ss) != 0) {
+        kb__errf(err, err_len, "cannot create the worker channel: %s", strerror(errno));
+        close(sv[0]);
+        close(sv[1]);
         return KB__EIO;
     }
     if (pipe2(pp, O_CLOEXEC) != 0) {
         kb__errf(err, err_len, "cannot create the worker output pipe: %s", strerror(errno));
         close(sv[0]);
         close(sv[1]);
+        close(ss[0]);
+        close(ss[1]);
         return KB__EIO;
     }
     if (getrandom(&w->nonce, sizeof w->nonce, 0) != sizeof w->nonce) w->nonce ^= kb__now_ns();
@@ -135,21 +143,26 @@ int kb__worker_spawn(kb__worker *w, const char *exe, const char *label, const kb
         kb__errf(err, err_len, "cannot fork a worker: %s", strerror(errno));
         close(sv[0]);
         close(sv[1]);
+        close(ss[0]);
+        close(ss[1]);
         close(pp[0]);
         close(pp[1]);
         return KB__EIO;
     }
-    if (pid == 0) child_setup(sv[1], pp[1], lim, exe, host);
+    if (pid == 0) child_setup(sv[1], ss[1], pp[1], lim, exe, host);
     setpgid(pid, pid); /* both sides set it: no race with an early kill */
     close(sv[1]);
+    close(ss[1]);
     close(pp[1]);
     w->pid = pid;
     w->sock = sv[0];
+    w->start_sock = ss[0];
     w->out_rd = pp[0];
     fcntl(w->out_rd, F_SETFL, O_NONBLOCK);
     w->have_cpu_clock = !emulated() && clock_getcpuclockid(pid, &w->cpu_clock) == 0;
     const int on = 1;
-    w->stamps = setsockopt(w->sock, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on) == 0;
+    w->stamps = setsockopt(w->sock, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on) == 0 &&
+                setsockopt(w->start_sock, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on) == 0;
     return 0;
 }
 
@@ -245,8 +258,9 @@ void kb__worker_kill(kb__worker *w) {
         reap(w, 0);
     }
     if (w->sock >= 0) close(w->sock);
+    if (w->start_sock >= 0) close(w->start_sock);
     if (w->out_rd >= 0) close(w->out_rd);
-    w->sock = w->out_rd = -1;
+    w->sock = w->start_sock = w->out_rd = -1;
 }
 
 /* A worker that dies after its last reply (in exit handlers, destructors)
@@ -341,17 +355,16 @@ static ssize_t recv_stamped(int sock, kb__rep *rep, uint64_t *stamp) {
 
 /* The batch time: the kernel's stamps from start message to reply when both
  * came and lie within the host's own reading (the stamps are wall-clock
- * time: a clock step makes them useless, never harmful). The worker blocks
- * every signal from its reply until its next start message, so no plugin
- * code runs outside the stamped interval; as a second line, if the worker
- * used clearly more CPU than the stamps allow (its own wake-ups and sends
- * cost ~40 us, p90 ~60 us, measured), the host's own reading counts. */
-static uint64_t batch_ns(const kb__worker *w, uint64_t host, uint64_t st_start, uint64_t st_end,
+ * time: a clock step makes them useless, never harmful), else the host's
+ * reading. The worker blocks every signal from a reply to the next start
+ * message, so no plugin code should run outside the stamps; the CPU it used
+ * beyond them is kept in last_excess, for measure.c to compare. */
+static uint64_t batch_ns(kb__worker *w, uint64_t host, uint64_t st_start, uint64_t st_end,
                          uint64_t cpu_sent) {
+    w->last_excess = 0;
     if (st_start <= 1 || st_end <= st_start || st_end - st_start > host) return host;
     const uint64_t ns = st_end - st_start, cpu = kb__worker_cpu_ns(w);
-    if (cpu_sent && cpu > cpu_sent && (double)(cpu - cpu_sent) > (double)ns * 1.01 + 150e3)
-        return host;
+    if (cpu_sent && cpu >= cpu_sent) w->last_excess = (int64_t)(cpu - cpu_sent) - (int64_t)ns;
     return ns;
 }
 
@@ -447,16 +460,26 @@ int kb__worker_call(kb__worker *w, kb__req *q, const int *fds, int nfds, kb__rep
             kb__errf(w->fault, sizeof w->fault, "%s", rep->msg);
             continue; /* its death follows */
         }
-        /* The harness announces a start once, before the plugin runs:
-         * anything else is the plugin speaking on the channel. */
-        if (rep->type == KB__REP_STARTED) {
-            if (!stamped || rep->seq != q->seq || st_start)
+        if (rep->type == KB__REP_STARTED)
+            return fail_with(w, fail, KB__ST_REJECTED, what, "%s",
+                             "sent a start message that was not asked for (forged timing)");
+        st_end = stamp;
+        /* The harness announces a start once, before the plugin runs, on
+         * the start channel: anything else there is the plugin speaking. */
+        if (stamped) {
+            kb__rep sr;
+            uint64_t s0 = 0;
+            ssize_t m = recv_stamped(w->start_sock, &sr, &s0);
+            if (m == (ssize_t)sizeof sr && sr.magic == KB__PROTO_MAGIC && sr.nonce == w->nonce &&
+                sr.type == KB__REP_STARTED && sr.seq == q->seq)
+                st_start = s0 ? s0 : 1;
+            else if (m >= 0 || m == -2)
                 return fail_with(w, fail, KB__ST_REJECTED, what, "%s",
                                  "sent a start message that was not asked for (forged timing)");
-            st_start = stamp ? stamp : 1;
-            continue;
+            if (recv_stamped(w->start_sock, &sr, &s0) != -1 || errno != EAGAIN)
+                return fail_with(w, fail, KB__ST_REJECTED, what, "%s",
+                                 "sent a start message that was not asked for (forged timing)");
         }
-        st_end = stamp;
         if (rep->seq != q->seq)
             return fail_with(w, fail, KB__ST_REJECTED, what, "%s",
                              "answered a request that was not asked (sequence mismatch)");

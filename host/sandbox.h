@@ -60,6 +60,7 @@ typedef struct kb__failure {
 typedef struct kb__worker {
     pid_t pid;
     int sock;
+    int start_sock;        /* start messages of batches (KB__REQF_STARTED) */
     int out_rd;            /* the worker's stdout+stderr, captured */
     uint64_t nonce, seq;
     const char *label;     /* "candidate", "baseline" */
@@ -79,6 +80,10 @@ typedef struct kb__worker {
     uint64_t gap_cpu0, gap_wall0;
     uint64_t idle_cpu_ns, idle_wall_ns, idle_gaps; /* summed over every gap so far */
     int stamps;            /* the kernel stamps its messages (SO_TIMESTAMPNS) */
+    /* The last batch's CPU time minus its stamped interval: the harness's
+     * own wake-up, receive and sends, and any plugin code that ran outside
+     * the stamps (measure.c compares the two sides' medians). */
+    int64_t last_excess;
 } kb__worker;
 
 /* CPU the worker may use between calls, summed over the trial. The harness
@@ -129,7 +134,7 @@ uint64_t kb__worker_cpu_ns(const kb__worker *w);
  * it loads a plugin). `sock` is the private channel, the only socket it may
  * use. Calls outside the list raise SIGSYS; the caller installs a SIGSYS
  * handler first (the filter forbids changing it afterwards). */
-int kb__seccomp_install(int sock, char *err, size_t err_len);
+int kb__seccomp_install(int sock, int start_sock, char *err, size_t err_len);
 /* "socket (no network, no sockets)" for a trapped call; async-signal-safe
  * once kb__seccomp_install has run. */
 void kb__syscall_describe(long nr, char *out, size_t out_len);

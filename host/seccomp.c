@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
@@ -54,7 +55,7 @@ static const char *const kb__allow[] = {
     "newfstatat", "statx", "lseek", "access", "faccessat", "faccessat2", "readlink",
     "readlinkat", "getdents64", "getcwd", "statfs", "fstatfs",
     /* memory */
-    "mmap", "munmap", "mprotect", "mremap", "madvise", "brk", "msync", "mincore",
+    "mmap", "munmap", "mremap", "madvise", "brk", "msync", "mincore",
     /* threads, synchronisation, scheduling queries */
     "futex", "set_robust_list", "get_robust_list", "rseq", "set_tid_address", "sched_yield",
     "sched_getaffinity", "sched_getparam", "sched_getscheduler", "sched_get_priority_max",
@@ -137,6 +138,8 @@ void kb__syscall_describe(long nr, char *out, size_t out_len) {
         why = " (plugins may signal only themselves)";
     else if (!strcmp(name, "socket") || !strcmp(name, "connect") || !strcmp(name, "socketpair"))
         why = " (no network, no sockets)";
+    else if (!strcmp(name, "mprotect"))
+        why = " (memory may not be made executable, nor the harness's image writable)";
     else if (!strcmp(name, "write") || !strcmp(name, "writev") || !strcmp(name, "sendto") ||
              !strcmp(name, "sendmsg"))
         why = " (only stdout, stderr and the harness's channel may be written)";
@@ -145,7 +148,9 @@ void kb__syscall_describe(long nr, char *out, size_t out_len) {
     out[n] = 0;
 }
 
-int kb__seccomp_install(int sock, char *err, size_t err_len) {
+extern char _end[]; /* the end of the executable's image (its bss) */
+
+int kb__seccomp_install(int sock, int start_sock, char *err, size_t err_len) {
     resolve_names();
     if (KB__VALGRIND) return 0; /* see sandbox.h */
     scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_TRAP);
@@ -180,6 +185,16 @@ int kb__seccomp_install(int sock, char *err, size_t err_len) {
     static const char *const chan[] = {"sendto", "sendmsg", "recvfrom", "recvmsg"};
     for (size_t i = 0; rc == 0 && i < sizeof chan / sizeof chan[0]; i++)
         rc = add_eq32(ctx, chan[i], 0, (uint64_t)sock, err, err_len);
+    for (size_t i = 0; rc == 0 && i < 2; i++)
+        rc = add_eq32(ctx, chan[i], 0, (uint64_t)start_sock, err, err_len);
+
+    /* mprotect: never to make memory executable, never on the harness's
+     * own image (its code, and the relocations -z now made read-only):
+     * a plugin may not rewrite what runs between its calls, where no
+     * clock looks (the start message, the reply). */
+    struct scmp_arg_cmp mp[2] = {SCMP_CMP64(0, SCMP_CMP_GE, (uint64_t)(uintptr_t)_end),
+                                 SCMP_CMP64(2, SCMP_CMP_MASKED_EQ, PROT_EXEC, 0)};
+    if (rc == 0) rc = add(ctx, SCMP_ACT_ALLOW, "mprotect", 2, mp, err, err_len);
 
     /* Threads yes (CLONE_THREAD), processes no. */
     struct scmp_arg_cmp thr = SCMP_CMP64(0, SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD);

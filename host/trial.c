@@ -60,7 +60,7 @@ static int side_open(kb__side *s, const char *path, const char *label, const kb_
     if (getrandom(&s->rng, sizeof s->rng, 0) != sizeof s->rng) s->rng = kb__now_ns();
     for (int i = 0; i < KB__MAX_CASES; i++) s->ob[i].fd = -1;
     s->w.pid = -1;
-    s->w.sock = s->w.out_rd = -1;
+    s->w.sock = s->w.start_sock = s->w.out_rd = -1;
     if (kb__snapshot_take(path, &s->snap, err, sizeof err) != 0 ||
         elf_check(s->snap.fd, path, fp, err, sizeof err) != 0) {
         fail->status = KB__ST_REJECTED;
@@ -204,7 +204,8 @@ int kb__trial_run(const kb__trial_opts *o, kb__ctx_cache *cache, kb__result *r, 
     }
     cand->snap.fd = base->snap.fd = -1;
     cand->w.pid = base->w.pid = -1;
-    cand->w.sock = cand->w.out_rd = base->w.sock = base->w.out_rd = -1;
+    cand->w.sock = cand->w.start_sock = cand->w.out_rd = -1;
+    base->w.sock = base->w.start_sock = base->w.out_rd = -1;
     for (int i = 0; i < KB__MAX_CASES; i++) cand->ob[i].fd = base->ob[i].fd = -1;
     snprintf(r->candidate, sizeof r->candidate, "%s", o->candidate);
     snprintf(r->against, sizeof r->against, "%s", o->against ? o->against : "oracle");

@@ -69,6 +69,7 @@ typedef struct kb__side {
     double last_worker_ns;  /* the worker's own reading of its last batch */
     uint32_t n_gaps;        /* host minus worker time per batch, ns */
     double gaps[KB__MAX_GAPS], rel_gaps[KB__MAX_GAPS];
+    double excess[KB__MAX_GAPS]; /* CPU time beyond the stamped interval, ns */
     uint64_t rng;           /* picks which lanes of a batch are checked */
 } kb__side;
 

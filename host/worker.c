@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "kb.h"
+#include "calls.h"
 #include "proto.h"
 #include "sandbox.h"
 
@@ -47,6 +48,7 @@ typedef struct kb__wcase {
     uint8_t *probe;        /* the fresh sets, mapped only when the host sends them */
     size_t probe_size;
     kb_buffer *lanes;      /* [n_lanes][n_outs]: each call's own outputs */
+    kb_buffer *work;       /* the batch's copy of lanes, handed to run() */
     uint64_t *prod;        /* [n_lanes][n_outs] produced counts, shared with the host */
     size_t prod_size;
     kb__layout layout;
@@ -96,6 +98,18 @@ static void reply(kb__rep *r) {
     r->seq = W.seq;
     block_signals();
     while (send(W.sock, r, sizeof *r, MSG_NOSIGNAL) < 0 && errno == EINTR) {
+    }
+}
+
+/* The start message of a batch, on its own channel (see KB__REQF_STARTED). */
+static void announce_start(void) {
+    kb__rep r;
+    memset(&r, 0, sizeof r);
+    r.magic = KB__PROTO_MAGIC;
+    r.nonce = W.nonce;
+    r.seq = W.seq;
+    r.type = KB__REP_STARTED;
+    while (send(KB__START_FD, &r, sizeof r, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 && errno == EINTR) {
     }
 }
 
@@ -278,7 +292,7 @@ static int lock_down(int sock) {
      * would judge the emulator's system calls, not the plugin's, and
      * qemu-user refuses to install one: emulated runs go without. */
     const char *emu = getenv("KB_WORKER_EXEC_PREFIX");
-    if (!(emu && *emu) && kb__seccomp_install(sock, err, sizeof err) != 0) {
+    if (!(emu && *emu) && kb__seccomp_install(sock, KB__START_FD, err, sizeof err) != 0) {
         snprintf(W.sandbox_err, sizeof W.sandbox_err, "%s", err);
         return -1;
     }
@@ -428,6 +442,7 @@ static void unmap_case(kb__wcase *k) {
     if (k->probe) munmap(k->probe, k->probe_size);
     if (k->ins) munmap(k->ins, KB__INS_BYTES);
     free(k->lanes);
+    free(k->work);
     memset(k, 0, sizeof *k);
 }
 
@@ -462,9 +477,10 @@ static void do_case(const kb__req *q, int arena_fd, int out_fd) {
     total = (total - (size_t)W.page) * L->n_lanes + (size_t)W.page;
     k->outmap_size = total;
     k->lanes = calloc((size_t)L->n_lanes * L->n_outs, sizeof *k->lanes);
+    k->work = calloc((size_t)L->n_lanes * L->n_outs, sizeof *k->work);
     k->prod_size = (size_t)(L->out_size - L->prod_off);
     k->prod = mmap(NULL, k->prod_size, PROT_READ | PROT_WRITE, MAP_SHARED, out_fd, (off_t)L->prod_off);
-    if (!k->lanes || k->prod == MAP_FAILED) {
+    if (!k->lanes || !k->work || k->prod == MAP_FAILED) {
         k->prod = NULL;
         reply_code(KB__REP_REFUSED, -1, "cannot map output memory");
         goto out;
@@ -569,32 +585,24 @@ static void do_batch(const kb__req *q) {
             reply_code(KB__REP_REFUSED, -1, "bad batch request");
             return;
         }
-    const kb_plugin *p = W.lib.plugin;
-    kb_buffer outs[KB_MAX_BUFFERS];
-    char err[512] = "";
-    int rc = 0;
-    const uint64_t calls = q->calls;
-    const uint32_t n_order = q->n_order;
-    uint32_t o = 0;
-    const kb__fpctl fp0 = fp_read();
-    if (q->flags & KB__REQF_STARTED) reply_code(KB__REP_STARTED, 0, NULL);
-    unblock_signals();
-    uint64_t t0 = now_ns();
     const uint32_t n_outs = k->n_outs;
-    for (uint64_t c = 0; c < calls; c++) {
-        /* Fresh descriptors every call, into this call's own lane: nothing
-         * a plugin writes into them carries over. */
-        memcpy(outs, k->lanes + c * n_outs, sizeof(kb_buffer) * n_outs);
-        rc = p->run(k->state, k->ins[q->order[o]], k->n_ins, outs, n_outs, err, sizeof err);
-        for (uint32_t j = 0; j < n_outs; j++) k->prod[c * n_outs + j] = outs[j].produced;
-        if (rc != 0) break;
-        if (++o == n_order) o = 0;
-    }
-    uint64_t t1 = now_ns();
+    /* Fresh descriptors for every call, set up before the clock starts. */
+    memcpy(k->work, k->lanes, sizeof(kb_buffer) * n_outs * q->calls);
+    char err[512] = "";
+    uint64_t done = 0;
+    const kb__fpctl fp0 = fp_read();
+    if (q->flags & KB__REQF_STARTED) announce_start();
+    unblock_signals();
+    const uint64_t t0 = now_ns();
+    const int rc = kb__run_calls(W.lib.plugin, k->state, (const kb_buffer(*)[KB_MAX_BUFFERS])k->ins,
+                                 k->n_ins, k->work, n_outs, q->order, q->n_order, q->calls, &done,
+                                 err, sizeof err);
+    const uint64_t t1 = now_ns();
+    for (uint64_t i = 0; i < done * n_outs; i++) k->prod[i] = k->work[i].produced;
     kb__rep r;
     memset(&r, 0, sizeof r);
     r.ns = t1 - t0;
-    for (uint32_t j = 0; j < k->n_outs; j++) r.produced[j] = outs[j].produced;
+    for (uint32_t j = 0; j < n_outs; j++) r.produced[j] = k->work[(done - 1) * n_outs + j].produced;
     /* A host that times by the channel counts the threads itself, after
      * the reply: reading /proc here would be tens of microseconds inside
      * its reading. Under an emulator (base_threads > 1) only this count
@@ -679,7 +687,7 @@ int kb__worker_main(int sock) {
                 memcpy(fds, CMSG_DATA(c), (nfd > 2 ? 2 : nfd) * sizeof(int));
             }
         if ((size_t)n != sizeof q || q.magic != KB__PROTO_MAGIC) return 2;
-        if (q.type == KB__REQ_LOAD) W.nonce = q.nonce; /* the first request sets it */
+        if (W.seq == 0) W.nonce = q.nonce; /* the first request sets it */
         if (q.nonce != W.nonce) return 2;
         W.seq = q.seq;
         switch (q.type) {

@@ -696,6 +696,16 @@ static void test_26_cpu_outside_calls(void **state)
     assert_true(strtod(g, NULL) > 1.5);
 }
 
+/* A plugin that patches the harness (its GOT entry for send, made read-only
+ * by -z now) to run its own code before every start message: the seccomp
+ * filter refuses mprotect on the harness's image. */
+static void test_26_work_before_start(void **state)
+{
+    (void)state;
+    KB_RUN(&R, "trial", FX("fx_works_before_start"), "--budget", "0.5");
+    expect_reason("rejected", 3, "forbidden system call: mprotect", NULL);
+}
+
 int main(void)
 {
     /* Orphans of kbench and its workers come to us (see leftovers()). */
@@ -734,6 +744,7 @@ int main(void)
         cmocka_unit_test(test_23_release_failures),
         cmocka_unit_test(test_25_slow_prepare_times_out),
         cmocka_unit_test(test_26_cpu_outside_calls),
+        cmocka_unit_test(test_26_work_before_start),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -170,6 +170,7 @@ static void test_ledger_and_clean_exit(void **s) {
     assert_int_equal(r.code, 0);
     if (!strstr(r.out, "5 trial(s)")) print_error("%s\n%s\n", r.out, r.err);
     assert_non_null(strstr(r.out, "5 trial(s)"));
+    if (!strstr(r.out, "1 failed")) print_error("%s\n%s\n", r.out, r.err);
     assert_non_null(strstr(r.out, "1 failed"));
     assert_string_equal(kb_field(&r, "nothing"), "");
     /* it said it was waiting for the deleted file */
