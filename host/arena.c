@@ -7,6 +7,13 @@
  * in every per-call input, so a plugin cannot replay an answer. Oracle
  * outputs stay in host memory and never reach a worker.
  *
+ * A KB_TARGET_COLD_INPUTS target gets its per-call sets several times over
+ * (replicas: byte copies at other addresses), enough that the copies
+ * together are at least twice the last-level cache, so timed calls that
+ * walk through them find their inputs in DRAM. Copies need no generation
+ * and no oracle runs: the oracle's outputs for set s are right for every
+ * replica of s.
+ *
  * Output slots (per worker, per case) are page multiples: canary bytes, the
  * buffer right-aligned to 64 bytes, then the slot end; the worker maps each
  * slot between guard pages, so an overrun faults or changes a canary. There
@@ -24,6 +31,9 @@
 #include "trial.h"
 
 #define KB__CANARY 0xa5
+/* A cold case's arena stops growing here, colder or not: memory a trial of
+ * several cases can afford, and the verdict says when it fell short. */
+#define KB__COLD_ARENA_MAX (UINT64_C(1) << 30)
 
 static size_t round_up(size_t x, size_t a) { return (x + a - 1) / a * a; }
 
@@ -105,8 +115,10 @@ int kb__case_build(const kb_target *t, const kb_plugin *oracle, uint32_t case_in
     }
     snprintf(L->case_name, sizeof L->case_name, "%s", cs->name);
 
-    /* Inputs: statics once, per-call inputs once per set; 64-byte aligned. */
-    size_t off = 0, out_off = 0, poff = 0;
+    /* Inputs: statics once, per-call inputs once per set; 64-byte aligned.
+     * Specs list statics first, so the per-call sets (replica 0) are the
+     * span [calls_off, off) and further replicas follow it. */
+    size_t off = 0, out_off = 0, poff = 0, calls_off = 0;
     for (uint32_t i = 0; i < t->n_buffers; i++) {
         const kb_buffer_spec *b = &t->buffers[i];
         const size_t bytes = cs->lengths[i] * kb__dtype_size(b->dtype);
@@ -121,7 +133,7 @@ int kb__case_build(const kb_target *t, const kb_plugin *oracle, uint32_t case_in
             off = round_up(off + bytes, 64);
             break;
         case KB_ROLE_CALL:
-            L->n_calls++;
+            if (L->n_calls++ == 0) calls_off = off;
             for (int s = 0; s < KB__SETS; s++) {
                 L->buf[i].off[s] = off;
                 off = round_up(off + bytes, 64);
@@ -140,6 +152,20 @@ int kb__case_build(const kb_target *t, const kb_plugin *oracle, uint32_t case_in
             out_off += L->buf[i].slot_size;
         }
         }
+    }
+    L->rep_stride = off - calls_off;
+    L->n_reps = 1;
+    if (t->flags & KB_TARGET_COLD_INPUTS) {
+        /* At least 2 copies, so a call never reads what the one before it
+         * read even when one copy alone outgrows the cache. */
+        cd->llc_bytes = kb__llc_bytes();
+        uint64_t want = (2 * cd->llc_bytes + L->rep_stride - 1) / L->rep_stride;
+        uint64_t most = calls_off < KB__COLD_ARENA_MAX
+                            ? (KB__COLD_ARENA_MAX - calls_off) / L->rep_stride : 1;
+        if (want < 2) want = 2;
+        if (most > KB__MAX_REPLICAS) most = KB__MAX_REPLICAS;
+        L->n_reps = (uint32_t)(want < most ? want : most > 1 ? most : 1);
+        off += (size_t)(L->n_reps - 1) * L->rep_stride;
     }
     L->arena_size = round_up(off ? off : 1, page);
     L->probe_size = round_up(poff ? poff : 1, page);
@@ -183,6 +209,8 @@ int kb__case_build(const kb_target *t, const kb_plugin *oracle, uint32_t case_in
             return KB__ESPEC;
         }
     }
+    for (uint32_t r = 1; r < L->n_reps; r++)
+        memcpy(cd->base + calls_off + r * L->rep_stride, cd->base + calls_off, L->rep_stride);
     /* Seal: a worker could otherwise reopen /proc/self/fd/N read-write. The
      * host keeps only a read-only view from here on. */
     if (seal(cd->fd, &cd->base, cd->size, &cd->ro_fd, err, err_len) != 0 ||
@@ -247,6 +275,51 @@ int kb__case_build(const kb_target *t, const kb_plugin *oracle, uint32_t case_in
     }
     oracle->release(state);
     return rc;
+}
+
+static void mib(char *out, size_t len, double bytes) {
+    const double m = bytes / (1u << 20);
+    snprintf(out, len, m >= 10 ? "%.0f" : "%.1f", m);
+}
+
+void kb__inputs_describe(const kb_target *t, const kb__case_data *cases, uint32_t n, char *out,
+                         size_t len) {
+    if (!(t->flags & KB_TARGET_COLD_INPUTS)) {
+        snprintf(out, len, "warm");
+        return;
+    }
+    uint32_t rlo = UINT32_MAX, rhi = 0, short_of = 0;
+    double wlo = INFINITY, whi = 0, llc = 0;
+    for (uint32_t c = 0; c < n; c++) {
+        const kb__layout *L = &cases[c].layout;
+        const double w = (double)L->n_reps * (double)L->rep_stride;
+        rlo = L->n_reps < rlo ? L->n_reps : rlo;
+        rhi = L->n_reps > rhi ? L->n_reps : rhi;
+        wlo = w < wlo ? w : wlo;
+        whi = w > whi ? w : whi;
+        llc = (double)cases[c].llc_bytes;
+        short_of += w < 2 * llc;
+    }
+    if (n == 0) {
+        snprintf(out, len, "cold");
+        return;
+    }
+    char reps[32], ws[48], a[16], b[16], l[16];
+    if (rlo == rhi) snprintf(reps, sizeof reps, "%u replica%s", rlo, rlo == 1 ? "" : "s");
+    else snprintf(reps, sizeof reps, "%u-%u replicas", rlo, rhi);
+    mib(a, sizeof a, wlo);
+    mib(b, sizeof b, whi);
+    mib(l, sizeof l, llc);
+    if (strcmp(a, b)) snprintf(ws, sizeof ws, "%s-%s", a, b);
+    else snprintf(ws, sizeof ws, "%s", a);
+    if (!short_of)
+        snprintf(out, len, "cold (%s, %s MiB working set > LLC %s MiB)", reps, ws, l);
+    else
+        snprintf(out, len,
+                 "cold (%s, %s MiB working set, under 2x LLC %s MiB in %u of %u cases: capped at "
+                 "%llu MiB of inputs or %u replicas per case)",
+                 reps, ws, l, short_of, n, (unsigned long long)(KB__COLD_ARENA_MAX >> 20),
+                 KB__MAX_REPLICAS);
 }
 
 uint64_t kb__case_digest(const kb__case_data *cd) {

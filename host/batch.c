@@ -8,6 +8,12 @@
  * which calls will be looked at, so skipping any call risks `incorrect`.
  * The batch time is the host's own reading, from sending the request to
  * reading the reply; the worker's reading is only a cross-check.
+ *
+ * With cold inputs each batch goes on through the case's replicas where
+ * the last batch, of either side, stopped, so neither side gets memory the
+ * other just pulled into the cache. Which replica a call read does not
+ * matter to the check: replicas are copies, and a lane is judged against
+ * the oracle's output for its set, order[lane % n_order], as when warm.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +36,11 @@ int kb__side_batch(kb__side *s, const kb_target *t, kb__case_data *cd, const uin
     q.calls = calls;
     q.n_order = n_order;
     memcpy(q.order, order, sizeof(uint32_t) * n_order);
+    if (cd->layout.n_reps > 1) {
+        q.rep0 = cd->rep_next;
+        cd->rep_next = (uint32_t)((cd->rep_next + (calls + KB__SETS - 1) / KB__SETS) %
+                                  cd->layout.n_reps);
+    }
     kb__rep rep;
     uint64_t host_ns = 0;
     char what[160];

@@ -84,6 +84,9 @@ int kb__elf_check_fd(int fd, const char *path, char *err, size_t err_len);
 uint64_t kb__cpu_features(void);
 /* "avx2 fma avx512f" for the set bits; writes "" for 0. */
 void kb__cpu_feature_names(uint64_t bits, char *out, size_t out_len);
+/* Bytes of the largest cache cpu0 uses (sysfs), else KB__LLC_FALLBACK. */
+uint64_t kb__llc_bytes(void);
+#define KB__LLC_FALLBACK (UINT64_C(32) << 20)
 
 /* ---- descriptors (load.c) ------------------------------------------- */
 /* What the host learns of a plugin's descriptor: copied out of the (possibly
@@ -204,6 +207,7 @@ typedef struct kb__result {
     double drift_pct;      /* common speed change of both sides, first to second half, % */
     char hw_counters[96];  /* counter figures, or "n/a (why)" */
     double fresh_ratio;    /* geomean ratio on inputs neither side had seen (probe) */
+    char inputs[192];      /* "warm" or "cold (...)": kb__inputs_describe; "" before the cases */
 } kb__result;
 
 /* ---- state directory and calibration (state.c, roofline.c) ------------ */

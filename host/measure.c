@@ -31,6 +31,34 @@ static uint64_t mix(uint64_t *s) {
     return z ^ (z >> 31);
 }
 
+/* Entries of a batch's set order for k calls. A cold target's order is
+ * made of whole groups of KB__SETS (the worker moves to the next replica
+ * after each group), so cycling through it never reads one copy of a set
+ * twice in a row. */
+static uint32_t order_len(const kb_target *t, uint64_t k) {
+    const uint32_t n = k < KB__MAX_ORDER ? (uint32_t)k : KB__MAX_ORDER;
+    return (t->flags & KB_TARGET_COLD_INPUTS) && n > KB__SETS ? n / KB__SETS * KB__SETS : n;
+}
+
+/* Random set indices; for a cold target every group of KB__SETS is a
+ * permutation of the sets, so within a group each is read once. */
+static void order_fill(const kb_target *t, uint32_t *order, uint32_t n, uint64_t *rng) {
+    if (!(t->flags & KB_TARGET_COLD_INPUTS)) {
+        for (uint32_t i = 0; i < n; i++) order[i] = (uint32_t)(mix(rng) % KB__SETS);
+        return;
+    }
+    for (uint32_t g = 0; g < n; g += KB__SETS) {
+        uint32_t perm[KB__SETS];
+        for (uint32_t i = 0; i < KB__SETS; i++) perm[i] = i;
+        for (uint32_t i = KB__SETS; i > 1; i--) {
+            const uint32_t j = (uint32_t)(mix(rng) % i), tmp = perm[i - 1];
+            perm[i - 1] = perm[j];
+            perm[j] = tmp;
+        }
+        for (uint32_t i = 0; i < KB__SETS && g + i < n; i++) order[g + i] = perm[i];
+    }
+}
+
 static int grow(double **p, uint32_t cap) {
     double *q = realloc(*p, cap * sizeof *q);
     if (!q) return KB__ENOMEM;
@@ -172,7 +200,11 @@ static kb__status summarise(const kb__trial_opts *o, kb__case_data *cases, uint3
  * calls is fast only on what it has seen, so its ratio here is far worse
  * than in the timed batches. Times are the workers' own readings (a batch
  * is a couple of calls, too short for the host's clock), never taken as
- * more than a few round trips below the host's own reading. */
+ * more than a few round trips below the host's own reading. A cold
+ * target's timed calls read from DRAM, so there the other side does not
+ * warm the sets first: each side is timed on fresh sets no worker has read
+ * in this trial, long pushed out of the caches by the timed batches, and a
+ * kernel whose lead shows only on cold data is compared like with like. */
 static int fresh_probe(const kb_target *t, kb__case_data *cases, uint32_t n_cases, kb__side *cand,
                        kb__side *base, kb__result *r, kb__failure *fail) {
     double sum = 0;
@@ -205,7 +237,8 @@ static int fresh_probe(const kb_target *t, kb__case_data *cases, uint32_t n_case
             kb__side *warm = pool < 2 ? base : cand, *timed = pool < 2 ? cand : base;
             double h;
             int rc;
-            if ((rc = kb__side_batch(warm, t, &cases[c], sets, (uint32_t)k, k, 10.0, &h, fail)))
+            if (!(t->flags & KB_TARGET_COLD_INPUTS) &&
+                (rc = kb__side_batch(warm, t, &cases[c], sets, (uint32_t)k, k, 10.0, &h, fail)))
                 return rc;
             if ((rc = kb__side_batch(timed, t, &cases[c], sets, (uint32_t)k, k, 10.0, &h, fail)))
                 return rc;
@@ -270,6 +303,9 @@ int kb__measure(const kb__trial_opts *o, const kb_target *t, kb__case_data *case
      * no side meets a cold set later. The faster side's batch gets the
      * target duration, so round-trip noise stays small on both. */
     double per_call[KB__MAX_CASES];
+    for (uint32_t c = 0; c < n_cases; c++)
+        if (cases[c].layout.n_reps > 1)
+            cases[c].rep_next = (uint32_t)(mix(&rng) % cases[c].layout.n_reps);
     for (uint32_t c = 0; c < n_cases; c++) {
         for (uint32_t i = 0; i < KB__MAX_ORDER; i++) order[i] = i % KB__SETS;
         double pc[2] = {0, 0};
@@ -278,7 +314,7 @@ int kb__measure(const kb__trial_opts *o, const kb_target *t, kb__case_data *case
             uint64_t k = KB__SETS;
             for (int step = 0; step < 3; step++) {
                 if (k > cases[c].layout.n_lanes) k = cases[c].layout.n_lanes;
-                const uint32_t n_order = k < KB__MAX_ORDER ? (uint32_t)k : KB__MAX_ORDER;
+                const uint32_t n_order = order_len(t, k);
                 if ((rc = kb__side_batch(sides[si], t, &cases[c], order, n_order, k,
                                          10.0 + (double)k * 1e-5, &ns_c, fail)))
                     return rc;
@@ -316,8 +352,8 @@ int kb__measure(const kb__trial_opts *o, const kb_target *t, kb__case_data *case
             uint64_t k = (uint64_t)((double)smp[c].calls * jitter);
             if (k == 0) k = 1;
             if (k > cases[c].layout.n_lanes) k = cases[c].layout.n_lanes;
-            const uint32_t n_order = k < KB__MAX_ORDER ? (uint32_t)k : KB__MAX_ORDER;
-            for (uint32_t i = 0; i < n_order; i++) order[i] = (uint32_t)(mix(&rng) % KB__SETS);
+            const uint32_t n_order = order_len(t, k);
+            order_fill(t, order, n_order, &rng);
             const double tmo = 1.0 + 50.0 * per_call[c] * (double)k / 1e9;
             const int phase = (int)(mix(&rng) & 1);
             for (int half = 0; half < 2; half++) {

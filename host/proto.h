@@ -26,13 +26,16 @@
 #define KB__ALLSETS (KB__SETS + KB__PROBE)
 #define KB__MAX_CASES 64
 #define KB__MAX_ORDER 16  /* set order cycled through within one batch */
+/* Copies of a case's per-call sets for a KB_TARGET_COLD_INPUTS target
+ * (arena.c); the worker keeps a descriptor row per copy and set. */
+#define KB__MAX_REPLICAS 4096
 #define KB__MAX_LANES 4096
 #define KB__LANE_BYTES (32u << 20) /* output copies per case and side */
 
 enum kb__req_type {
     KB__REQ_LOAD = 1,  /* fd: sealed snapshot; loads, reports kb__desc */
     KB__REQ_CASE,      /* fds: arena (read-only), outputs; prepare + verify */
-    KB__REQ_BATCH,     /* `calls` runs cycling through `order`, timed */
+    KB__REQ_BATCH,     /* `calls` runs cycling through `order` (and replicas), timed */
     KB__REQ_RELEASE,   /* release() one case */
     KB__REQ_PROBE,     /* fd: the case's fresh sets (read-only), usable as sets 4.. */
     KB__REQ_QUIT       /* exit(0) */
@@ -57,9 +60,10 @@ enum kb__rep_type {
 };
 
 /* Where a case's buffers live. Inputs: offsets into the arena, per set
- * (statics only in set 0; later sets repeat set 0's offset). Outputs: slot
- * offset and size in the output memfd (page multiples) and where the data
- * starts inside the slot. */
+ * (statics only in set 0; later sets repeat set 0's offset); replica r of a
+ * per-call set lies rep_stride * r bytes after replica 0, which `off` gives.
+ * Outputs: slot offset and size in the output memfd (page multiples) and
+ * where the data starts inside the slot. */
 typedef struct kb__layout {
     uint32_t n_bufs, n_statics, n_calls, n_outs;
     uint32_t n_params, slot;     /* slot: the worker's case index */
@@ -67,6 +71,10 @@ typedef struct kb__layout {
     char param_names[KB_MAX_PARAMS][32];
     char case_name[96];
     uint64_t arena_size, out_size, probe_size;
+    /* Copies of the per-call sets 0..KB__SETS-1 in the arena: 1 unless the
+     * target is KB_TARGET_COLD_INPUTS. */
+    uint32_t n_reps, pad3;
+    uint64_t rep_stride;
     /* Every call of a batch writes its own copy of the outputs (a lane), so
      * the host can check any call afterwards, chosen after the fact: a
      * plugin cannot know which calls will be checked, so it must do all. */
@@ -89,7 +97,7 @@ typedef struct kb__req {
     uint32_t slot;          /* case slot for CASE/BATCH/RELEASE */
     uint32_t n_order;
     uint32_t flags;         /* KB__REQF_* */
-    uint32_t pad;
+    uint32_t rep0;          /* BATCH: the replica the first call reads (< n_reps) */
     uint64_t calls;         /* BATCH */
     uint32_t order[KB__MAX_ORDER];
     char path[256];         /* LOAD: the plugin's path, for messages */

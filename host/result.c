@@ -69,6 +69,7 @@ void kb__result_print_block(const kb__result *r, void *file)
     kv_num(f, "worst_ci90_low", t, "%.4f", r->worst.lo);
     kv_num(f, "worst_ci90_high", t, "%.4f", r->worst.hi);
     fprintf(f, "cases: %" PRIu32 "\n", r->n_cases);
+    kv_str(f, "inputs", r->inputs);
     kv_num(f, "prepare_ms", 1, "%.3f", r->prepare_ms);
     kv_num(f, "trial_seconds", 1, "%.3f", r->trial_seconds);
     fprintf(f, "peak_rss_kb: %ld\n", r->peak_rss_kb);
@@ -393,6 +394,7 @@ void kb__result_print_json(const kb__result *r, void *file)
     jk_num(f, &m, in, "noise_floor_pct", r->noise_floor_pct);
     jk_num(f, &m, in, "drift_pct", t ? r->drift_pct : nan);
     jk_num(f, &m, in, "fresh_ratio", t ? r->fresh_ratio : nan);
+    jk_str(f, &m, in, "inputs", r->inputs);
     jk_str(f, &m, in, "hw_counters", r->hw_counters);
     jk_str(f, &m, in, "description", r->description);
     jk_str(f, &m, in, "git_commit", r->git_commit);

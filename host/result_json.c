@@ -122,6 +122,7 @@ int kb__result_from_json(const json_t *doc, kb__result *r, kb__best_info *bi, ch
     rc |= get_str(kb, "git_commit", r->git_commit, sizeof r->git_commit, 0, err, err_len);
     rc |= get_str(kb, "seed", seed, sizeof seed, 0, err, err_len);
     rc |= get_str(kb, "hw_counters", r->hw_counters, sizeof r->hw_counters, 0, err, err_len);
+    rc |= get_str(kb, "inputs", r->inputs, sizeof r->inputs, 0, err, err_len);
     if (rc) return KB__EFORMAT;
     if (status_from_name(status, &r->status) != 0) {
         kb__errf(err, err_len, "result JSON: unknown status \"%.32s\"", status);

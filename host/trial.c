@@ -197,6 +197,7 @@ int kb__trial_run(const kb__trial_opts *o, kb__ctx_cache *cache, kb__result *r, 
     cpu_set_t saved;
     no_timing(r);
     r->noise_floor_pct = NAN;
+    r->inputs[0] = 0;
     if (!cand || !base || !smp) {
         kb__errf(err, err_len, "out of memory");
         rc = KB__ENOMEM;
@@ -280,6 +281,7 @@ int kb__trial_run(const kb__trial_opts *o, kb__ctx_cache *cache, kb__result *r, 
     const char *opath = ctx->oracle_path;
     cases = ctx->cases;
     n_cases = ctx->n_cases;
+    kb__inputs_describe(t, cases, n_cases, r->inputs, sizeof r->inputs);
     cand->threaded_ok = base->threaded_ok = (t->flags & KB_TARGET_MULTITHREADED) != 0;
     cand->w.fpenv_free = base->w.fpenv_free = (t->flags & KB_TARGET_FPENV_FREE) != 0;
 

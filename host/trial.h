@@ -25,6 +25,8 @@ typedef struct kb__case_data {
     void *ref[KB__ALLSETS][KB_MAX_BUFFERS];        /* oracle outputs, per output */
     uint64_t ref_produced[KB__ALLSETS][KB_MAX_BUFFERS];
     double oracle_ns;        /* one in-host oracle call, for calibration */
+    uint64_t llc_bytes;      /* the cache a cold case's replicas outgrow; 0 when warm */
+    uint32_t rep_next;       /* the replica the next batch starts on (batch.c) */
 } kb__case_data;
 
 /* The in-process oracle: its spec plus its kernel. */
@@ -33,6 +35,11 @@ int kb__case_build(const kb_target *t, const kb_plugin *oracle, uint32_t case_in
 void kb__case_free(kb__case_data *cd);
 /* Digest of all the case's inputs, to prove after a trial nobody wrote them. */
 uint64_t kb__case_digest(const kb__case_data *cd);
+/* The verdict's `inputs` value: "warm", or for a KB_TARGET_COLD_INPUTS
+ * target the replicas, working set and LLC of its cases, and whether the
+ * per-case limit kept any of them under twice the LLC. */
+void kb__inputs_describe(const kb_target *t, const kb__case_data *cases, uint32_t n, char *out,
+                         size_t len);
 
 /* One worker's output memory for one case. */
 typedef struct kb__outbuf {

@@ -30,7 +30,12 @@
 #include "proto.h"
 #include "sandbox.h"
 
-#define KB__INS_BYTES (sizeof(kb_buffer) * KB__ALLSETS * KB_MAX_BUFFERS)
+/* Descriptor rows: replica r of set s is row r * KB__SETS + s, fresh set
+ * KB__SETS + p is row n_reps * KB__SETS + p; with one replica (a warm
+ * target) a set's row is its index. */
+static size_t ins_bytes(uint32_t n_reps) {
+    return sizeof(kb_buffer) * KB_MAX_BUFFERS * ((size_t)n_reps * KB__SETS + KB__PROBE);
+}
 
 typedef struct kb__wcase {
     int ready;
@@ -45,6 +50,8 @@ typedef struct kb__wcase {
      * run() gets a const array, and a plugin that writes through the cast
      * faults instead of steering later calls. */
     kb_buffer (*ins)[KB_MAX_BUFFERS];
+    size_t ins_size;
+    uint32_t *rows;        /* cold cases: a batch's descriptor row per call (do_batch) */
     uint8_t *probe;        /* the fresh sets, mapped only when the host sends them */
     size_t probe_size;
     kb_buffer *lanes;      /* [n_lanes][n_outs]: each call's own outputs */
@@ -440,9 +447,10 @@ static void unmap_case(kb__wcase *k) {
     if (k->outmap) munmap(k->outmap, k->outmap_size);
     if (k->prod) munmap(k->prod, k->prod_size);
     if (k->probe) munmap(k->probe, k->probe_size);
-    if (k->ins) munmap(k->ins, KB__INS_BYTES);
+    if (k->ins) munmap(k->ins, k->ins_size);
     free(k->lanes);
     free(k->work);
+    free(k->rows);
     memset(k, 0, sizeof *k);
 }
 
@@ -467,7 +475,7 @@ static void do_case(const kb__req *q, int arena_fd, int out_fd) {
     /* Outputs: one lane per call of a batch, each slot mapped between
      * PROT_NONE guard pages. */
     if (L->n_lanes == 0 || L->n_lanes > KB__MAX_LANES || L->n_outs == 0 ||
-        L->n_outs > KB_MAX_BUFFERS) {
+        L->n_outs > KB_MAX_BUFFERS || L->n_reps == 0 || L->n_reps > KB__MAX_REPLICAS) {
         reply_code(KB__REP_REFUSED, -1, "bad case layout");
         goto out;
     }
@@ -478,6 +486,10 @@ static void do_case(const kb__req *q, int arena_fd, int out_fd) {
     k->outmap_size = total;
     k->lanes = calloc((size_t)L->n_lanes * L->n_outs, sizeof *k->lanes);
     k->work = calloc((size_t)L->n_lanes * L->n_outs, sizeof *k->work);
+    if (L->n_reps > 1 && !(k->rows = calloc(L->n_lanes, sizeof *k->rows))) {
+        reply_code(KB__REP_REFUSED, -1, "cannot allocate input rows");
+        goto out;
+    }
     k->prod_size = (size_t)(L->out_size - L->prod_off);
     k->prod = mmap(NULL, k->prod_size, PROT_READ | PROT_WRITE, MAP_SHARED, out_fd, (off_t)L->prod_off);
     if (!k->lanes || !k->work || k->prod == MAP_FAILED) {
@@ -509,18 +521,23 @@ static void do_case(const kb__req *q, int arena_fd, int out_fd) {
     k->n_ins = L->n_calls;
     for (uint32_t i = 0; i < L->n_statics; i++)
         k->statics[i] = (kb_buffer){k->arena + L->buf[i].off[0], L->buf[i].count, 0, L->buf[i].dtype, 0};
-    void *insm = mmap(NULL, KB__INS_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    const size_t insz = ins_bytes(L->n_reps);
+    void *insm = mmap(NULL, insz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (insm == MAP_FAILED) {
         reply_code(KB__REP_REFUSED, -1, "cannot map input descriptors");
         goto out;
     }
     k->ins = insm;
-    for (int s = 0; s < KB__SETS; s++)
-        for (uint32_t i = 0; i < L->n_calls; i++) {
-            const uint32_t bi = L->n_statics + i;
-            k->ins[s][i] = (kb_buffer){k->arena + L->buf[bi].off[s], L->buf[bi].count, 0, L->buf[bi].dtype, 0};
-        }
-    mprotect(k->ins, KB__INS_BYTES, PROT_READ);
+    k->ins_size = insz;
+    for (uint32_t r = 0; r < L->n_reps; r++)
+        for (int s = 0; s < KB__SETS; s++)
+            for (uint32_t i = 0; i < L->n_calls; i++) {
+                const uint32_t bi = L->n_statics + i;
+                k->ins[r * KB__SETS + s][i] =
+                    (kb_buffer){k->arena + L->buf[bi].off[s] + r * L->rep_stride, L->buf[bi].count,
+                                0, L->buf[bi].dtype, 0};
+            }
+    mprotect(k->ins, insz, PROT_READ);
     for (uint32_t p = 0; p < L->n_params && p < KB_MAX_PARAMS; p++)
         k->names[p] = k->layout.param_names[p];
     k->layout.case_name[sizeof k->layout.case_name - 1] = 0;
@@ -585,9 +602,33 @@ static void do_batch(const kb__req *q) {
             reply_code(KB__REP_REFUSED, -1, "bad batch request");
             return;
         }
+    if (q->rep0 >= k->layout.n_reps) {
+        reply_code(KB__REP_REFUSED, -1, "bad batch request");
+        return;
+    }
+    const uint64_t calls = q->calls;
+    /* The descriptor rows the calls cycle through. Warm: the host's order,
+     * set indices. Cold: group g of KB__SETS calls reads replica
+     * (rep0 + g) mod n_reps and the host's order has each set once per
+     * group (measure.c), so no call reads bytes a recent call read; the
+     * rows are spelled out per call before the clock starts, so the timed
+     * loop is the warm one. The set alone decides a call's expected
+     * output, whichever replica it read. */
+    const uint32_t *rows = q->order;
+    uint32_t n_order = q->n_order;
+    if (k->rows) {
+        const uint32_t n_reps = k->layout.n_reps;
+        for (uint64_t c = 0; c < calls; c++) {
+            const uint32_t s = q->order[c % n_order];
+            const uint32_t r = (uint32_t)((q->rep0 + c / KB__SETS) % n_reps);
+            k->rows[c] = s < KB__SETS ? r * KB__SETS + s : (n_reps - 1) * KB__SETS + s;
+        }
+        rows = k->rows;
+        n_order = (uint32_t)calls;
+    }
     const uint32_t n_outs = k->n_outs;
     /* Fresh descriptors for every call, set up before the clock starts. */
-    memcpy(k->work, k->lanes, sizeof(kb_buffer) * n_outs * q->calls);
+    memcpy(k->work, k->lanes, sizeof(kb_buffer) * n_outs * calls);
     char err[512] = "";
     uint64_t done = 0;
     const kb__fpctl fp0 = fp_read();
@@ -595,8 +636,8 @@ static void do_batch(const kb__req *q) {
     unblock_signals();
     const uint64_t t0 = now_ns();
     const int rc = kb__run_calls(W.lib.plugin, k->state, (const kb_buffer(*)[KB_MAX_BUFFERS])k->ins,
-                                 k->n_ins, k->work, n_outs, q->order, q->n_order, q->calls, &done,
-                                 err, sizeof err);
+                                 k->n_ins, k->work, n_outs, rows, n_order, calls, &done, err,
+                                 sizeof err);
     const uint64_t t1 = now_ns();
     for (uint64_t i = 0; i < done * n_outs; i++) k->prod[i] = k->work[i].produced;
     kb__rep r;
@@ -639,14 +680,14 @@ static void do_probe(const kb__req *q, int fd) {
     }
     k->probe = m;
     k->probe_size = L->probe_size;
-    mprotect(k->ins, KB__INS_BYTES, PROT_READ | PROT_WRITE);
+    mprotect(k->ins, k->ins_size, PROT_READ | PROT_WRITE);
     for (int p = 0; p < KB__PROBE; p++)
         for (uint32_t i = 0; i < L->n_calls; i++) {
             const uint32_t bi = L->n_statics + i;
-            k->ins[KB__SETS + p][i] =
+            k->ins[L->n_reps * KB__SETS + p][i] =
                 (kb_buffer){k->probe + L->buf[bi].poff[p], L->buf[bi].count, 0, L->buf[bi].dtype, 0};
         }
-    mprotect(k->ins, KB__INS_BYTES, PROT_READ);
+    mprotect(k->ins, k->ins_size, PROT_READ);
     reply_code(KB__REP_OK, 0, NULL);
 }
 

@@ -22,9 +22,9 @@ static const char *const block_keys[] = {
     "against",        "against_digest",  "oracle_digest",  "status",
     "reason",         "geomean_ratio",   "ci90_low",       "ci90_high",
     "worst_case",     "worst_ratio",     "worst_ci90_low", "worst_ci90_high",
-    "cases",          "prepare_ms",      "trial_seconds",  "peak_rss_kb",
-    "noise_pct",      "noise_floor_pct", "drift_pct",      "fresh_ratio",
-    "hw_counters",
+    "cases",          "inputs",          "prepare_ms",     "trial_seconds",
+    "peak_rss_kb",    "noise_pct",       "noise_floor_pct", "drift_pct",
+    "fresh_ratio",    "hw_counters",
     "seed",
 };
 #define NKEYS (sizeof block_keys / sizeof block_keys[0])
@@ -64,6 +64,7 @@ static void sample(kb__result *r, kb__status st)
     r->trial_seconds = 12.25;
     r->prepare_ms = 3.5;
     r->peak_rss_kb = 20480;
+    snprintf(r->inputs, sizeof r->inputs, "cold (16 replicas, 64 MiB working set > LLC 32 MiB)");
 }
 
 static char *capture(void (*fn)(const kb__result *, void *), const kb__result *r)
@@ -126,6 +127,8 @@ static void test_block_keep(void **state)
     assert_string_equal(val(keys, vals, n, "worst_case"), "m16_n100k");
     assert_string_equal(val(keys, vals, n, "worst_ratio"), "0.7025");
     assert_string_equal(val(keys, vals, n, "cases"), "2");
+    assert_string_equal(val(keys, vals, n, "inputs"),
+                        "cold (16 replicas, 64 MiB working set > LLC 32 MiB)");
     assert_string_equal(val(keys, vals, n, "trial_seconds"), "12.250");
     assert_string_equal(val(keys, vals, n, "peak_rss_kb"), "20480");
     assert_string_equal(val(keys, vals, n, "seed"), "0x00c0ffee12345678");
@@ -141,6 +144,7 @@ static void test_block_incorrect(void **state)
     sample(&r, KB__ST_INCORRECT);
     snprintf(r.reason, sizeof r.reason, "case m8_n10k, index 17: expected 3, got 4");
     r.cand_digest[0] = '\0';
+    r.inputs[0] = '\0'; /* the trial ended before its target was known */
     char *text = capture(kb__result_print_block, &r);
     char *keys[64], *vals[64];
     size_t n = parse_block(text, keys, vals, 64);
@@ -151,7 +155,7 @@ static void test_block_incorrect(void **state)
     static const char *const na[] = {"geomean_ratio",  "ci90_low",       "ci90_high",
                                      "worst_case",     "worst_ratio",    "worst_ci90_low",
                                      "worst_ci90_high", "candidate_digest", "noise_pct",
-                                     "drift_pct", "fresh_ratio", "hw_counters"};
+                                     "drift_pct", "fresh_ratio", "hw_counters", "inputs"};
     for (size_t i = 0; i < sizeof na / sizeof na[0]; i++)
         assert_string_equal(val(keys, vals, n, na[i]), "n/a");
     assert_string_equal(val(keys, vals, n, "reason"), "case m8_n10k, index 17: expected 3, got 4");
@@ -261,6 +265,7 @@ static void test_json_keep(void **state)
     assert_string_equal(json_string_value(json_object_get(kb, "reason")), r.reason);
     assert_string_equal(json_string_value(json_object_get(kb, "description")), r.description);
     assert_string_equal(json_string_value(json_object_get(kb, "seed")), "0x00c0ffee12345678");
+    assert_string_equal(json_string_value(json_object_get(kb, "inputs")), r.inputs);
     assert_true(fabs(json_number_value(json_object_get(kb, "geomean_ratio")) - 0.61204) < 1e-9);
     json_t *cases = json_object_get(kb, "cases");
     assert_true(json_is_array(cases));

@@ -369,6 +369,7 @@ static void test_json_round_trip(void **s) {
     a->trial_seconds = 1.234;
     a->peak_rss_kb = 11000;
     a->prepare_ms = 0.25;
+    snprintf(a->inputs, sizeof a->inputs, "cold (8 replicas, 64 MiB working set > LLC 32 MiB)");
     json_t *doc = kb__result_to_json(a, NULL);
     assert_non_null(doc);
     char err[256];
@@ -384,6 +385,7 @@ static void test_json_round_trip(void **s) {
     fclose(fa);
     fclose(fb);
     assert_string_equal(ba, bb);
+    assert_string_equal(b->inputs, a->inputs);
     /* and the JSON a client prints is the server's, date aside */
     fa = open_memstream(&ja, &lja);
     fb = open_memstream(&jb, &ljb);
