@@ -31,22 +31,18 @@ static uint64_t mix(uint64_t *s) {
     return z ^ (z >> 31);
 }
 
-/* Entries of a batch's set order for k calls. A cold target's order is
- * made of whole groups of KB__SETS (the worker moves to the next replica
- * after each group), so cycling through it never reads one copy of a set
- * twice in a row. */
-static uint32_t order_len(const kb_target *t, uint64_t k) {
+/* Entries of a batch's set order for k calls: whole groups of KB__SETS,
+ * each a random permutation of the sets. Every batch then holds each set
+ * equally often (within one call), so a side's time per call does not
+ * swing with the mix of sets a batch happened to draw (which would read as
+ * drift), and a cold target's worker, moving to the next replica after
+ * each group, never reads one copy of a set twice in a row. */
+static uint32_t order_len(uint64_t k) {
     const uint32_t n = k < KB__MAX_ORDER ? (uint32_t)k : KB__MAX_ORDER;
-    return (t->flags & KB_TARGET_COLD_INPUTS) && n > KB__SETS ? n / KB__SETS * KB__SETS : n;
+    return n > KB__SETS ? n / KB__SETS * KB__SETS : n;
 }
 
-/* Random set indices; for a cold target every group of KB__SETS is a
- * permutation of the sets, so within a group each is read once. */
-static void order_fill(const kb_target *t, uint32_t *order, uint32_t n, uint64_t *rng) {
-    if (!(t->flags & KB_TARGET_COLD_INPUTS)) {
-        for (uint32_t i = 0; i < n; i++) order[i] = (uint32_t)(mix(rng) % KB__SETS);
-        return;
-    }
+static void order_fill(uint32_t *order, uint32_t n, uint64_t *rng) {
     for (uint32_t g = 0; g < n; g += KB__SETS) {
         uint32_t perm[KB__SETS];
         for (uint32_t i = 0; i < KB__SETS; i++) perm[i] = i;
@@ -314,7 +310,7 @@ int kb__measure(const kb__trial_opts *o, const kb_target *t, kb__case_data *case
             uint64_t k = KB__SETS;
             for (int step = 0; step < 3; step++) {
                 if (k > cases[c].layout.n_lanes) k = cases[c].layout.n_lanes;
-                const uint32_t n_order = order_len(t, k);
+                const uint32_t n_order = order_len(k);
                 if ((rc = kb__side_batch(sides[si], t, &cases[c], order, n_order, k,
                                          10.0 + (double)k * 1e-5, &ns_c, fail)))
                     return rc;
@@ -352,8 +348,8 @@ int kb__measure(const kb__trial_opts *o, const kb_target *t, kb__case_data *case
             uint64_t k = (uint64_t)((double)smp[c].calls * jitter);
             if (k == 0) k = 1;
             if (k > cases[c].layout.n_lanes) k = cases[c].layout.n_lanes;
-            const uint32_t n_order = order_len(t, k);
-            order_fill(t, order, n_order, &rng);
+            const uint32_t n_order = order_len(k);
+            order_fill(order, n_order, &rng);
             const double tmo = 1.0 + 50.0 * per_call[c] * (double)k / 1e9;
             const int phase = (int)(mix(&rng) & 1);
             for (int half = 0; half < 2; half++) {

@@ -18,7 +18,7 @@
 
 #define KB__PROTO_MAGIC 0x4b42574bu /* "KWBK" */
 #define KB__START_FD 4 /* the worker's start channel; its main channel is fd 3 */
-#define KB__SETS 4        /* input sets per case */
+#define KB__SETS 16       /* input sets per case */
 /* Fresh sets, sent to a worker only at the end of timing: the candidate's
  * speed on inputs it has never seen, against its timed speed, shows a
  * plugin that replays answers cached from earlier calls. */
