@@ -31,27 +31,41 @@ static uint64_t mix(uint64_t *s) {
     return z ^ (z >> 31);
 }
 
-/* Entries of a batch's set order for k calls: whole groups of KB__SETS,
- * each a random permutation of the sets. Every batch then holds each set
- * equally often (within one call), so a side's time per call does not
- * swing with the mix of sets a batch happened to draw (which would read as
- * drift), and a cold target's worker, moving to the next replica after
- * each group, never reads one copy of a set twice in a row. */
-static uint32_t order_len(uint64_t k) {
-    const uint32_t n = k < KB__MAX_ORDER ? (uint32_t)k : KB__MAX_ORDER;
-    return n > KB__SETS ? n / KB__SETS * KB__SETS : n;
+/* The sets a case's timed batches use. A cold target's: all of them (the
+ * worker rotates through their replicas). A warm one's: as many as fit in
+ * half the last-level cache together, at least 4: sixteen sets of a large
+ * case overflow the cache, and then the second side of each pair finds in
+ * it what the first side just loaded (pq-l2's largest case swung 30% from
+ * batch to batch that way). Every set is still checked before timing. */
+static uint32_t timed_sets(const kb_target *t, const kb__case_data *cd) {
+    if (t->flags & KB_TARGET_COLD_INPUTS) return KB__SETS;
+    const double per_set = (double)cd->layout.rep_stride / KB__SETS;
+    if (per_set <= 0) return KB__SETS;
+    const double n = (double)kb__llc_bytes() / 2 / per_set;
+    return n < 4 ? 4 : n > KB__SETS ? KB__SETS : (uint32_t)n;
 }
 
-static void order_fill(uint32_t *order, uint32_t n, uint64_t *rng) {
-    for (uint32_t g = 0; g < n; g += KB__SETS) {
+/* Entries of a batch's set order for k calls: whole groups of n_sets, each
+ * a random permutation of sets 0..n_sets-1. Every batch then holds each set
+ * equally often (within one call), so a side's time per call does not swing
+ * with the mix of sets a batch happened to draw (which would read as
+ * drift), and a cold target's worker, moving to the next replica after
+ * each group of KB__SETS, never reads one copy of a set twice in a row. */
+static uint32_t order_len(uint64_t k, uint32_t n_sets) {
+    const uint32_t n = k < KB__MAX_ORDER ? (uint32_t)k : KB__MAX_ORDER;
+    return n > n_sets ? n / n_sets * n_sets : n;
+}
+
+static void order_fill(uint32_t *order, uint32_t n, uint32_t n_sets, uint64_t *rng) {
+    for (uint32_t g = 0; g < n; g += n_sets) {
         uint32_t perm[KB__SETS];
-        for (uint32_t i = 0; i < KB__SETS; i++) perm[i] = i;
-        for (uint32_t i = KB__SETS; i > 1; i--) {
+        for (uint32_t i = 0; i < n_sets; i++) perm[i] = i;
+        for (uint32_t i = n_sets; i > 1; i--) {
             const uint32_t j = (uint32_t)(mix(rng) % i), tmp = perm[i - 1];
             perm[i - 1] = perm[j];
             perm[j] = tmp;
         }
-        for (uint32_t i = 0; i < KB__SETS && g + i < n; i++) order[g + i] = perm[i];
+        for (uint32_t i = 0; i < n_sets && g + i < n; i++) order[g + i] = perm[i];
     }
 }
 
@@ -82,8 +96,9 @@ static int push(kb__samples *s, double c, double b, double k) {
  * together from the first half of the trial to the second. Paired ratios
  * cancel most drift, but drift large enough to show here means the machine
  * changed under the trial. */
-static void trial_health(kb__samples *smp, uint32_t n_cases, kb__result *r) {
+static double trial_health(kb__samples *smp, uint32_t n_cases, kb__result *r) {
     double noise[KB__MAX_CASES], dc[KB__MAX_CASES], db[KB__MAX_CASES];
+    double split = 0;
     uint32_t m = 0;
     for (uint32_t c = 0; c < n_cases; c++) {
         kb__samples *x = &smp[c];
@@ -92,6 +107,8 @@ static void trial_health(kb__samples *smp, uint32_t n_cases, kb__result *r) {
         for (uint32_t i = 0; i < x->n; i++) x->tmp[i] = fabs(x->logr[i] - med);
         noise[m] = 1.4826 * kb__median(x->tmp, x->n);
         const uint32_t h = x->n / 2;
+        /* how far the paired ratio itself moved between the halves */
+        split += kb__median(x->logr + h, x->n - h) - kb__median(x->logr, h);
         double *side[2] = {x->cand_ns, x->base_ns};
         double d[2];
         for (int s = 0; s < 2; s++) {
@@ -105,12 +122,13 @@ static void trial_health(kb__samples *smp, uint32_t n_cases, kb__result *r) {
     }
     if (m == 0) {
         r->noise_pct = r->drift_pct = NAN;
-        return;
+        return 0;
     }
     r->noise_pct = 100.0 * kb__median(noise, m);
     const double a = kb__median(dc, m), b = kb__median(db, m);
     const double common = (a > 0) == (b > 0) ? (fabs(a) < fabs(b) ? a : b) : 0.0;
     r->drift_pct = 100.0 * (exp(common) - 1.0);
+    return split / m;
 }
 
 /* Summarise the samples into r (ratios, CIs, worst case) and decide. */
@@ -149,7 +167,7 @@ static kb__status summarise(const kb__trial_opts *o, kb__case_data *cases, uint3
         ns[c] = smp[c].n;
     }
     r->n_cases = n_cases;
-    trial_health(smp, n_cases, r);
+    const double split = trial_health(smp, n_cases, r);
     kb__ci g = kb__bootstrap_mean_of_medians(groups, ns, n_cases, seed ^ 0x5eed, KB__RESAMPLES);
     r->geomean = (kb__ci){exp(g.est), exp(g.lo), exp(g.hi)};
     r->worst = r->cases[worst].ratio;
@@ -159,11 +177,14 @@ static kb__status summarise(const kb__trial_opts *o, kb__case_data *cases, uint3
      * still and was no noisier than calibrated. */
     const int close = fabs(log(r->geomean.est)) < log(1.2);
     if (close && (st == KB__ST_KEEP || st == KB__ST_DISCARD)) {
-        if (fabs(r->drift_pct) > 10.0) {
+        /* Pairing cancels a drift both sides share; it is a reason to
+         * doubt only when the ratio itself moved with it. */
+        if (fabs(r->drift_pct) > 10.0 && fabs(split) > log(1.01)) {
             kb__errf(r->reason, sizeof r->reason,
                      "both sides' speed changed by %+.1f%% during the trial (neighbour or "
-                     "thermal noise); rerun on a quieter machine",
-                     r->drift_pct);
+                     "thermal noise) and the ratio moved %+.1f%% with it; rerun on a quieter "
+                     "machine",
+                     r->drift_pct, 100.0 * (exp(split) - 1.0));
             return KB__ST_INCONCLUSIVE;
         }
         if (isfinite(r->noise_floor_pct) && r->noise_pct > 3 * r->noise_floor_pct &&
@@ -303,14 +324,15 @@ int kb__measure(const kb__trial_opts *o, const kb_target *t, kb__case_data *case
         if (cases[c].layout.n_reps > 1)
             cases[c].rep_next = (uint32_t)(mix(&rng) % cases[c].layout.n_reps);
     for (uint32_t c = 0; c < n_cases; c++) {
-        for (uint32_t i = 0; i < KB__MAX_ORDER; i++) order[i] = i % KB__SETS;
+        const uint32_t n_sets = timed_sets(t, &cases[c]);
+        for (uint32_t i = 0; i < KB__MAX_ORDER; i++) order[i] = i % n_sets;
         double pc[2] = {0, 0};
         kb__side *sides[2] = {cand, base};
         for (int si = 0; si < 2; si++) {
             uint64_t k = KB__SETS;
             for (int step = 0; step < 3; step++) {
                 if (k > cases[c].layout.n_lanes) k = cases[c].layout.n_lanes;
-                const uint32_t n_order = order_len(k);
+                const uint32_t n_order = order_len(k, n_sets);
                 if ((rc = kb__side_batch(sides[si], t, &cases[c], order, n_order, k,
                                          10.0 + (double)k * 1e-5, &ns_c, fail)))
                     return rc;
@@ -348,8 +370,9 @@ int kb__measure(const kb__trial_opts *o, const kb_target *t, kb__case_data *case
             uint64_t k = (uint64_t)((double)smp[c].calls * jitter);
             if (k == 0) k = 1;
             if (k > cases[c].layout.n_lanes) k = cases[c].layout.n_lanes;
-            const uint32_t n_order = order_len(k);
-            order_fill(order, n_order, &rng);
+            const uint32_t n_sets = timed_sets(t, &cases[c]);
+            const uint32_t n_order = order_len(k, n_sets);
+            order_fill(order, n_order, n_sets, &rng);
             const double tmo = 1.0 + 50.0 * per_call[c] * (double)k / 1e9;
             const int phase = (int)(mix(&rng) & 1);
             for (int half = 0; half < 2; half++) {
