@@ -178,12 +178,19 @@ static kb__status summarise(const kb__trial_opts *o, kb__case_data *cases, uint3
     const int close = fabs(log(r->geomean.est)) < log(1.2);
     if (close && (st == KB__ST_KEEP || st == KB__ST_DISCARD)) {
         /* Pairing cancels a drift both sides share; it is a reason to
-         * doubt only when the ratio itself moved with it. */
-        if (fabs(r->drift_pct) > 10.0 && fabs(split) > log(1.01)) {
+         * doubt only when the ratio itself moved with it, by enough to
+         * change the verdict: the CIs widened by that move must still give
+         * the same one. */
+        char why[2];
+        const double w = exp(fabs(split));
+        const kb__ci g = {r->geomean.est, r->geomean.lo / w, r->geomean.hi * w};
+        const kb__ci wc = {r->worst.est, r->worst.lo / w, r->worst.hi * w};
+        if (fabs(r->drift_pct) > 10.0 && fabs(split) > log(1.01) &&
+            kb__decide(&o->rule, g, wc, why, sizeof why) != st) {
             kb__errf(r->reason, sizeof r->reason,
                      "both sides' speed changed by %+.1f%% during the trial (neighbour or "
-                     "thermal noise) and the ratio moved %+.1f%% with it; rerun on a quieter "
-                     "machine",
+                     "thermal noise) and the ratio moved %+.1f%% with it, enough to change the "
+                     "verdict; rerun on a quieter machine",
                      r->drift_pct, 100.0 * (exp(split) - 1.0));
             return KB__ST_INCONCLUSIVE;
         }

@@ -368,22 +368,11 @@ static void test_12_threads(void **state)
 static void test_13_forged_clock_ignored(void **state)
 {
     (void)state;
-#if defined(__SANITIZE_ADDRESS__)
-    /* The fixtures are built uninstrumented, the oracle is not: any
-     * candidate wins there, so this timing comparison means nothing. */
-    skip();
-#endif
+    /* The patch needs mprotect on the harness's image, which the filter
+     * refuses; were it let through, the batch clock is the kernel's stamps,
+     * which the patched clock cannot reach. */
     KB_RUN(&R, "trial", FX("fx_patches_clock"), "--budget", "0.5");
-    const char *st = kb_field(&R, "status");
-    if (strcmp(st, "discard") && strcmp(st, "inconclusive") && strcmp(st, "rejected"))
-        print_error("%s\n", R.out);
-    assert_true(!strcmp(st, "discard") || !strcmp(st, "inconclusive") || !strcmp(st, "rejected"));
-    if (strcmp(st, "rejected") != 0) {
-        const double g = atof(kb_field(&R, "geomean_ratio"));
-        if (g < 0.75)
-            print_error("geomean %.3f: the forged clock counted\n%s\n", g, R.out);
-        assert_true(g >= 0.75);
-    }
+    expect_reason("rejected", 3, "forbidden system call: mprotect", NULL);
     no_leftovers();
 }
 
