@@ -40,6 +40,13 @@ rebuild() { # $1: build number
 ms() { date +%s%N | awk '{ printf "%.1f", $1 / 1e6 }'; }
 sub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", a - b }'; }
 field() { awk -v k="$1" -F': ' '$1 == k { print $2; exit }' "$2"; }
+# The reason of any verdict but a timing one, so a surprise is seen, not just counted.
+why() {
+  case "$(field status "$tmp/last")" in
+    keep|discard|inconclusive|correct) ;;
+    *) echo "       reason: $(field reason "$tmp/last")" ;;
+  esac
+}
 
 printf '%-6s %-6s %-5s %10s %10s %10s %10s  %s\n' mode reload warm reload_ms trial_ms outside_ms \
   batches_ms status
@@ -62,6 +69,7 @@ for i in $(seq 1 "$n"); do
   printf '%-6s %-6s %-5s %10s %10s %10s %10s  %s  (wall from gcc exit: %.1f ms)\n' watch "$i" \
     "$(field warm "$tmp/last")" "$reload" "$trial" "$(field outside_ms "$tmp/last")" \
     "$(field batches_ms "$tmp/last")" "$(field status "$tmp/last")" "$(sub "$t1" "$t0")"
+  why
   sleep 0.3
 done
 kill -INT "${pids[0]}"
@@ -82,6 +90,7 @@ for i in $(seq 1 "$n"); do
   warm=$([ "$i" -gt 1 ] && echo yes || echo no)
   printf '%-6s %-6s %-5s %10s %10s %10.1f %10s  %s\n' serve "$i" "$warm" "$wall" "$trial" \
     "$(sub "$wall" "$trial")" - "$(field status "$tmp/last")"
+  why
 done
 
 # ---- setup alone: verify through the same server (no measuring), cold then warm -------------
