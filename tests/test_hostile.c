@@ -342,6 +342,13 @@ static void test_13_forged_start_message(void **state)
 static void test_10_caching_gains_nothing(void **state)
 {
     (void)state;
+#if defined(__SANITIZE_ADDRESS__)
+    /* The fixtures are built uninstrumented, the oracle is not: an honest
+     * fixture already runs at 0.4 of the oracle there, so the probe's 2x
+     * rule cannot tell caching from instrumentation. The plain build's
+     * suite checks it. */
+    skip();
+#endif
     static const char *const fixtures[] = {"tests/fixtures/fx_caches_by_pointer.so",
                                            "tests/fixtures/fx_caches_by_content.so"};
     for (size_t i = 0; i < 2; i++) {
