@@ -174,7 +174,7 @@ int kb__case_build(const kb_target *t, const kb_plugin *oracle, uint32_t case_in
     uint64_t lanes = KB__LANE_BYTES / (out_off ? out_off : 1);
     L->n_lanes = (uint32_t)(lanes < 1 ? 1 : lanes > KB__MAX_LANES ? KB__MAX_LANES : lanes);
     L->prod_off = (uint64_t)L->n_lanes * out_off;
-    L->out_size = L->prod_off + round_up((size_t)L->n_lanes * L->n_outs * 8 + 1, page);
+    L->out_size = L->prod_off + round_up((size_t)L->n_lanes * L->n_outs * sizeof(kb_buffer), page);
     cd->size = L->arena_size;
 
     cd->fd = make_memfd("kb-inputs", cd->size, err, err_len);
@@ -363,7 +363,7 @@ void kb__outbuf_poison(const kb__layout *L, kb__outbuf *ob, uint64_t lanes) {
             uint8_t *slot = ob->base + l * L->lane_size + L->buf[i].slot_off;
             memset(slot + L->buf[i].data_off, 0xff, L->buf[i].slot_size - L->buf[i].data_off);
         }
-    memset(ob->base + L->prod_off, 0xff, (size_t)lanes * L->n_outs * 8);
+    memset(ob->base + L->prod_off, 0xff, (size_t)lanes * L->n_outs * sizeof(kb_buffer));
 }
 
 int kb__outbuf_share(const kb__outbuf *from, kb__outbuf *ob, char *err, size_t err_len) {

@@ -62,7 +62,11 @@ int kb__outputs_check(const kb_target *t, const kb__case_data *cd, const kb__out
                       uint64_t lane, uint32_t set, char *detail, size_t detail_len) {
     const kb__layout *L = &cd->layout;
     uint64_t produced[KB_MAX_BUFFERS];
-    memcpy(produced, ob->base + L->prod_off + lane * L->n_outs * 8, L->n_outs * 8);
+    for (uint32_t j = 0; j < L->n_outs; j++) {
+        kb_buffer d; /* the worker's descriptor of this call's output j */
+        memcpy(&d, ob->base + L->prod_off + (lane * L->n_outs + j) * sizeof d, sizeof d);
+        produced[j] = d.produced;
+    }
     for (uint32_t j = 0; j < L->n_outs; j++) {
         const uint32_t bi = L->n_statics + L->n_calls + j;
         const kb_buffer_spec *bs = &t->buffers[bi];

@@ -50,6 +50,11 @@ enum kb__req_type {
  * both processes' wake-ups. A sent message cannot be taken back, and work
  * done before the start message still shows in the worker's CPU time. */
 #define KB__REQF_STARTED 2u
+/* Batch: before the start message the harness itself reads every input
+ * byte of the batch's sets, so fresh sets meet the plugin in its caches
+ * and TLB like the timed sets do (the fresh probe of a warm target). No
+ * plugin code runs meanwhile: the plugin still sees them first at its call. */
+#define KB__REQF_TOUCH 4u
 
 enum kb__rep_type {
     KB__REP_OK = 1,
@@ -80,7 +85,10 @@ typedef struct kb__layout {
      * plugin cannot know which calls will be checked, so it must do all. */
     uint32_t n_lanes, pad2;
     uint64_t lane_size;      /* bytes of one lane: the output slots */
-    uint64_t prod_off;       /* per-lane produced counts: u64[n_lanes][n_outs] */
+    /* The batch's output descriptors, kb_buffer[n_lanes][n_outs], written
+     * by the worker before the clock starts and read by the host after the
+     * reply: a `produced` count needs no copying inside the clock. */
+    uint64_t prod_off;
     struct {
         uint32_t role, dtype, flags, pad;
         uint64_t count;

@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <fenv.h>
 #include <linux/capability.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,9 +56,9 @@ typedef struct kb__wcase {
     uint8_t *probe;        /* the fresh sets, mapped only when the host sends them */
     size_t probe_size;
     kb_buffer *lanes;      /* [n_lanes][n_outs]: each call's own outputs */
-    kb_buffer *work;       /* the batch's copy of lanes, handed to run() */
-    uint64_t *prod;        /* [n_lanes][n_outs] produced counts, shared with the host */
-    size_t prod_size;
+    kb_buffer *work;       /* the batch's copy of lanes, handed to run(); shared
+                            * with the host, which reads `produced` from it */
+    size_t work_size;
     kb__layout layout;
     char *names[KB_MAX_PARAMS];
     kb_case cs;
@@ -74,6 +75,8 @@ static struct {
     char sandbox_err[256]; /* why the sandbox could not be set up; "" when it is */
     sigset_t plugin_mask;  /* the plugin's signal mask, while the harness blocks all */
     int blocked;
+    uint64_t touched;      /* KB__REQF_TOUCH's sum: keeps its loads */
+    int hold_signals;      /* no filter to forbid handlers: block signals between batches */
     uint64_t base_threads; /* before any plugin: 1, plus an emulator's own */
 } W;
 
@@ -83,12 +86,15 @@ static uint64_t now_ns(void) {
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* From a reply until the next batch's start message the harness blocks
- * every signal: a plugin's handler (a timer, SIGIO on the channel) would
- * run where no clock is looking. Pending signals arrive after the start
- * (or, for other requests, once the request is read). */
+/* A plugin's signal handler would be plugin code running where no clock
+ * looks (a timer's, between batches). The seccomp filter forbids installing
+ * one; without the filter (under an emulator or valgrind) the harness
+ * instead blocks every signal from a reply until the next batch's start
+ * message, at the price of two system calls inside every timed interval.
+ * Pending signals arrive after the start (or, for other requests, once the
+ * request is read). */
 static void block_signals(void) {
-    if (W.blocked) return;
+    if (W.blocked || !W.hold_signals) return;
     sigset_t all;
     sigfillset(&all);
     if (sigprocmask(SIG_SETMASK, &all, &W.plugin_mask) == 0) W.blocked = 1;
@@ -238,8 +244,7 @@ static void on_fault(int sig, siginfo_t *si, void *uc) {
     }
     (void)say_if_out_of_memory();
 die:
-    signal(sig, SIG_DFL);
-    raise(sig);
+    raise(sig); /* SA_RESETHAND: the default action now */
 }
 
 /* A system call outside the seccomp allow-list. The call did not happen;
@@ -277,6 +282,8 @@ static void install_fault_handler(void) {
  * capabilities (a root worker could otherwise read the host's memory, which
  * holds the oracle's outputs), not inspectable by the other worker, and the
  * system-call filter. Returns 0, or fills W.sandbox_err. */
+static void *noop_thread(void *arg) { return arg; }
+
 static int lock_down(int sock) {
     char err[256];
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
@@ -299,7 +306,14 @@ static int lock_down(int sock) {
      * would judge the emulator's system calls, not the plugin's, and
      * qemu-user refuses to install one: emulated runs go without. */
     const char *emu = getenv("KB_WORKER_EXEC_PREFIX");
+    /* glibc installs its cancellation handler on the first pthread_create;
+     * one thread started and joined here, before the filter forbids
+     * installing handlers, lets a plugin's threads start later. */
+    pthread_t t;
+    if (pthread_create(&t, NULL, noop_thread, NULL) == 0) pthread_join(t, NULL);
+    W.hold_signals = (emu && *emu) || KB__VALGRIND;
     if (!(emu && *emu) && kb__seccomp_install(sock, KB__START_FD, err, sizeof err) != 0) {
+        W.hold_signals = 1;
         snprintf(W.sandbox_err, sizeof W.sandbox_err, "%s", err);
         return -1;
     }
@@ -445,11 +459,10 @@ static void do_load(int fd, const char *shown, const kb__fplan *foreign) {
 static void unmap_case(kb__wcase *k) {
     if (k->arena) munmap(k->arena, k->arena_size);
     if (k->outmap) munmap(k->outmap, k->outmap_size);
-    if (k->prod) munmap(k->prod, k->prod_size);
+    if (k->work) munmap(k->work, k->work_size);
     if (k->probe) munmap(k->probe, k->probe_size);
     if (k->ins) munmap(k->ins, k->ins_size);
     free(k->lanes);
-    free(k->work);
     free(k->rows);
     memset(k, 0, sizeof *k);
 }
@@ -485,15 +498,18 @@ static void do_case(const kb__req *q, int arena_fd, int out_fd) {
     total = (total - (size_t)W.page) * L->n_lanes + (size_t)W.page;
     k->outmap_size = total;
     k->lanes = calloc((size_t)L->n_lanes * L->n_outs, sizeof *k->lanes);
-    k->work = calloc((size_t)L->n_lanes * L->n_outs, sizeof *k->work);
     if (L->n_reps > 1 && !(k->rows = calloc(L->n_lanes, sizeof *k->rows))) {
         reply_code(KB__REP_REFUSED, -1, "cannot allocate input rows");
         goto out;
     }
-    k->prod_size = (size_t)(L->out_size - L->prod_off);
-    k->prod = mmap(NULL, k->prod_size, PROT_READ | PROT_WRITE, MAP_SHARED, out_fd, (off_t)L->prod_off);
-    if (!k->lanes || !k->work || k->prod == MAP_FAILED) {
-        k->prod = NULL;
+    k->work_size = (size_t)(L->out_size - L->prod_off);
+    k->work = L->out_size <= L->prod_off ||
+                      k->work_size < (size_t)L->n_lanes * L->n_outs * sizeof(kb_buffer)
+                  ? MAP_FAILED
+                  : mmap(NULL, k->work_size, PROT_READ | PROT_WRITE, MAP_SHARED, out_fd,
+                         (off_t)L->prod_off);
+    if (!k->lanes || k->work == MAP_FAILED) {
+        k->work = NULL;
         reply_code(KB__REP_REFUSED, -1, "cannot map output memory");
         goto out;
     }
@@ -589,6 +605,19 @@ out:
     if (out_fd >= 0) close(out_fd);
 }
 
+/* KB__REQF_TOUCH: a load of every cache line of the sets' inputs. */
+static void touch_sets(const kb__wcase *k, const uint32_t *rows, uint32_t n_order) {
+    uint64_t sum = 0;
+    for (uint32_t o = 0; o < n_order; o++)
+        for (uint32_t i = 0; i < k->n_ins; i++) {
+            const kb_buffer *b = &k->ins[rows[o]][i];
+            const volatile uint8_t *p = b->data;
+            const size_t n = (size_t)b->count * kb__dtype_size(b->dtype);
+            for (size_t x = 0; x < n; x += 64) sum += p[x];
+        }
+    W.touched += sum;
+}
+
 static void do_batch(const kb__req *q) {
     if (q->slot >= KB__MAX_CASES || !W.cases[q->slot].ready || q->n_order == 0 ||
         q->n_order > KB__MAX_ORDER || q->calls == 0 ||
@@ -627,21 +656,24 @@ static void do_batch(const kb__req *q) {
         n_order = (uint32_t)calls;
     }
     const uint32_t n_outs = k->n_outs;
-    /* Fresh descriptors for every call, set up before the clock starts. */
+    /* Fresh descriptors for every call, and the reply, set up before the
+     * clock starts: between the start message and the reply only the calls
+     * run, and the reply's send. */
     memcpy(k->work, k->lanes, sizeof(kb_buffer) * n_outs * calls);
     char err[512] = "";
     uint64_t done = 0;
+    kb__rep r;
+    memset(&r, 0, sizeof r);
+    if (q->flags & KB__REQF_TOUCH) touch_sets(k, rows, n_order);
     const kb__fpctl fp0 = fp_read();
     if (q->flags & KB__REQF_STARTED) announce_start();
     unblock_signals();
+    if (calls <= 2 && getenv("KB_DBG_SPIN")) { uint64_t s0 = now_ns(); while (now_ns() - s0 < (uint64_t)atoi(getenv("KB_DBG_SPIN")) * 1000u) {} }
     const uint64_t t0 = now_ns();
     const int rc = kb__run_calls(W.lib.plugin, k->state, (const kb_buffer(*)[KB_MAX_BUFFERS])k->ins,
                                  k->n_ins, k->work, n_outs, rows, n_order, calls, &done, err,
                                  sizeof err);
     const uint64_t t1 = now_ns();
-    for (uint64_t i = 0; i < done * n_outs; i++) k->prod[i] = k->work[i].produced;
-    kb__rep r;
-    memset(&r, 0, sizeof r);
     r.ns = t1 - t0;
     for (uint32_t j = 0; j < n_outs; j++) r.produced[j] = k->work[(done - 1) * n_outs + j].produced;
     /* A host that times by the channel counts the threads itself, after
