@@ -101,6 +101,7 @@ int kb__side_batch(kb__side *s, const kb_target *t, kb__case_data *cd, const uin
         s->rel_gaps[s->n_gaps++] = host_ns > rep.ns ? (double)(host_ns - rep.ns) / host_ns : 0.0;
     }
     s->last_worker_ns = (double)rep.ns;
+    s->last_gap_ns = host_ns > rep.ns ? (double)(host_ns - rep.ns) : 0.0;
     *ns = (double)host_ns;
     return 0;
 }

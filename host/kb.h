@@ -150,6 +150,12 @@ typedef struct kb__ci {
 
 /* Median of x (n >= 1). Does not modify x. */
 double kb__median(const double *x, size_t n);
+/* What to subtract from every batch of both sides (stats.c says why):
+ * min of the sides' median gaps (host interval minus worker reading),
+ * within [0, 1% of the faster side's median batch]. gaps[] gets both
+ * medians, *batch_ns that batch. */
+double kb__batch_overhead(const double *gap_a, const double *gap_b, const double *ns_a,
+                          const double *ns_b, size_t n, double gaps[2], double *batch_ns);
 /* Median of x with a seeded percentile-bootstrap 90% CI. */
 kb__ci kb__bootstrap_median(const double *x, size_t n, uint64_t seed, int resamples);
 /* For k groups of log-ratios: the mean of per-group medians (log of the
@@ -175,6 +181,10 @@ typedef struct kb__case_result {
     double cand_ns;        /* median ns per call, candidate */
     double base_ns;        /* median ns per call, baseline */
     kb__ci ratio;          /* candidate / baseline per call */
+    double gap_ns[2];      /* candidate, baseline: median batch interval minus the
+                            * worker's own reading (the harness inside it) */
+    double overhead_ns;    /* subtracted from every batch of both sides */
+    double batch_ns;       /* median batch interval, the faster side's */
     double bytes_per_call;
     double flops_per_call;
     double roof_gbps;      /* memory roof for this working set; 0 if uncalibrated */
@@ -207,6 +217,8 @@ typedef struct kb__result {
     double drift_pct;      /* common speed change of both sides, first to second half, % */
     char hw_counters[96];  /* counter figures, or "n/a (why)" */
     double fresh_ratio;    /* geomean ratio on inputs neither side had seen (probe) */
+    double overhead_us;    /* batch overhead subtracted, median over cases, us */
+    double overhead_pct;   /* the same as a share of a batch, median over cases */
     char inputs[192];      /* "warm" or "cold (...)": kb__inputs_describe; "" before the cases */
 } kb__result;
 

@@ -76,16 +76,19 @@ static int grow(double **p, uint32_t cap) {
     return 0;
 }
 
-static int push(kb__samples *s, double c, double b, double k) {
+static int push(kb__samples *s, double c, double b, double k, double gc, double gb) {
     if (s->n == s->cap) {
         uint32_t cap = s->cap ? s->cap * 2 : 256;
         if (grow(&s->logr, cap) || grow(&s->cand_ns, cap) || grow(&s->base_ns, cap) ||
-            grow(&s->k, cap) || grow(&s->tmp, cap))
+            grow(&s->k, cap) || grow(&s->tmp, cap) || grow(&s->cand_gap, cap) ||
+            grow(&s->base_gap, cap))
             return KB__ENOMEM;
         s->cap = cap;
     }
     s->cand_ns[s->n] = c;
     s->base_ns[s->n] = b;
+    s->cand_gap[s->n] = gc;
+    s->base_gap[s->n] = gb;
     s->k[s->n] = k;
     s->n++;
     return 0;
@@ -131,6 +134,12 @@ static double trial_health(kb__samples *smp, uint32_t n_cases, kb__result *r) {
     return split / m;
 }
 
+static double batch_overhead(kb__samples *x, kb__case_result *cr) {
+    cr->overhead_ns = kb__batch_overhead(x->cand_gap, x->base_gap, x->cand_ns, x->base_ns, x->n,
+                                         cr->gap_ns, &cr->batch_ns);
+    return cr->overhead_ns;
+}
+
 /* Summarise the samples into r (ratios, CIs, worst case) and decide. */
 static kb__status summarise(const kb__trial_opts *o, kb__case_data *cases, uint32_t n_cases,
                             kb__samples *smp, kb__result *r, uint64_t seed) {
@@ -149,16 +158,15 @@ static kb__status summarise(const kb__trial_opts *o, kb__case_data *cases, uint3
         cr->roof_gbps = have_machine ? kb__machine_roof(&machine, cr->bytes_per_call) : 0;
         cr->peak_gflops = have_machine ? machine.peak_gflops : 0;
         kb__samples *x = &smp[c];
-        /* Host-measured batches include the round trip to the worker, the
-         * same on both sides: it pulls ratios toward 1 (by well under 1%
-         * for batches of milliseconds), which can hide a win, never make
-         * one. */
+        const double ov = batch_overhead(x, cr);
         for (uint32_t i = 0; i < x->n; i++) {
-            x->logr[i] = log(x->cand_ns[i] / x->base_ns[i]);
-            x->tmp[i] = x->cand_ns[i] / x->k[i];
+            const double a = x->cand_ns[i] - ov, b = x->base_ns[i] - ov;
+            x->logr[i] = a > 0 && b > 0 ? log(a / b) : log(x->cand_ns[i] / x->base_ns[i]);
+            x->tmp[i] = (a > 0 ? a : x->cand_ns[i]) / x->k[i];
         }
         cr->cand_ns = kb__median(x->tmp, x->n);
-        for (uint32_t i = 0; i < x->n; i++) x->tmp[i] = x->base_ns[i] / x->k[i];
+        for (uint32_t i = 0; i < x->n; i++)
+            x->tmp[i] = (x->base_ns[i] - ov > 0 ? x->base_ns[i] - ov : x->base_ns[i]) / x->k[i];
         cr->base_ns = kb__median(x->tmp, x->n);
         kb__ci l = kb__bootstrap_median(smp[c].logr, smp[c].n, seed + c, KB__RESAMPLES);
         cr->ratio = (kb__ci){exp(l.est), exp(l.lo), exp(l.hi)};
@@ -167,6 +175,15 @@ static kb__status summarise(const kb__trial_opts *o, kb__case_data *cases, uint3
         ns[c] = smp[c].n;
     }
     r->n_cases = n_cases;
+    {
+        double ov[KB__MAX_CASES], pct[KB__MAX_CASES];
+        for (uint32_t c = 0; c < n_cases; c++) {
+            ov[c] = r->cases[c].overhead_ns / 1e3;
+            pct[c] = r->cases[c].batch_ns > 0 ? 100 * r->cases[c].overhead_ns / r->cases[c].batch_ns : 0;
+        }
+        r->overhead_us = n_cases ? kb__median(ov, n_cases) : NAN;
+        r->overhead_pct = n_cases ? kb__median(pct, n_cases) : NAN;
+    }
     const double split = trial_health(smp, n_cases, r);
     kb__ci g = kb__bootstrap_mean_of_medians(groups, ns, n_cases, seed ^ 0x5eed, KB__RESAMPLES);
     r->geomean = (kb__ci){exp(g.est), exp(g.lo), exp(g.hi)};
@@ -395,7 +412,8 @@ int kb__measure(const kb__trial_opts *o, const kb_target *t, kb__case_data *case
                     return rc;
                 ns_c = cand_first ? a : b;
                 ns_b = cand_first ? b : a;
-                if ((rc = push(&smp[c], ns_c, ns_b, (double)k)))
+                const double gc = cand->last_gap_ns, gb = base->last_gap_ns;
+                if ((rc = push(&smp[c], ns_c, ns_b, (double)k, gc, gb)))
                     return rc;
             }
         }

@@ -77,6 +77,8 @@ void kb__result_print_block(const kb__result *r, void *file)
     kv_num(f, "noise_floor_pct", 1, "%.2f", r->noise_floor_pct);
     kv_num(f, "drift_pct", t, "%+.1f", r->drift_pct);
     kv_num(f, "fresh_ratio", t, "%.4f", r->fresh_ratio);
+    kv_num(f, "batch_overhead_us", t, "%.2f", r->overhead_us);
+    kv_num(f, "batch_overhead_pct", t, "%.3f", r->overhead_pct);
     kv_str(f, "hw_counters", r->hw_counters);
     if (r->seed)
         fprintf(f, "seed: 0x%016" PRIx64 "\n", r->seed);
@@ -394,6 +396,8 @@ void kb__result_print_json(const kb__result *r, void *file)
     jk_num(f, &m, in, "noise_floor_pct", r->noise_floor_pct);
     jk_num(f, &m, in, "drift_pct", t ? r->drift_pct : nan);
     jk_num(f, &m, in, "fresh_ratio", t ? r->fresh_ratio : nan);
+    jk_num(f, &m, in, "batch_overhead_us", t ? r->overhead_us : nan);
+    jk_num(f, &m, in, "batch_overhead_pct", t ? r->overhead_pct : nan);
     jk_str(f, &m, in, "inputs", r->inputs);
     jk_str(f, &m, in, "hw_counters", r->hw_counters);
     jk_str(f, &m, in, "description", r->description);
@@ -414,6 +418,10 @@ void kb__result_print_json(const kb__result *r, void *file)
         jk_num(f, &cm, ci, "ratio", t ? c->ratio.est : nan);
         jk_num(f, &cm, ci, "ci90_low", t ? c->ratio.lo : nan);
         jk_num(f, &cm, ci, "ci90_high", t ? c->ratio.hi : nan);
+        jk_num(f, &cm, ci, "batch_ns", t ? c->batch_ns : nan);
+        jk_num(f, &cm, ci, "cand_batch_gap_ns", t ? c->gap_ns[0] : nan);
+        jk_num(f, &cm, ci, "base_batch_gap_ns", t ? c->gap_ns[1] : nan);
+        jk_num(f, &cm, ci, "batch_overhead_ns", t ? c->overhead_ns : nan);
         jk_num(f, &cm, ci, "bytes_per_call", c->bytes_per_call);
         jk_num(f, &cm, ci, "flops_per_call", c->flops_per_call);
         fputs("\n      }", f);

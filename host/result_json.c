@@ -138,6 +138,8 @@ int kb__result_from_json(const json_t *doc, kb__result *r, kb__best_info *bi, ch
     r->noise_floor_pct = get_num(kb, "noise_floor_pct");
     r->drift_pct = get_num(kb, "drift_pct");
     r->fresh_ratio = get_num(kb, "fresh_ratio");
+    r->overhead_us = get_num(kb, "batch_overhead_us");
+    r->overhead_pct = get_num(kb, "batch_overhead_pct");
     double rss = get_num(kb, "peak_rss_kb");
     r->peak_rss_kb = rss >= 0 && rss < 0x1p63 ? (long)rss : 0; /* a cast out of range is UB */
     const json_t *cases = json_object_get(kb, "cases");
@@ -157,6 +159,10 @@ int kb__result_from_json(const json_t *doc, kb__result *r, kb__best_info *bi, ch
         cr->cand_ns = get_num(c, "cand_ns_per_call");
         cr->base_ns = get_num(c, "base_ns_per_call");
         cr->ratio = (kb__ci){get_num(c, "ratio"), get_num(c, "ci90_low"), get_num(c, "ci90_high")};
+        cr->batch_ns = get_num(c, "batch_ns");
+        cr->gap_ns[0] = get_num(c, "cand_batch_gap_ns");
+        cr->gap_ns[1] = get_num(c, "base_batch_gap_ns");
+        cr->overhead_ns = get_num(c, "batch_overhead_ns");
         cr->bytes_per_call = get_num(c, "bytes_per_call");
         cr->flops_per_call = get_num(c, "flops_per_call");
         if (!isfinite(cr->bytes_per_call)) cr->bytes_per_call = 0;

@@ -176,6 +176,40 @@ double kb__median(const double *x, size_t n)
     return m;
 }
 
+/* ---- the fixed cost of a batch --------------------------------------- */
+/* Every batch carries a fixed cost besides its calls: what the harness does
+ * between the start message's stamp and the first call, and between the
+ * last call and the reply's stamp (the end of one send, the start of
+ * another: 3-11 us on the development VM, 0.1-0.4% of a 3 ms batch). The
+ * same on both sides, it pulls every ratio towards 1, so it is measured and
+ * taken off: per batch the host's stamped interval minus the worker's own
+ * reading is that cost, and the smaller of the two sides' medians is
+ * subtracted from every batch of both. A worker can forge its reading, so
+ * a plugin can claim a larger cost for itself, never for the other side:
+ * the smaller median is at most the honest side's. And never more than 1%
+ * of the faster side's median batch, so even two forging plugins can
+ * stretch their difference by 1% of itself only (a 1% win read as
+ * 1.01%). */
+double kb__batch_overhead(const double *gap_a, const double *gap_b, const double *ns_a,
+                          const double *ns_b, size_t n, double gaps[2], double *batch_ns)
+{
+    gaps[0] = gaps[1] = *batch_ns = 0;
+    if (n == 0)
+        return 0;
+    gaps[0] = kb__median(gap_a, n);
+    gaps[1] = kb__median(gap_b, n);
+    const double ma = kb__median(ns_a, n), mb = kb__median(ns_b, n);
+    *batch_ns = ma < mb ? ma : mb;
+    if (!isfinite(gaps[0]) || !isfinite(gaps[1]))
+        return 0;
+    double ov = gaps[0] < gaps[1] ? gaps[0] : gaps[1];
+    if (!(ov > 0))
+        return 0;
+    if (!(ov <= 0.01 * *batch_ns))
+        ov = *batch_ns > 0 ? 0.01 * *batch_ns : 0;
+    return ov;
+}
+
 /* ---- bootstrap ------------------------------------------------------ */
 /* Median of one resample of the sorted sample s[0..n). */
 static double resample_median(const double *s, size_t n, kb__rng *r)

@@ -363,6 +363,8 @@ out:
         free(smp[c].base_ns);
         free(smp[c].k);
         free(smp[c].tmp);
+        free(smp[c].cand_gap);
+        free(smp[c].base_gap);
     }
     kb__ctx_cache_free(&local);
     free(cand);

@@ -74,6 +74,7 @@ typedef struct kb__side {
     double prepare_ms;
     int threaded_ok;        /* the target allows threads */
     double last_worker_ns;  /* the worker's own reading of its last batch */
+    double last_gap_ns;     /* the host's measure of it minus that reading */
     uint32_t n_gaps;        /* host minus worker time per batch, ns */
     double gaps[KB__MAX_GAPS], rel_gaps[KB__MAX_GAPS];
     double excess[KB__MAX_GAPS]; /* CPU time beyond the stamped interval, ns */
@@ -112,6 +113,7 @@ typedef struct kb__samples {
     uint32_t cap;
     double *logr;           /* log(candidate / baseline) per pair, at summary */
     double *cand_ns, *base_ns; /* host-measured batch times */
+    double *cand_gap, *base_gap; /* those minus the workers' own readings */
     double *k;              /* calls in that pair's batches */
     double *tmp;            /* scratch for per-call figures */
     uint64_t calls;         /* calibrated calls per batch (before jitter) */

@@ -24,7 +24,7 @@ static const char *const block_keys[] = {
     "worst_case",     "worst_ratio",     "worst_ci90_low", "worst_ci90_high",
     "cases",          "inputs",          "prepare_ms",     "trial_seconds",
     "peak_rss_kb",    "noise_pct",       "noise_floor_pct", "drift_pct",
-    "fresh_ratio",    "hw_counters",
+    "fresh_ratio",    "batch_overhead_us", "batch_overhead_pct", "hw_counters",
     "seed",
 };
 #define NKEYS (sizeof block_keys / sizeof block_keys[0])
@@ -62,6 +62,8 @@ static void sample(kb__result *r, kb__status st)
     r->cases[1].base_ns = 1.0e6;
     r->cases[1].ratio = (kb__ci){0.70249, 0.69, NAN};
     r->trial_seconds = 12.25;
+    r->overhead_us = 3.25;
+    r->overhead_pct = 0.108;
     r->prepare_ms = 3.5;
     r->peak_rss_kb = 20480;
     snprintf(r->inputs, sizeof r->inputs, "cold (16 replicas, 64 MiB working set > LLC 32 MiB)");
@@ -131,6 +133,8 @@ static void test_block_keep(void **state)
                         "cold (16 replicas, 64 MiB working set > LLC 32 MiB)");
     assert_string_equal(val(keys, vals, n, "trial_seconds"), "12.250");
     assert_string_equal(val(keys, vals, n, "peak_rss_kb"), "20480");
+    assert_string_equal(val(keys, vals, n, "batch_overhead_us"), "3.25");
+    assert_string_equal(val(keys, vals, n, "batch_overhead_pct"), "0.108");
     assert_string_equal(val(keys, vals, n, "seed"), "0x00c0ffee12345678");
     /* the reason's newline did not start a new line */
     assert_non_null(strstr(val(keys, vals, n, "reason"), "0.99 and a"));
@@ -155,7 +159,8 @@ static void test_block_incorrect(void **state)
     static const char *const na[] = {"geomean_ratio",  "ci90_low",       "ci90_high",
                                      "worst_case",     "worst_ratio",    "worst_ci90_low",
                                      "worst_ci90_high", "candidate_digest", "noise_pct",
-                                     "drift_pct", "fresh_ratio", "hw_counters", "inputs"};
+                                     "drift_pct", "fresh_ratio", "batch_overhead_us", "batch_overhead_pct",
+                                     "hw_counters", "inputs"};
     for (size_t i = 0; i < sizeof na / sizeof na[0]; i++)
         assert_string_equal(val(keys, vals, n, na[i]), "n/a");
     assert_string_equal(val(keys, vals, n, "reason"), "case m8_n10k, index 17: expected 3, got 4");
