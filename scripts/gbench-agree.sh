@@ -7,8 +7,8 @@
 #
 # Google Benchmark: tests/bench/gbench_pq.cpp (built by CMake where
 # libbenchmark-dev is found, else compiled here), about N repetitions in
-# all (default 20); printed: median and stddev of real_time over the
-# repetitions, and the median cpu_time. kbench: N trials (default 5) of a
+# all (default 36); printed: median and stddev of real_time over the
+# repetitions, and the median cpu_time. kbench: N trials (default 9) of a
 # byte-identical copy of the oracle against the oracle on that one case,
 # --json; each gives two figures of the same code (cand_ns_per_call,
 # base_ns_per_call); printed: their median, min and max. The two tools take
@@ -18,7 +18,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/meas-lib.sh
 
-case_name='n=65536,d=128,m=16/clustered' reps=20 trials=5
+case_name='n=65536,d=128,m=16/clustered' reps=36 trials=9
 while [ $# -gt 0 ]; do
   case $1 in
     --case) case_name=$2; shift 2 ;;
