@@ -150,6 +150,9 @@ typedef struct kb__ci {
 
 /* Median of x (n >= 1). Does not modify x. */
 double kb__median(const double *x, size_t n);
+/* c stretched about its estimate by factor f >= 1 in log space; c unchanged
+ * when f < 1 or a bound is not positive. */
+kb__ci kb__ci_widen(kb__ci c, double f);
 /* What to subtract from every batch of both sides (stats.c says why):
  * min of the sides' median gaps (host interval minus worker reading),
  * within [0, 1% of the faster side's median batch]. gaps[] gets both

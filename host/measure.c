@@ -211,13 +211,24 @@ static kb__status summarise(const kb__trial_opts *o, kb__case_data *cases, uint3
                      r->drift_pct, 100.0 * (exp(split) - 1.0));
             return KB__ST_INCONCLUSIVE;
         }
+        /* Noise far above the calibrated floor is a burst from elsewhere,
+         * and bursts make neighbouring pairs move together, so the
+         * bootstrap's interval is too narrow, by up to the factor the noise
+         * grew: widened by that factor the CIs must still give the same
+         * verdict. (A clear 10% difference survives a burst; a close call
+         * does not.) */
         if (isfinite(r->noise_floor_pct) && r->noise_pct > 3 * r->noise_floor_pct &&
             r->noise_pct > 1.0) {
-            kb__errf(r->reason, sizeof r->reason,
-                     "noise %.2f%% per sample is over 3x this machine's calibrated %.2f%%: too "
-                     "noisy to decide; rerun, or `kbench calibrate` again",
-                     r->noise_pct, r->noise_floor_pct);
-            return KB__ST_INCONCLUSIVE;
+            const double f = r->noise_pct / r->noise_floor_pct;
+            const kb__ci gw = kb__ci_widen(r->geomean, f), ww = kb__ci_widen(r->worst, f);
+            if (kb__decide(&o->rule, gw, ww, why, sizeof why) != st) {
+                kb__errf(r->reason, sizeof r->reason,
+                         "noise %.2f%% per sample is over 3x this machine's calibrated %.2f%%: "
+                         "with the CI widened %.1fx for it, [%.4f, %.4f], the verdict does not "
+                         "hold; rerun, or `kbench calibrate` again",
+                         r->noise_pct, r->noise_floor_pct, f, gw.lo, gw.hi);
+                return KB__ST_INCONCLUSIVE;
+            }
         }
         /* Calibrated or not (a floor measured on a busy machine is high
          * too): a quiet machine shows a few percent per sample; this much

@@ -176,6 +176,15 @@ double kb__median(const double *x, size_t n)
     return m;
 }
 
+/* A CI stretched about its estimate by factor f, in log space (ratios). */
+kb__ci kb__ci_widen(kb__ci c, double f)
+{
+    if (!(c.est > 0) || !(c.lo > 0) || !(c.hi > 0) || !(f >= 1))
+        return c;
+    const double e = log(c.est);
+    return (kb__ci){c.est, exp(e + f * (log(c.lo) - e)), exp(e + f * (log(c.hi) - e))};
+}
+
 /* ---- the fixed cost of a batch --------------------------------------- */
 /* Every batch carries a fixed cost besides its calls: what the harness does
  * between the start message's stamp and the first call, and between the

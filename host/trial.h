@@ -46,6 +46,7 @@ typedef struct kb__outbuf {
     int fd;
     uint8_t *base;
     size_t size;
+    uint64_t ready; /* lanes filled with canary bytes so far (on first use) */
 } kb__outbuf;
 
 int kb__outbuf_create(const kb__layout *L, kb__outbuf *ob, char *err, size_t err_len);
