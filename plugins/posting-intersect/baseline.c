@@ -3,9 +3,9 @@
  *
  * The same scalar k-way merge as oracles/posting-intersect/oracle.c: list 0
  * AND list 1 by a linear merge, then the result AND each next list, in the
- * order given. Timed against the oracle it measures the harness's noise
- * floor (its ratio should sit at 1); it is also the starting point to copy
- * when writing a new candidate.
+ * order given. It is the starting point to copy when writing a new
+ * candidate; timed against the oracle its ratio sits near 1, up to code
+ * layout (measurement.md "Code layout").
  */
 #include <stdio.h>
 
