@@ -23,9 +23,10 @@ static const char HELP[] =
     "and single-core floating-point peak, then runs N A/A trials per target (the oracle\n"
     "against itself; default 5 of --budget 1 s) and stores the per-sample noise as the\n"
     "target's noise floor. Results go to $KBENCH_STATE_DIR (default ./.kbench): every\n"
-    "verdict then reports roofline fractions and is inconclusive when a close call is\n"
-    "measured on a machine much noisier than calibrated. Exit 0, or 1 if an A/A trial\n"
-    "was kept (the machine cannot be trusted), 64 on usage errors.\n";
+    "verdict then reports roofline fractions and is inconclusive when, measured on a\n"
+    "machine over 3x noisier than calibrated, it does not hold with its CI widened by\n"
+    "that factor. Exit 0, or 1 if an A/A trial was kept (the machine cannot be\n"
+    "trusted), 64 on usage errors.\n";
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
