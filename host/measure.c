@@ -22,7 +22,7 @@
 #define KB__RESAMPLES 2000
 #define KB__MIN_PAIRS 20
 #define KB__MIN_PAIRS_CLEAR 8 /* enough for a clear-cut result */
-#define KB__NOISE_MAX_PCT 15.0 /* per-sample noise that makes close calls undecidable */
+#define KB__NOISE_MAX_PCT 15.0 /* per-sample noise past which CIs are widened, calibrated or not */
 
 static uint64_t mix(uint64_t *s) {
     uint64_t z = (*s += 0x9e3779b97f4a7c15u);
@@ -210,36 +210,39 @@ static kb__status summarise(const kb__trial_opts *o, kb__case_data *cases, uint3
                  r->drift_pct, 100.0 * (exp(split) - 1.0));
         return KB__ST_INCONCLUSIVE;
     }
-    /* Noise far above the calibrated floor is a burst from elsewhere, and
-     * bursts make neighbouring pairs move together, so the bootstrap's
-     * interval is too narrow, by up to the factor the noise grew: widened by
-     * that factor the CIs must still give the same verdict. This holds for
-     * every verdict, not only close ones: under load a burst has looked
-     * like a 17-29% win with a CI clear of 0.99. A real 10% difference, or
-     * a real 3x one, survives the widening. */
-    if (isfinite(r->noise_floor_pct) && r->noise_pct > 3 * r->noise_floor_pct &&
-        r->noise_pct > 1.0) {
-        const double f = r->noise_pct / r->noise_floor_pct;
+    /* Noisy samples make the bootstrap's interval too narrow: bursts from
+     * elsewhere spoil runs of neighbouring pairs together, so the pairs are
+     * not independent, by up to the factor the noise grew. Two yardsticks
+     * for that growth: this machine's calibrated floor (noise over 3x it is
+     * a burst), and, calibrated or not (a floor measured on a busy machine
+     * is high too), KB__NOISE_MAX_PCT. Widened by the larger factor, in log
+     * space about their estimates, the CIs must still give the same
+     * verdict. This holds for every verdict, not only close ones: under
+     * load a burst has looked like a 17-29% win with a CI clear of 0.99. A
+     * real 10% difference survives the widening; a burst does not. */
+    double f = 1;
+    const int burst = isfinite(r->noise_floor_pct) && r->noise_pct > 3 * r->noise_floor_pct &&
+                      r->noise_pct > 1.0;
+    if (burst) f = r->noise_pct / r->noise_floor_pct;
+    const int busy = r->noise_pct > KB__NOISE_MAX_PCT && r->noise_pct / KB__NOISE_MAX_PCT > f;
+    if (busy) f = r->noise_pct / KB__NOISE_MAX_PCT;
+    if (f > 1) {
         const kb__ci gw = kb__ci_widen(r->geomean, f), ww = kb__ci_widen(r->worst, f);
         if (kb__decide(&o->rule, gw, ww, why, sizeof why) != st) {
+            char cause[96];
+            if (busy)
+                snprintf(cause, sizeof cause, "over %.0f%%", KB__NOISE_MAX_PCT);
+            else
+                snprintf(cause, sizeof cause, "over 3x this machine's calibrated %.2f%%",
+                         r->noise_floor_pct);
             kb__errf(r->reason, sizeof r->reason,
-                     "noise %.2f%% per sample is over 3x this machine's calibrated %.2f%%: "
-                     "with the CI widened %.1fx for it, [%.4f, %.4f], the verdict does not "
-                     "hold; rerun, or `kbench calibrate` again",
-                     r->noise_pct, r->noise_floor_pct, f, gw.lo, gw.hi);
+                     "noise %.2f%% per sample is %s: with the CI widened %.1fx for it, "
+                     "[%.4f, %.4f], the verdict does not hold; rerun when the machine is "
+                     "quieter%s",
+                     r->noise_pct, cause, f, gw.lo, gw.hi,
+                     busy ? "" : ", or `kbench calibrate` again");
             return KB__ST_INCONCLUSIVE;
         }
-    }
-    /* Calibrated or not (a floor measured on a busy machine is high too):
-     * a quiet machine shows a few percent per sample; this much means
-     * something else is using the CPU, bursts spoil consecutive pairs, and
-     * the bootstrap's interval is too narrow to trust for a close call. */
-    if (close && r->noise_pct > KB__NOISE_MAX_PCT) {
-        kb__errf(r->reason, sizeof r->reason,
-                 "noise %.1f%% per sample (over %.0f%%): the machine is too busy to decide a "
-                 "close call; rerun when it is quieter (`kbench calibrate` records its noise)",
-                 r->noise_pct, KB__NOISE_MAX_PCT);
-        return KB__ST_INCONCLUSIVE;
     }
     return st;
 }
