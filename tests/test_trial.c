@@ -1,8 +1,8 @@
 /*
  * test_trial.c -- end to end: the built kbench binary on the real targets.
- * Optimized candidates are kept, a copy of the oracle never is, a wrong candidate is
- * incorrect with the case named, and the outputs (block, JSON, ledger) carry
- * the verdict.
+ * Optimized candidates are kept, a copy of the oracle never is, a wrong
+ * candidate is incorrect with the case named, and the outputs (block, JSON,
+ * ledger) carry the verdict.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "kb_run.h"
+#include "kb_bg.h"
 
 static void expect_status(const kb_run *r, const char *status, int code) {
     if (strcmp(kb_field(r, "status"), status) != 0 || r->code != code)
@@ -56,18 +57,10 @@ static void test_pi_optimized_is_kept(void **s) {
 static void identical_copy_never_kept(const char *target) {
     char oracle[4096], copy[] = "/tmp/kb-aa-XXXXXX.so";
     snprintf(oracle, sizeof oracle, "%s/oracles/%s/oracle.so", KB_TEST_BUILD_DIR, target);
-    FILE *in = fopen(oracle, "rb");
-    assert_non_null(in);
     int fd = mkstemps(copy, 3);
     assert_true(fd >= 0);
-    FILE *out = fdopen(fd, "wb");
-    assert_non_null(out);
-    char buf[1 << 16];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, in)) > 0) assert_int_equal(fwrite(buf, 1, n, out), n);
-    assert_false(ferror(in));
-    fclose(in);
-    assert_int_equal(fclose(out), 0);
+    close(fd);
+    kb_bg_put(oracle, copy, 0, 0);
     kb_run r;
     KB_RUN(&r, "trial", copy);
     unlink(copy);

@@ -5,8 +5,8 @@
  * It is the starting point an agent copies. Timed against the oracle it
  * shows what a rebuild alone does: same source, other bytes, so its ratio
  * is 1 only up to code layout (0.93-0.95 on one Intel VM; measurement.md
- * "Code layout"). The null control is a byte-identical copy of the oracle. Built with -ffp-contract=off like the
- * oracle, so its output is bit-exact.
+ * "Code layout"). The null control is a byte-identical copy of the oracle.
+ * Built with -ffp-contract=off like the oracle, so its output is bit-exact.
  */
 #include <stdint.h>
 #include <stdio.h>
