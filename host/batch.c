@@ -8,6 +8,8 @@
  * which calls will be looked at, so skipping any call risks `incorrect`.
  * The batch time is the host's own reading, from sending the request to
  * reading the reply; the worker's reading is only a cross-check.
+ * How many calls a batch may make is also decided here (the output
+ * bytes of its lanes, kb__batch_calls_max).
  *
  * With cold inputs each batch goes on through the case's replicas where
  * the last batch, of either side, stopped, so neither side gets memory the
@@ -22,6 +24,35 @@
 #include "trial.h"
 
 #define KB__CHECKED 3 /* calls checked per batch besides the last */
+#define KB__BATCH_MIN_NS 0.5e6 /* the shortest a batch is made for its output bytes */
+#define KB__LANES_L2_SHARE 8   /* a batch's fresh output lanes: at most L2 / this */
+
+uint64_t kb__lane_data(const kb__layout *L) {
+    uint64_t n = 0;
+    for (uint32_t i = 0; i < L->n_bufs; i++)
+        if (L->buf[i].role == KB_ROLE_OUTPUT) n += L->buf[i].slot_size - L->buf[i].data_off;
+    return n;
+}
+
+/* Each call writes a lane of its own, so the host can check any call of
+ * a batch. A kernel with large outputs then writes a batch's worth of
+ * fresh memory, and once that outgrows L2 every call pays write misses
+ * that the same kernel reusing one output buffer (as a caller would, and
+ * as Google Benchmark does) never sees: on a 2 MiB L2, pq-l2's
+ * 256 KiB-per-call case read 485 us a call in 3 ms batches (4 to 6 lanes)
+ * and 434 us with one lane a batch, where Google Benchmark read 411
+ * (docs/measurement.md, 3.4). So a batch's lanes stay within an eighth of
+ * L2, the rest left to the inputs; but a batch is never made shorter than
+ * KB__BATCH_MIN_NS for it, where the harness's fixed cost per batch
+ * (about 5 us) is still subtracted whole (measure.c caps that at 1%). */
+uint64_t kb__batch_calls_max(const kb__layout *L, double per_call_ns, uint64_t l2_bytes) {
+    const uint64_t data = kb__lane_data(L);
+    uint64_t k = data ? l2_bytes / KB__LANES_L2_SHARE / data : L->n_lanes;
+    const double least = per_call_ns > 0 ? KB__BATCH_MIN_NS / per_call_ns : 1;
+    if ((double)k < least) k = least < (double)L->n_lanes ? (uint64_t)least : L->n_lanes;
+    if (k < 1) k = 1;
+    return k < L->n_lanes ? k : L->n_lanes;
+}
 
 int kb__side_batch(kb__side *s, const kb_target *t, kb__case_data *cd, const uint32_t *order,
                    uint32_t n_order, uint64_t calls, double timeout_s, double *ns,

@@ -7,6 +7,7 @@
  * CPUID bits alone are not enough (Intel SDM vol. 1, 13.3).
  */
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "kb.h"
 
@@ -115,30 +116,56 @@ void kb__cpu_feature_names(uint64_t bits, char *out, size_t out_len)
 /* The kernel's cache topology, not sysconf(_SC_LEVEL3_CACHE_SIZE): glibc
  * derives that from CPUID, which on this project's VM says 320 MiB where
  * sysfs and lscpu say 32 MiB; a working set sized by it would be ten times
- * too large. The largest cache cpu0 uses is the last level, whatever its
- * number. */
-uint64_t kb__llc_bytes(void)
+ * too large. Reads cpu0's cache index i: its level, whether it holds data
+ * (not instructions only), and its size; 0 when there is no such index. */
+static int cache_index(int i, int *level, int *data, uint64_t *bytes)
 {
-    uint64_t best = 0;
-    for (int i = 0; i < 16; i++) {
-        char path[96], line[64];
-        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/size", i);
+    static const char *const what[3] = {"level", "type", "size"};
+    char vals[3][32];
+    for (int k = 0; k < 3; k++) {
+        char path[96];
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/%s", i, what[k]);
         FILE *f = fopen(path, "r");
         if (!f)
-            continue;
-        unsigned long long v = 0;
-        char unit = 0;
-        if (fgets(line, sizeof line, f) && sscanf(line, "%llu%c", &v, &unit) >= 1) {
-            if (unit == 'K')
-                v <<= 10;
-            else if (unit == 'M')
-                v <<= 20;
-            else if (unit == 'G')
-                v <<= 30;
-            if (v > best)
-                best = v;
-        }
+            return 0;
+        const int ok = fgets(vals[k], sizeof vals[k], f) != NULL;
         fclose(f);
+        if (!ok)
+            return 0;
     }
+    unsigned long long v = 0;
+    char unit = 0;
+    if (sscanf(vals[2], "%llu%c", &v, &unit) < 1)
+        return 0;
+    if (unit == 'K')
+        v <<= 10;
+    else if (unit == 'M')
+        v <<= 20;
+    else if (unit == 'G')
+        v <<= 30;
+    *level = atoi(vals[0]);
+    *data = vals[1][0] != 'I'; /* Data, Unified; Instruction */
+    *bytes = v;
+    return 1;
+}
+
+/* The largest cache cpu0 uses is the last level, whatever its number. */
+uint64_t kb__llc_bytes(void)
+{
+    uint64_t best = 0, v;
+    int level, data;
+    for (int i = 0; i < 16; i++)
+        if (cache_index(i, &level, &data, &v) && v > best)
+            best = v;
     return best ? best : KB__LLC_FALLBACK;
+}
+
+uint64_t kb__l2_bytes(void)
+{
+    uint64_t v;
+    int level, data;
+    for (int i = 0; i < 16; i++)
+        if (cache_index(i, &level, &data, &v) && level == 2 && data && v)
+            return v;
+    return KB__L2_FALLBACK;
 }

@@ -87,6 +87,11 @@ void kb__cpu_feature_names(uint64_t bits, char *out, size_t out_len);
 /* Bytes of the largest cache cpu0 uses (sysfs), else KB__LLC_FALLBACK. */
 uint64_t kb__llc_bytes(void);
 #define KB__LLC_FALLBACK (UINT64_C(32) << 20)
+/* Bytes of cpu0's level-2 data cache (sysfs), else KB__L2_FALLBACK: the
+ * smallest L2 of the x86-64 and aarch64 cores kbench runs on, so a batch
+ * sized by it errs towards fitting. */
+uint64_t kb__l2_bytes(void);
+#define KB__L2_FALLBACK (UINT64_C(256) << 10)
 
 /* ---- descriptors (load.c) ------------------------------------------- */
 /* What the host learns of a plugin's descriptor: copied out of the (possibly
@@ -181,6 +186,7 @@ typedef struct kb__case_result {
     char name[96];
     uint32_t samples;      /* paired samples */
     uint64_t calls;        /* calls per batch */
+    uint64_t out_bytes;    /* output bytes a call writes (its lane's data) */
     double cand_ns;        /* median ns per call, candidate */
     double base_ns;        /* median ns per call, baseline */
     kb__ci ratio;          /* candidate / baseline per call */

@@ -153,6 +153,7 @@ static kb__status summarise(const kb__trial_opts *o, kb__case_data *cases, uint3
         snprintf(cr->name, sizeof cr->name, "%s", cases[c].cs->name);
         cr->samples = smp[c].n;
         cr->calls = smp[c].calls;
+        cr->out_bytes = kb__lane_data(&cases[c].layout);
         cr->bytes_per_call = cases[c].cs->bytes_per_call;
         cr->flops_per_call = cases[c].cs->flops_per_call;
         cr->roof_gbps = have_machine ? kb__machine_roof(&machine, cr->bytes_per_call) : 0;
@@ -388,7 +389,8 @@ int kb__measure(const kb__trial_opts *o, const kb_target *t, kb__case_data *case
         uint64_t k = (uint64_t)(KB__BATCH_NS / per_call[c]);
         /* Keep the slower side's batch within 4 targets. */
         if ((double)k * slow > 4 * KB__BATCH_NS) k = (uint64_t)(4 * KB__BATCH_NS / slow);
-        if (k > cases[c].layout.n_lanes) k = cases[c].layout.n_lanes;
+        smp[c].max_calls = kb__batch_calls_max(&cases[c].layout, per_call[c], kb__l2_bytes());
+        if (k > smp[c].max_calls) k = smp[c].max_calls;
         smp[c].calls = k ? k : 1;
         per_call[c] = slow;
     }
@@ -409,7 +411,7 @@ int kb__measure(const kb__trial_opts *o, const kb_target *t, kb__case_data *case
             const double jitter = 0.75 + 0.5 * (double)(mix(&rng) >> 11) / 9007199254740992.0;
             uint64_t k = (uint64_t)((double)smp[c].calls * jitter);
             if (k == 0) k = 1;
-            if (k > cases[c].layout.n_lanes) k = cases[c].layout.n_lanes;
+            if (k > smp[c].max_calls) k = smp[c].max_calls;
             const uint32_t n_sets = timed_sets(t, &cases[c]);
             const uint32_t n_order = order_len(k, n_sets);
             order_fill(order, n_order, n_sets, &rng);

@@ -413,6 +413,7 @@ void kb__result_print_json(const kb__result *r, void *file)
         jk_str(f, &cm, ci, "name", c->name);
         jk_int(f, &cm, ci, "samples", c->samples);
         jk_int(f, &cm, ci, "calls_per_batch", c->calls);
+        jk_int(f, &cm, ci, "output_bytes_per_call", c->out_bytes);
         jk_num(f, &cm, ci, "cand_ns_per_call", t ? c->cand_ns : nan);
         jk_num(f, &cm, ci, "base_ns_per_call", t ? c->base_ns : nan);
         jk_num(f, &cm, ci, "ratio", t ? c->ratio.est : nan);

@@ -82,6 +82,12 @@ typedef struct kb__side {
     uint64_t rng;           /* picks which lanes of a batch are checked */
 } kb__side;
 
+/* Output bytes one call writes: its lane's data, canaries excluded. */
+uint64_t kb__lane_data(const kb__layout *L);
+/* The most calls a batch of the case may make: lanes within an eighth of
+ * l2_bytes, but at least 0.5 ms of calls, and never more than n_lanes. */
+uint64_t kb__batch_calls_max(const kb__layout *L, double per_call_ns, uint64_t l2_bytes);
+
 /* Runs `calls` calls on case slot c, cycling through order[], then judges
  * the output of the last call. Returns 0 with *ns (the host's measure of
  * the batch) or fills fail (status incorrect for a wrong output). */
@@ -118,6 +124,7 @@ typedef struct kb__samples {
     double *k;              /* calls in that pair's batches */
     double *tmp;            /* scratch for per-call figures */
     uint64_t calls;         /* calibrated calls per batch (before jitter) */
+    uint64_t max_calls;     /* most calls a batch may make (lanes_for) */
 } kb__samples;
 
 int kb__measure(const kb__trial_opts *o, const kb_target *t, kb__case_data *cases, uint32_t n_cases,

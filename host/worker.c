@@ -668,7 +668,6 @@ static void do_batch(const kb__req *q) {
     const kb__fpctl fp0 = fp_read();
     if (q->flags & KB__REQF_STARTED) announce_start();
     unblock_signals();
-    if (calls <= 2 && getenv("KB_DBG_SPIN")) { uint64_t s0 = now_ns(); while (now_ns() - s0 < (uint64_t)atoi(getenv("KB_DBG_SPIN")) * 1000u) {} }
     const uint64_t t0 = now_ns();
     const int rc = kb__run_calls(W.lib.plugin, k->state, (const kb_buffer(*)[KB_MAX_BUFFERS])k->ins,
                                  k->n_ins, k->work, n_outs, rows, n_order, calls, &done, err,

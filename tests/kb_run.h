@@ -70,7 +70,7 @@ static void kb_run_argv(kb_run *r, char *const argv[]) {
     } while (0)
 
 /* Value of `key: ` in the verdict block, or "" (static buffer). */
-static const char *kb_field(const kb_run *r, const char *key) {
+static inline const char *kb_field(const kb_run *r, const char *key) {
     static char val[1024];
     char pat[128];
     snprintf(pat, sizeof pat, "\n%s: ", key);
