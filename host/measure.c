@@ -380,7 +380,10 @@ int kb__measure(const kb__trial_opts *o, const kb_target *t, kb__case_data *case
                 const double w = sides[si]->last_worker_ns > 20 ? sides[si]->last_worker_ns : 20;
                 pc[si] = w / (double)k;
                 uint64_t nk = (uint64_t)(KB__BATCH_NS / pc[si]);
-                if (step > 0 && w > KB__BATCH_NS / 2) break;
+                /* Half a target is reading enough, the first (all sets
+                 * once) included: a second batch of a slow case cost
+                 * pq-l2 90 ms a trial and told nothing new. */
+                if (w > KB__BATCH_NS / 2) break;
                 k = nk > KB__SETS ? nk : KB__SETS;
             }
         }
