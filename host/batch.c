@@ -71,18 +71,6 @@ int kb__side_batch(kb__side *s, const kb_target *t, kb__case_data *cd, const uin
      * probe would time a first touch (TLB misses, page walks) that the
      * timed sets never pay: 10-20x slower for a kernel that reads sparsely. */
     if (!(t->flags & KB_TARGET_COLD_INPUTS) && order[0] >= KB__SETS) q.flags |= KB__REQF_TOUCH;
-    /* So are a warm target's timed sets when they fit in L2. The
-     * four batches of an ABBA block share their sets, so otherwise the
-     * block's first batch reads them from beyond L2 and the rest from L2:
-     * pq-l2's 1 MiB-per-set case (one call a batch on a 2 MiB L2) took
-     * 697 us a call in a block's first batch and 400-505 us in the others,
-     * a position effect that ABBA cancels only on average, at 20-28% noise
-     * per sample; read in first, 450 and 400 us, at 12-14%. Sets that do
-     * not fit are read from beyond L2 by every batch alike. */
-    else if (!(t->flags & KB_TARGET_COLD_INPUTS) && cd->touch_max) {
-        const uint64_t sets = n_order < KB__SETS ? n_order : KB__SETS;
-        if (sets * (cd->layout.rep_stride / KB__SETS) <= cd->touch_max) q.flags |= KB__REQF_TOUCH;
-    }
     if (cd->layout.n_reps > 1) {
         q.rep0 = cd->rep_next;
         cd->rep_next = (uint32_t)((cd->rep_next + (calls + KB__SETS - 1) / KB__SETS) %

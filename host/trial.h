@@ -27,8 +27,6 @@ typedef struct kb__case_data {
     double oracle_ns;        /* one in-host oracle call, for calibration */
     uint64_t llc_bytes;      /* the cache a cold case's replicas outgrow; 0 when warm */
     uint32_t rep_next;       /* the replica the next batch starts on (batch.c) */
-    uint64_t touch_max;      /* a warm batch's sets up to this many bytes are read in
-                              * before its clock starts (batch.c); 0: never */
 } kb__case_data;
 
 /* The in-process oracle: its spec plus its kernel. */
