@@ -48,8 +48,9 @@ uint64_t kb__lane_data(const kb__layout *L) {
 uint64_t kb__batch_calls_max(const kb__layout *L, double per_call_ns, uint64_t l2_bytes) {
     const uint64_t data = kb__lane_data(L);
     uint64_t k = data ? l2_bytes / KB__LANES_L2_SHARE / data : L->n_lanes;
-    const double least = per_call_ns > 0 ? KB__BATCH_MIN_NS / per_call_ns : 1;
-    if ((double)k < least) k = least < (double)L->n_lanes ? (uint64_t)least : L->n_lanes;
+    double least = per_call_ns > 0 ? KB__BATCH_MIN_NS / per_call_ns : 1;
+    if (least > L->n_lanes) least = L->n_lanes; /* also keeps the cast in range */
+    if (k < (uint64_t)least) k = (uint64_t)least;
     if (k < 1) k = 1;
     return k < L->n_lanes ? k : L->n_lanes;
 }

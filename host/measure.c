@@ -361,6 +361,7 @@ int kb__measure(const kb__trial_opts *o, const kb_target *t, kb__case_data *case
      * no side meets a cold set later. The faster side's batch gets the
      * target duration, so round-trip noise stays small on both. */
     double per_call[KB__MAX_CASES];
+    const uint64_t l2 = kb__l2_bytes(); /* sysfs: read once, not per case */
     for (uint32_t c = 0; c < n_cases; c++)
         if (cases[c].layout.n_reps > 1)
             cases[c].rep_next = (uint32_t)(mix(&rng) % cases[c].layout.n_reps);
@@ -392,7 +393,7 @@ int kb__measure(const kb__trial_opts *o, const kb_target *t, kb__case_data *case
         uint64_t k = (uint64_t)(KB__BATCH_NS / per_call[c]);
         /* Keep the slower side's batch within 4 targets. */
         if ((double)k * slow > 4 * KB__BATCH_NS) k = (uint64_t)(4 * KB__BATCH_NS / slow);
-        smp[c].max_calls = kb__batch_calls_max(&cases[c].layout, per_call[c], kb__l2_bytes());
+        smp[c].max_calls = kb__batch_calls_max(&cases[c].layout, per_call[c], l2);
         if (k > smp[c].max_calls) k = smp[c].max_calls;
         smp[c].calls = k ? k : 1;
         per_call[c] = slow;

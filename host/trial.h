@@ -124,7 +124,7 @@ typedef struct kb__samples {
     double *k;              /* calls in that pair's batches */
     double *tmp;            /* scratch for per-call figures */
     uint64_t calls;         /* calibrated calls per batch (before jitter) */
-    uint64_t max_calls;     /* most calls a batch may make (lanes_for) */
+    uint64_t max_calls;     /* most calls a batch may make (kb__batch_calls_max) */
 } kb__samples;
 
 int kb__measure(const kb__trial_opts *o, const kb_target *t, kb__case_data *cases, uint32_t n_cases,
