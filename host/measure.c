@@ -22,7 +22,6 @@
 #define KB__RESAMPLES 2000
 #define KB__MIN_PAIRS 20
 #define KB__MIN_PAIRS_CLEAR 8 /* enough for a clear-cut result */
-#define KB__INTERIM_WIDEN 1.414 /* z(0.99) / z(0.95): an early keep's stricter level */
 #define KB__NOISE_MAX_PCT 15.0 /* per-sample noise past which CIs are widened, calibrated or not */
 
 static uint64_t mix(uint64_t *s) {
@@ -447,18 +446,7 @@ int kb__measure(const kb__trial_opts *o, const kb_target *t, kb__case_data *case
         if (min_n >= KB__MIN_PAIRS_CLEAR && (double)(now - last_look) >= budget_ns / 8) {
             last_look = now;
             kb__status st = summarise(o, cases, n_cases, smp, r, stats_seed);
-            /* Every look is another chance for noise to look like a win,
-             * and a trial that stops early reports the look that did. An
-             * early keep must hold at one-sided 99% (the CIs widened by
-             * 2.326/1.645); the verdict at the budget keeps 95%. The
-             * false keeps of an identical copy recorded in measurement.md
-             * were early stops. A discard may still stop early: it costs
-             * a win at most, never reports one. */
-            char why[2];
-            if (st == KB__ST_KEEP &&
-                kb__decide(&o->rule, kb__ci_widen(r->geomean, KB__INTERIM_WIDEN),
-                           kb__ci_widen(r->worst, KB__INTERIM_WIDEN), why,
-                           sizeof why) != KB__ST_KEEP)
+            if (st == KB__ST_KEEP && !kb__keep_holds_early(&o->rule, r->geomean, r->worst))
                 st = KB__ST_INCONCLUSIVE;
             const int clear = r->geomean.hi < 0.9 || r->geomean.lo > 1.1;
             same = (st == last && st != KB__ST_INCONCLUSIVE) ? same + 1 : 0;

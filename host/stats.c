@@ -374,3 +374,17 @@ kb__status kb__decide(const kb__rule *rule, kb__ci geomean, kb__ci worst, char *
                  geomean.est, geomean.lo, geomean.hi, win, more);
     return KB__ST_INCONCLUSIVE;
 }
+
+/* Every look at a running trial is another chance for noise to look like a
+ * win, and a trial that stops early reports the look that did. So an early
+ * keep must hold at one-sided 99% (the CIs widened by 2.326/1.645), while
+ * the verdict at the budget keeps 95%. The false keeps of an identical copy
+ * in measurement.md (section 3.1) were early stops that this turns down. A
+ * discard may still stop early: it can cost a win, never report one. */
+int kb__keep_holds_early(const kb__rule *rule, kb__ci geomean, kb__ci worst)
+{
+    char why[2];
+    return kb__decide(rule, geomean, worst, why, sizeof why) == KB__ST_KEEP &&
+           kb__decide(rule, kb__ci_widen(geomean, KB__EARLY_WIDEN),
+                      kb__ci_widen(worst, KB__EARLY_WIDEN), why, sizeof why) == KB__ST_KEEP;
+}

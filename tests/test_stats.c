@@ -405,6 +405,36 @@ static void test_decide(void **state)
     assert_int_equal(strlen(tiny), 7);
 }
 
+/* An early look's keep needs one-sided 99%. The A/A false keep of
+ * measurement.md 3.1 (an identical copy, stopped at 1.95 s) was a keep at
+ * 95% and is not one at 99%; a clear 10% win is one at both; discards and
+ * inconclusive verdicts never pass as early keeps. */
+static void test_keep_holds_early(void **state)
+{
+    (void)state;
+    kb__rule rule = {0.01, 0.05};
+    char r[256];
+    const kb__ci aa = ci(0.9687, 0.9506, 0.9861), aa_worst = ci(0.985, 0.96, 1.01);
+    assert_int_equal(kb__decide(&rule, aa, aa_worst, r, sizeof r), KB__ST_KEEP);
+    assert_false(kb__keep_holds_early(&rule, aa, aa_worst));
+    const kb__ci win = ci(0.91, 0.90, 0.92), win_worst = ci(0.93, 0.91, 0.95);
+    assert_int_equal(kb__decide(&rule, win, win_worst, r, sizeof r), KB__ST_KEEP);
+    assert_true(kb__keep_holds_early(&rule, win, win_worst));
+    /* a keep whose worst case sits just under the cap and widens past it:
+     * the worst case's CI is widened too, but keep looks at its estimate,
+     * which widening leaves alone */
+    assert_true(kb__keep_holds_early(&rule, win, ci(1.049, 1.0, 1.1)));
+    assert_false(kb__keep_holds_early(&rule, ci(0.999, 0.995, 1.004), ci(1.01, 1.0, 1.02)));
+    assert_false(kb__keep_holds_early(&rule, ci(0.99, 0.97, 1.02), ci(1.0, 0.98, 1.03)));
+    assert_false(kb__keep_holds_early(&rule, ci(NAN, NAN, NAN), ci(1, 1, 1)));
+    /* the rule's margin is applied to the widened CI: 0.95 [0.94, 0.958]
+     * widens to about [0.936, 0.961], a keep at min-gain 3.5% but not 4% */
+    kb__rule g35 = {0.035, 0.05}, g4 = {0.04, 0.05};
+    assert_int_equal(kb__decide(&g4, ci(0.95, 0.94, 0.958), win_worst, r, sizeof r), KB__ST_KEEP);
+    assert_true(kb__keep_holds_early(&g35, ci(0.95, 0.94, 0.958), win_worst));
+    assert_false(kb__keep_holds_early(&g4, ci(0.95, 0.94, 0.958), win_worst));
+}
+
 /* The fixed cost of a batch. Two sides whose calls take 1000 and 970 ns
  * (a 3% win), 3000 calls a batch, each batch carrying a fixed 20-22 us
  * of harness on top, which the gap (interval minus the worker's reading)
@@ -533,6 +563,7 @@ int main(void)
         cmocka_unit_test(test_mean_of_medians),
         cmocka_unit_test(test_mean_of_medians_fast),
         cmocka_unit_test(test_decide),
+        cmocka_unit_test(test_keep_holds_early),
         cmocka_unit_test(test_batch_overhead),
         cmocka_unit_test(test_ci_widen),
         cmocka_unit_test(test_status_names),
