@@ -55,6 +55,29 @@ uint64_t kb__batch_calls_max(const kb__layout *L, double per_call_ns, uint64_t l
     return k < L->n_lanes ? k : L->n_lanes;
 }
 
+/* Whether the worker's harness reads a batch's input sets in (a load of
+ * every cache line) before the clock starts. Fresh sets of a warm target:
+ * yes, or the probe would time a first touch (TLB misses, page walks) that
+ * the timed sets never pay: 10-20x slower for a kernel that reads sparsely.
+ * A warm target's timed sets: when they fit in cd->touch_max (L2). The
+ * four batches of an ABBA block share their sets, so otherwise the block's
+ * first batch reads them from beyond L2 and the rest from L2: pq-l2's
+ * 1 MiB-per-set case (one call a batch on a 2 MiB L2) took 697 us a call in
+ * a block's first batch and 400-505 us in the others, a position effect
+ * that ABBA cancels only on average, at 20-28% noise per sample; read in
+ * first, 450 and 400 us, at 11-14%. Sets that do not fit are read from
+ * beyond L2 by every batch alike. (Reverted once after two early-stopped
+ * false keeps; back since an early keep needs one-sided 99%: measurement.md
+ * 3.1 and 3.4.) A cold target's sets: never, they are meant to come from
+ * DRAM. */
+int kb__batch_reads_in(const kb_target *t, const kb__case_data *cd, const uint32_t *order,
+                       uint32_t n_order) {
+    if (t->flags & KB_TARGET_COLD_INPUTS) return 0;
+    if (n_order && order[0] >= KB__SETS) return 1;
+    const uint64_t sets = n_order < KB__SETS ? n_order : KB__SETS;
+    return cd->touch_max && sets * (cd->layout.rep_stride / KB__SETS) <= cd->touch_max;
+}
+
 int kb__side_batch(kb__side *s, const kb_target *t, kb__case_data *cd, const uint32_t *order,
                    uint32_t n_order, uint64_t calls, double timeout_s, double *ns,
                    kb__failure *fail) {
@@ -68,10 +91,7 @@ int kb__side_batch(kb__side *s, const kb_target *t, kb__case_data *cd, const uin
     q.calls = calls;
     q.n_order = n_order;
     memcpy(q.order, order, sizeof(uint32_t) * n_order);
-    /* Fresh sets of a warm target: the harness reads them in first, or the
-     * probe would time a first touch (TLB misses, page walks) that the
-     * timed sets never pay: 10-20x slower for a kernel that reads sparsely. */
-    if (!(t->flags & KB_TARGET_COLD_INPUTS) && order[0] >= KB__SETS) q.flags |= KB__REQF_TOUCH;
+    if (kb__batch_reads_in(t, cd, order, n_order)) q.flags |= KB__REQF_TOUCH;
     if (cd->layout.n_reps > 1) {
         q.rep0 = cd->rep_next;
         cd->rep_next = (uint32_t)((cd->rep_next + (calls + KB__SETS - 1) / KB__SETS) %

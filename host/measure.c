@@ -362,6 +362,7 @@ int kb__measure(const kb__trial_opts *o, const kb_target *t, kb__case_data *case
      * target duration, so round-trip noise stays small on both. */
     double per_call[KB__MAX_CASES];
     const uint64_t l2 = kb__l2_bytes(); /* sysfs: read once, not per case */
+    for (uint32_t c = 0; c < n_cases; c++) cases[c].touch_max = l2;
     for (uint32_t c = 0; c < n_cases; c++)
         if (cases[c].layout.n_reps > 1)
             cases[c].rep_next = (uint32_t)(mix(&rng) % cases[c].layout.n_reps);

@@ -27,6 +27,8 @@ typedef struct kb__case_data {
     double oracle_ns;        /* one in-host oracle call, for calibration */
     uint64_t llc_bytes;      /* the cache a cold case's replicas outgrow; 0 when warm */
     uint32_t rep_next;       /* the replica the next batch starts on (batch.c) */
+    uint64_t touch_max;      /* a warm batch's sets up to this many bytes are read in
+                              * before its clock starts (batch.c); 0: never */
 } kb__case_data;
 
 /* The in-process oracle: its spec plus its kernel. */
@@ -87,6 +89,10 @@ uint64_t kb__lane_data(const kb__layout *L);
 /* The most calls a batch of the case may make: lanes within an eighth of
  * l2_bytes, but at least 0.5 ms of calls, and never more than n_lanes. */
 uint64_t kb__batch_calls_max(const kb__layout *L, double per_call_ns, uint64_t l2_bytes);
+/* Whether a batch on order[0..n_order) has the worker read its input sets
+ * in before the clock (batch.c says when and why). */
+int kb__batch_reads_in(const kb_target *t, const kb__case_data *cd, const uint32_t *order,
+                       uint32_t n_order);
 
 /* Runs `calls` calls on case slot c, cycling through order[], then judges
  * the output of the last call. Returns 0 with *ns (the host's measure of

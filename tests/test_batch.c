@@ -2,7 +2,8 @@
  * test_batch.c -- how many calls a batch may make (kb__batch_calls_max):
  * a batch's fresh output lanes stay within an eighth of L2, but a batch is
  * never cut below 0.5 ms of calls for it, nor past the case's lanes; and
- * a trial reports the output bytes it sized batches by.
+ * a trial reports the output bytes it sized batches by; and which batches
+ * have their input sets read in before the clock (kb__batch_reads_in).
  *
  * Expected counts are worked out by hand in each comment from the rule in
  * host/batch.c, on layouts built here.
@@ -105,6 +106,44 @@ static void test_no_outputs_or_no_timing(void **s) {
  * batch wherever L2 is under 4 MiB (this project's machines have 1 and
  * 2 MiB) and a call takes over 0.25 ms (0.4-0.5 ms there; the test asks
  * 0.3, as the sizing used the calibration's reading, not this median). */
+/* Which batches have their input sets read in before the clock
+ * (kb__batch_reads_in): a warm target's fresh sets always; its timed sets
+ * when the batch's sets fit in L2; a cold target's never. */
+static void test_reads_in_warm_sets_that_fit_l2(void **s) {
+    (void)s;
+    kb_target warm, cold;
+    memset(&warm, 0, sizeof warm);
+    memset(&cold, 0, sizeof cold);
+    cold.flags = KB_TARGET_COLD_INPUTS;
+    kb__case_data cd;
+    memset(&cd, 0, sizeof cd);
+    cd.layout.rep_stride = 16 * MIB; /* sixteen 1 MiB sets, as pq-l2's largest case */
+    cd.touch_max = 2 * MIB;
+    const uint32_t one[1] = {3}, two[2] = {3, 9}, three[3] = {3, 9, 12};
+    const uint32_t all[16] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+    const uint32_t fresh[2] = {KB__SETS, KB__SETS + 1};
+    /* one call a batch (one 1 MiB set) and two fit 2 MiB; three do not */
+    assert_true(kb__batch_reads_in(&warm, &cd, one, 1));
+    assert_true(kb__batch_reads_in(&warm, &cd, two, 2));
+    assert_false(kb__batch_reads_in(&warm, &cd, three, 3));
+    /* an order longer than the sets counts each set once: 16 MiB */
+    assert_false(kb__batch_reads_in(&warm, &cd, all, 16));
+    /* small sets (16 x 4 KiB): all of them fit */
+    kb__case_data small = cd;
+    small.layout.rep_stride = 64 * KIB;
+    assert_true(kb__batch_reads_in(&warm, &small, all, 16));
+    /* the fresh probe's sets are read in whatever their size */
+    assert_true(kb__batch_reads_in(&warm, &cd, fresh, 2));
+    /* no L2 figure (touch_max 0): timed sets are not read in */
+    kb__case_data none = small;
+    none.touch_max = 0;
+    assert_false(kb__batch_reads_in(&warm, &none, one, 1));
+    assert_true(kb__batch_reads_in(&warm, &none, fresh, 2));
+    /* a cold target's sets are meant to come from DRAM: never */
+    assert_false(kb__batch_reads_in(&cold, &small, one, 1));
+    assert_false(kb__batch_reads_in(&cold, &cd, fresh, 2));
+}
+
 static void test_trial_reports_output_bytes(void **s) {
     (void)s;
     kb_run r;
@@ -132,6 +171,7 @@ int main(void) {
         cmocka_unit_test(test_l2_share_bounds_medium_outputs),
         cmocka_unit_test(test_half_millisecond_floor),
         cmocka_unit_test(test_no_outputs_or_no_timing),
+        cmocka_unit_test(test_reads_in_warm_sets_that_fit_l2),
         cmocka_unit_test(test_trial_reports_output_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
