@@ -3,7 +3,7 @@
 # same case of the pq-l2 oracle (docs/measurement.md, "Agreement with the
 # standard tool"). Goal: the two ns/op agree within 2%.
 #
-#   scripts/gbench-agree.sh [--case NAME] [--reps N] [--trials N]
+#   scripts/gbench-agree.sh [--case NAME] [--reps N] [--trials N] [--gb-sets N]
 #
 # Google Benchmark: tests/bench/gbench_pq.cpp (built by CMake where
 # libbenchmark-dev is found, else compiled here), about N repetitions in
@@ -13,18 +13,22 @@
 # --json; each gives two figures of the same code (cand_ns_per_call,
 # base_ns_per_call); printed: their median, min and max. The two tools take
 # turns (a share of the repetitions, then one trial), Google Benchmark on
-# the CPU kbench puts its workers on (the last one allowed). Needs jq.
+# the CPU kbench puts its workers on (the last one allowed). --gb-sets N:
+# Google Benchmark cycles through the first N of the case's 16 input sets
+# (default 16; 1 keeps its inputs in cache, as kbench's warm batches have
+# them when they fit in L2). Needs jq.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/meas-lib.sh
 
-case_name='n=65536,d=128,m=16/clustered' reps=36 trials=9
+case_name='n=65536,d=128,m=16/clustered' reps=36 trials=9 gb_sets=16
 while [ $# -gt 0 ]; do
   case $1 in
     --case) case_name=$2; shift 2 ;;
     --reps) reps=$2; shift 2 ;;
     --trials) trials=$2; shift 2 ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    --gb-sets) gb_sets=$2; shift 2 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "gbench-agree.sh: unknown option $1" >&2; exit 64 ;;
   esac
 done
@@ -42,13 +46,13 @@ fi
 oracle=$KB_BUILD/oracles/pq-l2/oracle.so
 cpu=$(taskset -pc $$ | sed 's/.*: //' | tr ',' '\n' | sed 's/.*-//' | sort -n | tail -1)
 
-echo "agreement on pq-l2 $case_name; $(meas_load)"
+echo "agreement on pq-l2 $case_name; Google Benchmark cycling $gb_sets input sets; $(meas_load)"
 # Rounds of Google Benchmark repetitions and one kbench trial, in turn, so
 # the machine's drift over the run hits both tools alike.
 cp "$oracle" "$tmp/oracle-copy.so"
 per=$(( (reps + trials - 1) / trials ))
 for ((i = 1; i <= trials; i++)); do
-  taskset -c "$cpu" "$gb" --oracle "$oracle" --case "$case_name" \
+  taskset -c "$cpu" "$gb" --oracle "$oracle" --case "$case_name" --sets "$gb_sets" \
     --benchmark_repetitions="$per" --benchmark_min_time=0.2 \
     --benchmark_format=json > "$tmp/gb$i.json" 2> "$tmp/gb.err" ||
     { cat "$tmp/gb.err" >&2; exit 1; }

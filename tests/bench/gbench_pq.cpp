@@ -3,13 +3,16 @@
 // (scripts/gbench-agree.sh, docs/measurement.md "Agreement").
 //
 //   gbench_pq --oracle build/oracles/pq-l2/oracle.so
-//             [--case 'n=65536,d=128,m=16/clustered'] [--seed N]
+//             [--case 'n=65536,d=128,m=16/clustered'] [--seed N] [--sets N]
 //             [benchmark flags: --benchmark_repetitions=20 ...]
 //
 // It loads the oracle with dlopen (no link to kbench), fills the case's
 // sixteen input sets with the target's own generate(), prepares the oracle's
-// plugin once and times run() cycling through the sets, as kbench's batches
-// do, into one output buffer.
+// plugin once and times run() cycling through the first --sets of them
+// (default 16) into one output buffer. With --sets 1 every call finds its
+// inputs in cache, as a kbench batch of a warm target does when its sets fit
+// in L2 (host/batch.c reads them in before the clock); with 16, each call
+// reads a set the fifteen others have since pushed out of L2.
 #include <dlfcn.h>
 
 #include <benchmark/benchmark.h>
@@ -58,6 +61,7 @@ struct Fixture {
     uint32_t n_outs = 0;
     void *state = nullptr;
     kb_case kcase{};
+    uint32_t n_sets = kSets; // how many of the sets run() cycles through
 };
 
 Fixture g;
@@ -130,7 +134,7 @@ void BM_oracle_run(benchmark::State &state) {
         }
         benchmark::DoNotOptimize(outs[0].data);
         benchmark::ClobberMemory();
-        if (++set == kSets) set = 0;
+        if (++set == g.n_sets) set = 0;
     }
     state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * g.cs->bytes_per_call));
 }
@@ -146,11 +150,19 @@ int main(int argc, char **argv) {
         else if (std::strcmp(argv[i], "--case") == 0 && i + 1 < argc) case_name = argv[++i];
         else if (std::strcmp(argv[i], "--seed") == 0 && i + 1 < argc)
             seed = std::strtoull(argv[++i], nullptr, 0);
+        else if (std::strcmp(argv[i], "--sets") == 0 && i + 1 < argc) {
+            const unsigned long n = std::strtoul(argv[++i], nullptr, 10);
+            if (n < 1 || n > kSets) {
+                std::fprintf(stderr, "gbench_pq: --sets takes 1 to %u\n", kSets);
+                return 64;
+            }
+            g.n_sets = static_cast<uint32_t>(n);
+        }
         else rest.push_back(argv[i]);
     }
     if (!oracle) {
         std::fprintf(stderr, "usage: gbench_pq --oracle ORACLE.so [--case NAME] [--seed N] "
-                             "[benchmark flags]\n");
+                             "[--sets N] [benchmark flags]\n");
         return 64;
     }
     std::string why = setup(oracle, case_name, seed);
