@@ -181,9 +181,8 @@ typedef struct kb__rule {
 kb__status kb__decide(const kb__rule *rule, kb__ci geomean, kb__ci worst, char *reason,
                       size_t reason_len);
 /* Whether a keep may end a trial at a look before its budget: it must
- * still be a keep with both CIs widened KB__EARLY_WIDEN x (stats.c says
- * why). 0 for anything that is not a keep. */
-#define KB__EARLY_WIDEN 1.414 /* z(0.99) / z(0.95) */
+ * still be a keep at one-sided 99% (stats.c says why). 0 for anything that
+ * is not a keep. */
 int kb__keep_holds_early(const kb__rule *rule, kb__ci geomean, kb__ci worst);
 
 /* ---- trial results (result.c prints them) --------------------------- */

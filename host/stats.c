@@ -381,6 +381,7 @@ kb__status kb__decide(const kb__rule *rule, kb__ci geomean, kb__ci worst, char *
  * the verdict at the budget keeps 95%. The false keeps of an identical copy
  * in measurement.md (section 3.1) were early stops that this turns down. A
  * discard may still stop early: it can cost a win, never report one. */
+#define KB__EARLY_WIDEN 1.414 /* z(0.99) / z(0.95) */
 int kb__keep_holds_early(const kb__rule *rule, kb__ci geomean, kb__ci worst)
 {
     char why[2];
