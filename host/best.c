@@ -32,7 +32,6 @@
 
 #include "loop.h"
 
-#define KB__BEST_MAX_BYTES (UINT64_C(1) << 30)
 
 static int target_ok(const char *s) {
     size_t n = strnlen(s, 64);
@@ -95,10 +94,17 @@ static int lock_dir(const char *state_dir, const kb__best *b, int create, int ho
     return fd;
 }
 
+/* Reads a regular file whole; a FIFO or device put at the path is never
+ * opened (stat first) or, swapped in after the stat, never blocks. */
 static int read_file(const char *path, char **out, size_t *len, uint64_t max) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return -1;
     struct stat st;
+    if (stat(path, &st) != 0) return -1;
+    if (!S_ISREG(st.st_mode)) {
+        errno = EINVAL;
+        return -1;
+    }
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0) return -1;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > max) {
         close(fd);
         errno = EFBIG;
@@ -257,7 +263,7 @@ static int promote(const char *state_dir, const kb__result *r, const char *expec
         rc = 1;
         goto out;
     }
-    if (read_file(r->candidate, &bytes, &len, KB__BEST_MAX_BYTES) != 0) {
+    if (read_file(r->candidate, &bytes, &len, KB__SNAPSHOT_MAX_BYTES) != 0) {
         kb__errf(bi->note, sizeof bi->note, "not promoted: cannot read %s again: %s", r->candidate,
                  strerror(errno));
         rc = 1;

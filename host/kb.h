@@ -66,6 +66,10 @@ typedef struct kb__snapshot {
     char digest_hex[17];
 } kb__snapshot;
 
+/* Only a regular file is opened (a FIFO, device, socket or directory is
+ * refused before open), none over KB__SNAPSHOT_MAX_BYTES is copied, and the
+ * whole snapshot has a deadline, so no file can hang or exhaust the host. */
+#define KB__SNAPSHOT_MAX_BYTES (UINT64_C(256) << 20)
 int kb__snapshot_take(const char *path, kb__snapshot *s, char *err, size_t err_len);
 void kb__snapshot_close(kb__snapshot *s);
 

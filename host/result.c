@@ -4,7 +4,8 @@
  *
  * Every string here can come from a user (paths, descriptions) or from a
  * plugin (names, messages in the reason), so each is made safe for its
- * format: one line in the block and table, valid JSON and UTF-8 in the JSON.
+ * format: one line in the block and table, valid JSON and UTF-8 in the JSON,
+ * inert text in the Markdown.
  */
 #include <inttypes.h>
 #include <math.h>
@@ -96,20 +97,51 @@ static void case_roof(const kb__case_result *c, double *gbs, double *gfl, double
     *frac = isfinite(a) && isfinite(b) ? (a > b ? a : b) : isfinite(a) ? a : b;
 }
 
+/* s as inert Markdown text: control bytes (a newline would start a new
+ * block: a fake heading, an unclosed "<!--" that hides the rest) become
+ * spaces, and every character that can open an inline construct or a table
+ * cell is backslash-escaped (a field never starts a line, so the characters
+ * that matter only there, # - + =, are left alone), so a path or case name renders as itself and
+ * can forge neither a verdict nor a column. Never a code span: a backtick in
+ * the string could close it. */
+static void md_text(FILE *f, const char *s)
+{
+    if (!s || !*s) {
+        fputs("n/a", f);
+        return;
+    }
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p < 0x20 || *p == 0x7f)
+            fputc(' ', f);
+        else if (strchr("\\`*_[]<>|~&", *p))
+            fprintf(f, "\\%c", *p);
+        else
+            fputc(*p, f);
+    }
+}
+
 void kb__result_print_md(const kb__result *r, void *file)
 {
     FILE *f = file;
     int t = timed(r);
-    fprintf(f, "**%s** `%s` vs `%s`: **%s**", r->target[0] ? r->target : "?", r->candidate,
-            r->against, kb__status_name(r->status));
-    if (t)
-        fprintf(f, ", geomean ratio %.4f [%.4f, %.4f], worst %.4f (%s)", r->geomean.est,
-                r->geomean.lo, r->geomean.hi, r->worst.est, r->worst_case);
+    fputs("**", f);
+    md_text(f, r->target[0] ? r->target : "?");
+    fputs("** ", f);
+    md_text(f, r->candidate);
+    fputs(" vs ", f);
+    md_text(f, r->against);
+    fprintf(f, ": **%s**", kb__status_name(r->status));
+    if (t) {
+        fprintf(f, ", geomean ratio %.4f [%.4f, %.4f], worst %.4f (", r->geomean.est,
+                r->geomean.lo, r->geomean.hi, r->worst.est);
+        md_text(f, r->worst_case);
+        fputs(")", f);
+    }
     fputs("\n\n", f);
     if (!t || r->n_cases == 0) {
-        fputs("> ", f);
-        for (const char *p = r->reason; *p; p++)
-            fputc(*p == '|' ? '/' : *p, f);
+        /* a fixed word first: the reason never starts a Markdown line */
+        fputs("> reason: ", f);
+        md_text(f, r->reason);
         fputs("\n", f);
         return;
     }
@@ -119,7 +151,11 @@ void kb__result_print_md(const kb__result *r, void *file)
         const kb__case_result *c = &r->cases[i];
         double gbs, gfl, frac;
         case_roof(c, &gbs, &gfl, &frac);
-        fprintf(f, "| `%s` | %.1f | %.1f | %.4f | [%.4f, %.4f] | ", c->name, c->cand_ns, c->base_ns,
+        char name[sizeof c->name + 1];
+        snprintf(name, sizeof name, "%.*s", (int)sizeof c->name, c->name);
+        fputs("| ", f);
+        md_text(f, name);
+        fprintf(f, " | %.1f | %.1f | %.4f | [%.4f, %.4f] | ", c->cand_ns, c->base_ns,
                 c->ratio.est, c->ratio.lo, c->ratio.hi);
         if (isfinite(gbs)) fprintf(f, "%.2f", gbs); else fputs("-", f);
         fputs(" | ", f);

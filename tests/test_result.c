@@ -316,6 +316,83 @@ static void test_json_incorrect_and_odd_strings(void **state)
     json_decref(root);
 }
 
+/* Counts the '|' of a Markdown line that are not backslash-escaped. */
+static int bare_pipes(const char *line, size_t len)
+{
+    int n = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (line[i] == '\\') {
+            i++;
+            continue;
+        }
+        n += line[i] == '|';
+    }
+    return n;
+}
+
+/* A hostile candidate path and case name (newlines, a fake verdict, an
+ * unclosed HTML comment, pipes, backticks) render as inert text: the only
+ * bold "keep" is none (the verdict is discard), no line starts with '<',
+ * the line count is what an honest result gives and every table row keeps
+ * its 8 cell borders. */
+static void test_markdown_escapes_every_field(void **state)
+{
+    (void)state;
+    kb__result r;
+    sample(&r, KB__ST_DISCARD);
+    char *honest = capture(kb__result_print_md, &r);
+    snprintf(r.candidate, sizeof r.candidate, "x\n\n**keep**\n<!-- `a|b` *c* [l](u) & \x7f.so");
+    snprintf(r.against, sizeof r.against, "<script>|");
+    snprintf(r.worst_case, sizeof r.worst_case, "w\n| fake | row |");
+    snprintf(r.cases[0].name, sizeof r.cases[0].name, "a|b\n| 0.1 |`c`<!--");
+    char *md = capture(kb__result_print_md, &r);
+    int lines = 0, honest_lines = 0;
+    for (const char *p = honest; *p; p++) honest_lines += *p == '\n';
+    for (const char *line = md; *line;) {
+        const char *nl = strchr(line, '\n');
+        assert_non_null(nl);
+        lines++;
+        assert_true(line[0] != '<');
+        if (line[0] == '|')
+            assert_int_equal(bare_pipes(line, (size_t)(nl - line)), 8);
+        line = nl + 1;
+    }
+    assert_int_equal(lines, honest_lines);
+    assert_null(strstr(md, "**keep**"));
+    assert_non_null(strstr(md, "**discard**"));
+    for (const char *p = md; *p; p++) /* no HTML, no code span opens */
+        if (*p == '<' || *p == '`')
+            assert_true(p > md && p[-1] == '\\');
+    assert_null(strchr(md, '\x7f'));
+    free(md);
+
+    /* the reason of an untimed verdict, in its quote line */
+    sample(&r, KB__ST_INCORRECT);
+    snprintf(r.reason, sizeof r.reason, "bad\n\n**keep**\n<!--");
+    md = capture(kb__result_print_md, &r);
+    assert_null(strstr(md, "**keep**"));
+    assert_null(strstr(md, "\n<"));
+    assert_non_null(strstr(md, "> reason: bad  \\*\\*keep\\*\\* \\<!--\n"));
+    free(md);
+    free(honest);
+}
+
+/* A path with a newline cannot forge a block line: "status: keep" never
+ * starts a line of a discard's block. */
+static void test_block_cannot_be_forged(void **state)
+{
+    (void)state;
+    kb__result r;
+    sample(&r, KB__ST_DISCARD);
+    snprintf(r.candidate, sizeof r.candidate, "x.so\nstatus: keep\r\nreason: fine");
+    snprintf(r.description, sizeof r.description, "d\nstatus: keep");
+    char *text = capture(kb__result_print_block, &r);
+    assert_null(strstr(text, "\nstatus: keep"));
+    assert_non_null(strstr(text, "\nstatus: discard\n"));
+    assert_non_null(strstr(text, "\ncandidate: x.so status: keep  reason: fine\n"));
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -324,6 +401,8 @@ int main(void)
         cmocka_unit_test(test_table),
         cmocka_unit_test(test_json_keep),
         cmocka_unit_test(test_json_incorrect_and_odd_strings),
+        cmocka_unit_test(test_markdown_escapes_every_field),
+        cmocka_unit_test(test_block_cannot_be_forged),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,248 @@
+/*
+ * test_hostile_files.c -- candidates that attack the host through the file
+ * itself rather than through the code in it: a FIFO, a device, a socket, a
+ * directory or a symlink to one of them; a file too big to copy; a name
+ * that forges Markdown, block or ledger lines; code that lives in another
+ * library than the one hashed (RUNPATH, RPATH, a DT_NEEDED with a slash);
+ * and a client that picks its own inputs or oracle. Each ends in a verdict
+ * that is not keep, in bounded time, never a hang or exit 70.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+
+#include "kb.h"
+#include "kb_run.h"
+#include "kb_bg.h"
+
+#define FX(name) ((char *)kb_path("tests/fixtures/" name ".so"))
+#define PI_PLUGIN ((char *)kb_path("plugins/posting-intersect/portable.so"))
+
+static kb_run R; /* 80 KiB: not on the stack */
+static char g_dir[256];
+
+#define assert_contains(s, sub)                                                     \
+    do {                                                                            \
+        if (!strstr((s), (sub))) {                                                  \
+            print_error("expected \"%s\" in \"%s\"\nstdout:\n%s\nstderr:\n%s\n", (sub), \
+                        (s), R.out, R.err);                                         \
+            fail();                                                                 \
+        }                                                                           \
+    } while (0)
+
+/* A hang is a failure of its own: SIGALRM ends this test program, and the
+ * kbench it waits on is killed by its parent-death signal or by hand. */
+static void on_alarm(int sig)
+{
+    (void)sig;
+    static const char msg[] = "test_hostile_files: kbench hung (over the alarm)\n";
+    if (write(2, msg, sizeof msg - 1) < 0) {
+    }
+    _exit(99);
+}
+
+static void expect(const char *status, int code, const char *sub)
+{
+    if (strcmp(kb_field(&R, "status"), status) != 0 || R.code != code)
+        print_error("expected %s (%d), got '%s' (%d)\nstdout:\n%s\nstderr:\n%s\n", status, code,
+                    kb_field(&R, "status"), R.code, R.out, R.err);
+    assert_string_equal(kb_field(&R, "status"), status);
+    assert_int_equal(R.code, code);
+    if (sub)
+        assert_contains(kb_field(&R, "reason"), sub);
+}
+
+static void path_in(char *out, size_t len, const char *name)
+{
+    snprintf(out, len, "%s/%s", g_dir, name);
+}
+
+static int setup(void **s)
+{
+    (void)s;
+    signal(SIGALRM, on_alarm);
+    snprintf(g_dir, sizeof g_dir, "/tmp/kb_test_files.XXXXXX");
+    return mkdtemp(g_dir) ? 0 : -1;
+}
+
+static int teardown(void **s)
+{
+    (void)s;
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/* ---- 5: files that are not regular files --------------------------------- */
+
+/* Every kind of non-regular file, directly and through a symlink, is
+ * rejected by trial, verify and info, each within the alarm; the reason
+ * names what it is. A FIFO with no writer would block open() forever. */
+static void test_special_files_are_rejected(void **state)
+{
+    (void)state;
+    char fifo[512], dir[512], sock[512], l_fifo[512], l_zero[512], l_dir[512];
+    path_in(fifo, sizeof fifo, "fifo.so");
+    path_in(dir, sizeof dir, "dir.so");
+    path_in(sock, sizeof sock, "sock.so");
+    path_in(l_fifo, sizeof l_fifo, "link_fifo.so");
+    path_in(l_zero, sizeof l_zero, "link_zero.so");
+    path_in(l_dir, sizeof l_dir, "link_dir.so");
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    int sfd = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    assert_true(strlen(sock) < sizeof sa.sun_path);
+    memcpy(sa.sun_path, sock, strlen(sock));
+    assert_int_equal(bind(sfd, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(symlink(fifo, l_fifo), 0);
+    assert_int_equal(symlink("/dev/zero", l_zero), 0);
+    assert_int_equal(symlink(dir, l_dir), 0);
+    const struct {
+        char *path;
+        const char *what;
+    } cases[] = {
+        {fifo, "a FIFO"},        {l_fifo, "a FIFO"},    {(char *)"/dev/zero", "a character device"},
+        {l_zero, "a character device"}, {dir, "a directory"}, {l_dir, "a directory"},
+        {sock, "a socket"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        alarm(60);
+        KB_RUN(&R, "trial", cases[i].path, "--budget", "0.2");
+        expect("rejected", 3, cases[i].what);
+        assert_contains(kb_field(&R, "reason"), "not a regular file");
+        KB_RUN(&R, "verify", cases[i].path);
+        expect("rejected", 3, cases[i].what);
+        KB_RUN(&R, "info", cases[i].path);
+        assert_int_equal(R.code, 3);
+        assert_contains(R.out, cases[i].what);
+        alarm(0);
+    }
+    close(sfd);
+}
+
+/* A file under /proc says it is empty (its size is 0) and is never read to
+ * its end: /proc/self/status, and one that never ends for a reader that
+ * does not stop (/proc/self/pagemap is sized but unreadable at offset 0). */
+static void test_proc_files_are_rejected(void **state)
+{
+    (void)state;
+    alarm(60);
+    KB_RUN(&R, "trial", "/proc/self/status", "--budget", "0.2");
+    expect("rejected", 3, "empty file");
+    KB_RUN(&R, "trial", "/proc/self/pagemap", "--budget", "0.2");
+    assert_int_equal(R.code, 3);
+    assert_string_equal(kb_field(&R, "status"), "rejected");
+    alarm(0);
+}
+
+/* ---- 8: the size limit ---------------------------------------------------- */
+
+/* A 1 GiB sparse file is refused from its size, before a byte is copied:
+ * quickly and without a 1 GiB resident set. */
+static void test_oversized_file_is_rejected(void **state)
+{
+    (void)state;
+    char big[512];
+    path_in(big, sizeof big, "big.so");
+    int fd = open(big, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(ftruncate(fd, (off_t)1 << 30), 0);
+    close(fd);
+    alarm(60);
+    KB_RUN(&R, "trial", big, "--budget", "0.2");
+    expect("rejected", 3, "over kbench's plugin size limit of 256 MiB");
+    KB_RUN(&R, "info", big);
+    assert_int_equal(R.code, 3);
+    assert_contains(R.out, "size limit");
+    alarm(0);
+    /* one byte over the limit is refused too, one at it is not refused for
+     * its size (it is no ELF file, so rejected for that) */
+    fd = open(big, O_WRONLY | O_TRUNC);
+    assert_true(fd >= 0);
+    assert_int_equal(ftruncate(fd, (off_t)KB__SNAPSHOT_MAX_BYTES + 1), 0);
+    close(fd);
+    kb__snapshot snap;
+    char err[512];
+    assert_int_equal(kb__snapshot_take(big, &snap, err, sizeof err), KB__EFORMAT);
+    assert_non_null(strstr(err, "size limit"));
+    fd = open(big, O_WRONLY | O_TRUNC);
+    assert_int_equal(ftruncate(fd, (off_t)KB__SNAPSHOT_MAX_BYTES), 0);
+    close(fd);
+    assert_int_equal(kb__snapshot_take(big, &snap, err, sizeof err), 0);
+    assert_int_equal(snap.size, KB__SNAPSHOT_MAX_BYTES);
+    kb__snapshot_close(&snap);
+    unlink(big);
+}
+
+/* ---- 7: names that forge output -------------------------------------------- */
+
+static void copy_file(const char *from, const char *to)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", from, to);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* A candidate file name with newlines, tabs, a fake **keep**, a fake
+ * "status: keep" line and an unclosed "<!--": whatever its verdict, the
+ * Markdown shows it once and inert, the block has one status line, and the
+ * ledger line keeps its 13 columns with the real status in the 7th. */
+static void test_hostile_name_forges_nothing(void **state)
+{
+    (void)state;
+    if (access(PI_PLUGIN, R_OK) != 0)
+        skip();
+    char name[512], ledger[512];
+    snprintf(name, sizeof name, "%s/x\n**keep**\nstatus: keep\n\tkeep\t<!-- |a| `b`.so", g_dir);
+    path_in(ledger, sizeof ledger, "results.tsv");
+    copy_file(FX("fx_wrong_pi"), name);
+    alarm(120);
+    KB_RUN(&R, "trial", name, "--budget", "0.2", "--format", "md");
+    assert_int_equal(R.code, 2);
+    assert_null(strstr(R.out, "**keep**"));
+    assert_non_null(strstr(R.out, "**incorrect**"));
+    assert_null(strstr(R.out, "\n<"));
+    assert_null(strstr(R.out, "\nstatus"));
+    KB_RUN(&R, "trial", name, "--budget", "0.2", "--ledger", ledger, "--description", "d\tkeep\n");
+    expect("incorrect", 2, NULL);
+    assert_null(strstr(R.out, "\nstatus: keep"));
+    alarm(0);
+    FILE *f = fopen(ledger, "r");
+    assert_non_null(f);
+    char line[4096];
+    assert_non_null(fgets(line, sizeof line, f)); /* the header */
+    assert_non_null(fgets(line, sizeof line, f));
+    assert_null(fgets(line + 2048, 2048, f));     /* exactly one trial line */
+    fclose(f);
+    int tabs = 0;
+    char *col[16] = {line};
+    for (char *p = line; *p; p++)
+        if (*p == '\t' && tabs < 15)
+            *p = 0, col[++tabs] = p + 1;
+    assert_int_equal(tabs, 12);
+    assert_string_equal(col[6], "incorrect");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_special_files_are_rejected),
+        cmocka_unit_test(test_proc_files_are_rejected),
+        cmocka_unit_test(test_oversized_file_is_rejected),
+        cmocka_unit_test(test_hostile_name_forges_nothing),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
