@@ -359,6 +359,12 @@ int kb__trial_best(const kb__trial_opts *o, const char *state_dir, kb__ctx_cache
                      : "");
         goto out;
     }
+    if (o->seed) {
+        snprintf(bi->note, sizeof bi->note,
+                 "not promoted: the inputs' seed was chosen (--seed or a client's \"seed\"); "
+                 "only a trial on a secret seed can make a best");
+        goto out;
+    }
     if (b.exists) {
         /* A new best: measure it against the oracle itself. */
         r2 = calloc(1, sizeof *r2);
@@ -374,6 +380,16 @@ int kb__trial_best(const kb__trial_opts *o, const char *state_dir, kb__ctx_cache
         snprintf(bi->note, sizeof bi->note, "not promoted: no ratio against the oracle could be measured");
         goto out;
     }
+    /* A keep against the best is one estimate, its ratio to the oracle
+     * another: both must say it is faster before it replaces the best. */
+    if (b.exists && isfinite(b.oracle_ratio) && !strcmp(r->oracle_digest, b.oracle_digest) &&
+        !(bi->oracle_ratio < b.oracle_ratio)) {
+        snprintf(bi->note, sizeof bi->note,
+                 "not promoted: measured against the oracle it is %.4f, the best's is %.4f; "
+                 "a keep against the best must also beat it there (time it again)",
+                 bi->oracle_ratio, b.oracle_ratio);
+        goto out;
+    }
     rc = promote(state_dir, r, b.exists ? b.digest : "", bi->oracle_ratio, bi, err, err_len);
     if (rc > 0) rc = 0;
 out:
@@ -382,8 +398,8 @@ out:
     return rc;
 }
 
-int kb__trial_any(const kb__trial_opts *o, const char *state_dir, kb__ctx_cache *cache,
-                  kb__result *r, kb__best_info *bi, char *err, size_t err_len) {
+static int trial_any(const kb__trial_opts *o, const char *state_dir, kb__ctx_cache *cache,
+                     kb__result *r, kb__best_info *bi, char *err, size_t err_len) {
     if (o->against && !strcmp(o->against, "best") && !o->verify_only)
         return kb__trial_best(o, state_dir, cache, r, bi, err, err_len);
     memset(bi, 0, sizeof *bi);
@@ -395,6 +411,14 @@ int kb__trial_any(const kb__trial_opts *o, const char *state_dir, kb__ctx_cache 
         return kb__trial_run(&v, cache, r, err, err_len);
     }
     return kb__trial_run(o, cache, r, err, err_len);
+}
+
+int kb__trial_any(const kb__trial_opts *o, const char *state_dir, kb__ctx_cache *cache,
+                  kb__result *r, kb__best_info *bi, char *err, size_t err_len) {
+    int rc = trial_any(o, state_dir, cache, r, bi, err, err_len);
+    r->seed_chosen = bi->seed_chosen = o->seed != 0;
+    if (o->seed) r->seed = o->seed; /* the caller's, so no secret to keep */
+    return rc;
 }
 
 void kb__best_print(const kb__best_info *bi, void *file) {
@@ -416,15 +440,18 @@ void kb__best_print(const kb__best_info *bi, void *file) {
 }
 
 void kb__best_describe(const kb__best_info *bi, const char *desc, char *out, size_t out_len) {
-    if (!bi->used) {
-        snprintf(out, out_len, "%s", desc ? desc : "");
-        return;
+    char user[512], tag[160] = "";
+    size_t i = 0;
+    for (; desc && desc[i] && i + 1 < sizeof user; i++)
+        user[i] = desc[i] == '[' ? '(' : desc[i] == ']' ? ')' : desc[i];
+    user[i] = 0;
+    if (bi->used) {
+        char ratio[32];
+        if (isfinite(bi->oracle_ratio)) snprintf(ratio, sizeof ratio, "%.4f", bi->oracle_ratio);
+        else snprintf(ratio, sizeof ratio, "n/a");
+        snprintf(tag, sizeof tag, "[vs %s%s; oracle_ratio %s%s] ", bi->had_best ? "best " : "oracle",
+                 bi->had_best ? bi->best_digest : "", ratio, bi->promoted ? "; promoted" : "");
     }
-    char ratio[32];
-    if (isfinite(bi->oracle_ratio)) snprintf(ratio, sizeof ratio, "%.4f", bi->oracle_ratio);
-    else snprintf(ratio, sizeof ratio, "n/a");
-    /* the tag goes first: a long description is cut at the end, never the tag */
-    snprintf(out, out_len, "[vs %s%s; oracle_ratio %s%s] %s", bi->had_best ? "best " : "oracle",
-             bi->had_best ? bi->best_digest : "", ratio, bi->promoted ? "; promoted" : "",
-             desc ? desc : "");
+    /* the tags go first: a long description is cut at the end, never a tag */
+    snprintf(out, out_len, "%s%s%s", tag, bi->seed_chosen ? "[seed chosen] " : "", user);
 }

@@ -7,6 +7,12 @@
  *   {"op": "trial"|"verify", "candidate": PATH, "against": "oracle"|"best"|PATH,
  *    "budget": S, "cases": SEL, "ledger": PATH, "description": TEXT, "state": DIR,
  *    "seed": N, "min_gain": PCT, "worst_case": PCT, "oracles": DIR, "id": ANY}
+ *
+ * "seed" and "oracles" choose the inputs a candidate is judged on and who
+ * judges it: the server pins both (its secret seed, its --oracles) and
+ * answers a request that sets them with an error, unless it was started
+ * with --allow-client-seed / --allow-client-oracles. A verdict on a chosen
+ * seed says so (seed_chosen) and never makes a best.
  *   {"op": "list"} {"op": "status"} {"op": "shutdown"}
  *
  * A trial or verify is answered first with {"queued": true, "position": N}
@@ -49,7 +55,8 @@
 #define KB__MAX_QUEUE 256
 
 static const char SERVE_HELP[] =
-    "usage: kbench serve --socket PATH [--oracles DIR] [--state DIR]\n"
+    "usage: kbench serve --socket PATH [--oracles DIR] [--state DIR] [--allow-client-seed]\n"
+    "                    [--allow-client-oracles]\n"
     "\n"
     "A long-lived kbench on a Unix socket (created 0600, owner only). Inputs and oracle\n"
     "outputs are generated once per target and case selection and reused by every trial,\n"
@@ -58,7 +65,11 @@ static const char SERVE_HELP[] =
     "any program writing JSON lines:\n"
     "  {\"op\":\"trial\",\"candidate\":\"/abs/cand.so\",\"against\":\"best\",\"budget\":2}\n"
     "  {\"op\":\"verify\",...} {\"op\":\"list\"} {\"op\":\"status\"} {\"op\":\"shutdown\"}\n"
-    "SIGINT/SIGTERM or a shutdown request stop it after the running trial.\n";
+    "SIGINT/SIGTERM or a shutdown request stop it after the running trial.\n"
+    "The server pins the inputs' seed (a fresh secret) and the oracles (--oracles): a request\n"
+    "with \"seed\" or \"oracles\" is refused unless started with --allow-client-seed or\n"
+    "--allow-client-oracles. A verdict on a client's seed says seed_chosen: yes and never\n"
+    "makes a best.\n";
 
 /* ---- small helpers -------------------------------------------------- */
 void kb__git_commit(const char *path, char *out, size_t n) {
@@ -144,6 +155,7 @@ typedef struct kb__client {
 typedef struct kb__server {
     const char *socket_path;
     const char *oracles_dir, *state_dir;
+    int allow_seed, allow_oracles; /* may a client choose them? */
     int lfd, wake[2];
     kb__client clients[KB__MAX_CLIENTS];
     uint64_t next_id;
@@ -190,8 +202,26 @@ static int jnum(const json_t *req, const char *key, double *out) {
     return 0;
 }
 
+/* NULL when the request may run here, else why not: a client may choose
+ * neither its inputs' seed nor its oracle on a server that pins them. */
+static const char *pinned(const kb__server *sv, const json_t *req) {
+    const json_t *seed = json_object_get(req, "seed");
+    const int chose_seed = seed && !json_is_null(seed) &&
+                           !(json_is_number(seed) && json_number_value(seed) == 0);
+    if (chose_seed && !sv->allow_seed)
+        return "this server pins the inputs' seed: a client may not set \"seed\" (drop it, or "
+               "start the server with kbench serve --allow-client-seed)";
+    const json_t *orc = json_object_get(req, "oracles");
+    if (orc && !json_is_null(orc) && !sv->allow_oracles)
+        return "this server pins its oracles: a client may not set \"oracles\" (drop it, or "
+               "start the server with kbench serve --oracles DIR --allow-client-oracles)";
+    return NULL;
+}
+
 static char *run_job(kb__server *sv, const json_t *req) {
     const char *op = jstr(req, "op");
+    const char *refused = pinned(sv, req);
+    if (refused) return json_line(error_doc(req, op, refused, 64));
     const int verify = !strcmp(op, "verify");
     kb__trial_opts o;
     memset(&o, 0, sizeof o);
@@ -567,6 +597,8 @@ int kb__cli_serve(int argc, char **argv) {
     static const struct option opts[] = {{"socket", required_argument, 0, 'S'},
                                          {"oracles", required_argument, 0, 'o'},
                                          {"state", required_argument, 0, 'T'},
+                                         {"allow-client-seed", no_argument, 0, 'A'},
+                                         {"allow-client-oracles", no_argument, 0, 'O'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     kb__server *sv = calloc(1, sizeof *sv);
@@ -576,6 +608,8 @@ int kb__cli_serve(int argc, char **argv) {
         if (c == 'S') sv->socket_path = optarg;
         else if (c == 'o') sv->oracles_dir = optarg;
         else if (c == 'T') sv->state_dir = optarg;
+        else if (c == 'A') sv->allow_seed = 1;
+        else if (c == 'O') sv->allow_oracles = 1;
         else if (c == 'h') return fputs(SERVE_HELP, stdout), free(sv), 0;
         else return fputs(SERVE_HELP, stderr), free(sv), KB__EXIT_USAGE;
     }

@@ -221,6 +221,8 @@ typedef struct kb__result {
     char description[256];
     char git_commit[41];   /* "" when unknown */
     uint64_t seed;         /* the trial's secret seed, revealed afterwards */
+    int seed_chosen;       /* the seed came from whoever ran kbench (--seed, a client's
+                            * "seed"): the verdict is on inputs it picked, never a best */
     kb__ci geomean;
     kb__ci worst;          /* the case with the largest ratio */
     char worst_case[96];

@@ -51,6 +51,7 @@ typedef struct kb__best_info {
     double oracle_ratio;   /* candidate / oracle, geomean; NAN when not timed */
     const char *oracle_ratio_source; /* "measured", "chained" or "n/a" */
     int promoted;
+    int seed_chosen;       /* the trial's seed was picked by its caller (kb__trial_any) */
     char note[768];        /* what happened to the best, one line */
 } kb__best_info;
 
@@ -69,9 +70,11 @@ int kb__trial_any(const kb__trial_opts *o, const char *state_dir, kb__ctx_cache 
  * oracle_ratio, oracle_ratio_source, best, promoted. Nothing if !bi->used. */
 void kb__best_print(const kb__best_info *bi, void *file /* FILE* */);
 
-/* The description written to the ledger: the user's, plus a tag
+/* The description written to the ledger: the user's, after a tag
  * "[vs best <digest>|oracle; oracle_ratio X]" for --against best trials, which
- * `kbench log` and `report` read back. */
+ * `kbench log` and `report` read back, and "[seed chosen]" for a trial on a
+ * seed its caller picked. The user's own brackets become parentheses, so a
+ * description can never forge either tag. */
 void kb__best_describe(const kb__best_info *bi, const char *desc, char *out, size_t out_len);
 
 /* ---- results as JSON (result_json.c) --------------------------------- */

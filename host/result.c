@@ -85,6 +85,8 @@ void kb__result_print_block(const kb__result *r, void *file)
         fprintf(f, "seed: 0x%016" PRIx64 "\n", r->seed);
     else
         fputs("seed: hidden (a watch or serve session reuses its inputs)\n", f);
+    /* yes: inputs picked by whoever ran kbench; such a verdict never makes a best */
+    fputs(r->seed_chosen ? "seed_chosen: yes\n" : "seed_chosen: no\n", f);
 }
 
 /* Achieved GB/s, GFLOP/s and the fraction of the roof that bounds them. */
@@ -162,8 +164,9 @@ void kb__result_print_md(const kb__result *r, void *file)
         if (isfinite(frac)) fprintf(f, "%.0f%%", 100 * frac); else fputs("-", f);
         fputs(" |\n", f);
     }
-    fprintf(f, "\n%u cases, %.2f s, noise %.2f%% per sample, seed 0x%016" PRIx64 "\n", r->n_cases,
-            r->trial_seconds, r->noise_pct, r->seed);
+    fprintf(f, "\n%u cases, %.2f s, noise %.2f%% per sample, seed 0x%016" PRIx64 "%s\n", r->n_cases,
+            r->trial_seconds, r->noise_pct, r->seed,
+            r->seed_chosen ? " (chosen by the caller: not a fair verdict)" : "");
 }
 
 /* ---- the table ------------------------------------------------------ */
@@ -428,6 +431,8 @@ void kb__result_print_json(const kb__result *r, void *file)
     jk_num(f, &m, in, "trial_seconds", r->trial_seconds);
     jk_int(f, &m, in, "peak_rss_kb", r->peak_rss_kb > 0 ? (uint64_t)r->peak_rss_kb : 0);
     jk_str(f, &m, in, "seed", seed);
+    json_key(f, &m, in, "seed_chosen");
+    fputs(r->seed_chosen ? "true" : "false", f);
     jk_num(f, &m, in, "noise_pct", t ? r->noise_pct : nan);
     jk_num(f, &m, in, "noise_floor_pct", r->noise_floor_pct);
     jk_num(f, &m, in, "drift_pct", t ? r->drift_pct : nan);

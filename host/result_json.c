@@ -129,6 +129,7 @@ int kb__result_from_json(const json_t *doc, kb__result *r, kb__best_info *bi, ch
         return KB__EFORMAT;
     }
     r->seed = strtoull(seed, NULL, 16);
+    r->seed_chosen = json_is_true(json_object_get(kb, "seed_chosen"));
     r->geomean = (kb__ci){get_num(kb, "geomean_ratio"), get_num(kb, "ci90_low"), get_num(kb, "ci90_high")};
     r->worst = (kb__ci){get_num(kb, "worst_ratio"), get_num(kb, "worst_ci90_low"),
                         get_num(kb, "worst_ci90_high")};

@@ -135,6 +135,60 @@ static void test_promote_chain_and_tamper(void **s) {
     assert_non_null(strstr(r.err, "remove"));
 }
 
+/* Writes a best by hand: best.so a copy of `so`, best.tsv its digest, the
+ * oracle's digest and a chosen ratio to the oracle. */
+static void plant_best(const char *so, const char *oracle_digest, double oracle_ratio) {
+    char dir[700], cmd[4000], tsv[800], dig[17];
+    snprintf(dir, sizeof dir, "%s/posting-intersect", g_state);
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s' && cp '%s' '%s/best.so' && touch '%s/.lock'", dir, so,
+             dir, dir);
+    assert_int_equal(system(cmd), 0);
+    file_digest(so, dig);
+    snprintf(tsv, sizeof tsv, "%s/best.tsv", dir);
+    FILE *f = fopen(tsv, "w");
+    assert_non_null(f);
+    fprintf(f, "target\tposting-intersect\ndigest\t%s\noracle_digest\t%s\noracle_ratio\t%.6f\n"
+               "source\t%s\nledger\tn/a\n", dig, oracle_digest, oracle_ratio, so);
+    fclose(f);
+}
+
+/* A keep against the best is promoted only when the candidate's own ratio
+ * to the oracle beats the best's: planted with a best whose recorded ratio
+ * (0.01) nothing here can beat, a clear keep against it is not promoted;
+ * with a recorded ratio of 50 the same keep is (the check is not a wall). */
+static void test_promotion_needs_a_better_oracle_ratio(void **s) {
+    (void)s;
+    const char *fast = kb_path("plugins/posting-intersect/portable.so");
+    const char *slow = kb_path("plugins/posting-intersect/baseline.so");
+    if (access(fast, R_OK) || access(slow, R_OK)) skip();
+    char cmd[700], odig[64];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_state);
+    assert_int_equal(system(cmd), 0);
+    kb_run r;
+    KB_RUN(&r, "verify", (char *)slow);
+    snprintf(odig, sizeof odig, "%s", kb_field(&r, "oracle_digest"));
+    assert_int_equal(strlen(odig), 16);
+    const double recorded[2] = {0.01, 50.0};
+    for (int k = 0; k < 2; k++) {
+        plant_best(slow, odig, recorded[k]);
+        for (int i = 0; i < 3; i++) {
+            KB_RUN(&r, "trial", (char *)fast, "--against", "best", "--state", g_state);
+            if (r.code == 0) break;
+        }
+        if (r.code != 0) {
+            print_message("portable.so was not a clear keep against baseline.so here; skipping\n");
+            skip();
+        }
+        assert_string_equal(kb_field(&r, "oracle_ratio_source"), "measured");
+        if (k == 0) {
+            assert_string_equal(kb_field(&r, "promoted"), "no");
+            assert_non_null(strstr(kb_field(&r, "best_note"), "the best's is 0.0100"));
+        } else {
+            assert_string_equal(kb_field(&r, "promoted"), "yes");
+        }
+    }
+}
+
 /* `kbench log` marks the best so far; `kbench report` draws it (when gnuplot
  * is installed). The ledger here is written by hand, so the expected marks
  * are known without running a trial. */
@@ -191,6 +245,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_log_and_report),
         cmocka_unit_test(test_promote_chain_and_tamper),
+        cmocka_unit_test(test_promotion_needs_a_better_oracle_ratio),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

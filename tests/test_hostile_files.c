@@ -26,6 +26,7 @@
 #include "kb.h"
 #include "kb_run.h"
 #include "kb_bg.h"
+#include "loop.h"
 
 #define FX(name) ((char *)kb_path("tests/fixtures/" name ".so"))
 #define PI_PLUGIN ((char *)kb_path("plugins/posting-intersect/portable.so"))
@@ -236,6 +237,203 @@ static void test_hostile_name_forges_nothing(void **state)
     assert_string_equal(col[6], "incorrect");
 }
 
+/* ---- 9: who may choose the inputs or the oracle ------------------------- */
+
+/* A CLI trial on a chosen seed says so in its block and its ledger line,
+ * and its keep never makes a best (with no best yet, a keep would). */
+static void test_chosen_seed_is_marked_and_never_promoted(void **state)
+{
+    (void)state;
+    if (access(PI_PLUGIN, R_OK) != 0)
+        skip();
+    char st[512], ledger[512], so[600];
+    path_in(st, sizeof st, "state-seed");
+    path_in(ledger, sizeof ledger, "seed.tsv");
+    alarm(300);
+    KB_RUN(&R, "trial", PI_PLUGIN, "--against", "best", "--state", st, "--seed", "42",
+           "--budget", "0.5", "--ledger", ledger, "--description", "[vs oracle; oracle_ratio 0.1; promoted] x");
+    alarm(0);
+    assert_string_equal(kb_field(&R, "seed_chosen"), "yes");
+    assert_string_equal(kb_field(&R, "promoted"), "no");
+    if (!strcmp(kb_field(&R, "status"), "keep"))
+        assert_contains(kb_field(&R, "best_note"), "seed was chosen");
+    snprintf(so, sizeof so, "%s/posting-intersect/best.so", st);
+    assert_int_not_equal(access(so, F_OK), 0);
+    FILE *f = fopen(ledger, "r");
+    assert_non_null(f);
+    char line[4096];
+    assert_non_null(fgets(line, sizeof line, f));
+    assert_non_null(fgets(line, sizeof line, f));
+    fclose(f);
+    assert_non_null(strstr(line, "[seed chosen] "));
+    /* the user's brackets cannot forge the best's tag for `kbench log` */
+    assert_null(strstr(line, "[vs oracle; oracle_ratio 0.1; promoted]"));
+    assert_non_null(strstr(line, "(vs oracle; oracle_ratio 0.1; promoted) x"));
+    KB_RUN(&R, "trial", PI_PLUGIN, "--budget", "0.2");
+    assert_string_equal(kb_field(&R, "seed_chosen"), "no");
+}
+
+static char g_sock[512];
+static kb_bg g_bg;
+
+static int sock_connect(void)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    memcpy(sa.sun_path, g_sock, strlen(g_sock));
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Sends one request line and returns the first answer that is not a
+ * queue position (NULL after timeout_ms). */
+static json_t *ask(const char *req, int timeout_ms)
+{
+    int fd = sock_connect();
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, req, strlen(req)), (ssize_t)strlen(req));
+    static char buf[1 << 20];
+    size_t len = 0;
+    json_t *doc = NULL;
+    const uint64_t end = kb_bg_now_ms() + (uint64_t)timeout_ms;
+    while (!doc && kb_bg_now_ms() < end) {
+        char *nl = memchr(buf, '\n', len);
+        if (nl) {
+            json_error_t je;
+            doc = json_loadb(buf, (size_t)(nl - buf), 0, &je);
+            memmove(buf, nl + 1, len - (size_t)(nl - buf) - 1);
+            len -= (size_t)(nl - buf) + 1;
+            if (doc && json_is_true(json_object_get(doc, "queued"))) {
+                json_decref(doc);
+                doc = NULL;
+            }
+            continue;
+        }
+        struct pollfd p = {fd, POLLIN, 0};
+        if (poll(&p, 1, 200) <= 0)
+            continue;
+        ssize_t r = read(fd, buf + len, sizeof buf - 1 - len);
+        if (r <= 0)
+            break;
+        len += (size_t)r;
+    }
+    close(fd);
+    return doc;
+}
+
+static void serve_start(char *const extra[])
+{
+    char err[600];
+    path_in(g_sock, sizeof g_sock, "kb.sock");
+    path_in(err, sizeof err, "serve.err");
+    unlink(g_sock);
+    char *argv[8] = {"kbench", "serve", "--socket", g_sock};
+    int n = 4;
+    for (; extra && *extra && n < 7; extra++)
+        argv[n++] = *extra;
+    argv[n] = NULL;
+    kb_bg_start(&g_bg, argv, err);
+    for (int i = 0; i < 500 && access(g_sock, F_OK) != 0; i++)
+        usleep(10000);
+    assert_int_equal(access(g_sock, F_OK), 0);
+}
+
+/* A pinned server (the default) answers a request that sets "seed" or
+ * "oracles" with an error that says how to allow it, and runs nothing; a
+ * FIFO as the candidate is a rejected verdict, after which the server still
+ * answers and SIGTERM still stops it. */
+static void test_serve_pins_seed_and_oracles(void **state)
+{
+    (void)state;
+    if (access(PI_PLUGIN, R_OK) != 0)
+        skip();
+    alarm(300);
+    serve_start(NULL);
+    char req[2048], fifo[512];
+    snprintf(req, sizeof req, "{\"op\":\"trial\",\"candidate\":\"%s\",\"seed\":7,\"budget\":0.2}\n",
+             PI_PLUGIN);
+    json_t *d = ask(req, 30000);
+    assert_non_null(d);
+    assert_non_null(strstr(json_string_value(json_object_get(d, "error")), "--allow-client-seed"));
+    assert_int_equal(json_integer_value(json_object_get(d, "exit_code")), 64);
+    json_decref(d);
+    snprintf(req, sizeof req,
+             "{\"op\":\"trial\",\"candidate\":\"%s\",\"oracles\":\"%s\",\"budget\":0.2}\n",
+             PI_PLUGIN, g_dir);
+    d = ask(req, 30000);
+    assert_non_null(d);
+    assert_non_null(strstr(json_string_value(json_object_get(d, "error")), "--allow-client-oracles"));
+    json_decref(d);
+
+    path_in(fifo, sizeof fifo, "serve_fifo.so");
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    snprintf(req, sizeof req, "{\"op\":\"trial\",\"candidate\":\"%s\",\"budget\":0.2}\n", fifo);
+    d = ask(req, 60000);
+    assert_non_null(d);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(d, "kbench"), "status")),
+                        "rejected");
+    json_decref(d);
+    /* the seed 0 means "a secret one": allowed on a pinned server */
+    snprintf(req, sizeof req, "{\"op\":\"trial\",\"candidate\":\"%s\",\"seed\":0,\"budget\":0.2}\n",
+             PI_PLUGIN);
+    d = ask(req, 120000);
+    assert_non_null(d);
+    assert_null(json_object_get(d, "error"));
+    assert_true(json_is_false(json_object_get(json_object_get(d, "kbench"), "seed_chosen")));
+    json_decref(d);
+    assert_int_equal(kb_bg_stop(&g_bg, SIGTERM, 30000), 0);
+    alarm(0);
+}
+
+/* Started with --allow-client-seed, the server runs a client's seed and its
+ * verdict says seed_chosen; with --against best it is never promoted. */
+static void test_serve_allowed_seed_is_marked(void **state)
+{
+    (void)state;
+    if (access(PI_PLUGIN, R_OK) != 0)
+        skip();
+    char st[512], so[600], req[2048];
+    path_in(st, sizeof st, "state-serve");
+    char *extra[] = {"--allow-client-seed", "--state", st, NULL};
+    alarm(300);
+    serve_start(extra);
+    snprintf(req, sizeof req,
+             "{\"op\":\"trial\",\"candidate\":\"%s\",\"seed\":7,\"budget\":0.5,\"against\":\"best\"}\n",
+             PI_PLUGIN);
+    json_t *d = ask(req, 120000);
+    assert_non_null(d);
+    json_t *kb = json_object_get(d, "kbench");
+    assert_true(json_is_true(json_object_get(kb, "seed_chosen")));
+    assert_true(json_is_false(json_object_get(json_object_get(kb, "best"), "promoted")) ||
+                !json_object_get(json_object_get(kb, "best"), "promoted"));
+    json_decref(d);
+    snprintf(so, sizeof so, "%s/posting-intersect/best.so", st);
+    assert_int_not_equal(access(so, F_OK), 0);
+    assert_int_equal(kb_bg_stop(&g_bg, SIGTERM, 30000), 0);
+    alarm(0);
+}
+
+/* The ledger description: tags first, the user's brackets defused. */
+static void test_describe_tags_cannot_be_forged(void **state)
+{
+    (void)state;
+    kb__best_info bi;
+    memset(&bi, 0, sizeof bi);
+    char out[256];
+    kb__best_describe(&bi, "[vs best 0123; oracle_ratio 0.01; promoted]", out, sizeof out);
+    assert_string_equal(out, "(vs best 0123; oracle_ratio 0.01; promoted)");
+    bi.seed_chosen = 1;
+    kb__best_describe(&bi, "d", out, sizeof out);
+    assert_string_equal(out, "[seed chosen] d");
+    bi.used = 1;
+    bi.oracle_ratio = 0.5;
+    kb__best_describe(&bi, "d", out, sizeof out);
+    assert_string_equal(out, "[vs oracle; oracle_ratio 0.5000] [seed chosen] d");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -243,6 +441,10 @@ int main(void)
         cmocka_unit_test(test_proc_files_are_rejected),
         cmocka_unit_test(test_oversized_file_is_rejected),
         cmocka_unit_test(test_hostile_name_forges_nothing),
+        cmocka_unit_test(test_describe_tags_cannot_be_forged),
+        cmocka_unit_test(test_chosen_seed_is_marked_and_never_promoted),
+        cmocka_unit_test(test_serve_pins_seed_and_oracles),
+        cmocka_unit_test(test_serve_allowed_seed_is_marked),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -25,7 +25,7 @@ static const char *const block_keys[] = {
     "cases",          "inputs",          "prepare_ms",     "trial_seconds",
     "peak_rss_kb",    "noise_pct",       "noise_floor_pct", "drift_pct",
     "fresh_ratio",    "batch_overhead_us", "batch_overhead_pct", "hw_counters",
-    "seed",
+    "seed",           "seed_chosen",
 };
 #define NKEYS (sizeof block_keys / sizeof block_keys[0])
 
@@ -136,6 +136,7 @@ static void test_block_keep(void **state)
     assert_string_equal(val(keys, vals, n, "batch_overhead_us"), "3.25");
     assert_string_equal(val(keys, vals, n, "batch_overhead_pct"), "0.108");
     assert_string_equal(val(keys, vals, n, "seed"), "0x00c0ffee12345678");
+    assert_string_equal(val(keys, vals, n, "seed_chosen"), "no");
     /* the reason's newline did not start a new line */
     assert_non_null(strstr(val(keys, vals, n, "reason"), "0.99 and a"));
     free(text);
@@ -309,8 +310,10 @@ static void test_json_incorrect_and_odd_strings(void **state)
     assert_int_equal(json_array_size(json_object_get(root, "benchmarks")), 0);
     json_decref(root);
 
+    r.seed_chosen = 1;
     r.n_cases = 0;
     root = parse_json(&r);
+    assert_true(json_is_true(json_object_get(json_object_get(root, "kbench"), "seed_chosen")));
     assert_int_equal(json_array_size(json_object_get(json_object_get(root, "kbench"), "cases")),
                      0);
     json_decref(root);
