@@ -263,14 +263,23 @@ static int promote(const char *state_dir, const kb__result *r, const char *expec
         rc = 1;
         goto out;
     }
-    if (read_file(r->candidate, &bytes, &len, KB__SNAPSHOT_MAX_BYTES) != 0) {
+    /* The digest covers the libraries the plugin loads (closure.c): take it
+     * the way the trial did, and keep the bytes of that very snapshot. */
+    kb__snapshot snap = {.fd = -1};
+    char e2[512];
+    if (kb__snapshot_take(r->candidate, &snap, e2, sizeof e2) != 0 ||
+        !(bytes = malloc(snap.size ? snap.size : 1)) ||
+        pread(snap.fd, bytes, snap.size, 0) != (ssize_t)snap.size) {
         kb__errf(bi->note, sizeof bi->note, "not promoted: cannot read %s again: %s", r->candidate,
-                 strerror(errno));
+                 snap.fd < 0 ? e2 : strerror(errno));
+        kb__snapshot_close(&snap);
         rc = 1;
         goto out;
     }
+    len = snap.size;
     char hex[17];
-    kb__hex64(kb__hash(bytes, len, 0), hex);
+    snprintf(hex, sizeof hex, "%s", snap.digest_hex);
+    kb__snapshot_close(&snap);
     if (strcmp(hex, r->cand_digest)) {
         kb__errf(bi->note, sizeof bi->note,
                  "not promoted: %s changed since it was measured (now %s, measured %s)", r->candidate,

@@ -301,7 +301,12 @@ int kb__snapshot_take(const char *path, kb__snapshot *s, char *err, size_t err_l
         return KB__EIO;
     }
     s->digest = kb__hash(map, (size_t)size, 0);
+    int rc2 = kb__closure_digest(mfd, map, (size_t)size, path, &s->digest, err, err_len);
     munmap(map, (size_t)size);
+    if (rc2 != 0) {
+        close(mfd);
+        return rc2;
+    }
     s->fd = mfd;
     s->size = size;
     kb__hex64(s->digest, s->digest_hex);

@@ -376,6 +376,102 @@ int kb__elf_check(const void *bytes, size_t size, const char *path, char *err, s
     return 0;
 }
 
+/* ---- what the plugin asks the loader for (kb__elf_deps) ----------------- */
+
+/* The NUL-terminated string at offset `at` of the dynamic string table, or
+ * NULL when it runs off the table. */
+static const char *dyn_str(const elf_file *f, uint64_t str_off, uint64_t str_size, uint64_t at)
+{
+    if (at >= str_size || !memchr(f->b + str_off + at, '\0', str_size - at))
+        return NULL;
+    return (const char *)f->b + str_off + at;
+}
+
+static int dep_refused(const char *path, const char *what, const char *value, char *err,
+                       size_t err_len)
+{
+    char shown[96];
+    size_t i = 0;
+    for (; value[i] && i + 1 < sizeof shown; i++)
+        shown[i] = value[i] < 0x20 || value[i] > 0x7e ? '?' : value[i];
+    shown[i] = '\0';
+    kb__errf(err, err_len,
+             "%s: %s \"%s\": kbench loads a plugin's libraries only from the system's library "
+             "directories, so the code it measures is the code it hashed; link that library "
+             "statically, or install it system-wide and link it by name without -rpath",
+             path, what, shown);
+    return KB__EFORMAT;
+}
+
+static int dyn_table(const elf_file *f, const Elf64_Phdr *dyn, uint64_t *str_off,
+                     uint64_t *str_size)
+{
+    uint64_t strtab = 0, strsz = 0, avail;
+    for (uint64_t k = 0; k < dyn->p_filesz / sizeof(Elf64_Dyn); k++) {
+        Elf64_Dyn d;
+        memcpy(&d, f->b + dyn->p_offset + k * sizeof d, sizeof d);
+        if (d.d_tag == DT_NULL)
+            break;
+        if (d.d_tag == DT_STRTAB)
+            strtab = d.d_un.d_ptr;
+        else if (d.d_tag == DT_STRSZ)
+            strsz = d.d_un.d_val;
+    }
+    if (!strtab || vaddr_off(f, strtab, str_off, &avail) != 0)
+        return -1;
+    *str_size = strsz && strsz <= avail ? strsz : avail;
+    return 0;
+}
+
+int kb__elf_deps(const void *bytes, size_t size, const char *path, kb__deps *deps,
+                 char *err, size_t err_len)
+{
+    memset(deps, 0, sizeof *deps);
+    elf_file f = {.b = bytes, .size = size};
+    char e2[8];
+    uint64_t shnum;
+    if (size < sizeof(Elf64_Ehdr) || memcmp(bytes, ELFMAG, SELFMAG) != 0 ||
+        f.b[EI_CLASS] != ELFCLASS64 || f.b[EI_DATA] != ELFDATA2LSB)
+        return 1;
+    memcpy(&f.eh, bytes, sizeof f.eh);
+    if (check_headers(&f, path, &shnum, e2, sizeof e2) != 0)
+        return 1;
+    Elf64_Phdr dyn;
+    int have = 0;
+    for (unsigned i = 0; i < f.eh.e_phnum && !have; i++) {
+        read_phdr(&f, i, &dyn);
+        have = dyn.p_type == PT_DYNAMIC && in_file(&f, dyn.p_offset, dyn.p_filesz);
+    }
+    uint64_t str_off, str_size;
+    if (!have || dyn_table(&f, &dyn, &str_off, &str_size) != 0)
+        return 1;
+    for (uint64_t k = 0; k < dyn.p_filesz / sizeof(Elf64_Dyn); k++) {
+        Elf64_Dyn d;
+        memcpy(&d, f.b + dyn.p_offset + k * sizeof d, sizeof d);
+        if (d.d_tag == DT_NULL)
+            break;
+        if (d.d_tag != DT_NEEDED && d.d_tag != DT_RPATH && d.d_tag != DT_RUNPATH)
+            continue;
+        const char *s = dyn_str(&f, str_off, str_size, d.d_un.d_val);
+        if (!s)
+            return dep_refused(path, "a dynamic entry points outside its string table", "", err,
+                               err_len);
+        if (d.d_tag == DT_RPATH)
+            return dep_refused(path, "has an RPATH", s, err, err_len);
+        if (d.d_tag == DT_RUNPATH)
+            return dep_refused(path, "has a RUNPATH", s, err, err_len);
+        if (!*s || strchr(s, '/') || strchr(s, '$') || strlen(s) >= sizeof deps->name[0])
+            return dep_refused(path, "needs a library by path", s, err, err_len);
+        for (const char *c = s; *c; c++)
+            if (*c < 0x21 || *c > 0x7e)
+                return dep_refused(path, "needs a library with an odd name", s, err, err_len);
+        if (deps->n == KB__ELF_MAX_DEPS)
+            return dep_refused(path, "needs too many libraries, at", s, err, err_len);
+        snprintf(deps->name[deps->n++], sizeof deps->name[0], "%s", s);
+    }
+    return 0;
+}
+
 int kb__elf_check_fd(int fd, const char *path, char *err, size_t err_len)
 {
     struct stat st;

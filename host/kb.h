@@ -62,7 +62,8 @@ void kb__hex64(uint64_t v, char out[17]);
 typedef struct kb__snapshot {
     int fd;           /* memfd, sealed against writes; -1 when empty */
     uint64_t size;
-    uint64_t digest;  /* kb__hash of the contents, seed 0 */
+    uint64_t digest;  /* kb__hash of the contents, seed 0, with the libraries it
+                       * loads folded in (kb__closure_digest) */
     char digest_hex[17];
 } kb__snapshot;
 
@@ -83,6 +84,29 @@ int kb__elf_check(const void *bytes, size_t size, const char *path,
                   char *err, size_t err_len);
 /* Same, reading the snapshot's memfd. */
 int kb__elf_check_fd(int fd, const char *path, char *err, size_t err_len);
+
+/* The libraries a shared object names in DT_NEEDED. A plugin may name
+ * libraries only by soname, for the loader's default search: an RPATH, a
+ * RUNPATH, or a DT_NEEDED with a '/' or '$' (a path, $ORIGIN) would load
+ * code from wherever its author put it, unhashed. 0 with deps filled;
+ * KB__EFORMAT (err names the entry and the fix) for such a file; 1 when the
+ * bytes are not a well-formed ELF file (kb__elf_check says why). */
+#define KB__ELF_MAX_DEPS 32
+typedef struct kb__deps {
+    uint32_t n;
+    char name[KB__ELF_MAX_DEPS][64];
+} kb__deps;
+int kb__elf_deps(const void *bytes, size_t size, const char *path, kb__deps *deps,
+                 char *err, size_t err_len);
+
+/* ---- the libraries a plugin loads (closure.c) ------------------------ */
+/* Checks that every library the plugin in `bytes` (sealed in fd) loads comes
+ * from the system's library directories, and folds the bytes of each one
+ * outside glibc into *digest (the plugin file's hash on entry; unchanged for
+ * a plugin that needs glibc alone, or for bytes that are not an ELF file).
+ * 0, or KB__EFORMAT with err naming the library and the fix. */
+int kb__closure_digest(int fd, const void *bytes, size_t size, const char *path,
+                       uint64_t *digest, char *err, size_t err_len);
 
 /* ---- CPU features (cpu.c) ------------------------------------------- */
 uint64_t kb__cpu_features(void);

@@ -41,6 +41,16 @@ uint64_t kb__now_ns(void) {
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* Removes LD_* and GLIBC_TUNABLES from this (forked) process's environment
+ * in place: no allocation, so safe in the child of a threaded host. */
+static void drop_loader_env(void) {
+    extern char **environ;
+    char **out = environ;
+    for (char **e = environ; e && *e; e++)
+        if (strncmp(*e, "LD_", 3) != 0 && strncmp(*e, "GLIBC_TUNABLES=", 15) != 0) *out++ = *e;
+    if (out) *out = NULL;
+}
+
 static void child_setup(int sock, int start, int out_wr, const kb__limits *lim, const char *exe,
                         pid_t host) {
     setpgid(0, 0);
@@ -97,6 +107,10 @@ static void child_setup(int sock, int start, int out_wr, const kb__limits *lim, 
      * hands foreign binaries to qemu, cannot exec its worker itself: the
      * kernel refuses the ELF. KB_WORKER_EXEC_PREFIX names the program that
      * runs it (e.g. /usr/bin/qemu-aarch64; its options go in QEMU_* env). */
+    /* The plugin's libraries are found as closure.c found (and hashed) them:
+     * by the loader's default search, never through LD_LIBRARY_PATH,
+     * LD_PRELOAD or tunables of whoever started kbench. */
+    drop_loader_env();
     const char *pre = getenv("KB_WORKER_EXEC_PREFIX");
     if (pre && *pre) {
         char *const pargv[] = {(char *)pre, (char *)exe, (char *)"__worker", (char *)"3", NULL};

@@ -434,6 +434,127 @@ static void test_describe_tags_cannot_be_forged(void **state)
     assert_string_equal(out, "[vs oracle; oracle_ratio 0.5000] [seed chosen] d");
 }
 
+/* ---- 6: code outside the hashed file ----------------------------------- */
+
+/* A stub whose kernel is in a library found through a RUNPATH, an RPATH,
+ * $ORIGIN or a DT_NEEDED by path is rejected before it loads, with a reason
+ * that names the file, the entry and the fix. */
+static void test_kernel_in_another_library_is_rejected(void **state)
+{
+    (void)state;
+    const struct {
+        const char *fx, *what;
+    } cases[] = {
+        {"fx_kernel_via_runpath", "has a RUNPATH"},
+        {"fx_kernel_via_rpath", "has an RPATH"},
+        {"fx_kernel_via_origin", "$ORIGIN"},
+        {"fx_kernel_by_path", "needs a library by path"},
+    };
+    alarm(120);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char fx[256];
+        snprintf(fx, sizeof fx, "tests/fixtures/%s.so", cases[i].fx);
+        char *path = (char *)kb_path(fx);
+        if (access(path, R_OK) != 0)
+            skip();
+        KB_RUN(&R, "trial", path, "--budget", "0.2");
+        expect("rejected", 3, cases[i].what);
+        assert_contains(kb_field(&R, "reason"), cases[i].fx);
+        assert_contains(kb_field(&R, "reason"), "link that library statically");
+        /* as a baseline too: the digest of what it is timed against */
+        KB_RUN(&R, "trial", PI_PLUGIN, "--against", path, "--budget", "0.2");
+        expect("rejected", 3, cases[i].what);
+    }
+    alarm(0);
+}
+
+/* A library found only through the caller's LD_LIBRARY_PATH is not found:
+ * the loader is asked with an empty environment and the worker gets no
+ * LD_* variables, so what is hashed is what the worker would load. */
+static void test_ld_library_path_is_not_a_way_in(void **state)
+{
+    (void)state;
+    char *path = (char *)kb_path("tests/fixtures/fx_kernel_via_env.so");
+    if (access(path, R_OK) != 0)
+        skip();
+    setenv("LD_LIBRARY_PATH", kb_path("tests/fixtures/deps-lib"), 1);
+    alarm(120);
+    KB_RUN(&R, "trial", path, "--budget", "0.2");
+    alarm(0);
+    unsetenv("LD_LIBRARY_PATH");
+    expect("rejected", 3, "not in the system's library directories");
+    assert_contains(kb_field(&R, "reason"), "libfxkernel.so");
+}
+
+static uint64_t file_hash(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    static char buf[64 << 20];
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    return kb__hash(buf, n, 0);
+}
+
+/* The digest names everything that runs: a plugin that needs glibc alone
+ * keeps the hash of its file; one that loads libstdc++, BLAS, OpenMP
+ * (faiss.so) gets a digest with those libraries' bytes folded in. */
+static void test_digest_covers_loaded_libraries(void **state)
+{
+    (void)state;
+    const char *plain = kb_path("plugins/posting-intersect/portable.so");
+    const char *faiss = kb_path("plugins/pq-l2/faiss.so");
+    kb__snapshot snap;
+    char err[512];
+    if (access(plain, R_OK) == 0) {
+        assert_int_equal(kb__snapshot_take(plain, &snap, err, sizeof err), 0);
+        assert_true(snap.digest == file_hash(plain));
+        kb__snapshot_close(&snap);
+    }
+    if (access(faiss, R_OK) != 0) {
+        print_message("faiss.so not built here; its half is skipped\n");
+        return;
+    }
+    if (kb__snapshot_take(faiss, &snap, err, sizeof err) != 0)
+        fail_msg("faiss.so, an honest plugin, was refused: %s", err);
+    assert_true(snap.digest != file_hash(faiss));
+    kb__snapshot s2;
+    assert_int_equal(kb__snapshot_take(faiss, &s2, err, sizeof err), 0);
+    assert_true(s2.digest == snap.digest); /* and it is stable */
+    kb__snapshot_close(&s2);
+    kb__snapshot_close(&snap);
+}
+
+/* kb__elf_deps on the bytes: the sonames of an honest plugin, and an
+ * RPATH, a RUNPATH, a path and a garbled string table refused in words. */
+static void test_elf_deps_unit(void **state)
+{
+    (void)state;
+    char *path = (char *)kb_path("tests/fixtures/fx_kernel_via_runpath.so");
+    if (access(path, R_OK) != 0)
+        skip();
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    static unsigned char buf[1 << 20];
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    kb__deps d;
+    char err[512];
+    assert_int_equal(kb__elf_deps(buf, n, "x.so", &d, err, sizeof err), KB__EFORMAT);
+    assert_non_null(strstr(err, "x.so: has a RUNPATH"));
+    assert_int_equal(kb__elf_deps(buf, 10, "x.so", &d, err, sizeof err), 1);
+    assert_int_equal(kb__elf_deps("not an elf file at all, no.....................................",
+                                  64, "x.so", &d, err, sizeof err), 1);
+    f = fopen(PI_PLUGIN, "rb");
+    if (!f)
+        return;
+    n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    assert_int_equal(kb__elf_deps(buf, n, "p.so", &d, err, sizeof err), 0);
+    assert_int_equal(d.n, 1);
+    assert_string_equal(d.name[0], "libc.so.6");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -441,6 +562,10 @@ int main(void)
         cmocka_unit_test(test_proc_files_are_rejected),
         cmocka_unit_test(test_oversized_file_is_rejected),
         cmocka_unit_test(test_hostile_name_forges_nothing),
+        cmocka_unit_test(test_kernel_in_another_library_is_rejected),
+        cmocka_unit_test(test_ld_library_path_is_not_a_way_in),
+        cmocka_unit_test(test_digest_covers_loaded_libraries),
+        cmocka_unit_test(test_elf_deps_unit),
         cmocka_unit_test(test_describe_tags_cannot_be_forged),
         cmocka_unit_test(test_chosen_seed_is_marked_and_never_promoted),
         cmocka_unit_test(test_serve_pins_seed_and_oracles),
