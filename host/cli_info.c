@@ -98,17 +98,21 @@ static void list_dir(const char *root, const char *oracles_dir, int *seen) {
         snprintf(path, sizeof path, "%s/%s/oracle.so", root, e->d_name);
         if (access(path, R_OK) != 0) continue;
         (*seen)++;
+        /* The sealed copy, as a trial loads it: a FIFO or a file being
+         * rewritten under that name cannot hang or confuse the listing. */
         kb__lib lib;
-        if (kb__lib_open(path, path, 1, &lib, err, sizeof err) != 0) {
+        kb__snapshot snap = {.fd = -1};
+        char sealed[64];
+        if (kb__snapshot_take(path, &snap, err, sizeof err) == 0)
+            snprintf(sealed, sizeof sealed, "/proc/self/fd/%d", snap.fd);
+        if (snap.fd < 0 || kb__lib_open(sealed, path, 1, &lib, err, sizeof err) != 0) {
             printf("target %s: oracle %s is broken: %s\n\n", e->d_name, path, err);
+            kb__snapshot_close(&snap);
             continue;
         }
         const kb_target *t = lib.target;
-        kb__snapshot snap = {.fd = -1};
-        const char *digest = kb__snapshot_take(path, &snap, err, sizeof err) == 0 ? snap.digest_hex : "?";
         printf("target: %s\n  %s\n  upstream: %s\n  oracle: %s (digest %s)\n  cases:\n", t->name,
-               t->description, t->upstream ? t->upstream : "", path, digest);
-        kb__snapshot_close(&snap);
+               t->description, t->upstream ? t->upstream : "", path, snap.digest_hex);
         /* The oracle's sources against their pin (pin.c), when this kbench
          * was built from a source tree that is still there. */
         const char *src = kb__source_dir();
@@ -135,6 +139,7 @@ static void list_dir(const char *root, const char *oracles_dir, int *seen) {
         if (pd) closedir(pd);
         printf("\n");
         kb__lib_close(&lib);
+        kb__snapshot_close(&snap);
     }
     closedir(d);
     (void)oracles_dir;

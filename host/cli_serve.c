@@ -776,17 +776,21 @@ static void list_root(const char *root, json_t *targets) {
         if (access(path, R_OK) != 0) continue;
         json_t *t = json_object();
         json_object_set_new(t, "oracle", json_string(path));
+        /* the sealed copy, as a trial loads it: a FIFO cannot hang the server */
         kb__lib lib;
-        if (kb__lib_open(path, path, 1, &lib, err, sizeof err) != 0) {
+        kb__snapshot snap = {.fd = -1};
+        char sealed[64];
+        if (kb__snapshot_take(path, &snap, err, sizeof err) == 0)
+            snprintf(sealed, sizeof sealed, "/proc/self/fd/%d", snap.fd);
+        if (snap.fd < 0 || kb__lib_open(sealed, path, 1, &lib, err, sizeof err) != 0) {
+            kb__snapshot_close(&snap);
             json_object_set_new(t, "target", json_string(e->d_name));
             json_object_set_new(t, "error", json_string(err));
             json_array_append_new(targets, t);
             continue;
         }
         const kb_target *tg = lib.target;
-        kb__snapshot snap = {.fd = -1};
-        if (kb__snapshot_take(path, &snap, err, sizeof err) == 0)
-            json_object_set_new(t, "oracle_digest", json_string(snap.digest_hex));
+        json_object_set_new(t, "oracle_digest", json_string(snap.digest_hex));
         kb__snapshot_close(&snap);
         json_object_set_new(t, "target", json_string(tg->name));
         json_object_set_new(t, "description", json_string(tg->description ? tg->description : ""));

@@ -167,8 +167,17 @@ int kb__ledger_append(const char *path, const kb__result *r, char *err, size_t e
         return KB__EIO;
     }
 
+    /* Never open a device, FIFO or socket named as the ledger (a serve
+     * client names it): opening some devices has effects of its own. A
+     * FIFO swapped in after the stat opens without blocking (O_NONBLOCK)
+     * and is refused by check_or_init. */
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        kb__errf(err, err_len, "%s: not a regular file; pass a file path to --ledger", path);
+        return KB__EUSAGE;
+    }
     /* O_RDWR, not O_WRONLY: the header check reads the first line */
-    int fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    int fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK | O_NOCTTY, 0644);
     if (fd < 0) {
         kb__errf(err, err_len, "%s: cannot open the ledger: %s", path, strerror(errno));
         return errno == ENOENT ? KB__ENOTFOUND : KB__EIO;

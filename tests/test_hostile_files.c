@@ -555,6 +555,34 @@ static void test_elf_deps_unit(void **state)
     assert_string_equal(d.name[0], "libc.so.6");
 }
 
+/* The next holes of the same kind: an oracle directory holding a FIFO named
+ * oracle.so (kbench list would dlopen it and block), and a FIFO or device
+ * named as the ledger. Each is refused in words, within the alarm. */
+static void test_fifo_oracle_and_ledger_do_not_hang(void **state)
+{
+    (void)state;
+    char odir[512], fifo[600], ledger[512];
+    path_in(odir, sizeof odir, "oracles");
+    snprintf(fifo, sizeof fifo, "%s/fifo-target", odir);
+    assert_int_equal(mkdir(odir, 0700), 0);
+    assert_int_equal(mkdir(fifo, 0700), 0);
+    snprintf(fifo, sizeof fifo, "%s/fifo-target/oracle.so", odir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    alarm(120);
+    KB_RUN(&R, "list", "--oracles", odir);
+    assert_contains(R.out, "oracle.so is broken");
+    assert_contains(R.out, "a FIFO");
+    if (access(PI_PLUGIN, R_OK) == 0) {
+        path_in(ledger, sizeof ledger, "ledger.fifo");
+        assert_int_equal(mkfifo(ledger, 0600), 0);
+        KB_RUN(&R, "trial", PI_PLUGIN, "--budget", "0.2", "--ledger", ledger);
+        assert_contains(R.err, "not a regular file");
+        KB_RUN(&R, "trial", PI_PLUGIN, "--budget", "0.2", "--ledger", "/dev/null");
+        assert_contains(R.err, "not a regular file");
+    }
+    alarm(0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -562,6 +590,7 @@ int main(void)
         cmocka_unit_test(test_proc_files_are_rejected),
         cmocka_unit_test(test_oversized_file_is_rejected),
         cmocka_unit_test(test_hostile_name_forges_nothing),
+        cmocka_unit_test(test_fifo_oracle_and_ledger_do_not_hang),
         cmocka_unit_test(test_kernel_in_another_library_is_rejected),
         cmocka_unit_test(test_ld_library_path_is_not_a_way_in),
         cmocka_unit_test(test_digest_covers_loaded_libraries),
