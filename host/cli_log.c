@@ -216,8 +216,12 @@ int kb__cli_report(int argc, char **argv) {
         else return fputs(REPORT_HELP, stderr), KB__EXIT_USAGE;
     }
     if (!target || !plot || optind != argc) return fputs(REPORT_HELP, stderr), KB__EXIT_USAGE;
-    if (strpbrk(plot, "\"\n") || (title && strpbrk(title, "\"\n\\"))) {
-        fprintf(stderr, "kbench report: --plot and --title may not contain quotes or newlines\n");
+    /* they go into gnuplot's double-quoted strings, where a backquote runs a
+     * shell command */
+    if (strpbrk(plot, "\"\n`") || strpbrk(target, "\"\n\\`") ||
+        (title && strpbrk(title, "\"\n\\`"))) {
+        fprintf(stderr, "kbench report: --plot, --target and --title may not contain quotes, "
+                        "backquotes or newlines\n");
         return KB__EXIT_USAGE;
     }
     kb__rows rows;

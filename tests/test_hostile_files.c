@@ -583,6 +583,22 @@ static void test_fifo_oracle_and_ledger_do_not_hang(void **state)
     alarm(0);
 }
 
+/* kbench report writes --plot, --target and --title into gnuplot's
+ * double-quoted strings, where a backquote runs a shell command: refused. */
+static void test_report_args_cannot_run_commands(void **state)
+{
+    (void)state;
+    char marker[512], plot[700], ledger[512];
+    path_in(marker, sizeof marker, "pwned");
+    path_in(ledger, sizeof ledger, "empty.tsv");
+    snprintf(plot, sizeof plot, "%s/`touch %s`.png", g_dir, marker);
+    KB_RUN(&R, "report", "--target", "posting-intersect", "--plot", plot, "--ledger", ledger);
+    assert_int_equal(R.code, 64);
+    KB_RUN(&R, "report", "--target", "t`touch x`", "--plot", "/tmp/x.png", "--ledger", ledger);
+    assert_int_equal(R.code, 64);
+    assert_int_not_equal(access(marker, F_OK), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -591,6 +607,7 @@ int main(void)
         cmocka_unit_test(test_oversized_file_is_rejected),
         cmocka_unit_test(test_hostile_name_forges_nothing),
         cmocka_unit_test(test_fifo_oracle_and_ledger_do_not_hang),
+        cmocka_unit_test(test_report_args_cannot_run_commands),
         cmocka_unit_test(test_kernel_in_another_library_is_rejected),
         cmocka_unit_test(test_ld_library_path_is_not_a_way_in),
         cmocka_unit_test(test_digest_covers_loaded_libraries),
