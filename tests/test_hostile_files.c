@@ -588,7 +588,7 @@ static void test_fifo_oracle_and_ledger_do_not_hang(void **state)
 static void test_report_args_cannot_run_commands(void **state)
 {
     (void)state;
-    char marker[512], plot[700], ledger[512];
+    char marker[512], plot[1200], ledger[512];
     path_in(marker, sizeof marker, "pwned");
     path_in(ledger, sizeof ledger, "empty.tsv");
     snprintf(plot, sizeof plot, "%s/`touch %s`.png", g_dir, marker);
