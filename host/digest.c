@@ -25,7 +25,9 @@
 /* A snapshot's whole budget; reading a 256 MiB file from a local disk takes
  * well under a second. */
 #define KB__SNAPSHOT_DEADLINE_S 10
-#define KB__SNAPSHOT_SIGNAL SIGALRM
+/* A real-time signal of kbench's own (glibc keeps those below SIGRTMIN):
+ * SIGALRM may be someone else's (a test's alarm()). */
+#define KB__SNAPSHOT_SIGNAL (SIGRTMIN + 4)
 
 uint64_t kb__hash(const void *p, size_t n, uint64_t seed)
 {
@@ -87,8 +89,10 @@ static int deadline_arm(timer_t *t)
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_deadline; /* no SA_RESTART: the blocked call must return */
     sigemptyset(&sa.sa_mask);
+    /* never take over a handler someone else installed */
     if (sigaction(KB__SNAPSHOT_SIGNAL, NULL, &old) != 0 ||
-        (old.sa_handler != on_deadline && sigaction(KB__SNAPSHOT_SIGNAL, &sa, NULL) != 0))
+        (old.sa_handler != on_deadline &&
+         (old.sa_handler != SIG_DFL || sigaction(KB__SNAPSHOT_SIGNAL, &sa, NULL) != 0)))
         return -1;
     struct sigevent ev;
     memset(&ev, 0, sizeof ev);

@@ -599,14 +599,82 @@ static void test_report_args_cannot_run_commands(void **state)
     assert_int_not_equal(access(marker, F_OK), 0);
 }
 
+/* The next status line of a background kbench, "" on timeout. */
+static const char *next_status(kb_bg *b, int timeout_ms)
+{
+    static char line[4096];
+    const uint64_t end = kb_bg_now_ms() + (uint64_t)timeout_ms;
+    while (kb_bg_now_ms() < end) {
+        int got = kb_bg_line(b, line, sizeof line, (int)(end - kb_bg_now_ms()));
+        if (got < 0)
+            break;
+        if (got > 0 && !strncmp(line, "status: ", 8))
+            return line + 8;
+    }
+    return "";
+}
+
+/* kbench watch on a FIFO: a rejected verdict, and it goes on judging: a
+ * real plugin renamed over the FIFO gets a verdict of its own. */
+static void test_watch_goes_on_after_a_fifo(void **state)
+{
+    (void)state;
+    if (access(PI_PLUGIN, R_OK) != 0)
+        skip();
+    char fifo[512], tmp[512], err[512];
+    path_in(fifo, sizeof fifo, "watched.so");
+    path_in(tmp, sizeof tmp, "watched.tmp");
+    path_in(err, sizeof err, "watch.err");
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    char *const argv[] = {"kbench", "watch", fifo, "--budget", "0.2", NULL};
+    kb_bg_start(&g_bg, argv, err);
+    alarm(300);
+    assert_string_equal(next_status(&g_bg, 60000), "rejected");
+    copy_file(PI_PLUGIN, tmp);
+    assert_int_equal(rename(tmp, fifo), 0);
+    const char *st = next_status(&g_bg, 120000);
+    assert_true(!strcmp(st, "keep") || !strcmp(st, "discard") || !strcmp(st, "inconclusive"));
+    kb_bg_stop(&g_bg, SIGTERM, 30000);
+    alarm(0);
+}
+
+/* A write lease held on the candidate would make a blocking open() wait
+ * for the lease-break time (45 s by default) while the holder stalls: the
+ * snapshot opens without blocking and reports the file as busy. */
+static void test_leased_file_does_not_stall(void **state)
+{
+    (void)state;
+    if (access(PI_PLUGIN, R_OK) != 0)
+        skip();
+    char path[512];
+    path_in(path, sizeof path, "leased.so");
+    copy_file(PI_PLUGIN, path);
+    signal(SIGIO, SIG_IGN); /* the lease-break notice comes to us */
+    int fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    if (fcntl(fd, F_SETLEASE, F_WRLCK) != 0) {
+        close(fd);
+        print_message("no write lease here (%s); skipping\n", strerror(errno));
+        skip();
+    }
+    alarm(120);
+    KB_RUN(&R, "trial", path, "--budget", "0.2");
+    alarm(0);
+    fcntl(fd, F_SETLEASE, F_UNLCK);
+    close(fd);
+    expect("rejected", 3, "changed while being read");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_special_files_are_rejected),
         cmocka_unit_test(test_proc_files_are_rejected),
+        cmocka_unit_test(test_leased_file_does_not_stall),
         cmocka_unit_test(test_oversized_file_is_rejected),
         cmocka_unit_test(test_hostile_name_forges_nothing),
         cmocka_unit_test(test_fifo_oracle_and_ledger_do_not_hang),
+        cmocka_unit_test(test_watch_goes_on_after_a_fifo),
         cmocka_unit_test(test_report_args_cannot_run_commands),
         cmocka_unit_test(test_kernel_in_another_library_is_rejected),
         cmocka_unit_test(test_ld_library_path_is_not_a_way_in),
