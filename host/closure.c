@@ -12,8 +12,8 @@
  * those keeps the digest of its file alone.
  *
  * Where the loader finds each library is asked of the loader itself
- * (`ld.so --list` on the sealed copy, with an empty environment, as the
- * worker's loader sees it: sandbox.c drops LD_* from the worker's), which
+ * (`ld.so --list` on the sealed copy, with no LD_* variables, as the
+ * worker's loader sees it: sandbox.c drops them from the worker's), which
  * maps the files and prints them without running any of their code.
  */
 #include <errno.h>
@@ -116,12 +116,34 @@ static size_t drain(int fd, char *out, size_t cap, uint64_t end)
     }
 }
 
-/* Runs `ld.so --list /proc/self/fd/3` on the sealed copy, with an empty
- * environment and a deadline. Returns 0 with out filled (NUL-terminated). */
+#define KB__EXEC_FAILED 125 /* the child's code when the loader did not start */
+
+/* The loader's environment: empty, but for an emulator's own settings
+ * (QEMU_*), which the worker keeps too. Built before fork: the child may
+ * not allocate. */
+static void loader_env(char **envp, size_t cap)
+{
+    extern char **environ;
+    size_t n = 0;
+    for (char **e = environ; e && *e && n + 1 < cap; e++)
+        if (!strncmp(*e, "QEMU_", 5))
+            envp[n++] = *e;
+    envp[n] = NULL;
+}
+
+/* Runs `ld.so --list /proc/self/fd/3` on the sealed copy, with no loader
+ * environment and a deadline; through KB_WORKER_EXEC_PREFIX (qemu) when the
+ * workers go through it, since the kernel may not run a foreign loader.
+ * Returns 0 with out filled (NUL-terminated). */
 static int loader_list(int fd, const char *path, char *out, size_t cap, char *err,
                        size_t err_len)
 {
-    const char *ldso = loader_path();
+    const char *ldso = loader_path(), *pre = getenv("KB_WORKER_EXEC_PREFIX");
+    char *envp[16];
+    loader_env(envp, sizeof envp / sizeof envp[0]);
+    char *argv[] = {(char *)(pre && *pre ? pre : ldso), (char *)ldso, (char *)"--list",
+                    (char *)"/proc/self/fd/3", NULL};
+    char **args = pre && *pre ? argv : argv + 1;
     int po[2];
     if (!ldso || pipe2(po, O_CLOEXEC) != 0) {
         kb__errf(err, err_len, "%s: cannot find the dynamic loader to list its libraries", path);
@@ -136,10 +158,8 @@ static int loader_list(int fd, const char *path, char *out, size_t cap, char *er
             fcntl(3, F_SETFD, 0);
         else
             dup2(fd, 3);
-        char *const argv[] = {(char *)ldso, (char *)"--list", (char *)"/proc/self/fd/3", NULL};
-        char *const envp[] = {NULL};
-        execve(ldso, argv, envp);
-        _exit(127);
+        execve(args[0], args, envp);
+        _exit(KB__EXEC_FAILED);
     }
     close(po[1]);
     if (pid < 0) {
@@ -160,6 +180,11 @@ static int loader_list(int fd, const char *path, char *out, size_t cap, char *er
         kb__errf(err, err_len, "%s: listing its libraries took over %d s; rebuild it", path,
                  KB__LIST_DEADLINE_MS / 1000);
         return KB__EFORMAT;
+    }
+    if (WEXITSTATUS(st) == KB__EXEC_FAILED) {
+        kb__errf(err, err_len, "%s: cannot run the dynamic loader %s to list its libraries", path,
+                 args[0]);
+        return KB__EIO;
     }
     if (WEXITSTATUS(st) != 0) {
         /* "<file>: error while loading shared libraries: libx.so: cannot open ..." */
