@@ -25,6 +25,15 @@ const char *kb__self_exe(void) {
     return path;
 }
 
+/* "key: value" with control bytes in value shown as spaces: a file name
+ * with a newline cannot add a "status: ok" line of its own. */
+static void kv(const char *key, const char *value) {
+    printf("%s: ", key);
+    for (const unsigned char *p = (const unsigned char *)value; *p; p++)
+        putchar(*p < 0x20 || *p == 0x7f ? ' ' : *p);
+    putchar('\n');
+}
+
 static const char INFO_HELP[] =
     "usage: kbench info <plugin.so> [--oracles DIR]\n"
     "\n"
@@ -55,7 +64,7 @@ int kb__cli_info(int argc, char **argv) {
     int rc = kb__plugin_probe(path, kb__self_exe(), &d, digest, &fail);
     const uint64_t have = kb__cpu_features();
     char names[256];
-    printf("file: %s\n", path);
+    kv("file", path);
     if (digest[0]) printf("digest: %s\n", digest);
     if (d.magic) {
         printf("abi: %u.%u (this host speaks %d.%d)\n", d.abi_major, d.abi_minor, KB_ABI_MAJOR,
@@ -67,15 +76,18 @@ int kb__cli_info(int argc, char **argv) {
         printf("cpu_features_missing: %s\n", names[0] ? names : "none");
         printf("self_check: %s\n", d.has_verify ? "yes" : "no");
         char opath[PATH_MAX], err[512];
+        char line[PATH_MAX + 600];
         if (kb__oracle_find(d.target, oracles, opath, sizeof opath, err, sizeof err) == 0)
-            printf("oracle: %s\n", opath);
+            snprintf(line, sizeof line, "%s", opath);
         else
-            printf("oracle: none (%s)\n", err);
+            snprintf(line, sizeof line, "none (%s)", err);
+        kv("oracle", line);
     }
     kb__cpu_feature_names(have, names, sizeof names);
     printf("host_cpu_features: %s\n", names);
     if (rc != 0) {
-        printf("status: %s\nreason: %s\n", kb__status_name(fail.status), fail.reason);
+        printf("status: %s\n", kb__status_name(fail.status));
+        kv("reason", fail.reason);
         return kb__status_exit_code(fail.status);
     }
     printf("status: ok\n");

@@ -665,6 +665,20 @@ static void test_leased_file_does_not_stall(void **state)
     expect("rejected", 3, "changed while being read");
 }
 
+/* kbench info prints the file name and the reason as key: value lines too:
+ * a name with a newline cannot add a "status: ok" line. */
+static void test_info_cannot_be_forged(void **state)
+{
+    (void)state;
+    char name[512];
+    snprintf(name, sizeof name, "%s/y\nstatus: ok\n.so", g_dir);
+    copy_file(FX("fx_bad_magic"), name);
+    KB_RUN(&R, "info", name);
+    assert_int_equal(R.code, 3);
+    assert_null(strstr(R.out, "\nstatus: ok"));
+    assert_non_null(strstr(R.out, "\nstatus: rejected\n"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -673,6 +687,7 @@ int main(void)
         cmocka_unit_test(test_leased_file_does_not_stall),
         cmocka_unit_test(test_oversized_file_is_rejected),
         cmocka_unit_test(test_hostile_name_forges_nothing),
+        cmocka_unit_test(test_info_cannot_be_forged),
         cmocka_unit_test(test_fifo_oracle_and_ledger_do_not_hang),
         cmocka_unit_test(test_watch_goes_on_after_a_fifo),
         cmocka_unit_test(test_report_args_cannot_run_commands),
