@@ -450,6 +450,17 @@ int kb__elf_deps(const void *bytes, size_t size, const char *path, kb__deps *dep
         memcpy(&d, f.b + dyn.p_offset + k * sizeof d, sizeof d);
         if (d.d_tag == DT_NULL)
             break;
+        /* Filters and audit libraries are loaded by the loader too, by any
+         * name or path: "filtee" symbols take precedence over the plugin's. */
+        const char *other = d.d_tag == DT_FILTER      ? "has a filter library (DT_FILTER)"
+                            : d.d_tag == DT_AUXILIARY ? "has an auxiliary filter library (DT_AUXILIARY)"
+                            : d.d_tag == DT_AUDIT     ? "names an audit library (DT_AUDIT)"
+                            : d.d_tag == DT_DEPAUDIT  ? "names an audit library (DT_DEPAUDIT)"
+                                                      : NULL;
+        if (other) {
+            const char *s = dyn_str(&f, str_off, str_size, d.d_un.d_val);
+            return dep_refused(path, other, s ? s : "", err, err_len);
+        }
         if (d.d_tag != DT_NEEDED && d.d_tag != DT_RPATH && d.d_tag != DT_RUNPATH)
             continue;
         const char *s = dyn_str(&f, str_off, str_size, d.d_un.d_val);

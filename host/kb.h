@@ -87,8 +87,9 @@ int kb__elf_check_fd(int fd, const char *path, char *err, size_t err_len);
 
 /* The libraries a shared object names in DT_NEEDED. A plugin may name
  * libraries only by soname, for the loader's default search: an RPATH, a
- * RUNPATH, or a DT_NEEDED with a '/' or '$' (a path, $ORIGIN) would load
- * code from wherever its author put it, unhashed. 0 with deps filled;
+ * RUNPATH, a DT_NEEDED with a '/' or '$' (a path, $ORIGIN), a filter
+ * (DT_FILTER, DT_AUXILIARY) or an audit library (DT_AUDIT, DT_DEPAUDIT)
+ * would load code from wherever its author put it, unhashed. 0 with deps filled;
  * KB__EFORMAT (err names the entry and the fix) for such a file; 1 when the
  * bytes are not a well-formed ELF file (kb__elf_check says why). */
 #define KB__ELF_MAX_DEPS 32

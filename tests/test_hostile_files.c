@@ -437,8 +437,8 @@ static void test_describe_tags_cannot_be_forged(void **state)
 /* ---- 6: code outside the hashed file ----------------------------------- */
 
 /* A stub whose kernel is in a library found through a RUNPATH, an RPATH,
- * $ORIGIN or a DT_NEEDED by path is rejected before it loads, with a reason
- * that names the file, the entry and the fix. */
+ * $ORIGIN, a DT_NEEDED by path or an auxiliary filter is rejected before it
+ * loads, with a reason that names the file, the entry and the fix. */
 static void test_kernel_in_another_library_is_rejected(void **state)
 {
     (void)state;
@@ -449,6 +449,7 @@ static void test_kernel_in_another_library_is_rejected(void **state)
         {"fx_kernel_via_rpath", "has an RPATH"},
         {"fx_kernel_via_origin", "$ORIGIN"},
         {"fx_kernel_by_path", "needs a library by path"},
+        {"fx_kernel_via_auxiliary", "auxiliary filter library (DT_AUXILIARY)"},
     };
     alarm(120);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
