@@ -436,11 +436,18 @@ int kb__elf_deps(const void *bytes, size_t size, const char *path, kb__deps *dep
     memcpy(&f.eh, bytes, sizeof f.eh);
     if (check_headers(&f, path, &shnum, e2, sizeof e2) != 0)
         return 1;
-    Elf64_Phdr dyn;
+    /* vaddr_off trusts every PT_LOAD to lie inside the file */
+    Elf64_Phdr dyn = {0}, ph;
     int have = 0;
-    for (unsigned i = 0; i < f.eh.e_phnum && !have; i++) {
-        read_phdr(&f, i, &dyn);
-        have = dyn.p_type == PT_DYNAMIC && in_file(&f, dyn.p_offset, dyn.p_filesz);
+    for (unsigned i = 0; i < f.eh.e_phnum; i++) {
+        read_phdr(&f, i, &ph);
+        if ((ph.p_type == PT_LOAD || ph.p_type == PT_DYNAMIC) &&
+            !in_file(&f, ph.p_offset, ph.p_filesz))
+            return 1;
+        if (ph.p_type == PT_DYNAMIC && !have) {
+            dyn = ph;
+            have = 1;
+        }
     }
     uint64_t str_off, str_size;
     if (!have || dyn_table(&f, &dyn, &str_off, &str_size) != 0)

@@ -4,7 +4,10 @@
  *
  * Beyond "no crash, no read outside the bytes": a failure says why in one
  * non-empty line, and reading the same bytes through a file descriptor
- * (kb__elf_check_fd, the path trials take) gives the same answer.
+ * (kb__elf_check_fd, the path trials take) gives the same answer. The
+ * dependency reader (kb__elf_deps) walks the same bytes: it either declines
+ * (not a well-formed file), refuses in one line, or lists sonames that are
+ * plain names.
  */
 #include <sys/mman.h>
 
@@ -43,5 +46,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FZ_CHECK(rc2 == rc, "kb__elf_check says %d (%s), kb__elf_check_fd %d (%s)", rc, err, rc2,
              err2);
     FZ_CHECK(strcmp(err, err2) == 0, "messages differ: '%s' vs '%s'", err, err2);
+
+    kb__deps deps;
+    char err3[512];
+    err3[0] = '\0';
+    int rc3 = kb__elf_deps(data, size, "fuzz.so", &deps, err3, sizeof err3);
+    FZ_CHECK(rc3 == 0 || rc3 == 1 || rc3 == KB__EFORMAT, "kb__elf_deps rc %d", rc3);
+    if (rc3 == KB__EFORMAT)
+        one_line(rc3, err3);
+    FZ_CHECK(deps.n <= KB__ELF_MAX_DEPS, "%u deps", deps.n);
+    for (uint32_t i = 0; rc3 == 0 && i < deps.n; i++)
+        FZ_CHECK(deps.name[i][0] && !strchr(deps.name[i], '/'), "dep '%s'", deps.name[i]);
     return 0;
 }
