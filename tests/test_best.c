@@ -189,6 +189,39 @@ static void test_promotion_needs_a_better_oracle_ratio(void **s) {
     }
 }
 
+/* A best recorded before digests took in the libraries a plugin loads
+ * (best.tsv holds the hash of faiss.so's file alone) is still the best: its
+ * bytes are unchanged, and it is named by its digest now, not refused as
+ * "changed by hand". */
+static void test_best_recorded_with_a_file_only_digest(void **s) {
+    (void)s;
+    const char *faiss = kb_path("plugins/pq-l2/faiss.so");
+    const char *cand = kb_path("plugins/pq-l2/portable.so");
+    if (access(faiss, R_OK) || access(cand, R_OK)) skip();
+    char dir[700], cmd[4000], tsv[800], dig[17];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_state);
+    assert_int_equal(system(cmd), 0);
+    snprintf(dir, sizeof dir, "%s/pq-l2", g_state);
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s' && cp '%s' '%s/best.so' && touch '%s/.lock'", dir,
+             faiss, dir, dir);
+    assert_int_equal(system(cmd), 0);
+    file_digest(faiss, dig);
+    snprintf(tsv, sizeof tsv, "%s/best.tsv", dir);
+    FILE *f = fopen(tsv, "w");
+    assert_non_null(f);
+    fprintf(f, "target\tpq-l2\ndigest\t%s\noracle_digest\t0000000000000000\noracle_ratio\t0.5\n"
+               "source\t%s\nledger\tn/a\n", dig, faiss);
+    fclose(f);
+    kb_run r;
+    KB_RUN(&r, "trial", (char *)cand, "--against", "best", "--state", g_state, "--budget", "0.3");
+    if (r.code == 70) print_error("%s\n%s\n", r.out, r.err);
+    assert_true(r.code != 70 && r.code != 64);
+    char against[32];
+    snprintf(against, sizeof against, "%s", kb_field(&r, "against_digest"));
+    assert_string_equal(kb_field(&r, "best_digest"), against);
+    assert_string_not_equal(against, dig);
+}
+
 /* `kbench log` marks the best so far; `kbench report` draws it (when gnuplot
  * is installed). The ledger here is written by hand, so the expected marks
  * are known without running a trial. */
@@ -246,6 +279,7 @@ int main(void) {
         cmocka_unit_test(test_log_and_report),
         cmocka_unit_test(test_promote_chain_and_tamper),
         cmocka_unit_test(test_promotion_needs_a_better_oracle_ratio),
+        cmocka_unit_test(test_best_recorded_with_a_file_only_digest),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
