@@ -34,11 +34,13 @@
 
 enum kb__req_type {
     KB__REQ_LOAD = 1,  /* fd: sealed snapshot; loads, reports kb__desc */
-    KB__REQ_CASE,      /* fds: arena (read-only), outputs; prepare + verify */
+    KB__REQ_CASE,      /* fds: statics (read-only), outputs; prepare + verify */
     KB__REQ_BATCH,     /* `calls` runs cycling through `order` (and replicas), timed */
     KB__REQ_RELEASE,   /* release() one case */
     KB__REQ_PROBE,     /* fd: the case's fresh sets (read-only), usable as sets 4.. */
-    KB__REQ_QUIT       /* exit(0) */
+    KB__REQ_QUIT,      /* exit(0) */
+    KB__REQ_INPUTS     /* fd: the timed per-call sets (read-only), sent after CASE's
+                        * reply, so prepare never had them */
 };
 
 /* Request flags: the target's rules the worker enforces. */
@@ -64,9 +66,10 @@ enum kb__rep_type {
     KB__REP_STARTED  /* a batch's first call is about to begin (KB__REQF_STARTED) */
 };
 
-/* Where a case's buffers live. Inputs: offsets into the arena, per set
- * (statics only in set 0; later sets repeat set 0's offset); replica r of a
- * per-call set lies rep_stride * r bytes after replica 0, which `off` gives.
+/* Where a case's buffers live. Inputs: a static's offset into the statics
+ * arena (off[0]; later entries repeat it), a per-call input's offsets into
+ * the calls arena, per set; replica r of a per-call set lies
+ * rep_stride * r bytes after replica 0, which `off` gives.
  * Outputs: slot offset and size in the output memfd (page multiples) and
  * where the data starts inside the slot. */
 typedef struct kb__layout {
@@ -75,7 +78,8 @@ typedef struct kb__layout {
     int64_t params[KB_MAX_PARAMS];
     char param_names[KB_MAX_PARAMS][32];
     char case_name[96];
-    uint64_t arena_size, out_size, probe_size;
+    uint64_t arena_size, out_size, probe_size; /* arena: the statics */
+    uint64_t calls_size;         /* the timed per-call sets, replicas included */
     /* Copies of the per-call sets 0..KB__SETS-1 in the arena: 1 unless the
      * target is KB_TARGET_COLD_INPUTS. */
     uint32_t n_reps, pad3;

@@ -146,6 +146,19 @@ static int side_prepare(kb__side *s, kb__case_data *cd, const kb__side *other, d
     }
     s->prepared[slot] = 1;
     s->prepare_ms += (double)rep.ns / 1e6;
+    /* The timed sets only now that prepare has returned (arena.c). */
+    memset(&q, 0, sizeof q);
+    q.type = KB__REQ_INPUTS;
+    q.slot = slot;
+    snprintf(what, sizeof what, "mapping of the inputs of case %s", cd->cs->name);
+    if ((rc = kb__worker_call(&s->w, &q, &cd->cro_fd, 1, &rep, timeout_s, NULL, fail, what)))
+        return rc;
+    if (rep.type != KB__REP_OK) {
+        fail->status = KB__ST_REJECTED;
+        kb__errf(fail->reason, sizeof fail->reason, "%s %s (case %s)", s->w.label, rep.msg,
+                 cd->cs->name);
+        return KB__ECHILD;
+    }
     return 0;
 }
 

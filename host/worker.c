@@ -41,8 +41,10 @@ static size_t ins_bytes(uint32_t n_reps) {
 typedef struct kb__wcase {
     int ready;
     void *state;
-    uint8_t *arena;
+    uint8_t *arena;        /* the statics */
     size_t arena_size;
+    uint8_t *calls;        /* the timed per-call sets, mapped after prepare */
+    size_t calls_size;
     uint8_t *outmap;       /* reservation incl. guard pages */
     size_t outmap_size;
     uint32_t n_ins, n_outs;
@@ -217,6 +219,7 @@ static void on_fault(int sig, siginfo_t *si, void *uc) {
         kb__wcase *k = &W.cases[c];
         if (!k->ready) continue;
         if ((addr >= k->arena && addr < k->arena + k->arena_size) ||
+            (k->calls && addr >= k->calls && addr < k->calls + k->calls_size) ||
             (k->probe && addr >= k->probe && addr < k->probe + k->probe_size)) {
             say_fault("wrote to input (read-only memory) in case", k->layout.case_name);
             goto die;
@@ -458,6 +461,7 @@ static void do_load(int fd, const char *shown, const kb__fplan *foreign) {
 
 static void unmap_case(kb__wcase *k) {
     if (k->arena) munmap(k->arena, k->arena_size);
+    if (k->calls) munmap(k->calls, k->calls_size);
     if (k->outmap) munmap(k->outmap, k->outmap_size);
     if (k->work) munmap(k->work, k->work_size);
     if (k->probe) munmap(k->probe, k->probe_size);
@@ -545,14 +549,6 @@ static void do_case(const kb__req *q, int arena_fd, int out_fd) {
     }
     k->ins = insm;
     k->ins_size = insz;
-    for (uint32_t r = 0; r < L->n_reps; r++)
-        for (int s = 0; s < KB__SETS; s++)
-            for (uint32_t i = 0; i < L->n_calls; i++) {
-                const uint32_t bi = L->n_statics + i;
-                k->ins[r * KB__SETS + s][i] =
-                    (kb_buffer){k->arena + L->buf[bi].off[s] + r * L->rep_stride, L->buf[bi].count,
-                                0, L->buf[bi].dtype, 0};
-            }
     mprotect(k->ins, insz, PROT_READ);
     for (uint32_t p = 0; p < L->n_params && p < KB_MAX_PARAMS; p++)
         k->names[p] = k->layout.param_names[p];
@@ -619,7 +615,8 @@ static void touch_sets(const kb__wcase *k, const uint32_t *rows, uint32_t n_orde
 }
 
 static void do_batch(const kb__req *q) {
-    if (q->slot >= KB__MAX_CASES || !W.cases[q->slot].ready || q->n_order == 0 ||
+    if (q->slot >= KB__MAX_CASES || !W.cases[q->slot].ready || !W.cases[q->slot].calls ||
+        q->n_order == 0 ||
         q->n_order > KB__MAX_ORDER || q->calls == 0 ||
         q->calls > W.cases[q->slot].layout.n_lanes) {
         reply_code(KB__REP_REFUSED, -1, "bad batch request");
@@ -722,6 +719,37 @@ static void do_probe(const kb__req *q, int fd) {
     reply_code(KB__REP_OK, 0, NULL);
 }
 
+/* The timed sets, after prepare: prepare has returned and no plugin code
+ * runs between requests, so the plugin meets them first in a timed call. */
+static void do_inputs(const kb__req *q, int fd) {
+    if (q->slot >= KB__MAX_CASES || !W.cases[q->slot].ready || fd < 0 || W.cases[q->slot].calls) {
+        reply_code(KB__REP_REFUSED, -1, "bad inputs request");
+        return;
+    }
+    kb__wcase *k = &W.cases[q->slot];
+    const kb__layout *L = &k->layout;
+    void *m = mmap(NULL, L->calls_size, PROT_READ, MAP_SHARED, fd, 0);
+    if (m == MAP_FAILED) {
+        char err[160];
+        snprintf(err, sizeof err, "cannot map inputs: %s", strerror(errno));
+        reply_code(KB__REP_REFUSED, -1, err);
+        return;
+    }
+    k->calls = m;
+    k->calls_size = L->calls_size;
+    mprotect(k->ins, k->ins_size, PROT_READ | PROT_WRITE);
+    for (uint32_t r = 0; r < L->n_reps; r++)
+        for (int s = 0; s < KB__SETS; s++)
+            for (uint32_t i = 0; i < L->n_calls; i++) {
+                const uint32_t bi = L->n_statics + i;
+                k->ins[r * KB__SETS + s][i] =
+                    (kb_buffer){k->calls + L->buf[bi].off[s] + r * L->rep_stride, L->buf[bi].count,
+                                0, L->buf[bi].dtype, 0};
+            }
+    mprotect(k->ins, k->ins_size, PROT_READ);
+    reply_code(KB__REP_OK, 0, NULL);
+}
+
 static void do_release(const kb__req *q) {
     if (q->slot >= KB__MAX_CASES || !W.cases[q->slot].ready) {
         reply_code(KB__REP_REFUSED, -1, "bad release request");
@@ -771,6 +799,7 @@ int kb__worker_main(int sock) {
         case KB__REQ_BATCH: do_batch(&q); break;
         case KB__REQ_RELEASE: do_release(&q); break;
         case KB__REQ_PROBE: do_probe(&q, fds[0]); break;
+        case KB__REQ_INPUTS: do_inputs(&q, fds[0]); break;
         case KB__REQ_QUIT:
             reply_code(KB__REP_OK, 0, NULL);
             if (KB__ASAN) {
