@@ -21,8 +21,8 @@
 #define KB__SETS 16       /* input sets per case */
 /* Fresh sets, sent to a worker only at the end of timing: the candidate's
  * speed on inputs it has never seen, against its timed speed, shows a
- * plugin that replays answers cached from earlier calls. */
-#define KB__PROBE 16
+ * plugin that replays answers cached from earlier calls (measure.c). */
+#define KB__PROBE 32
 #define KB__ALLSETS (KB__SETS + KB__PROBE)
 #define KB__MAX_CASES 64
 #define KB__MAX_ORDER 16  /* set order cycled through within one batch */

@@ -190,7 +190,7 @@ static void side_close(kb__side *s) {
 static void no_timing(kb__result *r) {
     const double nan_ = NAN;
     r->geomean = r->worst = (kb__ci){nan_, nan_, nan_};
-    r->noise_pct = r->drift_pct = r->fresh_ratio = nan_;
+    r->noise_pct = r->drift_pct = r->fresh_ratio = r->fresh_lo = r->fresh_hi = nan_;
 }
 
 int kb__trial_run(const kb__trial_opts *o, kb__ctx_cache *cache, kb__result *r, char *err,
