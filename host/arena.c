@@ -202,10 +202,6 @@ int kb__case_build(const kb_target *t, const kb_plugin *oracle, uint32_t case_in
                 L->buf[i].off[s] = off;
                 off = round_up(off + bytes, 64);
             }
-            for (int p = 0; p < KB__PROBE; p++) {
-                L->buf[i].poff[p] = poff;
-                poff = round_up(poff + bytes, 64);
-            }
             break;
         default: {
             L->n_outs++;
@@ -217,6 +213,18 @@ int kb__case_build(const kb_target *t, const kb_plugin *oracle, uint32_t case_in
         }
         }
     }
+    /* Fresh sets: each group of KB__PROBE_GROUP in pages of its own. */
+    for (uint32_t g = 0; g < KB__PROBE_GROUPS; g++) {
+        poff = round_up(poff, page);
+        L->group_off[g] = poff;
+        for (uint32_t p = g * KB__PROBE_GROUP; p < (g + 1) * KB__PROBE_GROUP; p++)
+            for (uint32_t i = 0; i < t->n_buffers; i++) {
+                if (t->buffers[i].role != KB_ROLE_CALL) continue;
+                L->buf[i].poff[p] = poff;
+                poff = round_up(poff + cs->lengths[i] * kb__dtype_size(t->buffers[i].dtype), 64);
+            }
+    }
+    L->group_off[KB__PROBE_GROUPS] = round_up(poff ? poff : 1, page);
     L->rep_stride = off;
     L->n_reps = 1;
     if (t->flags & KB_TARGET_COLD_INPUTS) {
@@ -233,7 +241,7 @@ int kb__case_build(const kb_target *t, const kb_plugin *oracle, uint32_t case_in
     }
     L->arena_size = round_up(soff ? soff : 1, page);
     L->calls_size = round_up(off ? off : 1, page);
-    L->probe_size = round_up(poff ? poff : 1, page);
+    L->probe_size = L->group_off[KB__PROBE_GROUPS];
     cd->psize = L->probe_size;
     L->lane_size = out_off;
     uint64_t lanes = KB__LANE_BYTES / (out_off ? out_off : 1);

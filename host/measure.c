@@ -252,6 +252,7 @@ static kb__status summarise(const kb__trial_opts *o, kb__case_data *cases, uint3
  * pairs like the timed batches, so the ratio on fresh inputs comes with a
  * CI of its own (the same estimator as the geomean's). Per case, pair j
  * runs a group of KB__PROBE_GROUP fresh sets, each set once, on both sides,
+ * each worker given that group's pages with its batch (proto.h),
  * the side that goes first alternating; the other side's run leaves
  * nothing for a side to replay, since each side sees each set once. Times
  * are the host's (the kernel's stamps), less the timed batches' estimated
@@ -259,27 +260,13 @@ static kb__status summarise(const kb__trial_opts *o, kb__case_data *cases, uint3
  * harness reads the sets in before the clock (KB__REQF_TOUCH), as for the
  * timed sets. A cold target's sets are meant to come from DRAM, so there
  * each side gets groups of its own that no worker has read. */
-#define KB__PROBE_GROUP 2
-
-static int probe_map(kb__side *s, kb__case_data *cd, kb__failure *fail, int *ok) {
-    kb__req q;
-    memset(&q, 0, sizeof q);
-    q.type = KB__REQ_PROBE;
-    q.slot = cd->layout.slot;
-    kb__rep rep;
-    int rc = kb__worker_call(&s->w, &q, &cd->pro_fd, 1, &rep, 10.0, NULL, fail,
-                             "mapping of fresh inputs");
-    *ok = rc == 0 && rep.type == KB__REP_OK;
-    return rc;
-}
-
 /* One case's fresh log ratios into lr[]; returns how many (or < 0 on a
  * failure, which fail describes). */
 static int probe_case(const kb_target *t, kb__case_data *cd, double ov, kb__side *cand,
                       kb__side *base, uint64_t *rng, double *lr, kb__failure *fail) {
     const int cold = (t->flags & KB_TARGET_COLD_INPUTS) != 0;
     const uint32_t per = KB__PROBE_GROUP <= cd->layout.n_lanes ? KB__PROBE_GROUP : 1;
-    const uint32_t stride = cold ? 2 * per : per, n_pairs = KB__PROBE / stride;
+    const uint32_t n_pairs = cold ? KB__PROBE_GROUPS / 2 : KB__PROBE_GROUPS;
     const int phase = (int)(mix(rng) & 1);
     int n = 0;
     for (uint32_t j = 0; j < n_pairs; j++) {
@@ -287,12 +274,12 @@ static int probe_case(const kb_target *t, kb__case_data *cd, double ov, kb__side
         double ns[2]; /* [0] the candidate, [1] the baseline */
         for (int i = 0; i < 2; i++) {
             const int is_cand = (i == 0) == cand_first;
+            kb__side *s = is_cand ? cand : base;
+            const uint32_t g = cold ? 2 * j + (is_cand ? 0 : 1) : j;
             uint32_t sets[KB__PROBE_GROUP];
-            const uint32_t first = KB__SETS + j * stride + (cold && !is_cand ? per : 0);
-            for (uint32_t x = 0; x < per; x++) sets[x] = first + x;
-            int rc = kb__side_batch(is_cand ? cand : base, t, cd, sets, per, per, 10.0,
-                                    &ns[is_cand ? 0 : 1], fail);
-            if (rc) return -1;
+            for (uint32_t x = 0; x < per; x++) sets[x] = KB__SETS + g * KB__PROBE_GROUP + x;
+            if (kb__side_batch(s, t, cd, sets, per, per, 10.0, &ns[is_cand ? 0 : 1], fail))
+                return -1;
         }
         const double c = ns[0] - ov, b = ns[1] - ov;
         lr[n++] = c > 0 && b > 0 ? log(c / b) : log(ns[0] / ns[1]);
@@ -309,11 +296,6 @@ static int fresh_probe(const kb_target *t, kb__case_data *cases, uint32_t n_case
     uint32_t m = 0;
     r->fresh_ratio = r->fresh_lo = r->fresh_hi = NAN;
     for (uint32_t c = 0; c < n_cases; c++) {
-        int ok[2];
-        int rc = probe_map(cand, &cases[c], fail, &ok[0]);
-        if (!rc) rc = probe_map(base, &cases[c], fail, &ok[1]);
-        if (rc) return rc;
-        if (!ok[0] || !ok[1]) return 0; /* no probe: not a verdict of its own */
         const double ov = batch_overhead(&smp[c], &r->cases[c]);
         const int n = probe_case(t, &cases[c], ov, cand, base, rng, lr[m], fail);
         if (n < 0) return KB__ECHILD;

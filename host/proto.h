@@ -23,6 +23,11 @@
  * speed on inputs it has never seen, against its timed speed, shows a
  * plugin that replays answers cached from earlier calls (measure.c). */
 #define KB__PROBE 32
+/* Fresh sets a probe batch runs; each group lies in its own pages of the
+ * fresh arena and a worker maps one group at a time (KB__REQ_BATCH), so no
+ * fresh set is in reach before the batch that runs it. */
+#define KB__PROBE_GROUP 2
+#define KB__PROBE_GROUPS (KB__PROBE / KB__PROBE_GROUP)
 #define KB__ALLSETS (KB__SETS + KB__PROBE)
 #define KB__MAX_CASES 64
 #define KB__MAX_ORDER 16  /* set order cycled through within one batch */
@@ -35,9 +40,11 @@
 enum kb__req_type {
     KB__REQ_LOAD = 1,  /* fd: sealed snapshot; loads, reports kb__desc */
     KB__REQ_CASE,      /* fds: statics (read-only), outputs; prepare + verify */
-    KB__REQ_BATCH,     /* `calls` runs cycling through `order` (and replicas), timed */
+    KB__REQ_BATCH,     /* `calls` runs cycling through `order` (and replicas), timed;
+                        * fd, for a fresh batch: the fresh arena (read-only), of which
+                        * group `group` alone is mapped, as sets
+                        * KB__SETS + group * KB__PROBE_GROUP.. */
     KB__REQ_RELEASE,   /* release() one case */
-    KB__REQ_PROBE,     /* fd: the case's fresh sets (read-only), usable as sets 4.. */
     KB__REQ_QUIT,      /* exit(0) */
     KB__REQ_INPUTS     /* fd: the timed per-call sets (read-only), sent after CASE's
                         * reply, so prepare never had them */
@@ -88,6 +95,7 @@ typedef struct kb__layout {
      * the host can check any call afterwards, chosen after the fact: a
      * plugin cannot know which calls will be checked, so it must do all. */
     uint32_t n_lanes, pad2;
+    uint64_t group_off[KB__PROBE_GROUPS + 1]; /* page-aligned span of each fresh group */
     uint64_t lane_size;      /* bytes of one lane: the output slots */
     /* The batch's output descriptors, kb_buffer[n_lanes][n_outs], written
      * by the worker before the clock starts and read by the host after the
@@ -110,6 +118,7 @@ typedef struct kb__req {
     uint32_t n_order;
     uint32_t flags;         /* KB__REQF_* */
     uint32_t rep0;          /* BATCH: the replica the first call reads (< n_reps) */
+    uint32_t group, pad4;   /* BATCH with the fresh arena: the group to map */
     uint64_t calls;         /* BATCH */
     uint32_t order[KB__MAX_ORDER];
     char path[256];         /* LOAD: the plugin's path, for messages */
