@@ -312,11 +312,14 @@ static int fresh_probe(const kb_target *t, kb__case_data *cases, uint32_t n_case
 }
 
 /* How many standard errors the fresh ratio lies above the timed one, each
- * standard error read off its CI (both are 90% intervals in log space). */
+ * standard error read off the half of its CI that faces the other (both
+ * are 90% intervals in log space, and a bootstrap's need not be
+ * symmetric: a replay that helps some batches more than others stretches
+ * the timed CI downwards, which says nothing about how high it reaches). */
 #define KB__Z90 1.6449
 static double fresh_excess_z(const kb__result *r) {
-    const double se_f = (log(r->fresh_hi) - log(r->fresh_lo)) / (2 * KB__Z90);
-    const double se_t = (log(r->geomean.hi) - log(r->geomean.lo)) / (2 * KB__Z90);
+    const double se_f = (log(r->fresh_ratio) - log(r->fresh_lo)) / KB__Z90;
+    const double se_t = (log(r->geomean.hi) - log(r->geomean.est)) / KB__Z90;
     const double se = sqrt(se_f * se_f + se_t * se_t);
     return se > 0 ? (log(r->fresh_ratio) - log(r->geomean.est)) / se : 0;
 }

@@ -602,10 +602,11 @@ out:
     if (out_fd >= 0) close(out_fd);
 }
 
-/* One group of fresh sets, and only it (a BATCH that carries the fresh
- * arena's descriptor): the previous group's pages go, and the descriptor is
- * closed before any plugin code runs, so a plugin meets each fresh set
- * first at the call that runs it. Returns 0, or a reason. */
+/* One group of fresh sets, and only it, for one batch (a BATCH that
+ * carries the fresh arena's descriptor): the descriptor is closed before
+ * any plugin code runs and the pages go after the batch (do_batch), so a
+ * plugin meets each fresh set first at the call that runs it. Returns
+ * NULL, or a reason. */
 static const char *map_group(kb__wcase *k, uint32_t group, int *fd) {
     const kb__layout *L = &k->layout;
     if (group >= KB__PROBE_GROUPS) return "bad probe request";
@@ -613,7 +614,6 @@ static const char *map_group(kb__wcase *k, uint32_t group, int *fd) {
     if (from % (uint64_t)W.page || to <= from || to > L->probe_size) return "bad probe layout";
     if (k->probe) munmap(k->probe, k->probe_size);
     k->probe = NULL;
-    k->probe_group = -1;
     /* Populated: page faults on first touch would be timed otherwise. */
     void *m = mmap(NULL, to - from, PROT_READ, MAP_SHARED | MAP_POPULATE, *fd, (off_t)from);
     close(*fd);
@@ -736,6 +736,12 @@ static void do_batch(const kb__req *q, int *fresh_fd) {
         r.type = KB__REP_OK;
     }
     reply(&r);
+    /* A fresh group serves one batch; after it, none is in reach. */
+    if (k->probe) {
+        munmap(k->probe, k->probe_size);
+        k->probe = NULL;
+        k->probe_group = -1;
+    }
 }
 
 /* The timed sets, after prepare: prepare has returned and no plugin code
