@@ -5,9 +5,10 @@
  * per-call sets (the calls arena) and the KB__PROBE fresh sets. The host
  * writes each, seals it against writes, then hands workers a read-only
  * descriptor, so a plugin cannot write them by mprotect or by reopening the
- * memfd. A worker gets the calls arena only after prepare has returned
- * (trial.c) and the fresh sets only after timing: prepare sees the statics
- * and nothing else, so it cannot precompute answers. The timed sets share
+ * memfd. A worker gets the calls arena only once every case's prepare has
+ * returned (trial.c), and the fresh sets after timing, one group for each
+ * probe batch (worker.c): prepare sees the statics and nothing else, so it
+ * cannot precompute answers. The timed sets share
  * the statics of set 0 and differ in every per-call input. The fresh sets
  * are generated from a seed of their own (probe_seed), so nothing a worker
  * reads in the timed sets predicts them. Oracle outputs stay in host memory

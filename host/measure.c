@@ -248,18 +248,6 @@ static kb__status summarise(const kb__trial_opts *o, kb__case_data *cases, uint3
     return st;
 }
 
-/* The fresh probe: each side timed on input sets it has never seen, in
- * pairs like the timed batches, so the ratio on fresh inputs comes with a
- * CI of its own (the same estimator as the geomean's). Per case, pair j
- * runs a group of KB__PROBE_GROUP fresh sets, each set once, on both sides,
- * each worker given that group's pages with its batch (proto.h),
- * the side that goes first alternating; the other side's run leaves
- * nothing for a side to replay, since each side sees each set once. Times
- * are the host's (the kernel's stamps), less the timed batches' estimated
- * harness cost, never a reading the worker produced. A warm target's
- * harness reads the sets in before the clock (KB__REQF_TOUCH), as for the
- * timed sets. A cold target's sets are meant to come from DRAM, so there
- * each side gets groups of its own that no worker has read. */
 /* One case's fresh log ratios into lr[]; returns how many (or < 0 on a
  * failure, which fail describes). */
 static int probe_case(const kb_target *t, kb__case_data *cd, double ov, kb__side *cand,
@@ -287,6 +275,18 @@ static int probe_case(const kb_target *t, kb__case_data *cd, double ov, kb__side
     return n;
 }
 
+/* The fresh probe: each side timed on input sets it has never seen, in
+ * pairs like the timed batches, so the ratio on fresh inputs comes with a
+ * CI of its own (the same estimator as the geomean's). Per case, pair j
+ * runs a group of KB__PROBE_GROUP fresh sets, each set once, on both sides,
+ * each worker given that group's pages with its batch (proto.h),
+ * the side that goes first alternating; the other side's run leaves
+ * nothing for a side to replay, since each side sees each set once. Times
+ * are the host's (the kernel's stamps), less the timed batches' estimated
+ * harness cost, never a reading the worker produced. A warm target's
+ * harness reads the sets in before the clock (KB__REQF_TOUCH), as for the
+ * timed sets. A cold target's sets are meant to come from DRAM, so there
+ * each side gets groups of its own that no worker has read. */
 static int fresh_probe(const kb_target *t, kb__case_data *cases, uint32_t n_cases, kb__side *cand,
                        kb__side *base, kb__samples *smp, kb__result *r, uint64_t *rng,
                        kb__failure *fail) {
