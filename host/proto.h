@@ -22,11 +22,12 @@
 /* Fresh sets, sent to a worker only at the end of timing: the candidate's
  * speed on inputs it has never seen, against its timed speed, shows a
  * plugin that replays answers cached from earlier calls (measure.c). */
-#define KB__PROBE 32
-/* Fresh sets a probe batch runs; each group lies in its own pages of the
- * fresh arena and a worker maps one group at a time (KB__REQ_BATCH), so no
- * fresh set is in reach before the batch that runs it. */
-#define KB__PROBE_GROUP 2
+#define KB__PROBE 16
+/* Fresh sets a probe batch runs (one call each); each group lies in its
+ * own pages of the fresh arena and a worker maps one group at a time
+ * (KB__REQ_BATCH), so no fresh set is in reach before the batch that runs
+ * it. */
+#define KB__PROBE_GROUP 1
 #define KB__PROBE_GROUPS (KB__PROBE / KB__PROBE_GROUP)
 #define KB__ALLSETS (KB__SETS + KB__PROBE)
 #define KB__MAX_CASES 64
