@@ -398,6 +398,8 @@ void kb__result_print_json(const kb__result *r, void *file)
     jk_num(f, &m, in, "noise_floor_pct", r->noise_floor_pct);
     jk_num(f, &m, in, "drift_pct", t ? r->drift_pct : nan);
     jk_num(f, &m, in, "fresh_ratio", t ? r->fresh_ratio : nan);
+    jk_num(f, &m, in, "fresh_ci90_low", t ? r->fresh_lo : nan);
+    jk_num(f, &m, in, "fresh_ci90_high", t ? r->fresh_hi : nan);
     jk_num(f, &m, in, "batch_overhead_us", t ? r->overhead_us : nan);
     jk_num(f, &m, in, "batch_overhead_pct", t ? r->overhead_pct : nan);
     jk_str(f, &m, in, "inputs", r->inputs);
