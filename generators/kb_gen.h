@@ -25,8 +25,14 @@ typedef struct kb_rng {
 
 void kb_rng_seed(kb_rng *r, uint64_t seed);
 uint64_t kb_rng_next(kb_rng *r);
-/* A seed for an independent sub-stream, e.g. per (case, set, buffer). */
+/* A seed for an independent sub-stream, e.g. per (set, buffer): SipHash-2-4
+ * of (a, b) keyed by the seed, so a sub-stream's state (which its output
+ * reveals) reveals neither the seed nor any other sub-stream. */
 uint64_t kb_rng_derive(uint64_t seed, uint64_t a, uint64_t b);
+/* SipHash-2-4 (Aumasson and Bernstein 2012) under the 128-bit key (k0, k1)
+ * of the 16-byte message a, b (each little-endian): the reference's output
+ * for key bytes 0..15 (k0, k1 read little-endian) and message bytes 0..15. */
+uint64_t kb_rng_prf(uint64_t k0, uint64_t k1, uint64_t a, uint64_t b);
 /* Uniform integer in [0, n), unbiased (Lemire's method). n > 0. */
 uint64_t kb_rng_below(kb_rng *r, uint64_t n);
 /* Uniform double in [0, 1) with 53 random bits. */

@@ -5,7 +5,9 @@
  * sequence with step 0x9e3779b97f4a7c15 fed through a 64-bit finaliser. Its
  * whole state is one word, so a sub-stream costs nothing to seed, and its
  * output is fixed by the published reference, so the bytes a seed gives are
- * a fact, not an artefact of this file.
+ * a fact, not an artefact of this file. Sub-stream seeds come from a keyed
+ * PRF (SipHash-2-4), so a stream's state, which its output gives away,
+ * does not give away the seed.
  */
 #include "kb_gen.h"
 
@@ -32,17 +34,51 @@ uint64_t kb_rng_next(kb_rng *r)
     return kb__mix64(r->state);
 }
 
+#define KB__ROTL(x, b) (((x) << (b)) | ((x) >> (64 - (b))))
+
+static void kb__sip_round(uint64_t v[4])
+{
+    v[0] += v[1]; v[1] = KB__ROTL(v[1], 13); v[1] ^= v[0]; v[0] = KB__ROTL(v[0], 32);
+    v[2] += v[3]; v[3] = KB__ROTL(v[3], 16); v[3] ^= v[2];
+    v[0] += v[3]; v[3] = KB__ROTL(v[3], 21); v[3] ^= v[0];
+    v[2] += v[1]; v[1] = KB__ROTL(v[1], 17); v[1] ^= v[2]; v[2] = KB__ROTL(v[2], 32);
+}
+
+static void kb__sip_block(uint64_t v[4], uint64_t m)
+{
+    v[3] ^= m;
+    kb__sip_round(v);
+    kb__sip_round(v);
+    v[0] ^= m;
+}
+
+uint64_t kb_rng_prf(uint64_t k0, uint64_t k1, uint64_t a, uint64_t b)
+{
+    uint64_t v[4] = {k0 ^ 0x736f6d6570736575u, k1 ^ 0x646f72616e646f6du,
+                     k0 ^ 0x6c7967656e657261u, k1 ^ 0x7465646279746573u};
+    kb__sip_block(v, a);
+    kb__sip_block(v, b);
+    kb__sip_block(v, (uint64_t)16 << 56);
+    v[2] ^= 0xff;
+    for (int i = 0; i < 4; i++)
+        kb__sip_round(v);
+    return v[0] ^ v[1] ^ v[2] ^ v[3];
+}
+
 /*
- * Each argument goes through the finaliser before it meets the next one, so
- * derive(s, a, b) and derive(s, b, a) differ, and neighbouring (a, b) pairs
- * land on unrelated seeds rather than on neighbouring points of one Weyl
- * sequence (which would make their streams overlapping shifts of each other).
+ * A keyed PRF, not a mix: a plugin reads SplitMix64 output in its inputs,
+ * and one output word inverts to the stream's state (the finaliser is a
+ * bijection, the Weyl step is public). That state is derive(seed, a, b);
+ * were derive a chain of bijections too, it would invert to the seed and
+ * with it every other stream, the never-seen probe sets included. Under
+ * SipHash-2-4 keyed by the seed, a known output tells nothing about the key
+ * or about the output for any other (a, b) short of searching 2^64 keys.
+ * The key's second word is a fixed function of the seed (the ABI passes 64
+ * bits), so the key holds the seed's 64 bits of secret.
  */
 uint64_t kb_rng_derive(uint64_t seed, uint64_t a, uint64_t b)
 {
-    uint64_t h = kb__mix64(seed + KB__GOLDEN);
-    h = kb__mix64(h ^ kb__mix64(a + 2 * KB__GOLDEN));
-    return kb__mix64(h ^ kb__mix64(b + 3 * KB__GOLDEN));
+    return kb_rng_prf(seed, kb__mix64(seed ^ KB__GOLDEN), a, b);
 }
 
 /* High and low words of the 128-bit product; written out by hand where the

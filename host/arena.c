@@ -1,11 +1,18 @@
 /*
  * arena.c -- a case's inputs and oracle outputs, made once in the host.
  *
- * Inputs live in one memfd per case (the arena): the host writes them, seals
- * the memfd against writes, then hands workers a read-only descriptor, so a
- * plugin cannot write them by mprotect or by reopening the memfd. KB__SETS input sets share the static inputs of set 0 and differ
- * in every per-call input, so a plugin cannot replay an answer. Oracle
- * outputs stay in host memory and never reach a worker.
+ * Inputs live in three memfds per case: the statics, the KB__SETS timed
+ * per-call sets (the calls arena) and the KB__PROBE fresh sets. The host
+ * writes each, seals it against writes, then hands workers a read-only
+ * descriptor, so a plugin cannot write them by mprotect or by reopening the
+ * memfd. A worker gets the calls arena only once every case's prepare has
+ * returned (trial.c), and the fresh sets after timing, one group for each
+ * probe batch (worker.c): prepare sees the statics and nothing else, so it
+ * cannot precompute answers. The timed sets share
+ * the statics of set 0 and differ in every per-call input. The fresh sets
+ * are generated from a seed of their own (probe_seed), so nothing a worker
+ * reads in the timed sets predicts them. Oracle outputs stay in host memory
+ * and never reach a worker.
  *
  * A KB_TARGET_COLD_INPUTS target gets its per-call sets several times over
  * (replicas: byte copies at other addresses), enough that the copies
@@ -56,7 +63,8 @@ static void oracle_free(const kb_host *h, void *p) {
 /* Where buffer i of input set s lives (statics: always set 0's). */
 static uint8_t *set_ptr(const kb__case_data *cd, int s, uint32_t i) {
     const kb__layout *L = &cd->layout;
-    if (L->buf[i].role == KB_ROLE_STATIC || s < KB__SETS) return cd->base + L->buf[i].off[s < KB__SETS ? s : 0];
+    if (L->buf[i].role == KB_ROLE_STATIC) return cd->base + L->buf[i].off[0];
+    if (s < KB__SETS) return cd->cbase + L->buf[i].off[s];
     return cd->pbase + L->buf[i].poff[s - KB__SETS];
 }
 
@@ -98,10 +106,64 @@ static int make_memfd(const char *name, size_t size, char *err, size_t err_len) 
     return fd;
 }
 
+/* A fresh writable memfd of `size` bytes, mapped at *base. */
+static int make_arena(const char *name, size_t size, int *fd, uint8_t **base, char *err,
+                      size_t err_len) {
+    *fd = make_memfd(name, size, err, err_len);
+    if (*fd < 0) return KB__ENOMEM;
+    void *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, *fd, 0);
+    if (m == MAP_FAILED) {
+        kb__errf(err, err_len, "cannot map %zu bytes of inputs (%s): %s", size, name,
+                 strerror(errno));
+        return KB__ENOMEM;
+    }
+    *base = m;
+    return 0;
+}
+
+/* Every input set: the timed ones from `seed`, the fresh ones from
+ * `probe_seed`. A generator may write the statics for any set (pq-l2 writes
+ * its codebook at set 0 and reads it for the others), so the fresh sets'
+ * generator gets a copy of the timed statics to read and to write over. */
+static int generate_all(const kb_target *t, kb__case_data *cd, uint64_t seed, uint64_t probe_seed,
+                        char *err, size_t err_len) {
+    const kb__layout *L = &cd->layout;
+    const kb_case_spec *cs = cd->cs;
+    uint8_t *scratch = NULL;
+    kb_buffer bufs[KB_MAX_BUFFERS];
+    int rc = 0;
+    for (int s = 0; s < KB__ALLSETS && rc == 0; s++) {
+        if (s == KB__SETS && L->n_statics) {
+            scratch = malloc(cd->size);
+            if (!scratch) {
+                kb__errf(err, err_len, "out of memory for the fresh sets of case %s", cs->name);
+                return KB__ENOMEM;
+            }
+            memcpy(scratch, cd->base, cd->size);
+        }
+        for (uint32_t i = 0; i < t->n_buffers; i++) {
+            const int out = L->buf[i].role == KB_ROLE_OUTPUT;
+            uint8_t *p = out ? NULL : set_ptr(cd, s, i);
+            if (scratch && L->buf[i].role == KB_ROLE_STATIC) p = scratch + L->buf[i].off[0];
+            bufs[i] = (kb_buffer){p, cs->lengths[i], 0, L->buf[i].dtype, 0};
+        }
+        char gerr[256] = "";
+        if (t->generate(cs, s < KB__SETS ? seed : probe_seed, (uint32_t)s, bufs, t->n_buffers, gerr,
+                        sizeof gerr) != 0) {
+            gerr[sizeof gerr - 1] = 0;
+            kb__errf(err, err_len, "oracle generator failed for case %s: %s", cs->name, gerr);
+            rc = KB__ESPEC;
+        }
+    }
+    free(scratch);
+    return rc;
+}
+
 int kb__case_build(const kb_target *t, const kb_plugin *oracle, uint32_t case_index,
-                   uint32_t slot, uint64_t seed, kb__case_data *cd, char *err, size_t err_len) {
+                   uint32_t slot, uint64_t seed, uint64_t probe_seed, kb__case_data *cd, char *err,
+                   size_t err_len) {
     memset(cd, 0, sizeof *cd);
-    cd->fd = cd->ro_fd = cd->pfd = cd->pro_fd = -1;
+    cd->fd = cd->ro_fd = cd->cfd = cd->cro_fd = cd->pfd = cd->pro_fd = -1;
     cd->index = case_index;
     cd->cs = &t->cases[case_index];
     const kb_case_spec *cs = cd->cs;
@@ -117,10 +179,11 @@ int kb__case_build(const kb_target *t, const kb_plugin *oracle, uint32_t case_in
     }
     snprintf(L->case_name, sizeof L->case_name, "%s", cs->name);
 
-    /* Inputs: statics once, per-call inputs once per set; 64-byte aligned.
-     * Specs list statics first, so the per-call sets (replica 0) are the
-     * span [calls_off, off) and further replicas follow it. */
-    size_t off = 0, out_off = 0, poff = 0, calls_off = 0;
+    /* Inputs: statics once (in the statics arena, at `soff`), per-call
+     * inputs once per set (in the calls arena, at `off`); 64-byte aligned.
+     * Replica 0 of the per-call sets is the span [0, off) and further
+     * replicas follow it. */
+    size_t soff = 0, off = 0, out_off = 0, poff = 0;
     for (uint32_t i = 0; i < t->n_buffers; i++) {
         const kb_buffer_spec *b = &t->buffers[i];
         const size_t bytes = cs->lengths[i] * kb__dtype_size(b->dtype);
@@ -131,18 +194,14 @@ int kb__case_build(const kb_target *t, const kb_plugin *oracle, uint32_t case_in
         switch (b->role) {
         case KB_ROLE_STATIC:
             L->n_statics++;
-            for (int s = 0; s < KB__SETS; s++) L->buf[i].off[s] = off;
-            off = round_up(off + bytes, 64);
+            for (int s = 0; s < KB__SETS; s++) L->buf[i].off[s] = soff;
+            soff = round_up(soff + bytes, 64);
             break;
         case KB_ROLE_CALL:
-            if (L->n_calls++ == 0) calls_off = off;
+            L->n_calls++;
             for (int s = 0; s < KB__SETS; s++) {
                 L->buf[i].off[s] = off;
                 off = round_up(off + bytes, 64);
-            }
-            for (int p = 0; p < KB__PROBE; p++) {
-                L->buf[i].poff[p] = poff;
-                poff = round_up(poff + bytes, 64);
             }
             break;
         default: {
@@ -155,22 +214,35 @@ int kb__case_build(const kb_target *t, const kb_plugin *oracle, uint32_t case_in
         }
         }
     }
-    L->rep_stride = off - calls_off;
+    /* Fresh sets: each group of KB__PROBE_GROUP in pages of its own. */
+    for (uint32_t g = 0; g < KB__PROBE_GROUPS; g++) {
+        poff = round_up(poff, page);
+        L->group_off[g] = poff;
+        for (uint32_t p = g * KB__PROBE_GROUP; p < (g + 1) * KB__PROBE_GROUP; p++)
+            for (uint32_t i = 0; i < t->n_buffers; i++) {
+                if (t->buffers[i].role != KB_ROLE_CALL) continue;
+                L->buf[i].poff[p] = poff;
+                poff = round_up(poff + cs->lengths[i] * kb__dtype_size(t->buffers[i].dtype), 64);
+            }
+    }
+    L->group_off[KB__PROBE_GROUPS] = round_up(poff ? poff : 1, page);
+    L->rep_stride = off;
     L->n_reps = 1;
     if (t->flags & KB_TARGET_COLD_INPUTS) {
         /* At least 2 copies, so a call never reads what the one before it
          * read even when one copy alone outgrows the cache. */
         cd->llc_bytes = kb__llc_bytes();
         uint64_t want = (2 * cd->llc_bytes + L->rep_stride - 1) / L->rep_stride;
-        uint64_t most = calls_off < KB__COLD_ARENA_MAX
-                            ? (KB__COLD_ARENA_MAX - calls_off) / L->rep_stride : 1;
+        uint64_t most = soff < KB__COLD_ARENA_MAX
+                            ? (KB__COLD_ARENA_MAX - soff) / (L->rep_stride ? L->rep_stride : 1) : 1;
         if (want < 2) want = 2;
         if (most > KB__MAX_REPLICAS) most = KB__MAX_REPLICAS;
         L->n_reps = (uint32_t)(want < most ? want : most > 1 ? most : 1);
         off += (size_t)(L->n_reps - 1) * L->rep_stride;
     }
-    L->arena_size = round_up(off ? off : 1, page);
-    L->probe_size = round_up(poff ? poff : 1, page);
+    L->arena_size = round_up(soff ? soff : 1, page);
+    L->calls_size = round_up(off ? off : 1, page);
+    L->probe_size = L->group_off[KB__PROBE_GROUPS];
     cd->psize = L->probe_size;
     L->lane_size = out_off;
     uint64_t lanes = KB__LANE_BYTES / (out_off ? out_off : 1);
@@ -178,44 +250,19 @@ int kb__case_build(const kb_target *t, const kb_plugin *oracle, uint32_t case_in
     L->prod_off = (uint64_t)L->n_lanes * out_off;
     L->out_size = L->prod_off + round_up((size_t)L->n_lanes * L->n_outs * sizeof(kb_buffer), page);
     cd->size = L->arena_size;
+    cd->csize = L->calls_size;
 
-    cd->fd = make_memfd("kb-inputs", cd->size, err, err_len);
-    if (cd->fd < 0) return KB__ENOMEM;
-    cd->base = mmap(NULL, cd->size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, cd->fd, 0);
-    if (cd->base == MAP_FAILED) {
-        cd->base = NULL;
-        kb__errf(err, err_len, "cannot map %zu bytes of inputs: %s", cd->size, strerror(errno));
-        return KB__ENOMEM;
-    }
-
-    cd->pfd = make_memfd("kb-fresh-inputs", cd->psize, err, err_len);
-    if (cd->pfd < 0) return KB__ENOMEM;
-    cd->pbase = mmap(NULL, cd->psize, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, cd->pfd, 0);
-    if (cd->pbase == MAP_FAILED) {
-        cd->pbase = NULL;
-        kb__errf(err, err_len, "cannot map %zu bytes of fresh inputs: %s", cd->psize, strerror(errno));
-        return KB__ENOMEM;
-    }
-
-    kb_buffer bufs[KB_MAX_BUFFERS];
-    for (int s = 0; s < KB__ALLSETS; s++) {
-        for (uint32_t i = 0; i < t->n_buffers; i++) {
-            const int out = L->buf[i].role == KB_ROLE_OUTPUT;
-            bufs[i] = (kb_buffer){out ? NULL : set_ptr(cd, s, i), cs->lengths[i], 0,
-                                  L->buf[i].dtype, 0};
-        }
-        char gerr[256] = "";
-        if (t->generate(cs, seed, (uint32_t)s, bufs, t->n_buffers, gerr, sizeof gerr) != 0) {
-            gerr[sizeof gerr - 1] = 0;
-            kb__errf(err, err_len, "oracle generator failed for case %s: %s", cs->name, gerr);
-            return KB__ESPEC;
-        }
-    }
+    int rc = make_arena("kb-statics", cd->size, &cd->fd, &cd->base, err, err_len);
+    if (!rc) rc = make_arena("kb-inputs", cd->csize, &cd->cfd, &cd->cbase, err, err_len);
+    if (!rc) rc = make_arena("kb-fresh-inputs", cd->psize, &cd->pfd, &cd->pbase, err, err_len);
+    if (!rc) rc = generate_all(t, cd, seed, probe_seed, err, err_len);
+    if (rc) return rc;
     for (uint32_t r = 1; r < L->n_reps; r++)
-        memcpy(cd->base + calls_off + r * L->rep_stride, cd->base + calls_off, L->rep_stride);
+        memcpy(cd->cbase + r * L->rep_stride, cd->cbase, L->rep_stride);
     /* Seal: a worker could otherwise reopen /proc/self/fd/N read-write. The
      * host keeps only a read-only view from here on. */
     if (seal(cd->fd, &cd->base, cd->size, &cd->ro_fd, err, err_len) != 0 ||
+        seal(cd->cfd, &cd->cbase, cd->csize, &cd->cro_fd, err, err_len) != 0 ||
         seal(cd->pfd, &cd->pbase, cd->psize, &cd->pro_fd, err, err_len) != 0)
         return KB__EIO;
     cd->input_digest = kb__case_digest(cd);
@@ -237,7 +284,6 @@ int kb__case_build(const kb_target *t, const kb_plugin *oracle, uint32_t case_in
         kb__errf(err, err_len, "oracle prepare failed for case %s: %s", cs->name, perr);
         return KB__ESPEC;
     }
-    int rc = 0;
     for (int s = 0; s < KB__ALLSETS && rc == 0; s++) {
         for (uint32_t i = 0; i < L->n_calls; i++) {
             const uint32_t bi = L->n_statics + i;
@@ -325,7 +371,8 @@ void kb__inputs_describe(const kb_target *t, const kb__case_data *cases, uint32_
 }
 
 uint64_t kb__case_digest(const kb__case_data *cd) {
-    return kb__hash(cd->base, cd->size, 0) ^ kb__hash(cd->pbase, cd->psize, 1);
+    return kb__hash(cd->base, cd->size, 0) ^ kb__hash(cd->cbase, cd->csize, 2) ^
+           kb__hash(cd->pbase, cd->psize, 1);
 }
 
 void kb__case_free(kb__case_data *cd) {
@@ -333,12 +380,15 @@ void kb__case_free(kb__case_data *cd) {
         for (int j = 0; j < KB_MAX_BUFFERS; j++) free(cd->ref[s][j]);
     if (cd->base) munmap(cd->base, cd->size);
     if (cd->pbase) munmap(cd->pbase, cd->psize);
+    if (cd->cbase) munmap(cd->cbase, cd->csize);
     if (cd->fd >= 0) close(cd->fd);
     if (cd->ro_fd >= 0) close(cd->ro_fd);
+    if (cd->cfd >= 0) close(cd->cfd);
+    if (cd->cro_fd >= 0) close(cd->cro_fd);
     if (cd->pfd >= 0) close(cd->pfd);
     if (cd->pro_fd >= 0) close(cd->pro_fd);
     memset(cd, 0, sizeof *cd);
-    cd->fd = cd->ro_fd = cd->pfd = cd->pro_fd = -1;
+    cd->fd = cd->ro_fd = cd->cfd = cd->cro_fd = cd->pfd = cd->pro_fd = -1;
 }
 
 int kb__outbuf_create(const kb__layout *L, kb__outbuf *ob, char *err, size_t err_len) {

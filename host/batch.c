@@ -101,7 +101,11 @@ int kb__side_batch(kb__side *s, const kb_target *t, kb__case_data *cd, const uin
     uint64_t host_ns = 0;
     char what[160];
     snprintf(what, sizeof what, "run of case %s", cd->cs->name);
-    int rc = kb__worker_call(&s->w, &q, NULL, 0, &rep, timeout_s, &host_ns, fail, what);
+    /* Fresh sets: the worker maps their group alone (proto.h). */
+    const int fresh = n_order && order[0] >= KB__SETS;
+    if (fresh) q.group = (order[0] - KB__SETS) / KB__PROBE_GROUP;
+    int rc = kb__worker_call(&s->w, &q, fresh ? &cd->pro_fd : NULL, fresh, &rep, timeout_s,
+                             &host_ns, fail, what);
     if (rc != 0) return rc;
     if (rep.type != KB__REP_OK) {
         fail->status = KB__ST_REJECTED;

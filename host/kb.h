@@ -261,6 +261,7 @@ typedef struct kb__result {
     double drift_pct;      /* common speed change of both sides, first to second half, % */
     char hw_counters[96];  /* counter figures, or "n/a (why)" */
     double fresh_ratio;    /* geomean ratio on inputs neither side had seen (probe) */
+    double fresh_lo, fresh_hi; /* its CI, at the level of geomean's */
     double overhead_us;    /* batch overhead subtracted, median over cases, us */
     double overhead_pct;   /* the same as a share of a batch, median over cases */
     char inputs[192];      /* "warm" or "cold (...)": kb__inputs_describe; "" before the cases */

@@ -248,71 +248,120 @@ static kb__status summarise(const kb__trial_opts *o, kb__case_data *cases, uint3
     return st;
 }
 
-/* The fresh probe. Per case, each side is timed once on input sets it has
- * never seen: the baseline first runs the candidate's sets untimed (warming
- * the shared caches) and the candidate then its own; the other way round
- * for the baseline. A plugin that replays answers it cached from earlier
- * calls is fast only on what it has seen, so its ratio here is far worse
- * than in the timed batches. Times are the workers' own readings (a batch
- * is a couple of calls, too short for the host's clock), never taken as
- * more than a few round trips below the host's own reading. A cold
- * target's timed calls read from DRAM, so there the other side does not
- * warm the sets first: each side is timed on fresh sets no worker has read
- * in this trial, long pushed out of the caches by the timed batches, and a
- * kernel whose lead shows only on cold data is compared like with like. */
-static int fresh_probe(const kb_target *t, kb__case_data *cases, uint32_t n_cases, kb__side *cand,
-                       kb__side *base, kb__result *r, kb__failure *fail) {
-    double sum = 0;
-    uint32_t n = 0;
-    const double gap_c = cand->n_gaps ? kb__median(cand->gaps, cand->n_gaps) : 0;
-    const double gap_b = base->n_gaps ? kb__median(base->gaps, base->n_gaps) : 0;
-    const double allowed = 4 * (gap_c > gap_b ? gap_c : gap_b) + 500e3;
-    for (uint32_t c = 0; c < n_cases; c++) {
-        kb__side *sides[2] = {cand, base};
+/* One case's fresh log ratios into lr[]; returns how many (or < 0 on a
+ * failure, which fail describes). */
+static int probe_case(const kb_target *t, kb__case_data *cd, double ov, kb__side *cand,
+                      kb__side *base, uint64_t *rng, double *lr, kb__failure *fail) {
+    const int cold = (t->flags & KB_TARGET_COLD_INPUTS) != 0;
+    const uint32_t per = KB__PROBE_GROUP <= cd->layout.n_lanes ? KB__PROBE_GROUP : 1;
+    const uint32_t n_pairs = cold ? KB__PROBE_GROUPS / 2 : KB__PROBE_GROUPS;
+    const int phase = (int)(mix(rng) & 1);
+    int n = 0;
+    for (uint32_t j = 0; j < n_pairs; j++) {
+        const int cand_first = ((int)j ^ phase) & 1;
+        double ns[2]; /* [0] the candidate, [1] the baseline */
         for (int i = 0; i < 2; i++) {
-            kb__req q;
-            memset(&q, 0, sizeof q);
-            q.type = KB__REQ_PROBE;
-            q.slot = cases[c].layout.slot;
-            kb__rep rep;
-            int rc = kb__worker_call(&sides[i]->w, &q, &cases[c].pro_fd, 1, &rep, 10.0, NULL, fail,
-                                     "mapping of fresh inputs");
-            if (rc) return rc;
-            if (rep.type != KB__REP_OK) return 0; /* no probe: not a verdict of its own */
+            const int is_cand = (i == 0) == cand_first;
+            kb__side *s = is_cand ? cand : base;
+            const uint32_t g = cold ? 2 * j + (is_cand ? 0 : 1) : j;
+            uint32_t sets[KB__PROBE_GROUP];
+            for (uint32_t x = 0; x < per; x++) sets[x] = KB__SETS + g * KB__PROBE_GROUP + x;
+            if (kb__side_batch(s, t, cd, sets, per, per, 10.0, &ns[is_cand ? 0 : 1], fail))
+                return -1;
         }
-        /* Pools of two sets, half of them per side; the fastest reading of a
-         * side counts (load only ever adds time, and a probe is a couple of
-         * calls: with two readings a side, a loaded machine inflated both
-         * of an honest candidate's past the 2x rule in 3 of 20 trials). */
-        enum { per = 2, n_pools = KB__PROBE / per };
-        uint64_t k = per <= cases[c].layout.n_lanes ? per : cases[c].layout.n_lanes;
-        double best[2] = {INFINITY, INFINITY};
-        for (uint32_t pool = 0; pool < n_pools; pool++) {
-            uint32_t sets[per];
-            for (uint32_t i = 0; i < per; i++) sets[i] = KB__SETS + pool * per + i;
-            /* the first half: the baseline warms, the candidate is timed; then the reverse */
-            const int cand_timed = pool < n_pools / 2;
-            kb__side *warm = cand_timed ? base : cand, *timed = cand_timed ? cand : base;
-            double h;
-            int rc;
-            if (!(t->flags & KB_TARGET_COLD_INPUTS) &&
-                (rc = kb__side_batch(warm, t, &cases[c], sets, (uint32_t)k, k, 10.0, &h, fail)))
-                return rc;
-            if ((rc = kb__side_batch(timed, t, &cases[c], sets, (uint32_t)k, k, 10.0, &h, fail)))
-                return rc;
-            /* The worker's reading, but never more than `allowed` below the
-             * host's: a forged short record gains nothing beyond that. */
-            double w = timed->last_worker_ns;
-            if (h - w > allowed) w = h - allowed;
-            double *b = &best[cand_timed ? 0 : 1];
-            if (w < *b) *b = w;
-        }
-        if (best[0] > 0 && best[1] > 0 && isfinite(best[0]) && isfinite(best[1])) {
-            sum += log(best[0] / best[1]);
-            n++;
-        }
+        const double c = ns[0] - ov, b = ns[1] - ov;
+        lr[n++] = c > 0 && b > 0 ? log(c / b) : log(ns[0] / ns[1]);
     }
-    r->fresh_ratio = n ? exp(sum / n) : NAN;
+    return n;
+}
+
+/* The fresh probe: each side timed on input sets it has never seen, in
+ * pairs like the timed batches, so the ratio on fresh inputs comes with a
+ * CI of its own (the same estimator as the geomean's). Per case, pair j
+ * runs a group of KB__PROBE_GROUP fresh sets, each set once, on both sides,
+ * each worker given that group's pages with its batch (proto.h),
+ * the side that goes first alternating; the other side's run leaves
+ * nothing for a side to replay, since each side sees each set once. Times
+ * are the host's (the kernel's stamps), less the timed batches' estimated
+ * harness cost, never a reading the worker produced. A warm target's
+ * harness reads the sets in before the clock (KB__REQF_TOUCH), as for the
+ * timed sets. A cold target's sets are meant to come from DRAM, so there
+ * each side gets groups of its own that no worker has read. */
+static int fresh_probe(const kb_target *t, kb__case_data *cases, uint32_t n_cases, kb__side *cand,
+                       kb__side *base, kb__samples *smp, kb__result *r, uint64_t *rng,
+                       kb__failure *fail) {
+    static double lr[KB__MAX_CASES][KB__PROBE];
+    const double *groups[KB__MAX_CASES];
+    size_t ns[KB__MAX_CASES];
+    uint32_t m = 0;
+    r->fresh_ratio = r->fresh_lo = r->fresh_hi = NAN;
+    for (uint32_t c = 0; c < n_cases; c++) {
+        const double ov = batch_overhead(&smp[c], &r->cases[c]);
+        const int n = probe_case(t, &cases[c], ov, cand, base, rng, lr[m], fail);
+        if (n < 0) return KB__ECHILD;
+        if (n == 0) continue;
+        groups[m] = lr[m];
+        ns[m++] = (size_t)n;
+    }
+    if (!m) return 0;
+    const kb__ci g = kb__bootstrap_mean_of_medians(groups, ns, m, mix(rng), KB__RESAMPLES);
+    r->fresh_ratio = exp(g.est);
+    r->fresh_lo = exp(g.lo);
+    r->fresh_hi = exp(g.hi);
+    return 0;
+}
+
+/* How many standard errors the fresh ratio lies above the timed one, each
+ * standard error read off the half of its CI that faces the other (both
+ * are 90% intervals in log space, and a bootstrap's need not be
+ * symmetric: a replay that helps some batches more than others stretches
+ * the timed CI downwards, which says nothing about how high it reaches). */
+#define KB__Z90 1.6449
+static double fresh_excess_z(const kb__result *r) {
+    const double se_f = (log(r->fresh_ratio) - log(r->fresh_lo)) / KB__Z90;
+    const double se_t = (log(r->geomean.hi) - log(r->geomean.est)) / KB__Z90;
+    const double se = sqrt(se_f * se_f + se_t * se_t);
+    return se > 0 ? (log(r->fresh_ratio) - log(r->geomean.est)) / se : 0;
+}
+
+/* A keep must hold on inputs the candidate has never seen: a plugin that
+ * replays answers (all of them, or some) is faster only on what it has
+ * seen. Far slower on fresh inputs (over 2x the timed ratio) is a replay
+ * beyond doubt; fresh ratio above the timed one by more than
+ * KB__FRESH_Z standard errors of their difference (one-sided 1% for an
+ * honest kernel, whose two ratios estimate one number) means the win is
+ * not shown on fresh inputs: not a keep; nor is it when the fresh ratio
+ * shows no win at all, however wide its CI (a loaded machine widens it
+ * enough to hide a 15% replay from the z test; an honest win of a few
+ * percent reads under 1 there all but always). */
+#define KB__FRESH_Z 2.326
+static int fresh_holds(kb__result *r, kb__failure *fail) {
+    if (r->status != KB__ST_KEEP) return 0;
+    if (!isfinite(r->fresh_ratio) || !isfinite(r->fresh_lo) || !isfinite(r->fresh_hi)) {
+        r->status = KB__ST_INCONCLUSIVE;
+        kb__errf(r->reason, sizeof r->reason,
+                 "the timed batches show a win, but no ratio on fresh inputs could be measured "
+                 "to confirm it; rerun");
+        return 0;
+    }
+    if (r->fresh_ratio > 2.0 * r->geomean.est) {
+        fail->status = KB__ST_REJECTED;
+        kb__errf(fail->reason, sizeof fail->reason,
+                 "on inputs it had never seen the candidate's ratio is %.3f, in the timed batches "
+                 "%.3f: it replays answers cached from earlier calls",
+                 r->fresh_ratio, r->geomean.est);
+        return KB__ECHILD;
+    }
+    const double z = fresh_excess_z(r);
+    if (z > KB__FRESH_Z || r->fresh_ratio >= 1.0) {
+        r->status = KB__ST_INCONCLUSIVE;
+        kb__errf(r->reason, sizeof r->reason,
+                 "on inputs it had never seen the ratio is %.4f CI [%.4f, %.4f], in the timed "
+                 "batches %.4f CI [%.4f, %.4f] (%.1f standard errors apart): the win does not "
+                 "hold on fresh inputs, as with answers replayed from earlier calls",
+                 r->fresh_ratio, r->fresh_lo, r->fresh_hi, r->geomean.est, r->geomean.lo,
+                 r->geomean.hi, z);
+    }
     return 0;
 }
 
@@ -456,19 +505,7 @@ int kb__measure(const kb__trial_opts *o, const kb_target *t, kb__case_data *case
         }
     }
     if ((rc = check_outside(cand, base, fail))) return rc;
-    if ((rc = fresh_probe(t, cases, n_cases, cand, base, r, fail))) return rc;
+    if ((rc = fresh_probe(t, cases, n_cases, cand, base, smp, r, &rng, fail))) return rc;
     r->status = summarise(o, cases, n_cases, smp, r, stats_seed);
-    /* A win only on what it has seen, by far more than caches explain:
-     * answers replayed from a cache. (Only a keep needs the check; a slow
-     * candidate on cold-ish data proves nothing either way.) */
-    if (r->status == KB__ST_KEEP && isfinite(r->fresh_ratio) &&
-        r->fresh_ratio > 2.0 * r->geomean.est) {
-        fail->status = KB__ST_REJECTED;
-        kb__errf(fail->reason, sizeof fail->reason,
-                 "on inputs it had never seen the candidate's ratio is %.3f, in the timed batches "
-                 "%.3f: it replays answers cached from earlier calls",
-                 r->fresh_ratio, r->geomean.est);
-        return KB__ECHILD;
-    }
-    return 0;
+    return fresh_holds(r, fail);
 }

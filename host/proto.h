@@ -21,8 +21,14 @@
 #define KB__SETS 16       /* input sets per case */
 /* Fresh sets, sent to a worker only at the end of timing: the candidate's
  * speed on inputs it has never seen, against its timed speed, shows a
- * plugin that replays answers cached from earlier calls. */
+ * plugin that replays answers cached from earlier calls (measure.c). */
 #define KB__PROBE 16
+/* Fresh sets a probe batch runs (one call each); each group lies in its
+ * own pages of the fresh arena and a worker maps one group at a time
+ * (KB__REQ_BATCH), so no fresh set is in reach before the batch that runs
+ * it. */
+#define KB__PROBE_GROUP 1
+#define KB__PROBE_GROUPS (KB__PROBE / KB__PROBE_GROUP)
 #define KB__ALLSETS (KB__SETS + KB__PROBE)
 #define KB__MAX_CASES 64
 #define KB__MAX_ORDER 16  /* set order cycled through within one batch */
@@ -34,11 +40,15 @@
 
 enum kb__req_type {
     KB__REQ_LOAD = 1,  /* fd: sealed snapshot; loads, reports kb__desc */
-    KB__REQ_CASE,      /* fds: arena (read-only), outputs; prepare + verify */
-    KB__REQ_BATCH,     /* `calls` runs cycling through `order` (and replicas), timed */
+    KB__REQ_CASE,      /* fds: statics (read-only), outputs; prepare + verify */
+    KB__REQ_BATCH,     /* `calls` runs cycling through `order` (and replicas), timed;
+                        * fd, for a fresh batch: the fresh arena (read-only), of which
+                        * group `group` alone is mapped, as sets
+                        * KB__SETS + group * KB__PROBE_GROUP.. */
     KB__REQ_RELEASE,   /* release() one case */
-    KB__REQ_PROBE,     /* fd: the case's fresh sets (read-only), usable as sets 4.. */
-    KB__REQ_QUIT       /* exit(0) */
+    KB__REQ_QUIT,      /* exit(0) */
+    KB__REQ_INPUTS     /* fd: the timed per-call sets (read-only), sent after CASE's
+                        * reply, so prepare never had them */
 };
 
 /* Request flags: the target's rules the worker enforces. */
@@ -64,9 +74,10 @@ enum kb__rep_type {
     KB__REP_STARTED  /* a batch's first call is about to begin (KB__REQF_STARTED) */
 };
 
-/* Where a case's buffers live. Inputs: offsets into the arena, per set
- * (statics only in set 0; later sets repeat set 0's offset); replica r of a
- * per-call set lies rep_stride * r bytes after replica 0, which `off` gives.
+/* Where a case's buffers live. Inputs: a static's offset into the statics
+ * arena (off[0]; later entries repeat it), a per-call input's offsets into
+ * the calls arena, per set; replica r of a per-call set lies
+ * rep_stride * r bytes after replica 0, which `off` gives.
  * Outputs: slot offset and size in the output memfd (page multiples) and
  * where the data starts inside the slot. */
 typedef struct kb__layout {
@@ -75,7 +86,8 @@ typedef struct kb__layout {
     int64_t params[KB_MAX_PARAMS];
     char param_names[KB_MAX_PARAMS][32];
     char case_name[96];
-    uint64_t arena_size, out_size, probe_size;
+    uint64_t arena_size, out_size, probe_size; /* arena: the statics */
+    uint64_t calls_size;         /* the timed per-call sets, replicas included */
     /* Copies of the per-call sets 0..KB__SETS-1 in the arena: 1 unless the
      * target is KB_TARGET_COLD_INPUTS. */
     uint32_t n_reps, pad3;
@@ -84,6 +96,7 @@ typedef struct kb__layout {
      * the host can check any call afterwards, chosen after the fact: a
      * plugin cannot know which calls will be checked, so it must do all. */
     uint32_t n_lanes, pad2;
+    uint64_t group_off[KB__PROBE_GROUPS + 1]; /* page-aligned span of each fresh group */
     uint64_t lane_size;      /* bytes of one lane: the output slots */
     /* The batch's output descriptors, kb_buffer[n_lanes][n_outs], written
      * by the worker before the clock starts and read by the host after the
@@ -106,6 +119,7 @@ typedef struct kb__req {
     uint32_t n_order;
     uint32_t flags;         /* KB__REQF_* */
     uint32_t rep0;          /* BATCH: the replica the first call reads (< n_reps) */
+    uint32_t group, pad4;   /* BATCH with the fresh arena: the group to map */
     uint64_t calls;         /* BATCH */
     uint32_t order[KB__MAX_ORDER];
     char path[256];         /* LOAD: the plugin's path, for messages */

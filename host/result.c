@@ -78,6 +78,8 @@ void kb__result_print_block(const kb__result *r, void *file)
     kv_num(f, "noise_floor_pct", 1, "%.2f", r->noise_floor_pct);
     kv_num(f, "drift_pct", t, "%+.1f", r->drift_pct);
     kv_num(f, "fresh_ratio", t, "%.4f", r->fresh_ratio);
+    kv_num(f, "fresh_ci90_low", t, "%.4f", r->fresh_lo);
+    kv_num(f, "fresh_ci90_high", t, "%.4f", r->fresh_hi);
     kv_num(f, "batch_overhead_us", t, "%.2f", r->overhead_us);
     kv_num(f, "batch_overhead_pct", t, "%.3f", r->overhead_pct);
     kv_str(f, "hw_counters", r->hw_counters);
@@ -437,6 +439,8 @@ void kb__result_print_json(const kb__result *r, void *file)
     jk_num(f, &m, in, "noise_floor_pct", r->noise_floor_pct);
     jk_num(f, &m, in, "drift_pct", t ? r->drift_pct : nan);
     jk_num(f, &m, in, "fresh_ratio", t ? r->fresh_ratio : nan);
+    jk_num(f, &m, in, "fresh_ci90_low", t ? r->fresh_lo : nan);
+    jk_num(f, &m, in, "fresh_ci90_high", t ? r->fresh_hi : nan);
     jk_num(f, &m, in, "batch_overhead_us", t ? r->overhead_us : nan);
     jk_num(f, &m, in, "batch_overhead_pct", t ? r->overhead_pct : nan);
     jk_str(f, &m, in, "inputs", r->inputs);

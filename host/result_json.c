@@ -139,6 +139,8 @@ int kb__result_from_json(const json_t *doc, kb__result *r, kb__best_info *bi, ch
     r->noise_floor_pct = get_num(kb, "noise_floor_pct");
     r->drift_pct = get_num(kb, "drift_pct");
     r->fresh_ratio = get_num(kb, "fresh_ratio");
+    r->fresh_lo = get_num(kb, "fresh_ci90_low");
+    r->fresh_hi = get_num(kb, "fresh_ci90_high");
     r->overhead_us = get_num(kb, "batch_overhead_us");
     r->overhead_pct = get_num(kb, "batch_overhead_pct");
     double rss = get_num(kb, "peak_rss_kb");

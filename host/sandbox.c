@@ -223,7 +223,7 @@ static void set_memory_limit(kb__worker *w, const kb__layout *L) {
     const uint64_t vm = worker_vm_bytes(w);
     if (!vm) return;
     const uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
-    uint64_t want = vm + L->arena_size + L->out_size + (uint64_t)(L->n_outs + 1) * page +
+    uint64_t want = vm + L->arena_size + L->calls_size + L->out_size + (uint64_t)(L->n_outs + 1) * page +
                     KB__MEM_HEADROOM;
     if (cur.rlim_max != RLIM_INFINITY && want > cur.rlim_max) want = cur.rlim_max;
     struct rlimit nl = {want, cur.rlim_max};

@@ -15,6 +15,8 @@
 
 #include "trial.h"
 
+#define KB__PROBE_SEED_DOMAIN 0x70726f6265736564u /* "probesed" */
+
 /* Case selection: "quick" (default), "all", or a ";"-separated list. */
 static int select_cases(const kb_target *t, const char *sel, uint32_t *idx, uint32_t *n,
                         char *err, size_t err_len) {
@@ -53,14 +55,16 @@ static void ctx_free(kb__ctx *c) {
 }
 
 static int ctx_build(kb__ctx *c, const char *target, const char *oracles_dir, const char *sel,
-                     uint64_t seed, char *err, size_t err_len) {
+                     uint64_t seed, uint64_t probe_seed, char *err, size_t err_len) {
     const uint64_t t0 = kb__now_ns();
     snprintf(c->target, sizeof c->target, "%s", target);
     snprintf(c->oracles_dir, sizeof c->oracles_dir, "%s", oracles_dir ? oracles_dir : "");
     snprintf(c->cases_sel, sizeof c->cases_sel, "%s", sel ? sel : "quick");
     c->seed = seed;
+    c->probe_seed = probe_seed;
     for (int i = 0; i < KB__MAX_CASES; i++)
-        c->cases[i].fd = c->cases[i].ro_fd = c->cases[i].pfd = c->cases[i].pro_fd = -1;
+        c->cases[i].fd = c->cases[i].ro_fd = c->cases[i].cfd = c->cases[i].cro_fd =
+            c->cases[i].pfd = c->cases[i].pro_fd = -1;
     c->osnap.fd = -1;
     int rc = kb__oracle_find(target, oracles_dir, c->oracle_path, sizeof c->oracle_path, err, err_len);
     if (rc != 0) return KB__ENOTFOUND;
@@ -75,7 +79,8 @@ static int ctx_build(kb__ctx *c, const char *target, const char *oracles_dir, co
     if ((rc = select_cases(c->t, sel, idx, &n, err, err_len)) != 0) return rc;
     for (uint32_t i = 0; i < n; i++) {
         c->n_cases = i + 1;
-        rc = kb__case_build(c->t, c->oracle.plugin, idx[i], i, seed, &c->cases[i], err, err_len);
+        rc = kb__case_build(c->t, c->oracle.plugin, idx[i], i, seed, probe_seed, &c->cases[i], err,
+                            err_len);
         if (rc != 0) return rc;
     }
     c->build_seconds = (double)(kb__now_ns() - t0) / 1e9;
@@ -84,14 +89,27 @@ static int ctx_build(kb__ctx *c, const char *target, const char *oracles_dir, co
 
 int kb__ctx_get(kb__ctx_cache *cc, const char *target, const char *oracles_dir, const char *cases,
                 uint64_t seed, kb__ctx **out, char *err, size_t err_len) {
-    if (!cc->seed && getrandom(&cc->seed, sizeof cc->seed, 0) != sizeof cc->seed)
-        cc->seed = kb__now_ns() * 0x9e3779b97f4a7c15u;
+    if (!cc->seed) {
+        uint64_t s[2];
+        if (getrandom(s, sizeof s, 0) != sizeof s) {
+            s[0] = kb__now_ns() * 0x9e3779b97f4a7c15u;
+            s[1] = kb__hash(s, sizeof s[0], kb__now_ns());
+        }
+        cc->seed = s[0] ? s[0] : 1;
+        cc->probe_seed = s[1];
+    }
+    /* The fresh sets' seed: independent secret bits, so no timed input
+     * (nor the timed seed, were it found) predicts them. A user's --seed is
+     * public by choice, and its fresh sets follow from it, so a trial
+     * repeats whole. */
+    const uint64_t probe_seed =
+        seed ? kb__hash(&seed, sizeof seed, KB__PROBE_SEED_DOMAIN) : cc->probe_seed;
     if (!seed) seed = cc->seed;
     const char *sel = cases ? cases : "quick", *od = oracles_dir ? oracles_dir : "";
     for (uint32_t i = 0; i < cc->n; i++) {
         kb__ctx *c = cc->ctx[i];
         if (strcmp(c->target, target) || strcmp(c->cases_sel, sel) || strcmp(c->oracles_dir, od) ||
-            c->seed != seed)
+            c->seed != seed || c->probe_seed != probe_seed)
             continue;
         /* Still the same oracle? */
         kb__snapshot now = {.fd = -1};
@@ -114,7 +132,7 @@ int kb__ctx_get(kb__ctx_cache *cc, const char *target, const char *oracles_dir, 
         kb__errf(err, err_len, "out of memory");
         return KB__ENOMEM;
     }
-    int rc = ctx_build(c, target, oracles_dir, sel, seed, err, err_len);
+    int rc = ctx_build(c, target, oracles_dir, sel, seed, probe_seed, err, err_len);
     if (rc != 0) {
         ctx_free(c);
         return rc;

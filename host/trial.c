@@ -149,6 +149,28 @@ static int side_prepare(kb__side *s, kb__case_data *cd, const kb__side *other, d
     return 0;
 }
 
+/* A case's timed sets, sent once every case is prepared: prepare, the one
+ * untimed plugin code that sees inputs, never has a per-call set mapped,
+ * this case's or any other's (arena.c). */
+static int side_inputs(kb__side *s, kb__case_data *cd, double timeout_s, kb__failure *fail) {
+    kb__req q;
+    memset(&q, 0, sizeof q);
+    q.type = KB__REQ_INPUTS;
+    q.slot = cd->layout.slot;
+    kb__rep rep;
+    char what[160];
+    snprintf(what, sizeof what, "mapping of the inputs of case %s", cd->cs->name);
+    int rc = kb__worker_call(&s->w, &q, &cd->cro_fd, 1, &rep, timeout_s, NULL, fail, what);
+    if (rc) return rc;
+    if (rep.type != KB__REP_OK) {
+        fail->status = KB__ST_REJECTED;
+        kb__errf(fail->reason, sizeof fail->reason, "%s %s (case %s)", s->w.label, rep.msg,
+                 cd->cs->name);
+        return KB__ECHILD;
+    }
+    return 0;
+}
+
 static int side_release_all(kb__side *s, kb__case_data *cases, uint32_t n, double timeout_s,
                             kb__failure *fail) {
     for (uint32_t c = 0; c < n; c++) {
@@ -177,7 +199,7 @@ static void side_close(kb__side *s) {
 static void no_timing(kb__result *r) {
     const double nan_ = NAN;
     r->geomean = r->worst = (kb__ci){nan_, nan_, nan_};
-    r->noise_pct = r->drift_pct = r->fresh_ratio = nan_;
+    r->noise_pct = r->drift_pct = r->fresh_ratio = r->fresh_lo = r->fresh_hi = nan_;
 }
 
 int kb__trial_run(const kb__trial_opts *o, kb__ctx_cache *cache, kb__result *r, char *err,
@@ -299,18 +321,24 @@ int kb__trial_run(const kb__trial_opts *o, kb__ctx_cache *cache, kb__result *r, 
         }
     }
 
-    /* 6. prepare and check every input set, candidate first */
+    /* 6. prepare every case, candidate first; then check every input set */
     for (uint32_t c = 0; c < n_cases; c++) {
         if ((rc = side_prepare(cand, &cases[c], NULL, phase_timeout(o), &fail, err, err_len)) == KB__ENOMEM) goto out;
         if (rc) goto verdict;
+        if (!o->verify_only) {
+            if ((rc = side_prepare(base, &cases[c], cand, phase_timeout(o), &fail, err, err_len)) == KB__ENOMEM) goto out;
+            if (rc) goto verdict;
+        }
+    }
+    for (uint32_t c = 0; c < n_cases; c++) {
+        if (side_inputs(cand, &cases[c], phase_timeout(o), &fail) != 0) goto verdict;
         for (uint32_t s = 0; s < KB__SETS; s++) {
             double ns;
             const double tmo = 2.0 + 100.0 * cases[c].oracle_ns / 1e9;
             if (kb__side_batch(cand, t, &cases[c], &s, 1, 1, tmo, &ns, &fail) != 0) goto verdict;
         }
         if (!o->verify_only) {
-            if ((rc = side_prepare(base, &cases[c], cand, phase_timeout(o), &fail, err, err_len)) == KB__ENOMEM) goto out;
-            if (rc) goto verdict;
+            if (side_inputs(base, &cases[c], phase_timeout(o), &fail) != 0) goto verdict;
             uint32_t s0 = 0;
             double ns;
             if (kb__side_batch(base, t, &cases[c], &s0, 1, 1, 10.0, &ns, &fail) != 0) goto verdict;

@@ -15,10 +15,13 @@ typedef struct kb__case_data {
     uint32_t index;          /* into the spec's cases */
     const kb_case_spec *cs;
     kb__layout layout;       /* what workers are told */
-    int fd, ro_fd;           /* arena memfd, and a read-only reopen for workers */
+    int fd, ro_fd;           /* statics memfd, and a read-only reopen for workers */
     uint8_t *base;           /* host mapping (read-only once sealed) */
     size_t size;
-    uint64_t input_digest;   /* of the whole arena, to prove nobody wrote it */
+    int cfd, cro_fd;         /* the timed per-call sets' memfd (the calls arena) */
+    uint8_t *cbase;
+    size_t csize;
+    uint64_t input_digest;   /* of all three arenas, to prove nobody wrote them */
     int pfd, pro_fd;         /* the fresh sets' memfd, and its read-only reopen */
     uint8_t *pbase;
     size_t psize;
@@ -33,7 +36,8 @@ typedef struct kb__case_data {
 
 /* The in-process oracle: its spec plus its kernel. */
 int kb__case_build(const kb_target *t, const kb_plugin *oracle, uint32_t case_index,
-                   uint32_t slot, uint64_t seed, kb__case_data *cd, char *err, size_t err_len);
+                   uint32_t slot, uint64_t seed, uint64_t probe_seed, kb__case_data *cd, char *err,
+                   size_t err_len);
 void kb__case_free(kb__case_data *cd);
 /* Digest of all the case's inputs, to prove after a trial nobody wrote them. */
 uint64_t kb__case_digest(const kb__case_data *cd);
@@ -150,6 +154,7 @@ typedef struct kb__ctx {
     kb__lib oracle;
     const kb_target *t;
     uint64_t seed;
+    uint64_t probe_seed; /* the fresh sets' seed (kb__ctx_get) */
     uint32_t n_cases;
     kb__case_data cases[KB__MAX_CASES];
     double build_seconds; /* generation and oracle outputs */
@@ -160,6 +165,7 @@ typedef struct kb__ctx_cache {
     kb__ctx *ctx[KB__CTX_MAX];
     uint32_t n;
     uint64_t seed; /* secret, drawn when the cache is first used */
+    uint64_t probe_seed; /* secret, drawn with it, independently */
     uint64_t hits, builds;
 } kb__ctx_cache;
 

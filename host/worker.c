@@ -41,8 +41,10 @@ static size_t ins_bytes(uint32_t n_reps) {
 typedef struct kb__wcase {
     int ready;
     void *state;
-    uint8_t *arena;
+    uint8_t *arena;        /* the statics */
     size_t arena_size;
+    uint8_t *calls;        /* the timed per-call sets, mapped after prepare */
+    size_t calls_size;
     uint8_t *outmap;       /* reservation incl. guard pages */
     size_t outmap_size;
     uint32_t n_ins, n_outs;
@@ -53,8 +55,9 @@ typedef struct kb__wcase {
     kb_buffer (*ins)[KB_MAX_BUFFERS];
     size_t ins_size;
     uint32_t *rows;        /* cold cases: a batch's descriptor row per call (do_batch) */
-    uint8_t *probe;        /* the fresh sets, mapped only when the host sends them */
+    uint8_t *probe;        /* one group of fresh sets, mapped when the host sends it */
     size_t probe_size;
+    int probe_group;       /* which group is mapped */
     kb_buffer *lanes;      /* [n_lanes][n_outs]: each call's own outputs */
     kb_buffer *work;       /* the batch's copy of lanes, handed to run(); shared
                             * with the host, which reads `produced` from it */
@@ -217,6 +220,7 @@ static void on_fault(int sig, siginfo_t *si, void *uc) {
         kb__wcase *k = &W.cases[c];
         if (!k->ready) continue;
         if ((addr >= k->arena && addr < k->arena + k->arena_size) ||
+            (k->calls && addr >= k->calls && addr < k->calls + k->calls_size) ||
             (k->probe && addr >= k->probe && addr < k->probe + k->probe_size)) {
             say_fault("wrote to input (read-only memory) in case", k->layout.case_name);
             goto die;
@@ -458,6 +462,7 @@ static void do_load(int fd, const char *shown, const kb__fplan *foreign) {
 
 static void unmap_case(kb__wcase *k) {
     if (k->arena) munmap(k->arena, k->arena_size);
+    if (k->calls) munmap(k->calls, k->calls_size);
     if (k->outmap) munmap(k->outmap, k->outmap_size);
     if (k->work) munmap(k->work, k->work_size);
     if (k->probe) munmap(k->probe, k->probe_size);
@@ -545,14 +550,6 @@ static void do_case(const kb__req *q, int arena_fd, int out_fd) {
     }
     k->ins = insm;
     k->ins_size = insz;
-    for (uint32_t r = 0; r < L->n_reps; r++)
-        for (int s = 0; s < KB__SETS; s++)
-            for (uint32_t i = 0; i < L->n_calls; i++) {
-                const uint32_t bi = L->n_statics + i;
-                k->ins[r * KB__SETS + s][i] =
-                    (kb_buffer){k->arena + L->buf[bi].off[s] + r * L->rep_stride, L->buf[bi].count,
-                                0, L->buf[bi].dtype, 0};
-            }
     mprotect(k->ins, insz, PROT_READ);
     for (uint32_t p = 0; p < L->n_params && p < KB_MAX_PARAMS; p++)
         k->names[p] = k->layout.param_names[p];
@@ -605,6 +602,39 @@ out:
     if (out_fd >= 0) close(out_fd);
 }
 
+/* One group of fresh sets, and only it, for one batch (a BATCH that
+ * carries the fresh arena's descriptor): the descriptor is closed before
+ * any plugin code runs and the pages go after the batch (do_batch), so a
+ * plugin meets each fresh set first at the call that runs it. Returns
+ * NULL, or a reason. */
+static const char *map_group(kb__wcase *k, uint32_t group, int *fd) {
+    const kb__layout *L = &k->layout;
+    if (group >= KB__PROBE_GROUPS) return "bad probe request";
+    const uint64_t from = L->group_off[group], to = L->group_off[group + 1];
+    if (from % (uint64_t)W.page || to <= from || to > L->probe_size) return "bad probe layout";
+    if (k->probe) munmap(k->probe, k->probe_size);
+    k->probe = NULL;
+    /* Populated: page faults on first touch would be timed otherwise. */
+    void *m = mmap(NULL, to - from, PROT_READ, MAP_SHARED | MAP_POPULATE, *fd, (off_t)from);
+    close(*fd);
+    *fd = -1;
+    if (m == MAP_FAILED) return "cannot map fresh inputs";
+    k->probe = m;
+    k->probe_size = to - from;
+    k->probe_group = (int)group;
+    mprotect(k->ins, k->ins_size, PROT_READ | PROT_WRITE);
+    for (int p = 0; p < KB__PROBE; p++)
+        for (uint32_t i = 0; i < L->n_calls; i++) {
+            const uint32_t bi = L->n_statics + i;
+            const int mine = p / KB__PROBE_GROUP == (int)group;
+            k->ins[L->n_reps * KB__SETS + p][i] =
+                (kb_buffer){mine ? k->probe + (L->buf[bi].poff[p] - from) : NULL,
+                            mine ? L->buf[bi].count : 0, 0, L->buf[bi].dtype, 0};
+        }
+    mprotect(k->ins, k->ins_size, PROT_READ);
+    return NULL;
+}
+
 /* KB__REQF_TOUCH: a load of every cache line of the sets' inputs. */
 static void touch_sets(const kb__wcase *k, const uint32_t *rows, uint32_t n_order) {
     uint64_t sum = 0;
@@ -618,19 +648,31 @@ static void touch_sets(const kb__wcase *k, const uint32_t *rows, uint32_t n_orde
     W.touched += sum;
 }
 
-static void do_batch(const kb__req *q) {
-    if (q->slot >= KB__MAX_CASES || !W.cases[q->slot].ready || q->n_order == 0 ||
+static void do_batch(const kb__req *q, int *fresh_fd) {
+    if (*fresh_fd >= 0 && q->slot < KB__MAX_CASES && W.cases[q->slot].ready) {
+        const char *why = map_group(&W.cases[q->slot], q->group, fresh_fd);
+        if (why) {
+            reply_code(KB__REP_REFUSED, -1, why);
+            return;
+        }
+    }
+    if (*fresh_fd >= 0 || q->slot >= KB__MAX_CASES || !W.cases[q->slot].ready || !W.cases[q->slot].calls ||
+        q->n_order == 0 ||
         q->n_order > KB__MAX_ORDER || q->calls == 0 ||
         q->calls > W.cases[q->slot].layout.n_lanes) {
         reply_code(KB__REP_REFUSED, -1, "bad batch request");
         return;
     }
     kb__wcase *k = &W.cases[q->slot];
-    for (uint32_t i = 0; i < q->n_order; i++)
-        if (q->order[i] >= (k->probe ? KB__ALLSETS : KB__SETS)) {
+    for (uint32_t i = 0; i < q->n_order; i++) {
+        const uint32_t o = q->order[i];
+        const int fresh_ok = k->probe && o >= KB__SETS && o < KB__ALLSETS &&
+                             (int)((o - KB__SETS) / KB__PROBE_GROUP) == k->probe_group;
+        if (o >= KB__SETS && !fresh_ok) {
             reply_code(KB__REP_REFUSED, -1, "bad batch request");
             return;
         }
+    }
     if (q->rep0 >= k->layout.n_reps) {
         reply_code(KB__REP_REFUSED, -1, "bad batch request");
         return;
@@ -694,30 +736,41 @@ static void do_batch(const kb__req *q) {
         r.type = KB__REP_OK;
     }
     reply(&r);
+    /* A fresh group serves one batch; after it, none is in reach. */
+    if (k->probe) {
+        munmap(k->probe, k->probe_size);
+        k->probe = NULL;
+        k->probe_group = -1;
+    }
 }
 
-static void do_probe(const kb__req *q, int fd) {
-    if (q->slot >= KB__MAX_CASES || !W.cases[q->slot].ready || fd < 0 || W.cases[q->slot].probe) {
-        reply_code(KB__REP_REFUSED, -1, "bad probe request");
+/* The timed sets, after prepare: prepare has returned and no plugin code
+ * runs between requests, so the plugin meets them first in a timed call. */
+static void do_inputs(const kb__req *q, int fd) {
+    if (q->slot >= KB__MAX_CASES || !W.cases[q->slot].ready || fd < 0 || W.cases[q->slot].calls) {
+        reply_code(KB__REP_REFUSED, -1, "bad inputs request");
         return;
     }
     kb__wcase *k = &W.cases[q->slot];
     const kb__layout *L = &k->layout;
-    /* Populated: page faults on first touch would be timed otherwise. */
-    void *m = mmap(NULL, L->probe_size, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
+    void *m = mmap(NULL, L->calls_size, PROT_READ, MAP_SHARED, fd, 0);
     if (m == MAP_FAILED) {
-        reply_code(KB__REP_REFUSED, -1, "cannot map fresh inputs");
+        char err[160];
+        snprintf(err, sizeof err, "cannot map inputs: %s", strerror(errno));
+        reply_code(KB__REP_REFUSED, -1, err);
         return;
     }
-    k->probe = m;
-    k->probe_size = L->probe_size;
+    k->calls = m;
+    k->calls_size = L->calls_size;
     mprotect(k->ins, k->ins_size, PROT_READ | PROT_WRITE);
-    for (int p = 0; p < KB__PROBE; p++)
-        for (uint32_t i = 0; i < L->n_calls; i++) {
-            const uint32_t bi = L->n_statics + i;
-            k->ins[L->n_reps * KB__SETS + p][i] =
-                (kb_buffer){k->probe + L->buf[bi].poff[p], L->buf[bi].count, 0, L->buf[bi].dtype, 0};
-        }
+    for (uint32_t r = 0; r < L->n_reps; r++)
+        for (int s = 0; s < KB__SETS; s++)
+            for (uint32_t i = 0; i < L->n_calls; i++) {
+                const uint32_t bi = L->n_statics + i;
+                k->ins[r * KB__SETS + s][i] =
+                    (kb_buffer){k->calls + L->buf[bi].off[s] + r * L->rep_stride, L->buf[bi].count,
+                                0, L->buf[bi].dtype, 0};
+            }
     mprotect(k->ins, k->ins_size, PROT_READ);
     reply_code(KB__REP_OK, 0, NULL);
 }
@@ -768,9 +821,9 @@ int kb__worker_main(int sock) {
             do_load(fds[0], q.path, &q.foreign);
             break;
         case KB__REQ_CASE: do_case(&q, fds[0], fds[1]); fds[0] = fds[1] = -1; break;
-        case KB__REQ_BATCH: do_batch(&q); break;
+        case KB__REQ_BATCH: do_batch(&q, &fds[0]); break;
         case KB__REQ_RELEASE: do_release(&q); break;
-        case KB__REQ_PROBE: do_probe(&q, fds[0]); break;
+        case KB__REQ_INPUTS: do_inputs(&q, fds[0]); break;
         case KB__REQ_QUIT:
             reply_code(KB__REP_OK, 0, NULL);
             if (KB__ASAN) {

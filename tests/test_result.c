@@ -24,8 +24,8 @@ static const char *const block_keys[] = {
     "worst_case",     "worst_ratio",     "worst_ci90_low", "worst_ci90_high",
     "cases",          "inputs",          "prepare_ms",     "trial_seconds",
     "peak_rss_kb",    "noise_pct",       "noise_floor_pct", "drift_pct",
-    "fresh_ratio",    "batch_overhead_us", "batch_overhead_pct", "hw_counters",
-    "seed",           "seed_chosen",
+    "fresh_ratio",    "fresh_ci90_low",  "fresh_ci90_high", "batch_overhead_us",
+    "batch_overhead_pct", "hw_counters", "seed",        "seed_chosen",
 };
 #define NKEYS (sizeof block_keys / sizeof block_keys[0])
 
@@ -160,7 +160,8 @@ static void test_block_incorrect(void **state)
     static const char *const na[] = {"geomean_ratio",  "ci90_low",       "ci90_high",
                                      "worst_case",     "worst_ratio",    "worst_ci90_low",
                                      "worst_ci90_high", "candidate_digest", "noise_pct",
-                                     "drift_pct", "fresh_ratio", "batch_overhead_us", "batch_overhead_pct",
+                                     "drift_pct", "fresh_ratio", "fresh_ci90_low", "fresh_ci90_high",
+                                     "batch_overhead_us", "batch_overhead_pct",
                                      "hw_counters", "inputs"};
     for (size_t i = 0; i < sizeof na / sizeof na[0]; i++)
         assert_string_equal(val(keys, vals, n, na[i]), "n/a");
