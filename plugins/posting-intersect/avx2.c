@@ -1,30 +1,29 @@
 /*
- * simd.c -- posting-intersect with AVX-512 (x86-64 only).
+ * portable.c -- posting-intersect in plain C, for every architecture.
  *
- * Shortest list first; each step ANDs the running result (kept in `out`,
- * whose capacity is the shortest list's length) with the next longer list,
- * choosing the method by the length ratio of the step:
- *  - b at least 32x longer than a (pi_use_search): galloping search. For
- *    each group of 16 ids of a, doubling steps over b bracket the group's
- *    largest id, then every id runs its own branch-free binary search inside
- *    the bracket, the 16 searches interleaved so their cache misses overlap.
- *  - otherwise: block merge. Compare 16 ids of a with 16 of b all-pairs
- *    (a against the 16 rotations of b, valignd), OR the match masks into the
- *    a block's account, and advance the block(s) whose largest id is
- *    smaller. An a block's matches are written only when it retires, so the
- *    result can overwrite a in place: w never passes the block being read.
- *  - the leftovers of a block merge (< 16 ids on one side) take the scalar
- *    branch-free merge.
- * Compress-to-register plus a masked store is used instead of
- * vpcompressd-to-memory, which is microcoded and slow on AMD Zen 4.
+ * Three changes against the oracle's merge, none of them ISA-specific:
+ *  - the lists are intersected shortest first, so every step's left side is
+ *    the smallest set seen so far and the result can live in `out` itself
+ *    (its capacity is the shortest list's length);
+ *  - when the other list is much longer, ids of the short side gallop over
+ *    it in groups of 16: doubling steps bracket the group, then each id gets
+ *    a branch-free binary search, the 16 interleaved so that their cache
+ *    misses overlap instead of queueing;
+ *  - for lists of similar length the merge is branch-free: a dense AND
+ *    mispredicts the three-way compare about every other step, the select
+ *    costs nothing. In between (4x..128x on a list past L2) the oracle's
+ *    branchy merge stays, because there it predicts well and streams.
  */
-#include <immintrin.h>
 #include <stdio.h>
 
 #include "kbench.h"
 
 #define PI_MAX_K 8
-#define PI_PREFETCH(p) _mm_prefetch((const char *)(p), _MM_HINT_T0)
+#if defined(__GNUC__) || defined(__clang__)
+#define PI_PREFETCH(p) __builtin_prefetch(p)
+#else
+#define PI_PREFETCH(p) ((void)(p))
+#endif
 
 typedef struct pi_state {
     const kb_host *host;
@@ -49,10 +48,11 @@ static int pi_prepare(const kb_host *host, const kb_case *cs, const kb_buffer *s
     return KB_OK;
 }
 
-/* Scalar branch-free merge from (i, j, w); out may be a. */
-static uint64_t pi_merge_tail(const uint32_t *a, uint64_t na, const uint32_t *b, uint64_t nb,
-                              uint32_t *out, uint64_t i, uint64_t j, uint64_t w)
+/* a AND b into out, similar lengths. out may be a: w never passes i. */
+static uint64_t pi_merge(const uint32_t *a, uint64_t na, const uint32_t *b, uint64_t nb,
+                         uint32_t *out)
 {
+    uint64_t i = 0, j = 0, w = 0;
     while (i < na && j < nb) {
         uint32_t x = a[i], y = b[j];
         out[w] = x;
@@ -61,63 +61,6 @@ static uint64_t pi_merge_tail(const uint32_t *a, uint64_t na, const uint32_t *b,
         j += y <= x;
     }
     return w;
-}
-
-/* Stores the ids of v selected by m at out[w..]; returns how many. */
-static inline uint32_t pi_emit(uint32_t *out, uint64_t w, __mmask16 m, __m512i v)
-{
-    uint32_t pc = (uint32_t)_mm_popcnt_u32(m);
-    _mm512_mask_storeu_epi32(out + w, (__mmask16)((1u << pc) - 1),
-                             _mm512_maskz_compress_epi32(m, v));
-    return pc;
-}
-
-static uint64_t pi_merge_blocks(const uint32_t *a, uint64_t na, const uint32_t *b, uint64_t nb,
-                                uint32_t *out)
-{
-    uint64_t i = 0, j = 0, w = 0;
-    __mmask16 acc = 0; /* matches of a[i..i+15] found so far */
-
-    while (i + 16 <= na && j + 16 <= nb) {
-        uint32_t amax = a[i + 15], bmax = b[j + 15];
-        __m512i va = _mm512_loadu_si512(a + i);
-        __m512i vb = _mm512_loadu_si512(b + j);
-        __mmask16 m0 = _mm512_cmpeq_epi32_mask(va, vb);
-        __mmask16 m1 = _mm512_cmpeq_epi32_mask(va, _mm512_alignr_epi32(vb, vb, 1));
-        __mmask16 m2 = _mm512_cmpeq_epi32_mask(va, _mm512_alignr_epi32(vb, vb, 2));
-        __mmask16 m3 = _mm512_cmpeq_epi32_mask(va, _mm512_alignr_epi32(vb, vb, 3));
-        __mmask16 m4 = _mm512_cmpeq_epi32_mask(va, _mm512_alignr_epi32(vb, vb, 4));
-        __mmask16 m5 = _mm512_cmpeq_epi32_mask(va, _mm512_alignr_epi32(vb, vb, 5));
-        __mmask16 m6 = _mm512_cmpeq_epi32_mask(va, _mm512_alignr_epi32(vb, vb, 6));
-        __mmask16 m7 = _mm512_cmpeq_epi32_mask(va, _mm512_alignr_epi32(vb, vb, 7));
-        __mmask16 m8 = _mm512_cmpeq_epi32_mask(va, _mm512_alignr_epi32(vb, vb, 8));
-        __mmask16 m9 = _mm512_cmpeq_epi32_mask(va, _mm512_alignr_epi32(vb, vb, 9));
-        __mmask16 m10 = _mm512_cmpeq_epi32_mask(va, _mm512_alignr_epi32(vb, vb, 10));
-        __mmask16 m11 = _mm512_cmpeq_epi32_mask(va, _mm512_alignr_epi32(vb, vb, 11));
-        __mmask16 m12 = _mm512_cmpeq_epi32_mask(va, _mm512_alignr_epi32(vb, vb, 12));
-        __mmask16 m13 = _mm512_cmpeq_epi32_mask(va, _mm512_alignr_epi32(vb, vb, 13));
-        __mmask16 m14 = _mm512_cmpeq_epi32_mask(va, _mm512_alignr_epi32(vb, vb, 14));
-        __mmask16 m15 = _mm512_cmpeq_epi32_mask(va, _mm512_alignr_epi32(vb, vb, 15));
-        acc |= (__mmask16)(((m0 | m1) | (m2 | m3)) | ((m4 | m5) | (m6 | m7))) |
-               (__mmask16)(((m8 | m9) | (m10 | m11)) | ((m12 | m13) | (m14 | m15)));
-        if (amax <= bmax) {
-            w += pi_emit(out, w, acc, va);
-            acc = 0;
-            i += 16;
-        }
-        if (bmax <= amax)
-            j += 16;
-    }
-    if (acc) {
-        /* The a block met earlier b blocks: its ids <= b[j-1] are settled.
-         * Emit its matches and step past them before the scalar tail, which
-         * starts at b[j] and would never see them. */
-        __m512i va = _mm512_loadu_si512(a + i);
-        __mmask16 done = _mm512_cmple_epu32_mask(va, _mm512_set1_epi32((int)b[j - 1]));
-        w += pi_emit(out, w, acc, va);
-        i += (uint64_t)_mm_popcnt_u32(done);
-    }
-    return pi_merge_tail(a, na, b, nb, out, i, j, w);
 }
 
 /* Probe offsets of the bracket step: 16 * 2^l - 1 past j, l = 0..15. */
@@ -177,13 +120,25 @@ static uint64_t pi_search_groups(const uint32_t *a, uint64_t na, const uint32_t 
     return w;
 }
 
-/* Searching wins once b is 32x longer than a, except on a long b (past
- * ~2 MB, out of L2) with skips short enough that streaming all of b through
- * the block merge costs less than the searches' cache misses. Measured on
- * AMD Zen 5; the limits are heuristics, not laws. */
-static int pi_use_search(uint64_t na, uint64_t nb)
+/* a AND b into out, b several times longer than a: the three-way compare
+ * mostly takes the same arm here, so prediction beats a branch-free select,
+ * whose loop carries a load-compare-add chain per step. out may be a. */
+static uint64_t pi_merge_skewed(const uint32_t *a, uint64_t na, const uint32_t *b, uint64_t nb,
+                                uint32_t *out)
 {
-    return nb >= 32 * na && (nb <= (UINT64_C(1) << 19) || nb >= 128 * na);
+    uint64_t i = 0, j = 0, w = 0;
+    while (i < na && j < nb) {
+        if (a[i] < b[j]) {
+            i++;
+        } else if (a[i] > b[j]) {
+            j++;
+        } else {
+            out[w++] = a[i];
+            i++;
+            j++;
+        }
+    }
+    return w;
 }
 
 static int pi_run(void *state, const kb_buffer *inputs, uint32_t n_inputs, kb_buffer *outputs,
@@ -200,6 +155,7 @@ static int pi_run(void *state, const kb_buffer *inputs, uint32_t n_inputs, kb_bu
     const uint64_t *off = inputs[1].data;
     uint32_t k = (uint32_t)inputs[1].count - 1;
 
+    /* Order by length, shortest first (insertion sort, k <= 8). */
     uint32_t ord[PI_MAX_K];
     for (uint32_t i = 0; i < k; i++) {
         uint64_t len = off[i + 1] - off[i];
@@ -227,8 +183,12 @@ static int pi_run(void *state, const kb_buffer *inputs, uint32_t n_inputs, kb_bu
     for (uint32_t s = 1; s < k && na > 0; s++) {
         const uint32_t *b = lists + off[ord[s]];
         uint64_t nb = off[ord[s] + 1] - off[ord[s]];
-        na = pi_use_search(na, nb) ? pi_search_groups(a, na, b, nb, out)
-                                   : pi_merge_blocks(a, na, b, nb, out);
+        if (nb < 4 * na)
+            na = pi_merge(a, na, b, nb, out);
+        else if (nb <= (UINT64_C(1) << 19) || nb >= 128 * na)
+            na = pi_search_groups(a, na, b, nb, out);
+        else
+            na = pi_merge_skewed(a, na, b, nb, out);
         a = out;
     }
     outputs[0].produced = na;
@@ -248,9 +208,9 @@ static const kb_plugin pi_plugin = {
     .struct_size = sizeof(kb_plugin),
     .flags = 0,
     .target = "posting-intersect",
-    .name = "simd",
+    .name = "portable",
     .version = "1",
-    .cpu_features = KB_CPU_AVX512F | KB_CPU_POPCNT,
+    .cpu_features = 0,
     .prepare = pi_prepare,
     .run = pi_run,
     .verify = NULL,
