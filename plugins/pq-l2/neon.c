@@ -7,18 +7,19 @@
  * distances are built 64 centroids at a time in 16 accumulators (of the 32
  * vector registers) that step through t in increasing order with a separate
  * fsub, fmul and fadd: lane c does exactly the oracle's arithmetic for
- * centroid c. No fmla, and -ffp-contract=off: a fused multiply-add would
+ * centroid c. t goes in chunks of PQ_TCHUNK so that the four passes share an
+ * L1-sized codebook slice. No fmla, and -ffp-contract=off: a fused multiply-add would
  * round once where the oracle rounds twice.
  *
  * Code sums. Lanes are vectors: 8 rows of codes share two q accumulators,
  * which add the m terms in increasing j starting from 0.0f, the oracle's
  * order, so every output is bit-exact. A 256-float table does not fit the
  * 64-byte reach of tbl, so the 8 entries of a step are loaded lane by lane
- * (ld1 {v.s}[k]) and summed with two fadd instead of eight. Vectors go in
- * blocks of PQ_BLOCK and sub-spaces in sweeps of PQ_SWEEP, so the table rows
- * being read stay in L1 even when m = 64 makes the table 64 KiB; each
- * output's running sum waits in dist between sweeps, which changes no
- * rounding.
+ * (ld1 {v.s}[k]) and summed with two fadd instead of eight. For m above
+ * PQ_SWEEP, sub-spaces go in sweeps over blocks of PQ_BLOCK vectors, each
+ * output's running sum waiting in dist between sweeps, which changes no
+ * rounding; up to m = 64 one sweep does a whole row, as in avx2.c (whose
+ * comment says why).
  *
  * Timed on no aarch64 machine yet: checked for correctness under
  * qemu-aarch64 only (docs/matrix.md), where speed means nothing.
@@ -50,6 +51,21 @@ typedef struct pq_state {
         acc = vaddq_f32(acc, vmulq_f32(diff_, diff_));                                      \
     } while (0)
 
+/* Rows of t per chunk: a chunk's codebook slice (PQ_TCHUNK x 1 KiB) stays
+ * in L1 while the four passes of 64 centroids read it; a whole sub-space's
+ * slice (ds KiB, 96 KiB at d = 768, m = 8) would be read four times from L2.
+ * Between chunks the running sums wait in the table row, which changes no
+ * rounding. */
+#define PQ_TCHUNK 16
+
+#define PQ_LOAD4(o, a, b, c, d)                                                             \
+    do {                                                                                    \
+        a = vld1q_f32((o) + 0);                                                             \
+        b = vld1q_f32((o) + 4);                                                             \
+        c = vld1q_f32((o) + 8);                                                             \
+        d = vld1q_f32((o) + 12);                                                            \
+    } while (0)
+
 /* Named accumulators, not an array: at -O2 GCC keeps small arrays of
  * vectors in memory. */
 static void pq_build_table(const pq_state *st, const float *query)
@@ -57,58 +73,68 @@ static void pq_build_table(const pq_state *st, const float *query)
     for (uint32_t j = 0; j < st->m; j++) {
         const float *qj = query + (size_t)j * st->ds;
         float *row = st->table + (size_t)j * PQ_CENTROIDS;
-        for (uint32_t c0 = 0; c0 < PQ_CENTROIDS; c0 += 64) {
-            float32x4_t a0 = vdupq_n_f32(0.0f), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
-            float32x4_t a6 = a0, a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0, a12 = a0;
-            float32x4_t a13 = a0, a14 = a0, a15 = a0;
-            const float *x = st->codebook_t + (size_t)j * st->ds * PQ_CENTROIDS + c0;
-            for (uint32_t t = 0; t < st->ds; t++, x += PQ_CENTROIDS) {
-                const float32x4_t q = vdupq_n_f32(qj[t]);
-                PQ_STEP(a0, 0);
-                PQ_STEP(a1, 1);
-                PQ_STEP(a2, 2);
-                PQ_STEP(a3, 3);
-                PQ_STEP(a4, 4);
-                PQ_STEP(a5, 5);
-                PQ_STEP(a6, 6);
-                PQ_STEP(a7, 7);
-                PQ_STEP(a8, 8);
-                PQ_STEP(a9, 9);
-                PQ_STEP(a10, 10);
-                PQ_STEP(a11, 11);
-                PQ_STEP(a12, 12);
-                PQ_STEP(a13, 13);
-                PQ_STEP(a14, 14);
-                PQ_STEP(a15, 15);
+        const float *xj = st->codebook_t + (size_t)j * st->ds * PQ_CENTROIDS;
+        for (uint32_t t0 = 0; t0 < st->ds; t0 += PQ_TCHUNK) {
+            const uint32_t te = st->ds - t0 < PQ_TCHUNK ? st->ds : t0 + PQ_TCHUNK;
+            for (uint32_t c0 = 0; c0 < PQ_CENTROIDS; c0 += 64) {
+                float *o = row + c0;
+                float32x4_t a0 = vdupq_n_f32(0.0f), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
+                float32x4_t a6 = a0, a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0, a12 = a0;
+                float32x4_t a13 = a0, a14 = a0, a15 = a0;
+                if (t0) {
+                    PQ_LOAD4(o, a0, a1, a2, a3);
+                    PQ_LOAD4(o + 16, a4, a5, a6, a7);
+                    PQ_LOAD4(o + 32, a8, a9, a10, a11);
+                    PQ_LOAD4(o + 48, a12, a13, a14, a15);
+                }
+                const float *x = xj + (size_t)t0 * PQ_CENTROIDS + c0;
+                for (uint32_t t = t0; t < te; t++, x += PQ_CENTROIDS) {
+                    const float32x4_t q = vdupq_n_f32(qj[t]);
+                    PQ_STEP(a0, 0);
+                    PQ_STEP(a1, 1);
+                    PQ_STEP(a2, 2);
+                    PQ_STEP(a3, 3);
+                    PQ_STEP(a4, 4);
+                    PQ_STEP(a5, 5);
+                    PQ_STEP(a6, 6);
+                    PQ_STEP(a7, 7);
+                    PQ_STEP(a8, 8);
+                    PQ_STEP(a9, 9);
+                    PQ_STEP(a10, 10);
+                    PQ_STEP(a11, 11);
+                    PQ_STEP(a12, 12);
+                    PQ_STEP(a13, 13);
+                    PQ_STEP(a14, 14);
+                    PQ_STEP(a15, 15);
+                }
+                vst1q_f32(o + 0, a0);
+                vst1q_f32(o + 4, a1);
+                vst1q_f32(o + 8, a2);
+                vst1q_f32(o + 12, a3);
+                vst1q_f32(o + 16, a4);
+                vst1q_f32(o + 20, a5);
+                vst1q_f32(o + 24, a6);
+                vst1q_f32(o + 28, a7);
+                vst1q_f32(o + 32, a8);
+                vst1q_f32(o + 36, a9);
+                vst1q_f32(o + 40, a10);
+                vst1q_f32(o + 44, a11);
+                vst1q_f32(o + 48, a12);
+                vst1q_f32(o + 52, a13);
+                vst1q_f32(o + 56, a14);
+                vst1q_f32(o + 60, a15);
             }
-            float *o = row + c0;
-            vst1q_f32(o + 0, a0);
-            vst1q_f32(o + 4, a1);
-            vst1q_f32(o + 8, a2);
-            vst1q_f32(o + 12, a3);
-            vst1q_f32(o + 16, a4);
-            vst1q_f32(o + 20, a5);
-            vst1q_f32(o + 24, a6);
-            vst1q_f32(o + 28, a7);
-            vst1q_f32(o + 32, a8);
-            vst1q_f32(o + 36, a9);
-            vst1q_f32(o + 40, a10);
-            vst1q_f32(o + 44, a11);
-            vst1q_f32(o + 48, a12);
-            vst1q_f32(o + 52, a13);
-            vst1q_f32(o + 56, a14);
-            vst1q_f32(o + 60, a15);
         }
     }
 }
 
 /* ---- code sums ------------------------------------------------------- */
 
-/* Vectors per block, and sub-spaces per sweep of a block: a sweep's table
- * rows (PQ_SWEEP * 1 KiB) stay in L1 while the block's vectors run through
- * them; with m = 64 the whole 64 KiB table would not. */
+/* Vectors per block, and sub-spaces per sweep of a block: for m above
+ * PQ_SWEEP a sweep's table rows (PQ_SWEEP KiB) stay in L1 while the block's
+ * vectors run through them. */
 #define PQ_BLOCK 256
-#define PQ_SWEEP 16
+#define PQ_SWEEP 64
 
 /* Four table entries of one sub-space in one q register, lane k from
  * code xk. */
