@@ -22,7 +22,7 @@ copy() { # a byte-identical copy of target $1's oracle, under another name
 }
 for c in avx512 portable baseline; do run "${KB_BUILD:-build}/plugins/pq-l2/$c.so"; done
 run "$(copy pq-l2)"
-for c in simd portable baseline; do run "${KB_BUILD:-build}/plugins/posting-intersect/$c.so"; done
+for c in avx512 portable baseline; do run "${KB_BUILD:-build}/plugins/posting-intersect/$c.so"; done
 run "$(copy posting-intersect)"
 run "${KB_BUILD:-build}/tests/fixtures/fx_wrong_pq.so" --cases all
 run "${KB_BUILD:-build}/tests/fixtures/fx_wrong_pi.so" --cases all

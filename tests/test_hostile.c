@@ -148,7 +148,7 @@ static void test_honest_plugins_pass_the_sandbox(void **state)
     (void)state;
     static const char *const plugins[] = {
         "plugins/posting-intersect/baseline.so", "plugins/posting-intersect/portable.so",
-        "plugins/posting-intersect/simd.so",     "plugins/pq-l2/baseline.so",
+        "plugins/posting-intersect/avx512.so",     "plugins/pq-l2/baseline.so",
         "plugins/pq-l2/portable.so",             "plugins/pq-l2/avx512.so",
     };
     int ran = 0;

@@ -42,9 +42,9 @@ static void test_pq_optimized_is_kept(void **s) {
 
 static void test_pi_optimized_is_kept(void **s) {
     (void)s;
-    skip_unless("plugins/posting-intersect/simd.so");
+    skip_unless("plugins/posting-intersect/avx512.so");
     kb_run r;
-    KB_RUN(&r, "trial", (char *)kb_path("plugins/posting-intersect/simd.so"));
+    KB_RUN(&r, "trial", (char *)kb_path("plugins/posting-intersect/avx512.so"));
     expect_status(&r, "keep", 0);
     assert_string_equal(kb_field(&r, "target"), "posting-intersect");
 }
@@ -115,7 +115,7 @@ static void test_json_and_ledger(void **s) {
     close(fd);
     unlink(ledger); /* kbench creates it with the header */
     kb_run r;
-    KB_RUN(&r, "trial", (char *)kb_path("plugins/posting-intersect/simd.so"), "--json", "--ledger",
+    KB_RUN(&r, "trial", (char *)kb_path("plugins/posting-intersect/avx512.so"), "--json", "--ledger",
            ledger, "--description", "e2e\tjson", "--budget", "0.5");
     json_error_t e;
     json_t *j = json_loads(r.out, 0, &e);
@@ -156,7 +156,7 @@ static void test_usage_errors(void **s) {
     assert_non_null(strstr(r.err, "/nonexistent/cand.so"));
     KB_RUN(&r, "trial");
     assert_int_equal(r.code, 64);
-    KB_RUN(&r, "trial", (char *)kb_path("plugins/posting-intersect/simd.so"), "--budget", "x");
+    KB_RUN(&r, "trial", (char *)kb_path("plugins/posting-intersect/avx512.so"), "--budget", "x");
     assert_int_equal(r.code, 64);
     KB_RUN(&r, "frobnicate");
     assert_int_equal(r.code, 64);

@@ -1,33 +1,41 @@
 /*
- * simd.c -- posting-intersect with AVX-512 (x86-64 only).
+ * neon.c -- posting-intersect with aarch64 Advanced SIMD. Built only for
+ * aarch64 (plugins/posting-intersect/CMakeLists.txt).
  *
  * Shortest list first; each step ANDs the running result (kept in `out`,
  * whose capacity is the shortest list's length) with the next longer list,
- * choosing the method by the length ratio of the step:
- *  - b at least 32x longer than a (pi_use_search): galloping search. For
- *    each group of 16 ids of a, doubling steps over b bracket the group's
- *    largest id, then every id runs its own branch-free binary search inside
- *    the bracket, the 16 searches interleaved so their cache misses overlap.
- *  - otherwise: block merge. Compare 16 ids of a with 16 of b all-pairs
- *    (a against the 16 rotations of b, valignd), OR the match masks into the
- *    a block's account, and advance the block(s) whose largest id is
- *    smaller. An a block's matches are written only when it retires, so the
- *    result can overwrite a in place: w never passes the block being read.
- *  - the leftovers of a block merge (< 16 ids on one side) take the scalar
+ * choosing the method by the length ratio of the step, as avx2.c does:
+ *  - b at least 32x longer than a (pi_use_search): galloping search, 16
+ *    interleaved branch-free binary searches per group of ids of a.
+ *  - otherwise: block merge of 4 ids of a against 4 of b, all pairs (the
+ *    SSE block-compare intersection of Schlegel et al. and Lemire et al. at
+ *    q-register width): a is compared with b and its three rotations (ext),
+ *    the match lanes are OR-ed into the a block's account, and the block(s)
+ *    whose largest id is smaller advance. An a block's matches are written
+ *    when it retires, packed to the front by one tbl with an index row from
+ *    a 16-entry table and stored 4 lanes wide: the lanes past the matches
+ *    land at out[w + count .. w + 3], which w <= i keeps inside a's block
+ *    just read (or, on the first step, inside out's capacity, at least na),
+ *    and the next block's store overwrites them.
+ *  - the leftovers of a block merge (< 4 ids on one side) take the scalar
  *    branch-free merge.
- * Compress-to-register plus a masked store is used instead of
- * vpcompressd-to-memory, which is microcoded and slow on AMD Zen 4.
+ *
+ * Timed on no aarch64 machine yet: checked for correctness under
+ * qemu-aarch64 only (docs/matrix.md), where speed means nothing.
  */
-#include <immintrin.h>
+#include <arm_neon.h>
 #include <stdio.h>
 
 #include "kbench.h"
 
 #define PI_MAX_K 8
-#define PI_PREFETCH(p) _mm_prefetch((const char *)(p), _MM_HINT_T0)
+#define PI_PREFETCH(p) __builtin_prefetch(p)
 
 typedef struct pi_state {
     const kb_host *host;
+    /* Row k: the bytes of the lanes set in mask k, in order, then 0xff
+     * (tbl gives 0): the tbl indices that pack those lanes to the front. */
+    _Alignas(16) uint8_t pack[16][16];
 } pi_state;
 
 static int pi_prepare(const kb_host *host, const kb_case *cs, const kb_buffer *statics,
@@ -45,6 +53,15 @@ static int pi_prepare(const kb_host *host, const kb_case *cs, const kb_buffer *s
         return KB_ERR_NOMEM;
     }
     st->host = host;
+    for (unsigned k = 0; k < 16; k++) {
+        unsigned n = 0;
+        for (unsigned lane = 0; lane < 4; lane++)
+            if (k >> lane & 1)
+                for (unsigned byte = 0; byte < 4; byte++)
+                    st->pack[k][n++] = (uint8_t)(4 * lane + byte);
+        while (n < 16)
+            st->pack[k][n++] = 0xff;
+    }
     *state = st;
     return KB_OK;
 }
@@ -63,59 +80,66 @@ static uint64_t pi_merge_tail(const uint32_t *a, uint64_t na, const uint32_t *b,
     return w;
 }
 
-/* Stores the ids of v selected by m at out[w..]; returns how many. */
-static inline uint32_t pi_emit(uint32_t *out, uint64_t w, __mmask16 m, __m512i v)
+/* Lanes of va equal to some lane of vb: 4 compares, 3 rotations. */
+static inline uint32x4_t pi_match4(uint32x4_t va, uint32x4_t vb)
 {
-    uint32_t pc = (uint32_t)_mm_popcnt_u32(m);
-    _mm512_mask_storeu_epi32(out + w, (__mmask16)((1u << pc) - 1),
-                             _mm512_maskz_compress_epi32(m, v));
-    return pc;
+    const uint32x4_t e0 = vceqq_u32(va, vb);
+    const uint32x4_t e1 = vceqq_u32(va, vextq_u32(vb, vb, 1));
+    const uint32x4_t e2 = vceqq_u32(va, vextq_u32(vb, vb, 2));
+    const uint32x4_t e3 = vceqq_u32(va, vextq_u32(vb, vb, 3));
+    return vorrq_u32(vorrq_u32(e0, e1), vorrq_u32(e2, e3));
 }
 
-static uint64_t pi_merge_blocks(const uint32_t *a, uint64_t na, const uint32_t *b, uint64_t nb,
-                                uint32_t *out)
+/* All-ones lanes of v as bits 0..3. */
+static inline unsigned pi_mask(uint32x4_t v)
+{
+    static const uint32_t bit[4] = {1, 2, 4, 8};
+    return vaddvq_u32(vandq_u32(v, vld1q_u32(bit)));
+}
+
+/* Stores the ids of v in the lanes set in `mask` at out[w..]; returns how
+ * many. Writes all 4 lanes: see the comment at the top. */
+static inline uint32_t pi_emit(const pi_state *st, uint32_t *out, uint64_t w, unsigned mask,
+                               uint32x4_t v)
+{
+    const uint8x16_t packed = vqtbl1q_u8(vreinterpretq_u8_u32(v), vld1q_u8(st->pack[mask]));
+    vst1q_u32(out + w, vreinterpretq_u32_u8(packed));
+    return (uint32_t)__builtin_popcount(mask);
+}
+
+/* a AND b into out, lengths within 32x of each other. out may be a. */
+static uint64_t pi_merge_blocks(const pi_state *st, const uint32_t *a, uint64_t na,
+                                const uint32_t *b, uint64_t nb, uint32_t *out)
 {
     uint64_t i = 0, j = 0, w = 0;
-    __mmask16 acc = 0; /* matches of a[i..i+15] found so far */
-
-    while (i + 16 <= na && j + 16 <= nb) {
-        uint32_t amax = a[i + 15], bmax = b[j + 15];
-        __m512i va = _mm512_loadu_si512(a + i);
-        __m512i vb = _mm512_loadu_si512(b + j);
-        __mmask16 m0 = _mm512_cmpeq_epi32_mask(va, vb);
-        __mmask16 m1 = _mm512_cmpeq_epi32_mask(va, _mm512_alignr_epi32(vb, vb, 1));
-        __mmask16 m2 = _mm512_cmpeq_epi32_mask(va, _mm512_alignr_epi32(vb, vb, 2));
-        __mmask16 m3 = _mm512_cmpeq_epi32_mask(va, _mm512_alignr_epi32(vb, vb, 3));
-        __mmask16 m4 = _mm512_cmpeq_epi32_mask(va, _mm512_alignr_epi32(vb, vb, 4));
-        __mmask16 m5 = _mm512_cmpeq_epi32_mask(va, _mm512_alignr_epi32(vb, vb, 5));
-        __mmask16 m6 = _mm512_cmpeq_epi32_mask(va, _mm512_alignr_epi32(vb, vb, 6));
-        __mmask16 m7 = _mm512_cmpeq_epi32_mask(va, _mm512_alignr_epi32(vb, vb, 7));
-        __mmask16 m8 = _mm512_cmpeq_epi32_mask(va, _mm512_alignr_epi32(vb, vb, 8));
-        __mmask16 m9 = _mm512_cmpeq_epi32_mask(va, _mm512_alignr_epi32(vb, vb, 9));
-        __mmask16 m10 = _mm512_cmpeq_epi32_mask(va, _mm512_alignr_epi32(vb, vb, 10));
-        __mmask16 m11 = _mm512_cmpeq_epi32_mask(va, _mm512_alignr_epi32(vb, vb, 11));
-        __mmask16 m12 = _mm512_cmpeq_epi32_mask(va, _mm512_alignr_epi32(vb, vb, 12));
-        __mmask16 m13 = _mm512_cmpeq_epi32_mask(va, _mm512_alignr_epi32(vb, vb, 13));
-        __mmask16 m14 = _mm512_cmpeq_epi32_mask(va, _mm512_alignr_epi32(vb, vb, 14));
-        __mmask16 m15 = _mm512_cmpeq_epi32_mask(va, _mm512_alignr_epi32(vb, vb, 15));
-        acc |= (__mmask16)(((m0 | m1) | (m2 | m3)) | ((m4 | m5) | (m6 | m7))) |
-               (__mmask16)(((m8 | m9) | (m10 | m11)) | ((m12 | m13) | (m14 | m15)));
+    uint32x4_t acc = vdupq_n_u32(0); /* matches of a[i..i+3] found so far */
+    while (i + 4 <= na && j + 4 <= nb) {
+        const uint32_t amax = a[i + 3], bmax = b[j + 3];
+        const uint32x4_t va = vld1q_u32(a + i);
+        acc = vorrq_u32(acc, pi_match4(va, vld1q_u32(b + j)));
         if (amax <= bmax) {
-            w += pi_emit(out, w, acc, va);
-            acc = 0;
-            i += 16;
+            w += pi_emit(st, out, w, pi_mask(acc), va);
+            acc = vdupq_n_u32(0);
+            i += 4;
         }
         if (bmax <= amax)
-            j += 16;
+            j += 4;
     }
-    if (acc) {
+    const unsigned left = pi_mask(acc);
+    if (left) {
         /* The a block met earlier b blocks: its ids <= b[j-1] are settled.
-         * Emit its matches and step past them before the scalar tail, which
-         * starts at b[j] and would never see them. */
-        __m512i va = _mm512_loadu_si512(a + i);
-        __mmask16 done = _mm512_cmple_epu32_mask(va, _mm512_set1_epi32((int)b[j - 1]));
-        w += pi_emit(out, w, acc, va);
-        i += (uint64_t)_mm_popcnt_u32(done);
+         * Write its matches and step past them before the scalar tail,
+         * which starts at b[j] and would never see them. One id at a time:
+         * a 4-lane store could overwrite ids of this block the tail has yet
+         * to read when out is a. The ids are sorted, so the settled ones are
+         * a prefix. */
+        for (unsigned lane = 0; lane < 4; lane++)
+            if (left >> lane & 1)
+                out[w++] = a[i + lane];
+        uint64_t done = 0;
+        while (done < 4 && a[i + done] <= b[j - 1])
+            done++;
+        i += done;
     }
     return pi_merge_tail(a, na, b, nb, out, i, j, w);
 }
@@ -180,7 +204,8 @@ static uint64_t pi_search_groups(const uint32_t *a, uint64_t na, const uint32_t 
 /* Searching wins once b is 32x longer than a, except on a long b (past
  * ~2 MB, out of L2) with skips short enough that streaming all of b through
  * the block merge costs less than the searches' cache misses. Measured on
- * AMD Zen 5; the limits are heuristics, not laws. */
+ * AMD Zen 5 for avx512.c and kept here untuned (no aarch64 timings yet); the
+ * limits are heuristics, not laws. */
 static int pi_use_search(uint64_t na, uint64_t nb)
 {
     return nb >= 32 * na && (nb <= (UINT64_C(1) << 19) || nb >= 128 * na);
@@ -189,7 +214,7 @@ static int pi_use_search(uint64_t na, uint64_t nb)
 static int pi_run(void *state, const kb_buffer *inputs, uint32_t n_inputs, kb_buffer *outputs,
                   uint32_t n_outputs, char *err, size_t err_len)
 {
-    (void)state;
+    const pi_state *st = state;
     if (n_inputs != 2 || n_outputs != 1 || inputs[1].count < 2 ||
         inputs[1].count > PI_MAX_K + 1) {
         snprintf(err, err_len, "posting-intersect: need lists, offsets (2..%d) and out",
@@ -228,7 +253,7 @@ static int pi_run(void *state, const kb_buffer *inputs, uint32_t n_inputs, kb_bu
         const uint32_t *b = lists + off[ord[s]];
         uint64_t nb = off[ord[s] + 1] - off[ord[s]];
         na = pi_use_search(na, nb) ? pi_search_groups(a, na, b, nb, out)
-                                   : pi_merge_blocks(a, na, b, nb, out);
+                                   : pi_merge_blocks(st, a, na, b, nb, out);
         a = out;
     }
     outputs[0].produced = na;
@@ -248,9 +273,10 @@ static const kb_plugin pi_plugin = {
     .struct_size = sizeof(kb_plugin),
     .flags = 0,
     .target = "posting-intersect",
-    .name = "simd",
+    .name = "neon",
     .version = "1",
-    .cpu_features = KB_CPU_AVX512F | KB_CPU_POPCNT,
+    /* Advanced SIMD is part of every armv8-a CPU; declared all the same. */
+    .cpu_features = KB_CPU_NEON,
     .prepare = pi_prepare,
     .run = pi_run,
     .verify = NULL,
