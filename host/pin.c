@@ -14,7 +14,10 @@
  *   upstream<TAB>where the reference was ported from, and its revision
  *   xxh3<TAB>FILE<TAB>16 hex digits          one per source file, sorted
  * The sources are every regular file in the oracle's directory except PIN
- * and dot files.
+ * and dot files, and every regular file of the generator library the oracle
+ * builds its inputs with (../../generators, pinned as "generators/FILE"):
+ * a generator edit changes every input a target is judged on as surely as
+ * an edit to the oracle's own code.
  *
  * Built twice: into kbench (kbench list) and, with KB_PIN_TOOL, as the small
  * `kbench_pin` program the build and the drift script run, so checking a pin
@@ -82,10 +85,11 @@ static int hash_file(const char *path, unsigned long long *h) {
     return bad ? -1 : 0;
 }
 
-/* The sources as they are now, sorted by name. */
-static int scan(const char *dir, kb__pin_file *files, int *n, char *msg, size_t msg_len) {
+/* Adds the regular files of dir (but PIN and dot files) to files[*n..],
+ * named prefix + name. */
+static int scan_dir(const char *dir, const char *prefix, kb__pin_file *files, int *n, char *msg,
+                    size_t msg_len) {
     DIR *d = opendir(dir);
-    *n = 0;
     if (!d) {
         snprintf(msg, msg_len, "%s: %s", dir, strerror(errno));
         return -1;
@@ -96,12 +100,12 @@ static int scan(const char *dir, kb__pin_file *files, int *n, char *msg, size_t 
         if (e->d_name[0] == '.' || !strcmp(e->d_name, "PIN")) continue;
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
         if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) continue;
-        if (*n == KB__PIN_MAX_FILES || strlen(e->d_name) >= sizeof files[0].name) {
+        if (*n == KB__PIN_MAX_FILES || strlen(prefix) + strlen(e->d_name) >= sizeof files[0].name) {
             snprintf(msg, msg_len, "%s: more than %d files or a name too long to pin", dir, KB__PIN_MAX_FILES);
             closedir(d);
             return -1;
         }
-        snprintf(files[*n].name, sizeof files[*n].name, "%s", e->d_name);
+        strcat(strcpy(files[*n].name, prefix), e->d_name); /* length checked above */
         if (hash_file(path, &files[*n].hash) != 0) {
             snprintf(msg, msg_len, "%s: cannot read", path);
             closedir(d);
@@ -110,8 +114,29 @@ static int scan(const char *dir, kb__pin_file *files, int *n, char *msg, size_t 
         (*n)++;
     }
     closedir(d);
+    return 0;
+}
+
+/* The sources as they are now, sorted by name: the oracle's directory and
+ * the generator library beside it (oracles/T/../../generators). */
+static int scan(const char *dir, kb__pin_file *files, int *n, char *msg, size_t msg_len) {
+    char gen[PATH_MAX];
+    *n = 0;
+    snprintf(gen, sizeof gen, "%s/../../generators", dir);
+    struct stat st;
+    if (scan_dir(dir, "", files, n, msg, msg_len) != 0) return -1;
+    /* An oracle outside a source tree has no generator library beside it;
+     * a PIN that names one then reports its files missing. */
+    if (stat(gen, &st) == 0 && scan_dir(gen, "generators/", files, n, msg, msg_len) != 0) return -1;
     qsort(files, (size_t)*n, sizeof files[0], cmp_name);
     return 0;
+}
+
+/* Where a pinned name lives: dir/NAME, or for "generators/F" the generator
+ * library two levels up. */
+static const char *src_path(const char *dir, const char *name, char *out, size_t len) {
+    snprintf(out, len, strncmp(name, "generators/", 11) ? "%s/%s" : "%s/../../%s", dir, name);
+    return out;
 }
 
 /* Reads PIN: the pinned files and the upstream line. */
@@ -153,7 +178,7 @@ static int read_pin(const char *dir, kb__pin_file *files, int *n, char *upstream
 int kb__pin_check(const char *dir, char *msg, size_t msg_len) {
     kb__pin_file *now = calloc(2 * KB__PIN_MAX_FILES, sizeof *now), *pin = now + KB__PIN_MAX_FILES;
     int nn = 0, np = 0, rc = 0;
-    char t[128];
+    char t[128], where[PATH_MAX + 16];
     target_of(dir, t, sizeof t);
     msg[0] = 0;
     if (!now) {
@@ -168,11 +193,12 @@ int kb__pin_check(const char *dir, char *msg, size_t msg_len) {
         int j = 0;
         while (j < nn && strcmp(now[j].name, pin[i].name)) j++;
         if (j == nn) {
-            snprintf(msg, msg_len, "%s/%s is pinned in %s/PIN but missing", dir, pin[i].name, dir);
+            snprintf(msg, msg_len, "%s is pinned in %s/PIN but missing",
+                     src_path(dir, pin[i].name, where, sizeof where), dir);
             rc = KB__PIN_MISMATCH;
         } else if (now[j].hash != pin[i].hash) {
-            snprintf(msg, msg_len, "%s/%s changed since the oracle was pinned (xxh3 %016llx, PIN says %016llx)",
-                     dir, pin[i].name, now[j].hash, pin[i].hash);
+            snprintf(msg, msg_len, "%s changed since the oracle was pinned (xxh3 %016llx, PIN says %016llx)",
+                     src_path(dir, pin[i].name, where, sizeof where), now[j].hash, pin[i].hash);
             rc = KB__PIN_MISMATCH;
         }
     }
@@ -180,7 +206,8 @@ int kb__pin_check(const char *dir, char *msg, size_t msg_len) {
         int i = 0;
         while (i < np && strcmp(now[j].name, pin[i].name)) i++;
         if (i == np) {
-            snprintf(msg, msg_len, "%s/%s is not in %s/PIN", dir, now[j].name, dir);
+            snprintf(msg, msg_len, "%s is not in %s/PIN", src_path(dir, now[j].name, where, sizeof where),
+                     dir);
             rc = KB__PIN_MISMATCH;
         }
     }
@@ -224,7 +251,8 @@ int kb__pin_write(const char *dir, const char *upstream, char *msg, size_t msg_l
         return -1;
     }
     fprintf(f,
-            "# The pin of the %s oracle: XXH3-64 of each of its source files. The build fails\n"
+            "# The pin of the %s oracle: XXH3-64 of each of its source files and of the\n"
+            "# generator library its inputs come from (generators/). The build fails\n"
             "# and `kbench list` warns when a file differs. After an intended change:\n"
             "#   scripts/check-oracle-drift.sh --update %s\n"
             "upstream\t%s\n",

@@ -30,6 +30,8 @@ static int setup(void **s) {
     (void)s;
     snprintf(g_dir, sizeof g_dir, "/tmp/kb_test_pin.XXXXXX");
     if (!mkdtemp(g_dir)) return -1;
+    strcat(g_dir, "/oracles");
+    if (mkdir(g_dir, 0755)) return -1;
     strcat(g_dir, "/my-target");
     return mkdir(g_dir, 0755);
 }
@@ -37,7 +39,7 @@ static int setup(void **s) {
 static int teardown(void **s) {
     (void)s;
     char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%.*s'", (int)(strrchr(g_dir, '/') - g_dir), g_dir);
+    snprintf(cmd, sizeof cmd, "rm -rf '%.*s'", (int)(strstr(g_dir, "/oracles/") - g_dir), g_dir);
     return system(cmd) == 0 ? 0 : -1;
 }
 
@@ -80,6 +82,28 @@ static void test_pin_detects_drift(void **s) {
     assert_true(kb__pin_check(g_dir, msg, sizeof msg) < 0);
 }
 
+/* The generator library beside the oracles (oracles/T/../../generators) is
+ * pinned with the oracle: an edit there changes every input the target is
+ * judged on. */
+static void test_pin_covers_generators(void **s) {
+    (void)s;
+    char msg[2048], gen[600];
+    snprintf(gen, sizeof gen, "%s/../../generators", g_dir);
+    assert_int_equal(mkdir(gen, 0755), 0);
+    put("../../generators/rng.c", "unsigned long derive(void) { return 1; }\n");
+    put("oracle.c", "int x;\n");
+    assert_int_equal(kb__pin_write(g_dir, "upstream", msg, sizeof msg), 0);
+    assert_int_equal(kb__pin_check(g_dir, msg, sizeof msg), 0);
+    put("../../generators/rng.c", "unsigned long derive(void) { return 2; }\n");
+    assert_int_equal(kb__pin_check(g_dir, msg, sizeof msg), KB__PIN_MISMATCH);
+    assert_non_null(strstr(msg, "generators/rng.c changed"));
+    put("../../generators/rng.c", "unsigned long derive(void) { return 1; }\n");
+    assert_int_equal(kb__pin_check(g_dir, msg, sizeof msg), 0);
+    put("../../generators/new.c", "int y;\n");
+    assert_int_equal(kb__pin_check(g_dir, msg, sizeof msg), KB__PIN_MISMATCH);
+    assert_non_null(strstr(msg, "generators/new.c is not in"));
+}
+
 static void test_repository_oracles_are_pinned(void **s) {
     (void)s;
     static const char *const targets[] = {"posting-intersect", "pq-l2"};
@@ -104,6 +128,7 @@ static void test_repository_oracles_are_pinned(void **s) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pin_detects_drift),
+        cmocka_unit_test(test_pin_covers_generators),
         cmocka_unit_test(test_repository_oracles_are_pinned),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
