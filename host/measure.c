@@ -344,6 +344,16 @@ static int check_outside(kb__side *cand, kb__side *base, kb__failure *fail) {
     return KB__ECHILD;
 }
 
+/* The whole memory map, once timing is over (each batch checked only the
+ * size of the executable memory: maps.c). */
+static int check_maps(kb__side *s, kb__failure *fail) {
+    char why[400];
+    if (!kb__maps_changed(s->w.pid, &s->maps, why, sizeof why)) return 0;
+    fail->status = KB__ST_REJECTED;
+    kb__errf(fail->reason, sizeof fail->reason, "%s %s", s->w.label, why);
+    return KB__ECHILD;
+}
+
 int kb__measure(const kb__trial_opts *o, const kb_target *t, kb__case_data *cases, uint32_t n_cases,
                 kb__side *cand, kb__side *base, kb__samples *smp, kb__result *r,
                 kb__failure *fail) {
@@ -457,6 +467,7 @@ int kb__measure(const kb__trial_opts *o, const kb_target *t, kb__case_data *case
     }
     if ((rc = check_outside(cand, base, fail))) return rc;
     if ((rc = fresh_probe(t, cases, n_cases, cand, base, r, fail))) return rc;
+    if ((rc = check_maps(cand, fail)) || (rc = check_maps(base, fail))) return rc;
     r->status = summarise(o, cases, n_cases, smp, r, stats_seed);
     /* A win only on what it has seen, by far more than caches explain:
      * answers replayed from a cache. (Only a keep needs the check; a slow

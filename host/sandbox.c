@@ -35,6 +35,8 @@ static int emulated(void) {
     return p && *p;
 }
 
+int kb__worker_emulated(void) { return emulated(); }
+
 uint64_t kb__now_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -82,6 +84,14 @@ static void child_setup(int sock, int start, int out_wr, const kb__limits *lim, 
      * caches index by address, and a random layout per worker is a random
      * speed difference between two identical plugins. */
     personality(ADDR_NO_RANDOMIZE);
+    /* No restartable-sequence areas in the worker (worker.c, rseq_off). */
+    {
+        static char tun[1024];
+        const char *old = getenv("GLIBC_TUNABLES");
+        snprintf(tun, sizeof tun, "%s%sglibc.pthread.rseq=0", old ? old : "",
+                 old && *old ? ":" : "");
+        setenv("GLIBC_TUNABLES", tun, 1);
+    }
     if (KB__ASAN) {
         /* Let the worker's own fault handlers see faults (they name what a
          * plugin hit), and skip the exit-time leak check (see sandbox.h). */

@@ -127,6 +127,29 @@ void kb__worker_kill(kb__worker *w);
 
 uint64_t kb__now_ns(void);
 
+/* Workers run through KB_WORKER_EXEC_PREFIX (an emulator): their threads,
+ * CPU time, filters and memory map are the emulator's as much as theirs. */
+int kb__worker_emulated(void);
+
+/* ---- the worker's memory map and filters, from /proc (maps.c) -------- */
+typedef struct kb__maps {
+    char *text;      /* the kept lines of /proc/<pid>/maps after loading; NULL if unreadable */
+    int64_t exec_kb; /* VmExe + VmLib after loading */
+    int filters;     /* Seccomp_filters after loading */
+} kb__maps;
+/* After loading: keeps the worker's executable, file and kernel mappings;
+ * fails (why filled) if executable memory is writable or anonymous. */
+int kb__maps_snapshot(pid_t pid, kb__maps *m, char *why, size_t why_len);
+/* After every batch (cheap, /proc/<pid>/status): 1 (why filled) when the
+ * size of the executable memory or the filter count changed; else 0. */
+int kb__maps_quick_changed(pid_t pid, const kb__maps *m, char *why, size_t why_len);
+/* The quick check, and the whole map: 1 (why filled) when a kept mapping is
+ * gone or altered, or a mapping is executable that was not after loading. */
+int kb__maps_changed(pid_t pid, const kb__maps *m, char *why, size_t why_len);
+void kb__maps_free(kb__maps *m);
+/* The fewest and most seccomp filters on any of the worker's threads. */
+int kb__worker_filters(pid_t pid, int *lo, int *hi);
+
 /* CPU time (user + system, all threads, live and dead) of the worker, in ns;
  * 0 when it cannot be read. */
 uint64_t kb__worker_cpu_ns(const kb__worker *w);
@@ -134,9 +157,13 @@ uint64_t kb__worker_cpu_ns(const kb__worker *w);
 /* ---- the worker's system-call filter (seccomp.c) --------------------- */
 /* Installs the allow-list filter in the calling process (the worker, before
  * it loads a plugin). `sock` is the private channel, the only socket it may
- * use. Calls outside the list raise SIGSYS; the caller installs a SIGSYS
- * handler first (the filter forbids changing it afterwards). */
-int kb__seccomp_install(int sock, int start_sock, char *err, size_t err_len);
+ * use. rseq traps when `rseq_trap`, else fails with ENOSYS. Calls outside
+ * the list raise SIGSYS; the caller installs a SIGSYS handler first (the
+ * filter forbids changing it afterwards). */
+int kb__seccomp_install(int sock, int start_sock, int rseq_trap, char *err, size_t err_len);
+/* After the plugin is loaded: a second, stricter filter on every thread, so
+ * nothing new becomes executable and nothing is mapped over what exists. */
+int kb__seccomp_harden(char *err, size_t err_len);
 /* "socket (no network, no sockets)" for a trapped call; async-signal-safe
  * once kb__seccomp_install has run. */
 void kb__syscall_describe(long nr, char *out, size_t out_len);
