@@ -30,7 +30,7 @@
 
 #include "sandbox.h"
 
-#define KB__MAPS_MAX (1u << 20)
+#define KB__MAPS_MAX (256u << 20) /* 2.4 million mappings; a worker has at most 65530 */
 
 /* /proc/<pid>/maps, whole, NUL-terminated; NULL when unreadable. */
 static char *read_maps(pid_t pid, size_t *len) {
@@ -122,6 +122,7 @@ static int read_status(pid_t pid, int64_t *exec_kb, int *filters) {
 int kb__maps_quick_changed(pid_t pid, const kb__maps *m, char *why, size_t why_len) {
     int64_t kb;
     int filters;
+    if (!m->taken) return 0;
     if (read_status(pid, &kb, &filters) != 0) return 0; /* gone: reported elsewhere */
     if (kb != m->exec_kb) {
         kb__errf(why, why_len, "changed its executable memory after loading (%lld KiB, was %lld)",
@@ -143,6 +144,7 @@ int kb__maps_snapshot(pid_t pid, kb__maps *m, char *why, size_t why_len) {
         kb__errf(why, why_len, "cannot read the worker's status");
         return KB__EIO;
     }
+    m->taken = 1;
     size_t n = 0;
     char *all = read_maps(pid, &n);
     if (!all) return 0; /* not root: the status check alone */
@@ -208,7 +210,7 @@ int kb__maps_changed(pid_t pid, const kb__maps *m, char *why, size_t why_len) {
 
 void kb__maps_free(kb__maps *m) {
     free(m->text);
-    m->text = NULL;
+    memset(m, 0, sizeof *m);
 }
 
 /* Seccomp_filters of every thread (Linux 5.9 on): the lowest and highest

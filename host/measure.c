@@ -134,9 +134,17 @@ static double trial_health(kb__samples *smp, uint32_t n_cases, kb__result *r) {
     return split / m;
 }
 
+/* The harness's fixed cost per batch, subtracted from both sides: the
+ * baseline's gaps (stamped interval minus its worker's reading) alone. The
+ * candidate's worker reading is the candidate's to forge (its clock, its
+ * harness's memory), so it sizes nothing that is decided on; its gaps are
+ * only reported. */
 static double batch_overhead(kb__samples *x, kb__case_result *cr) {
-    cr->overhead_ns = kb__batch_overhead(x->cand_gap, x->base_gap, x->cand_ns, x->base_ns, x->n,
-                                         cr->gap_ns, &cr->batch_ns);
+    double mine[2];
+    cr->overhead_ns = kb__batch_overhead(x->base_gap, x->base_gap, x->cand_ns, x->base_ns, x->n,
+                                         mine, &cr->batch_ns);
+    cr->gap_ns[0] = x->n ? kb__median(x->cand_gap, x->n) : 0;
+    cr->gap_ns[1] = mine[1];
     return cr->overhead_ns;
 }
 
@@ -317,14 +325,17 @@ static int fresh_probe(const kb_target *t, kb__case_data *cases, uint32_t n_case
 }
 
 /* Each batch is timed by the kernel's stamps around the plugin's calls.
- * CPU the worker used beyond them is the harness's own wake-up and sends
- * (20-40 us a batch, the same for both sides within a few us, measured),
- * plus any plugin code that ran outside the stamps, which the worker's
- * signal mask and the seccomp rules on mprotect are there to prevent. A
- * batch preempted by a neighbour shows less CPU than wall time (a negative
- * excess, which would hide such work), so only batches that ran undisturbed
- * count. Much more than the baseline's is a rule broken. */
-#define KB__OUTSIDE_MAX_NS 200e3
+ * CPU the worker used beyond them is the harness's own wake-up, receive,
+ * descriptor copy, read-in and sends (a median of 45-55 us a batch, the two
+ * sides' medians within 3-4 us of each other: docs/robustness.md, threat
+ * 26), plus any plugin code that ran outside the stamps, which the filters
+ * and the host's map checks are there to prevent. A batch preempted by a
+ * neighbour shows less CPU than wall time (a negative excess, which would
+ * hide such work), so only batches that ran undisturbed count. The
+ * candidate's median may exceed the baseline's by KB__OUTSIDE_MAX_NS, a
+ * fixed bound five times the honest difference: hidden work within it is
+ * under 0.7% of a 3 ms batch. */
+#define KB__OUTSIDE_MAX_NS 20e3
 static double undisturbed_excess(const kb__side *s) {
     static double x[KB__MAX_GAPS];
     uint32_t n = 0;

@@ -391,8 +391,7 @@ int kb__worker_call(kb__worker *w, kb__req *q, const int *fds, int nfds, kb__rep
         w->idle_wall_ns += wall - w->gap_wall0;
         w->idle_gaps++;
         w->in_gap = 0;
-        const double allow = KB__IDLE_CPU_ALLOW_NS + KB__IDLE_CPU_PER_GAP_NS * (double)w->idle_gaps +
-                             KB__IDLE_CPU_ALLOW_FRAC * (double)w->idle_wall_ns;
+        const double allow = KB__IDLE_CPU_ALLOW_NS + KB__IDLE_CPU_PER_GAP_NS * (double)w->idle_gaps;
         if ((double)w->idle_cpu_ns > allow) {
             reap(w, 0);
             fail->status = KB__ST_REJECTED;
