@@ -142,6 +142,15 @@ static void test_27_no_map_fixed(void **state)
     forbidden(FX("fx_map_fixed_noreplace"), "mmap");
 }
 
+/* dlopen after loading maps new executable memory: a plugin loads what it
+ * needs through DT_NEEDED or in its constructors (fx_calls_oracle). */
+static void test_27_no_dlopen_after_load(void **state)
+{
+    (void)state;
+    trial(FX("fx_dlopens_after_load"));
+    expect_reason("rejected", 3, "made a forbidden system call: mmap (", "during prepare of case");
+}
+
 static void test_27_no_chosen_mremap(void **state)
 {
     (void)state;
@@ -313,6 +322,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_27_no_exec_over_vdso),
         cmocka_unit_test(test_27_no_map_fixed),
+        cmocka_unit_test(test_27_no_dlopen_after_load),
         cmocka_unit_test(test_27_no_chosen_mremap),
         cmocka_unit_test(test_27_no_protection_keys),
         cmocka_unit_test(test_27_changed_map_seen),
