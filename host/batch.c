@@ -110,8 +110,8 @@ int kb__side_batch(kb__side *s, const kb_target *t, kb__case_data *cd, const uin
         return KB__ECHILD;
     }
     /* What runs between batches is only the harness's code if its
-     * executable memory is as it was after loading (maps.c; read by the
-     * host after the reply, outside every timed interval). */
+     * executable memory is as it was after loading (maps.c: 14-25 us of
+     * the host's, after the reply, outside every timed interval). */
     char why[400];
     if (kb__maps_quick_changed(s->w.pid, &s->maps, why, sizeof why)) {
         fail->status = KB__ST_REJECTED;

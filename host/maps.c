@@ -16,7 +16,7 @@
  * mapped and 27 ms with 11,800 mappings (a case's output lanes, each
  * between guard pages), so after every batch the host reads only the
  * worker's /proc/<pid>/status: the size of its executable memory (VmExe +
- * VmLib, the kernel's exec_vm) and its filter count, tens of microseconds.
+ * VmLib, the kernel's exec_vm) and its filter count, 14-25 us.
  * The whole map is compared after loading and at the end of timing. A user
  * other than root cannot read the maps of a worker that is not dumpable;
  * there only the status check runs.
@@ -111,7 +111,8 @@ static int read_status(pid_t pid, int64_t *exec_kb, int *filters) {
     long long exe = -1, lib = -1;
     *filters = -1;
     while (fgets(buf, sizeof buf, f)) {
-        if (sscanf(buf, "VmExe: %lld", &exe) == 1 || sscanf(buf, "VmLib: %lld", &lib) == 1) continue;
+        if (sscanf(buf, "VmExe: %lld", &exe) == 1 || sscanf(buf, "VmLib: %lld", &lib) == 1)
+            continue;
         if (sscanf(buf, "Seccomp_filters: %d", filters) == 1) break;
     }
     fclose(f);
@@ -155,11 +156,12 @@ int kb__maps_snapshot(pid_t pid, kb__maps *m, char *why, size_t why_len) {
         if (!e) e = s + strlen(s);
         const size_t len = (size_t)(e - s);
         if (is_exec(s) && (perms_of(s)[1] == 'w' || *path_of(s, e) == 0)) {
-            line_copy(why, why_len, s, len);
+            char line[208];
+            line_copy(line, sizeof line, s, len);
             free(out);
             free(all);
             kb__errf(why, why_len, "has executable memory that is writable or belongs to no "
-                     "file after loading");
+                     "file after loading (%s)", line);
             return KB__EFORMAT;
         }
         if (is_kept(s, e)) {

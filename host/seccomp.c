@@ -254,7 +254,8 @@ int kb__seccomp_install(int sock, int start_sock, int rseq_trap, char *err, size
      * only ever narrows; the host counts the filters on every thread after
      * loading (trial.c), so a constructor that skips the worker's or adds
      * its own is seen. */
-    for (uint64_t op = 1; rc == 0 && op <= 3; op++) /* SET_MODE_FILTER, GET_ACTION_AVAIL, GET_NOTIF_SIZES */
+    /* ops 1-3: SET_MODE_FILTER, GET_ACTION_AVAIL, GET_NOTIF_SIZES */
+    for (uint64_t op = 1; rc == 0 && op <= 3; op++)
         rc = add_eq32(ctx, "seccomp", 0, op, err, err_len);
 
     /* Threads yes (CLONE_THREAD), processes no. */
@@ -306,9 +307,10 @@ int kb__seccomp_install(int sock, int start_sock, int rseq_trap, char *err, size
  * overcommit is strict, and it replaces nothing with anything usable);
  * mremap with MREMAP_FIXED or MREMAP_DONTUNMAP. mprotect to PROT_EXEC is
  * already refused by the first filter, and pkey_* never allowed. What a
- * plugin can still do to the harness's mappings (munmap, a plain mremap)
- * leaves them changed, which the host sees in /proc/<pid>/maps after every
- * batch (maps.c). */
+ * plugin can still do to the harness's mappings (munmap, then mmap by
+ * hint) leaves them changed, which the host sees from /proc (maps.c): the
+ * size of the executable memory after every batch, the whole map after
+ * timing. */
 int kb__seccomp_harden(char *err, size_t err_len) {
     if (KB__VALGRIND) return 0;
     scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
@@ -327,7 +329,8 @@ int kb__seccomp_harden(char *err, size_t err_len) {
      * no "not equal" under a mask, hence one rule per way out */
     static const uint64_t fixed[] = {MAP_FIXED, MAP_FIXED_NOREPLACE};
     for (size_t i = 0; rc == 0 && i < 2; i++) {
-        struct scmp_arg_cmp f = SCMP_CMP64(3, SCMP_CMP_MASKED_EQ, fixed[i] | MAP_ANONYMOUS, fixed[i]);
+        struct scmp_arg_cmp f =
+            SCMP_CMP64(3, SCMP_CMP_MASKED_EQ, fixed[i] | MAP_ANONYMOUS, fixed[i]);
         rc = add(ctx, SCMP_ACT_TRAP, "mmap", 1, &f, err, err_len);
         static const uint64_t usable[] = {PROT_READ, PROT_WRITE};
         for (size_t b = 0; rc == 0 && b < 2; b++) {

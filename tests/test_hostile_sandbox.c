@@ -193,6 +193,20 @@ static void test_27_changed_map_seen(void **state)
                   "/kbench");
 }
 
+/* Constructors run before the post-load filter: what they leave behind is
+ * checked from outside right after loading. */
+static void test_27_constructors_checked(void **state)
+{
+    (void)state;
+    needs_post_load_filter();
+    trial(FX("fx_ctor_maps_exec"));
+    expect_reason("rejected", 3, "has executable memory that is writable or belongs to no file",
+                  "after loading");
+    trial(FX("fx_ctor_stacks_filter"));
+    expect_reason("rejected", 3, "carry 3 to 3 system-call filters, not the harness's 2",
+                  "a constructor tampered with the sandbox");
+}
+
 /* ---- 28: restartable sequences ----------------------------------------- */
 
 static void test_28_no_rseq(void **state)
@@ -340,6 +354,7 @@ int main(void)
         cmocka_unit_test(test_27_no_chosen_mremap),
         cmocka_unit_test(test_27_no_protection_keys),
         cmocka_unit_test(test_27_changed_map_seen),
+        cmocka_unit_test(test_27_constructors_checked),
         cmocka_unit_test(test_28_no_rseq),
         cmocka_unit_test(test_29_madvise_only_own_view),
         cmocka_unit_test(test_29_outputs_not_shared),
