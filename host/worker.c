@@ -24,6 +24,11 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <time.h>
+#if defined(__has_include)
+#if __has_include(<sys/rseq.h>)
+#include <sys/rseq.h> /* glibc 2.35 on: RSEQ_SIG, __rseq_offset, __rseq_size */
+#endif
+#endif
 #include <unistd.h>
 
 #include "kb.h"
@@ -301,15 +306,14 @@ static void *noop_thread(void *arg) { return arg; }
  * -1 when the area could not be unregistered. */
 extern const ptrdiff_t __rseq_offset __attribute__((weak));
 extern const unsigned int __rseq_size __attribute__((weak));
-#define KB__RSEQ_SIG 0x53053053u /* glibc's RSEQ_SIG on x86 */
 static int rseq_off(void) {
     if (!&__rseq_size || __rseq_size == 0) return 1;
-#if defined(__x86_64__) && defined(SYS_rseq)
+#if defined(RSEQ_SIG) && defined(SYS_rseq)
     uint8_t *area = (uint8_t *)__builtin_thread_pointer() + __rseq_offset;
     /* glibc registers 32 bytes (the original struct rseq) or __rseq_size */
     const unsigned lens[] = {32, __rseq_size};
     for (int i = 0; i < 2; i++)
-        if (syscall(SYS_rseq, area, lens[i], 1 /* RSEQ_FLAG_UNREGISTER */, KB__RSEQ_SIG) == 0) {
+        if (syscall(SYS_rseq, area, lens[i], 1 /* RSEQ_FLAG_UNREGISTER */, RSEQ_SIG) == 0) {
             const uint32_t failed = (uint32_t)-2; /* RSEQ_CPU_ID_REGISTRATION_FAILED */
             memcpy(area + 4, &failed, sizeof failed); /* cpu_id */
             return 0;
