@@ -326,15 +326,15 @@ static int fresh_probe(const kb_target *t, kb__case_data *cases, uint32_t n_case
 
 /* Each batch is timed by the kernel's stamps around the plugin's calls.
  * CPU the worker used beyond them is the harness's own wake-up, receive,
- * descriptor copy, read-in and sends (a median of 45-55 us a batch, the two
- * sides' medians within 3-4 us of each other: docs/robustness.md, threat
- * 26), plus any plugin code that ran outside the stamps, which the filters
- * and the host's map checks are there to prevent. A batch preempted by a
- * neighbour shows less CPU than wall time (a negative excess, which would
- * hide such work), so only batches that ran undisturbed count. The
- * candidate's median may exceed the baseline's by KB__OUTSIDE_MAX_NS, a
- * fixed bound five times the honest difference: hidden work within it is
- * under 0.7% of a 3 ms batch. */
+ * descriptor copy, read-in and sends (medians of 32-45 us a batch, the
+ * candidate's 2-8 us below the baseline's for every honest plugin
+ * measured: docs/robustness.md, threat 26), plus any plugin code that ran
+ * outside the stamps, which the filters and the host's map checks are
+ * there to prevent. A batch preempted by a neighbour shows less CPU than
+ * wall time (a negative excess, which would hide such work), so only
+ * batches that ran undisturbed count. The candidate's median may exceed
+ * the baseline's by KB__OUTSIDE_MAX_NS, a fixed bound: hidden work within
+ * it is under 0.7% of a 3 ms batch. */
 #define KB__OUTSIDE_MAX_NS 20e3
 static double undisturbed_excess(const kb__side *s) {
     static double x[KB__MAX_GAPS];
