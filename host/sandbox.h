@@ -134,12 +134,14 @@ typedef struct kb__maps {
     int64_t exec_kb; /* VmExe + VmLib after loading */
     int filters;     /* Seccomp_filters after loading */
     int taken;       /* a snapshot was taken (none for an emulated worker) */
+    size_t image_len; /* bytes of text that are the harness's own image (its first lines) */
 } kb__maps;
 /* After loading: keeps the worker's executable, file and kernel mappings;
  * fails (why filled) if executable memory is writable or anonymous. */
 int kb__maps_snapshot(pid_t pid, kb__maps *m, char *why, size_t why_len);
-/* After every batch (cheap, /proc/<pid>/status): 1 (why filled) when the
- * size of the executable memory or the filter count changed; else 0. */
+/* After every batch (cheap: /proc/<pid>/status and the head of its maps):
+ * 1 (why filled) when the size of the executable memory, the filter count
+ * or a mapping of the harness's own image changed; else 0. */
 int kb__maps_quick_changed(pid_t pid, const kb__maps *m, char *why, size_t why_len);
 /* The quick check, and the whole map: 1 (why filled) when a kept mapping is
  * gone or altered, or a mapping is executable that was not after loading. */
