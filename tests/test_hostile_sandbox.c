@@ -340,21 +340,28 @@ static void test_29_outputs_not_shared(void **state)
 static void test_26_cpu_between_calls(void **state)
 {
     (void)state;
-    needs_plain_harness();
-    trial(FX("fx_burns_cpu_between_calls"));
+    /* The batch function's return address on the stack, pointed at the
+     * plugin's code: no mapping changes, only the CPU shows it. */
+    trial(FX("fx_burns_cpu_after_return"));
     expect_reason("rejected", 3, "used CPU outside timed calls", "work only inside prepare and run");
     /* 60 us a gap: within the old allowance (200 us plus 1% of the wait). */
-    trial(FX("fx_burns_cpu_between_calls_little"));
+    trial(FX("fx_burns_cpu_after_return_little"));
     expect_reason("rejected", 3, "used CPU outside timed calls", NULL);
 }
 
-static void test_26_cpu_before_start(void **state)
+/* Work before the start message or after the reply through a swapped GOT
+ * page: the head of the map shows the swap after the first batch, before
+ * the CPU checks would. */
+static void test_26_swapped_got_seen(void **state)
 {
     (void)state;
     needs_plain_harness();
-    /* 60 us before every start message: within the old 200 us a batch. */
+    if (geteuid() != 0) /* only root reads a non-dumpable worker's maps */
+        skip();
     trial(FX("fx_works_before_start_swapped"));
-    expect_reason("rejected", 3, "of CPU per batch outside its timed interval", "work only inside run");
+    expect_reason("rejected", 3, "changed a mapping of the harness's own image", "/kbench");
+    trial(FX("fx_burns_cpu_between_calls"));
+    expect_reason("rejected", 3, "changed a mapping of the harness's own image", "/kbench");
 }
 
 int main(void)
@@ -375,7 +382,7 @@ int main(void)
         cmocka_unit_test(test_29_madvise_only_own_view),
         cmocka_unit_test(test_29_outputs_not_shared),
         cmocka_unit_test(test_26_cpu_between_calls),
-        cmocka_unit_test(test_26_cpu_before_start),
+        cmocka_unit_test(test_26_swapped_got_seen),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
