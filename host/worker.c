@@ -288,12 +288,6 @@ static void install_fault_handler(void) {
     sigaction(SIGSYS, &sa, NULL);
 }
 
-/* Before any plugin code runs: no way back to more privilege, no
- * capabilities (a root worker could otherwise read the host's memory, which
- * holds the oracle's outputs), not inspectable by the other worker, and the
- * system-call filter. Returns 0, or fills W.sandbox_err. */
-static void *noop_thread(void *arg) { return arg; }
-
 /* glibc (2.35 on) registers each thread's restartable-sequence area with
  * the kernel, in thread-local memory a plugin can write: it could point the
  * main thread's critical section at the harness's code and its abort
@@ -306,10 +300,21 @@ static void *noop_thread(void *arg) { return arg; }
  * -1 when the area could not be unregistered. */
 extern const ptrdiff_t __rseq_offset __attribute__((weak));
 extern const unsigned int __rseq_size __attribute__((weak));
+static uint8_t *thread_pointer(void) {
+    uint8_t *tp = NULL;
+#if defined(__x86_64__)
+    __asm__("mov %%fs:0, %0" : "=r"(tp));
+#elif defined(__aarch64__)
+    __asm__("mrs %0, tpidr_el0" : "=r"(tp));
+#endif
+    return tp;
+}
+
 static int rseq_off(void) {
     if (!&__rseq_size || __rseq_size == 0) return 1;
 #if defined(RSEQ_SIG) && defined(SYS_rseq)
-    uint8_t *area = (uint8_t *)__builtin_thread_pointer() + __rseq_offset;
+    uint8_t *area = thread_pointer() + __rseq_offset;
+    if (area == (uint8_t *)__rseq_offset) return -1; /* no thread pointer on this CPU */
     /* glibc registers 32 bytes (the original struct rseq) or __rseq_size */
     const unsigned lens[] = {32, __rseq_size};
     for (int i = 0; i < 2; i++)
@@ -321,6 +326,12 @@ static int rseq_off(void) {
 #endif
     return -1;
 }
+
+/* Before any plugin code runs: no way back to more privilege, no
+ * capabilities (a root worker could otherwise read the host's memory, which
+ * holds the oracle's outputs), not inspectable by the other worker, and the
+ * system-call filter. Returns 0, or fills W.sandbox_err. */
+static void *noop_thread(void *arg) { return arg; }
 
 static int lock_down(int sock) {
     char err[256];
