@@ -425,20 +425,6 @@ void kb__outbuf_poison(const kb__layout *L, kb__outbuf *ob, uint64_t lanes) {
     memset(ob->base + L->prod_off, 0xff, (size_t)lanes * L->n_outs * sizeof(kb_buffer));
 }
 
-int kb__outbuf_share(const kb__outbuf *from, kb__outbuf *ob, char *err, size_t err_len) {
-    ob->size = from->size;
-    ob->ready = from->ready; /* the same memory; a lane filled twice is harmless */
-    ob->fd = dup(from->fd);
-    ob->base = ob->fd < 0 ? MAP_FAILED
-                          : mmap(NULL, ob->size, PROT_READ | PROT_WRITE, MAP_SHARED, ob->fd, 0);
-    if (ob->base == MAP_FAILED) {
-        ob->base = NULL;
-        kb__errf(err, err_len, "cannot share output memory: %s", strerror(errno));
-        return KB__ENOMEM;
-    }
-    return 0;
-}
-
 void kb__outbuf_free(kb__outbuf *ob) {
     if (ob->base) munmap(ob->base, ob->size);
     if (ob->fd >= 0) close(ob->fd);

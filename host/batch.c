@@ -113,6 +113,16 @@ int kb__side_batch(kb__side *s, const kb_target *t, kb__case_data *cd, const uin
                  cd->cs->name);
         return KB__ECHILD;
     }
+    /* What runs between batches is only the harness's code if its
+     * executable memory is as it was after loading (maps.c: 14-25 us of
+     * the host's, after the reply, outside every timed interval). */
+    char why[400];
+    if (kb__maps_quick_changed(s->w.pid, &s->maps, why, sizeof why)) {
+        fail->status = KB__ST_REJECTED;
+        kb__errf(fail->reason, sizeof fail->reason, "%s %s (case %s)", s->w.label, why,
+                 cd->cs->name);
+        return KB__ECHILD;
+    }
     if (!s->threaded_ok && rep.threads > 1) {
         fail->status = KB__ST_REJECTED;
         kb__errf(fail->reason, sizeof fail->reason,

@@ -35,6 +35,8 @@ static int emulated(void) {
     return p && *p;
 }
 
+int kb__worker_emulated(void) { return emulated(); }
+
 uint64_t kb__now_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -92,6 +94,14 @@ static void child_setup(int sock, int start, int out_wr, const kb__limits *lim, 
      * caches index by address, and a random layout per worker is a random
      * speed difference between two identical plugins. */
     personality(ADDR_NO_RANDOMIZE);
+    /* No restartable-sequence areas in the worker (worker.c, rseq_off). */
+    {
+        static char tun[1024];
+        const char *old = getenv("GLIBC_TUNABLES");
+        snprintf(tun, sizeof tun, "%s%sglibc.pthread.rseq=0", old ? old : "",
+                 old && *old ? ":" : "");
+        setenv("GLIBC_TUNABLES", tun, 1);
+    }
     if (KB__ASAN) {
         /* Let the worker's own fault handlers see faults (they name what a
          * plugin hit), and skip the exit-time leak check (see sandbox.h). */
@@ -395,8 +405,8 @@ int kb__worker_call(kb__worker *w, kb__req *q, const int *fds, int nfds, kb__rep
         w->idle_wall_ns += wall - w->gap_wall0;
         w->idle_gaps++;
         w->in_gap = 0;
-        const double allow = KB__IDLE_CPU_ALLOW_NS + KB__IDLE_CPU_PER_GAP_NS * (double)w->idle_gaps +
-                             KB__IDLE_CPU_ALLOW_FRAC * (double)w->idle_wall_ns;
+        const double allow =
+            KB__IDLE_CPU_BACKSTOP_NS + KB__IDLE_CPU_BACKSTOP_PER_GAP_NS * (double)w->idle_gaps;
         if ((double)w->idle_cpu_ns > allow) {
             reap(w, 0);
             fail->status = KB__ST_REJECTED;

@@ -54,15 +54,16 @@ static const char *const kb__allow[] = {
     "read", "pread64", "readv", "preadv", "preadv2", "close", "fstat", "stat", "lstat",
     "newfstatat", "statx", "lseek", "access", "faccessat", "faccessat2", "readlink",
     "readlinkat", "getdents64", "getcwd", "statfs", "fstatfs",
-    /* memory */
-    "mmap", "munmap", "mremap", "madvise", "brk", "msync", "mincore",
+    /* memory (mmap and mremap are narrowed once the plugin is loaded:
+     * kb__seccomp_harden; madvise and mprotect are checked below) */
+    "mmap", "munmap", "mremap", "brk", "msync", "mincore",
     /* threads, synchronisation, scheduling queries */
-    "futex", "set_robust_list", "get_robust_list", "rseq", "set_tid_address", "sched_yield",
+    "futex", "set_robust_list", "get_robust_list", "set_tid_address", "sched_yield",
     "sched_getaffinity", "sched_getparam", "sched_getscheduler", "sched_get_priority_max",
     "sched_get_priority_min", "membarrier", "getcpu",
     /* identity and information */
     "getpid", "gettid", "getppid", "getuid", "geteuid", "getgid", "getegid", "getpgrp",
-    "uname", "getrlimit", "sysinfo", "getrusage", "times", "getrandom", "arch_prctl",
+    "uname", "getrlimit", "sysinfo", "getrusage", "times", "getrandom",
     /* time; timers let CPU-time accounting catch work done from them */
     "clock_gettime", "clock_getres", "clock_nanosleep", "nanosleep", "gettimeofday", "time",
     "setitimer", "getitimer", "alarm", "timer_create", "timer_settime", "timer_gettime",
@@ -141,8 +142,23 @@ void kb__syscall_describe(long nr, char *out, size_t out_len) {
     else if (!strcmp(name, "rt_sigaction") || !strcmp(name, "signal") ||
              !strcmp(name, "sigaction"))
         why = " (plugins may not install signal handlers)";
-    else if (!strcmp(name, "mprotect"))
+    else if (!strcmp(name, "mprotect") || !strcmp(name, "pkey_mprotect"))
         why = " (memory may not be made executable, nor the harness's image writable)";
+    else if (!strcmp(name, "mmap"))
+        why = " (after loading, memory may not be mapped executable, nor with MAP_FIXED over "
+              "what is there)";
+    else if (!strcmp(name, "mremap"))
+        why = " (memory may not be moved to an address of the plugin's choosing)";
+    else if (!strcmp(name, "madvise"))
+        why = " (only advice about the plugin's own view of its memory; no MADV_REMOVE, "
+              "MADV_PAGEOUT, MADV_COLD)";
+    else if (!strcmp(name, "rseq"))
+        why = " (no restartable sequences: they let the kernel jump into plugin code from the "
+              "harness's)";
+    else if (!strcmp(name, "arch_prctl"))
+        why = " (only queries; the harness's thread pointer, vDSO and CPUID stay as they are)";
+    else if (!strncmp(name, "pkey_", 5))
+        why = " (no memory protection keys)";
     else if (!strcmp(name, "write") || !strcmp(name, "writev") || !strcmp(name, "sendto") ||
              !strcmp(name, "sendmsg"))
         why = " (only stdout, stderr and the harness's channel may be written)";
@@ -153,7 +169,7 @@ void kb__syscall_describe(long nr, char *out, size_t out_len) {
 
 extern char _end[]; /* the end of the executable's image (its bss) */
 
-int kb__seccomp_install(int sock, int start_sock, char *err, size_t err_len) {
+int kb__seccomp_install(int sock, int start_sock, int rseq_trap, char *err, size_t err_len) {
     resolve_names();
     if (KB__VALGRIND) return 0; /* see sandbox.h */
     scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_TRAP);
@@ -199,6 +215,49 @@ int kb__seccomp_install(int sock, int start_sock, char *err, size_t err_len) {
                                  SCMP_CMP64(2, SCMP_CMP_MASKED_EQ, PROT_EXEC, 0)};
     if (rc == 0) rc = add(ctx, SCMP_ACT_ALLOW, "mprotect", 2, mp, err, err_len);
 
+    /* madvise: only advice about the caller's own view of its memory.
+     * Refused: MADV_REMOVE (punches pages out of a shared file, under
+     * whoever else maps it), MADV_COLD / MADV_PAGEOUT / MADV_COLLAPSE
+     * (move or rebuild pages another process may share, such as the
+     * inputs), MADV_MERGEABLE (KSM merges pages across processes) and the
+     * privileged or newer kinds. */
+    static const int advice_ok[] = {
+        MADV_NORMAL,   MADV_RANDOM,    MADV_SEQUENTIAL, MADV_WILLNEED,   MADV_DONTNEED,
+        MADV_FREE,     MADV_DONTFORK,  MADV_DOFORK,     MADV_UNMERGEABLE, MADV_HUGEPAGE,
+        MADV_NOHUGEPAGE, MADV_DONTDUMP, MADV_DODUMP,    MADV_WIPEONFORK, MADV_KEEPONFORK,
+        22 /* MADV_POPULATE_READ */, 23 /* MADV_POPULATE_WRITE */};
+    for (size_t i = 0; rc == 0 && i < sizeof advice_ok / sizeof advice_ok[0]; i++)
+        rc = add_eq32(ctx, "madvise", 2, (uint64_t)advice_ok[i], err, err_len);
+
+    /* arch_prctl: queries, and the permission AMX needs. Setting the FS or
+     * GS base, mapping a vDSO, CPUID faulting or shadow stacks would change
+     * what the harness's own code runs on. */
+    static const int arch_ok[] = {0x1003 /* ARCH_GET_FS */, 0x1004 /* ARCH_GET_GS */,
+                                  0x1011 /* ARCH_GET_CPUID */, 0x1021 /* ARCH_GET_XCOMP_SUPP */,
+                                  0x1022 /* ARCH_GET_XCOMP_PERM */,
+                                  0x1023 /* ARCH_REQ_XCOMP_PERM */,
+                                  0x5005 /* ARCH_SHSTK_STATUS */};
+    for (size_t i = 0; rc == 0 && i < sizeof arch_ok / sizeof arch_ok[0]; i++)
+        rc = add_eq32(ctx, "arch_prctl", 0, (uint64_t)arch_ok[i], err, err_len);
+
+    /* rseq: a registered critical section makes the kernel jump to an
+     * abort address of the registrant's choosing when the thread is
+     * preempted inside it, and the range may cover the harness's code.
+     * The worker starts without glibc's registration (see worker.c); then
+     * any call is the plugin's and traps. Where glibc registers threads
+     * anyway, the call fails with ENOSYS, which glibc takes in its stride. */
+    if (rc == 0 && !rseq_trap)
+        rc = add(ctx, SCMP_ACT_ERRNO(ENOSYS), "rseq", 0, NULL, err, err_len);
+
+    /* seccomp itself, so the worker can stack its post-load filter
+     * (kb__seccomp_harden), which then refuses any further one. A filter
+     * only ever narrows; the host counts the filters on every thread after
+     * loading (trial.c), so a constructor that skips the worker's or adds
+     * its own is seen. */
+    /* ops 1-3: SET_MODE_FILTER, GET_ACTION_AVAIL, GET_NOTIF_SIZES */
+    for (uint64_t op = 1; rc == 0 && op <= 3; op++)
+        rc = add_eq32(ctx, "seccomp", 0, op, err, err_len);
+
     /* Threads yes (CLONE_THREAD), processes no. */
     struct scmp_arg_cmp thr = SCMP_CMP64(0, SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD);
     if (rc == 0) rc = add(ctx, SCMP_ACT_ALLOW, "clone", 1, &thr, err, err_len);
@@ -233,6 +292,61 @@ int kb__seccomp_install(int sock, int start_sock, char *err, size_t err_len) {
 
     if (rc == 0 && (rc = seccomp_load(ctx)) != 0) {
         kb__errf(err, err_len, "cannot load the seccomp filter: %s", strerror(-rc));
+        rc = KB__EIO;
+    }
+    seccomp_release(ctx);
+    return rc;
+}
+
+/* Once the plugin, its libraries and their constructors are loaded, what
+ * is executable is final. A second filter, stacked on the first (the
+ * kernel runs both; the stricter answer wins) and synced to every thread
+ * the constructors started, traps: mmap asking for PROT_EXEC; mmap with
+ * MAP_FIXED or MAP_FIXED_NOREPLACE, except an anonymous PROT_NONE
+ * reservation (glibc's malloc shrinks a thread's heap that way when
+ * overcommit is strict, and it replaces nothing with anything usable);
+ * mremap with MREMAP_FIXED or MREMAP_DONTUNMAP. mprotect to PROT_EXEC is
+ * already refused by the first filter, and pkey_* never allowed. What a
+ * plugin can still do to the harness's mappings (munmap, then mmap by
+ * hint) leaves them changed, which the host sees from /proc (maps.c): the
+ * size of the executable memory after every batch, the whole map after
+ * timing. */
+int kb__seccomp_harden(char *err, size_t err_len) {
+    if (KB__VALGRIND) return 0;
+    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+    if (!ctx) {
+        kb__errf(err, err_len, "cannot create a seccomp filter (libseccomp out of memory)");
+        return KB__ENOMEM;
+    }
+    int rc = 0;
+    seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
+    seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0); /* set already, and prctl is refused */
+    seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1);
+    const uint64_t exec = PROT_EXEC;
+    struct scmp_arg_cmp x = SCMP_CMP64(2, SCMP_CMP_MASKED_EQ, exec, exec);
+    if (rc == 0) rc = add(ctx, SCMP_ACT_TRAP, "mmap", 1, &x, err, err_len);
+    /* fixed and (not anonymous, or readable, or writable); libseccomp has
+     * no "not equal" under a mask, hence one rule per way out */
+    static const uint64_t fixed[] = {MAP_FIXED, MAP_FIXED_NOREPLACE};
+    for (size_t i = 0; rc == 0 && i < 2; i++) {
+        struct scmp_arg_cmp f =
+            SCMP_CMP64(3, SCMP_CMP_MASKED_EQ, fixed[i] | MAP_ANONYMOUS, fixed[i]);
+        rc = add(ctx, SCMP_ACT_TRAP, "mmap", 1, &f, err, err_len);
+        static const uint64_t usable[] = {PROT_READ, PROT_WRITE};
+        for (size_t b = 0; rc == 0 && b < 2; b++) {
+            struct scmp_arg_cmp fu[2] = {SCMP_CMP64(3, SCMP_CMP_MASKED_EQ, fixed[i], fixed[i]),
+                                         SCMP_CMP64(2, SCMP_CMP_MASKED_EQ, usable[b], usable[b])};
+            rc = add(ctx, SCMP_ACT_TRAP, "mmap", 2, fu, err, err_len);
+        }
+    }
+    static const uint64_t moves[] = {1u << 1 /* MREMAP_FIXED */, 1u << 2 /* MREMAP_DONTUNMAP */};
+    for (size_t i = 0; rc == 0 && i < 2; i++) {
+        struct scmp_arg_cmp m = SCMP_CMP64(3, SCMP_CMP_MASKED_EQ, moves[i], moves[i]);
+        rc = add(ctx, SCMP_ACT_TRAP, "mremap", 1, &m, err, err_len);
+    }
+    if (rc == 0) rc = add(ctx, SCMP_ACT_TRAP, "seccomp", 0, NULL, err, err_len);
+    if (rc == 0 && (rc = seccomp_load(ctx)) != 0) {
+        kb__errf(err, err_len, "cannot load the post-load seccomp filter: %s", strerror(-rc));
         rc = KB__EIO;
     }
     seccomp_release(ctx);

@@ -54,6 +54,33 @@ static int elf_check(int fd, const char *path, const kb__fplan *fp, char *err, s
 
 /* Snapshot, ELF-check, spawn and load one plugin into a side; with fp, a
  * foreign function bound by fp instead. Returns 0, or fills fail. */
+/* After loading, from outside the worker: every thread carries the
+ * worker's two filters (a constructor that skipped the post-load one, or
+ * stacked its own, shows a different count), and the memory map holds
+ * nothing executable that is writable or no file's; it is kept for the
+ * check after every batch (batch.c). Off where the worker runs without a
+ * filter (an emulator, valgrind); a sanitizer build keeps the first only. */
+static int check_hardened(kb__side *s, const char *path, kb__failure *fail) {
+    if (kb__worker_emulated() || KB__VALGRIND) return 0;
+    int lo, hi;
+    const int want = KB__ASAN ? 1 : 2;
+    if (kb__worker_filters(s->w.pid, &lo, &hi) == 0 && lo >= 0 && (lo != want || hi != want)) {
+        fail->status = KB__ST_REJECTED;
+        kb__errf(fail->reason, sizeof fail->reason,
+                 "%s: after loading, the worker's threads carry %d to %d system-call filters, "
+                 "not the harness's %d: a constructor tampered with the sandbox",
+                 path, lo, hi, want);
+        return KB__ECHILD;
+    }
+    char why[400];
+    if (kb__maps_snapshot(s->w.pid, &s->maps, why, sizeof why) != 0) {
+        fail->status = KB__ST_REJECTED;
+        kb__errf(fail->reason, sizeof fail->reason, "%s: the worker %s", path, why);
+        return KB__ECHILD;
+    }
+    return 0;
+}
+
 static int side_open(kb__side *s, const char *path, const char *label, const kb__trial_opts *o,
                      int cpu, const kb__fplan *fp, kb__failure *fail) {
     char err[512];
@@ -103,6 +130,7 @@ static int side_open(kb__side *s, const char *path, const char *label, const kb_
         return KB__EABI;
     }
     s->desc = rep.desc;
+    if ((rc = check_hardened(s, path, fail)) != 0) return rc;
     const uint64_t missing = rep.desc.cpu_features & ~kb__cpu_features();
     if (missing) {
         char names[256];
@@ -117,17 +145,14 @@ static int side_open(kb__side *s, const char *path, const char *label, const kb_
     return 0;
 }
 
-static int side_prepare(kb__side *s, kb__case_data *cd, const kb__side *other, double timeout_s,
+static int side_prepare(kb__side *s, kb__case_data *cd, double timeout_s,
                         kb__failure *fail, char *err, size_t err_len) {
     const uint32_t slot = cd->layout.slot;
-    /* Both sides write the same physical output pages (they never run at
-     * once, and the host poisons before every batch): no side is luckier
-     * in where its outputs landed in the caches. */
-    if (other && other->ob[slot].fd >= 0) {
-        if (kb__outbuf_share(&other->ob[slot], &s->ob[slot], err, err_len) != 0) return KB__ENOMEM;
-    } else if (kb__outbuf_create(&cd->layout, &s->ob[slot], err, err_len) != 0) {
-        return KB__ENOMEM;
-    }
+    /* Each side writes output memory of its own: pages both could map
+     * writable, one could take away under the other (MADV_REMOVE punches
+     * them out of the memfd, and the other side then page-faults inside
+     * its timed interval). */
+    if (kb__outbuf_create(&cd->layout, &s->ob[slot], err, err_len) != 0) return KB__ENOMEM;
     kb__req q;
     memset(&q, 0, sizeof q);
     q.type = KB__REQ_CASE;
@@ -194,6 +219,7 @@ static void side_close(kb__side *s) {
     for (int i = 0; i < KB__MAX_CASES; i++)
         if (s->ob[i].base || s->ob[i].fd >= 0) kb__outbuf_free(&s->ob[i]);
     kb__snapshot_close(&s->snap);
+    kb__maps_free(&s->maps);
 }
 
 static void no_timing(kb__result *r) {
@@ -323,10 +349,10 @@ int kb__trial_run(const kb__trial_opts *o, kb__ctx_cache *cache, kb__result *r, 
 
     /* 6. prepare every case, candidate first; then check every input set */
     for (uint32_t c = 0; c < n_cases; c++) {
-        if ((rc = side_prepare(cand, &cases[c], NULL, phase_timeout(o), &fail, err, err_len)) == KB__ENOMEM) goto out;
+        if ((rc = side_prepare(cand, &cases[c], phase_timeout(o), &fail, err, err_len)) == KB__ENOMEM) goto out;
         if (rc) goto verdict;
         if (!o->verify_only) {
-            if ((rc = side_prepare(base, &cases[c], cand, phase_timeout(o), &fail, err, err_len)) == KB__ENOMEM) goto out;
+            if ((rc = side_prepare(base, &cases[c], phase_timeout(o), &fail, err, err_len)) == KB__ENOMEM) goto out;
             if (rc) goto verdict;
         }
     }

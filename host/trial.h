@@ -59,8 +59,6 @@ int kb__outbuf_create(const kb__layout *L, kb__outbuf *ob, char *err, size_t err
 /* Poisons the outputs of lanes [0, lanes) and their produced counts. */
 void kb__outbuf_poison(const kb__layout *L, kb__outbuf *ob, uint64_t lanes);
 void kb__outbuf_free(kb__outbuf *ob);
-/* The same output memory again (a second mapping of the same memfd). */
-int kb__outbuf_share(const kb__outbuf *from, kb__outbuf *ob, char *err, size_t err_len);
 
 /* Compare a worker's outputs with the oracle's for input set `set`.
  * 0: equal. 1: wrong (detail: output, index, expected, got). 2: the plugin
@@ -86,6 +84,7 @@ typedef struct kb__side {
     double gaps[KB__MAX_GAPS], rel_gaps[KB__MAX_GAPS];
     double excess[KB__MAX_GAPS]; /* CPU time beyond the stamped interval, ns */
     uint64_t rng;           /* picks which lanes of a batch are checked */
+    kb__maps maps;          /* the worker's mappings after loading (maps.c) */
 } kb__side;
 
 /* Output bytes one call writes: its lane's data, canaries excluded. */

@@ -24,6 +24,11 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <time.h>
+#if defined(__has_include)
+#if __has_include(<sys/rseq.h>)
+#include <sys/rseq.h> /* glibc 2.35 on: RSEQ_SIG, __rseq_offset, __rseq_size */
+#endif
+#endif
 #include <unistd.h>
 
 #include "kb.h"
@@ -80,12 +85,17 @@ static struct {
     int blocked;
     uint64_t touched;      /* KB__REQF_TOUCH's sum: keeps its loads */
     int hold_signals;      /* no filter to forbid handlers: block signals between batches */
+    int filtered;          /* the seccomp filter is on: harden it after loading */
+    int rseq_trap;         /* glibc registers no rseq area: any rseq call is the plugin's */
     uint64_t base_threads; /* before any plugin: 1, plus an emulator's own */
 } W;
 
+/* The system call, not the vDSO: a plugin that moves or unmaps the vDSO
+ * should break only its own clock. (The host decides nothing by this
+ * reading; it is a cross-check and sizes batches.) */
 static uint64_t now_ns(void) {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    syscall(SYS_clock_gettime, CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
@@ -282,6 +292,45 @@ static void install_fault_handler(void) {
     sigaction(SIGSYS, &sa, NULL);
 }
 
+/* glibc (2.35 on) registers each thread's restartable-sequence area with
+ * the kernel, in thread-local memory a plugin can write: it could point the
+ * main thread's critical section at the harness's code and its abort
+ * address at its own, and the kernel would jump there when the harness is
+ * preempted. The host starts workers with glibc.pthread.rseq=0; should
+ * glibc have registered anyway, the main thread's area is unregistered here
+ * and marked as glibc marks a failed registration, so sched_getcpu falls
+ * back to the system call. Returns 1 when no glibc thread registers (so
+ * rseq may trap), 0 when later threads will try (rseq fails with ENOSYS),
+ * -1 when the area could not be unregistered. */
+extern const ptrdiff_t __rseq_offset __attribute__((weak));
+extern const unsigned int __rseq_size __attribute__((weak));
+static uint8_t *thread_pointer(void) {
+    uint8_t *tp = NULL;
+#if defined(__x86_64__)
+    __asm__("mov %%fs:0, %0" : "=r"(tp));
+#elif defined(__aarch64__)
+    __asm__("mrs %0, tpidr_el0" : "=r"(tp));
+#endif
+    return tp;
+}
+
+static int rseq_off(void) {
+    if (!&__rseq_size || __rseq_size == 0) return 1;
+#if defined(RSEQ_SIG) && defined(SYS_rseq)
+    uint8_t *area = thread_pointer() + __rseq_offset;
+    if (area == (uint8_t *)__rseq_offset) return -1; /* no thread pointer on this CPU */
+    /* glibc registers 32 bytes (the original struct rseq) or __rseq_size */
+    const unsigned lens[] = {32, __rseq_size};
+    for (int i = 0; i < 2; i++)
+        if (syscall(SYS_rseq, area, lens[i], 1 /* RSEQ_FLAG_UNREGISTER */, RSEQ_SIG) == 0) {
+            const uint32_t failed = (uint32_t)-2; /* RSEQ_CPU_ID_REGISTRATION_FAILED */
+            memcpy(area + 4, &failed, sizeof failed); /* cpu_id */
+            return 0;
+        }
+#endif
+    return -1;
+}
+
 /* Before any plugin code runs: no way back to more privilege, no
  * capabilities (a root worker could otherwise read the host's memory, which
  * holds the oracle's outputs), not inspectable by the other worker, and the
@@ -316,11 +365,20 @@ static int lock_down(int sock) {
     pthread_t t;
     if (pthread_create(&t, NULL, noop_thread, NULL) == 0) pthread_join(t, NULL);
     W.hold_signals = (emu && *emu) || KB__VALGRIND;
-    if (!(emu && *emu) && kb__seccomp_install(sock, KB__START_FD, err, sizeof err) != 0) {
+    if (emu && *emu) return 0;
+    const int rs = rseq_off();
+    if (rs < 0) {
+        snprintf(W.sandbox_err, sizeof W.sandbox_err,
+                 "cannot unregister glibc's restartable-sequence area: %s", strerror(errno));
+        return -1;
+    }
+    W.rseq_trap = rs;
+    if (kb__seccomp_install(sock, KB__START_FD, W.rseq_trap, err, sizeof err) != 0) {
         W.hold_signals = 1;
         snprintf(W.sandbox_err, sizeof W.sandbox_err, "%s", err);
         return -1;
     }
+    W.filtered = !KB__VALGRIND;
     return 0;
 }
 
@@ -450,6 +508,13 @@ static void do_load(int fd, const char *shown, const kb__fplan *foreign) {
         reply(&r);
         return;
     }
+    /* What is executable is now final (a sanitizer runtime maps with
+     * MAP_FIXED as it goes, so a sanitizer build keeps the first filter
+     * only). */
+    if (W.filtered && !KB__ASAN && kb__seccomp_harden(err, sizeof err) != 0) {
+        reply_code(KB__REP_REFUSED, -1, err);
+        return;
+    }
     W.loaded = 1;
     HOST.cpu_features = kb__cpu_features();
     kb__rep r;
@@ -524,13 +589,17 @@ static void do_case(const kb__req *q, int arena_fd, int out_fd) {
         reply_code(KB__REP_REFUSED, -1, "cannot reserve output memory");
         goto out;
     }
+    /* Each slot goes into a hole cut in the reservation, by address hint:
+     * after loading, MAP_FIXED is the plugin's no more than the harness's. */
     uint8_t *cur = k->outmap + W.page;
     for (uint32_t l = 0; l < L->n_lanes; l++)
         for (uint32_t j = 0; j < L->n_outs; j++) {
             const uint32_t bi = L->n_statics + L->n_calls + j;
-            void *m = mmap(cur, L->buf[bi].slot_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
-                           out_fd, (off_t)(l * L->lane_size + L->buf[bi].slot_off));
-            if (m == MAP_FAILED) {
+            munmap(cur, L->buf[bi].slot_size);
+            void *m = mmap(cur, L->buf[bi].slot_size, PROT_READ | PROT_WRITE, MAP_SHARED, out_fd,
+                           (off_t)(l * L->lane_size + L->buf[bi].slot_off));
+            if (m != (void *)cur) {
+                if (m != MAP_FAILED) munmap(m, L->buf[bi].slot_size);
                 reply_code(KB__REP_REFUSED, -1, "cannot map outputs");
                 goto out;
             }
