@@ -94,14 +94,12 @@ static void child_setup(int sock, int start, int out_wr, const kb__limits *lim, 
      * caches index by address, and a random layout per worker is a random
      * speed difference between two identical plugins. */
     personality(ADDR_NO_RANDOMIZE);
+    /* The plugin's libraries are found as closure.c found (and hashed) them:
+     * by the loader's default search, never through LD_LIBRARY_PATH,
+     * LD_PRELOAD or tunables of whoever started kbench. */
+    drop_loader_env();
     /* No restartable-sequence areas in the worker (worker.c, rseq_off). */
-    {
-        static char tun[1024];
-        const char *old = getenv("GLIBC_TUNABLES");
-        snprintf(tun, sizeof tun, "%s%sglibc.pthread.rseq=0", old ? old : "",
-                 old && *old ? ":" : "");
-        setenv("GLIBC_TUNABLES", tun, 1);
-    }
+    setenv("GLIBC_TUNABLES", "glibc.pthread.rseq=0", 1);
     if (KB__ASAN) {
         /* Let the worker's own fault handlers see faults (they name what a
          * plugin hit), and skip the exit-time leak check (see sandbox.h). */
@@ -117,10 +115,6 @@ static void child_setup(int sock, int start, int out_wr, const kb__limits *lim, 
      * hands foreign binaries to qemu, cannot exec its worker itself: the
      * kernel refuses the ELF. KB_WORKER_EXEC_PREFIX names the program that
      * runs it (e.g. /usr/bin/qemu-aarch64; its options go in QEMU_* env). */
-    /* The plugin's libraries are found as closure.c found (and hashed) them:
-     * by the loader's default search, never through LD_LIBRARY_PATH,
-     * LD_PRELOAD or tunables of whoever started kbench. */
-    drop_loader_env();
     const char *pre = getenv("KB_WORKER_EXEC_PREFIX");
     if (pre && *pre) {
         char *const pargv[] = {(char *)pre, (char *)exe, (char *)"__worker", (char *)"3", NULL};
