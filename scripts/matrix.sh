@@ -153,7 +153,7 @@ done
 build_preset() {
   local p=$1 dir=$BROOT/$1 log=$LOGS/build-$1.log
   say "building $p"
-  if cmake --preset "$p" -B "$dir" -DKB_TESTS=OFF >"$log" 2>&1 &&
+  if cmake --preset "$p" -B "$dir" -DKB_TESTS=OFF -DKB_WERROR="${KB_WERROR:-OFF}" >"$log" 2>&1 &&
      cmake --build "$dir" -j"$jobs" >>"$log" 2>&1; then
     BUILT[$p]=1
   else
