@@ -60,15 +60,16 @@ static double tsv_num(const char *path, const char *key, char *str, size_t str_l
     return v;
 }
 
-/* best.so and best.tsv as host/best.c's promote() writes them, for a
- * candidate at 0.3 of the oracle. */
+/* best.so, best.tsv and .lock as host/best.c's promote() leaves them, for
+ * a candidate at 0.3 of the oracle. */
 static void seed_best(const char *so, const char *best_so, const char *best_tsv,
                       const char *digest, const char *oracle_digest) {
     char dir[700];
     snprintf(dir, sizeof dir, "%s", best_so);
     *strrchr(dir, '/') = 0;
-    char cmd[1600];
-    snprintf(cmd, sizeof cmd, "mkdir -p '%s' && cp '%s' '%s'", dir, so, best_so);
+    char cmd[2600];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s' && cp '%s' '%s' && : >'%s/.lock'", dir, so, best_so,
+             dir);
     assert_int_equal(system(cmd), 0);
     FILE *f = fopen(best_tsv, "w");
     assert_non_null(f);

@@ -8,6 +8,7 @@
  *   oracle. Where only portable.so runs, that is still the claim: plain C
  *   portable.so is itself well below the oracle (README, "Tests").
  * - A byte-identical copy of the oracle is never kept (the null control).
+ * - A candidate replaying answers cached by content is rejected.
  * - A hang is cut at its deadline: the whole run ends within 8 s.
  * - A timer handler held without a filter works on the candidate's clock.
  */
@@ -89,6 +90,16 @@ static void test_identical_copy_never_kept(void **s) {
     identical_copy_never_kept("posting-intersect");
 }
 
+/* A candidate that replays answers cached by content is slower on inputs
+ * it has not seen: the fresh probe rejects it, naming the trick. */
+static void test_content_cache_is_rejected(void **s) {
+    (void)s;
+    KB_RUN(&R, "trial", FX("fx_cold_caches_by_content"), "--oracles",
+           KB_TEST_BUILD_DIR "/tests/fixtures/oracles", "--budget", "0.5");
+    expect_status("rejected", 3);
+    assert_non_null(strstr(kb_field(&R, "reason"), "replays answers cached from earlier calls"));
+}
+
 /* The deadline is max(2 s, budget): the run, start to verdict, is short. */
 static void test_hang_is_cut_short(void **s) {
     (void)s;
@@ -130,6 +141,7 @@ int main(void) {
         cmocka_unit_test(test_pq_best_is_kept),
         cmocka_unit_test(test_pi_best_is_kept),
         cmocka_unit_test(test_identical_copy_never_kept),
+        cmocka_unit_test(test_content_cache_is_rejected),
         cmocka_unit_test(test_hang_is_cut_short),
         cmocka_unit_test(test_handler_held_without_filter),
     };
