@@ -58,6 +58,14 @@ static inline void kb_exec_kbench(char *const argv[]) {
     execv(pre, v);
 }
 
+/* Whether kbench runs under an emulator here (KB_TEST_EXEC_PREFIX): the
+ * few things qemu-user keeps from the host process (its setrlimit, socket
+ * timestamps) are then checked by the native run of the suite. */
+static inline int kb_host_emulated(void) {
+    const char *pre = getenv("KB_TEST_EXEC_PREFIX");
+    return pre && *pre;
+}
+
 /* Runs build/kbench with a NULL-terminated argument list. */
 static void kb_run_argv(kb_run *r, char *const argv[]) {
     int po[2], pe[2];

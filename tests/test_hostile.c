@@ -229,14 +229,19 @@ static void test_02_handlers_fake_success(void **state)
 
 /* ---- 3 and 25: hangs and slow phases time out, with short deadlines ----- */
 
-/* The deadline is max(2 s, budget), not a fixed long wait: the reason
- * states the one kbench used. (How long the whole run took is a timing of
- * the machine; tests/measure/test_measure.c checks it.) */
+/* The deadline is short, not a fixed long wait: at least 2 s (the budget,
+ * at least 2 s, for load and prepare; 2 s + 100 oracle calls for a checked
+ * call), as the reason states it. How long the whole run took is a timing of
+ * the machine: tests/measure/test_measure.c checks that. */
 static void timed_out(const char *fixture, const char *phase)
 {
     KB_RUN(&R, "trial", (char *)fixture, "--budget", "0.5");
-    expect_reason("timeout", 3, "candidate gave no answer within 2.0 s", phase);
+    expect_reason("timeout", 3, "candidate gave no answer within ", phase);
     assert_contains(kb_field(&R, "reason"), "killed its process group");
+    const double deadline = strtod(strstr(kb_field(&R, "reason"), "within ") + 7, NULL);
+    if (!(deadline >= 2.0 && deadline < 10.0))
+        print_error("%s: deadline %.1f s\n", fixture, deadline);
+    assert_true(deadline >= 2.0 && deadline < 10.0);
 }
 
 static void test_03_hangs_time_out(void **state)
@@ -273,6 +278,12 @@ static void test_05_memory_limit(void **state)
     (void)state;
     KB_RUN(&R, "verify", FX("fx_allocates_too_much"));
     expect_reason("rejected", 3, "prepare returned 2 (out of memory", "cannot allocate 64 GiB");
+    if (kb_host_emulated()) {
+        /* qemu-user keeps setrlimit(RLIMIT_AS) to itself: the worker of an
+         * emulated kbench has no address-space limit to name or run into. */
+        print_message("kbench under an emulator: memory limit not checked here\n");
+        return;
+    }
 #if !defined(__SANITIZE_ADDRESS__)
     /* (A sanitizer build's worker has no address-space limit.) */
     assert_contains(kb_field(&R, "reason"), "the worker's memory limit is");
@@ -347,6 +358,13 @@ static void test_13_forged_start_message(void **state)
 {
     (void)state;
     KB_RUN(&R, "trial", FX("fx_forges_start"), "--budget", "0.5");
+    if (kb_host_emulated() && !strcmp(kb_field(&R, "status"), "timeout")) {
+        /* An emulated kbench does not see the unasked start message, and
+         * waits for the reply that never comes: contained all the same. */
+        print_message("kbench under an emulator: %s\n", kb_field(&R, "reason"));
+        expect("timeout", 3);
+        return;
+    }
     expect_reason("rejected", 3, "sent a start message that was not asked for", NULL);
     no_leftovers();
 }
