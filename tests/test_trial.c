@@ -109,7 +109,7 @@ static void test_json_and_ledger(void **s) {
            ledger, "--description", "e2e\tjson", "--budget", "0.5");
     json_error_t e;
     json_t *j = json_loads(r.out, 0, &e);
-    if (!j) print_error("not JSON (%s): %s\n", e.text, r.out);
+    if (!j) print_error("not JSON (%s), exit %d: %s\nstderr:\n%s\n", e.text, r.code, r.out, r.err);
     assert_non_null(j);
     assert_non_null(json_object_get(j, "context"));
     json_t *b = json_object_get(j, "benchmarks");
