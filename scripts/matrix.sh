@@ -3,7 +3,8 @@
 # one matrix (docs/matrix.md explains how to read it).
 #
 #   scripts/matrix.sh              the full matrix (by hand; a few minutes)
-#   scripts/matrix.sh --reduced    generic + native + asan-ubsan + aarch64, no trials (CI)
+#   scripts/matrix.sh --reduced    generic + native + asan-ubsan + aarch64, no trials,
+#                                  and the suite on a Haswell (CI)
 #
 # For each column it builds kbench, oracles and plugins from a CMake preset
 # (CMakePresets.json), then runs `kbench verify` on every oracle and candidate,
@@ -12,6 +13,12 @@
 # build's oracle's for one fixed seed. Columns that need another CPU run
 # under qemu-user: x86-64-v3 as a Haswell (no AVX-512), and the aarch64 cross
 # build. Emulated columns are never timed.
+#
+# Then the suite: the whole default ctest of a generic build, natively and
+# as CPU models without AVX-512 (Haswell) and without AVX (Nehalem) see it:
+# each test executable and the kbench it runs under qemu-x86_64 -cpu MODEL
+# (KB_TEST_EMULATOR, KB_TEST_EXEC_PREFIX); kbench's workers are plain execs
+# of the x86-64 binary, so they run natively, under their seccomp filter.
 #
 # Writes matrix.txt, matrix.md and matrix.json (and logs/) under ${OUT:-build-matrix},
 # builds under ${KB_MATRIX_BUILD:-build-matrix}. Exit 0 when no cell is
@@ -24,10 +31,14 @@ SRC=$(pwd)
 
 usage() {
   cat <<'EOF'
-usage: scripts/matrix.sh [--reduced] [--only COL,...] [--budget SECONDS] [--no-deps] [-j N]
+usage: scripts/matrix.sh [--reduced] [--only COL,...] [--suite CELL,...] [--budget SECONDS]
+                        [--no-deps] [-j N]
 
-  --reduced         the CI subset: generic, native, asan-ubsan, aarch64, no trials
+  --reduced         the CI subset: generic, native, asan-ubsan, aarch64, no trials;
+                    the suite on haswell only
   --only COL,...    just these columns (names as in the table header)
+  --suite CELL,...  the default ctest on these CPUs: native, haswell, nehalem (default
+                    all three; with --reduced, haswell); --suite none: no suite
   --budget SECONDS  `kbench trial --budget` of each timed cell (default 1; 0: no
                     trials, correctness only; the default with --reduced)
   --no-deps         do not install missing packages (apt, root or sudo)
@@ -35,6 +46,8 @@ usage: scripts/matrix.sh [--reduced] [--only COL,...] [--budget SECONDS] [--no-d
 
 columns: generic x86-64-v2 x86-64-v3 x86-64-v4 native release asan-ubsan
          x86-64-v3@haswell aarch64
+environment: KB_MATRIX_QEMU_CPU (the Haswell model), KB_WERROR (ON: warnings are
+             errors in every build)
 environment: OUT (reports, default build-matrix), KB_MATRIX_BUILD (builds,
              default build-matrix)
 EOF
@@ -54,18 +67,28 @@ ALL_COLS=(
   "aarch64|aarch64-cross|qemu-aarch64|0"
 )
 REDUCED="generic native asan-ubsan aarch64"
+# The suite: name | qemu-x86_64 -cpu model ("" = natively) | the x86-64 level
+# it is, and the one above that it must not be (glibc's view of its CPUID).
+ALL_SUITE=(
+  "native|||"
+  "haswell|${KB_MATRIX_QEMU_CPU:-Haswell-noTSX,-pcid,-x2apic,-tsc-deadline,-invpcid}|x86-64-v3|x86-64-v4"
+  "nehalem|Nehalem|x86-64-v2|x86-64-v3"
+)
+REDUCED_SUITE="haswell"
 # A Haswell without the system features qemu's TCG does not emulate (they
 # only make qemu print warnings; user code never sees them). AVX2, FMA,
 # BMI1/2, no AVX-512: an x86-64-v3 machine.
 QEMU_X86_CPU=${KB_MATRIX_QEMU_CPU:-Haswell-noTSX,-pcid,-x2apic,-tsc-deadline,-invpcid}
 SEED=0x6b62656e6368 # "kbench": the one seed every bits digest uses
 
-only="" reduced=0 budget="" deps=1 jobs=$(nproc)
+only="" reduced=0 budget="" deps=1 jobs=$(nproc) suite=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --reduced) reduced=1 ;;
     --only) only=${2:?--only needs a list}; shift ;;
     --only=*) only=${1#--only=} ;;
+    --suite) suite=${2:?--suite needs a list}; shift ;;
+    --suite=*) suite=${1#--suite=} ;;
     --budget) budget=${2:?--budget needs seconds}; shift ;;
     --budget=*) budget=${1#--budget=} ;;
     --no-deps) deps=0 ;;
@@ -94,6 +117,18 @@ for w in $want; do
   [[ " ${ALL_COLS[*]} " == *" $w|"* ]] || { echo "matrix.sh: no column '$w'" >&2; exit 64; }
 done
 [ ${#COLS[@]} -gt 0 ] || { echo "matrix.sh: no columns selected" >&2; exit 64; }
+if [ -z "$suite" ]; then
+  if [ $reduced = 1 ]; then suite=$REDUCED_SUITE; elif [ -n "$only" ]; then suite=none; else suite=all; fi
+fi
+SUITE=()
+for c in "${ALL_SUITE[@]}"; do
+  if [ "$suite" = all ] || [[ ",$suite," == *",${c%%|*},"* ]]; then SUITE+=("$c"); fi
+done
+if [ "$suite" != all ] && [ "$suite" != none ]; then
+  for w in ${suite//,/ }; do
+    [[ " ${ALL_SUITE[*]} " == *" $w|"* ]] || { echo "matrix.sh: no suite cell '$w'" >&2; exit 64; }
+  done
+fi
 
 if [ "$(uname -m)" != x86_64 ]; then
   echo "matrix.sh: runs on x86-64 Linux hosts (this is $(uname -m)); build the presets by hand" >&2
@@ -112,7 +147,7 @@ say() { progress ""; echo "matrix: $*" >&2; }
 
 # ---- dependencies ----------------------------------------------------------
 # (No `| grep -q` under pipefail: grep leaving early can fail the writer.)
-needs_col() { [[ " ${COLS[*]} " == *"|$1|"* ]]; }
+needs_col() { [[ " ${COLS[*]} " == *"|$1|"* ]] || { [ "$1" = qemu-x86_64 ] && [[ " ${SUITE[*]}" == *"|x86-64-v"* ]]; }; }
 install_deps() {
   local pkgs=() missing=() sudo=""
   needs_col qemu-x86_64 && pkgs+=(qemu-user)
@@ -153,7 +188,7 @@ done
 build_preset() {
   local p=$1 dir=$BROOT/$1 log=$LOGS/build-$1.log
   say "building $p"
-  if cmake --preset "$p" -B "$dir" -DKB_TESTS=OFF >"$log" 2>&1 &&
+  if cmake --preset "$p" -B "$dir" -DKB_TESTS=OFF -DKB_WERROR="${KB_WERROR:-OFF}" >"$log" 2>&1 &&
      cmake --build "$dir" -j"$jobs" >>"$log" 2>&1; then
     BUILT[$p]=1
   else
@@ -344,9 +379,60 @@ for colspec in "${COLS[@]}"; do
 done
 progress ""
 
+# ---- the suite: the default ctest as other CPUs see it ----------------------
+declare -A SUITE_ST SUITE_NOTE SUITE_SECS SUITE_SKIPS
+suite_level_ok() { # model level above: glibc sees `level` and not `above`
+  QEMU_CPU=$1 level_ok "$2" qemu-x86_64 && ! QEMU_CPU=$1 level_ok "$3" qemu-x86_64
+}
+suite_cell() { # dir name model level above
+  local dir=$1 name=$2 model=$3 level=$4 above=$5 log=$LOGS/suite-$2.log emu="" rc=0 t0
+  if [ -n "$model" ]; then
+    emu=$(command -v qemu-x86_64) ||
+      { SUITE_ST[$name]=skipped; SUITE_NOTE[$name]="no qemu-x86_64 (apt-get install qemu-user)"; return; }
+    suite_level_ok "$model" "$level" "$above" ||
+      { SUITE_ST[$name]=error; SUITE_NOTE[$name]="qemu's $model is not $level without $above"; return; }
+  fi
+  cmake -S "$SRC" -B "$dir" -DKB_TEST_EMULATOR="$emu" >>"$LOGS/build-suite.log" 2>&1
+  say "suite on $name"
+  t0=$(date +%s)
+  (cd "$dir" && unset KB_WORKER_EXEC_PREFIX &&
+   if [ -n "$model" ]; then export QEMU_CPU=$model KB_TEST_EXEC_PREFIX=$emu; fi &&
+   ctest -j1 -V) >"$log" 2>&1 || rc=$?
+  SUITE_SECS[$name]=$(( $(date +%s) - t0 ))
+  if [ $rc = 0 ]; then SUITE_ST[$name]=passed; else SUITE_ST[$name]=failed; fi
+  SUITE_NOTE[$name]=$(grep -m1 -E 'tests passed' "$log" || echo "ctest exited $rc")
+  SUITE_SKIPS[$name]=$(sed -n 's/.*\[  SKIPPED \] \([0-9]*\) test(s), listed below.*/\1/p' "$log" |
+                       awk '{n += $1} END {print n + 0}')
+}
+run_suite() {
+  local dir=$BROOT/suite c name model level above
+  say "building the suite (preset generic, tests on)"
+  if ! { cmake --preset generic -B "$dir" -DKB_TESTS=ON -DKB_TEST_EMULATOR= \
+           -DKB_WERROR="${KB_WERROR:-OFF}" >"$LOGS/build-suite.log" 2>&1 &&
+         cmake --build "$dir" -j"$jobs" >>"$LOGS/build-suite.log" 2>&1; }; then
+    for c in "${SUITE[@]}"; do
+      SUITE_ST[${c%%|*}]=error SUITE_NOTE[${c%%|*}]="build failed (see logs/build-suite.log)"
+    done
+    return
+  fi
+  for c in "${SUITE[@]}"; do
+    IFS='|' read -r name model level above <<<"$c"
+    suite_cell "$dir" "$name" "$model" "$level" "$above"
+  done
+  cmake -S "$SRC" -B "$dir" -DKB_TEST_EMULATOR= >>"$LOGS/build-suite.log" 2>&1 || true
+}
+[ ${#SUITE[@]} -eq 0 ] || run_suite
+
 # ---- verdict of the matrix --------------------------------------------------
 fail=0
 problems=()
+for c in "${SUITE[@]}"; do
+  name=${c%%|*}
+  case "${SUITE_ST[$name]}" in
+    passed|skipped) ;;
+    *) fail=1; problems+=("suite on $name: ${SUITE_ST[$name]}: ${SUITE_NOTE[$name]}") ;;
+  esac
+done
 for colspec in "${COLS[@]}"; do
   col=${colspec%%|*}
   for r in "${ROWS[@]}"; do
@@ -450,6 +536,12 @@ pad() { local s=$1 w=$2 n; n=$(printf '%s' "$s" | wc -m); printf '%s%*s' "$s" $(
       [ -n "${NOTE["$col|$r"]:-}" ] && echo "  $col ${r/|//}: ${ST["$col|$r"]}: ${NOTE["$col|$r"]}"
     done
   done
+  for c in "${SUITE[@]}"; do
+    IFS='|' read -r name model level above <<<"$c"
+    how=natively
+    [ -z "$model" ] || how="qemu-x86_64 -cpu $model ($level, no ${above#x86-64-})"
+    echo "  suite on $name ($how): ${SUITE_ST[$name]}: ${SUITE_NOTE[$name]}; ${SUITE_SKIPS[$name]:-0} test(s) skipped; ${SUITE_SECS[$name]:-0}s (logs/suite-$name.log)"
+  done
   echo "host: $cpu_model, $(nproc) CPUs; ${SECS}s"
   if [ $fail = 0 ]; then echo "matrix: OK"; else
     echo "matrix: FAILED"; for p in "${problems[@]}"; do echo "  $p"; done; fi
@@ -504,6 +596,15 @@ json_opt() { [ -n "${1:-}" ] && json_str "$1" || printf null; }
         "$(json_opt "${BITS[$k]:-}")" "$(json_opt "${DIGEST[$k]:-}")"
       sep=$',\n'
     done
+  done
+  printf '\n  ],\n  "suite": ['
+  sep=""
+  for c in "${SUITE[@]}"; do
+    IFS='|' read -r name model level above <<<"$c"
+    printf '%s\n    {"name": %s, "qemu_cpu": %s, "status": %s, "summary": %s, "skipped_tests": %s, "seconds": %s}' \
+      "$sep" "$(json_str "$name")" "$(json_opt "$model")" "$(json_str "${SUITE_ST[$name]}")" \
+      "$(json_opt "${SUITE_NOTE[$name]:-}")" "$(json_num "${SUITE_SKIPS[$name]:-0}")" "$(json_num "${SUITE_SECS[$name]:-0}")"
+    sep=","
   done
   printf '\n  ],\n  "problems": ['
   sep=""; for p in "${problems[@]}"; do printf '%s%s' "$sep" "$(json_str "$p")"; sep=", "; done

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# measure-smoke.sh -- the short CI version of scripts/aa.sh and
-# scripts/power.sh (docs/measurement.md). Per target: A A/A trials (default
+# measure-smoke.sh -- the short version of scripts/aa.sh and
+# scripts/power.sh (docs/measurement.md), in the measurement suite
+# (ctest label measure, scripts/measure.sh). Per target: A A/A trials (default
 # 10) and P trials (default 5) of each power comparison (slower and faster
 # by 3% with --budget 4, by 10% with the default budget). Prints the
 # figures; fails (exit 1) only on a false keep: an A/A trial kept, or a

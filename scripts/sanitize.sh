@@ -8,8 +8,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${KB_BUILD:-build-asan}
+werror=()
+[ -z "${KB_WERROR:-}" ] || werror=(-DKB_WERROR="$KB_WERROR")
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKB_SANITIZE=address,undefined \
-    >/dev/null
+    "${werror[@]}" >/dev/null
 cmake --build "$build" -j"$(nproc)"
 # Errors abort with a stack; leaks count as errors. A sanitizer report in a
 # worker (an exec'd kbench) makes it die, which the test sees as a failure.

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The test suite: install dependencies, build, run every cmocka test with ctest.
 # In CI (CI=true) or with KB_FULL_TESTS=1 it then also runs: the reduced ISA
-# matrix (generic, native, asan-ubsan, aarch64 under qemu), the whole suite
-# again under ASan+UBSan, and a 10-second libFuzzer run of each parser.
+# matrix (generic, native, asan-ubsan, aarch64 under qemu, and this suite as
+# a Haswell sees it, under qemu-x86_64), the whole suite again under
+# ASan+UBSan, and a 10-second libFuzzer run of each parser. The measurement
+# suite (tests that assert speed) is scripts/measure.sh's, not this one's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh

@@ -42,9 +42,7 @@ static inline void kb_bg_start(kb_bg *b, char *const argv[], const char *err_pat
             int fd = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
             if (fd >= 0) dup2(fd, 2);
         }
-        char exe[4096];
-        snprintf(exe, sizeof exe, "%s/kbench", KB_TEST_BUILD_DIR);
-        execv(exe, argv);
+        kb_exec_kbench(argv);
         _exit(127);
     }
     close(po[1]);
@@ -74,6 +72,25 @@ static inline int kb_bg_line(kb_bg *b, char *line, size_t cap, int timeout_ms) {
         ssize_t r = read(b->out, b->buf + b->len, sizeof b->buf - 1 - b->len);
         if (r == 0) return -1;
         if (r > 0) b->len += (size_t)r;
+    }
+}
+
+/* Waits up to timeout_ms for the file at `path` (its stderr, say) to
+ * contain `needle`: a readiness line, where a sleep would only guess.
+ * 1: found; 0: not within the time. */
+static inline int kb_bg_wait_file(const char *path, const char *needle, int timeout_ms) {
+    const uint64_t end = kb_bg_now_ms() + (uint64_t)timeout_ms;
+    char buf[65536];
+    for (;;) {
+        FILE *f = fopen(path, "r");
+        if (f) {
+            size_t n = fread(buf, 1, sizeof buf - 1, f);
+            fclose(f);
+            buf[n] = 0;
+            if (strstr(buf, needle)) return 1;
+        }
+        if (kb_bg_now_ms() >= end) return 0;
+        usleep(5000);
     }
 }
 

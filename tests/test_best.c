@@ -60,6 +60,25 @@ static double tsv_num(const char *path, const char *key, char *str, size_t str_l
     return v;
 }
 
+/* best.so, best.tsv and .lock as host/best.c's promote() leaves them, for
+ * a candidate at 0.3 of the oracle. */
+static void seed_best(const char *so, const char *best_so, const char *best_tsv,
+                      const char *digest, const char *oracle_digest) {
+    char dir[700];
+    snprintf(dir, sizeof dir, "%s", best_so);
+    *strrchr(dir, '/') = 0;
+    char cmd[2600];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s' && cp '%s' '%s' && : >'%s/.lock'", dir, so, best_so,
+             dir);
+    assert_int_equal(system(cmd), 0);
+    FILE *f = fopen(best_tsv, "w");
+    assert_non_null(f);
+    fprintf(f, "# kbench best-so-far of posting-intersect; written by hand by test_best\n"
+               "target\tposting-intersect\ndigest\t%s\noracle_digest\t%s\noracle_ratio\t0.300000\n"
+               "source\t%s\nledger\tn/a\n", digest, oracle_digest, so);
+    assert_int_equal(fclose(f), 0);
+}
+
 static void test_promote_chain_and_tamper(void **s) {
     (void)s;
     const char *fast = kb_path("plugins/posting-intersect/portable.so");
@@ -72,32 +91,38 @@ static void test_promote_chain_and_tamper(void **s) {
     snprintf(best_so, sizeof best_so, "%s/posting-intersect/best.so", g_state);
     snprintf(best_tsv, sizeof best_tsv, "%s/posting-intersect/best.tsv", g_state);
 
-    /* 1. no best: timed against the oracle; the optimized candidate is kept
-     *    and promoted. A noisy machine may call it inconclusive: retry. */
+    /* 1. no best: timed against the oracle. A keep promotes the candidate;
+     *    any other verdict (a loaded or emulated machine can blur a 3x
+     *    difference) promotes nothing, and the chain below starts from a
+     *    best written as a promotion writes it. Either way it asserts. */
     kb_run r;
     for (int i = 0; i < 3; i++) {
         KB_RUN(&r, "trial", (char *)fast, "--against", "best", "--state", g_state);
         if (r.code == 0) break;
     }
-    if (r.code == 4 || r.code == 1) {
-        /* a sanitizer build or a very loaded machine cannot tell them apart */
-        print_message("portable.so was not a clear keep against the oracle here (%s); skipping\n",
-                      kb_field(&r, "reason"));
-        skip();
-    }
-    if (r.code != 0) print_error("%s\n%s\n", r.out, r.err);
-    assert_int_equal(r.code, 0);
+    if (r.code != 0 && r.code != 1 && r.code != 4) print_error("%s\n%s\n", r.out, r.err);
+    assert_true(r.code == 0 || r.code == 1 || r.code == 4);
     assert_string_equal(kb_field(&r, "against"), "oracle");
-    assert_string_equal(kb_field(&r, "promoted"), "yes");
     assert_string_equal(kb_field(&r, "oracle_ratio_source"), "measured");
     assert_string_equal(kb_field(&r, "oracle_ratio"), kb_field(&r, "geomean_ratio"));
     file_digest(fast, want);
-    file_digest(best_so, got);
-    assert_string_equal(got, want);
+    if (r.code == 0) {
+        assert_string_equal(kb_field(&r, "promoted"), "yes");
+        file_digest(best_so, got);
+        assert_string_equal(got, want);
+    } else {
+        print_message("portable.so was not kept against the oracle here (%s); best set by hand\n",
+                      kb_field(&r, "reason"));
+        assert_string_equal(kb_field(&r, "promoted"), "no");
+        assert_int_equal(access(best_so, F_OK), -1);
+        char oracle_digest[17];
+        snprintf(oracle_digest, sizeof oracle_digest, "%s", kb_field(&r, "oracle_digest"));
+        seed_best(fast, best_so, best_tsv, want, oracle_digest);
+    }
     tsv_num(best_tsv, "digest", rec, sizeof rec);
     assert_string_equal(rec, want);
     const double best_ratio = tsv_num(best_tsv, "oracle_ratio", NULL, 0);
-    assert_true(fabs(best_ratio - atof(kb_field(&r, "geomean_ratio"))) < 1e-4);
+    if (r.code == 0) assert_true(fabs(best_ratio - atof(kb_field(&r, "geomean_ratio"))) < 1e-4);
 
     /* 2. the plain baseline against that best: not kept, best unchanged,
      *    oracle_ratio = ratio to best x best's ratio to the oracle */

@@ -252,8 +252,18 @@ static void test_content_cache_is_rejected(void **s) {
     kb_run r;
     KB_RUN(&r, "trial", (char *)kb_path("tests/fixtures/fx_cold_caches_by_content.so"),
            "--oracles", FX_ORACLES, "--budget", "0.5");
+    /* Never kept. Telling a replayer by its speed on inputs it has not seen
+     * needs timings worth reading: on a busy or emulated machine the trial
+     * may end inconclusive first (the measurement suite asserts the
+     * rejection: tests/measure/test_measure.c). */
+    const char *st = kb_field(&r, "status");
+    if (strcmp(st, "rejected") != 0) {
+        print_message("fx_cold_caches_by_content: %s (%s)\n", st, kb_field(&r, "reason"));
+        expect_code(&r, 4);
+        assert_string_equal(kb_field(&r, "status"), "inconclusive");
+        return;
+    }
     expect_code(&r, 3);
-    assert_string_equal(kb_field(&r, "status"), "rejected");
     assert_non_null(strstr(kb_field(&r, "reason"), "replays answers cached from earlier calls"));
 }
 

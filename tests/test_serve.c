@@ -128,6 +128,24 @@ static void status_ok(void) {
     close_conn(c);
 }
 
+/* Polls `status` until the running job's description contains `what`. */
+static void wait_running(const char *what) {
+    const uint64_t end = kb_bg_now_ms() + 60000;
+    for (;;) {
+        conn *c = open_conn();
+        send_str(c->fd, "{\"op\":\"status\"}\n");
+        json_t *d = recv_doc(c, 10000);
+        close_conn(c);
+        assert_non_null(d);
+        const char *run = json_string_value(json_object_get(d, "running"));
+        const int found = run && strstr(run, what);
+        json_decref(d);
+        if (found) return;
+        if (kb_bg_now_ms() >= end) fail_msg("no running job matched \"%s\" within 60 s", what);
+        usleep(5000);
+    }
+}
+
 static int setup(void **s) {
     (void)s;
     if (access(kb_path("plugins/posting-intersect/portable.so"), R_OK)) return 0;
@@ -137,8 +155,9 @@ static int setup(void **s) {
     snprintf(g_err, sizeof g_err, "%s/serve.err", g_dir);
     char *const argv[] = {"kbench", "serve", "--socket", g_sock, NULL};
     kb_bg_start(&g_bg, argv, g_err);
-    for (int i = 0; i < 500 && access(g_sock, F_OK) != 0; i++) usleep(10000);
-    g_up = access(g_sock, F_OK) == 0;
+    /* It says so once the socket is listening. */
+    g_up = kb_bg_wait_file(g_err, "kbench serve: listening on", 60000) && access(g_sock, F_OK) == 0;
+    if (!g_up) print_error("kbench serve did not start within 60 s\n");
     return g_up ? 0 : -1;
 }
 
@@ -223,11 +242,17 @@ static void test_two_clients_queue(void **s) {
     (void)s;
     need_up();
     conn *a = open_conn(), *b = open_conn();
-    trial_req(a, kb_path("plugins/posting-intersect/portable.so"), "0.5", "a");
-    usleep(100000);
+    /* b is sent once a is queued (its answer says so), while a's trial
+     * builds its inputs and runs for its budget: b waits behind it. */
+    trial_req(a, kb_path("plugins/posting-intersect/portable.so"), "1", "a");
+    json_t *qa = recv_doc(a, 60000);
+    assert_non_null(qa);
+    assert_true(json_is_true(json_object_get(qa, "queued")));
+    const int pa = (int)json_integer_value(json_object_get(qa, "position"));
+    json_decref(qa);
     trial_req(b, kb_path("plugins/posting-intersect/baseline.so"), "0.5", "b");
-    int pa = -1, pb = -1;
-    json_t *va = verdict(a, &pa), *vb = verdict(b, &pb);
+    int pb = -1;
+    json_t *va = verdict(a, NULL), *vb = verdict(b, &pb);
     assert_non_null(va);
     assert_non_null(vb);
     assert_int_equal(pa, 0);
@@ -253,7 +278,7 @@ static void test_disconnect_mid_trial(void **s) {
     json_t *q = recv_doc(a, 10000);
     assert_non_null(q);
     json_decref(q);
-    usleep(200000); /* its trial is running now */
+    wait_running(kb_path("plugins/posting-intersect/portable.so"));
     close_conn(a);
     status_ok();
     conn *b = open_conn();

@@ -61,8 +61,13 @@ static int setup(void **s) {
     char *const argv[] = {"kbench", "watch", g_cand, "--no-initial", "--json", "--budget", "0.3",
                           "--debounce", "50", "--ledger", g_ledger, NULL};
     kb_bg_start(&g_bg, argv, g_err);
+    /* It says so once its inotify watches are set. */
+    if (!kb_bg_wait_file(g_err, "kbench watch: watching", 60000)) {
+        print_error("kbench watch did not start within 60 s\n");
+        kb_bg_stop(&g_bg, SIGKILL, 2000);
+        return -1;
+    }
     g_started = 1;
-    usleep(300000); /* let it set its inotify watch */
     return 0;
 }
 
@@ -141,7 +146,8 @@ static void test_deleted_then_back(void **s) {
     (void)s;
     need_started();
     assert_int_equal(unlink(g_cand), 0);
-    /* no trial for a file that is gone */
+    /* it notices, and runs no trial for a file that is gone */
+    assert_true(kb_bg_wait_file(g_err, "was deleted", 60000));
     json_t *v = next_verdict(1500);
     assert_null(v);
     char want[17];
