@@ -73,7 +73,7 @@ static uint8_t *set_ptr(const kb__case_data *cd, int s, uint32_t i) {
 static int seal(int fd, uint8_t **base, size_t size, int *ro_fd, char *err, size_t err_len) {
     munmap(*base, size);
     *base = NULL;
-    if (fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) != 0) {
+    if (kb__memfd_seal(fd) != 0) {
         kb__errf(err, err_len, "cannot seal an input arena: %s", strerror(errno));
         return KB__EIO;
     }

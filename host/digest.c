@@ -7,6 +7,7 @@
  * a trial cannot change what was measured or what the ledger names.
  */
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -32,6 +33,37 @@
 uint64_t kb__hash(const void *p, size_t n, uint64_t seed)
 {
     return XXH3_64bits_withSeed(p, n, seed);
+}
+
+#define KB__SEALS (F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL)
+
+/* F_SEAL_WRITE fails with EBUSY while any page of the file has a reference
+ * beyond its mappings, and a page just written still has one while it sits
+ * in the per-CPU batch of the CPU that wrote it. The kernel drains only the
+ * caller's CPU before it gives up, so a thread that moved between writing
+ * and sealing sees EBUSY now and then (an input arena, once in a test run
+ * beside a worker spinning on the other core). Sealing from each allowed
+ * CPU in turn drains them all. */
+int kb__memfd_seal(int fd)
+{
+    if (fcntl(fd, F_ADD_SEALS, KB__SEALS) == 0) return 0;
+    if (errno != EBUSY) return -1;
+    cpu_set_t old, one;
+    if (sched_getaffinity(0, sizeof old, &old) != 0) return -1;
+    int rc = -1, e = EBUSY;
+    for (int round = 0; round < 3 && rc != 0; round++) {
+        for (int c = 0; c < CPU_SETSIZE && rc != 0; c++) {
+            if (!CPU_ISSET(c, &old)) continue;
+            CPU_ZERO(&one);
+            CPU_SET(c, &one);
+            if (sched_setaffinity(0, sizeof one, &one) != 0) continue;
+            rc = fcntl(fd, F_ADD_SEALS, KB__SEALS);
+            e = errno;
+        }
+    }
+    sched_setaffinity(0, sizeof old, &old);
+    errno = e;
+    return rc;
 }
 
 void kb__hex64(uint64_t v, char out[17])
@@ -292,7 +324,7 @@ int kb__snapshot_take(const char *path, kb__snapshot *s, char *err, size_t err_l
     }
     if (rc != 0)
         return rc;
-    if (fcntl(mfd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) != 0 ||
+    if (kb__memfd_seal(mfd) != 0 ||
         lseek(mfd, 0, SEEK_SET) != 0) {
         kb__errf(err, err_len, "%s: cannot seal the private copy: %s", path, strerror(errno));
         close(mfd);

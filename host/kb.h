@@ -54,6 +54,8 @@ int kb__status_exit_code(kb__status s);
 /* ---- digests and files (digest.c) ----------------------------------- */
 /* XXH3-64 of bytes, and as 16 lowercase hex digits + NUL. */
 uint64_t kb__hash(const void *p, size_t n, uint64_t seed);
+/* Seals a memfd for good (write, grow, shrink, seal). 0, or -1 with errno. */
+int kb__memfd_seal(int fd);
 void kb__hex64(uint64_t v, char out[17]);
 
 /* A private, consistent copy of a plugin file: read while checking that

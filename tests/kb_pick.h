@@ -9,9 +9,8 @@
 #ifndef KB_PICK_H
 #define KB_PICK_H
 
-/* Widest first. "simd" is posting-intersect's AVX-512 variant under its
- * older name; "portable" (plain C) runs everywhere. */
-static const char *const kb_pick_order[] = {"avx512", "simd", "avx2", "neon", "portable"};
+/* Widest first; "portable" (plain C) runs everywhere. */
+static const char *const kb_pick_order[] = {"avx512", "avx2", "neon", "portable"};
 
 /* 1 if this CPU runs the plugin at `path` (absolute), 0 if not; then, when
  * kbench named them, `missing` holds the features it lacks, else the reason. */

@@ -114,15 +114,25 @@ static void forbidden(const char *fixture, const char *call)
 
 /* A trial that ran to a timing verdict: the trick did nothing. Against the
  * same kernel without the trick (fx_pi_control), not the oracle, whose
- * separately built merge can read 1-2% slower. */
+ * separately built merge can read 1-2% slower. The two are still two
+ * binaries, and code layout alone moves an identical kernel by a couple of
+ * percent (measurement.md, "Code layout": seen here as a keep at 0.986), so
+ * what is asserted is that the trick bought nothing beyond that: a ratio
+ * of at least 0.96, whatever the verdict. */
 static void on_its_merits(const char *fixture)
 {
     KB_RUN(&R, "trial", (char *)fixture, "--against", FX("fx_pi_control"), "--budget", "0.5");
-    const char *st = kb_field(&R, "status");
-    if (strcmp(st, "discard") != 0 && strcmp(st, "inconclusive") != 0)
-        print_error("expected discard or inconclusive, got %s\n%s\n%s\n", st, R.out, R.err);
-    assert_true(!strcmp(st, "discard") || !strcmp(st, "inconclusive"));
-    assert_true(R.code == 1 || R.code == 4);
+    char st[32];
+    snprintf(st, sizeof st, "%s", kb_field(&R, "status")); /* kb_field's buffer is reused */
+    const double g = atof(kb_field(&R, "geomean_ratio"));
+    const int timed = (!strcmp(st, "discard") && R.code == 1) ||
+                      (!strcmp(st, "inconclusive") && R.code == 4) ||
+                      (!strcmp(st, "keep") && R.code == 0);
+    if (!timed || !(g >= 0.96))
+        print_error("expected a timing verdict at a ratio of 0.96 or more, got %s (%d) at %.4f\n%s\n%s\n",
+                    st, R.code, g, R.out, R.err);
+    assert_true(timed);
+    assert_true(g >= 0.96);
     assert_int_equal(leftovers(), 0);
 }
 
