@@ -6,7 +6,9 @@
 #ifndef KB_RUN_H
 #define KB_RUN_H
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -121,6 +123,43 @@ static const char *kb_path(const char *rel) {
     i = (i + 1) % 4;
     snprintf(buf[i], sizeof buf[i], "%s/%s", KB_TEST_BUILD_DIR, rel);
     return buf[i];
+}
+
+/* For tests that are the child subreaper of every process kbench starts:
+ * reaps what was re-parented to the test and returns how many descendants
+ * were still there (alive or not yet reaped) after kbench exited, killing
+ * any that live. */
+static inline int kb_leftovers(void) {
+    int n = 0, st;
+    for (;;) {
+        pid_t p = waitpid(-1, &st, WNOHANG);
+        if (p > 0) {
+            n++;
+            continue;
+        }
+        if (p == 0) { /* alive: kill every child we have, then reap */
+            n++;
+            DIR *d = opendir("/proc");
+            for (struct dirent *e; d && (e = readdir(d));) {
+                char path[300], buf[512];
+                snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+                FILE *f = fopen(path, "r");
+                if (!f) continue;
+                int pid = 0, ppid = 0;
+                if (fgets(buf, sizeof buf, f)) {
+                    const char *rp = strrchr(buf, ')');
+                    pid = atoi(buf);
+                    if (rp) sscanf(rp + 2, "%*c %d", &ppid);
+                }
+                fclose(f);
+                if (ppid == getpid() && pid > 0) kill(pid, SIGKILL);
+            }
+            if (d) closedir(d);
+            while (waitpid(-1, &st, 0) > 0) {
+            }
+        }
+        return n; /* p < 0: ECHILD, nothing left */
+    }
 }
 
 #endif

@@ -41,50 +41,10 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Reaps what was re-parented to us. Returns how many descendants were
- * still there (alive or not yet reaped) after kbench exited; kills any
- * that live. */
-static int leftovers(void)
-{
-    int n = 0, st;
-    for (;;) {
-        pid_t p = waitpid(-1, &st, WNOHANG);
-        if (p > 0) {
-            n++;
-            continue;
-        }
-        if (p == 0) { /* alive: kill every child we have, then reap */
-            n++;
-            DIR *d = opendir("/proc");
-            for (struct dirent *e; d && (e = readdir(d));) {
-                char path[300], buf[512];
-                snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
-                FILE *f = fopen(path, "r");
-                if (!f)
-                    continue;
-                int pid = 0, ppid = 0;
-                if (fgets(buf, sizeof buf, f)) {
-                    const char *rp = strrchr(buf, ')');
-                    pid = atoi(buf);
-                    if (rp)
-                        sscanf(rp + 2, "%*c %d", &ppid);
-                }
-                fclose(f);
-                if (ppid == getpid() && pid > 0)
-                    kill(pid, SIGKILL);
-            }
-            if (d)
-                closedir(d);
-            while (waitpid(-1, &st, 0) > 0) {
-            }
-        }
-        return n; /* p < 0: ECHILD, nothing left */
-    }
-}
 
 static void no_leftovers(void)
 {
-    int n = leftovers();
+    int n = kb_leftovers();
     if (n)
         print_error("%d process(es) outlived the trial\nstdout:\n%s\n", n, R.out);
     assert_int_equal(n, 0);
@@ -137,8 +97,8 @@ static void test_leftover_detector_works(void **state)
     assert_int_equal(waitpid(pid, &st, 0), pid);
     struct timespec ts = {0, 50000000};
     nanosleep(&ts, NULL);
-    assert_int_equal(leftovers(), 1);
-    assert_int_equal(leftovers(), 0);
+    assert_int_equal(kb_leftovers(), 1);
+    assert_int_equal(kb_leftovers(), 0);
 }
 
 /* The sandbox must not get in the way of honest plugins: every plugin in
@@ -739,7 +699,7 @@ static void test_26_work_before_start(void **state)
 
 int main(void)
 {
-    /* Orphans of kbench and its workers come to us (see leftovers()). */
+    /* Orphans of kbench and its workers come to us (see kb_leftovers()). */
     if (prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) {
         perror("prctl(PR_SET_CHILD_SUBREAPER)");
         return 1;

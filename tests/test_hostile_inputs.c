@@ -37,46 +37,6 @@ static char *fx_path(const char *name)
 
 static kb_run R; /* 80 KiB: not on the stack */
 
-/* Reaps what was re-parented to us. Returns how many descendants were
- * still there (alive or not yet reaped) after kbench exited; kills any
- * that live. */
-static int leftovers(void)
-{
-    int n = 0, st;
-    for (;;) {
-        pid_t p = waitpid(-1, &st, WNOHANG);
-        if (p > 0) {
-            n++;
-            continue;
-        }
-        if (p == 0) { /* alive: kill every child we have, then reap */
-            n++;
-            DIR *d = opendir("/proc");
-            for (struct dirent *e; d && (e = readdir(d));) {
-                char path[300], buf[512];
-                snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
-                FILE *f = fopen(path, "r");
-                if (!f)
-                    continue;
-                int pid = 0, ppid = 0;
-                if (fgets(buf, sizeof buf, f)) {
-                    const char *rp = strrchr(buf, ')');
-                    pid = atoi(buf);
-                    if (rp)
-                        sscanf(rp + 2, "%*c %d", &ppid);
-                }
-                fclose(f);
-                if (ppid == getpid() && pid > 0)
-                    kill(pid, SIGKILL);
-            }
-            if (d)
-                closedir(d);
-            while (waitpid(-1, &st, 0) > 0) {
-            }
-        }
-        return n; /* p < 0: ECHILD, nothing left */
-    }
-}
 
 static int code_of(const char *status)
 {
@@ -104,7 +64,7 @@ static const char *contained(const char *fixture, const char *budget)
     assert_int_not_equal(R.code, 70);
     assert_int_equal(R.code, code_of(st));
     assert_true(strncmp(R.out, "---\n", 4) == 0);
-    assert_int_equal(leftovers(), 0);
+    assert_int_equal(kb_leftovers(), 0);
     static char copy[32]; /* kb_field's buffer is reused by the next call */
     snprintf(copy, sizeof copy, "%s", st);
     return copy;

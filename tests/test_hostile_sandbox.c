@@ -27,46 +27,6 @@
 
 static kb_run R; /* 80 KiB: not on the stack */
 
-/* Reaps what was re-parented to us. Returns how many descendants were
- * still there (alive or not yet reaped) after kbench exited; kills any
- * that live. */
-static int leftovers(void)
-{
-    int n = 0, st;
-    for (;;) {
-        pid_t p = waitpid(-1, &st, WNOHANG);
-        if (p > 0) {
-            n++;
-            continue;
-        }
-        if (p == 0) { /* alive: kill every child we have, then reap */
-            n++;
-            DIR *d = opendir("/proc");
-            for (struct dirent *e; d && (e = readdir(d));) {
-                char path[300], buf[512];
-                snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
-                FILE *f = fopen(path, "r");
-                if (!f)
-                    continue;
-                int pid = 0, ppid = 0;
-                if (fgets(buf, sizeof buf, f)) {
-                    const char *rp = strrchr(buf, ')');
-                    pid = atoi(buf);
-                    if (rp)
-                        sscanf(rp + 2, "%*c %d", &ppid);
-                }
-                fclose(f);
-                if (ppid == getpid() && pid > 0)
-                    kill(pid, SIGKILL);
-            }
-            if (d)
-                closedir(d);
-            while (waitpid(-1, &st, 0) > 0) {
-            }
-        }
-        return n; /* p < 0: ECHILD, nothing left */
-    }
-}
 
 #define assert_contains(s, sub)                                                     \
     do {                                                                            \
@@ -85,7 +45,7 @@ static void expect(const char *status, int code)
     assert_string_equal(kb_field(&R, "status"), status);
     assert_int_equal(R.code, code);
     assert_true(strncmp(R.out, "---\n", 4) == 0);
-    assert_int_equal(leftovers(), 0);
+    assert_int_equal(kb_leftovers(), 0);
 }
 
 static void expect_reason(const char *status, int code, const char *sub1, const char *sub2)
@@ -133,7 +93,7 @@ static void on_its_merits(const char *fixture)
                     st, R.code, g, R.out, R.err);
     assert_true(timed);
     assert_true(g >= 0.96);
-    assert_int_equal(leftovers(), 0);
+    assert_int_equal(kb_leftovers(), 0);
 }
 
 /* ---- 27: nothing new executable, nothing mapped over the harness ------- */
@@ -340,7 +300,7 @@ static void test_29_outputs_not_shared(void **state)
     int st;
     waitpid(kb, &st, 0);
     /* its workers die with it (PR_SET_PDEATHSIG) and come to us */
-    for (int i = 0; i < 50 && leftovers() > 0; i++) {
+    for (int i = 0; i < 50 && kb_leftovers() > 0; i++) {
         struct timespec ts = {0, 20000000};
         nanosleep(&ts, NULL);
     }
