@@ -38,15 +38,23 @@
 #define KB__LIST_MAX (64u << 10) /* bytes of `ld.so --list` output read */
 
 /* glibc's own libraries: the host runs on them, every plugin needs libc,
- * and a change to them changes every timing alike. Not hashed. */
+ * and a change to them changes every timing alike. Not hashed. Nor are the
+ * compiler's sanitizer runtimes, for the same reason in a sanitizer build
+ * (KB_SANITIZE), whose host and plugins all run on them; a plugin cannot
+ * put a kernel in them. */
 static int glibc_own(const char *soname)
 {
     static const char *const names[] = {"libc.so.6",    "libm.so.6",     "libmvec.so.1",
                                         "libpthread.so.0", "libdl.so.2", "librt.so.1",
                                         "ld-linux-x86-64.so.2", "ld-linux-aarch64.so.1",
                                         "linux-vdso.so.1"};
+    static const char *const runtimes[] = {"libasan.so.", "libubsan.so.", "liblsan.so.",
+                                           "libtsan.so.", "libhwasan.so."};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (!strcmp(soname, names[i]))
+            return 1;
+    for (size_t i = 0; i < sizeof runtimes / sizeof runtimes[0]; i++)
+        if (!strncmp(soname, runtimes[i], strlen(runtimes[i])))
             return 1;
     return 0;
 }
