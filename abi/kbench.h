@@ -48,14 +48,14 @@ extern "C" {
 /* Fixed limits. They size arrays inside the ABI structs, so changing one is a
  * major version bump. */
 #define KB_MAX_BUFFERS 8 /* inputs and outputs of one target, together */
-#define KB_MAX_PARAMS 8  /* named integer parameters of one case */
+#define KB_MAX_PARAMS  8 /* named integer parameters of one case */
 
 /* Return codes of prepare/run/verify. Any non-zero value is a failure; the
  * host reports the message the plugin wrote into its error buffer. */
-#define KB_OK 0
+#define KB_OK              0
 #define KB_ERR_UNSUPPORTED 1 /* this case's shape is not handled by the plugin */
-#define KB_ERR_NOMEM 2
-#define KB_ERR_INTERNAL 3
+#define KB_ERR_NOMEM       2
+#define KB_ERR_INTERNAL    3
 
 /* Element types of a buffer. Integers compare bitwise, floats within the
  * target's tolerance. */
@@ -85,21 +85,21 @@ typedef enum kb_role {
 /* CPU features a plugin may require (kb_plugin.cpu_features) and the host
  * reports (kb_host.cpu_features). The host refuses to run a plugin that
  * needs a feature the machine lacks, naming the feature. */
-#define KB_CPU_SSE42 (UINT64_C(1) << 0)
-#define KB_CPU_POPCNT (UINT64_C(1) << 1)
-#define KB_CPU_AVX (UINT64_C(1) << 2)
-#define KB_CPU_AVX2 (UINT64_C(1) << 3)
-#define KB_CPU_FMA (UINT64_C(1) << 4)
-#define KB_CPU_BMI2 (UINT64_C(1) << 5)
-#define KB_CPU_AVX512F (UINT64_C(1) << 6)
-#define KB_CPU_AVX512BW (UINT64_C(1) << 7)
-#define KB_CPU_AVX512VL (UINT64_C(1) << 8)
-#define KB_CPU_AVX512DQ (UINT64_C(1) << 9)
-#define KB_CPU_AVX512VNNI (UINT64_C(1) << 10)
-#define KB_CPU_AVX512VBMI2 (UINT64_C(1) << 11)
+#define KB_CPU_SSE42              (UINT64_C(1) << 0)
+#define KB_CPU_POPCNT             (UINT64_C(1) << 1)
+#define KB_CPU_AVX                (UINT64_C(1) << 2)
+#define KB_CPU_AVX2               (UINT64_C(1) << 3)
+#define KB_CPU_FMA                (UINT64_C(1) << 4)
+#define KB_CPU_BMI2               (UINT64_C(1) << 5)
+#define KB_CPU_AVX512F            (UINT64_C(1) << 6)
+#define KB_CPU_AVX512BW           (UINT64_C(1) << 7)
+#define KB_CPU_AVX512VL           (UINT64_C(1) << 8)
+#define KB_CPU_AVX512DQ           (UINT64_C(1) << 9)
+#define KB_CPU_AVX512VNNI         (UINT64_C(1) << 10)
+#define KB_CPU_AVX512VBMI2        (UINT64_C(1) << 11)
 #define KB_CPU_AVX512VP2INTERSECT (UINT64_C(1) << 12)
-#define KB_CPU_NEON (UINT64_C(1) << 32)
-#define KB_CPU_SVE (UINT64_C(1) << 33)
+#define KB_CPU_NEON               (UINT64_C(1) << 32)
+#define KB_CPU_SVE                (UINT64_C(1) << 33)
 
 /* One buffer as a plugin sees it. Output descriptors are rebuilt before
  * every call and input descriptors live in read-only memory, so a plugin
@@ -136,24 +136,24 @@ typedef struct kb_host {
 
 /* The case a plugin is being prepared for. */
 typedef struct kb_case {
-    const char *name;         /* e.g. "n=65536,d=128,m=16/clustered" */
-    uint32_t n_params;        /* == the target's n_params */
+    const char *name;  /* e.g. "n=65536,d=128,m=16/clustered" */
+    uint32_t n_params; /* == the target's n_params */
     uint32_t reserved;
-    const int64_t *params;    /* values, in the order of kb_target.param_names */
+    const int64_t *params; /* values, in the order of kb_target.param_names */
     const char *const *param_names;
 } kb_case;
 
 /* The descriptor every plugin returns from kb_plugin_entry_v1(). It must stay
  * valid and unchanged for as long as the .so is loaded. */
 typedef struct kb_plugin {
-    uint32_t magic;     /* KB_ABI_MAGIC */
-    uint16_t abi_major; /* KB_ABI_MAJOR the plugin was built against */
-    uint16_t abi_minor; /* KB_ABI_MINOR the plugin was built against */
-    uint32_t struct_size; /* sizeof(kb_plugin) as the plugin saw it */
-    uint32_t flags;       /* reserved, 0 */
-    const char *target;   /* target name, e.g. "pq-l2"; selects the oracle */
-    const char *name;     /* plugin name, e.g. "avx512" */
-    const char *version;  /* free-form, e.g. "1.2" or a git commit */
+    uint32_t magic;        /* KB_ABI_MAGIC */
+    uint16_t abi_major;    /* KB_ABI_MAJOR the plugin was built against */
+    uint16_t abi_minor;    /* KB_ABI_MINOR the plugin was built against */
+    uint32_t struct_size;  /* sizeof(kb_plugin) as the plugin saw it */
+    uint32_t flags;        /* reserved, 0 */
+    const char *target;    /* target name, e.g. "pq-l2"; selects the oracle */
+    const char *name;      /* plugin name, e.g. "avx512" */
+    const char *version;   /* free-form, e.g. "1.2" or a git commit */
     uint64_t cpu_features; /* KB_CPU_* bits the plugin needs */
 
     /* Called once per case, untimed, before any run() of that case, in the
@@ -163,9 +163,8 @@ typedef struct kb_plugin {
      * must not assume anything about per-call inputs. On success stores an
      * opaque state in *state and returns KB_OK. On failure returns non-zero
      * and writes a NUL-terminated reason into err (err_len bytes). */
-    int (*prepare)(const kb_host *host, const kb_case *cs,
-                   const kb_buffer *statics, uint32_t n_statics,
-                   void **state, char *err, size_t err_len);
+    int (*prepare)(const kb_host *host, const kb_case *cs, const kb_buffer *statics,
+                   uint32_t n_statics, void **state, char *err, size_t err_len);
 
     /* The timed call. `inputs` holds the target's KB_ROLE_CALL buffers in
      * spec order, `outputs` its KB_ROLE_OUTPUT buffers in spec order. Must
@@ -173,8 +172,8 @@ typedef struct kb_plugin {
      * poisoned and input contents change between calls. Single-threaded
      * unless the target says otherwise; must not keep pointers to the
      * buffers past return. Returns KB_OK, or non-zero with a reason in err. */
-    int (*run)(void *state, const kb_buffer *inputs, uint32_t n_inputs,
-               kb_buffer *outputs, uint32_t n_outputs, char *err, size_t err_len);
+    int (*run)(void *state, const kb_buffer *inputs, uint32_t n_inputs, kb_buffer *outputs,
+               uint32_t n_outputs, char *err, size_t err_len);
 
     /* Optional (may be NULL): the plugin's own self-check, run untimed after
      * prepare. Only informative: correctness is judged by the host against
@@ -204,24 +203,24 @@ typedef struct kb_case_spec {
     const char *name; /* stable: shape "/" distribution */
     uint32_t flags;   /* KB_CASE_* */
     uint32_t reserved;
-    int64_t params[KB_MAX_PARAMS];   /* in the order of kb_target.param_names */
+    int64_t params[KB_MAX_PARAMS];    /* in the order of kb_target.param_names */
     uint64_t lengths[KB_MAX_BUFFERS]; /* elements per buffer (capacity for outputs) */
-    double bytes_per_call; /* bytes a call must move, for roofline figures */
-    double flops_per_call; /* floating-point operations per call (0 if none) */
+    double bytes_per_call;            /* bytes a call must move, for roofline figures */
+    double flops_per_call;            /* floating-point operations per call (0 if none) */
 } kb_case_spec;
 
 /* Flags of a target. */
 #define KB_TARGET_MULTITHREADED 1u /* plugins may start threads */
-#define KB_TARGET_FPENV_FREE 2u    /* plugins may change FP control state */
-#define KB_TARGET_COLD_INPUTS 4u   /* rotate inputs through > LLC working set */
+#define KB_TARGET_FPENV_FREE    2u /* plugins may change FP control state */
+#define KB_TARGET_COLD_INPUTS   4u /* rotate inputs through > LLC working set */
 
 /* The spec of a target, returned by an oracle's kb_target_entry_v1(). */
 typedef struct kb_target {
     uint32_t magic; /* KB_ABI_MAGIC */
     uint16_t abi_major;
     uint16_t abi_minor;
-    uint32_t struct_size; /* sizeof(kb_target) as the oracle saw it */
-    uint32_t flags;       /* KB_TARGET_* */
+    uint32_t struct_size;    /* sizeof(kb_target) as the oracle saw it */
+    uint32_t flags;          /* KB_TARGET_* */
     const char *name;        /* == the oracle plugin's target */
     const char *description; /* one line */
     const char *upstream;    /* where the reference kernel was ported from */
@@ -246,8 +245,8 @@ typedef struct kb_target {
      * only (later sets see them filled and must not write them); per-call
      * inputs depend on (case, seed, set). Deterministic on every platform.
      * Returns 0, or non-zero with a reason in err. */
-    int (*generate)(const kb_case_spec *cs, uint64_t seed, uint32_t set,
-                    kb_buffer *bufs, uint32_t n_bufs, char *err, size_t err_len);
+    int (*generate)(const kb_case_spec *cs, uint64_t seed, uint32_t set, kb_buffer *bufs,
+                    uint32_t n_bufs, char *err, size_t err_len);
 } kb_target;
 
 typedef const kb_plugin *(*kb_plugin_entry_fn)(void);

@@ -22,7 +22,8 @@
 #error "kb_gen must not be built with -ffast-math: its outputs would depend on the compiler"
 #endif
 #if defined(FLT_EVAL_METHOD) && FLT_EVAL_METHOD != 0
-#error "kb_gen needs FLT_EVAL_METHOD == 0 (SSE2 or aarch64), x87 excess precision changes its outputs"
+#error \
+    "kb_gen needs FLT_EVAL_METHOD == 0 (SSE2 or aarch64), x87 excess precision changes its outputs"
 #endif
 
 /* ---- bit access ---------------------------------------------------------- */
@@ -52,13 +53,11 @@ static double kb__pow2(int e)
 static double kb__scale(double x, int e)
 {
     if (e > 1023) {
-        if (e > 2046)
-            e = 2046; /* overflows to inf anyway */
+        if (e > 2046) e = 2046; /* overflows to inf anyway */
         return x * kb__pow2(1023) * kb__pow2(e - 1023);
     }
     if (e < -1022) {
-        if (e < -1022 - 60)
-            return 0.0; /* below half the smallest subnormal */
+        if (e < -1022 - 60) return 0.0; /* below half the smallest subnormal */
         return x * kb__pow2(e + 1022) * kb__pow2(-1022);
     }
     return x * kb__pow2(e);
@@ -73,10 +72,10 @@ static double kb__abs(double x)
 
 /* ln 2 split as in fdlibm: the high part has 32 trailing zero bits, so
  * e * LN2_HI is exact for any exponent e. */
-#define KB__LN2_HI 6.93147180369123816490e-01
-#define KB__LN2_LO 1.90821492927058770002e-10
+#define KB__LN2_HI  6.93147180369123816490e-01
+#define KB__LN2_LO  1.90821492927058770002e-10
 #define KB__INV_LN2 1.44269504088896338700e+00
-#define KB__SQRT2 1.41421356237309514547e+00
+#define KB__SQRT2   1.41421356237309514547e+00
 
 /* 2 atanh(t) = ln((1+t)/(1-t)) for |t| <= 0.1716: the terms after t^23 are
  * below 2^-60 relative, so the truncated series is exact to rounding. */
@@ -121,8 +120,7 @@ static double kb__log(double x)
 /* ln(1 + x) for x > -1, accurate also for tiny x. */
 static double kb__log1p(double x)
 {
-    if (kb__abs(x) < 0.25)
-        return kb__atanh2(x / (2 + x)); /* |t| <= 1/7 */
+    if (kb__abs(x) < 0.25) return kb__atanh2(x / (2 + x)); /* |t| <= 1/7 */
     double u = 1 + x;
     /* u - 1 - x is the rounding error made forming u; fold it back. */
     return kb__log(u) - ((u - 1) - x) / u;
@@ -152,10 +150,8 @@ static double kb__expm1_small(double r)
 /* e^x: x = k ln2 + r with |r| <= ln2 / 2, e^x = 2^k e^r. */
 static double kb__exp(double x)
 {
-    if (x > 710.0)
-        return kb__scale(1.0, 2046);
-    if (x < -746.0)
-        return 0.0;
+    if (x > 710.0) return kb__scale(1.0, 2046);
+    if (x < -746.0) return 0.0;
     double kd = x * KB__INV_LN2;
     int k = (int)(kd < 0 ? kd - 0.5 : kd + 0.5);
     double r = (x - k * KB__LN2_HI) - k * KB__LN2_LO;
@@ -164,8 +160,7 @@ static double kb__exp(double x)
 
 static double kb__expm1(double x)
 {
-    if (kb__abs(x) <= 0.35)
-        return kb__expm1_small(x);
+    if (kb__abs(x) <= 0.35) return kb__expm1_small(x);
     return kb__exp(x) - 1.0;
 }
 
@@ -188,8 +183,7 @@ static double kb__sqrt(double y)
         e -= 1;
     }
     double g = (m + 2) * (1.0 / 3);
-    for (int i = 0; i < 5; i++)
-        g = 0.5 * (g + m / g);
+    for (int i = 0; i < 5; i++) g = 0.5 * (g + m / g);
     return g * kb__pow2(e / 2);
 }
 
@@ -207,8 +201,7 @@ double kb_rng_normal(kb_rng *r)
         double u = 2 * kb_rng_unit(r) - 1;
         double v = 2 * kb_rng_unit(r) - 1;
         double s = u * u + v * v;
-        if (s < 1 && s > 0)
-            return u * kb__sqrt(-2 * kb__log(s) / s);
+        if (s < 1 && s > 0) return u * kb__sqrt(-2 * kb__log(s) / s);
     }
 }
 
@@ -233,8 +226,7 @@ void kb_gen_uniform_f32(kb_rng *r, float *out, size_t n, float lo, float hi)
 {
     /* An empty range [lo, hi) has no valid output; it is read as {lo}. */
     if (!(hi > lo)) {
-        for (size_t i = 0; i < n; i++)
-            out[i] = lo;
+        for (size_t i = 0; i < n; i++) out[i] = lo;
         return;
     }
     /* In double the span and the product are nearly exact; the final
@@ -249,8 +241,7 @@ void kb_gen_uniform_f32(kb_rng *r, float *out, size_t n, float lo, float hi)
 
 void kb_gen_normal_f32(kb_rng *r, float *out, size_t n, float mean, float sd)
 {
-    for (size_t i = 0; i < n; i++)
-        out[i] = (float)((double)mean + (double)sd * kb_rng_normal(r));
+    for (size_t i = 0; i < n; i++) out[i] = (float)((double)mean + (double)sd * kb_rng_normal(r));
 }
 
 /*
@@ -259,11 +250,10 @@ void kb_gen_normal_f32(kb_rng *r, float *out, size_t n, float mean, float sd)
  * costs one extra draw per coordinate and no allocation, so the function
  * cannot fail. n_clusters == 0 is read as 1.
  */
-void kb_gen_clustered_f32(kb_rng *r, float *out, size_t n_vec, size_t dim,
-                          size_t n_clusters, float spread)
+void kb_gen_clustered_f32(kb_rng *r, float *out, size_t n_vec, size_t dim, size_t n_clusters,
+                          float spread)
 {
-    if (n_clusters == 0)
-        n_clusters = 1;
+    if (n_clusters == 0) n_clusters = 1;
     uint64_t base = kb_rng_next(r);
     for (size_t v = 0; v < n_vec; v++) {
         kb_rng centre;
@@ -283,8 +273,7 @@ void kb_gen_bytes(kb_rng *r, uint8_t *out, size_t n)
     size_t i = 0;
     while (i < n) {
         uint64_t x = kb_rng_next(r);
-        for (int j = 0; j < 8 && i < n; j++, i++, x >>= 8)
-            out[i] = (uint8_t)x;
+        for (int j = 0; j < 8 && i < n; j++, i++, x >>= 8) out[i] = (uint8_t)x;
     }
 }
 
@@ -300,25 +289,23 @@ void kb_gen_bytes(kb_rng *r, uint8_t *out, size_t n)
  * Ranks here are 1..n; the output is rank - 1.
  */
 typedef struct kb__zipf {
-    double s;      /* exponent */
-    double n;      /* number of items */
-    double h_x1;   /* H(1.5) - 1 */
-    double h_n;    /* H(n + 0.5) */
-    double cut;    /* accept without evaluating H when k - x <= cut */
+    double s;    /* exponent */
+    double n;    /* number of items */
+    double h_x1; /* H(1.5) - 1 */
+    double h_n;  /* H(n + 0.5) */
+    double cut;  /* accept without evaluating H when k - x <= cut */
 } kb__zipf;
 
 /* log1p(x) / x and expm1(x) / x, with the removable singularity at 0. */
 static double kb__helper1(double x)
 {
-    if (kb__abs(x) > 1e-8)
-        return kb__log1p(x) / x;
+    if (kb__abs(x) > 1e-8) return kb__log1p(x) / x;
     return 1 - x * (0.5 - x * (1.0 / 3 - x * 0.25));
 }
 
 static double kb__helper2(double x)
 {
-    if (kb__abs(x) > 1e-8)
-        return kb__expm1(x) / x;
+    if (kb__abs(x) > 1e-8) return kb__expm1(x) / x;
     return 1 + x * 0.5 * (1 + x * (1.0 / 3) * (1 + x * 0.25));
 }
 
@@ -336,8 +323,7 @@ static double kb__zipf_hint(const kb__zipf *z, double x)
 static double kb__zipf_hint_inv(const kb__zipf *z, double x)
 {
     double t = x * (1 - z->s);
-    if (t < -1)
-        t = -1; /* H's range ends at -1/(1-s) for s > 1; rounding can overshoot */
+    if (t < -1) t = -1; /* H's range ends at -1/(1-s) for s > 1; rounding can overshoot */
     return kb__exp(kb__helper1(t) * x);
 }
 
@@ -355,8 +341,7 @@ static uint64_t kb__zipf_draw(const kb__zipf *z, kb_rng *r)
         else
             k = (uint64_t)kd;
         double kf = (double)k;
-        if (kf - x <= z->cut || u >= kb__zipf_hint(z, kf + 0.5) - kb__zipf_h(z, kf))
-            return k;
+        if (kf - x <= z->cut || u >= kb__zipf_hint(z, kf + 0.5) - kb__zipf_h(z, kf)) return k;
     }
 }
 
@@ -365,8 +350,7 @@ static uint64_t kb__zipf_draw(const kb__zipf *z, kb_rng *r)
 void kb_gen_zipf_u32(kb_rng *r, uint32_t *out, size_t n, uint32_t n_items, double s)
 {
     if (n_items <= 1) {
-        for (size_t i = 0; i < n; i++)
-            out[i] = 0;
+        for (size_t i = 0; i < n; i++) out[i] = 0;
         return;
     }
     kb__zipf z;
@@ -375,6 +359,5 @@ void kb_gen_zipf_u32(kb_rng *r, uint32_t *out, size_t n, uint32_t n_items, doubl
     z.h_x1 = kb__zipf_hint(&z, 1.5) - 1;
     z.h_n = kb__zipf_hint(&z, z.n + 0.5);
     z.cut = 2 - kb__zipf_hint_inv(&z, kb__zipf_hint(&z, 2.5) - kb__zipf_h(&z, 2));
-    for (size_t i = 0; i < n; i++)
-        out[i] = (uint32_t)(kb__zipf_draw(&z, r) - 1);
+    for (size_t i = 0; i < n; i++) out[i] = (uint32_t)(kb__zipf_draw(&z, r) - 1);
 }

@@ -46,8 +46,8 @@ void kb_gen_uniform_f32(kb_rng *r, float *out, size_t n, float lo, float hi);
 void kb_gen_normal_f32(kb_rng *r, float *out, size_t n, float mean, float sd);
 /* n_vec vectors of dim floats, row-major, drawn around n_clusters centres
  * (centres uniform in [-1, 1), points centre + spread * normal). */
-void kb_gen_clustered_f32(kb_rng *r, float *out, size_t n_vec, size_t dim,
-                          size_t n_clusters, float spread);
+void kb_gen_clustered_f32(kb_rng *r, float *out, size_t n_vec, size_t dim, size_t n_clusters,
+                          float spread);
 /* out[i] uniform bytes in [0, 256). */
 void kb_gen_bytes(kb_rng *r, uint8_t *out, size_t n);
 /* out[i] in [0, n_items) with P(k) proportional to 1/(k+1)^s, s > 0
@@ -63,8 +63,8 @@ void kb_gen_zipf_u32(kb_rng *r, uint32_t *out, size_t n, uint32_t n_items, doubl
  * parts collide by chance (they may; the oracle computes the true answer).
  * Needs sum(lens) <= universe / 2. Returns 0, or -1 if the request cannot be
  * met. `out` must hold sum(lens) elements. */
-int kb_gen_postings(kb_rng *r, uint32_t k, const uint64_t *lens, double overlap,
-                    uint32_t universe, uint32_t *out, uint64_t *offsets);
+int kb_gen_postings(kb_rng *r, uint32_t k, const uint64_t *lens, double overlap, uint32_t universe,
+                    uint32_t *out, uint64_t *offsets);
 
 #ifdef __cplusplus
 }

@@ -24,16 +24,14 @@ static void kb__radix_u32(uint32_t *a, uint32_t *tmp, size_t n)
     uint32_t *src = a, *dst = tmp;
     for (int shift = 0; shift < 32; shift += 8) {
         size_t pos[256] = {0};
-        for (size_t i = 0; i < n; i++)
-            pos[(src[i] >> shift) & 0xff]++;
+        for (size_t i = 0; i < n; i++) pos[(src[i] >> shift) & 0xff]++;
         size_t sum = 0;
         for (int b = 0; b < 256; b++) {
             size_t cnt = pos[b];
             pos[b] = sum;
             sum += cnt;
         }
-        for (size_t i = 0; i < n; i++)
-            dst[pos[(src[i] >> shift) & 0xff]++] = src[i];
+        for (size_t i = 0; i < n; i++) dst[pos[(src[i] >> shift) & 0xff]++] = src[i];
         uint32_t *t = src;
         src = dst;
         dst = t;
@@ -54,18 +52,15 @@ static void kb__radix_u32(uint32_t *a, uint32_t *tmp, size_t n)
  *   Fewer than m / 64 repeats are expected per round, so rounds shrink the
  *   shortfall 64-fold and a handful of O(m) sorts suffice.
  */
-static void kb__sample_sorted(kb_rng *r, uint32_t *dst, uint64_t m, uint64_t n,
-                              uint32_t *tmp)
+static void kb__sample_sorted(kb_rng *r, uint32_t *dst, uint64_t m, uint64_t n, uint32_t *tmp)
 {
-    if (m == 0)
-        return;
+    if (m == 0) return;
     if (n <= 32 * m) {
         size_t words = (size_t)((n + 31) / 32);
         memset(tmp, 0, words * sizeof *tmp);
         for (uint64_t i = 0; i < m; i++) {
             uint64_t x;
-            do
-                x = kb_rng_below(r, n);
+            do x = kb_rng_below(r, n);
             while ((tmp[x >> 5] >> (x & 31)) & 1);
             tmp[x >> 5] |= (uint32_t)1 << (x & 31);
         }
@@ -78,44 +73,35 @@ static void kb__sample_sorted(kb_rng *r, uint32_t *dst, uint64_t m, uint64_t n,
     }
     size_t have = 0;
     while (have < m) {
-        for (size_t i = have; i < m; i++)
-            dst[i] = (uint32_t)kb_rng_below(r, n);
+        for (size_t i = have; i < m; i++) dst[i] = (uint32_t)kb_rng_below(r, n);
         kb__radix_u32(dst, tmp, (size_t)m);
         have = 1;
         for (size_t i = 1; i < m; i++) {
-            if (dst[i] != dst[have - 1])
-                dst[have++] = dst[i];
+            if (dst[i] != dst[have - 1]) dst[have++] = dst[i];
         }
     }
 }
 
-int kb_gen_postings(kb_rng *r, uint32_t k, const uint64_t *lens, double overlap,
-                    uint32_t universe, uint32_t *out, uint64_t *offsets)
+int kb_gen_postings(kb_rng *r, uint32_t k, const uint64_t *lens, double overlap, uint32_t universe,
+                    uint32_t *out, uint64_t *offsets)
 {
-    if (!offsets)
-        return -1;
+    if (!offsets) return -1;
     offsets[0] = 0;
-    if (k == 0)
-        return 0;
-    if (!r || !lens || !out || !(overlap >= 0 && overlap <= 1))
-        return -1;
+    if (k == 0) return 0;
+    if (!r || !lens || !out || !(overlap >= 0 && overlap <= 1)) return -1;
 
     /* sum(lens) <= universe / 2 keeps every draw at most half dense, which
      * is what bounds the expected cost of kb__sample_sorted. */
     uint64_t limit = universe / 2, total = 0, min_len = lens[0], max_len = 0;
     for (uint32_t i = 0; i < k; i++) {
-        if (lens[i] > limit - total)
-            return -1;
+        if (lens[i] > limit - total) return -1;
         total += lens[i];
         offsets[i + 1] = total;
-        if (lens[i] < min_len)
-            min_len = lens[i];
-        if (lens[i] > max_len)
-            max_len = lens[i];
+        if (lens[i] < min_len) min_len = lens[i];
+        if (lens[i] > max_len) max_len = lens[i];
     }
     uint64_t c = (uint64_t)(overlap * (double)min_len + 0.5);
-    if (c > min_len)
-        c = min_len;
+    if (c > min_len) c = min_len;
     uint64_t max_extra = max_len - c;
 
     uint32_t *core = malloc((size_t)(c ? c : 1) * sizeof *core);
@@ -136,8 +122,7 @@ int kb_gen_postings(kb_rng *r, uint32_t k, const uint64_t *lens, double overlap,
         /* The rank-th non-core value is rank + (core values below it). */
         uint64_t j = 0;
         for (uint64_t e = 0; e < m; e++) {
-            while (j < c && core[j] <= list[e] + j)
-                j++;
+            while (j < c && core[j] <= list[e] + j) j++;
             list[e] = (uint32_t)(list[e] + j);
         }
         uint64_t a = c, b = m, w = c + m;

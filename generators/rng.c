@@ -38,10 +38,20 @@ uint64_t kb_rng_next(kb_rng *r)
 
 static void kb__sip_round(uint64_t v[4])
 {
-    v[0] += v[1]; v[1] = KB__ROTL(v[1], 13); v[1] ^= v[0]; v[0] = KB__ROTL(v[0], 32);
-    v[2] += v[3]; v[3] = KB__ROTL(v[3], 16); v[3] ^= v[2];
-    v[0] += v[3]; v[3] = KB__ROTL(v[3], 21); v[3] ^= v[0];
-    v[2] += v[1]; v[1] = KB__ROTL(v[1], 17); v[1] ^= v[2]; v[2] = KB__ROTL(v[2], 32);
+    v[0] += v[1];
+    v[1] = KB__ROTL(v[1], 13);
+    v[1] ^= v[0];
+    v[0] = KB__ROTL(v[0], 32);
+    v[2] += v[3];
+    v[3] = KB__ROTL(v[3], 16);
+    v[3] ^= v[2];
+    v[0] += v[3];
+    v[3] = KB__ROTL(v[3], 21);
+    v[3] ^= v[0];
+    v[2] += v[1];
+    v[1] = KB__ROTL(v[1], 17);
+    v[1] ^= v[2];
+    v[2] = KB__ROTL(v[2], 32);
 }
 
 static void kb__sip_block(uint64_t v[4], uint64_t m)
@@ -54,14 +64,13 @@ static void kb__sip_block(uint64_t v[4], uint64_t m)
 
 uint64_t kb_rng_prf(uint64_t k0, uint64_t k1, uint64_t a, uint64_t b)
 {
-    uint64_t v[4] = {k0 ^ 0x736f6d6570736575u, k1 ^ 0x646f72616e646f6du,
-                     k0 ^ 0x6c7967656e657261u, k1 ^ 0x7465646279746573u};
+    uint64_t v[4] = {k0 ^ 0x736f6d6570736575u, k1 ^ 0x646f72616e646f6du, k0 ^ 0x6c7967656e657261u,
+                     k1 ^ 0x7465646279746573u};
     kb__sip_block(v, a);
     kb__sip_block(v, b);
     kb__sip_block(v, (uint64_t)16 << 56);
     v[2] ^= 0xff;
-    for (int i = 0; i < 4; i++)
-        kb__sip_round(v);
+    for (int i = 0; i < 4; i++) kb__sip_round(v);
     return v[0] ^ v[1] ^ v[2] ^ v[3];
 }
 
@@ -111,8 +120,7 @@ uint64_t kb_rng_below(kb_rng *r, uint64_t n)
     uint64_t hi = kb__mul128(kb_rng_next(r), n, &lo);
     if (lo < n) {
         uint64_t threshold = (0 - n) % n;
-        while (lo < threshold)
-            hi = kb__mul128(kb_rng_next(r), n, &lo);
+        while (lo < threshold) hi = kb__mul128(kb_rng_next(r), n, &lo);
     }
     return hi;
 }

@@ -42,26 +42,33 @@
  * several cases can afford, and the verdict says when it fell short. */
 #define KB__COLD_ARENA_MAX (UINT64_C(1) << 30)
 
-static size_t round_up(size_t x, size_t a) { return (x + a - 1) / a * a; }
+static size_t round_up(size_t x, size_t a)
+{
+    return (x + a - 1) / a * a;
+}
 
-static void oracle_log(const kb_host *h, const char *m) {
+static void oracle_log(const kb_host *h, const char *m)
+{
     (void)h;
     (void)m;
 }
-static void *oracle_alloc(const kb_host *h, size_t size, size_t align) {
+static void *oracle_alloc(const kb_host *h, size_t size, size_t align)
+{
     (void)h;
     void *p = NULL;
     return posix_memalign(&p, align < sizeof(void *) ? sizeof(void *) : align, size ? size : 1) == 0
                ? p
                : NULL;
 }
-static void oracle_free(const kb_host *h, void *p) {
+static void oracle_free(const kb_host *h, void *p)
+{
     (void)h;
     free(p);
 }
 
 /* Where buffer i of input set s lives (statics: always set 0's). */
-static uint8_t *set_ptr(const kb__case_data *cd, int s, uint32_t i) {
+static uint8_t *set_ptr(const kb__case_data *cd, int s, uint32_t i)
+{
     const kb__layout *L = &cd->layout;
     if (L->buf[i].role == KB_ROLE_STATIC) return cd->base + L->buf[i].off[0];
     if (s < KB__SETS) return cd->cbase + L->buf[i].off[s];
@@ -70,7 +77,8 @@ static uint8_t *set_ptr(const kb__case_data *cd, int s, uint32_t i) {
 
 /* Unmaps the writable view, seals the memfd against writes, maps it back
  * read-only and opens a read-only descriptor for workers. */
-static int seal(int fd, uint8_t **base, size_t size, int *ro_fd, char *err, size_t err_len) {
+static int seal(int fd, uint8_t **base, size_t size, int *ro_fd, char *err, size_t err_len)
+{
     munmap(*base, size);
     *base = NULL;
     if (kb__memfd_seal(fd) != 0) {
@@ -95,7 +103,8 @@ static int seal(int fd, uint8_t **base, size_t size, int *ro_fd, char *err, size
     return 0;
 }
 
-static int make_memfd(const char *name, size_t size, char *err, size_t err_len) {
+static int make_memfd(const char *name, size_t size, char *err, size_t err_len)
+{
     int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (fd < 0 || ftruncate(fd, (off_t)size) != 0) {
         kb__errf(err, err_len, "cannot allocate %zu bytes of shared memory: %s", size,
@@ -108,7 +117,8 @@ static int make_memfd(const char *name, size_t size, char *err, size_t err_len) 
 
 /* A fresh writable memfd of `size` bytes, mapped at *base. */
 static int make_arena(const char *name, size_t size, int *fd, uint8_t **base, char *err,
-                      size_t err_len) {
+                      size_t err_len)
+{
     *fd = make_memfd(name, size, err, err_len);
     if (*fd < 0) return KB__ENOMEM;
     void *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, *fd, 0);
@@ -126,7 +136,8 @@ static int make_arena(const char *name, size_t size, int *fd, uint8_t **base, ch
  * its codebook at set 0 and reads it for the others), so the fresh sets'
  * generator gets a copy of the timed statics to read and to write over. */
 static int generate_all(const kb_target *t, kb__case_data *cd, uint64_t seed, uint64_t probe_seed,
-                        char *err, size_t err_len) {
+                        char *err, size_t err_len)
+{
     const kb__layout *L = &cd->layout;
     const kb_case_spec *cs = cd->cs;
     uint8_t *scratch = NULL;
@@ -159,9 +170,9 @@ static int generate_all(const kb_target *t, kb__case_data *cd, uint64_t seed, ui
     return rc;
 }
 
-int kb__case_build(const kb_target *t, const kb_plugin *oracle, uint32_t case_index,
-                   uint32_t slot, uint64_t seed, uint64_t probe_seed, kb__case_data *cd, char *err,
-                   size_t err_len) {
+int kb__case_build(const kb_target *t, const kb_plugin *oracle, uint32_t case_index, uint32_t slot,
+                   uint64_t seed, uint64_t probe_seed, kb__case_data *cd, char *err, size_t err_len)
+{
     memset(cd, 0, sizeof *cd);
     cd->fd = cd->ro_fd = cd->cfd = cd->cro_fd = cd->pfd = cd->pro_fd = -1;
     cd->index = case_index;
@@ -234,7 +245,8 @@ int kb__case_build(const kb_target *t, const kb_plugin *oracle, uint32_t case_in
         cd->llc_bytes = kb__llc_bytes();
         uint64_t want = (2 * cd->llc_bytes + L->rep_stride - 1) / L->rep_stride;
         uint64_t most = soff < KB__COLD_ARENA_MAX
-                            ? (KB__COLD_ARENA_MAX - soff) / (L->rep_stride ? L->rep_stride : 1) : 1;
+                            ? (KB__COLD_ARENA_MAX - soff) / (L->rep_stride ? L->rep_stride : 1)
+                            : 1;
         if (want < 2) want = 2;
         if (most > KB__MAX_REPLICAS) most = KB__MAX_REPLICAS;
         L->n_reps = (uint32_t)(want < most ? want : most > 1 ? most : 1);
@@ -276,7 +288,8 @@ int kb__case_build(const kb_target *t, const kb_plugin *oracle, uint32_t case_in
     kb_case kc = {L->case_name, L->n_params, 0, L->params, (const char *const *)names};
     kb_buffer statics[KB_MAX_BUFFERS], ins[KB_MAX_BUFFERS], outs[KB_MAX_BUFFERS];
     for (uint32_t i = 0; i < L->n_statics; i++)
-        statics[i] = (kb_buffer){cd->base + L->buf[i].off[0], L->buf[i].count, 0, L->buf[i].dtype, 0};
+        statics[i] =
+            (kb_buffer){cd->base + L->buf[i].off[0], L->buf[i].count, 0, L->buf[i].dtype, 0};
     void *state = NULL;
     char perr[256] = "";
     if (oracle->prepare(&h, &kc, statics, L->n_statics, &state, perr, sizeof perr) != 0) {
@@ -313,10 +326,11 @@ int kb__case_build(const kb_target *t, const kb_plugin *oracle, uint32_t case_in
         if (s == 0 || dt < cd->oracle_ns) cd->oracle_ns = dt;
         for (uint32_t j = 0; j < L->n_outs; j++) {
             const uint32_t bi = L->n_statics + L->n_calls + j;
-            cd->ref_produced[s][j] = (L->buf[bi].flags & KB_BUF_VARIABLE) ? outs[j].produced
-                                                                          : L->buf[bi].count;
+            cd->ref_produced[s][j] =
+                (L->buf[bi].flags & KB_BUF_VARIABLE) ? outs[j].produced : L->buf[bi].count;
             if (cd->ref_produced[s][j] > L->buf[bi].count) {
-                kb__errf(err, err_len, "oracle produced more than its capacity in case %s", cs->name);
+                kb__errf(err, err_len, "oracle produced more than its capacity in case %s",
+                         cs->name);
                 rc = KB__ESPEC;
             }
         }
@@ -325,13 +339,15 @@ int kb__case_build(const kb_target *t, const kb_plugin *oracle, uint32_t case_in
     return rc;
 }
 
-static void mib(char *out, size_t len, double bytes) {
+static void mib(char *out, size_t len, double bytes)
+{
     const double m = bytes / (1u << 20);
     snprintf(out, len, m >= 10 ? "%.0f" : "%.1f", m);
 }
 
 void kb__inputs_describe(const kb_target *t, const kb__case_data *cases, uint32_t n, char *out,
-                         size_t len) {
+                         size_t len)
+{
     if (!(t->flags & KB_TARGET_COLD_INPUTS)) {
         snprintf(out, len, "warm");
         return;
@@ -353,13 +369,17 @@ void kb__inputs_describe(const kb_target *t, const kb__case_data *cases, uint32_
         return;
     }
     char reps[32], ws[48], a[16], b[16], l[16];
-    if (rlo == rhi) snprintf(reps, sizeof reps, "%u replica%s", rlo, rlo == 1 ? "" : "s");
-    else snprintf(reps, sizeof reps, "%u-%u replicas", rlo, rhi);
+    if (rlo == rhi)
+        snprintf(reps, sizeof reps, "%u replica%s", rlo, rlo == 1 ? "" : "s");
+    else
+        snprintf(reps, sizeof reps, "%u-%u replicas", rlo, rhi);
     mib(a, sizeof a, wlo);
     mib(b, sizeof b, whi);
     mib(l, sizeof l, llc);
-    if (strcmp(a, b)) snprintf(ws, sizeof ws, "%s-%s", a, b);
-    else snprintf(ws, sizeof ws, "%s", a);
+    if (strcmp(a, b))
+        snprintf(ws, sizeof ws, "%s-%s", a, b);
+    else
+        snprintf(ws, sizeof ws, "%s", a);
     if (!short_of)
         snprintf(out, len, "cold (%s, %s MiB working set > LLC %s MiB)", reps, ws, l);
     else
@@ -370,12 +390,14 @@ void kb__inputs_describe(const kb_target *t, const kb__case_data *cases, uint32_
                  KB__MAX_REPLICAS);
 }
 
-uint64_t kb__case_digest(const kb__case_data *cd) {
+uint64_t kb__case_digest(const kb__case_data *cd)
+{
     return kb__hash(cd->base, cd->size, 0) ^ kb__hash(cd->cbase, cd->csize, 2) ^
            kb__hash(cd->pbase, cd->psize, 1);
 }
 
-void kb__case_free(kb__case_data *cd) {
+void kb__case_free(kb__case_data *cd)
+{
     for (int s = 0; s < KB__ALLSETS; s++)
         for (int j = 0; j < KB_MAX_BUFFERS; j++) free(cd->ref[s][j]);
     if (cd->base) munmap(cd->base, cd->size);
@@ -391,7 +413,8 @@ void kb__case_free(kb__case_data *cd) {
     cd->fd = cd->ro_fd = cd->cfd = cd->cro_fd = cd->pfd = cd->pro_fd = -1;
 }
 
-int kb__outbuf_create(const kb__layout *L, kb__outbuf *ob, char *err, size_t err_len) {
+int kb__outbuf_create(const kb__layout *L, kb__outbuf *ob, char *err, size_t err_len)
+{
     ob->size = L->out_size;
     ob->fd = make_memfd("kb-outputs", ob->size, err, err_len);
     if (ob->fd < 0) return KB__ENOMEM;
@@ -410,7 +433,8 @@ int kb__outbuf_create(const kb__layout *L, kb__outbuf *ob, char *err, size_t err
 
 /* 0xff bytes: NaN for floats, all-ones for integers; never a right answer
  * left over from an earlier call. */
-void kb__outbuf_poison(const kb__layout *L, kb__outbuf *ob, uint64_t lanes) {
+void kb__outbuf_poison(const kb__layout *L, kb__outbuf *ob, uint64_t lanes)
+{
     if (lanes > L->n_lanes) lanes = L->n_lanes;
     if (lanes > ob->ready) {
         memset(ob->base + ob->ready * L->lane_size, KB__CANARY, (lanes - ob->ready) * L->lane_size);
@@ -425,7 +449,8 @@ void kb__outbuf_poison(const kb__layout *L, kb__outbuf *ob, uint64_t lanes) {
     memset(ob->base + L->prod_off, 0xff, (size_t)lanes * L->n_outs * sizeof(kb_buffer));
 }
 
-void kb__outbuf_free(kb__outbuf *ob) {
+void kb__outbuf_free(kb__outbuf *ob)
+{
     if (ob->base) munmap(ob->base, ob->size);
     if (ob->fd >= 0) close(ob->fd);
     ob->base = NULL;

@@ -23,11 +23,12 @@
 
 #include "trial.h"
 
-#define KB__CHECKED 3 /* calls checked per batch besides the last */
-#define KB__BATCH_MIN_NS 0.5e6 /* the shortest a batch is made for its output bytes */
-#define KB__LANES_L2_SHARE 8   /* a batch's fresh output lanes: at most L2 / this */
+#define KB__CHECKED        3     /* calls checked per batch besides the last */
+#define KB__BATCH_MIN_NS   0.5e6 /* the shortest a batch is made for its output bytes */
+#define KB__LANES_L2_SHARE 8     /* a batch's fresh output lanes: at most L2 / this */
 
-uint64_t kb__lane_data(const kb__layout *L) {
+uint64_t kb__lane_data(const kb__layout *L)
+{
     uint64_t n = 0;
     for (uint32_t i = 0; i < L->n_bufs; i++)
         if (L->buf[i].role == KB_ROLE_OUTPUT) n += L->buf[i].slot_size - L->buf[i].data_off;
@@ -45,7 +46,8 @@ uint64_t kb__lane_data(const kb__layout *L) {
  * L2, the rest left to the inputs; but a batch is never made shorter than
  * KB__BATCH_MIN_NS for it, where the harness's fixed cost per batch
  * (about 5 us) is still subtracted whole (measure.c caps that at 1%). */
-uint64_t kb__batch_calls_max(const kb__layout *L, double per_call_ns, uint64_t l2_bytes) {
+uint64_t kb__batch_calls_max(const kb__layout *L, double per_call_ns, uint64_t l2_bytes)
+{
     const uint64_t data = kb__lane_data(L);
     uint64_t k = data ? l2_bytes / KB__LANES_L2_SHARE / data : L->n_lanes;
     double least = per_call_ns > 0 ? KB__BATCH_MIN_NS / per_call_ns : 1;
@@ -71,7 +73,8 @@ uint64_t kb__batch_calls_max(const kb__layout *L, double per_call_ns, uint64_t l
  * 3.1 and 3.4.) A cold target's sets: never, they are meant to come from
  * DRAM. */
 int kb__batch_reads_in(const kb_target *t, const kb__case_data *cd, const uint32_t *order,
-                       uint32_t n_order) {
+                       uint32_t n_order)
+{
     if (t->flags & KB_TARGET_COLD_INPUTS) return 0;
     if (n_order && order[0] >= KB__SETS) return 1;
     const uint64_t sets = n_order < KB__SETS ? n_order : KB__SETS;
@@ -80,7 +83,8 @@ int kb__batch_reads_in(const kb_target *t, const kb__case_data *cd, const uint32
 
 int kb__side_batch(kb__side *s, const kb_target *t, kb__case_data *cd, const uint32_t *order,
                    uint32_t n_order, uint64_t calls, double timeout_s, double *ns,
-                   kb__failure *fail) {
+                   kb__failure *fail)
+{
     const uint32_t slot = cd->layout.slot;
     if (calls > cd->layout.n_lanes) calls = cd->layout.n_lanes; /* measure.c keeps within */
     kb__outbuf_poison(&cd->layout, &s->ob[slot], calls);
@@ -94,8 +98,8 @@ int kb__side_batch(kb__side *s, const kb_target *t, kb__case_data *cd, const uin
     if (kb__batch_reads_in(t, cd, order, n_order)) q.flags |= KB__REQF_TOUCH;
     if (cd->layout.n_reps > 1) {
         q.rep0 = cd->rep_next;
-        cd->rep_next = (uint32_t)((cd->rep_next + (calls + KB__SETS - 1) / KB__SETS) %
-                                  cd->layout.n_reps);
+        cd->rep_next =
+            (uint32_t)((cd->rep_next + (calls + KB__SETS - 1) / KB__SETS) % cd->layout.n_reps);
     }
     kb__rep rep;
     uint64_t host_ns = 0;
@@ -145,8 +149,8 @@ int kb__side_batch(kb__side *s, const kb_target *t, kb__case_data *cd, const uin
                                   sizeof detail);
         if (c != 0) {
             fail->status = c == 1 ? KB__ST_INCORRECT : KB__ST_REJECTED;
-            kb__errf(fail->reason, sizeof fail->reason, "%s (call %llu of a batch of %llu)",
-                     detail, (unsigned long long)lane + 1, (unsigned long long)calls);
+            kb__errf(fail->reason, sizeof fail->reason, "%s (call %llu of a batch of %llu)", detail,
+                     (unsigned long long)lane + 1, (unsigned long long)calls);
             return KB__ECHILD;
         }
     }

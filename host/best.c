@@ -33,25 +33,29 @@
 
 #include "loop.h"
 
-
-static int target_ok(const char *s) {
+static int target_ok(const char *s)
+{
     size_t n = strnlen(s, 64);
     if (n == 0 || n == 64) return 0;
     for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-')) return 0;
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
+            return 0;
     return 1;
 }
 
 /* --state DIR, else $KBENCH_STATE_DIR, else ./.kbench (state.c). */
-static const char *state_root(const char *state_dir, char *buf, size_t len) {
+static const char *state_root(const char *state_dir, char *buf, size_t len)
+{
     char e[256];
     if (state_dir && *state_dir) return state_dir;
-    if (kb__state_dir(buf, len, 0, e, sizeof e) != 0) snprintf(buf, len, "%s", KB__STATE_DIR_DEFAULT);
+    if (kb__state_dir(buf, len, 0, e, sizeof e) != 0)
+        snprintf(buf, len, "%s", KB__STATE_DIR_DEFAULT);
     return buf;
 }
 
 static int best_paths(const char *state_dir, const char *target, kb__best *b, char *err,
-                      size_t err_len) {
+                      size_t err_len)
+{
     if (!target_ok(target)) {
         kb__errf(err, err_len, "target name '%s' cannot name a state directory", target);
         return KB__EUSAGE;
@@ -69,13 +73,16 @@ static int best_paths(const char *state_dir, const char *target, kb__best *b, ch
 /* Opens (creating the directories when `create`) and locks <dir>/.lock.
  * Returns the fd, -1 when it does not exist and !create, -2 on error. */
 static int lock_dir(const char *state_dir, const kb__best *b, int create, int how, char *err,
-                    size_t err_len) {
+                    size_t err_len)
+{
     char path[PATH_MAX + 8];
     if (create) {
         char root[PATH_MAX];
         const char *sd = state_root(state_dir, root, sizeof root);
-        if ((mkdir(sd, 0755) != 0 && errno != EEXIST) || (mkdir(b->dir, 0755) != 0 && errno != EEXIST)) {
-            kb__errf(err, err_len, "%s: cannot create the state directory: %s", b->dir, strerror(errno));
+        if ((mkdir(sd, 0755) != 0 && errno != EEXIST) ||
+            (mkdir(b->dir, 0755) != 0 && errno != EEXIST)) {
+            kb__errf(err, err_len, "%s: cannot create the state directory: %s", b->dir,
+                     strerror(errno));
             return -2;
         }
     }
@@ -97,7 +104,8 @@ static int lock_dir(const char *state_dir, const kb__best *b, int create, int ho
 
 /* Reads a regular file whole; a FIFO or device put at the path is never
  * opened (stat first) or, swapped in after the stat, never blocks. */
-static int read_file(const char *path, char **out, size_t *len, uint64_t max) {
+static int read_file(const char *path, char **out, size_t *len, uint64_t max)
+{
     struct stat st;
     if (stat(path, &st) != 0) return -1;
     if (!S_ISREG(st.st_mode)) {
@@ -133,7 +141,8 @@ static int read_file(const char *path, char **out, size_t *len, uint64_t max) {
 
 /* Whether the snapshot's file bytes alone hash to `hex` (the digest of a
  * best recorded before the digest took in the libraries it loads). */
-static int file_only_digest(const kb__snapshot *s, const char *hex) {
+static int file_only_digest(const kb__snapshot *s, const char *hex)
+{
     void *map = mmap(NULL, (size_t)s->size, PROT_READ, MAP_SHARED, s->fd, 0);
     if (map == MAP_FAILED) return 0;
     char h[17];
@@ -143,7 +152,8 @@ static int file_only_digest(const kb__snapshot *s, const char *hex) {
 }
 
 /* Parses best.tsv and checks best.so; the caller holds the lock. */
-static int load_locked(kb__best *b, char *err, size_t err_len) {
+static int load_locked(kb__best *b, char *err, size_t err_len)
+{
     char tsv[PATH_MAX + 16], *text = NULL;
     size_t len = 0;
     snprintf(tsv, sizeof tsv, "%s/best.tsv", b->dir);
@@ -153,27 +163,35 @@ static int load_locked(kb__best *b, char *err, size_t err_len) {
         return KB__EIO;
     }
     b->oracle_ratio = NAN;
-    for (char *save = NULL, *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+    for (char *save = NULL, *line = strtok_r(text, "\n", &save); line;
+         line = strtok_r(NULL, "\n", &save)) {
         char *tab = strchr(line, '\t');
         if (line[0] == '#' || !tab) continue;
         *tab = 0;
         const char *v = tab + 1;
-        if (!strcmp(line, "digest")) snprintf(b->digest, sizeof b->digest, "%s", v);
-        else if (!strcmp(line, "oracle_digest")) snprintf(b->oracle_digest, sizeof b->oracle_digest, "%s", v);
-        else if (!strcmp(line, "oracle_ratio")) b->oracle_ratio = strtod(v, NULL);
-        else if (!strcmp(line, "source")) snprintf(b->source, sizeof b->source, "%s", v);
-        else if (!strcmp(line, "ledger")) snprintf(b->line, sizeof b->line, "%s", v);
+        if (!strcmp(line, "digest"))
+            snprintf(b->digest, sizeof b->digest, "%s", v);
+        else if (!strcmp(line, "oracle_digest"))
+            snprintf(b->oracle_digest, sizeof b->oracle_digest, "%s", v);
+        else if (!strcmp(line, "oracle_ratio"))
+            b->oracle_ratio = strtod(v, NULL);
+        else if (!strcmp(line, "source"))
+            snprintf(b->source, sizeof b->source, "%s", v);
+        else if (!strcmp(line, "ledger"))
+            snprintf(b->line, sizeof b->line, "%s", v);
     }
     free(text);
     if (strlen(b->digest) != 16) {
-        kb__errf(err, err_len, "%s has no digest line; remove %s to start the best-so-far over", tsv, b->dir);
+        kb__errf(err, err_len, "%s has no digest line; remove %s to start the best-so-far over",
+                 tsv, b->dir);
         return KB__ECORRUPT;
     }
     kb__snapshot s = {.fd = -1};
     char e2[512];
     if (kb__snapshot_take(b->so, &s, e2, sizeof e2) != 0) {
-        kb__errf(err, err_len, "%s is recorded in %s but cannot be read (%s); remove %s to start over",
-                 b->so, tsv, e2, b->dir);
+        kb__errf(err, err_len,
+                 "%s is recorded in %s but cannot be read (%s); remove %s to start over", b->so,
+                 tsv, e2, b->dir);
         return KB__ECORRUPT;
     }
     int same = !strcmp(s.digest_hex, b->digest);
@@ -196,8 +214,8 @@ static int load_locked(kb__best *b, char *err, size_t err_len) {
     return 0;
 }
 
-int kb__best_load(const char *state_dir, const char *target, kb__best *b, char *err,
-                  size_t err_len) {
+int kb__best_load(const char *state_dir, const char *target, kb__best *b, char *err, size_t err_len)
+{
     memset(b, 0, sizeof *b);
     b->oracle_ratio = NAN;
     int rc = best_paths(state_dir, target, b, err, err_len);
@@ -210,7 +228,8 @@ int kb__best_load(const char *state_dir, const char *target, kb__best *b, char *
     return rc;
 }
 
-static int write_all(int fd, const char *p, size_t n) {
+static int write_all(int fd, const char *p, size_t n)
+{
     while (n) {
         ssize_t k = write(fd, p, n);
         if (k < 0 && errno == EINTR) continue;
@@ -223,7 +242,8 @@ static int write_all(int fd, const char *p, size_t n) {
 
 /* Writes `len` bytes to <dir>/<name> through a temporary file and a rename. */
 static int put_file(const char *dir, const char *name, const char *data, size_t len, char *err,
-                    size_t err_len) {
+                    size_t err_len)
+{
     char tmp[PATH_MAX + 64], dst[PATH_MAX + 64];
     snprintf(dst, sizeof dst, "%s/%s", dir, name);
     snprintf(tmp, sizeof tmp, "%s/.%s.tmp.%ld", dir, name, (long)getpid());
@@ -245,7 +265,8 @@ static int put_file(const char *dir, const char *name, const char *data, size_t 
 
 /* The ledger line kb__ledger_append would write for r (ledger.c owns the
  * format), by appending it to a scratch ledger and reading it back. */
-static void ledger_line(const char *dir, const kb__result *r, char *out, size_t out_len) {
+static void ledger_line(const char *dir, const kb__result *r, char *out, size_t out_len)
+{
     char tmp[PATH_MAX + 64], e[256], *text = NULL;
     size_t len = 0;
     out[0] = 0;
@@ -262,7 +283,8 @@ static void ledger_line(const char *dir, const kb__result *r, char *out, size_t 
 /* Makes the candidate of r the best, if the best is still `expect` ("" for
  * none). 0 promoted; 1 not (note says why); negative on an error. */
 static int promote(const char *state_dir, const kb__result *r, const char *expect,
-                   double oracle_ratio, kb__best_info *bi, char *err, size_t err_len) {
+                   double oracle_ratio, kb__best_info *bi, char *err, size_t err_len)
+{
     kb__best b;
     memset(&b, 0, sizeof b);
     int rc = best_paths(state_dir, r->target, &b, err, err_len);
@@ -276,7 +298,8 @@ static int promote(const char *state_dir, const kb__result *r, const char *expec
     if (strcmp(cur.exists ? cur.digest : "", expect)) {
         kb__errf(bi->note, sizeof bi->note,
                  "not promoted: another trial made %s the best while this one ran; time against "
-                 "it again", cur.exists ? cur.digest : "(none)");
+                 "it again",
+                 cur.exists ? cur.digest : "(none)");
         rc = 1;
         goto out;
     }
@@ -299,17 +322,18 @@ static int promote(const char *state_dir, const kb__result *r, const char *expec
     kb__snapshot_close(&snap);
     if (strcmp(hex, r->cand_digest)) {
         kb__errf(bi->note, sizeof bi->note,
-                 "not promoted: %s changed since it was measured (now %s, measured %s)", r->candidate,
-                 hex, r->cand_digest);
+                 "not promoted: %s changed since it was measured (now %s, measured %s)",
+                 r->candidate, hex, r->cand_digest);
         rc = 1;
         goto out;
     }
     char line[2048], tsv[4096 + PATH_MAX];
     ledger_line(b.dir, r, line, sizeof line);
-    int n = snprintf(tsv, sizeof tsv,
-                     "# kbench best-so-far of %s; written by `kbench trial --against best`, do not edit\n"
-                     "target\t%s\ndigest\t%s\noracle_digest\t%s\noracle_ratio\t%.6f\nsource\t%s\nledger\t%s\n",
-                     r->target, r->target, hex, r->oracle_digest, oracle_ratio, r->candidate, line);
+    int n = snprintf(
+        tsv, sizeof tsv,
+        "# kbench best-so-far of %s; written by `kbench trial --against best`, do not edit\n"
+        "target\t%s\ndigest\t%s\noracle_digest\t%s\noracle_ratio\t%.6f\nsource\t%s\nledger\t%s\n",
+        r->target, r->target, hex, r->oracle_digest, oracle_ratio, r->candidate, line);
     if (n < 0 || (size_t)n >= sizeof tsv) n = (int)strlen(tsv);
     /* best.so first: a reader holding the shared lock sees both or neither,
      * and one that ignores the lock sees a digest mismatch, never a silent
@@ -325,12 +349,14 @@ out:
     return rc;
 }
 
-static int timed(kb__status s) {
+static int timed(kb__status s)
+{
     return s == KB__ST_KEEP || s == KB__ST_DISCARD || s == KB__ST_INCONCLUSIVE;
 }
 
 int kb__trial_best(const kb__trial_opts *o, const char *state_dir, kb__ctx_cache *cache,
-                   kb__result *r, kb__best_info *bi, char *err, size_t err_len) {
+                   kb__result *r, kb__best_info *bi, char *err, size_t err_len)
+{
     memset(bi, 0, sizeof *bi);
     bi->used = 1;
     bi->oracle_ratio = NAN;
@@ -367,7 +393,8 @@ int kb__trial_best(const kb__trial_opts *o, const char *state_dir, kb__ctx_cache
     if ((rc = kb__trial_run(&oo, cache, r, err, err_len)) != 0) goto out;
     snprintf(r->description, sizeof r->description, "%s", desc);
     if (!timed(r->status)) {
-        snprintf(bi->note, sizeof bi->note, "%s: the best is unchanged", kb__status_name(r->status));
+        snprintf(bi->note, sizeof bi->note, "%s: the best is unchanged",
+                 kb__status_name(r->status));
         goto out;
     }
     if (!b.exists) {
@@ -379,7 +406,8 @@ int kb__trial_best(const kb__trial_opts *o, const char *state_dir, kb__ctx_cache
         bi->oracle_ratio_source = "chained";
     }
     if (r->status != KB__ST_KEEP) {
-        snprintf(bi->note, sizeof bi->note, "%s: the best is unchanged%s", kb__status_name(r->status),
+        snprintf(bi->note, sizeof bi->note, "%s: the best is unchanged%s",
+                 kb__status_name(r->status),
                  b.exists && strcmp(r->oracle_digest, b.oracle_digest)
                      ? " (it was measured against another oracle build: no oracle_ratio)"
                      : "");
@@ -403,7 +431,8 @@ int kb__trial_best(const kb__trial_opts *o, const char *state_dir, kb__ctx_cache
         }
     }
     if (!isfinite(bi->oracle_ratio)) {
-        snprintf(bi->note, sizeof bi->note, "not promoted: no ratio against the oracle could be measured");
+        snprintf(bi->note, sizeof bi->note,
+                 "not promoted: no ratio against the oracle could be measured");
         goto out;
     }
     /* A keep against the best is one estimate, its ratio to the oracle
@@ -425,7 +454,8 @@ out:
 }
 
 static int trial_any(const kb__trial_opts *o, const char *state_dir, kb__ctx_cache *cache,
-                     kb__result *r, kb__best_info *bi, char *err, size_t err_len) {
+                     kb__result *r, kb__best_info *bi, char *err, size_t err_len)
+{
     if (o->against && !strcmp(o->against, "best") && !o->verify_only)
         return kb__trial_best(o, state_dir, cache, r, bi, err, err_len);
     memset(bi, 0, sizeof *bi);
@@ -440,22 +470,28 @@ static int trial_any(const kb__trial_opts *o, const char *state_dir, kb__ctx_cac
 }
 
 int kb__trial_any(const kb__trial_opts *o, const char *state_dir, kb__ctx_cache *cache,
-                  kb__result *r, kb__best_info *bi, char *err, size_t err_len) {
+                  kb__result *r, kb__best_info *bi, char *err, size_t err_len)
+{
     int rc = trial_any(o, state_dir, cache, r, bi, err, err_len);
     r->seed_chosen = bi->seed_chosen = o->seed != 0;
     if (o->seed) r->seed = o->seed; /* the caller's, so no secret to keep */
     return rc;
 }
 
-void kb__best_print(const kb__best_info *bi, void *file) {
+void kb__best_print(const kb__best_info *bi, void *file)
+{
     FILE *f = file;
     if (!bi->used) return;
-    if (isfinite(bi->oracle_ratio)) fprintf(f, "oracle_ratio: %.4f\n", bi->oracle_ratio);
-    else fputs("oracle_ratio: n/a\n", f);
-    fprintf(f, "oracle_ratio_source: %s\n", bi->oracle_ratio_source ? bi->oracle_ratio_source : "n/a");
+    if (isfinite(bi->oracle_ratio))
+        fprintf(f, "oracle_ratio: %.4f\n", bi->oracle_ratio);
+    else
+        fputs("oracle_ratio: n/a\n", f);
+    fprintf(f, "oracle_ratio_source: %s\n",
+            bi->oracle_ratio_source ? bi->oracle_ratio_source : "n/a");
     /* best_digest may come from a server's JSON: keep the block one line per key */
     fputs("best_digest: ", f);
-    for (const unsigned char *p = (const unsigned char *)(bi->had_best ? bi->best_digest : "n/a"); *p; p++)
+    for (const unsigned char *p = (const unsigned char *)(bi->had_best ? bi->best_digest : "n/a");
+         *p; p++)
         fputc(*p < 0x20 || *p == 0x7f ? ' ' : *p, f);
     fputc('\n', f);
     fprintf(f, "promoted: %s\n", bi->promoted ? "yes" : "no");
@@ -465,7 +501,8 @@ void kb__best_print(const kb__best_info *bi, void *file) {
     fputs(bi->note[0] ? "\n" : "n/a\n", f);
 }
 
-void kb__best_describe(const kb__best_info *bi, const char *desc, char *out, size_t out_len) {
+void kb__best_describe(const kb__best_info *bi, const char *desc, char *out, size_t out_len)
+{
     char user[512], tag[160] = "";
     size_t i = 0;
     for (; desc && desc[i] && i + 1 < sizeof user; i++)
@@ -473,10 +510,13 @@ void kb__best_describe(const kb__best_info *bi, const char *desc, char *out, siz
     user[i] = 0;
     if (bi->used) {
         char ratio[32];
-        if (isfinite(bi->oracle_ratio)) snprintf(ratio, sizeof ratio, "%.4f", bi->oracle_ratio);
-        else snprintf(ratio, sizeof ratio, "n/a");
-        snprintf(tag, sizeof tag, "[vs %s%s; oracle_ratio %s%s] ", bi->had_best ? "best " : "oracle",
-                 bi->had_best ? bi->best_digest : "", ratio, bi->promoted ? "; promoted" : "");
+        if (isfinite(bi->oracle_ratio))
+            snprintf(ratio, sizeof ratio, "%.4f", bi->oracle_ratio);
+        else
+            snprintf(ratio, sizeof ratio, "n/a");
+        snprintf(tag, sizeof tag, "[vs %s%s; oracle_ratio %s%s] ",
+                 bi->had_best ? "best " : "oracle", bi->had_best ? bi->best_digest : "", ratio,
+                 bi->promoted ? "; promoted" : "");
     }
     /* the tags go first: a long description is cut at the end, never a tag */
     snprintf(out, out_len, "%s%s%s", tag, bi->seed_chosen ? "[seed chosen] " : "", user);

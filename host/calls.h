@@ -19,9 +19,10 @@ static inline int kb__run_calls(const kb_plugin *p, void *state,
                                 const kb_buffer (*ins)[KB_MAX_BUFFERS], uint32_t n_ins,
                                 kb_buffer *lanes, uint32_t n_outs, const uint32_t *order,
                                 uint32_t n_order, uint64_t calls, uint64_t *done, char *err,
-                                size_t err_len) {
-    int (*const run)(void *, const kb_buffer *, uint32_t, kb_buffer *, uint32_t, char *,
-                     size_t) = p->run;
+                                size_t err_len)
+{
+    int (*const run)(void *, const kb_buffer *, uint32_t, kb_buffer *, uint32_t, char *, size_t) =
+        p->run;
     uint32_t o = 0;
     uint64_t c = 0;
     int rc = 0;

@@ -28,12 +28,14 @@ static const char HELP[] =
     "that factor. Exit 0, or 1 if an A/A trial was kept (the machine cannot be\n"
     "trusted), 64 on usage errors.\n";
 
-static int cmp_double(const void *a, const void *b) {
+static int cmp_double(const void *a, const void *b)
+{
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
 }
 
-static int calibrate_target(const char *target, const char *oracles, int trials, double budget) {
+static int calibrate_target(const char *target, const char *oracles, int trials, double budget)
+{
     char opath[PATH_MAX], err[1024];
     if (kb__oracle_find(target, oracles, opath, sizeof opath, err, sizeof err) != 0) {
         fprintf(stderr, "kbench: %s\n", err);
@@ -85,12 +87,15 @@ static int calibrate_target(const char *target, const char *oracles, int trials,
     return kept ? 1 : 0;
 }
 
-int kb__cli_calibrate(int argc, char **argv) {
-    static const struct option opts[] = {
-        {"target", required_argument, 0, 't'}, {"trials", required_argument, 0, 'n'},
-        {"budget", required_argument, 0, 'b'}, {"oracles", required_argument, 0, 'o'},
-        {"no-roofline", no_argument, 0, 'r'},  {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
+int kb__cli_calibrate(int argc, char **argv)
+{
+    static const struct option opts[] = {{"target", required_argument, 0, 't'},
+                                         {"trials", required_argument, 0, 'n'},
+                                         {"budget", required_argument, 0, 'b'},
+                                         {"oracles", required_argument, 0, 'o'},
+                                         {"no-roofline", no_argument, 0, 'r'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
     const char *target = NULL, *oracles = NULL;
     int trials = 5, roof = 1;
     double budget = 1.0;

@@ -15,19 +15,23 @@
 #include "loop.h"
 #include "trial.h"
 
-const char *kb__self_exe(void) {
+const char *kb__self_exe(void)
+{
     static char path[PATH_MAX];
     if (!path[0]) {
         ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
-        if (n <= 0) snprintf(path, sizeof path, "/proc/self/exe");
-        else path[n] = 0;
+        if (n <= 0)
+            snprintf(path, sizeof path, "/proc/self/exe");
+        else
+            path[n] = 0;
     }
     return path;
 }
 
 /* "key: value" with control bytes in value shown as spaces: a file name
  * with a newline cannot add a "status: ok" line of its own. */
-static void kv(const char *key, const char *value) {
+static void kv(const char *key, const char *value)
+{
     printf("%s: ", key);
     for (const unsigned char *p = (const unsigned char *)value; *p; p++)
         putchar(*p < 0x20 || *p == 0x7f ? ' ' : *p);
@@ -41,15 +45,19 @@ static const char INFO_HELP[] =
     "name, version, ABI, CPU features needed and present), or the one-line reason it is\n"
     "rejected. Exit 0 if it loads, 3 if it is rejected, 64 on usage errors.\n";
 
-int kb__cli_info(int argc, char **argv) {
-    static const struct option opts[] = {{"oracles", required_argument, 0, 'o'},
-                                         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+int kb__cli_info(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"oracles", required_argument, 0, 'o'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     const char *oracles = NULL;
     optind = 1;
     for (int c; (c = getopt_long(argc, argv, "h", opts, NULL)) != -1;) {
-        if (c == 'o') oracles = optarg;
-        else if (c == 'h') return fputs(INFO_HELP, stdout), 0;
-        else return fputs(INFO_HELP, stderr), KB__EXIT_USAGE;
+        if (c == 'o')
+            oracles = optarg;
+        else if (c == 'h')
+            return fputs(INFO_HELP, stdout), 0;
+        else
+            return fputs(INFO_HELP, stderr), KB__EXIT_USAGE;
     }
     if (optind != argc - 1) return fputs(INFO_HELP, stderr), KB__EXIT_USAGE;
     const char *path = argv[optind];
@@ -101,7 +109,8 @@ static const char LIST_HELP[] =
     "kbench binary, then the installed ones), with its cases (* = in the quick default set)\n"
     "and the candidate plugins built next to it.\n";
 
-static void list_dir(const char *root, const char *oracles_dir, int *seen) {
+static void list_dir(const char *root, const char *oracles_dir, int *seen)
+{
     DIR *d = opendir(root);
     if (!d) return;
     for (struct dirent *e; (e = readdir(d));) {
@@ -132,13 +141,17 @@ static void list_dir(const char *root, const char *oracles_dir, int *seen) {
             char odir[PATH_MAX * 2], msg[1024];
             snprintf(odir, sizeof odir, "%s/oracles/%s", src, t->name);
             int pr = kb__pin_check(odir, msg, sizeof msg);
-            if (pr == 0) printf("  pin: ok (%s/PIN)\n", odir);
-            else if (pr > 0) printf("  pin: WARNING: %s\n", msg);
-            else printf("  pin: unknown (%s)\n", msg);
+            if (pr == 0)
+                printf("  pin: ok (%s/PIN)\n", odir);
+            else if (pr > 0)
+                printf("  pin: WARNING: %s\n", msg);
+            else
+                printf("  pin: unknown (%s)\n", msg);
             if (pr > 0) fprintf(stderr, "kbench list: warning: %s\n", msg);
         }
         for (uint32_t c = 0; c < t->n_cases; c++)
-            printf("    %c %s\n", (t->cases[c].flags & KB_CASE_QUICK) ? '*' : ' ', t->cases[c].name);
+            printf("    %c %s\n", (t->cases[c].flags & KB_CASE_QUICK) ? '*' : ' ',
+                   t->cases[c].name);
         /* Candidates built next to the oracles: <root>/../plugins/<target>/. */
         char pdir[PATH_MAX * 2];
         snprintf(pdir, sizeof pdir, "%s/../plugins/%s", root, t->name);
@@ -157,15 +170,19 @@ static void list_dir(const char *root, const char *oracles_dir, int *seen) {
     (void)oracles_dir;
 }
 
-int kb__cli_list(int argc, char **argv) {
-    static const struct option opts[] = {{"oracles", required_argument, 0, 'o'},
-                                         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+int kb__cli_list(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"oracles", required_argument, 0, 'o'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     const char *oracles = NULL;
     optind = 1;
     for (int c; (c = getopt_long(argc, argv, "h", opts, NULL)) != -1;) {
-        if (c == 'o') oracles = optarg;
-        else if (c == 'h') return fputs(LIST_HELP, stdout), 0;
-        else return fputs(LIST_HELP, stderr), KB__EXIT_USAGE;
+        if (c == 'o')
+            oracles = optarg;
+        else if (c == 'h')
+            return fputs(LIST_HELP, stdout), 0;
+        else
+            return fputs(LIST_HELP, stderr), KB__EXIT_USAGE;
     }
     if (optind != argc) return fputs(LIST_HELP, stderr), KB__EXIT_USAGE;
     int seen = 0;
@@ -188,8 +205,9 @@ int kb__cli_list(int argc, char **argv) {
         if (!dup) list_dir(roots[i], oracles, &seen);
     }
     if (!seen) {
-        fprintf(stderr, "kbench: no oracles found in %s%s%s, %s or %s; build them (cmake --build build) or "
-                        "pass --oracles DIR\n",
+        fprintf(stderr,
+                "kbench: no oracles found in %s%s%s, %s or %s; build them (cmake --build build) or "
+                "pass --oracles DIR\n",
                 oracles ? oracles : "", oracles ? ", " : "", build, prefix, KB_INSTALL_ORACLE_DIR);
         return 1;
     }

@@ -19,8 +19,22 @@
 #include "cli.h"
 #include "loop.h"
 
-enum { F_TS, F_TARGET, F_CAND, F_DIGEST, F_ODIGEST, F_COMMIT, F_STATUS, F_GEO, F_LO, F_HI, F_WORST,
-       F_SECS, F_DESC, F_N };
+enum {
+    F_TS,
+    F_TARGET,
+    F_CAND,
+    F_DIGEST,
+    F_ODIGEST,
+    F_COMMIT,
+    F_STATUS,
+    F_GEO,
+    F_LO,
+    F_HI,
+    F_WORST,
+    F_SECS,
+    F_DESC,
+    F_N
+};
 
 typedef struct kb__row {
     char *f[F_N];
@@ -36,24 +50,27 @@ typedef struct kb__rows {
     char *text;
 } kb__rows;
 
-static double num(const char *s) {
+static double num(const char *s)
+{
     char *end;
     double v = s ? strtod(s, &end) : NAN;
     return s && end != s ? v : NAN;
 }
 
-static int is_failure(const char *st) {
+static int is_failure(const char *st)
+{
     return !strcmp(st, "incorrect") || !strcmp(st, "crash") || !strcmp(st, "timeout") ||
            !strcmp(st, "rejected");
 }
 
 /* Reads the ledger; rows of other targets are skipped when target is set. */
-static int load(const char *path, const char *target, kb__rows *rows) {
+static int load(const char *path, const char *target, kb__rows *rows)
+{
     memset(rows, 0, sizeof *rows);
     FILE *f = fopen(path, "r");
     if (!f) {
-        fprintf(stderr, "kbench: %s: %s; pass --ledger FILE (the results.tsv trials append to)\n", path,
-                strerror(errno));
+        fprintf(stderr, "kbench: %s: %s; pass --ledger FILE (the results.tsv trials append to)\n",
+                path, strerror(errno));
         return KB__EXIT_USAGE;
     }
     size_t cap = 0;
@@ -61,7 +78,10 @@ static int load(const char *path, const char *target, kb__rows *rows) {
     ssize_t n = getline(&line, &cap, f);
     static const char header[] = KB__LEDGER_HEADER;
     if (n < 0 || strcmp(line, header) != 0) {
-        fprintf(stderr, "kbench: %s is not a kbench ledger (its first line is not the results.tsv header)\n", path);
+        fprintf(
+            stderr,
+            "kbench: %s is not a kbench ledger (its first line is not the results.tsv header)\n",
+            path);
         free(line);
         fclose(f);
         return KB__EXIT_USAGE;
@@ -85,9 +105,12 @@ static int load(const char *path, const char *target, kb__rows *rows) {
             continue;
         }
         r.ratio = num(r.f[F_GEO]);
-        const char *tag = strncmp(r.f[F_DESC], "[vs ", 4) ? NULL : strstr(r.f[F_DESC], "oracle_ratio ");
-        if (tag) r.oracle_ratio = num(tag + 13);
-        else r.oracle_ratio = r.ratio; /* a plain trial: against the oracle */
+        const char *tag =
+            strncmp(r.f[F_DESC], "[vs ", 4) ? NULL : strstr(r.f[F_DESC], "oracle_ratio ");
+        if (tag)
+            r.oracle_ratio = num(tag + 13);
+        else
+            r.oracle_ratio = r.ratio; /* a plain trial: against the oracle */
         r.kept = !strcmp(r.f[F_STATUS], "keep");
         r.failed = is_failure(r.f[F_STATUS]);
         /* In the --against best ratchet a promotion is the new best by
@@ -124,14 +147,18 @@ static int load(const char *path, const char *target, kb__rows *rows) {
     return 0;
 }
 
-static void unload(kb__rows *rows) {
+static void unload(kb__rows *rows)
+{
     for (size_t i = 0; i < rows->n; i++) free(rows->v[i].f[0]);
     free(rows->v);
 }
 
-static void fmt_ratio(char *out, size_t n, double v) {
-    if (isfinite(v)) snprintf(out, n, "%.4f", v);
-    else snprintf(out, n, "-");
+static void fmt_ratio(char *out, size_t n, double v)
+{
+    if (isfinite(v))
+        snprintf(out, n, "%.4f", v);
+    else
+        snprintf(out, n, "-");
 }
 
 static const char LOG_HELP[] =
@@ -143,7 +170,8 @@ static const char LOG_HELP[] =
     "tag of a trial --against best. The best so far is the last promoted candidate of an\n"
     "--against best ratchet, else the lowest kept ratio to the oracle.\n";
 
-int kb__cli_log(int argc, char **argv) {
+int kb__cli_log(int argc, char **argv)
+{
     static const struct option opts[] = {{"ledger", required_argument, 0, 'l'},
                                          {"target", required_argument, 0, 't'},
                                          {"help", no_argument, 0, 'h'},
@@ -151,10 +179,14 @@ int kb__cli_log(int argc, char **argv) {
     const char *ledger = "results.tsv", *target = NULL;
     optind = 1;
     for (int c; (c = getopt_long(argc, argv, "h", opts, NULL)) != -1;) {
-        if (c == 'l') ledger = optarg;
-        else if (c == 't') target = optarg;
-        else if (c == 'h') return fputs(LOG_HELP, stdout), 0;
-        else return fputs(LOG_HELP, stderr), KB__EXIT_USAGE;
+        if (c == 'l')
+            ledger = optarg;
+        else if (c == 't')
+            target = optarg;
+        else if (c == 'h')
+            return fputs(LOG_HELP, stdout), 0;
+        else
+            return fputs(LOG_HELP, stderr), KB__EXIT_USAGE;
     }
     if (optind != argc) return fputs(LOG_HELP, stderr), KB__EXIT_USAGE;
     kb__rows rows;
@@ -184,8 +216,8 @@ int kb__cli_log(int argc, char **argv) {
     }
     char best[16];
     fmt_ratio(best, sizeof best, rows.n ? rows.v[rows.n - 1].best : NAN);
-    printf("%zu trial(s), %zu kept, %zu failed; best so far, ratio to the oracle: %s\n", rows.n, kept,
-           failed, best);
+    printf("%zu trial(s), %zu kept, %zu failed; best so far, ratio to the oracle: %s\n", rows.n,
+           kept, failed, best);
     unload(&rows);
     return 0;
 }
@@ -198,22 +230,27 @@ static const char REPORT_HELP[] =
     "highlighted, the best kept ratio so far as a step line, and failed trials (incorrect,\n"
     "crash, timeout, rejected) as crosses along the top.\n";
 
-int kb__cli_report(int argc, char **argv) {
-    static const struct option opts[] = {{"ledger", required_argument, 0, 'l'},
-                                         {"target", required_argument, 0, 't'},
-                                         {"plot", required_argument, 0, 'p'},
-                                         {"title", required_argument, 0, 'T'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
+int kb__cli_report(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"ledger", required_argument, 0, 'l'}, {"target", required_argument, 0, 't'},
+        {"plot", required_argument, 0, 'p'},   {"title", required_argument, 0, 'T'},
+        {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
     const char *ledger = "results.tsv", *target = NULL, *plot = NULL, *title = NULL;
     optind = 1;
     for (int c; (c = getopt_long(argc, argv, "h", opts, NULL)) != -1;) {
-        if (c == 'l') ledger = optarg;
-        else if (c == 't') target = optarg;
-        else if (c == 'p') plot = optarg;
-        else if (c == 'T') title = optarg;
-        else if (c == 'h') return fputs(REPORT_HELP, stdout), 0;
-        else return fputs(REPORT_HELP, stderr), KB__EXIT_USAGE;
+        if (c == 'l')
+            ledger = optarg;
+        else if (c == 't')
+            target = optarg;
+        else if (c == 'p')
+            plot = optarg;
+        else if (c == 'T')
+            title = optarg;
+        else if (c == 'h')
+            return fputs(REPORT_HELP, stdout), 0;
+        else
+            return fputs(REPORT_HELP, stderr), KB__EXIT_USAGE;
     }
     if (!target || !plot || optind != argc) return fputs(REPORT_HELP, stderr), KB__EXIT_USAGE;
     /* they go into gnuplot's double-quoted strings, where a backquote runs a
@@ -233,8 +270,9 @@ int kb__cli_report(int argc, char **argv) {
         return 1;
     }
     if (system("command -v gnuplot >/dev/null 2>&1") != 0) {
-        fprintf(stderr, "kbench report: gnuplot not found; install it (apt-get install gnuplot-nox) "
-                        "or read the table from `kbench log`\n");
+        fprintf(stderr,
+                "kbench report: gnuplot not found; install it (apt-get install gnuplot-nox) "
+                "or read the table from `kbench log`\n");
         unload(&rows);
         return 70;
     }
@@ -260,25 +298,32 @@ int kb__cli_report(int argc, char **argv) {
     fprintf(g, "set terminal pngcairo size 1100,600 font 'sans,11'\nset output \"%s\"\n", plot);
     fprintf(g, "set title \"%s\"\n", title ? title : "");
     if (!title)
-        fprintf(g, "set title \"%s: %zu trials, %zu kept, %zu failed\"\n", target, rows.n, kept, failed);
+        fprintf(g, "set title \"%s: %zu trials, %zu kept, %zu failed\"\n", target, rows.n, kept,
+                failed);
     fprintf(g,
-            "set xlabel 'trial'\nset ylabel 'time / oracle time (geomean over cases; lower is faster)'\n"
+            "set xlabel 'trial'\nset ylabel 'time / oracle time (geomean over cases; lower is "
+            "faster)'\n"
             "set logscale y\nset yrange [%g:%g]\nset xrange [0.5:%zu.5]\nset grid ytics\n"
             "set format y '%%.2f'\nset key outside top center horizontal\n"
             "set datafile missing 'NaN'\n",
             ymin, ymax, rows.n);
     /* a log axis only ticks powers of ten; ratios live between them */
     fputs("set ytics (", g);
-    static const double tics[] = {0.01, 0.02, 0.03, 0.05, 0.07, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5,
-                                  0.6, 0.7, 0.8, 0.9, 1, 1.25, 1.5, 2, 3, 5, 10};
-    for (size_t i = 0; i < sizeof tics / sizeof tics[0]; i++) fprintf(g, "%s%g", i ? ", " : "", tics[i]);
+    static const double tics[] = {0.01, 0.02, 0.03, 0.05, 0.07, 0.1, 0.15, 0.2,
+                                  0.25, 0.3,  0.4,  0.5,  0.6,  0.7, 0.8,  0.9,
+                                  1,    1.25, 1.5,  2,    3,    5,   10};
+    for (size_t i = 0; i < sizeof tics / sizeof tics[0]; i++)
+        fprintf(g, "%s%g", i ? ", " : "", tics[i]);
     fputs(")\n", g);
     if (rows.n <= 40) fputs("set xtics 1\n", g);
-    if (ymin < 1 && ymax > 1) fputs("set arrow from graph 0, first 1 to graph 1, first 1 nohead dt 2 lc rgb '#555555'\n", g);
+    if (ymin < 1 && ymax > 1)
+        fputs("set arrow from graph 0, first 1 to graph 1, first 1 nohead dt 2 lc rgb '#555555'\n",
+              g);
     fprintf(g, "$d << EOD\n");
     for (size_t i = 0; i < rows.n; i++) {
         const kb__row *r = &rows.v[i];
-        fprintf(g, "%zu %.6g %.6g %.6g %.6g\n", i + 1, isfinite(r->oracle_ratio) ? r->oracle_ratio : NAN,
+        fprintf(g, "%zu %.6g %.6g %.6g %.6g\n", i + 1,
+                isfinite(r->oracle_ratio) ? r->oracle_ratio : NAN,
                 r->kept && isfinite(r->oracle_ratio) ? r->oracle_ratio : NAN,
                 isfinite(r->best) ? r->best : NAN, r->failed ? yfail : NAN);
     }

@@ -29,11 +29,12 @@ static const char HELP[] =
     "the lowest geomean ratio. Exit 0 with a pick, 1 when no variant is kept, 64 on\n"
     "usage errors (all variants must be of the same target).\n";
 
-int kb__cli_pick(int argc, char **argv) {
+int kb__cli_pick(int argc, char **argv)
+{
     static const struct option opts[] = {
-        {"budget", required_argument, 0, 'b'}, {"cases", required_argument, 0, 'c'},
+        {"budget", required_argument, 0, 'b'},  {"cases", required_argument, 0, 'c'},
         {"oracles", required_argument, 0, 'o'}, {"json", no_argument, 0, 'j'},
-        {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
+        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
     kb__trial_opts base;
     memset(&base, 0, sizeof base);
     base.budget = 2.0;
@@ -64,8 +65,10 @@ int kb__cli_pick(int argc, char **argv) {
     char target[64] = "", err[1024];
     const char *best = NULL;
     double best_ratio = INFINITY;
-    if (json) printf("{\"variants\": [");
-    else printf("%-48s %-12s %10s %22s  %s\n", "variant", "status", "geomean", "ci90", "reason");
+    if (json)
+        printf("{\"variants\": [");
+    else
+        printf("%-48s %-12s %10s %22s  %s\n", "variant", "status", "geomean", "ci90", "reason");
     int code = 0;
     for (int i = 0; i < n; i++) {
         const char *path = argv[optind + i];
@@ -78,7 +81,8 @@ int kb__cli_pick(int argc, char **argv) {
             break;
         }
         if (r->target[0]) {
-            if (!target[0]) snprintf(target, sizeof target, "%s", r->target);
+            if (!target[0])
+                snprintf(target, sizeof target, "%s", r->target);
             else if (strcmp(target, r->target)) {
                 fprintf(stderr, "kbench pick: %s is a variant of %s, the first was of %s\n", path,
                         r->target, target);
@@ -98,8 +102,10 @@ int kb__cli_pick(int argc, char **argv) {
         if (json) {
             printf("%s\n  {\"file\": \"%s\", \"status\": \"%s\", \"geomean_ratio\": ", i ? "," : "",
                    path, st);
-            if (timed) printf("%.4f", r->geomean.est);
-            else printf("null");
+            if (timed)
+                printf("%.4f", r->geomean.est);
+            else
+                printf("null");
             printf("}");
         } else {
             char ci[48] = "-", g[16] = "-";
@@ -118,10 +124,13 @@ int kb__cli_pick(int argc, char **argv) {
     }
     if (json) {
         printf("\n], \"best\": ");
-        if (best) printf("\"%s\"}\n", best);
-        else printf("null}\n");
+        if (best)
+            printf("\"%s\"}\n", best);
+        else
+            printf("null}\n");
     } else {
-        printf("---\ntarget: %s\nbest: %s\n", target[0] ? target : "n/a", best ? best : "none kept");
+        printf("---\ntarget: %s\nbest: %s\n", target[0] ? target : "n/a",
+               best ? best : "none kept");
         if (best) printf("best_geomean_ratio: %.4f\n", best_ratio);
     }
     return best ? 0 : 1;

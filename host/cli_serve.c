@@ -49,10 +49,10 @@
 #include "cli.h"
 #include "loop.h"
 
-#define KB__REQ_MAX 65536               /* bytes in one request line */
-#define KB__OUT_MAX (16u << 20)         /* unread answers a client may leave */
+#define KB__REQ_MAX     65536       /* bytes in one request line */
+#define KB__OUT_MAX     (16u << 20) /* unread answers a client may leave */
 #define KB__MAX_CLIENTS 64
-#define KB__MAX_QUEUE 256
+#define KB__MAX_QUEUE   256
 
 static const char SERVE_HELP[] =
     "usage: kbench serve --socket PATH [--oracles DIR] [--state DIR] [--allow-client-seed]\n"
@@ -72,32 +72,42 @@ static const char SERVE_HELP[] =
     "makes a best.\n";
 
 /* ---- small helpers -------------------------------------------------- */
-void kb__git_commit(const char *path, char *out, size_t n) {
+void kb__git_commit(const char *path, char *out, size_t n)
+{
     out[0] = 0;
     char dir[PATH_MAX], cmd[PATH_MAX + 96];
     snprintf(dir, sizeof dir, "%s", path);
     char *slash = strrchr(dir, '/');
-    if (slash) *slash = 0;
-    else snprintf(dir, sizeof dir, ".");
+    if (slash)
+        *slash = 0;
+    else
+        snprintf(dir, sizeof dir, ".");
     if (strchr(dir, '\'')) return;
     snprintf(cmd, sizeof cmd, "git -C '%s' rev-parse --short=12 HEAD 2>/dev/null", dir);
     FILE *p = popen(cmd, "r");
     if (!p) return;
-    if (fgets(out, (int)n, p)) out[strcspn(out, "\r\n")] = 0;
-    else out[0] = 0;
+    if (fgets(out, (int)n, p))
+        out[strcspn(out, "\r\n")] = 0;
+    else
+        out[0] = 0;
     pclose(p);
 }
 
-const char *kb__worker_exe(void) {
+const char *kb__worker_exe(void)
+{
     const char *pre = getenv("KB_WORKER_EXEC_PREFIX");
     if ((!pre || !*pre) && access("/proc/self/exe", X_OK) == 0) return "/proc/self/exe";
     return kb__self_exe();
 }
 
-static double now_s(void) { return (double)kb__now_ns() / 1e9; }
+static double now_s(void)
+{
+    return (double)kb__now_ns() / 1e9;
+}
 
 /* Appends a compact JSON line for `doc` (stolen) to *buf. */
-static char *json_line(json_t *doc) {
+static char *json_line(json_t *doc)
+{
     char *s = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(10));
     json_decref(doc);
     if (!s) return NULL;
@@ -112,7 +122,8 @@ static char *json_line(json_t *doc) {
     return line;
 }
 
-static json_t *error_doc(const json_t *req, const char *op, const char *msg, int exit_code) {
+static json_t *error_doc(const json_t *req, const char *op, const char *msg, int exit_code)
+{
     json_t *d = json_object();
     if (op) json_object_set_new(d, "op", json_string(op));
     const json_t *id = req ? json_object_get(req, "id") : NULL;
@@ -129,7 +140,7 @@ static json_t *error_doc(const json_t *req, const char *op, const char *msg, int
 
 /* ---- server state --------------------------------------------------- */
 typedef struct kb__job {
-    uint64_t client;      /* id of the client that asked */
+    uint64_t client; /* id of the client that asked */
     json_t *req;
     struct kb__job *next;
 } kb__job;
@@ -141,15 +152,15 @@ typedef struct kb__done {
 } kb__done;
 
 typedef struct kb__client {
-    int fd;               /* -1: free slot */
+    int fd; /* -1: free slot */
     uint64_t id;
     char in[KB__REQ_MAX + 1];
     size_t in_len;
     char *out;
     size_t out_len, out_off;
-    int eof;              /* peer shut its write side: answer, then close */
-    int closing;          /* close once out is flushed */
-    int pending;          /* its jobs queued or running */
+    int eof;     /* peer shut its write side: answer, then close */
+    int closing; /* close once out is flushed */
+    int pending; /* its jobs queued or running */
 } kb__client;
 
 typedef struct kb__server {
@@ -161,12 +172,12 @@ typedef struct kb__server {
     uint64_t next_id;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    kb__job *head, *tail;  /* queue */
+    kb__job *head, *tail; /* queue */
     uint32_t n_queued;
     kb__job *running;
     char running_what[600];
     kb__done *done;
-    int stop;              /* no more trials; drain and exit */
+    int stop; /* no more trials; drain and exit */
     uint64_t trials;
     kb__ctx_cache cache;   /* owned by the trial thread */
     uint64_t builds, hits; /* copies, under mu */
@@ -177,7 +188,8 @@ typedef struct kb__server {
 static volatile sig_atomic_t g_signal;
 static int g_wake_fd = -1;
 
-static void on_signal(int sig) {
+static void on_signal(int sig)
+{
     g_signal = sig;
     if (g_wake_fd >= 0) {
         int e = errno;
@@ -188,13 +200,15 @@ static void on_signal(int sig) {
 }
 
 /* ---- the trial thread ----------------------------------------------- */
-static const char *jstr(const json_t *req, const char *key) {
+static const char *jstr(const json_t *req, const char *key)
+{
     const json_t *v = json_object_get(req, key);
     return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
 /* Reads an optional number member into *out; 0 ok, -1 mistyped. */
-static int jnum(const json_t *req, const char *key, double *out) {
+static int jnum(const json_t *req, const char *key, double *out)
+{
     const json_t *v = json_object_get(req, key);
     if (!v) return 0;
     if (!json_is_number(v)) return -1;
@@ -204,10 +218,11 @@ static int jnum(const json_t *req, const char *key, double *out) {
 
 /* NULL when the request may run here, else why not: a client may choose
  * neither its inputs' seed nor its oracle on a server that pins them. */
-static const char *pinned(const kb__server *sv, const json_t *req) {
+static const char *pinned(const kb__server *sv, const json_t *req)
+{
     const json_t *seed = json_object_get(req, "seed");
-    const int chose_seed = seed && !json_is_null(seed) &&
-                           !(json_is_number(seed) && json_number_value(seed) == 0);
+    const int chose_seed =
+        seed && !json_is_null(seed) && !(json_is_number(seed) && json_number_value(seed) == 0);
     if (chose_seed && !sv->allow_seed)
         return "this server pins the inputs' seed: a client may not set \"seed\" (drop it, or "
                "start the server with kbench serve --allow-client-seed)";
@@ -218,7 +233,8 @@ static const char *pinned(const kb__server *sv, const json_t *req) {
     return NULL;
 }
 
-static char *run_job(kb__server *sv, const json_t *req) {
+static char *run_job(kb__server *sv, const json_t *req)
+{
     const char *op = jstr(req, "op");
     const char *refused = pinned(sv, req);
     if (refused) return json_line(error_doc(req, op, refused, 64));
@@ -275,7 +291,8 @@ static char *run_job(kb__server *sv, const json_t *req) {
     return json_line(doc);
 }
 
-static void *trial_thread(void *arg) {
+static void *trial_thread(void *arg)
+{
     kb__server *sv = arg;
     pthread_mutex_lock(&sv->mu);
     for (;;) {
@@ -319,13 +336,15 @@ static void *trial_thread(void *arg) {
 }
 
 /* ---- clients -------------------------------------------------------- */
-static kb__client *client_by_id(kb__server *sv, uint64_t id) {
+static kb__client *client_by_id(kb__server *sv, uint64_t id)
+{
     for (int i = 0; i < KB__MAX_CLIENTS; i++)
         if (sv->clients[i].fd >= 0 && sv->clients[i].id == id) return &sv->clients[i];
     return NULL;
 }
 
-static void client_send(kb__client *c, const char *line) {
+static void client_send(kb__client *c, const char *line)
+{
     size_t n = strlen(line);
     if (c->closing || c->out_len - c->out_off + n > KB__OUT_MAX) {
         c->closing = 1; /* it does not read its answers: let it go */
@@ -342,7 +361,8 @@ static void client_send(kb__client *c, const char *line) {
     c->out_len += n;
 }
 
-static void client_send_doc(kb__client *c, json_t *doc) {
+static void client_send_doc(kb__client *c, json_t *doc)
+{
     char *line = json_line(doc);
     if (line) client_send(c, line);
     free(line);
@@ -350,7 +370,8 @@ static void client_send_doc(kb__client *c, json_t *doc) {
 
 /* Drops a client; its queued jobs go with it (a running one finishes: its
  * verdict is still a ledger line). */
-static void client_close(kb__server *sv, kb__client *c) {
+static void client_close(kb__server *sv, kb__client *c)
+{
     pthread_mutex_lock(&sv->mu);
     for (kb__job **pp = &sv->head; *pp;) {
         kb__job *j = *pp;
@@ -372,7 +393,8 @@ static void client_close(kb__server *sv, kb__client *c) {
     c->fd = -1;
 }
 
-static void flush_client(kb__server *sv, kb__client *c) {
+static void flush_client(kb__server *sv, kb__client *c)
+{
     while (c->out_off < c->out_len) {
         ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
         if (n < 0 && errno == EINTR) continue;
@@ -389,7 +411,8 @@ static void flush_client(kb__server *sv, kb__client *c) {
 
 static json_t *list_doc(const kb__server *sv);
 
-static json_t *status_doc(kb__server *sv) {
+static json_t *status_doc(kb__server *sv)
+{
     json_t *d = json_object();
     json_object_set_new(d, "op", json_string("status"));
     json_object_set_new(d, "pid", json_integer(getpid()));
@@ -411,7 +434,8 @@ static json_t *status_doc(kb__server *sv) {
     return d;
 }
 
-static void handle_line(kb__server *sv, kb__client *c, const char *line, size_t len) {
+static void handle_line(kb__server *sv, kb__client *c, const char *line, size_t len)
+{
     json_error_t je;
     json_t *req = json_loadb(line, len, JSON_REJECT_DUPLICATES, &je);
     if (!req) {
@@ -436,8 +460,10 @@ static void handle_line(kb__server *sv, kb__client *c, const char *line, size_t 
         if (j) {
             j->client = c->id;
             j->req = json_incref(req);
-            if (sv->tail) sv->tail->next = j;
-            else sv->head = j;
+            if (sv->tail)
+                sv->tail->next = j;
+            else
+                sv->head = j;
             sv->tail = j;
             sv->n_queued++;
             c->pending++;
@@ -445,8 +471,9 @@ static void handle_line(kb__server *sv, kb__client *c, const char *line, size_t 
         }
         pthread_mutex_unlock(&sv->mu);
         if (!j) {
-            client_send_doc(c, error_doc(req, op, sv->stop ? "the server is shutting down"
-                                                           : "the queue is full; try again later",
+            client_send_doc(c, error_doc(req, op,
+                                         sv->stop ? "the server is shutting down"
+                                                  : "the queue is full; try again later",
                                          -1));
         } else {
             json_t *q = json_object();
@@ -471,16 +498,20 @@ static void handle_line(kb__server *sv, kb__client *c, const char *line, size_t 
         pthread_mutex_unlock(&sv->mu);
     } else {
         char m[160];
-        snprintf(m, sizeof m, "unknown op \"%.40s\"; ops: trial, verify, list, status, shutdown", op);
+        snprintf(m, sizeof m, "unknown op \"%.40s\"; ops: trial, verify, list, status, shutdown",
+                 op);
         client_send_doc(c, error_doc(req, op, m, -1));
     }
     json_decref(req);
 }
 
-static void read_client(kb__server *sv, kb__client *c) {
+static void read_client(kb__server *sv, kb__client *c)
+{
     for (;;) {
         if (c->in_len == KB__REQ_MAX) {
-            client_send_doc(c, error_doc(NULL, NULL, "request larger than 65536 bytes; the connection is closed", -1));
+            client_send_doc(
+                c, error_doc(NULL, NULL,
+                             "request larger than 65536 bytes; the connection is closed", -1));
             c->closing = 1;
             c->in_len = 0;
             return;
@@ -506,7 +537,8 @@ static void read_client(kb__server *sv, kb__client *c) {
     }
 }
 
-static void accept_clients(kb__server *sv) {
+static void accept_clients(kb__server *sv)
+{
     for (;;) {
         int fd = accept4(sv->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
         if (fd < 0) return;
@@ -532,7 +564,8 @@ static void accept_clients(kb__server *sv) {
     }
 }
 
-static void deliver_done(kb__server *sv) {
+static void deliver_done(kb__server *sv)
+{
     pthread_mutex_lock(&sv->mu);
     kb__done *d = sv->done;
     sv->done = NULL;
@@ -552,7 +585,8 @@ static void deliver_done(kb__server *sv) {
 
 /* A socket at `path` that answers is another server; one that does not is
  * left over from a server that died, and goes. */
-static int make_listener(const char *path, char *err, size_t err_len) {
+static int make_listener(const char *path, char *err, size_t err_len)
+{
     struct sockaddr_un sa;
     memset(&sa, 0, sizeof sa);
     sa.sun_family = AF_UNIX;
@@ -565,7 +599,8 @@ static int make_listener(const char *path, char *err, size_t err_len) {
     struct stat st;
     if (lstat(path, &st) == 0) {
         if (!S_ISSOCK(st.st_mode)) {
-            kb__errf(err, err_len, "--socket %s: exists and is not a socket; pick another path", path);
+            kb__errf(err, err_len, "--socket %s: exists and is not a socket; pick another path",
+                     path);
             return -1;
         }
         int t = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -593,7 +628,8 @@ static int make_listener(const char *path, char *err, size_t err_len) {
     return fd;
 }
 
-int kb__cli_serve(int argc, char **argv) {
+int kb__cli_serve(int argc, char **argv)
+{
     static const struct option opts[] = {{"socket", required_argument, 0, 'S'},
                                          {"oracles", required_argument, 0, 'o'},
                                          {"state", required_argument, 0, 'T'},
@@ -605,13 +641,20 @@ int kb__cli_serve(int argc, char **argv) {
     if (!sv) return 70;
     optind = 1;
     for (int c; (c = getopt_long(argc, argv, "h", opts, NULL)) != -1;) {
-        if (c == 'S') sv->socket_path = optarg;
-        else if (c == 'o') sv->oracles_dir = optarg;
-        else if (c == 'T') sv->state_dir = optarg;
-        else if (c == 'A') sv->allow_seed = 1;
-        else if (c == 'O') sv->allow_oracles = 1;
-        else if (c == 'h') return fputs(SERVE_HELP, stdout), free(sv), 0;
-        else return fputs(SERVE_HELP, stderr), free(sv), KB__EXIT_USAGE;
+        if (c == 'S')
+            sv->socket_path = optarg;
+        else if (c == 'o')
+            sv->oracles_dir = optarg;
+        else if (c == 'T')
+            sv->state_dir = optarg;
+        else if (c == 'A')
+            sv->allow_seed = 1;
+        else if (c == 'O')
+            sv->allow_oracles = 1;
+        else if (c == 'h')
+            return fputs(SERVE_HELP, stdout), free(sv), 0;
+        else
+            return fputs(SERVE_HELP, stderr), free(sv), KB__EXIT_USAGE;
     }
     if (!sv->socket_path || optind != argc) {
         fputs("kbench serve: --socket PATH is required\n", stderr);
@@ -677,7 +720,8 @@ int kb__cli_serve(int argc, char **argv) {
                 kb__client *c = client_by_id(sv, j->client);
                 if (c) {
                     c->pending--;
-                    client_send_doc(c, error_doc(j->req, jstr(j->req, "op"), "the server is shutting down", -1));
+                    client_send_doc(c, error_doc(j->req, jstr(j->req, "op"),
+                                                 "the server is shutting down", -1));
                 }
                 json_decref(j->req);
                 free(j);
@@ -710,7 +754,8 @@ int kb__cli_serve(int argc, char **argv) {
         for (int i = 0; i < KB__MAX_CLIENTS; i++) {
             kb__client *c = &sv->clients[i];
             if (c->fd < 0) continue;
-            short ev = (c->eof || c->closing ? 0 : POLLIN) | (c->out_len > c->out_off ? POLLOUT : 0);
+            short ev =
+                (c->eof || c->closing ? 0 : POLLIN) | (c->out_len > c->out_off ? POLLOUT : 0);
             pfd[n] = (struct pollfd){c->fd, ev, 0};
             who[n++] = c;
         }
@@ -719,7 +764,8 @@ int kb__cli_serve(int argc, char **argv) {
             if (!pfd[i].revents) continue;
             if (pfd[i].fd == sv->wake[0]) {
                 char b[64];
-                while (read(sv->wake[0], b, sizeof b) > 0) {}
+                while (read(sv->wake[0], b, sizeof b) > 0) {
+                }
             } else if (pfd[i].fd == sv->lfd) {
                 accept_clients(sv);
             } else if (who[i] && who[i]->fd == pfd[i].fd) {
@@ -739,8 +785,10 @@ int kb__cli_serve(int argc, char **argv) {
         for (int i = 0; i < KB__MAX_CLIENTS; i++) {
             kb__client *c = &sv->clients[i];
             if (c->fd < 0) continue;
-            if (c->out_len > c->out_off) flush_client(sv, c);
-            else if (c->closing || (c->eof && !c->pending)) client_close(sv, c);
+            if (c->out_len > c->out_off)
+                flush_client(sv, c);
+            else if (c->closing || (c->eof && !c->pending))
+                client_close(sv, c);
         }
     }
     pthread_mutex_lock(&sv->mu);
@@ -754,7 +802,8 @@ int kb__cli_serve(int argc, char **argv) {
         close(sv->lfd);
         unlink(sv->socket_path);
     }
-    fprintf(stderr, "kbench serve: stopped after %llu trials (warm contexts built %llu, reused %llu)\n",
+    fprintf(stderr,
+            "kbench serve: stopped after %llu trials (warm contexts built %llu, reused %llu)\n",
             (unsigned long long)sv->trials, (unsigned long long)sv->cache.builds,
             (unsigned long long)sv->cache.hits);
     kb__ctx_cache_free(&sv->cache);
@@ -766,7 +815,8 @@ int kb__cli_serve(int argc, char **argv) {
 }
 
 /* ---- list ----------------------------------------------------------- */
-static void list_root(const char *root, json_t *targets) {
+static void list_root(const char *root, json_t *targets)
+{
     DIR *d = opendir(root);
     if (!d) return;
     for (struct dirent *e; (e = readdir(d));) {
@@ -808,7 +858,10 @@ static void list_root(const char *root, json_t *targets) {
             char dir[PATH_MAX * 2], msg[1024];
             snprintf(dir, sizeof dir, "%s/oracles/%s", src, tg->name);
             int pr = kb__pin_check(dir, msg, sizeof msg);
-            json_object_set_new(t, "pin", json_string(pr == 0 ? "ok" : pr > 0 ? "mismatch" : "unknown"));
+            json_object_set_new(t, "pin",
+                                json_string(pr == 0  ? "ok"
+                                            : pr > 0 ? "mismatch"
+                                                     : "unknown"));
             if (pr) json_object_set_new(t, "pin_message", json_string(msg));
         }
         kb__lib_close(&lib);
@@ -817,7 +870,8 @@ static void list_root(const char *root, json_t *targets) {
     closedir(d);
 }
 
-static json_t *list_doc(const kb__server *sv) {
+static json_t *list_doc(const kb__server *sv)
+{
     json_t *d = json_object(), *targets = json_array();
     json_object_set_new(d, "op", json_string("list"));
     char exe_dir[PATH_MAX], build[PATH_MAX + 16];
@@ -838,7 +892,8 @@ static json_t *list_doc(const kb__server *sv) {
 /* ---- the client ------------------------------------------------------ */
 /* An absolute form of a path the server will open; a file that does not
  * exist yet (a ledger) keeps its name under the resolved directory. */
-static json_t *abs_path(const char *p) {
+static json_t *abs_path(const char *p)
+{
     char out[PATH_MAX], cwd[PATH_MAX];
     if (realpath(p, out)) return json_string(out);
     if (p[0] == '/' || !getcwd(cwd, sizeof cwd)) return json_string(p);
@@ -847,7 +902,8 @@ static json_t *abs_path(const char *p) {
     return json_string(joined);
 }
 
-int kb__trial_remote(const kb__remote_req *q) {
+int kb__trial_remote(const kb__remote_req *q)
+{
     const kb__trial_opts *o = q->o;
     struct sockaddr_un sa;
     memset(&sa, 0, sizeof sa);
@@ -870,9 +926,10 @@ int kb__trial_remote(const kb__remote_req *q) {
     json_object_set_new(req, "op", json_string(o->verify_only ? "verify" : "trial"));
     json_object_set_new(req, "candidate", abs_path(o->candidate));
     if (o->against)
-        json_object_set_new(req, "against", !strcmp(o->against, "oracle") || !strcmp(o->against, "best")
-                                                 ? json_string(o->against)
-                                                 : abs_path(o->against));
+        json_object_set_new(req, "against",
+                            !strcmp(o->against, "oracle") || !strcmp(o->against, "best")
+                                ? json_string(o->against)
+                                : abs_path(o->against));
     json_object_set_new(req, "budget", json_real(o->budget));
     json_object_set_new(req, "min_gain", json_real(o->rule.min_gain * 100));
     json_object_set_new(req, "worst_case", json_real(o->rule.worst_case * 100));
@@ -882,7 +939,8 @@ int kb__trial_remote(const kb__remote_req *q) {
     if (q->ledger) json_object_set_new(req, "ledger", abs_path(q->ledger));
     if (q->description) json_object_set_new(req, "description", json_string(q->description));
     char state[PATH_MAX], serr[256];
-    if (q->state_dir) snprintf(state, sizeof state, "%s", q->state_dir);
+    if (q->state_dir)
+        snprintf(state, sizeof state, "%s", q->state_dir);
     else if (kb__state_dir(state, sizeof state, 0, serr, sizeof serr) != 0)
         snprintf(state, sizeof state, "%s", KB__STATE_DIR_DEFAULT);
     json_object_set_new(req, "state", abs_path(state)); /* the client's, not the server's cwd */
@@ -923,7 +981,8 @@ int kb__trial_remote(const kb__remote_req *q) {
             ssize_t n = recv(fd, buf + have, cap - have, 0);
             if (n < 0 && errno == EINTR) continue;
             if (n <= 0) {
-                fprintf(stderr, "kbench: the server at %s closed the connection without a verdict\n",
+                fprintf(stderr,
+                        "kbench: the server at %s closed the connection without a verdict\n",
                         q->socket_path);
                 break;
             }
@@ -943,7 +1002,8 @@ int kb__trial_remote(const kb__remote_req *q) {
         const char *e = jstr(doc, "error");
         if (json_is_true(json_object_get(doc, "queued"))) {
             json_int_t pos = json_integer_value(json_object_get(doc, "position"));
-            if (pos > 0 && isatty(2)) fprintf(stderr, "kbench: queued behind %lld trial(s)\n", (long long)pos);
+            if (pos > 0 && isatty(2))
+                fprintf(stderr, "kbench: queued behind %lld trial(s)\n", (long long)pos);
         } else if (e) {
             fprintf(stderr, "kbench: %s\n", e);
             code = json_is_integer(ec) ? (int)json_integer_value(ec) : 70;
@@ -953,7 +1013,8 @@ int kb__trial_remote(const kb__remote_req *q) {
             kb__best_info bi;
             char err[512];
             if (!r || kb__result_from_json(doc, r, &bi, err, sizeof err) != 0) {
-                fprintf(stderr, "kbench: the server's verdict is unreadable: %s\n", r ? err : "out of memory");
+                fprintf(stderr, "kbench: the server's verdict is unreadable: %s\n",
+                        r ? err : "out of memory");
             } else {
                 if (q->json == 2) {
                     kb__result_print_md(r, stdout);

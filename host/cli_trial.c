@@ -73,7 +73,8 @@ static const char VERIFY_HELP[] =
     "--foreign, --sig and --target: a function of a plain shared library, called through\n"
     "libffi; `kbench trial --help` explains the signature and how it binds.\n";
 
-double kb__parse_num(const char *s, const char *opt, int *bad) {
+double kb__parse_num(const char *s, const char *opt, int *bad)
+{
     char *end;
     double v = strtod(s, &end);
     if (*s == 0 || *end || !isfinite(v) || v < 0) {
@@ -83,19 +84,27 @@ double kb__parse_num(const char *s, const char *opt, int *bad) {
     return v;
 }
 
-int kb__cli_trial(int argc, char **argv, int verify_only) {
-    static const struct option opts[] = {
-        {"against", required_argument, 0, 'a'},     {"budget", required_argument, 0, 'b'},
-        {"cases", required_argument, 0, 'c'},       {"min-gain", required_argument, 0, 'g'},
-        {"worst-case", required_argument, 0, 'w'},  {"ledger", required_argument, 0, 'l'},
-        {"description", required_argument, 0, 'd'}, {"oracles", required_argument, 0, 'o'},
-        {"json", no_argument, 0, 'j'},              {"seed", required_argument, 0, 's'},
-        {"quiet", no_argument, 0, 'q'},             {"help", no_argument, 0, 'h'},
-        {"format", required_argument, 0, 'f'},
-        {"server", required_argument, 0, 'S'},      {"state", required_argument, 0, 'T'},
-        {"foreign", required_argument, 0, 'F'},     {"sig", required_argument, 0, 'G'},
-        {"target", required_argument, 0, 'R'},
-        {0, 0, 0, 0}};
+int kb__cli_trial(int argc, char **argv, int verify_only)
+{
+    static const struct option opts[] = {{"against", required_argument, 0, 'a'},
+                                         {"budget", required_argument, 0, 'b'},
+                                         {"cases", required_argument, 0, 'c'},
+                                         {"min-gain", required_argument, 0, 'g'},
+                                         {"worst-case", required_argument, 0, 'w'},
+                                         {"ledger", required_argument, 0, 'l'},
+                                         {"description", required_argument, 0, 'd'},
+                                         {"oracles", required_argument, 0, 'o'},
+                                         {"json", no_argument, 0, 'j'},
+                                         {"seed", required_argument, 0, 's'},
+                                         {"quiet", no_argument, 0, 'q'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {"format", required_argument, 0, 'f'},
+                                         {"server", required_argument, 0, 'S'},
+                                         {"state", required_argument, 0, 'T'},
+                                         {"foreign", required_argument, 0, 'F'},
+                                         {"sig", required_argument, 0, 'G'},
+                                         {"target", required_argument, 0, 'R'},
+                                         {0, 0, 0, 0}};
     kb__trial_opts o;
     memset(&o, 0, sizeof o);
     o.budget = 2.0;
@@ -117,8 +126,10 @@ int kb__cli_trial(int argc, char **argv, int verify_only) {
         case 'o': o.oracles_dir = optarg; break;
         case 'j': json = 1; break;
         case 'f':
-            if (!strcmp(optarg, "json")) json = 1;
-            else if (!strcmp(optarg, "md")) json = 2;
+            if (!strcmp(optarg, "json"))
+                json = 1;
+            else if (!strcmp(optarg, "md"))
+                json = 2;
             else if (strcmp(optarg, "text")) {
                 fprintf(stderr, "kbench: --format expects text, json or md, got '%s'\n", optarg);
                 bad = 1;
@@ -145,11 +156,14 @@ int kb__cli_trial(int argc, char **argv, int verify_only) {
             fprintf(stderr, "kbench %s: --foreign needs --sig and --target\n", cmd);
             bad = 1;
         } else if (optind != argc) {
-            fprintf(stderr, "kbench %s: --foreign is the candidate; drop '%s'\n", cmd, argv[optind]);
+            fprintf(stderr, "kbench %s: --foreign is the candidate; drop '%s'\n", cmd,
+                    argv[optind]);
             bad = 1;
         } else if (server || (o.against && !strcmp(o.against, "best"))) {
-            fprintf(stderr, "kbench %s: --foreign runs locally and cannot become the best; drop "
-                            "%s\n", cmd, server ? "--server" : "--against best");
+            fprintf(stderr,
+                    "kbench %s: --foreign runs locally and cannot become the best; drop "
+                    "%s\n",
+                    cmd, server ? "--server" : "--against best");
             bad = 1;
         }
         o.candidate = fpath;
@@ -171,9 +185,11 @@ int kb__cli_trial(int argc, char **argv, int verify_only) {
     if (!foreign) o.candidate = argv[optind];
     const char *emu = getenv("KB_WORKER_EXEC_PREFIX");
     if (emu && *emu)
-        fprintf(stderr, "kbench: warning: KB_WORKER_EXEC_PREFIX=%s: workers run under emulation "
-                        "with the seccomp, thread and idle-CPU checks off; for correctness "
-                        "matrices only, never for verdicts you trust\n", emu);
+        fprintf(stderr,
+                "kbench: warning: KB_WORKER_EXEC_PREFIX=%s: workers run under emulation "
+                "with the seccomp, thread and idle-CPU checks off; for correctness "
+                "matrices only, never for verdicts you trust\n",
+                emu);
     o.verify_only = verify_only;
     o.exe = kb__self_exe();
     if (server) {

@@ -34,7 +34,7 @@
 #include "loop.h"
 
 #define KB__WATCH_MAX 16
-#define KB__WATCH_MASK                                                                        \
+#define KB__WATCH_MASK                                                                          \
     (IN_CLOSE_WRITE | IN_MOVED_TO | IN_DELETE | IN_MOVED_FROM | IN_DELETE_SELF | IN_MOVE_SELF | \
      IN_ONLYDIR)
 
@@ -66,17 +66,18 @@ typedef struct kb__watched {
     char dir[PATH_MAX];
     char base[256];
     int wd;
-    uint64_t due_ns;     /* 0: nothing pending */
-    int due_trial;       /* what is due: a trial, or only a look whether it is gone */
-    uint64_t event_ns;   /* the last change of the pending burst */
+    uint64_t due_ns;   /* 0: nothing pending */
+    int due_trial;     /* what is due: a trial, or only a look whether it is gone */
+    uint64_t event_ns; /* the last change of the pending burst */
     int gone_noted;
-    char target[64];     /* learnt from its last verdict that named one */
+    char target[64]; /* learnt from its last verdict that named one */
 } kb__watched;
 
 static volatile sig_atomic_t g_stop, g_in_trial;
 static int g_wake = -1;
 
-static void on_signal(int sig) {
+static void on_signal(int sig)
+{
     (void)sig;
     int e = errno;
     if (g_stop && g_in_trial) _exit(130); /* second Ctrl-C: workers die with us */
@@ -93,7 +94,8 @@ static void on_signal(int sig) {
     errno = e;
 }
 
-static int add_watch(int ifd, kb__watched *w) {
+static int add_watch(int ifd, kb__watched *w)
+{
     w->wd = inotify_add_watch(ifd, w->dir, KB__WATCH_MASK);
     return w->wd;
 }
@@ -101,7 +103,8 @@ static int add_watch(int ifd, kb__watched *w) {
 /* Time spent in timed batches, both sides (from the per-case medians): the
  * floor of what a trial costs. The rest of the trial is calibration, the
  * checks of every timed output, workers starting and stopping. */
-static double batches_ms(const kb__result *r) {
+static double batches_ms(const kb__result *r)
+{
     double ms = 0;
     for (uint32_t i = 0; i < r->n_cases && i < 64; i++) {
         const kb__case_result *c = &r->cases[i];
@@ -117,7 +120,8 @@ typedef struct kb__watch_cfg {
     int json, quiet;
 } kb__watch_cfg;
 
-static void run_one(const kb__watch_cfg *cfg, kb__ctx_cache *cache, kb__watched *w) {
+static void run_one(const kb__watch_cfg *cfg, kb__ctx_cache *cache, kb__watched *w)
+{
     kb__trial_opts o = cfg->o;
     o.candidate = w->path;
     kb__result *r = calloc(1, sizeof *r);
@@ -137,8 +141,10 @@ static void run_one(const kb__watch_cfg *cfg, kb__ctx_cache *cache, kb__watched 
     }
     /* A build rejected before it could name its target (a truncated file)
      * is still this file's trial: the ledger line says which target. */
-    if (r->target[0]) snprintf(w->target, sizeof w->target, "%s", r->target);
-    else snprintf(r->target, sizeof r->target, "%s", w->target);
+    if (r->target[0])
+        snprintf(w->target, sizeof w->target, "%s", r->target);
+    else
+        snprintf(r->target, sizeof r->target, "%s", w->target);
     kb__best_describe(&bi, cfg->desc, r->description, sizeof r->description);
     if (cfg->ledger) kb__git_commit(w->path, r->git_commit, sizeof r->git_commit);
     const double meas = batches_ms(r), trial = r->trial_seconds * 1e3;
@@ -169,17 +175,25 @@ static void run_one(const kb__watch_cfg *cfg, kb__ctx_cache *cache, kb__watched 
     free(r);
 }
 
-int kb__cli_watch(int argc, char **argv) {
-    static const struct option opts[] = {
-        {"against", required_argument, 0, 'a'},     {"budget", required_argument, 0, 'b'},
-        {"cases", required_argument, 0, 'c'},       {"min-gain", required_argument, 0, 'g'},
-        {"worst-case", required_argument, 0, 'w'},  {"ledger", required_argument, 0, 'l'},
-        {"description", required_argument, 0, 'd'}, {"oracles", required_argument, 0, 'o'},
-        {"seed", required_argument, 0, 's'},        {"state", required_argument, 0, 'T'},
-        {"debounce", required_argument, 0, 'D'},    {"no-initial", no_argument, 0, 'N'},
-        {"max-trials", required_argument, 0, 'M'},  {"json", no_argument, 0, 'j'},
-        {"quiet", no_argument, 0, 'q'},             {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
+int kb__cli_watch(int argc, char **argv)
+{
+    static const struct option opts[] = {{"against", required_argument, 0, 'a'},
+                                         {"budget", required_argument, 0, 'b'},
+                                         {"cases", required_argument, 0, 'c'},
+                                         {"min-gain", required_argument, 0, 'g'},
+                                         {"worst-case", required_argument, 0, 'w'},
+                                         {"ledger", required_argument, 0, 'l'},
+                                         {"description", required_argument, 0, 'd'},
+                                         {"oracles", required_argument, 0, 'o'},
+                                         {"seed", required_argument, 0, 's'},
+                                         {"state", required_argument, 0, 'T'},
+                                         {"debounce", required_argument, 0, 'D'},
+                                         {"no-initial", no_argument, 0, 'N'},
+                                         {"max-trials", required_argument, 0, 'M'},
+                                         {"json", no_argument, 0, 'j'},
+                                         {"quiet", no_argument, 0, 'q'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
     kb__watch_cfg cfg;
     memset(&cfg, 0, sizeof cfg);
     cfg.o.budget = 2.0;
@@ -196,7 +210,9 @@ int kb__cli_watch(int argc, char **argv) {
         case 'b': cfg.o.budget = kb__parse_num(optarg, "--budget", &bad); break;
         case 'c': cfg.o.cases = optarg; break;
         case 'g': cfg.o.rule.min_gain = kb__parse_num(optarg, "--min-gain", &bad) / 100.0; break;
-        case 'w': cfg.o.rule.worst_case = kb__parse_num(optarg, "--worst-case", &bad) / 100.0; break;
+        case 'w':
+            cfg.o.rule.worst_case = kb__parse_num(optarg, "--worst-case", &bad) / 100.0;
+            break;
         case 'l': cfg.ledger = optarg; break;
         case 'd': cfg.desc = optarg; break;
         case 'o': cfg.o.oracles_dir = optarg; break;
@@ -213,7 +229,8 @@ int kb__cli_watch(int argc, char **argv) {
     }
     const int n = argc - optind;
     if (bad || n < 1 || n > KB__WATCH_MAX) {
-        if (!bad) fprintf(stderr, "kbench watch: expected 1 to %d candidate .so files\n", KB__WATCH_MAX);
+        if (!bad)
+            fprintf(stderr, "kbench watch: expected 1 to %d candidate .so files\n", KB__WATCH_MAX);
         fputs(WATCH_HELP, stderr);
         return KB__EXIT_USAGE;
     }
@@ -235,9 +252,12 @@ int kb__cli_watch(int argc, char **argv) {
         snprintf(w->path, sizeof w->path, "%s", argv[optind + i]);
         const char *slash = strrchr(w->path, '/');
         snprintf(w->base, sizeof w->base, "%.255s", slash ? slash + 1 : w->path);
-        if (slash == w->path) snprintf(w->dir, sizeof w->dir, "/");
-        else if (slash) snprintf(w->dir, sizeof w->dir, "%.*s", (int)(slash - w->path), w->path);
-        else snprintf(w->dir, sizeof w->dir, ".");
+        if (slash == w->path)
+            snprintf(w->dir, sizeof w->dir, "/");
+        else if (slash)
+            snprintf(w->dir, sizeof w->dir, "%.*s", (int)(slash - w->path), w->path);
+        else
+            snprintf(w->dir, sizeof w->dir, ".");
         if (!w->base[0] || add_watch(ifd, w) < 0) {
             fprintf(stderr, "kbench watch: cannot watch the directory of %s (%s): %s\n", w->path,
                     w->dir, w->base[0] ? strerror(errno) : "no file name");
@@ -248,8 +268,8 @@ int kb__cli_watch(int argc, char **argv) {
         if (initial && access(w->path, F_OK) == 0) {
             w->event_ns = w->due_ns = t0;
             w->due_trial = 1;
-        }
-        else if (access(w->path, F_OK) != 0) w->gone_noted = 1;
+        } else if (access(w->path, F_OK) != 0)
+            w->gone_noted = 1;
     }
     g_wake = sp[1];
     struct sigaction sa;
@@ -276,7 +296,8 @@ int kb__cli_watch(int argc, char **argv) {
         if (pr < 0 && errno != EINTR) break;
         if (pfd[1].revents) {
             char b[16];
-            while (read(sp[0], b, sizeof b) > 0) {}
+            while (read(sp[0], b, sizeof b) > 0) {
+            }
         }
         /* inotify: collect changes, push each name's deadline back */
         char buf[16384] __attribute__((aligned(__alignof__(struct inotify_event))));
@@ -291,9 +312,13 @@ int kb__cli_watch(int argc, char **argv) {
                         w->event_ns = now;
                         w->due_ns = now + debounce_ns;
                         w->due_trial = 1;
-                    } else if (ev->wd == w->wd && (ev->mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF))) {
+                    } else if (ev->wd == w->wd &&
+                               (ev->mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF))) {
                         if (w->wd >= 0)
-                            fprintf(stderr, "kbench watch: directory %s went away; watching for it to come back\n", w->dir);
+                            fprintf(stderr,
+                                    "kbench watch: directory %s went away; watching for it to come "
+                                    "back\n",
+                                    w->dir);
                         inotify_rm_watch(ifd, w->wd);
                         w->wd = -1;
                         rewatch_ns = now + 500000000u;
@@ -331,7 +356,8 @@ int kb__cli_watch(int argc, char **argv) {
             w->due_ns = 0;
             if (access(w->path, F_OK) != 0) {
                 if (!w->gone_noted)
-                    fprintf(stderr, "kbench watch: %s was deleted; waiting for the next build\n", w->path);
+                    fprintf(stderr, "kbench watch: %s was deleted; waiting for the next build\n",
+                            w->path);
                 w->gone_noted = 1;
                 w->due_trial = 0;
                 continue;
@@ -344,7 +370,8 @@ int kb__cli_watch(int argc, char **argv) {
             if (max_trials > 0 && (double)trials >= max_trials) break;
         }
     }
-    fprintf(stderr, "kbench watch: stopped after %llu trial(s); inputs built %llu time(s), reused %llu\n",
+    fprintf(stderr,
+            "kbench watch: stopped after %llu trial(s); inputs built %llu time(s), reused %llu\n",
             (unsigned long long)trials, (unsigned long long)cache.builds,
             (unsigned long long)cache.hits);
     kb__ctx_cache_free(&cache);

@@ -35,7 +35,7 @@
 #include "kb.h"
 
 #define KB__LIST_DEADLINE_MS 10000
-#define KB__LIST_MAX (64u << 10) /* bytes of `ld.so --list` output read */
+#define KB__LIST_MAX         (64u << 10) /* bytes of `ld.so --list` output read */
 
 /* glibc's own libraries: the host runs on them, every plugin needs libc,
  * and a change to them changes every timing alike. Not hashed. Nor are the
@@ -44,18 +44,16 @@
  * put a kernel in them. */
 static int glibc_own(const char *soname)
 {
-    static const char *const names[] = {"libc.so.6",    "libm.so.6",     "libmvec.so.1",
-                                        "libpthread.so.0", "libdl.so.2", "librt.so.1",
-                                        "ld-linux-x86-64.so.2", "ld-linux-aarch64.so.1",
-                                        "linux-vdso.so.1"};
+    static const char *const names[] = {
+        "libc.so.6",      "libm.so.6",  "libmvec.so.1",         "libpthread.so.0",
+        "libdl.so.2",     "librt.so.1", "ld-linux-x86-64.so.2", "ld-linux-aarch64.so.1",
+        "linux-vdso.so.1"};
     static const char *const runtimes[] = {"libasan.so.", "libubsan.so.", "liblsan.so.",
                                            "libtsan.so.", "libhwasan.so."};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (!strcmp(soname, names[i]))
-            return 1;
+        if (!strcmp(soname, names[i])) return 1;
     for (size_t i = 0; i < sizeof runtimes / sizeof runtimes[0]; i++)
-        if (!strncmp(soname, runtimes[i], strlen(runtimes[i])))
-            return 1;
+        if (!strncmp(soname, runtimes[i], strlen(runtimes[i]))) return 1;
     return 0;
 }
 
@@ -66,8 +64,7 @@ static int trusted_path(const char *real)
 {
     static const char *const dirs[] = {"/lib/", "/usr/lib/", "/lib64/", "/usr/lib64/"};
     for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++)
-        if (!strncmp(real, dirs[i], strlen(dirs[i])))
-            return 1;
+        if (!strncmp(real, dirs[i], strlen(dirs[i]))) return 1;
     return 0;
 }
 
@@ -87,8 +84,7 @@ static const char *loader_path(void)
 {
     static _Thread_local char path[PATH_MAX];
     path[0] = 0;
-    if (getauxval(AT_BASE))
-        dl_iterate_phdr(find_loader, path);
+    if (getauxval(AT_BASE)) dl_iterate_phdr(find_loader, path);
     return path[0] ? path : NULL;
 }
 
@@ -105,22 +101,16 @@ static size_t drain(int fd, char *out, size_t cap, uint64_t end)
     size_t n = 0;
     for (;;) {
         uint64_t now = mono_ms();
-        if (now >= end)
-            return n;
+        if (now >= end) return n;
         struct pollfd p = {fd, POLLIN, 0};
         int pr = poll(&p, 1, (int)(end - now));
-        if (pr < 0 && errno == EINTR)
-            continue;
-        if (pr <= 0)
-            return n;
+        if (pr < 0 && errno == EINTR) continue;
+        if (pr <= 0) return n;
         char sink[4096];
         ssize_t r = n + 1 < cap ? read(fd, out + n, cap - 1 - n) : read(fd, sink, sizeof sink);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return n;
-        if (n + 1 < cap)
-            n += (size_t)r;
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return n;
+        if (n + 1 < cap) n += (size_t)r;
     }
 }
 
@@ -134,8 +124,7 @@ static void loader_env(char **envp, size_t cap)
     extern char **environ;
     size_t n = 0;
     for (char **e = environ; e && *e && n + 1 < cap; e++)
-        if (!strncmp(*e, "QEMU_", 5))
-            envp[n++] = *e;
+        if (!strncmp(*e, "QEMU_", 5)) envp[n++] = *e;
     envp[n] = NULL;
 }
 
@@ -143,8 +132,7 @@ static void loader_env(char **envp, size_t cap)
  * environment and a deadline; through KB_WORKER_EXEC_PREFIX (qemu) when the
  * workers go through it, since the kernel may not run a foreign loader.
  * Returns 0 with out filled (NUL-terminated). */
-static int loader_list(int fd, const char *path, char *out, size_t cap, char *err,
-                       size_t err_len)
+static int loader_list(int fd, const char *path, char *out, size_t cap, char *err, size_t err_len)
 {
     const char *ldso = loader_path(), *pre = getenv("KB_WORKER_EXEC_PREFIX");
     char *envp[16];
@@ -225,8 +213,7 @@ static int hash_file(const char *real, const char *path, uint64_t *h, char *err,
     if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0 ||
         (uint64_t)st.st_size > KB__SNAPSHOT_MAX_BYTES) {
         kb__errf(err, err_len, "%s: cannot read the library %s it loads", path, real);
-        if (fd >= 0)
-            close(fd);
+        if (fd >= 0) close(fd);
         return KB__EIO;
     }
     void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
@@ -243,14 +230,11 @@ static int hash_file(const char *real, const char *path, uint64_t *h, char *err,
 /* One line of `ld.so --list`: "\tNAME => PATH (0x...)", "\tNAME => not
  * found", or a line without "=>" (the vDSO, the loader, "statically
  * linked"). Adds a library outside glibc to deps. */
-static int take_line(char *line, const char *path, dep *deps, size_t *n, char *err,
-                     size_t err_len)
+static int take_line(char *line, const char *path, dep *deps, size_t *n, char *err, size_t err_len)
 {
-    while (*line == ' ' || *line == '\t')
-        line++;
+    while (*line == ' ' || *line == '\t') line++;
     char *arrow = strstr(line, " => ");
-    if (!arrow)
-        return 0;
+    if (!arrow) return 0;
     *arrow = 0;
     char *lib = arrow + 4;
     if (!strncmp(lib, "not found", 9)) {
@@ -261,8 +245,7 @@ static int take_line(char *line, const char *path, dep *deps, size_t *n, char *e
         return KB__EFORMAT;
     }
     char *paren = strstr(lib, " (0x");
-    if (paren)
-        *paren = 0;
+    if (paren) *paren = 0;
     char real[PATH_MAX];
     if (!realpath(lib, real) || !trusted_path(real)) {
         kb__errf(err, err_len,
@@ -271,8 +254,7 @@ static int take_line(char *line, const char *path, dep *deps, size_t *n, char *e
                  path, line, lib);
         return KB__EFORMAT;
     }
-    if (glibc_own(line))
-        return 0;
+    if (glibc_own(line)) return 0;
     if (*n == KB__ELF_MAX_DEPS * 4) {
         kb__errf(err, err_len, "%s: loads more than %d libraries; link fewer", path,
                  KB__ELF_MAX_DEPS * 4);
@@ -280,23 +262,19 @@ static int take_line(char *line, const char *path, dep *deps, size_t *n, char *e
     }
     snprintf(deps[*n].name, sizeof deps[*n].name, "%s", line);
     int rc = hash_file(real, path, &deps[*n].hash, err, err_len);
-    if (rc == 0)
-        (*n)++;
+    if (rc == 0) (*n)++;
     return rc;
 }
 
-int kb__closure_digest(int fd, const void *bytes, size_t size, const char *path,
-                       uint64_t *digest, char *err, size_t err_len)
+int kb__closure_digest(int fd, const void *bytes, size_t size, const char *path, uint64_t *digest,
+                       char *err, size_t err_len)
 {
     kb__deps need;
     int rc = kb__elf_deps(bytes, size, path, &need, err, err_len);
-    if (rc != 0)
-        return rc == 1 ? 0 : rc; /* not an ELF file: kb__elf_check says why */
+    if (rc != 0) return rc == 1 ? 0 : rc; /* not an ELF file: kb__elf_check says why */
     int only_glibc = 1;
-    for (uint32_t i = 0; i < need.n; i++)
-        only_glibc &= glibc_own(need.name[i]);
-    if (only_glibc)
-        return 0;
+    for (uint32_t i = 0; i < need.n; i++) only_glibc &= glibc_own(need.name[i]);
+    if (only_glibc) return 0;
     char *out = malloc(KB__LIST_MAX);
     dep *deps = calloc(KB__ELF_MAX_DEPS * 4, sizeof *deps);
     size_t n = 0;
@@ -314,8 +292,7 @@ int kb__closure_digest(int fd, const void *bytes, size_t size, const char *path,
         }
         *digest = h;
     }
-    if (rc == KB__ENOMEM)
-        kb__errf(err, err_len, "%s: out of memory listing its libraries", path);
+    if (rc == KB__ENOMEM) kb__errf(err, err_len, "%s: out of memory listing its libraries", path);
     free(out);
     free(deps);
     return rc;

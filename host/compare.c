@@ -15,7 +15,8 @@
 
 #define KB__CANARY 0xa5
 
-static void show(uint32_t dtype, const void *p, uint64_t i, char *out, size_t n) {
+static void show(uint32_t dtype, const void *p, uint64_t i, char *out, size_t n)
+{
     switch (dtype) {
     case KB_DT_U8: snprintf(out, n, "%u", ((const uint8_t *)p)[i]); break;
     case KB_DT_U16: snprintf(out, n, "%u", ((const uint16_t *)p)[i]); break;
@@ -29,7 +30,8 @@ static void show(uint32_t dtype, const void *p, uint64_t i, char *out, size_t n)
     }
 }
 
-static int close_enough(double ref, double got, double tol) {
+static int close_enough(double ref, double got, double tol)
+{
     if (isnan(ref) || isnan(got)) return 0;
     if (isinf(ref) || isinf(got)) return ref == got;
     double scale = fabs(ref) > 1.0 ? fabs(ref) : 1.0;
@@ -38,7 +40,8 @@ static int close_enough(double ref, double got, double tol) {
 
 /* First index where got differs from ref, or n. */
 static uint64_t first_mismatch(uint32_t dtype, const void *ref, const void *got, uint64_t n,
-                               double tol) {
+                               double tol)
+{
     const size_t es = kb__dtype_size(dtype);
     if (tol == 0.0 || (dtype != KB_DT_F32 && dtype != KB_DT_F64)) {
         if (memcmp(ref, got, n * es) == 0) return n;
@@ -59,7 +62,8 @@ static uint64_t first_mismatch(uint32_t dtype, const void *ref, const void *got,
 }
 
 int kb__outputs_check(const kb_target *t, const kb__case_data *cd, const kb__outbuf *ob,
-                      uint64_t lane, uint32_t set, char *detail, size_t detail_len) {
+                      uint64_t lane, uint32_t set, char *detail, size_t detail_len)
+{
     const kb__layout *L = &cd->layout;
     uint64_t produced[KB_MAX_BUFFERS];
     for (uint32_t j = 0; j < L->n_outs; j++) {
@@ -103,8 +107,8 @@ int kb__outputs_check(const kb_target *t, const kb__case_data *cd, const kb__out
             }
             if (produced[j] != cd->ref_produced[set][j]) {
                 kb__errf(detail, detail_len,
-                         "case %s, output '%s': produced %llu elements, expected %llu", cd->cs->name,
-                         bs->name, (unsigned long long)produced[j],
+                         "case %s, output '%s': produced %llu elements, expected %llu",
+                         cd->cs->name, bs->name, (unsigned long long)produced[j],
                          (unsigned long long)cd->ref_produced[set][j]);
                 return 1;
             }

@@ -13,7 +13,7 @@
 
 #if defined(__x86_64__)
 #include <cpuid.h>
-#ifndef bit_AVX512VP2INTERSECT /* older clang's cpuid.h lacks it */
+#ifndef bit_AVX512VP2INTERSECT           /* older clang's cpuid.h lacks it */
 #define bit_AVX512VP2INTERSECT (1u << 8) /* CPUID.(7,0):EDX */
 #endif
 
@@ -29,8 +29,7 @@ uint64_t kb__cpu_features(void)
 {
     unsigned a, b, c, d;
     uint64_t f = 0;
-    if (!__get_cpuid(1, &a, &b, &c, &d))
-        return 0;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
     uint64_t xcr = (c & bit_OSXSAVE) ? xcr0() : 0;
     int ymm = (xcr & 0x6) == 0x6;          /* XMM and YMM state */
     int zmm = ymm && (xcr & 0xe0) == 0xe0; /* opmask, ZMM0-15 upper, ZMM16-31 */
@@ -94,18 +93,15 @@ static const struct {
 
 void kb__cpu_feature_names(uint64_t bits, char *out, size_t out_len)
 {
-    if (out_len == 0)
-        return;
+    if (out_len == 0) return;
     out[0] = '\0';
     size_t o = 0;
     for (int i = 0; i < 64 && o < out_len; i++) {
         uint64_t bit = UINT64_C(1) << i;
-        if (!(bits & bit))
-            continue;
+        if (!(bits & bit)) continue;
         const char *name = NULL;
         for (size_t k = 0; k < sizeof kb__cpu_names / sizeof kb__cpu_names[0]; k++)
-            if (kb__cpu_names[k].bit == bit)
-                name = kb__cpu_names[k].name;
+            if (kb__cpu_names[k].bit == bit) name = kb__cpu_names[k].name;
         /* A bit this host does not know (a newer plugin's) is still named. */
         int n = name ? snprintf(out + o, out_len - o, "%s%s", o ? " " : "", name)
                      : snprintf(out + o, out_len - o, "%sbit%d", o ? " " : "", i);
@@ -126,17 +122,14 @@ static int cache_index(int i, int *level, int *data, uint64_t *bytes)
         char path[96];
         snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/%s", i, what[k]);
         FILE *f = fopen(path, "r");
-        if (!f)
-            return 0;
+        if (!f) return 0;
         const int ok = fgets(vals[k], sizeof vals[k], f) != NULL;
         fclose(f);
-        if (!ok)
-            return 0;
+        if (!ok) return 0;
     }
     unsigned long long v = 0;
     char unit = 0;
-    if (sscanf(vals[2], "%llu%c", &v, &unit) < 1)
-        return 0;
+    if (sscanf(vals[2], "%llu%c", &v, &unit) < 1) return 0;
     if (unit == 'K')
         v <<= 10;
     else if (unit == 'M')
@@ -155,8 +148,7 @@ uint64_t kb__llc_bytes(void)
     uint64_t best = 0, v;
     int level, data;
     for (int i = 0; i < 16; i++)
-        if (cache_index(i, &level, &data, &v) && v > best)
-            best = v;
+        if (cache_index(i, &level, &data, &v) && v > best) best = v;
     return best ? best : KB__LLC_FALLBACK;
 }
 
@@ -165,7 +157,6 @@ uint64_t kb__l2_bytes(void)
     uint64_t v;
     int level, data;
     for (int i = 0; i < 16; i++)
-        if (cache_index(i, &level, &data, &v) && level == 2 && data && v)
-            return v;
+        if (cache_index(i, &level, &data, &v) && level == 2 && data && v) return v;
     return KB__L2_FALLBACK;
 }

@@ -81,10 +81,8 @@ static int write_all(int fd, const char *p, size_t n)
 {
     while (n > 0) {
         ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return -1;
         p += w;
         n -= (size_t)w;
     }
@@ -131,8 +129,7 @@ static int deadline_arm(timer_t *t)
     ev.sigev_notify = SIGEV_THREAD_ID;
     ev.sigev_signo = KB__SNAPSHOT_SIGNAL;
     ev._sigev_un._tid = (pid_t)syscall(SYS_gettid);
-    if (timer_create(CLOCK_MONOTONIC, &ev, t) != 0)
-        return -1;
+    if (timer_create(CLOCK_MONOTONIC, &ev, t) != 0) return -1;
     /* fires at the deadline, then every 100 ms so a retried call is cut too */
     struct itimerspec its = {.it_value = {KB__SNAPSHOT_DEADLINE_S, 0},
                              .it_interval = {0, 100 * 1000 * 1000}};
@@ -188,16 +185,11 @@ static int64_t copy_fd(int src, int dst, uint64_t cap)
     int64_t total = 0;
     for (;;) {
         ssize_t r = read(src, buf, sizeof buf);
-        if (r < 0 && errno == EINTR && !deadline_passed())
-            continue;
-        if (r < 0)
-            return -1;
-        if (r == 0)
-            return total;
-        if ((uint64_t)total + (uint64_t)r > cap)
-            return -2;
-        if (write_all(dst, buf, (size_t)r) != 0)
-            return -1;
+        if (r < 0 && errno == EINTR && !deadline_passed()) continue;
+        if (r < 0) return -1;
+        if (r == 0) return total;
+        if ((uint64_t)total + (uint64_t)r > cap) return -2;
+        if (write_all(dst, buf, (size_t)r) != 0) return -1;
         total += r;
     }
 }
@@ -214,11 +206,9 @@ static int open_regular(const char *path, struct stat *st, char *err, size_t err
         kb__errf(err, err_len, "%s: cannot open: %s", path, strerror(errno));
         return -1;
     }
-    if (!S_ISREG(st->st_mode))
-        return not_regular(path, st, err, err_len);
+    if (!S_ISREG(st->st_mode)) return not_regular(path, st, err, err_len);
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-    if (fd < 0 && (errno == EWOULDBLOCK || errno == EINTR))
-        return -2;
+    if (fd < 0 && (errno == EWOULDBLOCK || errno == EINTR)) return -2;
     if (fd < 0) {
         kb__errf(err, err_len, "%s: cannot open: %s", path, strerror(errno));
         return -1;
@@ -237,10 +227,8 @@ static int copy_once(const char *path, int *out, uint64_t *size, char *err, size
 {
     struct stat before, after, named;
     int fd = open_regular(path, &before, err, err_len);
-    if (fd == -2)
-        return 1;
-    if (fd < 0)
-        return KB__EIO;
+    if (fd == -2) return 1;
+    if (fd < 0) return KB__EIO;
     if (before.st_size == 0) {
         kb__errf(err, err_len, "%s: empty file (0 bytes); the build did not finish? rebuild it",
                  path);
@@ -285,8 +273,7 @@ static int copy_once(const char *path, int *out, uint64_t *size, char *err, size
      * new file over the path (the name points at another inode). */
     int changed = fstat(fd, &after) != 0 || !same_file_state(&before, &after) ||
                   stat(path, &named) != 0 || !same_file_state(&before, &named) ||
-                  n != (int64_t)before.st_size ||
-                  (leased && fcntl(fd, F_GETLEASE) != F_RDLCK);
+                  n != (int64_t)before.st_size || (leased && fcntl(fd, F_GETLEASE) != F_RDLCK);
     if (leased) fcntl(fd, F_SETLEASE, F_UNLCK);
     close(fd);
     if (changed) {
@@ -309,8 +296,7 @@ int kb__snapshot_take(const char *path, kb__snapshot *s, char *err, size_t err_l
     for (int i = 0; i < KB__SNAPSHOT_TRIES && rc == 1 && !deadline_passed(); i++)
         rc = copy_once(path, &mfd, &size, err, err_len);
     int late = deadline_passed();
-    if (armed)
-        deadline_disarm(timer);
+    if (armed) deadline_disarm(timer);
     if (rc == 1 && late) {
         timed_out(path, err, err_len);
         return KB__EIO;
@@ -322,10 +308,8 @@ int kb__snapshot_take(const char *path, kb__snapshot *s, char *err, size_t err_l
                  path);
         return KB__EIO;
     }
-    if (rc != 0)
-        return rc;
-    if (kb__memfd_seal(mfd) != 0 ||
-        lseek(mfd, 0, SEEK_SET) != 0) {
+    if (rc != 0) return rc;
+    if (kb__memfd_seal(mfd) != 0 || lseek(mfd, 0, SEEK_SET) != 0) {
         kb__errf(err, err_len, "%s: cannot seal the private copy: %s", path, strerror(errno));
         close(mfd);
         return KB__EIO;
@@ -351,7 +335,6 @@ int kb__snapshot_take(const char *path, kb__snapshot *s, char *err, size_t err_l
 
 void kb__snapshot_close(kb__snapshot *s)
 {
-    if (s->fd >= 0)
-        close(s->fd);
+    if (s->fd >= 0) close(s->fd);
     s->fd = -1;
 }

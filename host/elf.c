@@ -66,8 +66,7 @@ static const char *machine_name(unsigned m)
     }
 }
 
-static int not_elf(const unsigned char *b, size_t size, const char *path, char *err,
-                   size_t err_len)
+static int not_elf(const unsigned char *b, size_t size, const char *path, char *err, size_t err_len)
 {
     char shown[40] = "";
     size_t o = 0;
@@ -80,8 +79,7 @@ static int not_elf(const unsigned char *b, size_t size, const char *path, char *
     }
     if (size == 0)
         kb__errf(err, err_len,
-                 "%s: not an ELF file (it is empty); pass a .so built by kbench_add_plugin",
-                 path);
+                 "%s: not an ELF file (it is empty); pass a .so built by kbench_add_plugin", path);
     else
         kb__errf(err, err_len,
                  "%s: not an ELF file (starts with \"%s\"); pass a .so built by "
@@ -95,8 +93,7 @@ static int truncated(const char *path, const char *what_ends, uint64_t end, uint
                      char *err, size_t err_len)
 {
     kb__errf(err, err_len,
-             "%s: truncated: %s at byte %" PRIu64 " but the file has %" PRIu64
-             " bytes; rebuild it",
+             "%s: truncated: %s at byte %" PRIu64 " but the file has %" PRIu64 " bytes; rebuild it",
              path, what_ends, end, size);
     return KB__EFORMAT;
 }
@@ -135,14 +132,12 @@ static uint32_t u32_at(const elf_file *f, uint64_t off)
  * the longest-numbered chain (the table stores no count). */
 static int gnu_hash_count(const elf_file *f, uint64_t off, uint64_t avail, uint64_t *count)
 {
-    if (avail < 16)
-        return -1;
+    if (avail < 16) return -1;
     uint32_t nbuckets = u32_at(f, off), symoffset = u32_at(f, off + 4);
     uint32_t bloom_words = u32_at(f, off + 8);
     uint64_t buckets = 16 + (uint64_t)bloom_words * 8;
     uint64_t chains = buckets + (uint64_t)nbuckets * 4;
-    if (chains > avail)
-        return -1;
+    if (chains > avail) return -1;
     uint32_t last = 0;
     for (uint64_t i = 0; i < nbuckets; i++) {
         uint32_t b = u32_at(f, off + buckets + i * 4);
@@ -152,12 +147,10 @@ static int gnu_hash_count(const elf_file *f, uint64_t off, uint64_t avail, uint6
         *count = symoffset;
         return 0;
     }
-    if (last < symoffset)
-        return -1;
+    if (last < symoffset) return -1;
     for (uint64_t i = last;; i++) {
         uint64_t at = chains + (i - symoffset) * 4;
-        if (at > avail || avail - at < 4)
-            return -1;
+        if (at > avail || avail - at < 4) return -1;
         if (u32_at(f, off + at) & 1) {
             *count = i + 1;
             return 0;
@@ -174,8 +167,7 @@ static int syms_from_dynamic(const elf_file *f, const Elf64_Phdr *dyn, dynsyms *
     for (uint64_t k = 0; k < dyn->p_filesz / sizeof(Elf64_Dyn); k++) {
         Elf64_Dyn d;
         memcpy(&d, f->b + dyn->p_offset + k * sizeof d, sizeof d);
-        if (d.d_tag == DT_NULL)
-            break;
+        if (d.d_tag == DT_NULL) break;
         switch (d.d_tag) {
         case DT_SYMTAB: v[0] = d.d_un.d_ptr; break;
         case DT_STRTAB: v[1] = d.d_un.d_ptr; break;
@@ -185,23 +177,17 @@ static int syms_from_dynamic(const elf_file *f, const Elf64_Phdr *dyn, dynsyms *
         case DT_SYMENT: syment = d.d_un.d_val; break;
         }
     }
-    if (!v[0] || !v[1] || (!v[3] && !v[4]))
-        return 1;
+    if (!v[0] || !v[1] || (!v[3] && !v[4])) return 1;
     uint64_t off, avail;
-    if (syment != sizeof(Elf64_Sym))
-        return -1;
+    if (syment != sizeof(Elf64_Sym)) return -1;
     if (v[3]) {
-        if (vaddr_off(f, v[3], &off, &avail) || gnu_hash_count(f, off, avail, &t->count))
-            return -1;
+        if (vaddr_off(f, v[3], &off, &avail) || gnu_hash_count(f, off, avail, &t->count)) return -1;
     } else {
-        if (vaddr_off(f, v[4], &off, &avail) || avail < 8)
-            return -1;
+        if (vaddr_off(f, v[4], &off, &avail) || avail < 8) return -1;
         t->count = u32_at(f, off + 4); /* nchain == number of symbols */
     }
-    if (vaddr_off(f, v[0], &t->sym_off, &avail) || t->count > avail / sizeof(Elf64_Sym))
-        return -1;
-    if (vaddr_off(f, v[1], &t->str_off, &avail))
-        return -1;
+    if (vaddr_off(f, v[0], &t->sym_off, &avail) || t->count > avail / sizeof(Elf64_Sym)) return -1;
+    if (vaddr_off(f, v[1], &t->str_off, &avail)) return -1;
     t->str_size = v[2] ? v[2] : avail;
     return t->str_size <= avail ? 0 : -1;
 }
@@ -213,14 +199,12 @@ static int syms_from_sections(const elf_file *f, uint64_t shnum, dynsyms *t)
     for (uint64_t i = 0; i < shnum; i++) {
         Elf64_Shdr sh, str;
         memcpy(&sh, f->b + f->eh.e_shoff + i * sizeof sh, sizeof sh);
-        if (sh.sh_type != SHT_DYNSYM)
-            continue;
+        if (sh.sh_type != SHT_DYNSYM) continue;
         if (sh.sh_entsize != sizeof(Elf64_Sym) || !in_file(f, sh.sh_offset, sh.sh_size) ||
             sh.sh_link >= shnum)
             return -1;
         memcpy(&str, f->b + f->eh.e_shoff + (uint64_t)sh.sh_link * sizeof str, sizeof str);
-        if (str.sh_type != SHT_STRTAB || !in_file(f, str.sh_offset, str.sh_size))
-            return -1;
+        if (str.sh_type != SHT_STRTAB || !in_file(f, str.sh_offset, str.sh_size)) return -1;
         t->sym_off = sh.sh_offset;
         t->count = sh.sh_size / sizeof(Elf64_Sym);
         t->str_off = str.sh_offset;
@@ -254,8 +238,7 @@ static const char *find_entry(const elf_file *f, const dynsyms *t)
     return why;
 }
 
-static int check_headers(elf_file *f, const char *path, uint64_t *shnum, char *err,
-                         size_t err_len)
+static int check_headers(elf_file *f, const char *path, uint64_t *shnum, char *err, size_t err_len)
 {
     const Elf64_Ehdr *eh = &f->eh;
     if (eh->e_machine != KB__EM_HOST) {
@@ -271,8 +254,8 @@ static int check_headers(elf_file *f, const char *path, uint64_t *shnum, char *e
                            : eh->e_type == ET_EXEC ? "an executable"
                            : eh->e_type == ET_CORE ? "a core dump"
                                                    : "an ELF file of unknown type";
-        kb__errf(err, err_len,
-                 "%s: %s, not a shared object; build it with kbench_add_plugin", path, what);
+        kb__errf(err, err_len, "%s: %s, not a shared object; build it with kbench_add_plugin", path,
+                 what);
         return KB__EFORMAT;
     }
     if (eh->e_phnum == 0 || eh->e_phentsize != sizeof(Elf64_Phdr)) {
@@ -286,8 +269,7 @@ static int check_headers(elf_file *f, const char *path, uint64_t *shnum, char *e
         return truncated(path, "program headers end", end_of(eh->e_phoff, ph_len), f->size, err,
                          err_len);
     *shnum = 0;
-    if (eh->e_shoff == 0)
-        return 0;
+    if (eh->e_shoff == 0) return 0;
     if (eh->e_shentsize != sizeof(Elf64_Shdr)) {
         kb__errf(err, err_len, "%s: damaged ELF header (section headers of %u bytes); rebuild it",
                  path, eh->e_shentsize);
@@ -297,13 +279,13 @@ static int check_headers(elf_file *f, const char *path, uint64_t *shnum, char *e
     if (*shnum == 0) { /* extended numbering: section 0 holds the count */
         Elf64_Shdr sh0;
         if (!in_file(f, eh->e_shoff, sizeof sh0))
-            return truncated(path, "section headers end", end_of(eh->e_shoff, sizeof sh0),
-                             f->size, err, err_len);
+            return truncated(path, "section headers end", end_of(eh->e_shoff, sizeof sh0), f->size,
+                             err, err_len);
         memcpy(&sh0, f->b + eh->e_shoff, sizeof sh0);
         *shnum = sh0.sh_size;
     }
-    uint64_t sh_len = *shnum > UINT64_MAX / sizeof(Elf64_Shdr)
-                          ? UINT64_MAX : *shnum * sizeof(Elf64_Shdr);
+    uint64_t sh_len =
+        *shnum > UINT64_MAX / sizeof(Elf64_Shdr) ? UINT64_MAX : *shnum * sizeof(Elf64_Shdr);
     if (!in_file(f, eh->e_shoff, sh_len))
         return truncated(path, "section headers end", end_of(eh->e_shoff, sh_len), f->size, err,
                          err_len);
@@ -330,20 +312,18 @@ int kb__elf_check(const void *bytes, size_t size, const char *path, char *err, s
 
     uint64_t shnum;
     int rc = check_headers(&f, path, &shnum, err, err_len);
-    if (rc)
-        return rc;
+    if (rc) return rc;
 
     Elf64_Phdr dyn = {0};
     int have_dyn = 0;
     for (unsigned i = 0; i < f.eh.e_phnum; i++) {
         Elf64_Phdr ph;
         read_phdr(&f, i, &ph);
-        if (ph.p_type != PT_LOAD && ph.p_type != PT_DYNAMIC)
-            continue;
+        if (ph.p_type != PT_LOAD && ph.p_type != PT_DYNAMIC) continue;
         if (!in_file(&f, ph.p_offset, ph.p_filesz))
-            return truncated(path, ph.p_type == PT_LOAD ? "a loadable segment ends"
-                                                        : "the dynamic section ends",
-                             end_of(ph.p_offset, ph.p_filesz), size, err, err_len);
+            return truncated(
+                path, ph.p_type == PT_LOAD ? "a loadable segment ends" : "the dynamic section ends",
+                end_of(ph.p_offset, ph.p_filesz), size, err, err_len);
         if (ph.p_type == PT_DYNAMIC && !have_dyn) {
             dyn = ph;
             have_dyn = 1;
@@ -359,8 +339,7 @@ int kb__elf_check(const void *bytes, size_t size, const char *path, char *err, s
 
     dynsyms t;
     rc = syms_from_dynamic(&f, &dyn, &t);
-    if (rc == 1)
-        rc = syms_from_sections(&f, shnum, &t);
+    if (rc == 1) rc = syms_from_sections(&f, shnum, &t);
     if (rc != 0) {
         kb__errf(err, err_len, "%s: %s dynamic symbol table; rebuild it with kbench_add_plugin",
                  path, rc < 0 ? "damaged" : "no");
@@ -369,8 +348,8 @@ int kb__elf_check(const void *bytes, size_t size, const char *path, char *err, s
     const char *why = find_entry(&f, &t);
     if (why) {
         kb__errf(err, err_len,
-                 "%s: does not export %s%s; is it a kbench plugin? declare it with KB_EXPORT",
-                 path, KB__ENTRY, why);
+                 "%s: does not export %s%s; is it a kbench plugin? declare it with KB_EXPORT", path,
+                 KB__ENTRY, why);
         return KB__EABI;
     }
     return 0;
@@ -382,8 +361,7 @@ int kb__elf_check(const void *bytes, size_t size, const char *path, char *err, s
  * NULL when it runs off the table. */
 static const char *dyn_str(const elf_file *f, uint64_t str_off, uint64_t str_size, uint64_t at)
 {
-    if (at >= str_size || !memchr(f->b + str_off + at, '\0', str_size - at))
-        return NULL;
+    if (at >= str_size || !memchr(f->b + str_off + at, '\0', str_size - at)) return NULL;
     return (const char *)f->b + str_off + at;
 }
 
@@ -410,21 +388,19 @@ static int dyn_table(const elf_file *f, const Elf64_Phdr *dyn, uint64_t *str_off
     for (uint64_t k = 0; k < dyn->p_filesz / sizeof(Elf64_Dyn); k++) {
         Elf64_Dyn d;
         memcpy(&d, f->b + dyn->p_offset + k * sizeof d, sizeof d);
-        if (d.d_tag == DT_NULL)
-            break;
+        if (d.d_tag == DT_NULL) break;
         if (d.d_tag == DT_STRTAB)
             strtab = d.d_un.d_ptr;
         else if (d.d_tag == DT_STRSZ)
             strsz = d.d_un.d_val;
     }
-    if (!strtab || vaddr_off(f, strtab, str_off, &avail) != 0)
-        return -1;
+    if (!strtab || vaddr_off(f, strtab, str_off, &avail) != 0) return -1;
     *str_size = strsz && strsz <= avail ? strsz : avail;
     return 0;
 }
 
-int kb__elf_deps(const void *bytes, size_t size, const char *path, kb__deps *deps,
-                 char *err, size_t err_len)
+int kb__elf_deps(const void *bytes, size_t size, const char *path, kb__deps *deps, char *err,
+                 size_t err_len)
 {
     memset(deps, 0, sizeof *deps);
     elf_file f = {.b = bytes, .size = size};
@@ -434,8 +410,7 @@ int kb__elf_deps(const void *bytes, size_t size, const char *path, kb__deps *dep
         f.b[EI_CLASS] != ELFCLASS64 || f.b[EI_DATA] != ELFDATA2LSB)
         return 1;
     memcpy(&f.eh, bytes, sizeof f.eh);
-    if (check_headers(&f, path, &shnum, e2, sizeof e2) != 0)
-        return 1;
+    if (check_headers(&f, path, &shnum, e2, sizeof e2) != 0) return 1;
     /* vaddr_off trusts every PT_LOAD to lie inside the file */
     Elf64_Phdr dyn = {0}, ph;
     int have = 0;
@@ -450,34 +425,30 @@ int kb__elf_deps(const void *bytes, size_t size, const char *path, kb__deps *dep
         }
     }
     uint64_t str_off, str_size;
-    if (!have || dyn_table(&f, &dyn, &str_off, &str_size) != 0)
-        return 1;
+    if (!have || dyn_table(&f, &dyn, &str_off, &str_size) != 0) return 1;
     for (uint64_t k = 0; k < dyn.p_filesz / sizeof(Elf64_Dyn); k++) {
         Elf64_Dyn d;
         memcpy(&d, f.b + dyn.p_offset + k * sizeof d, sizeof d);
-        if (d.d_tag == DT_NULL)
-            break;
+        if (d.d_tag == DT_NULL) break;
         /* Filters and audit libraries are loaded by the loader too, by any
          * name or path: "filtee" symbols take precedence over the plugin's. */
-        const char *other = d.d_tag == DT_FILTER      ? "has a filter library (DT_FILTER)"
-                            : d.d_tag == DT_AUXILIARY ? "has an auxiliary filter library (DT_AUXILIARY)"
-                            : d.d_tag == DT_AUDIT     ? "names an audit library (DT_AUDIT)"
-                            : d.d_tag == DT_DEPAUDIT  ? "names an audit library (DT_DEPAUDIT)"
-                                                      : NULL;
+        const char *other = d.d_tag == DT_FILTER ? "has a filter library (DT_FILTER)"
+                            : d.d_tag == DT_AUXILIARY
+                                ? "has an auxiliary filter library (DT_AUXILIARY)"
+                            : d.d_tag == DT_AUDIT    ? "names an audit library (DT_AUDIT)"
+                            : d.d_tag == DT_DEPAUDIT ? "names an audit library (DT_DEPAUDIT)"
+                                                     : NULL;
         if (other) {
             const char *s = dyn_str(&f, str_off, str_size, d.d_un.d_val);
             return dep_refused(path, other, s ? s : "", err, err_len);
         }
-        if (d.d_tag != DT_NEEDED && d.d_tag != DT_RPATH && d.d_tag != DT_RUNPATH)
-            continue;
+        if (d.d_tag != DT_NEEDED && d.d_tag != DT_RPATH && d.d_tag != DT_RUNPATH) continue;
         const char *s = dyn_str(&f, str_off, str_size, d.d_un.d_val);
         if (!s)
             return dep_refused(path, "a dynamic entry points outside its string table", "", err,
                                err_len);
-        if (d.d_tag == DT_RPATH)
-            return dep_refused(path, "has an RPATH", s, err, err_len);
-        if (d.d_tag == DT_RUNPATH)
-            return dep_refused(path, "has a RUNPATH", s, err, err_len);
+        if (d.d_tag == DT_RPATH) return dep_refused(path, "has an RPATH", s, err, err_len);
+        if (d.d_tag == DT_RUNPATH) return dep_refused(path, "has a RUNPATH", s, err, err_len);
         if (!*s || strchr(s, '/') || strchr(s, '$') || strlen(s) >= sizeof deps->name[0])
             return dep_refused(path, "needs a library by path", s, err, err_len);
         for (const char *c = s; *c; c++)
@@ -497,8 +468,7 @@ int kb__elf_check_fd(int fd, const char *path, char *err, size_t err_len)
         kb__errf(err, err_len, "%s: cannot read the plugin file", path);
         return KB__EIO;
     }
-    if (st.st_size == 0)
-        return kb__elf_check(NULL, 0, path, err, err_len);
+    if (st.st_size == 0) return kb__elf_check(NULL, 0, path, err, err_len);
     void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
     if (map == MAP_FAILED) {
         kb__errf(err, err_len, "%s: cannot map the plugin file", path);

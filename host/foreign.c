@@ -44,12 +44,12 @@ static const struct {
     const char *name;
     uint8_t dtype;
 } TYPES[] = {
-    {"u8", KB_DT_U8},         {"u16", KB_DT_U16},       {"u32", KB_DT_U32},
-    {"u64", KB_DT_U64},       {"i32", KB_DT_I32},       {"i64", KB_DT_I64},
-    {"f32", KB_DT_F32},       {"f64", KB_DT_F64},       {"uint8_t", KB_DT_U8},
-    {"uint16_t", KB_DT_U16},  {"uint32_t", KB_DT_U32},  {"uint64_t", KB_DT_U64},
-    {"int32_t", KB_DT_I32},   {"int64_t", KB_DT_I64},   {"float", KB_DT_F32},
-    {"double", KB_DT_F64},    {"size_t", KB_DT_U64},
+    {"u8", KB_DT_U8},        {"u16", KB_DT_U16},      {"u32", KB_DT_U32},
+    {"u64", KB_DT_U64},      {"i32", KB_DT_I32},      {"i64", KB_DT_I64},
+    {"f32", KB_DT_F32},      {"f64", KB_DT_F64},      {"uint8_t", KB_DT_U8},
+    {"uint16_t", KB_DT_U16}, {"uint32_t", KB_DT_U32}, {"uint64_t", KB_DT_U64},
+    {"int32_t", KB_DT_I32},  {"int64_t", KB_DT_I64},  {"float", KB_DT_F32},
+    {"double", KB_DT_F64},   {"size_t", KB_DT_U64},
 };
 
 typedef struct kb__lex {
@@ -58,12 +58,14 @@ typedef struct kb__lex {
     int bad;      /* a character the grammar has no use for, or a name too long */
 } kb__lex;
 
-static int is_id(char c, int first) {
+static int is_id(char c, int first)
+{
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
            (!first && c >= '0' && c <= '9');
 }
 
-static void next(kb__lex *L) {
+static void next(kb__lex *L)
+{
     while (*L->p == ' ' || *L->p == '\t' || *L->p == '\n') L->p++;
     L->tok[0] = 0;
     if (!*L->p) return;
@@ -74,8 +76,10 @@ static void next(kb__lex *L) {
     }
     size_t n = 0;
     while (is_id(*L->p, n == 0)) {
-        if (n + 1 >= sizeof L->tok) L->bad = 1;
-        else L->tok[n++] = *L->p;
+        if (n + 1 >= sizeof L->tok)
+            L->bad = 1;
+        else
+            L->tok[n++] = *L->p;
         L->p++;
     }
     if (n == 0) { /* not an identifier, not punctuation: show it */
@@ -85,18 +89,22 @@ static void next(kb__lex *L) {
     L->tok[n] = 0;
 }
 
-static int type_of(const char *tok) {
+static int type_of(const char *tok)
+{
     for (size_t i = 0; i < sizeof TYPES / sizeof TYPES[0]; i++)
         if (!strcmp(tok, TYPES[i].name)) return TYPES[i].dtype;
     return 0;
 }
 
-static int is_int(uint32_t dt) { return dt != KB_DT_F32 && dt != KB_DT_F64; }
+static int is_int(uint32_t dt)
+{
+    return dt != KB_DT_F32 && dt != KB_DT_F64;
+}
 
-#define SYNTAX(...)                             \
-    do {                                        \
-        kb__errf(err, err_len, __VA_ARGS__);    \
-        return KB__EUSAGE;                      \
+#define SYNTAX(...)                          \
+    do {                                     \
+        kb__errf(err, err_len, __VA_ARGS__); \
+        return KB__EUSAGE;                   \
     } while (0)
 
 static const char GRAMMAR[] =
@@ -105,23 +113,26 @@ static const char GRAMMAR[] =
 
 /* RET ( [void | param {, param}] ) */
 static int parse(const char *sig, uint8_t *ret, kb__fparam *ps, uint32_t *n, char *err,
-                 size_t err_len) {
+                 size_t err_len)
+{
     kb__lex L = {.p = sig ? sig : ""};
     *n = 0;
     next(&L);
-    if (!strcmp(L.tok, "void")) *ret = 0;
+    if (!strcmp(L.tok, "void"))
+        *ret = 0;
     else if ((*ret = (uint8_t)type_of(L.tok)) == 0 || !is_int(*ret) || *ret == KB_DT_U8 ||
              *ret == KB_DT_U16)
-        SYNTAX("--sig: return type '%s' is not one of void, u32, u64, i32, i64; %s", L.tok, GRAMMAR);
+        SYNTAX("--sig: return type '%s' is not one of void, u32, u64, i32, i64; %s", L.tok,
+               GRAMMAR);
     next(&L);
     if (strcmp(L.tok, "("))
         SYNTAX("--sig: expected '(' after the return type, found '%s'; %s", L.tok, GRAMMAR);
     next(&L);
-    if (!strcmp(L.tok, "void")) next(&L);
+    if (!strcmp(L.tok, "void"))
+        next(&L);
     else
         while (strcmp(L.tok, ")")) {
-            if (*n == KB__FMAX_ARGS)
-                SYNTAX("--sig: more than %d parameters", KB__FMAX_ARGS);
+            if (*n == KB__FMAX_ARGS) SYNTAX("--sig: more than %d parameters", KB__FMAX_ARGS);
             kb__fparam *p = &ps[(*n)++];
             memset(p, 0, sizeof *p);
             if (!strcmp(L.tok, "const")) p->is_const = 1, next(&L);
@@ -138,27 +149,27 @@ static int parse(const char *sig, uint8_t *ret, kb__fparam *ps, uint32_t *n, cha
                        "buffers and params",
                        *n);
             snprintf(p->name, sizeof p->name, "%s", L.tok);
-            if (p->is_const && !p->ptr)
-                p->is_const = 0; /* a const scalar is just a scalar */
+            if (p->is_const && !p->ptr) p->is_const = 0; /* a const scalar is just a scalar */
             for (uint32_t j = 0; j + 1 < *n; j++)
                 if (!strcmp(ps[j].name, p->name))
                     SYNTAX("--sig: parameter '%s' appears twice", p->name);
             next(&L);
-            if (!strcmp(L.tok, ",")) next(&L);
+            if (!strcmp(L.tok, ","))
+                next(&L);
             else if (strcmp(L.tok, ")"))
                 SYNTAX("--sig: expected ',' or ')' after '%s', found '%s'; %s", p->name, L.tok,
                        GRAMMAR);
         }
     if (strcmp(L.tok, ")")) SYNTAX("--sig: expected ')' at the end of the parameters");
     next(&L);
-    if (L.bad || L.tok[0])
-        SYNTAX("--sig: unexpected text near '%s%.20s'; %s", L.tok, L.p, GRAMMAR);
+    if (L.bad || L.tok[0]) SYNTAX("--sig: unexpected text near '%s%.20s'; %s", L.tok, L.p, GRAMMAR);
     return 0;
 }
 
 /* ---- binding ---------------------------------------------------------- */
 
-static const char *role_word(const kb_buffer_spec *b) {
+static const char *role_word(const kb_buffer_spec *b)
+{
     return b->role == KB_ROLE_STATIC ? "static input"
            : b->role == KB_ROLE_CALL ? "input"
            : (b->flags & KB_BUF_VARIABLE)
@@ -167,7 +178,8 @@ static const char *role_word(const kb_buffer_spec *b) {
 }
 
 /* The binding the target expects, appended to every mismatch message. */
-static void expected(const kb_target *t, char *out, size_t len) {
+static void expected(const kb_target *t, char *out, size_t len)
+{
     size_t n = 0;
 #define ADD(...) n += (size_t)snprintf(n < len ? out + n : NULL, n < len ? len - n : 0, __VA_ARGS__)
     ADD("expected for target %s: buffers ", t->name);
@@ -194,7 +206,8 @@ static void expected(const kb_target *t, char *out, size_t len) {
 
 static int mismatch(const kb_target *t, char *err, size_t err_len, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-static int mismatch(const kb_target *t, char *err, size_t err_len, const char *fmt, ...) {
+static int mismatch(const kb_target *t, char *err, size_t err_len, const char *fmt, ...)
+{
     char what[256], exp[768];
     va_list ap;
     va_start(ap, fmt);
@@ -205,14 +218,16 @@ static int mismatch(const kb_target *t, char *err, size_t err_len, const char *f
     return KB__EABI;
 }
 
-static int find_buf(const kb_target *t, const char *name) {
+static int find_buf(const kb_target *t, const char *name)
+{
     for (uint32_t b = 0; b < t->n_buffers; b++)
         if (!strcmp(t->buffers[b].name, name)) return (int)b;
     return -1;
 }
 
 /* n<buf>, <buf>_len, len_<buf>, n_<buf> */
-static int count_of(const kb_target *t, const char *name) {
+static int count_of(const kb_target *t, const char *name)
+{
     for (uint32_t b = 0; b < t->n_buffers; b++) {
         const char *bn = t->buffers[b].name;
         char forms[4][80];
@@ -227,7 +242,8 @@ static int count_of(const kb_target *t, const char *name) {
 }
 
 /* produced / n_out (the only variable output), <buf>_produced */
-static int produced_of(const kb_target *t, const char *name, int *ambiguous) {
+static int produced_of(const kb_target *t, const char *name, int *ambiguous)
+{
     int only = -1, n = 0;
     *ambiguous = 0;
     for (uint32_t b = 0; b < t->n_buffers; b++) {
@@ -243,13 +259,15 @@ static int produced_of(const kb_target *t, const char *name, int *ambiguous) {
     return n == 1 ? only : -1;
 }
 
-static int param_of(const kb_target *t, const char *name) {
+static int param_of(const kb_target *t, const char *name)
+{
     for (uint32_t p = 0; p < t->n_params; p++)
         if (!strcmp(t->param_names[p], name)) return (int)p;
     return -1;
 }
 
-static int fits(uint32_t dt, int64_t v) {
+static int fits(uint32_t dt, int64_t v)
+{
     switch (dt) {
     case KB_DT_U8: return v >= 0 && v <= UINT8_MAX;
     case KB_DT_U16: return v >= 0 && v <= UINT16_MAX;
@@ -260,16 +278,16 @@ static int fits(uint32_t dt, int64_t v) {
     }
 }
 
-static int bind_one(const kb_target *t, const kb__fparam *p, kb__farg *a, char *err,
-                    size_t err_len) {
+static int bind_one(const kb_target *t, const kb__fparam *p, kb__farg *a, char *err, size_t err_len)
+{
     const char *tn = kb__dtype_name(p->type);
     int b, amb;
     if (p->ptr) {
         if ((b = find_buf(t, p->name)) >= 0) {
             const kb_buffer_spec *s = &t->buffers[b];
             if (p->type != s->dtype)
-                return mismatch(t, err, err_len, "'%s *%s' but %s holds %s", tn, p->name,
-                                p->name, kb__dtype_name(s->dtype));
+                return mismatch(t, err, err_len, "'%s *%s' but %s holds %s", tn, p->name, p->name,
+                                kb__dtype_name(s->dtype));
             if (p->is_const && s->role == KB_ROLE_OUTPUT)
                 return mismatch(t, err, err_len, "'%s' is an output but declared const", p->name);
             *a = (kb__farg){KB__FA_BUF, p->type, (uint8_t)b, 0};
@@ -289,9 +307,10 @@ static int bind_one(const kb_target *t, const kb__fparam *p, kb__farg *a, char *
                             "<output>_produced",
                             p->name);
         if (!strcmp(p->name, "produced") || !strcmp(p->name, "n_out"))
-            return mismatch(t, err, err_len,
-                            "'%s': no output of %s has a variable length, there is nothing to count",
-                            p->name, t->name);
+            return mismatch(
+                t, err, err_len,
+                "'%s': no output of %s has a variable length, there is nothing to count", p->name,
+                t->name);
         return mismatch(t, err, err_len, "pointer '%s' names no buffer", p->name);
     }
     int pi = param_of(t, p->name), ci = pi < 0 ? count_of(t, p->name) : -1;
@@ -317,7 +336,8 @@ static int bind_one(const kb_target *t, const kb__fparam *p, kb__farg *a, char *
 }
 
 int kb__foreign_bind(const kb_target *t, const char *sig, const char *symbol, kb__fplan *plan,
-                     char *err, size_t err_len) {
+                     char *err, size_t err_len)
+{
     memset(plan, 0, sizeof *plan);
     kb__fparam ps[KB__FMAX_ARGS];
     uint8_t ret = 0;
@@ -340,15 +360,19 @@ int kb__foreign_bind(const kb_target *t, const char *sig, const char *symbol, kb
         if (a->kind == KB__FA_BUF) bound[a->index] = 1;
         if (a->kind == KB__FA_PRODUCED) {
             if (counted[a->index]++)
-                return mismatch(t, err, err_len, "two parameters receive the produced count of '%s'",
+                return mismatch(t, err, err_len,
+                                "two parameters receive the produced count of '%s'",
                                 t->buffers[a->index].name);
         }
     }
     for (uint32_t b = 0; b < t->n_buffers; b++) {
         const kb_buffer_spec *s = &t->buffers[b];
-        if (s->role == KB_ROLE_STATIC) plan->n_statics++;
-        else if (s->role == KB_ROLE_CALL) plan->n_calls++;
-        else plan->n_outs++;
+        if (s->role == KB_ROLE_STATIC)
+            plan->n_statics++;
+        else if (s->role == KB_ROLE_CALL)
+            plan->n_calls++;
+        else
+            plan->n_outs++;
         if (!bound[b])
             return mismatch(t, err, err_len, "no parameter binds %s '%s' (%s)",
                             s->role == KB_ROLE_OUTPUT ? "output" : "input", s->name,
@@ -373,7 +397,8 @@ int kb__foreign_bind(const kb_target *t, const char *sig, const char *symbol, kb
 }
 
 int kb__foreign_split(const char *spec, char *path, size_t path_len, char *symbol,
-                      size_t symbol_len, char *err, size_t err_len) {
+                      size_t symbol_len, char *err, size_t err_len)
+{
     const char *colon = strrchr(spec, ':');
     if (!colon || colon == spec || !colon[1]) {
         kb__errf(err, err_len, "--foreign expects LIBRARY.so:SYMBOL, got '%s'", spec);
@@ -417,7 +442,8 @@ typedef union kb__fval {
     void *p;
 } kb__fval;
 
-static ffi_type *ffi_of(uint32_t dt) {
+static ffi_type *ffi_of(uint32_t dt)
+{
     switch (dt) {
     case KB_DT_U8: return &ffi_type_uint8;
     case KB_DT_U16: return &ffi_type_uint16;
@@ -432,12 +458,13 @@ static ffi_type *ffi_of(uint32_t dt) {
 }
 
 static int f_prepare(const kb_host *host, const kb_case *cs, const kb_buffer *statics,
-                     uint32_t n_statics, void **state, char *err, size_t err_len) {
+                     uint32_t n_statics, void **state, char *err, size_t err_len)
+{
     (void)host;
     if (n_statics != F.plan.n_statics || n_statics > KB_MAX_BUFFERS ||
         cs->n_params > KB_MAX_PARAMS) {
-        snprintf(err, err_len, "foreign: %u static buffers and %u params, the plan has %u", n_statics,
-                 cs->n_params, F.plan.n_statics);
+        snprintf(err, err_len, "foreign: %u static buffers and %u params, the plan has %u",
+                 n_statics, cs->n_params, F.plan.n_statics);
         return KB_ERR_INTERNAL;
     }
     for (uint32_t i = 0; i < F.plan.n_args; i++)
@@ -457,7 +484,8 @@ static int f_prepare(const kb_host *host, const kb_case *cs, const kb_buffer *st
     return KB_OK;
 }
 
-static void put_int(kb__fval *v, uint32_t dt, int64_t x) {
+static void put_int(kb__fval *v, uint32_t dt, int64_t x)
+{
     switch (dt) {
     case KB_DT_U8: v->u8 = (uint8_t)x; break;
     case KB_DT_U16: v->u16 = (uint16_t)x; break;
@@ -469,7 +497,8 @@ static void put_int(kb__fval *v, uint32_t dt, int64_t x) {
 }
 
 static int f_run(void *state, const kb_buffer *in, uint32_t n_in, kb_buffer *out, uint32_t n_out,
-                 char *err, size_t err_len) {
+                 char *err, size_t err_len)
+{
     const kb__fstate *st = state;
     const kb__fplan *p = &F.plan;
     if (n_in != p->n_calls || n_out != p->n_outs) {
@@ -494,8 +523,10 @@ static int f_run(void *state, const kb_buffer *in, uint32_t n_in, kb_buffer *out
             const kb_buffer *buf = b < p->n_statics ? &st->statics[b]
                                    : b < first_out  ? &in[b - p->n_statics]
                                                     : &out[b - first_out];
-            if (a->kind == KB__FA_BUF) v[i].p = buf->data;
-            else put_int(&v[i], a->type, (int64_t)buf->count);
+            if (a->kind == KB__FA_BUF)
+                v[i].p = buf->data;
+            else
+                put_int(&v[i], a->type, (int64_t)buf->count);
         }
     }
     ffi_arg rv = 0;
@@ -516,15 +547,21 @@ static int f_run(void *state, const kb_buffer *in, uint32_t n_in, kb_buffer *out
         return KB_OK;
     }
     if (!p->ret_counts && u == 0) return KB_OK;
-    if (is_signed) snprintf(err, err_len, "%s returned %lld", p->symbol, (long long)s);
-    else snprintf(err, err_len, "%s returned %llu", p->symbol, (unsigned long long)u);
+    if (is_signed)
+        snprintf(err, err_len, "%s returned %lld", p->symbol, (long long)s);
+    else
+        snprintf(err, err_len, "%s returned %llu", p->symbol, (unsigned long long)u);
     return KB_ERR_INTERNAL;
 }
 
-static void f_release(void *state) { free(state); }
+static void f_release(void *state)
+{
+    free(state);
+}
 
 int kb__foreign_open(const char *load_path, const char *shown_path, const kb__fplan *plan,
-                     kb__lib *lib, char *err, size_t err_len) {
+                     kb__lib *lib, char *err, size_t err_len)
+{
     memset(lib, 0, sizeof *lib);
     F.plan = *plan;
     F.plan.symbol[sizeof F.plan.symbol - 1] = 0;
@@ -573,7 +610,8 @@ int kb__foreign_open(const char *load_path, const char *shown_path, const kb__fp
     }
     memcpy(&F.fn, &sym, sizeof F.fn);
     if (ffi_prep_cif(&F.cif, FFI_DEFAULT_ABI, p->n_args, rtype, F.types) != FFI_OK) {
-        kb__errf(err, err_len, "%s: libffi cannot describe the call to '%s'", shown_path, p->symbol);
+        kb__errf(err, err_len, "%s: libffi cannot describe the call to '%s'", shown_path,
+                 p->symbol);
         goto fail;
     }
     /* The descriptor's name holds 63 characters; a longer symbol is cut. */

@@ -18,14 +18,14 @@
 #include "kb.h"
 
 #define KB__FMAX_ARGS 16
-#define KB__FSYM_MAX 128 /* symbol names, NUL included */
+#define KB__FSYM_MAX  128 /* symbol names, NUL included */
 
 /* What one argument is bound to. */
 enum kb__fkind {
-    KB__FA_BUF = 1,  /* a buffer's data pointer; index: buffer, spec order */
-    KB__FA_COUNT,    /* a buffer's element count (capacity for outputs) */
-    KB__FA_PARAM,    /* a case parameter; index: kb_target.param_names order */
-    KB__FA_PRODUCED  /* pointer to a counter the function sets: the output's produced */
+    KB__FA_BUF = 1, /* a buffer's data pointer; index: buffer, spec order */
+    KB__FA_COUNT,   /* a buffer's element count (capacity for outputs) */
+    KB__FA_PARAM,   /* a case parameter; index: kb_target.param_names order */
+    KB__FA_PRODUCED /* pointer to a counter the function sets: the output's produced */
 };
 
 typedef struct kb__farg {

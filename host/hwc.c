@@ -17,7 +17,8 @@
 #include "kb.h"
 #include "hwc.h"
 
-static int open_one(pid_t pid, uint64_t config, int group) {
+static int open_one(pid_t pid, uint64_t config, int group)
+{
     struct perf_event_attr a;
     memset(&a, 0, sizeof a);
     a.size = sizeof a;
@@ -30,7 +31,8 @@ static int open_one(pid_t pid, uint64_t config, int group) {
     return (int)syscall(SYS_perf_event_open, &a, pid, -1, group, 0);
 }
 
-void kb__hwc_open(kb__hwc *h, pid_t pid) {
+void kb__hwc_open(kb__hwc *h, pid_t pid)
+{
     static const uint64_t cfg[3] = {PERF_COUNT_HW_INSTRUCTIONS, PERF_COUNT_HW_CPU_CYCLES,
                                     PERF_COUNT_HW_CACHE_MISSES};
     memset(h, 0, sizeof *h);
@@ -45,7 +47,8 @@ void kb__hwc_open(kb__hwc *h, pid_t pid) {
     ioctl(h->fd[0], PERF_EVENT_IOC_ENABLE, PERF_IOC_FLAG_GROUP);
 }
 
-void kb__hwc_close(kb__hwc *h, char *out, size_t out_len) {
+void kb__hwc_close(kb__hwc *h, char *out, size_t out_len)
+{
     if (h->fd[0] < 0) {
         snprintf(out, out_len, "n/a (%s)", h->why[0] ? h->why : "not opened");
         return;

@@ -18,15 +18,15 @@
 /* ---- error codes ---------------------------------------------------- */
 enum {
     KB__EOK = 0,
-    KB__EIO = -1,      /* file or system call failed */
+    KB__EIO = -1, /* file or system call failed */
     KB__ENOMEM = -2,
-    KB__EFORMAT = -3,  /* not an ELF, truncated, wrong machine */
-    KB__EABI = -4,     /* bad magic, version, struct size, descriptor */
-    KB__ESPEC = -5,    /* malformed target spec */
+    KB__EFORMAT = -3, /* not an ELF, truncated, wrong machine */
+    KB__EABI = -4,    /* bad magic, version, struct size, descriptor */
+    KB__ESPEC = -5,   /* malformed target spec */
     KB__ENOTFOUND = -6,
     KB__EUSAGE = -7,
-    KB__ECHILD = -8,   /* worker died, timed out or misbehaved */
-    KB__ECORRUPT = -9  /* a state file or ledger line is damaged */
+    KB__ECHILD = -8,  /* worker died, timed out or misbehaved */
+    KB__ECORRUPT = -9 /* a state file or ledger line is damaged */
 };
 
 /* Format one line into err (never overflows, always NUL-terminated). */
@@ -62,9 +62,9 @@ void kb__hex64(uint64_t v, char out[17]);
  * size, mtime and inode did not change underneath (a linker rewriting it),
  * stored in a sealed memfd so nothing on disk is left behind. */
 typedef struct kb__snapshot {
-    int fd;           /* memfd, sealed against writes; -1 when empty */
+    int fd; /* memfd, sealed against writes; -1 when empty */
     uint64_t size;
-    uint64_t digest;  /* kb__hash of the contents, seed 0, with the libraries it
+    uint64_t digest; /* kb__hash of the contents, seed 0, with the libraries it
                        * loads folded in (kb__closure_digest) */
     char digest_hex[17];
 } kb__snapshot;
@@ -82,8 +82,7 @@ void kb__snapshot_close(kb__snapshot *s);
  * e_type ET_DYN, program/section headers inside the file, a dynamic
  * section, and the kb_plugin_entry_v1 symbol exported in .dynsym.
  * `path` is only used in the message. */
-int kb__elf_check(const void *bytes, size_t size, const char *path,
-                  char *err, size_t err_len);
+int kb__elf_check(const void *bytes, size_t size, const char *path, char *err, size_t err_len);
 /* Same, reading the snapshot's memfd. */
 int kb__elf_check_fd(int fd, const char *path, char *err, size_t err_len);
 
@@ -99,8 +98,8 @@ typedef struct kb__deps {
     uint32_t n;
     char name[KB__ELF_MAX_DEPS][64];
 } kb__deps;
-int kb__elf_deps(const void *bytes, size_t size, const char *path, kb__deps *deps,
-                 char *err, size_t err_len);
+int kb__elf_deps(const void *bytes, size_t size, const char *path, kb__deps *deps, char *err,
+                 size_t err_len);
 
 /* ---- the libraries a plugin loads (closure.c) ------------------------ */
 /* Checks that every library the plugin in `bytes` (sealed in fd) loads comes
@@ -108,8 +107,8 @@ int kb__elf_deps(const void *bytes, size_t size, const char *path, kb__deps *dep
  * outside glibc into *digest (the plugin file's hash on entry; unchanged for
  * a plugin that needs glibc alone, or for bytes that are not an ELF file).
  * 0, or KB__EFORMAT with err naming the library and the fix. */
-int kb__closure_digest(int fd, const void *bytes, size_t size, const char *path,
-                       uint64_t *digest, char *err, size_t err_len);
+int kb__closure_digest(int fd, const void *bytes, size_t size, const char *path, uint64_t *digest,
+                       char *err, size_t err_len);
 
 /* ---- CPU features (cpu.c) ------------------------------------------- */
 uint64_t kb__cpu_features(void);
@@ -146,8 +145,7 @@ int kb__desc_check(const kb__desc *d, const char *path, char *err, size_t err_le
 /* Read a descriptor from a loaded plugin (in-process; used by the worker and
  * for the trusted oracle). `p` may be garbage: only reads within struct_size
  * and copies strings with a bound. Fills d even when the check fails. */
-int kb__desc_read(const kb_plugin *p, kb__desc *d, const char *path,
-                  char *err, size_t err_len);
+int kb__desc_read(const kb_plugin *p, kb__desc *d, const char *path, char *err, size_t err_len);
 
 /* dlopen(RTLD_NOW|RTLD_LOCAL) `path` (may be /proc/self/fd/N), find
  * kb_plugin_entry_v1, validate. Runs the plugin's constructors: call it only
@@ -158,8 +156,8 @@ typedef struct kb__lib {
     const kb_target *target; /* NULL unless want_target */
     kb__desc desc;
 } kb__lib;
-int kb__lib_open(const char *load_path, const char *shown_path, int want_target,
-                 kb__lib *lib, char *err, size_t err_len);
+int kb__lib_open(const char *load_path, const char *shown_path, int want_target, kb__lib *lib,
+                 char *err, size_t err_len);
 void kb__lib_close(kb__lib *lib);
 
 /* ---- target specs (spec.c) ------------------------------------------ */
@@ -174,8 +172,8 @@ const char *kb__dtype_name(uint32_t dtype);
 /* Finds <dir>/<target>/oracle.so in: extra_dir (if non-NULL), the build dir
  * next to the kbench binary (<exe dir>/oracles), then the install prefix.
  * Writes the path; KB__ENOTFOUND with the places searched otherwise. */
-int kb__oracle_find(const char *target, const char *extra_dir, char *path,
-                    size_t path_len, char *err, size_t err_len);
+int kb__oracle_find(const char *target, const char *extra_dir, char *path, size_t path_len,
+                    char *err, size_t err_len);
 
 /* ---- statistics (stats.c) ------------------------------------------- */
 typedef struct kb__ci {
@@ -219,54 +217,54 @@ int kb__keep_holds_early(const kb__rule *rule, kb__ci geomean, kb__ci worst);
 /* ---- trial results (result.c prints them) --------------------------- */
 typedef struct kb__case_result {
     char name[96];
-    uint32_t samples;      /* paired samples */
-    uint64_t calls;        /* calls per batch */
-    uint64_t out_bytes;    /* output bytes a call writes (its lane's data) */
-    double cand_ns;        /* median ns per call, candidate */
-    double base_ns;        /* median ns per call, baseline */
-    kb__ci ratio;          /* candidate / baseline per call */
-    double gap_ns[2];      /* candidate, baseline: median batch interval minus the
+    uint32_t samples;   /* paired samples */
+    uint64_t calls;     /* calls per batch */
+    uint64_t out_bytes; /* output bytes a call writes (its lane's data) */
+    double cand_ns;     /* median ns per call, candidate */
+    double base_ns;     /* median ns per call, baseline */
+    kb__ci ratio;       /* candidate / baseline per call */
+    double gap_ns[2];   /* candidate, baseline: median batch interval minus the
                             * worker's own reading (the harness inside it) */
-    double overhead_ns;    /* subtracted from every batch of both sides */
-    double batch_ns;       /* median batch interval, the faster side's */
+    double overhead_ns; /* subtracted from every batch of both sides */
+    double batch_ns;    /* median batch interval, the faster side's */
     double bytes_per_call;
     double flops_per_call;
-    double roof_gbps;      /* memory roof for this working set; 0 if uncalibrated */
-    double peak_gflops;    /* compute roof; 0 if uncalibrated */
+    double roof_gbps;   /* memory roof for this working set; 0 if uncalibrated */
+    double peak_gflops; /* compute roof; 0 if uncalibrated */
 } kb__case_result;
 
 typedef struct kb__result {
     kb__status status;
-    char reason[512];      /* one line; for incorrect: case, index, expected, got */
+    char reason[512]; /* one line; for incorrect: case, index, expected, got */
     char target[64];
-    char candidate[512];   /* path as given */
+    char candidate[512]; /* path as given */
     char cand_name[64];
     char cand_digest[17];
-    char against[512];     /* "oracle" or a path */
+    char against[512]; /* "oracle" or a path */
     char against_digest[17];
     char oracle_digest[17];
     char description[256];
-    char git_commit[41];   /* "" when unknown */
-    uint64_t seed;         /* the trial's secret seed, revealed afterwards */
-    int seed_chosen;       /* the seed came from whoever ran kbench (--seed, a client's
+    char git_commit[41]; /* "" when unknown */
+    uint64_t seed;       /* the trial's secret seed, revealed afterwards */
+    int seed_chosen;     /* the seed came from whoever ran kbench (--seed, a client's
                             * "seed"): the verdict is on inputs it picked, never a best */
     kb__ci geomean;
-    kb__ci worst;          /* the case with the largest ratio */
+    kb__ci worst; /* the case with the largest ratio */
     char worst_case[96];
     uint32_t n_cases;
     kb__case_result cases[64];
     double trial_seconds;
-    long peak_rss_kb;      /* candidate worker */
-    double prepare_ms;     /* candidate, all cases */
-    double noise_pct;      /* this trial's per-pair noise: MAD of log ratios, % */
-    double noise_floor_pct;/* the machine's A/A noise for this target (calibrate); NAN if none */
-    double drift_pct;      /* common speed change of both sides, first to second half, % */
-    char hw_counters[96];  /* counter figures, or "n/a (why)" */
-    double fresh_ratio;    /* geomean ratio on inputs neither side had seen (probe) */
+    long peak_rss_kb;       /* candidate worker */
+    double prepare_ms;      /* candidate, all cases */
+    double noise_pct;       /* this trial's per-pair noise: MAD of log ratios, % */
+    double noise_floor_pct; /* the machine's A/A noise for this target (calibrate); NAN if none */
+    double drift_pct;       /* common speed change of both sides, first to second half, % */
+    char hw_counters[96];   /* counter figures, or "n/a (why)" */
+    double fresh_ratio;     /* geomean ratio on inputs neither side had seen (probe) */
     double fresh_lo, fresh_hi; /* its CI, at the level of geomean's */
-    double overhead_us;    /* batch overhead subtracted, median over cases, us */
-    double overhead_pct;   /* the same as a share of a batch, median over cases */
-    char inputs[192];      /* "warm" or "cold (...)": kb__inputs_describe; "" before the cases */
+    double overhead_us;        /* batch overhead subtracted, median over cases, us */
+    double overhead_pct;       /* the same as a share of a batch, median over cases */
+    char inputs[192]; /* "warm" or "cold (...)": kb__inputs_describe; "" before the cases */
 } kb__result;
 
 /* ---- state directory and calibration (state.c, roofline.c) ------------ */
@@ -274,13 +272,13 @@ typedef struct kb__result {
 int kb__state_dir(char *out, size_t out_len, int create, char *err, size_t err_len);
 
 typedef struct kb__machine {
-    double bw_gbps[4];      /* STREAM-triad-like bandwidth: L1, L2, L3-ish, DRAM */
-    double level_bytes[4];  /* working-set size each figure was measured at */
-    double peak_gflops;     /* single-core float FMA peak */
+    double bw_gbps[4];     /* STREAM-triad-like bandwidth: L1, L2, L3-ish, DRAM */
+    double level_bytes[4]; /* working-set size each figure was measured at */
+    double peak_gflops;    /* single-core float FMA peak */
     char when[32];
 } kb__machine;
 
-int kb__machine_load(kb__machine *m);   /* 0, or -1 if never calibrated */
+int kb__machine_load(kb__machine *m); /* 0, or -1 if never calibrated */
 int kb__machine_save(const kb__machine *m, char *err, size_t err_len);
 void kb__roofline_measure(kb__machine *m);
 /* The memory roof for a working set of `bytes`. */
@@ -304,7 +302,7 @@ void kb__result_print_md(const kb__result *r, void *file);
  * O_APPEND, an exclusive flock, one write(2) per line: concurrent trials
  * never interleave or tear lines. */
 int kb__ledger_append(const char *path, const kb__result *r, char *err, size_t err_len);
-#define KB__LEDGER_HEADER                                                              \
+#define KB__LEDGER_HEADER                                                                \
     "timestamp\ttarget\tcandidate\tdigest\toracle_digest\tcommit\tstatus\tgeomean_ratio" \
     "\tci90_low\tci90_high\tworst_ratio\ttrial_seconds\tdescription\n"
 

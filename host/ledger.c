@@ -51,15 +51,13 @@ static int timed_status(kb__status s)
 
 /* Writes all of buf with one write(2); on a short write, cuts the file back
  * to `size` so no torn line is left for the next reader. */
-static int write_line(int fd, const char *path, const char *buf, size_t len, off_t size,
-                      char *err, size_t err_len)
+static int write_line(int fd, const char *path, const char *buf, size_t len, off_t size, char *err,
+                      size_t err_len)
 {
     ssize_t n;
-    do
-        n = write(fd, buf, len);
+    do n = write(fd, buf, len);
     while (n < 0 && errno == EINTR);
-    if (n == (ssize_t)len)
-        return 0;
+    if (n == (ssize_t)len) return 0;
     int e = n < 0 ? errno : ENOSPC;
     if (n > 0 && ftruncate(fd, size) != 0) {
         kb__errf(err, err_len,
@@ -97,8 +95,7 @@ static int check_or_init(int fd, const char *path, off_t *size, char *err, size_
     *size = st.st_size;
     if (st.st_size == 0) {
         int rc = write_line(fd, path, header, hlen, 0, err, err_len);
-        if (rc == 0)
-            *size = (off_t)hlen;
+        if (rc == 0) *size = (off_t)hlen;
         return rc;
     }
     char first[sizeof header];
@@ -153,8 +150,8 @@ static int format_line(const kb__result *r, char *buf, size_t buf_len)
     ratio(w, sizeof w, timed, r->worst.est);
     double secs = isfinite(r->trial_seconds) ? r->trial_seconds : 0.0;
     return snprintf(buf, buf_len, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.3f\t%s\n", ts,
-                    target, cand, digest, odigest, commit, kb__status_name(r->status), g, lo,
-                    hi, w, secs, desc);
+                    target, cand, digest, odigest, commit, kb__status_name(r->status), g, lo, hi, w,
+                    secs, desc);
 }
 
 int kb__ledger_append(const char *path, const kb__result *r, char *err, size_t err_len)
@@ -192,8 +189,7 @@ int kb__ledger_append(const char *path, const kb__result *r, char *err, size_t e
     }
     off_t size = 0;
     rc = check_or_init(fd, path, &size, err, err_len);
-    if (rc == 0)
-        rc = write_line(fd, path, line, (size_t)len, size, err, err_len);
+    if (rc == 0) rc = write_line(fd, path, line, (size_t)len, size, err, err_len);
     /* close drops the lock; on NFS it is also where a delayed write error
      * shows up */
     if (close(fd) != 0 && rc == 0) {

@@ -15,16 +15,14 @@
 #include "kb.h"
 
 /* The v1.0 kb_plugin ends with release; a newer minor only appends. */
-#define KB__PLUGIN_V1_0_SIZE (offsetof(kb_plugin, release) + sizeof(void (*)(void)))
-#define KB__COVERS(p, member) \
-    ((p)->struct_size >= offsetof(kb_plugin, member) + sizeof(p)->member)
-#define KB__STR_MAX (sizeof((kb__desc *)0)->name - 1)
+#define KB__PLUGIN_V1_0_SIZE  (offsetof(kb_plugin, release) + sizeof(void (*)(void)))
+#define KB__COVERS(p, member) ((p)->struct_size >= offsetof(kb_plugin, member) + sizeof(p)->member)
+#define KB__STR_MAX           (sizeof((kb__desc *)0)->name - 1)
 
 /* Copies at most KB__STR_MAX chars; 1 when src is longer than that. */
 static int copy_str(char *dst, const char *src)
 {
-    if (!src)
-        return 0;
+    if (!src) return 0;
     size_t n = strnlen(src, KB__STR_MAX);
     memcpy(dst, src, n);
     dst[n] = '\0';
@@ -35,13 +33,10 @@ static int copy_str(char *dst, const char *src)
  * not terminated (a kb__desc may come from a worker over a socket). */
 static int field_state(const char *f, size_t size)
 {
-    if (!memchr(f, '\0', size))
-        return 2;
-    if (!f[0])
-        return 1;
+    if (!memchr(f, '\0', size)) return 2;
+    if (!f[0]) return 1;
     for (; *f; f++)
-        if (*f < 0x20 || *f > 0x7e)
-            return 2;
+        if (*f < 0x20 || *f > 0x7e) return 2;
     return 0;
 }
 
@@ -83,8 +78,8 @@ int kb__desc_check(const kb__desc *d, const char *path, char *err, size_t err_le
         }
         if (st == 2) {
             kb__errf(err, err_len,
-                     "%s: the descriptor's %s has a non-printable character; use plain ASCII",
-                     path, fields[i].what);
+                     "%s: the descriptor's %s has a non-printable character; use plain ASCII", path,
+                     fields[i].what);
             return KB__EABI;
         }
     }
@@ -107,31 +102,27 @@ int kb__desc_read(const kb_plugin *p, kb__desc *d, const char *path, char *err, 
     if (d->magic != KB_ABI_MAGIC || d->abi_major != KB_ABI_MAJOR)
         return kb__desc_check(d, path, err, err_len);
     const char *too_long = NULL;
-    if (KB__COVERS(p, version) && copy_str(d->version, p->version))
-        too_long = "version";
-    if (KB__COVERS(p, name) && copy_str(d->name, p->name))
-        too_long = "name";
-    if (KB__COVERS(p, target) && copy_str(d->target, p->target))
-        too_long = "target";
-    if (KB__COVERS(p, cpu_features))
-        d->cpu_features = p->cpu_features;
-    if (KB__COVERS(p, verify))
-        d->has_verify = p->verify != NULL;
+    if (KB__COVERS(p, version) && copy_str(d->version, p->version)) too_long = "version";
+    if (KB__COVERS(p, name) && copy_str(d->name, p->name)) too_long = "name";
+    if (KB__COVERS(p, target) && copy_str(d->target, p->target)) too_long = "target";
+    if (KB__COVERS(p, cpu_features)) d->cpu_features = p->cpu_features;
+    if (KB__COVERS(p, verify)) d->has_verify = p->verify != NULL;
     int rc = kb__desc_check(d, path, err, err_len);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     if (too_long) {
         kb__errf(err, err_len, "%s: the descriptor's %s is longer than %zu characters", path,
                  too_long, (size_t)KB__STR_MAX);
         return KB__EABI;
     }
     /* desc_check guaranteed struct_size covers the whole v1.0 vtable. */
-    const char *missing = !p->prepare ? "prepare" : !p->run ? "run" : !p->release ? "release"
-                                                                                   : NULL;
+    const char *missing = !p->prepare   ? "prepare"
+                          : !p->run     ? "run"
+                          : !p->release ? "release"
+                                        : NULL;
     if (missing) {
         kb__errf(err, err_len,
-                 "%s: vtable incomplete: %s is NULL; prepare, run and release are required",
-                 path, missing);
+                 "%s: vtable incomplete: %s is NULL; prepare, run and release are required", path,
+                 missing);
         return KB__EABI;
     }
     return 0;
@@ -156,8 +147,7 @@ static void *entry_point(void *dl, const char *name)
 
 static int open_fail(kb__lib *lib, int rc)
 {
-    if (lib->dl)
-        dlclose(lib->dl);
+    if (lib->dl) dlclose(lib->dl);
     lib->dl = NULL;
     lib->plugin = NULL;
     lib->target = NULL;
@@ -185,8 +175,7 @@ int kb__lib_open(const char *load_path, const char *shown_path, int want_target,
         /* glibc prefixes the path it was given; the user knows the file by
          * shown_path (load_path may be /proc/self/fd/N). */
         size_t n = strlen(load_path);
-        if (strncmp(msg, load_path, n) == 0 && strncmp(msg + n, ": ", 2) == 0)
-            msg += n + 2;
+        if (strncmp(msg, load_path, n) == 0 && strncmp(msg + n, ": ", 2) == 0) msg += n + 2;
         kb__errf(err, err_len, "%s: cannot load: %s; %s", shown_path, msg, load_hint(msg));
         return KB__EFORMAT;
     }
@@ -202,10 +191,8 @@ int kb__lib_open(const char *load_path, const char *shown_path, int want_target,
     memcpy(&entry, &sym, sizeof entry);
     lib->plugin = entry();
     int rc = kb__desc_read(lib->plugin, &lib->desc, shown_path, err, err_len);
-    if (rc)
-        return open_fail(lib, rc);
-    if (!want_target)
-        return 0;
+    if (rc) return open_fail(lib, rc);
+    if (!want_target) return 0;
 
     sym = entry_point(lib->dl, "kb_target_entry_v1");
     if (!sym) {
@@ -219,8 +206,7 @@ int kb__lib_open(const char *load_path, const char *shown_path, int want_target,
     memcpy(&tentry, &sym, sizeof tentry);
     lib->target = tentry();
     rc = kb__spec_check(lib->target, shown_path, err, err_len);
-    if (rc)
-        return open_fail(lib, rc);
+    if (rc) return open_fail(lib, rc);
     if (strcmp(lib->target->name, lib->desc.target) != 0) {
         kb__errf(err, err_len,
                  "%s: the descriptor's target is '%s' but the spec is named '%s'; they must "
@@ -233,7 +219,6 @@ int kb__lib_open(const char *load_path, const char *shown_path, int want_target,
 
 void kb__lib_close(kb__lib *lib)
 {
-    if (lib->dl)
-        dlclose(lib->dl);
+    if (lib->dl) dlclose(lib->dl);
     memset(lib, 0, sizeof *lib);
 }

@@ -29,13 +29,13 @@ int kb__cli_report(int argc, char **argv);
 
 typedef struct kb__best {
     int exists;
-    char dir[PATH_MAX];  /* <state>/<target> */
-    char so[PATH_MAX];   /* <dir>/best.so */
+    char dir[PATH_MAX]; /* <state>/<target> */
+    char so[PATH_MAX];  /* <dir>/best.so */
     char digest[17];
     char oracle_digest[17];
     double oracle_ratio; /* best / oracle when it was promoted; NAN unknown */
     char source[PATH_MAX];
-    char line[2048];     /* the ledger line of the trial that made it best */
+    char line[2048]; /* the ledger line of the trial that made it best */
 } kb__best;
 
 /* Reads <state>/<target>/best.tsv and checks best.so against its digest.
@@ -45,14 +45,14 @@ int kb__best_load(const char *state_dir, const char *target, kb__best *b, char *
                   size_t err_len);
 
 typedef struct kb__best_info {
-    int used;              /* --against best was asked for */
-    int had_best;          /* timed against a best (else against the oracle) */
+    int used;     /* --against best was asked for */
+    int had_best; /* timed against a best (else against the oracle) */
     char best_digest[17];
-    double oracle_ratio;   /* candidate / oracle, geomean; NAN when not timed */
+    double oracle_ratio;             /* candidate / oracle, geomean; NAN when not timed */
     const char *oracle_ratio_source; /* "measured", "chained" or "n/a" */
     int promoted;
-    int seed_chosen;       /* the trial's seed was picked by its caller (kb__trial_any) */
-    char note[768];        /* what happened to the best, one line */
+    int seed_chosen; /* the trial's seed was picked by its caller (kb__trial_any) */
+    char note[768];  /* what happened to the best, one line */
 } kb__best_info;
 
 /* A trial with --against best (o->against == "best"): finds the target,

@@ -31,12 +31,14 @@ static const char HELP[] =
     "\n"
     "`kbench <command> --help` explains each command. Exit codes: see `kbench trial --help`.\n";
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
     if (argc >= 2 && !strcmp(argv[1], "__worker")) {
         /* The worker end of the private channel is fd 3 (see sandbox.c). */
         return argc == 3 ? kb__worker_main(atoi(argv[2])) : 2;
     }
-    if (argc < 2 || !strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+    if (argc < 2 || !strcmp(argv[1], "help") || !strcmp(argv[1], "--help") ||
+        !strcmp(argv[1], "-h")) {
         fputs(HELP, argc < 2 ? stderr : stdout);
         return argc < 2 ? KB__EXIT_USAGE : 0;
     }

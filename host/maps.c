@@ -34,7 +34,8 @@
 #define KB__MAPS_MAX (256u << 20) /* 2.4 million mappings; a worker has at most 65530 */
 
 /* /proc/<pid>/maps, whole, NUL-terminated; NULL when unreadable. */
-static char *read_maps(pid_t pid, size_t *len) {
+static char *read_maps(pid_t pid, size_t *len)
+{
     char path[64];
     snprintf(path, sizeof path, "/proc/%d/maps", (int)pid);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -63,12 +64,14 @@ static char *read_maps(pid_t pid, size_t *len) {
 
 /* The fields of a maps line: perms at +1 after the range, the path after
  * the inode (may be empty). */
-static const char *perms_of(const char *line) {
+static const char *perms_of(const char *line)
+{
     const char *sp = strchr(line, ' ');
     return sp ? sp + 1 : "";
 }
 
-static const char *path_of(const char *line, const char *end) {
+static const char *path_of(const char *line, const char *end)
+{
     const char *p = line;
     for (int f = 0; f < 5 && p < end; f++) { /* range perms offset dev inode */
         while (p < end && *p != ' ') p++;
@@ -77,19 +80,24 @@ static const char *path_of(const char *line, const char *end) {
     return p;
 }
 
-static int is_exec(const char *line) { return perms_of(line)[2] == 'x'; }
+static int is_exec(const char *line)
+{
+    return perms_of(line)[2] == 'x';
+}
 
 /* Kept: executable, or a file's ([path] with a '/'), or the kernel's
  * ([vdso], [vvar], [vvar_vclock], [vsyscall]). Not [heap], [stack] or
  * anonymous memory, which the plugin's own allocations change. */
-static int is_kept(const char *line, const char *end) {
+static int is_kept(const char *line, const char *end)
+{
     const char *p = path_of(line, end);
     if (is_exec(line) || *p == '/') return 1;
     return !strncmp(p, "[vdso]", 6) || !strncmp(p, "[vvar", 5) || !strncmp(p, "[vsyscall]", 10);
 }
 
 /* Whether `line` (n bytes, without its newline) is a whole line of maps. */
-static int has_line(const char *maps, const char *line, size_t n) {
+static int has_line(const char *maps, const char *line, size_t n)
+{
     char key[256];
     if (n == 0 || n >= sizeof key) return 0;
     memcpy(key, line, n);
@@ -99,12 +107,14 @@ static int has_line(const char *maps, const char *line, size_t n) {
     return 0;
 }
 
-static void line_copy(char *out, size_t len, const char *line, size_t n) {
+static void line_copy(char *out, size_t len, const char *line, size_t n)
+{
     snprintf(out, len, "%.*s", (int)(n > 200 ? 200 : n), line);
 }
 
 /* VmExe + VmLib and Seccomp_filters from /proc/<pid>/status; 0 when read. */
-static int read_status(pid_t pid, int64_t *exec_kb, int *filters) {
+static int read_status(pid_t pid, int64_t *exec_kb, int *filters)
+{
     char path[64], buf[256];
     snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
     FILE *f = fopen(path, "r");
@@ -126,7 +136,8 @@ static int read_status(pid_t pid, int64_t *exec_kb, int *filters) {
  * 4 KiB, which the kernel fills without walking the rest (20-60 us with
  * 15,000 mappings, against 10-30 ms for the whole map), shows whether a
  * page of it was swapped for another. */
-static int image_changed(pid_t pid, const kb__maps *m, char *why, size_t why_len) {
+static int image_changed(pid_t pid, const kb__maps *m, char *why, size_t why_len)
+{
     if (!m->text || !m->image_len) return 0;
     char path[64], head[4097];
     snprintf(path, sizeof path, "/proc/%d/maps", (int)pid);
@@ -140,8 +151,10 @@ static int image_changed(pid_t pid, const kb__maps *m, char *why, size_t why_len
         if (!has_line(head, s, (size_t)(e - s))) {
             char line[208];
             line_copy(line, sizeof line, s, (size_t)(e - s));
-            kb__errf(why, why_len, "changed a mapping of the harness's own image (gone or "
-                     "altered: %s)", line);
+            kb__errf(why, why_len,
+                     "changed a mapping of the harness's own image (gone or "
+                     "altered: %s)",
+                     line);
             return 1;
         }
         s = e + 1;
@@ -149,7 +162,8 @@ static int image_changed(pid_t pid, const kb__maps *m, char *why, size_t why_len
     return 0;
 }
 
-int kb__maps_quick_changed(pid_t pid, const kb__maps *m, char *why, size_t why_len) {
+int kb__maps_quick_changed(pid_t pid, const kb__maps *m, char *why, size_t why_len)
+{
     int64_t kb;
     int filters;
     if (!m->taken) return 0;
@@ -167,7 +181,8 @@ int kb__maps_quick_changed(pid_t pid, const kb__maps *m, char *why, size_t why_l
     return image_changed(pid, m, why, why_len);
 }
 
-int kb__maps_snapshot(pid_t pid, kb__maps *m, char *why, size_t why_len) {
+int kb__maps_snapshot(pid_t pid, kb__maps *m, char *why, size_t why_len)
+{
     free(m->text);
     m->text = NULL;
     if (read_status(pid, &m->exec_kb, &m->filters) != 0) {
@@ -189,8 +204,10 @@ int kb__maps_snapshot(pid_t pid, kb__maps *m, char *why, size_t why_len) {
             line_copy(line, sizeof line, s, len);
             free(out);
             free(all);
-            kb__errf(why, why_len, "has executable memory that is writable or belongs to no "
-                     "file after loading (%s)", line);
+            kb__errf(why, why_len,
+                     "has executable memory that is writable or belongs to no "
+                     "file after loading (%s)",
+                     line);
             return KB__EFORMAT;
         }
         if (is_kept(s, e)) {
@@ -218,7 +235,8 @@ int kb__maps_snapshot(pid_t pid, kb__maps *m, char *why, size_t why_len) {
     return 0;
 }
 
-int kb__maps_changed(pid_t pid, const kb__maps *m, char *why, size_t why_len) {
+int kb__maps_changed(pid_t pid, const kb__maps *m, char *why, size_t why_len)
+{
     if (kb__maps_quick_changed(pid, m, why, why_len)) return 1;
     if (!m->text) return 0;
     size_t n = 0;
@@ -230,8 +248,10 @@ int kb__maps_changed(pid_t pid, const kb__maps *m, char *why, size_t why_len) {
         const char *e = strchr(s, '\n');
         if (!has_line(now, s, (size_t)(e - s))) {
             line_copy(line, sizeof line, s, (size_t)(e - s));
-            kb__errf(why, why_len, "changed a mapping the harness, a library or the kernel owns "
-                     "(gone or altered: %s)", line);
+            kb__errf(why, why_len,
+                     "changed a mapping the harness, a library or the kernel owns "
+                     "(gone or altered: %s)",
+                     line);
             rc = 1;
         }
         s = e + 1;
@@ -250,14 +270,16 @@ int kb__maps_changed(pid_t pid, const kb__maps *m, char *why, size_t why_len) {
     return rc;
 }
 
-void kb__maps_free(kb__maps *m) {
+void kb__maps_free(kb__maps *m)
+{
     free(m->text);
     memset(m, 0, sizeof *m);
 }
 
 /* Seccomp_filters of every thread (Linux 5.9 on): the lowest and highest
  * count; -1 when the kernel does not say. */
-int kb__worker_filters(pid_t pid, int *lo, int *hi) {
+int kb__worker_filters(pid_t pid, int *lo, int *hi)
+{
     char path[64];
     snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
     DIR *d = opendir(path);

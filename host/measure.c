@@ -18,13 +18,14 @@
 
 #include "trial.h"
 
-#define KB__BATCH_NS 3e6
-#define KB__RESAMPLES 2000
-#define KB__MIN_PAIRS 20
-#define KB__MIN_PAIRS_CLEAR 8 /* enough for a clear-cut result */
-#define KB__NOISE_MAX_PCT 15.0 /* per-sample noise past which CIs are widened, calibrated or not */
+#define KB__BATCH_NS        3e6
+#define KB__RESAMPLES       2000
+#define KB__MIN_PAIRS       20
+#define KB__MIN_PAIRS_CLEAR 8    /* enough for a clear-cut result */
+#define KB__NOISE_MAX_PCT   15.0 /* per-sample noise past which CIs are widened, calibrated or not */
 
-static uint64_t mix(uint64_t *s) {
+static uint64_t mix(uint64_t *s)
+{
     uint64_t z = (*s += 0x9e3779b97f4a7c15u);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
@@ -37,7 +38,8 @@ static uint64_t mix(uint64_t *s) {
  * case overflow the cache, and then the second side of each pair finds in
  * it what the first side just loaded (pq-l2's largest case swung 30% from
  * batch to batch that way). Every set is still checked before timing. */
-static uint32_t timed_sets(const kb_target *t, const kb__case_data *cd) {
+static uint32_t timed_sets(const kb_target *t, const kb__case_data *cd)
+{
     if (t->flags & KB_TARGET_COLD_INPUTS) return KB__SETS;
     const double per_set = (double)cd->layout.rep_stride / KB__SETS;
     if (per_set <= 0) return KB__SETS;
@@ -51,12 +53,14 @@ static uint32_t timed_sets(const kb_target *t, const kb__case_data *cd) {
  * with the mix of sets a batch happened to draw (which would read as
  * drift), and a cold target's worker, moving to the next replica after
  * each group of KB__SETS, never reads one copy of a set twice in a row. */
-static uint32_t order_len(uint64_t k, uint32_t n_sets) {
+static uint32_t order_len(uint64_t k, uint32_t n_sets)
+{
     const uint32_t n = k < KB__MAX_ORDER ? (uint32_t)k : KB__MAX_ORDER;
     return n > n_sets ? n / n_sets * n_sets : n;
 }
 
-static void order_fill(uint32_t *order, uint32_t n, uint32_t n_sets, uint64_t *rng) {
+static void order_fill(uint32_t *order, uint32_t n, uint32_t n_sets, uint64_t *rng)
+{
     for (uint32_t g = 0; g < n; g += n_sets) {
         uint32_t perm[KB__SETS];
         for (uint32_t i = 0; i < n_sets; i++) perm[i] = i;
@@ -69,14 +73,16 @@ static void order_fill(uint32_t *order, uint32_t n, uint32_t n_sets, uint64_t *r
     }
 }
 
-static int grow(double **p, uint32_t cap) {
+static int grow(double **p, uint32_t cap)
+{
     double *q = realloc(*p, cap * sizeof *q);
     if (!q) return KB__ENOMEM;
     *p = q;
     return 0;
 }
 
-static int push(kb__samples *s, double c, double b, double k, double gc, double gb) {
+static int push(kb__samples *s, double c, double b, double k, double gc, double gb)
+{
     if (s->n == s->cap) {
         uint32_t cap = s->cap ? s->cap * 2 : 256;
         if (grow(&s->logr, cap) || grow(&s->cand_ns, cap) || grow(&s->base_ns, cap) ||
@@ -99,7 +105,8 @@ static int push(kb__samples *s, double c, double b, double k, double gc, double 
  * together from the first half of the trial to the second. Paired ratios
  * cancel most drift, but drift large enough to show here means the machine
  * changed under the trial. */
-static double trial_health(kb__samples *smp, uint32_t n_cases, kb__result *r) {
+static double trial_health(kb__samples *smp, uint32_t n_cases, kb__result *r)
+{
     double noise[KB__MAX_CASES], dc[KB__MAX_CASES], db[KB__MAX_CASES];
     double split = 0;
     uint32_t m = 0;
@@ -139,7 +146,8 @@ static double trial_health(kb__samples *smp, uint32_t n_cases, kb__result *r) {
  * candidate's worker reading is the candidate's to forge (its clock, its
  * harness's memory), so it sizes nothing that is decided on; its gaps are
  * only reported. */
-static double batch_overhead(kb__samples *x, kb__case_result *cr) {
+static double batch_overhead(kb__samples *x, kb__case_result *cr)
+{
     double mine[2];
     cr->overhead_ns = kb__batch_overhead(x->base_gap, x->base_gap, x->cand_ns, x->base_ns, x->n,
                                          mine, &cr->batch_ns);
@@ -150,7 +158,8 @@ static double batch_overhead(kb__samples *x, kb__case_result *cr) {
 
 /* Summarise the samples into r (ratios, CIs, worst case) and decide. */
 static kb__status summarise(const kb__trial_opts *o, kb__case_data *cases, uint32_t n_cases,
-                            kb__samples *smp, kb__result *r, uint64_t seed) {
+                            kb__samples *smp, kb__result *r, uint64_t seed)
+{
     kb__machine machine;
     const int have_machine = kb__machine_load(&machine) == 0;
     const double *groups[KB__MAX_CASES];
@@ -188,7 +197,8 @@ static kb__status summarise(const kb__trial_opts *o, kb__case_data *cases, uint3
         double ov[KB__MAX_CASES], pct[KB__MAX_CASES];
         for (uint32_t c = 0; c < n_cases; c++) {
             ov[c] = r->cases[c].overhead_ns / 1e3;
-            pct[c] = r->cases[c].batch_ns > 0 ? 100 * r->cases[c].overhead_ns / r->cases[c].batch_ns : 0;
+            pct[c] =
+                r->cases[c].batch_ns > 0 ? 100 * r->cases[c].overhead_ns / r->cases[c].batch_ns : 0;
         }
         r->overhead_us = n_cases ? kb__median(ov, n_cases) : NAN;
         r->overhead_pct = n_cases ? kb__median(pct, n_cases) : NAN;
@@ -199,8 +209,7 @@ static kb__status summarise(const kb__trial_opts *o, kb__case_data *cases, uint3
     r->worst = r->cases[worst].ratio;
     snprintf(r->worst_case, sizeof r->worst_case, "%s", r->cases[worst].name);
     kb__status st = kb__decide(&o->rule, r->geomean, r->worst, r->reason, sizeof r->reason);
-    if (st != KB__ST_KEEP && st != KB__ST_DISCARD)
-        return st;
+    if (st != KB__ST_KEEP && st != KB__ST_DISCARD) return st;
     char why[2];
     /* A close result needs a machine that held still. Pairing cancels a
      * drift both sides share; it is a reason to doubt only when the ratio
@@ -230,8 +239,8 @@ static kb__status summarise(const kb__trial_opts *o, kb__case_data *cases, uint3
      * load a burst has looked like a 17-29% win with a CI clear of 0.99. A
      * real 10% difference survives the widening; a burst does not. */
     double f = 1;
-    const int burst = isfinite(r->noise_floor_pct) && r->noise_pct > 3 * r->noise_floor_pct &&
-                      r->noise_pct > 1.0;
+    const int burst =
+        isfinite(r->noise_floor_pct) && r->noise_pct > 3 * r->noise_floor_pct && r->noise_pct > 1.0;
     if (burst) f = r->noise_pct / r->noise_floor_pct;
     const int busy = r->noise_pct > KB__NOISE_MAX_PCT && r->noise_pct / KB__NOISE_MAX_PCT > f;
     if (busy) f = r->noise_pct / KB__NOISE_MAX_PCT;
@@ -259,7 +268,8 @@ static kb__status summarise(const kb__trial_opts *o, kb__case_data *cases, uint3
 /* One case's fresh log ratios into lr[]; returns how many (or < 0 on a
  * failure, which fail describes). */
 static int probe_case(const kb_target *t, kb__case_data *cd, double ov, kb__side *cand,
-                      kb__side *base, uint64_t *rng, double *lr, kb__failure *fail) {
+                      kb__side *base, uint64_t *rng, double *lr, kb__failure *fail)
+{
     const int cold = (t->flags & KB_TARGET_COLD_INPUTS) != 0;
     const uint32_t per = KB__PROBE_GROUP <= cd->layout.n_lanes ? KB__PROBE_GROUP : 1;
     const uint32_t n_pairs = cold ? KB__PROBE_GROUPS / 2 : KB__PROBE_GROUPS;
@@ -297,7 +307,8 @@ static int probe_case(const kb_target *t, kb__case_data *cd, double ov, kb__side
  * each side gets groups of its own that no worker has read. */
 static int fresh_probe(const kb_target *t, kb__case_data *cases, uint32_t n_cases, kb__side *cand,
                        kb__side *base, kb__samples *smp, kb__result *r, uint64_t *rng,
-                       kb__failure *fail) {
+                       kb__failure *fail)
+{
     static double lr[KB__MAX_CASES][KB__PROBE];
     const double *groups[KB__MAX_CASES];
     size_t ns[KB__MAX_CASES];
@@ -325,7 +336,8 @@ static int fresh_probe(const kb_target *t, kb__case_data *cases, uint32_t n_case
  * symmetric: a replay that helps some batches more than others stretches
  * the timed CI downwards, which says nothing about how high it reaches). */
 #define KB__Z90 1.6449
-static double fresh_excess_z(const kb__result *r) {
+static double fresh_excess_z(const kb__result *r)
+{
     const double se_f = (log(r->fresh_ratio) - log(r->fresh_lo)) / KB__Z90;
     const double se_t = (log(r->geomean.hi) - log(r->geomean.est)) / KB__Z90;
     const double se = sqrt(se_f * se_f + se_t * se_t);
@@ -343,7 +355,8 @@ static double fresh_excess_z(const kb__result *r) {
  * enough to hide a 15% replay from the z test; an honest win of a few
  * percent reads under 1 there all but always). */
 #define KB__FRESH_Z 2.326
-static int fresh_holds(kb__result *r, kb__failure *fail) {
+static int fresh_holds(kb__result *r, kb__failure *fail)
+{
     if (r->status != KB__ST_KEEP) return 0;
     if (!isfinite(r->fresh_ratio) || !isfinite(r->fresh_lo) || !isfinite(r->fresh_hi)) {
         r->status = KB__ST_INCONCLUSIVE;
@@ -385,7 +398,8 @@ static int fresh_holds(kb__result *r, kb__failure *fail) {
  * the baseline's by KB__OUTSIDE_MAX_NS, a fixed bound: hidden work within
  * it is under 0.7% of a 3 ms batch. */
 #define KB__OUTSIDE_MAX_NS 20e3
-static double undisturbed_excess(const kb__side *s) {
+static double undisturbed_excess(const kb__side *s)
+{
     static double x[KB__MAX_GAPS];
     uint32_t n = 0;
     for (uint32_t i = 0; i < s->n_gaps; i++)
@@ -393,7 +407,8 @@ static double undisturbed_excess(const kb__side *s) {
     return n >= 8 ? kb__median(x, n) : NAN;
 }
 
-static int check_outside(kb__side *cand, kb__side *base, kb__failure *fail) {
+static int check_outside(kb__side *cand, kb__side *base, kb__failure *fail)
+{
     const double c = undisturbed_excess(cand), b = undisturbed_excess(base);
     if (!(c - b > KB__OUTSIDE_MAX_NS)) return 0; /* NaN: too few batches to tell */
     fail->status = KB__ST_REJECTED;
@@ -412,12 +427,13 @@ static int check_outside(kb__side *cand, kb__side *base, kb__failure *fail) {
  * timed on. Twice the baseline's, because that charge is noisy: on the
  * loaded 2-core VM an honest baseline read 40 us a gap and a slow honest
  * candidate (reading /proc/self/maps every call) 83 us. */
-static int check_idle(const kb__side *cand, const kb__side *base, kb__failure *fail) {
+static int check_idle(const kb__side *cand, const kb__side *base, kb__failure *fail)
+{
     const kb__worker *c = &cand->w, *b = &base->w;
     if (!c->idle_gaps || !b->idle_gaps) return 0;
     const double base_per_gap = (double)b->idle_cpu_ns / (double)b->idle_gaps;
-    const double allow = KB__IDLE_CPU_ALLOW_NS +
-                         (2 * base_per_gap + KB__IDLE_CPU_PER_GAP_NS) * (double)c->idle_gaps;
+    const double allow =
+        KB__IDLE_CPU_ALLOW_NS + (2 * base_per_gap + KB__IDLE_CPU_PER_GAP_NS) * (double)c->idle_gaps;
     if (!((double)c->idle_cpu_ns > allow)) return 0;
     fail->status = KB__ST_REJECTED;
     kb__errf(fail->reason, sizeof fail->reason,
@@ -432,7 +448,8 @@ static int check_idle(const kb__side *cand, const kb__side *base, kb__failure *f
 
 /* The whole memory map, once timing is over (each batch checked only the
  * size of the executable memory: maps.c). */
-static int check_maps(kb__side *s, kb__failure *fail) {
+static int check_maps(kb__side *s, kb__failure *fail)
+{
     char why[400];
     if (!kb__maps_changed(s->w.pid, &s->maps, why, sizeof why)) return 0;
     fail->status = KB__ST_REJECTED;
@@ -441,8 +458,8 @@ static int check_maps(kb__side *s, kb__failure *fail) {
 }
 
 int kb__measure(const kb__trial_opts *o, const kb_target *t, kb__case_data *cases, uint32_t n_cases,
-                kb__side *cand, kb__side *base, kb__samples *smp, kb__result *r,
-                kb__failure *fail) {
+                kb__side *cand, kb__side *base, kb__samples *smp, kb__result *r, kb__failure *fail)
+{
     uint64_t rng;
     if (getrandom(&rng, sizeof rng, 0) != sizeof rng) rng = kb__now_ns();
     const uint64_t stats_seed = mix(&rng);
@@ -529,8 +546,7 @@ int kb__measure(const kb__trial_opts *o, const kb_target *t, kb__case_data *case
                 ns_c = cand_first ? a : b;
                 ns_b = cand_first ? b : a;
                 const double gc = cand->last_gap_ns, gb = base->last_gap_ns;
-                if ((rc = push(&smp[c], ns_c, ns_b, (double)k, gc, gb)))
-                    return rc;
+                if ((rc = push(&smp[c], ns_c, ns_b, (double)k, gc, gb))) return rc;
             }
         }
         const uint64_t now = kb__now_ns();

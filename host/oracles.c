@@ -21,8 +21,7 @@
 static int is_target_name(const char *s)
 {
     size_t n = strnlen(s, 64);
-    if (n == 0 || n == 64)
-        return 0;
+    if (n == 0 || n == 64) return 0;
     for (size_t i = 0; i < n; i++)
         if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
             return 0;
@@ -36,12 +35,10 @@ static int is_target_name(const char *s)
 static int exe_dir(char *out, size_t out_len)
 {
     ssize_t n = readlink("/proc/self/exe", out, out_len - 1);
-    if (n <= 0 || (size_t)n >= out_len - 1)
-        return -1;
+    if (n <= 0 || (size_t)n >= out_len - 1) return -1;
     out[n] = '\0';
     char *slash = strrchr(out, '/');
-    if (!slash)
-        return -1;
+    if (!slash) return -1;
     *slash = '\0';
     return 0;
 }
@@ -62,8 +59,7 @@ int kb__oracle_find(const char *target, const char *extra_dir, char *path, size_
     const char *dirs[4];
     char places[4][PATH_MAX + 96];
     int n = 0;
-    if (extra_dir && extra_dir[0])
-        dirs[n++] = extra_dir;
+    if (extra_dir && extra_dir[0]) dirs[n++] = extra_dir;
     if (exe_dir(exe, sizeof exe) == 0) {
         snprintf(in_build, sizeof in_build, "%s/oracles", exe);
         dirs[n++] = in_build;
@@ -91,7 +87,8 @@ int kb__oracle_find(const char *target, const char *extra_dir, char *path, size_
     char looked[4 * (PATH_MAX + 98)] = "";
     for (int i = 0, o = 0; i < n && o >= 0 && (size_t)o < sizeof looked; i++)
         o += snprintf(looked + o, sizeof looked - (size_t)o, "%s%s", i ? ", " : "", places[i]);
-    kb__errf(err, err_len, "no oracle for target '%s': looked in %s; build it or pass --oracles DIR",
-             target, looked);
+    kb__errf(err, err_len,
+             "no oracle for target '%s': looked in %s; build it or pass --oracles DIR", target,
+             looked);
     return KB__ENOTFOUND;
 }

@@ -49,12 +49,14 @@ typedef struct kb__pin_file {
     unsigned long long hash;
 } kb__pin_file;
 
-static int cmp_name(const void *a, const void *b) {
+static int cmp_name(const void *a, const void *b)
+{
     return strcmp(((const kb__pin_file *)a)->name, ((const kb__pin_file *)b)->name);
 }
 
 /* The target name for messages: the directory's last component. */
-static void target_of(const char *dir, char *out, size_t n) {
+static void target_of(const char *dir, char *out, size_t n)
+{
     char buf[PATH_MAX];
     snprintf(buf, sizeof buf, "%s", dir);
     size_t l = strlen(buf);
@@ -63,7 +65,8 @@ static void target_of(const char *dir, char *out, size_t n) {
     snprintf(out, n, "%s", s ? s + 1 : buf);
 }
 
-static int hash_file(const char *path, unsigned long long *h) {
+static int hash_file(const char *path, unsigned long long *h)
+{
     FILE *f = fopen(path, "rb");
     if (!f) return -1;
     XXH3_state_t *st = XXH3_createState();
@@ -88,7 +91,8 @@ static int hash_file(const char *path, unsigned long long *h) {
 /* Adds the regular files of dir (but PIN and dot files) to files[*n..],
  * named prefix + name. */
 static int scan_dir(const char *dir, const char *prefix, kb__pin_file *files, int *n, char *msg,
-                    size_t msg_len) {
+                    size_t msg_len)
+{
     DIR *d = opendir(dir);
     if (!d) {
         snprintf(msg, msg_len, "%s: %s", dir, strerror(errno));
@@ -101,7 +105,8 @@ static int scan_dir(const char *dir, const char *prefix, kb__pin_file *files, in
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
         if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) continue;
         if (*n == KB__PIN_MAX_FILES || strlen(prefix) + strlen(e->d_name) >= sizeof files[0].name) {
-            snprintf(msg, msg_len, "%s: more than %d files or a name too long to pin", dir, KB__PIN_MAX_FILES);
+            snprintf(msg, msg_len, "%s: more than %d files or a name too long to pin", dir,
+                     KB__PIN_MAX_FILES);
             closedir(d);
             return -1;
         }
@@ -119,7 +124,8 @@ static int scan_dir(const char *dir, const char *prefix, kb__pin_file *files, in
 
 /* The sources as they are now, sorted by name: the oracle's directory and
  * the generator library beside it (oracles/T/../../generators). */
-static int scan(const char *dir, kb__pin_file *files, int *n, char *msg, size_t msg_len) {
+static int scan(const char *dir, kb__pin_file *files, int *n, char *msg, size_t msg_len)
+{
     char gen[PATH_MAX];
     *n = 0;
     snprintf(gen, sizeof gen, "%s/../../generators", dir);
@@ -134,14 +140,16 @@ static int scan(const char *dir, kb__pin_file *files, int *n, char *msg, size_t 
 
 /* Where a pinned name lives: dir/NAME, or for "generators/F" the generator
  * library two levels up. */
-static const char *src_path(const char *dir, const char *name, char *out, size_t len) {
+static const char *src_path(const char *dir, const char *name, char *out, size_t len)
+{
     snprintf(out, len, strncmp(name, "generators/", 11) ? "%s/%s" : "%s/../../%s", dir, name);
     return out;
 }
 
 /* Reads PIN: the pinned files and the upstream line. */
 static int read_pin(const char *dir, kb__pin_file *files, int *n, char *upstream, size_t up_len,
-                    char *msg, size_t msg_len) {
+                    char *msg, size_t msg_len)
+{
     char path[PATH_MAX], line[1024];
     snprintf(path, sizeof path, "%s/PIN", dir);
     FILE *f = fopen(path, "r");
@@ -150,8 +158,9 @@ static int read_pin(const char *dir, kb__pin_file *files, int *n, char *upstream
     if (!f) {
         char t[128];
         target_of(dir, t, sizeof t);
-        snprintf(msg, msg_len, "%s: %s; pin the oracle with `scripts/check-oracle-drift.sh --update %s`",
-                 path, strerror(errno), t);
+        snprintf(msg, msg_len,
+                 "%s: %s; pin the oracle with `scripts/check-oracle-drift.sh --update %s`", path,
+                 strerror(errno), t);
         return -1;
     }
     while (fgets(line, sizeof line, f)) {
@@ -175,7 +184,8 @@ static int read_pin(const char *dir, kb__pin_file *files, int *n, char *upstream
     return 0;
 }
 
-int kb__pin_check(const char *dir, char *msg, size_t msg_len) {
+int kb__pin_check(const char *dir, char *msg, size_t msg_len)
+{
     kb__pin_file *now = calloc(2 * KB__PIN_MAX_FILES, sizeof *now), *pin = now + KB__PIN_MAX_FILES;
     int nn = 0, np = 0, rc = 0;
     char t[128], where[PATH_MAX + 16];
@@ -185,7 +195,8 @@ int kb__pin_check(const char *dir, char *msg, size_t msg_len) {
         snprintf(msg, msg_len, "out of memory");
         return -1;
     }
-    if (read_pin(dir, pin, &np, NULL, 0, msg, msg_len) != 0 || scan(dir, now, &nn, msg, msg_len) != 0) {
+    if (read_pin(dir, pin, &np, NULL, 0, msg, msg_len) != 0 ||
+        scan(dir, now, &nn, msg, msg_len) != 0) {
         free(now);
         return -1;
     }
@@ -197,7 +208,8 @@ int kb__pin_check(const char *dir, char *msg, size_t msg_len) {
                      src_path(dir, pin[i].name, where, sizeof where), dir);
             rc = KB__PIN_MISMATCH;
         } else if (now[j].hash != pin[i].hash) {
-            snprintf(msg, msg_len, "%s changed since the oracle was pinned (xxh3 %016llx, PIN says %016llx)",
+            snprintf(msg, msg_len,
+                     "%s changed since the oracle was pinned (xxh3 %016llx, PIN says %016llx)",
                      src_path(dir, pin[i].name, where, sizeof where), now[j].hash, pin[i].hash);
             rc = KB__PIN_MISMATCH;
         }
@@ -206,8 +218,8 @@ int kb__pin_check(const char *dir, char *msg, size_t msg_len) {
         int i = 0;
         while (i < np && strcmp(now[j].name, pin[i].name)) i++;
         if (i == np) {
-            snprintf(msg, msg_len, "%s is not in %s/PIN", src_path(dir, now[j].name, where, sizeof where),
-                     dir);
+            snprintf(msg, msg_len, "%s is not in %s/PIN",
+                     src_path(dir, now[j].name, where, sizeof where), dir);
             rc = KB__PIN_MISMATCH;
         }
     }
@@ -223,7 +235,8 @@ int kb__pin_check(const char *dir, char *msg, size_t msg_len) {
     return rc;
 }
 
-int kb__pin_write(const char *dir, const char *upstream, char *msg, size_t msg_len) {
+int kb__pin_write(const char *dir, const char *upstream, char *msg, size_t msg_len)
+{
     kb__pin_file *now = calloc(2 * KB__PIN_MAX_FILES, sizeof *now), *old = now + KB__PIN_MAX_FILES;
     int nn = 0, no = 0;
     char up[1024] = "", path[PATH_MAX], tmp[PATH_MAX + 16], t[128];
@@ -235,7 +248,9 @@ int kb__pin_write(const char *dir, const char *upstream, char *msg, size_t msg_l
     char ignore[512];
     read_pin(dir, old, &no, up, sizeof up, ignore, sizeof ignore);
     if (upstream) snprintf(up, sizeof up, "%s", upstream);
-    if (!up[0]) snprintf(up, sizeof up, "unknown: say where this oracle was ported from, and at which revision");
+    if (!up[0])
+        snprintf(up, sizeof up,
+                 "unknown: say where this oracle was ported from, and at which revision");
     for (char *p = up; *p; p++)
         if (*p == '\t' || *p == '\n' || *p == '\r') *p = ' ';
     if (scan(dir, now, &nn, msg, msg_len) != 0) {
@@ -270,7 +285,8 @@ int kb__pin_write(const char *dir, const char *upstream, char *msg, size_t msg_l
 }
 
 #ifndef KB_PIN_TOOL
-const char *kb__source_dir(void) {
+const char *kb__source_dir(void)
+{
     static char dir[PATH_MAX];
     static int done;
     if (!done) {
@@ -283,8 +299,10 @@ const char *kb__source_dir(void) {
         char *s = strrchr(dir, '/');
         if (s) *s = 0;
         s = strrchr(dir, '/');
-        if (s) *s = 0;
-        else dir[0] = 0;
+        if (s)
+            *s = 0;
+        else
+            dir[0] = 0;
 #endif
         char probe[PATH_MAX + 16];
         snprintf(probe, sizeof probe, "%s/oracles", dir);
@@ -294,7 +312,8 @@ const char *kb__source_dir(void) {
     return dir[0] ? dir : NULL;
 }
 #else
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
     char msg[2048];
     if (argc >= 3 && !strcmp(argv[1], "check")) {
         int bad = 0;

@@ -31,8 +31,7 @@ static int timed(const kb__result *r)
 static void kv_str(FILE *f, const char *key, const char *v)
 {
     fprintf(f, "%s: ", key);
-    if (!v || !*v)
-        fputs("n/a", f);
+    if (!v || !*v) fputs("n/a", f);
     for (const unsigned char *p = (const unsigned char *)v; p && *p; p++)
         fputc(*p < 0x20 || *p == 0x7f ? ' ' : *p, f);
     fputc('\n', f);
@@ -136,8 +135,8 @@ void kb__result_print_md(const kb__result *r, void *file)
     md_text(f, r->against);
     fprintf(f, ": **%s**", kb__status_name(r->status));
     if (t) {
-        fprintf(f, ", geomean ratio %.4f [%.4f, %.4f], worst %.4f (", r->geomean.est,
-                r->geomean.lo, r->geomean.hi, r->worst.est);
+        fprintf(f, ", geomean ratio %.4f [%.4f, %.4f], worst %.4f (", r->geomean.est, r->geomean.lo,
+                r->geomean.hi, r->worst.est);
         md_text(f, r->worst_case);
         fputs(")", f);
     }
@@ -150,7 +149,8 @@ void kb__result_print_md(const kb__result *r, void *file)
         return;
     }
     fputs("| case | candidate ns/call | baseline ns/call | ratio | 90% CI | GB/s | % of roof |\n"
-          "|---|---:|---:|---:|---|---:|---:|\n", f);
+          "|---|---:|---:|---:|---|---:|---:|\n",
+          f);
     for (uint32_t i = 0; i < r->n_cases && i < 64; i++) {
         const kb__case_result *c = &r->cases[i];
         double gbs, gfl, frac;
@@ -159,11 +159,17 @@ void kb__result_print_md(const kb__result *r, void *file)
         snprintf(name, sizeof name, "%.*s", (int)sizeof c->name, c->name);
         fputs("| ", f);
         md_text(f, name);
-        fprintf(f, " | %.1f | %.1f | %.4f | [%.4f, %.4f] | ", c->cand_ns, c->base_ns,
-                c->ratio.est, c->ratio.lo, c->ratio.hi);
-        if (isfinite(gbs)) fprintf(f, "%.2f", gbs); else fputs("-", f);
+        fprintf(f, " | %.1f | %.1f | %.4f | [%.4f, %.4f] | ", c->cand_ns, c->base_ns, c->ratio.est,
+                c->ratio.lo, c->ratio.hi);
+        if (isfinite(gbs))
+            fprintf(f, "%.2f", gbs);
+        else
+            fputs("-", f);
         fputs(" | ", f);
-        if (isfinite(frac)) fprintf(f, "%.0f%%", 100 * frac); else fputs("-", f);
+        if (isfinite(frac))
+            fprintf(f, "%.0f%%", 100 * frac);
+        else
+            fputs("-", f);
         fputs(" |\n", f);
     }
     fprintf(f, "\n%u cases, %.2f s, noise %.2f%% per sample, seed 0x%016" PRIx64 "%s\n", r->n_cases,
@@ -184,8 +190,7 @@ void kb__result_print_table(const kb__result *r, void *file)
 {
     FILE *f = file;
     uint32_t n = r->n_cases < 64 ? r->n_cases : 64;
-    if (n == 0)
-        return;
+    if (n == 0) return;
     int w = 4;
     for (uint32_t i = 0; i < n; i++) {
         int len = (int)strnlen(r->cases[i].name, sizeof r->cases[i].name);
@@ -193,8 +198,8 @@ void kb__result_print_table(const kb__result *r, void *file)
     }
     int t = timed(r);
     fprintf(f, "%-*s %8s %12s %13s %13s %8s %-20s %10s %10s %6s\n", w, "case", "samples",
-            "calls/batch", "cand ns/call", "base ns/call", "ratio", "ci90 [lo, hi]",
-            "cand GB/s", "GFLOP/s", "roof%");
+            "calls/batch", "cand ns/call", "base ns/call", "ratio", "ci90 [lo, hi]", "cand GB/s",
+            "GFLOP/s", "roof%");
     for (uint32_t i = 0; i < n; i++) {
         const kb__case_result *c = &r->cases[i];
         char name[sizeof c->name];
@@ -234,8 +239,7 @@ static size_t utf8_len(const unsigned char *p)
     unsigned c = p[0];
     size_t n;
     unsigned min;
-    if (c < 0x80)
-        return 1;
+    if (c < 0x80) return 1;
     if (c >= 0xc2 && c <= 0xdf)
         n = 2, min = 0x80;
     else if (c >= 0xe0 && c <= 0xef)
@@ -246,12 +250,10 @@ static size_t utf8_len(const unsigned char *p)
         return 0;
     unsigned cp = c & (0x3f >> (n - 1));
     for (size_t i = 1; i < n; i++) {
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
+        if ((p[i] & 0xc0) != 0x80) return 0;
         cp = (cp << 6) | (p[i] & 0x3f);
     }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
     return n;
 }
 
@@ -331,8 +333,7 @@ static void json_date(char *out, size_t len)
     snprintf(out + n, len - n, "%.3s:%.2s", z, z + 3);
 }
 
-static void json_case(FILE *f, const kb__result *r, const kb__case_result *c, int cand,
-                      int *first)
+static void json_case(FILE *f, const kb__result *r, const kb__case_result *c, int cand, int *first)
 {
     char name[64 + 96 + 16];
     snprintf(name, sizeof name, "%s/%s/%s", r->target, c->name, cand ? "candidate" : "baseline");
@@ -381,8 +382,7 @@ void kb__result_print_json(const kb__result *r, void *file)
     const char *in = "    ";
     json_date(buf, sizeof buf);
     jk_str(f, &m, in, "date", buf);
-    if (gethostname(buf, sizeof buf) != 0)
-        buf[0] = '\0';
+    if (gethostname(buf, sizeof buf) != 0) buf[0] = '\0';
     buf[sizeof buf - 1] = '\0';
     jk_str(f, &m, in, "host_name", buf);
     jk_str(f, &m, in, "executable", "kbench");

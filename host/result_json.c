@@ -15,7 +15,8 @@
 
 #include "loop.h"
 
-json_t *kb__result_to_json(const kb__result *r, const kb__best_info *bi) {
+json_t *kb__result_to_json(const kb__result *r, const kb__best_info *bi)
+{
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
@@ -50,7 +51,8 @@ json_t *kb__result_to_json(const kb__result *r, const kb__best_info *bi) {
     return doc;
 }
 
-void kb__result_print_json_ext(const kb__result *r, const kb__best_info *bi, void *file) {
+void kb__result_print_json_ext(const kb__result *r, const kb__best_info *bi, void *file)
+{
     if (!bi || !bi->used) {
         kb__result_print_json(r, file);
         return;
@@ -67,7 +69,8 @@ void kb__result_print_json_ext(const kb__result *r, const kb__best_info *bi, voi
 
 /* ---- back from JSON ------------------------------------------------- */
 static int get_str(const json_t *o, const char *key, char *out, size_t out_len, int required,
-                   char *err, size_t err_len) {
+                   char *err, size_t err_len)
+{
     const json_t *v = json_object_get(o, key);
     if (!v || json_is_null(v)) {
         out[0] = 0;
@@ -84,12 +87,14 @@ static int get_str(const json_t *o, const char *key, char *out, size_t out_len, 
 }
 
 /* A number, or NAN for null/missing (result.c writes non-finite as null). */
-static double get_num(const json_t *o, const char *key) {
+static double get_num(const json_t *o, const char *key)
+{
     const json_t *v = json_object_get(o, key);
     return json_is_number(v) ? json_number_value(v) : NAN;
 }
 
-static int status_from_name(const char *s, kb__status *st) {
+static int status_from_name(const char *s, kb__status *st)
+{
     for (int i = KB__ST_KEEP; i <= KB__ST_CORRECT; i++)
         if (!strcmp(kb__status_name((kb__status)i), s)) {
             *st = (kb__status)i;
@@ -99,7 +104,8 @@ static int status_from_name(const char *s, kb__status *st) {
 }
 
 int kb__result_from_json(const json_t *doc, kb__result *r, kb__best_info *bi, char *err,
-                         size_t err_len) {
+                         size_t err_len)
+{
     memset(r, 0, sizeof *r);
     const json_t *kb = json_object_get(doc, "kbench");
     if (!json_is_object(kb)) {
@@ -114,7 +120,8 @@ int kb__result_from_json(const json_t *doc, kb__result *r, kb__best_info *bi, ch
     rc |= get_str(kb, "candidate_name", r->cand_name, sizeof r->cand_name, 0, err, err_len);
     rc |= get_str(kb, "candidate_digest", r->cand_digest, sizeof r->cand_digest, 0, err, err_len);
     rc |= get_str(kb, "against", r->against, sizeof r->against, 0, err, err_len);
-    rc |= get_str(kb, "against_digest", r->against_digest, sizeof r->against_digest, 0, err, err_len);
+    rc |=
+        get_str(kb, "against_digest", r->against_digest, sizeof r->against_digest, 0, err, err_len);
     rc |= get_str(kb, "oracle_digest", r->oracle_digest, sizeof r->oracle_digest, 0, err, err_len);
     rc |= get_str(kb, "reason", r->reason, sizeof r->reason, 0, err, err_len);
     rc |= get_str(kb, "worst_case", r->worst_case, sizeof r->worst_case, 0, err, err_len);
@@ -130,7 +137,8 @@ int kb__result_from_json(const json_t *doc, kb__result *r, kb__best_info *bi, ch
     }
     r->seed = strtoull(seed, NULL, 16);
     r->seed_chosen = json_is_true(json_object_get(kb, "seed_chosen"));
-    r->geomean = (kb__ci){get_num(kb, "geomean_ratio"), get_num(kb, "ci90_low"), get_num(kb, "ci90_high")};
+    r->geomean =
+        (kb__ci){get_num(kb, "geomean_ratio"), get_num(kb, "ci90_low"), get_num(kb, "ci90_high")};
     r->worst = (kb__ci){get_num(kb, "worst_ratio"), get_num(kb, "worst_ci90_low"),
                         get_num(kb, "worst_ci90_high")};
     r->prepare_ms = get_num(kb, "prepare_ms");

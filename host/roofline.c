@@ -20,16 +20,19 @@
 #include <immintrin.h>
 #endif
 
-static double now_s(void) {
+static double now_s(void)
+{
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static double triad_gbps(size_t total_bytes) {
+static double triad_gbps(size_t total_bytes)
+{
     const size_t n = total_bytes / (3 * sizeof(double));
     double *a = NULL, *b = NULL, *c = NULL;
-    if (posix_memalign((void **)&a, 64, n * sizeof *a) || posix_memalign((void **)&b, 64, n * sizeof *b) ||
+    if (posix_memalign((void **)&a, 64, n * sizeof *a) ||
+        posix_memalign((void **)&b, 64, n * sizeof *b) ||
         posix_memalign((void **)&c, 64, n * sizeof *c)) {
         free(a);
         free(b);
@@ -60,7 +63,8 @@ static double triad_gbps(size_t total_bytes) {
 }
 
 #if defined(__x86_64__)
-__attribute__((target("avx512f"))) static double fma_avx512(long iters) {
+__attribute__((target("avx512f"))) static double fma_avx512(long iters)
+{
     __m512 acc[12], m = _mm512_set1_ps(1.0000001f), x = _mm512_set1_ps(0.999999f);
     for (int i = 0; i < 12; i++) acc[i] = _mm512_set1_ps((float)i);
     for (long it = 0; it < iters; it++)
@@ -70,7 +74,8 @@ __attribute__((target("avx512f"))) static double fma_avx512(long iters) {
     __asm__ volatile("" : : "x"(sink));
     return 12.0 * 16 * 2 * (double)iters;
 }
-__attribute__((target("avx2,fma"))) static double fma_avx2(long iters) {
+__attribute__((target("avx2,fma"))) static double fma_avx2(long iters)
+{
     __m256 acc[12], m = _mm256_set1_ps(1.0000001f), x = _mm256_set1_ps(0.999999f);
     for (int i = 0; i < 12; i++) acc[i] = _mm256_set1_ps((float)i);
     for (long it = 0; it < iters; it++)
@@ -85,7 +90,8 @@ __attribute__((target("avx2,fma"))) static double fma_avx2(long iters) {
 }
 #endif
 
-static double fma_scalar(long iters) {
+static double fma_scalar(long iters)
+{
     float acc[12];
     for (int i = 0; i < 12; i++) acc[i] = (float)i;
     for (long it = 0; it < iters; it++)
@@ -96,12 +102,15 @@ static double fma_scalar(long iters) {
     return 12.0 * 2 * (double)iters;
 }
 
-static double peak_gflops(void) {
+static double peak_gflops(void)
+{
     const uint64_t f = kb__cpu_features();
     double (*fn)(long) = fma_scalar;
 #if defined(__x86_64__)
-    if (f & KB_CPU_AVX512F) fn = fma_avx512;
-    else if ((f & KB_CPU_AVX2) && (f & KB_CPU_FMA)) fn = fma_avx2;
+    if (f & KB_CPU_AVX512F)
+        fn = fma_avx512;
+    else if ((f & KB_CPU_AVX2) && (f & KB_CPU_FMA))
+        fn = fma_avx2;
 #endif
     (void)f;
     double best = 0;
@@ -115,7 +124,8 @@ static double peak_gflops(void) {
     return best;
 }
 
-void kb__roofline_measure(kb__machine *m) {
+void kb__roofline_measure(kb__machine *m)
+{
     static const double sizes[4] = {24e3, 768e3, 12e6, 384e6};
     for (int i = 0; i < 4; i++) {
         m->level_bytes[i] = sizes[i];

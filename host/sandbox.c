@@ -30,14 +30,19 @@
  * child_setup): the kernel's view of such a worker (its threads, its CPU
  * time) is the emulator's as much as the plugin's, so the rules built on it
  * are off; such runs are for correctness only (scripts/matrix.sh). */
-static int emulated(void) {
+static int emulated(void)
+{
     const char *p = getenv("KB_WORKER_EXEC_PREFIX");
     return p && *p;
 }
 
-int kb__worker_emulated(void) { return emulated(); }
+int kb__worker_emulated(void)
+{
+    return emulated();
+}
 
-uint64_t kb__now_ns(void) {
+uint64_t kb__now_ns(void)
+{
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
@@ -45,7 +50,8 @@ uint64_t kb__now_ns(void) {
 
 /* Removes LD_* and GLIBC_TUNABLES from this (forked) process's environment
  * in place: no allocation, so safe in the child of a threaded host. */
-static void drop_loader_env(void) {
+static void drop_loader_env(void)
+{
     extern char **environ;
     char **out = environ;
     for (char **e = environ; e && *e; e++)
@@ -54,7 +60,8 @@ static void drop_loader_env(void) {
 }
 
 static void child_setup(int sock, int start, int out_wr, const kb__limits *lim, const char *exe,
-                        pid_t host) {
+                        pid_t host)
+{
     setpgid(0, 0);
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != host) _exit(127); /* the host died before the line above */
@@ -105,7 +112,8 @@ static void child_setup(int sock, int start, int out_wr, const kb__limits *lim, 
          * plugin hit), and skip the exit-time leak check (see sandbox.h). */
         static char opts[1024];
         const char *old = getenv("ASAN_OPTIONS");
-        snprintf(opts, sizeof opts, "%s%sallow_user_segv_handler=1:handle_segv=0:handle_sigbus=0:"
+        snprintf(opts, sizeof opts,
+                 "%s%sallow_user_segv_handler=1:handle_segv=0:handle_sigbus=0:"
                  "handle_abort=0:handle_sigfpe=0:handle_sigill=0:detect_leaks=0:"
                  "allocator_may_return_null=1",
                  old ? old : "", old && *old ? ":" : "");
@@ -127,7 +135,8 @@ static void child_setup(int sock, int start, int out_wr, const kb__limits *lim, 
 }
 
 int kb__worker_spawn(kb__worker *w, const char *exe, const char *label, const kb__limits *lim,
-                     char *err, size_t err_len) {
+                     char *err, size_t err_len)
+{
     memset(w, 0, sizeof *w);
     w->pid = -1;
     w->sock = w->start_sock = w->out_rd = -1;
@@ -184,7 +193,8 @@ int kb__worker_spawn(kb__worker *w, const char *exe, const char *label, const kb
     return 0;
 }
 
-uint64_t kb__worker_cpu_ns(const kb__worker *w) {
+uint64_t kb__worker_cpu_ns(const kb__worker *w)
+{
     struct timespec ts;
     if (!w->have_cpu_clock || clock_gettime(w->cpu_clock, &ts) != 0) return 0;
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
@@ -192,7 +202,8 @@ uint64_t kb__worker_cpu_ns(const kb__worker *w) {
 
 /* Threads of the worker as the host sees them: a plugin can fool the
  * harness's own count, not the kernel's. */
-static uint64_t worker_threads(const kb__worker *w) {
+static uint64_t worker_threads(const kb__worker *w)
+{
     char path[64];
     snprintf(path, sizeof path, "/proc/%d/task", (int)w->pid);
     DIR *d = opendir(path);
@@ -205,7 +216,8 @@ static uint64_t worker_threads(const kb__worker *w) {
 }
 
 /* Bytes of address space the worker has mapped now (0 if unknown). */
-static uint64_t worker_vm_bytes(const kb__worker *w) {
+static uint64_t worker_vm_bytes(const kb__worker *w)
+{
     char path[64], buf[64];
     snprintf(path, sizeof path, "/proc/%d/statm", (int)w->pid);
     FILE *f = fopen(path, "r");
@@ -220,21 +232,23 @@ static uint64_t worker_vm_bytes(const kb__worker *w) {
  * inputs and outputs, and KB__MEM_HEADROOM more. Only the soft limit moves
  * (the hard one, set at spawn, caps it), and the worker's filter forbids
  * setting limits, so the plugin cannot raise it. */
-static void set_memory_limit(kb__worker *w, const kb__layout *L) {
+static void set_memory_limit(kb__worker *w, const kb__layout *L)
+{
     if (KB__ASAN) return;
     struct rlimit cur;
     if (prlimit(w->pid, RLIMIT_AS, NULL, &cur) != 0) return;
     const uint64_t vm = worker_vm_bytes(w);
     if (!vm) return;
     const uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
-    uint64_t want = vm + L->arena_size + L->calls_size + L->out_size + (uint64_t)(L->n_outs + 1) * page +
-                    KB__MEM_HEADROOM;
+    uint64_t want = vm + L->arena_size + L->calls_size + L->out_size +
+                    (uint64_t)(L->n_outs + 1) * page + KB__MEM_HEADROOM;
     if (cur.rlim_max != RLIM_INFINITY && want > cur.rlim_max) want = cur.rlim_max;
     struct rlimit nl = {want, cur.rlim_max};
     prlimit(w->pid, RLIMIT_AS, &nl, NULL);
 }
 
-static void drain_output(kb__worker *w) {
+static void drain_output(kb__worker *w)
+{
     char buf[4096];
     for (;;) {
         ssize_t n = read(w->out_rd, buf, sizeof buf);
@@ -248,7 +262,8 @@ static void drain_output(kb__worker *w) {
     }
 }
 
-static void reap(kb__worker *w, int wait_ms) {
+static void reap(kb__worker *w, int wait_ms)
+{
     if (w->reaped || w->pid <= 0) return;
     /* Give a dying worker a moment so its own signal, not our SIGKILL,
      * is what we report. */
@@ -269,7 +284,8 @@ static void reap(kb__worker *w, int wait_ms) {
     if (w->out_rd >= 0) drain_output(w);
 }
 
-void kb__worker_kill(kb__worker *w) {
+void kb__worker_kill(kb__worker *w)
+{
     if (w->pid > 0 && !w->reaped) {
         kill(-w->pid, SIGKILL);
         kill(w->pid, SIGKILL);
@@ -283,7 +299,8 @@ void kb__worker_kill(kb__worker *w) {
 
 /* A worker that dies after its last reply (in exit handlers, destructors)
  * may still have sent the harness's fault report: read it. */
-static void read_last_words(kb__worker *w) {
+static void read_last_words(kb__worker *w)
+{
     kb__rep rep;
     while (!w->fault[0]) {
         ssize_t n = recv(w->sock, &rep, sizeof rep, MSG_DONTWAIT);
@@ -295,7 +312,8 @@ static void read_last_words(kb__worker *w) {
     }
 }
 
-static void describe_death(kb__worker *w, kb__failure *f, const char *what) {
+static void describe_death(kb__worker *w, kb__failure *f, const char *what)
+{
     if (w->fault[0]) {
         f->status = KB__ST_REJECTED;
         kb__errf(f->reason, sizeof f->reason, "%s %s during %s", w->label, w->fault, what);
@@ -306,13 +324,14 @@ static void describe_death(kb__worker *w, kb__failure *f, const char *what) {
         if (sig == SIGSYS) { /* the filter killed it without the harness's report */
             f->status = KB__ST_REJECTED;
             kb__errf(f->reason, sizeof f->reason,
-                     "%s made a forbidden system call (killed by SIGSYS) during %s", w->label, what);
+                     "%s made a forbidden system call (killed by SIGSYS) during %s", w->label,
+                     what);
             return;
         }
         if (sig == SIGXCPU) {
             f->status = KB__ST_TIMEOUT;
-            kb__errf(f->reason, sizeof f->reason,
-                     "%s exceeded its CPU time limit during %s", w->label, what);
+            kb__errf(f->reason, sizeof f->reason, "%s exceeded its CPU time limit during %s",
+                     w->label, what);
             return;
         }
         f->status = KB__ST_CRASH;
@@ -329,7 +348,8 @@ static void describe_death(kb__worker *w, kb__failure *f, const char *what) {
 }
 
 static int fail_with(kb__worker *w, kb__failure *f, kb__status st, const char *what,
-                     const char *fmt, const char *detail) {
+                     const char *fmt, const char *detail)
+{
     reap(w, 0);
     f->status = st;
     char tmp[400];
@@ -341,14 +361,15 @@ static int fail_with(kb__worker *w, kb__failure *f, kb__status st, const char *w
 /* One message and the kernel's stamp of its sending (CLOCK_REALTIME ns, 0
  * if none). Returns recv's result, or -2 if the worker sent descriptors
  * (closed here: nothing of a plugin's enters the host's table). */
-static ssize_t recv_stamped(int sock, kb__rep *rep, uint64_t *stamp) {
+static ssize_t recv_stamped(int sock, kb__rep *rep, uint64_t *stamp)
+{
     union {
         char buf[CMSG_SPACE(sizeof(struct timespec)) + CMSG_SPACE(sizeof(int) * 8)];
         struct cmsghdr align;
     } cb;
     struct iovec iov = {rep, sizeof *rep};
-    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cb.buf,
-                        .msg_controllen = sizeof cb.buf};
+    struct msghdr mh = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cb.buf, .msg_controllen = sizeof cb.buf};
     ssize_t n = recvmsg(sock, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
     if (n < 0) return n;
     int fds = 0;
@@ -378,7 +399,8 @@ static ssize_t recv_stamped(int sock, kb__rep *rep, uint64_t *stamp) {
  * message, so no plugin code should run outside the stamps; the CPU it used
  * beyond them is kept in last_excess, for measure.c to compare. */
 static uint64_t batch_ns(kb__worker *w, uint64_t host, uint64_t st_start, uint64_t st_end,
-                         uint64_t cpu_sent) {
+                         uint64_t cpu_sent)
+{
     w->last_excess = 0;
     if (st_start <= 1 || st_end <= st_start || st_end - st_start > host) return host;
     const uint64_t ns = st_end - st_start, cpu = kb__worker_cpu_ns(w);
@@ -387,7 +409,8 @@ static uint64_t batch_ns(kb__worker *w, uint64_t host, uint64_t st_start, uint64
 }
 
 int kb__worker_call(kb__worker *w, kb__req *q, const int *fds, int nfds, kb__rep *rep,
-                    double timeout_s, uint64_t *host_ns, kb__failure *fail, const char *what) {
+                    double timeout_s, uint64_t *host_ns, kb__failure *fail, const char *what)
+{
     q->magic = KB__PROTO_MAGIC;
     q->nonce = w->nonce;
     q->seq = ++w->seq;
@@ -454,7 +477,8 @@ int kb__worker_call(kb__worker *w, kb__req *q, const int *fds, int nfds, kb__rep
         int ms = (int)((deadline - now) / 1000000u) + 1;
         struct pollfd pf[2] = {{w->sock, POLLIN, 0}, {w->out_rd, POLLIN, 0}};
         int pr = poll(pf, 2, ms);
-        if (pr < 0 && errno != EINTR) return fail_with(w, fail, KB__ST_CRASH, what, "%s", "poll failed");
+        if (pr < 0 && errno != EINTR)
+            return fail_with(w, fail, KB__ST_CRASH, what, "%s", "poll failed");
         if (pr <= 0) continue;
         if (pf[1].revents) drain_output(w);
         if (!(pf[0].revents & (POLLIN | POLLHUP | POLLERR))) continue;
@@ -513,7 +537,8 @@ int kb__worker_call(kb__worker *w, kb__req *q, const int *fds, int nfds, kb__rep
     }
 }
 
-int kb__worker_quit(kb__worker *w, double timeout_s, kb__failure *fail) {
+int kb__worker_quit(kb__worker *w, double timeout_s, kb__failure *fail)
+{
     kb__req *q = calloc(1, sizeof *q);
     kb__rep rep;
     if (!q) return KB__ENOMEM;
@@ -547,4 +572,3 @@ int kb__worker_quit(kb__worker *w, double timeout_s, kb__failure *fail) {
     }
     return 0;
 }
-

@@ -46,40 +46,40 @@
 #endif
 
 typedef struct kb__limits {
-    uint64_t as_bytes;     /* RLIMIT_AS of the worker */
-    uint32_t cpu_seconds;  /* RLIMIT_CPU: a backstop behind the host's deadlines */
-    int cpu;               /* pin to this CPU; -1: do not pin */
+    uint64_t as_bytes;    /* RLIMIT_AS of the worker */
+    uint32_t cpu_seconds; /* RLIMIT_CPU: a backstop behind the host's deadlines */
+    int cpu;              /* pin to this CPU; -1: do not pin */
 } kb__limits;
 
 /* How a worker failed, as a verdict. */
 typedef struct kb__failure {
-    kb__status status;     /* crash, timeout or rejected */
+    kb__status status; /* crash, timeout or rejected */
     char reason[512];
 } kb__failure;
 
 typedef struct kb__worker {
     pid_t pid;
     int sock;
-    int start_sock;        /* start messages of batches (KB__REQF_STARTED) */
-    int out_rd;            /* the worker's stdout+stderr, captured */
+    int start_sock; /* start messages of batches (KB__REQF_STARTED) */
+    int out_rd;     /* the worker's stdout+stderr, captured */
     uint64_t nonce, seq;
-    const char *label;     /* "candidate", "baseline" */
-    char captured[8192];   /* first bytes the plugin printed */
+    const char *label;   /* "candidate", "baseline" */
+    char captured[8192]; /* first bytes the plugin printed */
     size_t n_captured;
     uint64_t captured_total;
     int reaped;
     int wstatus;
     struct rusage ru;
-    char fault[512];       /* last words of the harness's fault handler */
+    char fault[512]; /* last words of the harness's fault handler */
     /* Policy the worker enforces per request (KB__REQF_*). */
-    int fpenv_free;        /* the target lets plugins change FP control state */
+    int fpenv_free; /* the target lets plugins change FP control state */
     /* CPU-time accounting between calls (see kb__worker_call). */
-    clockid_t cpu_clock;   /* the worker's process CPU clock */
+    clockid_t cpu_clock; /* the worker's process CPU clock */
     int have_cpu_clock;
-    int in_gap;            /* a reply came; the next request is not sent yet */
+    int in_gap; /* a reply came; the next request is not sent yet */
     uint64_t gap_cpu0, gap_wall0;
     uint64_t idle_cpu_ns, idle_wall_ns, idle_gaps; /* summed over every gap so far */
-    int stamps;            /* the kernel stamps its messages (SO_TIMESTAMPNS) */
+    int stamps; /* the kernel stamps its messages (SO_TIMESTAMPNS) */
     /* The last batch's CPU time minus its stamped interval: the harness's
      * own wake-up, receive and sends, and any plugin code that ran outside
      * the stamps (measure.c compares the two sides' medians). */
@@ -95,14 +95,14 @@ typedef struct kb__worker {
  * never scaled by how long the worker waited: a slack for rare preemption
  * spikes plus a little per gap, which bounds what a plugin may take from
  * the baseline to under 0.7% of a 3 ms batch. */
-#define KB__IDLE_CPU_ALLOW_NS 2000000.0 /* plus ... */
-#define KB__IDLE_CPU_PER_GAP_NS 20000.0 /* per gap, over what the baseline used */
+#define KB__IDLE_CPU_ALLOW_NS   2000000.0 /* plus ... */
+#define KB__IDLE_CPU_PER_GAP_NS 20000.0   /* per gap, over what the baseline used */
 /* A worker's own backstop, checked at every request, whatever the other
  * side does. Above the bound in measure.c because it cannot see the
  * machine: a VM whose host steals CPU charges an honest worker's bookkeeping
  * 130-150 us a gap; the baseline is charged the same, which is why the
  * trial's bound is relative to the baseline's own idle CPU. */
-#define KB__IDLE_CPU_BACKSTOP_NS 5000000.0
+#define KB__IDLE_CPU_BACKSTOP_NS         5000000.0
 #define KB__IDLE_CPU_BACKSTOP_PER_GAP_NS 200000.0
 
 /* Address space a worker may add to what it has mapped when a case is
@@ -137,10 +137,10 @@ int kb__worker_emulated(void);
 
 /* ---- the worker's memory map and filters, from /proc (maps.c) -------- */
 typedef struct kb__maps {
-    char *text;      /* the kept lines of /proc/<pid>/maps after loading; NULL if unreadable */
-    int64_t exec_kb; /* VmExe + VmLib after loading */
-    int filters;     /* Seccomp_filters after loading */
-    int taken;       /* a snapshot was taken (none for an emulated worker) */
+    char *text;       /* the kept lines of /proc/<pid>/maps after loading; NULL if unreadable */
+    int64_t exec_kb;  /* VmExe + VmLib after loading */
+    int filters;      /* Seccomp_filters after loading */
+    int taken;        /* a snapshot was taken (none for an emulated worker) */
     size_t image_len; /* bytes of text that are the harness's own image (its first lines) */
 } kb__maps;
 /* After loading: keeps the worker's executable, file and kernel mappings;

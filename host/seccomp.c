@@ -35,7 +35,8 @@
  * __O_TMPFILE bit alone: glibc's O_TMPFILE and __O_TMPFILE also carry
  * O_DIRECTORY, which plain directory opens (opendir) use. */
 #define KB__O_TMPFILE_BIT 020000000
-#define KB__OPEN_WRITES ((uint64_t)(O_WRONLY | O_RDWR | O_CREAT | O_TRUNC | O_APPEND | KB__O_TMPFILE_BIT))
+#define KB__OPEN_WRITES \
+    ((uint64_t)(O_WRONLY | O_RDWR | O_CREAT | O_TRUNC | O_APPEND | KB__O_TMPFILE_BIT))
 
 #ifndef PR_SET_VMA
 #define PR_SET_VMA 0x53564d41
@@ -51,35 +52,99 @@ static char kb__names[KB__NR_NAMES][24];
 /* Allowed whatever their arguments. */
 static const char *const kb__allow[] = {
     /* files: reading only (opens are checked below) */
-    "read", "pread64", "readv", "preadv", "preadv2", "close", "fstat", "stat", "lstat",
-    "newfstatat", "statx", "lseek", "access", "faccessat", "faccessat2", "readlink",
-    "readlinkat", "getdents64", "getcwd", "statfs", "fstatfs",
+    "read",
+    "pread64",
+    "readv",
+    "preadv",
+    "preadv2",
+    "close",
+    "fstat",
+    "stat",
+    "lstat",
+    "newfstatat",
+    "statx",
+    "lseek",
+    "access",
+    "faccessat",
+    "faccessat2",
+    "readlink",
+    "readlinkat",
+    "getdents64",
+    "getcwd",
+    "statfs",
+    "fstatfs",
     /* memory (mmap and mremap are narrowed once the plugin is loaded:
      * kb__seccomp_harden; madvise and mprotect are checked below) */
-    "mmap", "munmap", "mremap", "brk", "msync", "mincore",
+    "mmap",
+    "munmap",
+    "mremap",
+    "brk",
+    "msync",
+    "mincore",
     /* threads, synchronisation, scheduling queries */
-    "futex", "set_robust_list", "get_robust_list", "set_tid_address", "sched_yield",
-    "sched_getaffinity", "sched_getparam", "sched_getscheduler", "sched_get_priority_max",
-    "sched_get_priority_min", "membarrier", "getcpu",
+    "futex",
+    "set_robust_list",
+    "get_robust_list",
+    "set_tid_address",
+    "sched_yield",
+    "sched_getaffinity",
+    "sched_getparam",
+    "sched_getscheduler",
+    "sched_get_priority_max",
+    "sched_get_priority_min",
+    "membarrier",
+    "getcpu",
     /* identity and information */
-    "getpid", "gettid", "getppid", "getuid", "geteuid", "getgid", "getegid", "getpgrp",
-    "uname", "getrlimit", "sysinfo", "getrusage", "times", "getrandom",
+    "getpid",
+    "gettid",
+    "getppid",
+    "getuid",
+    "geteuid",
+    "getgid",
+    "getegid",
+    "getpgrp",
+    "uname",
+    "getrlimit",
+    "sysinfo",
+    "getrusage",
+    "times",
+    "getrandom",
     /* time; timers let CPU-time accounting catch work done from them */
-    "clock_gettime", "clock_getres", "clock_nanosleep", "nanosleep", "gettimeofday", "time",
-    "setitimer", "getitimer", "alarm", "timer_create", "timer_settime", "timer_gettime",
-    "timer_getoverrun", "timer_delete", "restart_syscall",
+    "clock_gettime",
+    "clock_getres",
+    "clock_nanosleep",
+    "nanosleep",
+    "gettimeofday",
+    "time",
+    "setitimer",
+    "getitimer",
+    "alarm",
+    "timer_create",
+    "timer_settime",
+    "timer_gettime",
+    "timer_getoverrun",
+    "timer_delete",
+    "restart_syscall",
     /* signals (rt_sigaction is checked below) */
-    "rt_sigprocmask", "rt_sigreturn", "sigaltstack", "rt_sigpending", "rt_sigtimedwait",
-    "rt_sigsuspend", "pause",
+    "rt_sigprocmask",
+    "rt_sigreturn",
+    "sigaltstack",
+    "rt_sigpending",
+    "rt_sigtimedwait",
+    "rt_sigsuspend",
+    "pause",
     /* pipes connect the process only to itself (sanitizer runtimes probe
      * memory through one) */
-    "pipe", "pipe2",
+    "pipe",
+    "pipe2",
     /* the end */
-    "exit", "exit_group",
+    "exit",
+    "exit_group",
 };
 
 static int add(scmp_filter_ctx ctx, uint32_t action, const char *name, unsigned n,
-               const struct scmp_arg_cmp *cmp, char *err, size_t err_len) {
+               const struct scmp_arg_cmp *cmp, char *err, size_t err_len)
+{
     const int nr = seccomp_syscall_resolve_name(name);
     if (nr == __NR_SCMP_ERROR) return 0; /* not on this architecture: nothing to allow */
     int rc = seccomp_rule_add_array(ctx, action, nr, n, cmp);
@@ -92,12 +157,14 @@ static int add(scmp_filter_ctx ctx, uint32_t action, const char *name, unsigned 
 
 /* Allowed when the low 32 bits of argument `arg` equal `v`. */
 static int add_eq32(scmp_filter_ctx ctx, const char *name, unsigned arg, uint64_t v, char *err,
-                    size_t err_len) {
+                    size_t err_len)
+{
     struct scmp_arg_cmp c = SCMP_CMP64(arg, SCMP_CMP_MASKED_EQ, KB__LOW32, v & KB__LOW32);
     return add(ctx, SCMP_ACT_ALLOW, name, 1, &c, err, err_len);
 }
 
-static void resolve_names(void) {
+static void resolve_names(void)
+{
     for (int nr = 0; nr < KB__NR_NAMES; nr++) {
         char *s = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, nr);
         snprintf(kb__names[nr], sizeof kb__names[nr], "%s", s ? s : "");
@@ -105,12 +172,14 @@ static void resolve_names(void) {
     }
 }
 
-static size_t put(char *out, size_t n, size_t cap, const char *s) {
+static size_t put(char *out, size_t n, size_t cap, const char *s)
+{
     while (*s && n + 1 < cap) out[n++] = *s++;
     return n;
 }
 
-void kb__syscall_describe(long nr, char *out, size_t out_len) {
+void kb__syscall_describe(long nr, char *out, size_t out_len)
+{
     /* Async-signal-safe: no stdio, no allocation. */
     if (!out_len) return;
     const char *name = nr >= 0 && nr < KB__NR_NAMES && kb__names[nr][0] ? kb__names[nr] : NULL;
@@ -139,8 +208,7 @@ void kb__syscall_describe(long nr, char *out, size_t out_len) {
         why = " (plugins may signal only themselves)";
     else if (!strcmp(name, "socket") || !strcmp(name, "connect") || !strcmp(name, "socketpair"))
         why = " (no network, no sockets)";
-    else if (!strcmp(name, "rt_sigaction") || !strcmp(name, "signal") ||
-             !strcmp(name, "sigaction"))
+    else if (!strcmp(name, "rt_sigaction") || !strcmp(name, "signal") || !strcmp(name, "sigaction"))
         why = " (plugins may not install signal handlers)";
     else if (!strcmp(name, "mprotect") || !strcmp(name, "pkey_mprotect"))
         why = " (memory may not be made executable, nor the harness's image writable)";
@@ -169,7 +237,8 @@ void kb__syscall_describe(long nr, char *out, size_t out_len) {
 
 extern char _end[]; /* the end of the executable's image (its bss) */
 
-int kb__seccomp_install(int sock, int start_sock, int rseq_trap, char *err, size_t err_len) {
+int kb__seccomp_install(int sock, int start_sock, int rseq_trap, char *err, size_t err_len)
+{
     resolve_names();
     if (KB__VALGRIND) return 0; /* see sandbox.h */
     scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_TRAP);
@@ -221,19 +290,33 @@ int kb__seccomp_install(int sock, int start_sock, int rseq_trap, char *err, size
      * (move or rebuild pages another process may share, such as the
      * inputs), MADV_MERGEABLE (KSM merges pages across processes) and the
      * privileged or newer kinds. */
-    static const int advice_ok[] = {
-        MADV_NORMAL,   MADV_RANDOM,    MADV_SEQUENTIAL, MADV_WILLNEED,   MADV_DONTNEED,
-        MADV_FREE,     MADV_DONTFORK,  MADV_DOFORK,     MADV_UNMERGEABLE, MADV_HUGEPAGE,
-        MADV_NOHUGEPAGE, MADV_DONTDUMP, MADV_DODUMP,    MADV_WIPEONFORK, MADV_KEEPONFORK,
-        22 /* MADV_POPULATE_READ */, 23 /* MADV_POPULATE_WRITE */};
+    static const int advice_ok[] = {MADV_NORMAL,
+                                    MADV_RANDOM,
+                                    MADV_SEQUENTIAL,
+                                    MADV_WILLNEED,
+                                    MADV_DONTNEED,
+                                    MADV_FREE,
+                                    MADV_DONTFORK,
+                                    MADV_DOFORK,
+                                    MADV_UNMERGEABLE,
+                                    MADV_HUGEPAGE,
+                                    MADV_NOHUGEPAGE,
+                                    MADV_DONTDUMP,
+                                    MADV_DODUMP,
+                                    MADV_WIPEONFORK,
+                                    MADV_KEEPONFORK,
+                                    22 /* MADV_POPULATE_READ */,
+                                    23 /* MADV_POPULATE_WRITE */};
     for (size_t i = 0; rc == 0 && i < sizeof advice_ok / sizeof advice_ok[0]; i++)
         rc = add_eq32(ctx, "madvise", 2, (uint64_t)advice_ok[i], err, err_len);
 
     /* arch_prctl: queries, and the permission AMX needs. Setting the FS or
      * GS base, mapping a vDSO, CPUID faulting or shadow stacks would change
      * what the harness's own code runs on. */
-    static const int arch_ok[] = {0x1003 /* ARCH_GET_FS */, 0x1004 /* ARCH_GET_GS */,
-                                  0x1011 /* ARCH_GET_CPUID */, 0x1021 /* ARCH_GET_XCOMP_SUPP */,
+    static const int arch_ok[] = {0x1003 /* ARCH_GET_FS */,
+                                  0x1004 /* ARCH_GET_GS */,
+                                  0x1011 /* ARCH_GET_CPUID */,
+                                  0x1021 /* ARCH_GET_XCOMP_SUPP */,
                                   0x1022 /* ARCH_GET_XCOMP_PERM */,
                                   0x1023 /* ARCH_REQ_XCOMP_PERM */,
                                   0x5005 /* ARCH_SHSTK_STATUS */};
@@ -246,8 +329,7 @@ int kb__seccomp_install(int sock, int start_sock, int rseq_trap, char *err, size
      * The worker starts without glibc's registration (see worker.c); then
      * any call is the plugin's and traps. Where glibc registers threads
      * anyway, the call fails with ENOSYS, which glibc takes in its stride. */
-    if (rc == 0 && !rseq_trap)
-        rc = add(ctx, SCMP_ACT_ERRNO(ENOSYS), "rseq", 0, NULL, err, err_len);
+    if (rc == 0 && !rseq_trap) rc = add(ctx, SCMP_ACT_ERRNO(ENOSYS), "rseq", 0, NULL, err, err_len);
 
     /* seccomp itself, so the worker can stack its post-load filter
      * (kb__seccomp_harden), which then refuses any further one. A filter
@@ -278,7 +360,7 @@ int kb__seccomp_install(int sock, int start_sock, int rseq_trap, char *err, size
     }
 
     /* Harmless queries that libraries make. */
-    if (rc == 0) rc = add_eq32(ctx, "ioctl", 1, TCGETS, err, err_len);      /* isatty */
+    if (rc == 0) rc = add_eq32(ctx, "ioctl", 1, TCGETS, err, err_len); /* isatty */
     if (rc == 0) rc = add_eq32(ctx, "ioctl", 1, TIOCGWINSZ, err, err_len);
     static const int fcntl_ok[] = {F_GETFD, F_SETFD, F_GETFL, F_SETFL};
     for (size_t i = 0; rc == 0 && i < sizeof fcntl_ok / sizeof fcntl_ok[0]; i++)
@@ -311,7 +393,8 @@ int kb__seccomp_install(int sock, int start_sock, int rseq_trap, char *err, size
  * hint) leaves them changed, which the host sees from /proc (maps.c): the
  * size of the executable memory after every batch, the whole map after
  * timing. */
-int kb__seccomp_harden(char *err, size_t err_len) {
+int kb__seccomp_harden(char *err, size_t err_len)
+{
     if (KB__VALGRIND) return 0;
     scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
     if (!ctx) {

@@ -16,15 +16,15 @@
  * overflow in every later sum. */
 #define KB__MAX_BUFFER_BYTES (UINT64_C(1) << 40)
 /* Cases and their names must fit a kb__result. */
-#define KB__SPEC_MAX_CASES (sizeof ((kb__result *)0)->cases / sizeof ((kb__result *)0)->cases[0])
-#define KB__CASE_NAME_MAX sizeof ((kb__case_result *)0)->name
-#define KB__NAME_MAX 32 /* parameter and buffer names (the worker protocol's bound) */
-#define KB__TEXT_MAX 256
+#define KB__SPEC_MAX_CASES (sizeof((kb__result *)0)->cases / sizeof((kb__result *)0)->cases[0])
+#define KB__CASE_NAME_MAX  sizeof((kb__case_result *)0)->name
+#define KB__NAME_MAX       32 /* parameter and buffer names (the worker protocol's bound) */
+#define KB__TEXT_MAX       256
 
-#define SPEC_FAIL(code, ...)                    \
-    do {                                        \
-        kb__errf(err, err_len, __VA_ARGS__);    \
-        return code;                            \
+#define SPEC_FAIL(code, ...)                 \
+    do {                                     \
+        kb__errf(err, err_len, __VA_ARGS__); \
+        return code;                         \
     } while (0)
 
 size_t kb__dtype_size(uint32_t dtype)
@@ -64,12 +64,11 @@ static const char *shown(const char *s)
 static int is_name(const char *s, size_t max, const char *punct, int upper)
 {
     size_t n = s ? strnlen(s, max) : 0;
-    if (n == 0 || n == max)
-        return 0;
+    if (n == 0 || n == max) return 0;
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-              (upper && c >= 'A' && c <= 'Z') || strchr(punct, c)))
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (upper && c >= 'A' && c <= 'Z') ||
+              strchr(punct, c)))
             return 0;
     }
     return 1;
@@ -80,11 +79,9 @@ static int is_name(const char *s, size_t max, const char *punct, int upper)
 static int is_text(const char *s, size_t max)
 {
     size_t n = s ? strnlen(s, max) : 0;
-    if (n == 0 || n == max)
-        return 0;
+    if (n == 0 || n == max) return 0;
     for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-            return 0;
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) return 0;
     return 1;
 }
 
@@ -116,8 +113,8 @@ static int check_header(const kb_target *t, const char *path, char *err, size_t 
                   "%s: target name \"%s\" must be 1-63 lowercase letters, digits and '-'", path,
                   shown(t->name));
     if (!is_text(t->description, KB__TEXT_MAX))
-        SPEC_FAIL(KB__ESPEC, "%s: description must be one line of 1-%d printable characters",
-                  path, KB__TEXT_MAX - 1);
+        SPEC_FAIL(KB__ESPEC, "%s: description must be one line of 1-%d printable characters", path,
+                  KB__TEXT_MAX - 1);
     if (t->upstream && t->upstream[0] && !is_text(t->upstream, KB__TEXT_MAX))
         SPEC_FAIL(KB__ESPEC, "%s: upstream must be one line of 1-%d printable characters", path,
                   KB__TEXT_MAX - 1);
@@ -138,8 +135,8 @@ static int check_params(const kb_target *t, const char *path, char *err, size_t 
     for (uint32_t p = 0; p < t->n_params; p++) {
         if (!is_name(t->param_names[p], KB__NAME_MAX, "_", 1))
             SPEC_FAIL(KB__ESPEC,
-                      "%s: parameter %u: name \"%s\" must be 1-%d letters, digits or '_'", path,
-                      p, shown(t->param_names[p]), KB__NAME_MAX - 1);
+                      "%s: parameter %u: name \"%s\" must be 1-%d letters, digits or '_'", path, p,
+                      shown(t->param_names[p]), KB__NAME_MAX - 1);
         for (uint32_t q = 0; q < p; q++)
             if (strcmp(t->param_names[p], t->param_names[q]) == 0)
                 SPEC_FAIL(KB__ESPEC, "%s: parameter name \"%s\" is used twice", path,
@@ -151,8 +148,8 @@ static int check_params(const kb_target *t, const char *path, char *err, size_t 
 static int check_buffers(const kb_target *t, const char *path, char *err, size_t err_len)
 {
     if (t->n_buffers < 1 || t->n_buffers > KB_MAX_BUFFERS || !t->buffers)
-        SPEC_FAIL(KB__ESPEC, "%s: n_buffers %u must be 1..%d with buffers set", path,
-                  t->n_buffers, KB_MAX_BUFFERS);
+        SPEC_FAIL(KB__ESPEC, "%s: n_buffers %u must be 1..%d with buffers set", path, t->n_buffers,
+                  KB_MAX_BUFFERS);
     uint32_t n_role[4] = {0, 0, 0, 0};
     for (uint32_t b = 0; b < t->n_buffers; b++) {
         const kb_buffer_spec *s = &t->buffers[b];
@@ -197,8 +194,8 @@ static int check_cases(const kb_target *t, const char *path, char *err, size_t e
     for (uint32_t i = 0; i < t->n_cases; i++) {
         const kb_case_spec *c = &t->cases[i];
         if (!is_text(c->name, KB__CASE_NAME_MAX))
-            SPEC_FAIL(KB__ESPEC, "%s: case %u: name must be one line of 1-%zu characters", path,
-                      i, KB__CASE_NAME_MAX - 1);
+            SPEC_FAIL(KB__ESPEC, "%s: case %u: name must be one line of 1-%zu characters", path, i,
+                      KB__CASE_NAME_MAX - 1);
         for (uint32_t j = 0; j < i; j++)
             if (strcmp(c->name, t->cases[j].name) == 0)
                 SPEC_FAIL(KB__ESPEC, "%s: case %u: name '%s' is already case %u's", path, i,
@@ -218,8 +215,8 @@ static int check_cases(const kb_target *t, const char *path, char *err, size_t e
                           path, c->name, s->name, (unsigned long long)len,
                           kb__dtype_size(s->dtype));
         }
-        if (!isfinite(c->bytes_per_call) || c->bytes_per_call < 0 ||
-            !isfinite(c->flops_per_call) || c->flops_per_call < 0)
+        if (!isfinite(c->bytes_per_call) || c->bytes_per_call < 0 || !isfinite(c->flops_per_call) ||
+            c->flops_per_call < 0)
             SPEC_FAIL(KB__ESPEC,
                       "%s: case '%s': bytes_per_call and flops_per_call must be finite and >= 0",
                       path, c->name);
@@ -230,11 +227,8 @@ static int check_cases(const kb_target *t, const char *path, char *err, size_t e
 int kb__spec_check(const kb_target *t, const char *path, char *err, size_t err_len)
 {
     int rc = check_header(t, path, err, err_len);
-    if (!rc)
-        rc = check_params(t, path, err, err_len);
-    if (!rc)
-        rc = check_buffers(t, path, err, err_len);
-    if (!rc)
-        rc = check_cases(t, path, err, err_len);
+    if (!rc) rc = check_params(t, path, err, err_len);
+    if (!rc) rc = check_buffers(t, path, err, err_len);
+    if (!rc) rc = check_cases(t, path, err, err_len);
     return rc;
 }

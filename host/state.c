@@ -17,7 +17,8 @@
 
 #include "kb.h"
 
-int kb__state_dir(char *out, size_t out_len, int create, char *err, size_t err_len) {
+int kb__state_dir(char *out, size_t out_len, int create, char *err, size_t err_len)
+{
     const char *d = getenv("KBENCH_STATE_DIR");
     snprintf(out, out_len, "%s", d && *d ? d : ".kbench");
     if (create && mkdir(out, 0755) != 0 && errno != EEXIST) {
@@ -28,7 +29,8 @@ int kb__state_dir(char *out, size_t out_len, int create, char *err, size_t err_l
     return 0;
 }
 
-static void now_iso(char *out, size_t n) {
+static void now_iso(char *out, size_t n)
+{
     time_t t = time(NULL);
     struct tm tm;
     gmtime_r(&t, &tm);
@@ -36,7 +38,8 @@ static void now_iso(char *out, size_t n) {
 }
 
 /* Writes text to path atomically. */
-static int write_atomic(const char *path, const char *text, char *err, size_t err_len) {
+static int write_atomic(const char *path, const char *text, char *err, size_t err_len)
+{
     char tmp[4200];
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
     FILE *f = fopen(tmp, "w");
@@ -56,7 +59,8 @@ static int write_atomic(const char *path, const char *text, char *err, size_t er
 }
 
 /* Reads "key: number" from a small state file; NAN when absent. */
-static double read_key(const char *path, const char *key, char *sval, size_t sval_len) {
+static double read_key(const char *path, const char *key, char *sval, size_t sval_len)
+{
     FILE *f = fopen(path, "r");
     if (!f) return NAN;
     char line[256];
@@ -77,7 +81,8 @@ static double read_key(const char *path, const char *key, char *sval, size_t sva
     return v;
 }
 
-int kb__machine_load(kb__machine *m) {
+int kb__machine_load(kb__machine *m)
+{
     char dir[4096], path[4200];
     memset(m, 0, sizeof *m);
     kb__state_dir(dir, sizeof dir, 0, NULL, 0);
@@ -94,7 +99,8 @@ int kb__machine_load(kb__machine *m) {
     return isfinite(m->peak_gflops) ? 0 : -1;
 }
 
-int kb__machine_save(const kb__machine *m, char *err, size_t err_len) {
+int kb__machine_save(const kb__machine *m, char *err, size_t err_len)
+{
     char dir[4096], path[4200], text[1024], when[32];
     if (kb__state_dir(dir, sizeof dir, 1, err, err_len) != 0) return KB__EIO;
     snprintf(path, sizeof path, "%s/machine.txt", dir);
@@ -108,13 +114,15 @@ int kb__machine_save(const kb__machine *m, char *err, size_t err_len) {
     return write_atomic(path, text, err, err_len);
 }
 
-double kb__machine_roof(const kb__machine *m, double bytes) {
+double kb__machine_roof(const kb__machine *m, double bytes)
+{
     for (int i = 0; i < 3; i++)
         if (bytes <= m->level_bytes[i]) return m->bw_gbps[i];
     return m->bw_gbps[3];
 }
 
-int kb__noise_load(const char *target, double *pct, char *when, size_t when_len) {
+int kb__noise_load(const char *target, double *pct, char *when, size_t when_len)
+{
     char dir[4096], path[4400];
     kb__state_dir(dir, sizeof dir, 0, NULL, 0);
     snprintf(path, sizeof path, "%s/%s/noise.txt", dir, target);
@@ -125,7 +133,8 @@ int kb__noise_load(const char *target, double *pct, char *when, size_t when_len)
 }
 
 int kb__noise_save(const char *target, double pct, double aa_lo, double aa_hi, int trials,
-                   char *err, size_t err_len) {
+                   char *err, size_t err_len)
+{
     char dir[4096], path[4400], text[512], when[32];
     if (kb__state_dir(dir, sizeof dir, 1, err, err_len) != 0) return KB__EIO;
     snprintf(path, sizeof path, "%s/%s", dir, target);

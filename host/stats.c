@@ -26,8 +26,8 @@
 #include "kb.h"
 
 #define KB__BOOT_DEFAULT 2000 /* resamples when the caller passes < 2 */
-#define KB__CI_LO_P 0.05
-#define KB__CI_HI_P 0.95
+#define KB__CI_LO_P      0.05
+#define KB__CI_HI_P      0.95
 
 /* ---- private random stream ------------------------------------------ */
 typedef struct kb__rng {
@@ -70,14 +70,11 @@ static double gamma_draw(kb__rng *r, double shape)
     double d = shape - 1.0 / 3.0, c = 1.0 / sqrt(9.0 * d);
     for (;;) {
         double x = std_normal(r), v = 1.0 + c * x;
-        if (v <= 0.0)
-            continue;
+        if (v <= 0.0) continue;
         v = v * v * v;
         double u = unif_open(r), x2 = x * x;
-        if (u < 1.0 - 0.0331 * x2 * x2)
-            return d * v;
-        if (log(u) < 0.5 * x2 + d * (1.0 - v + log(v)))
-            return d * v;
+        if (u < 1.0 - 0.0331 * x2 * x2) return d * v;
+        if (log(u) < 0.5 * x2 + d * (1.0 - v + log(v))) return d * v;
     }
 }
 
@@ -98,29 +95,22 @@ static void select_kth(double *a, size_t n, size_t k)
     while (l < r) {
         size_t mid = l + (r - l) / 2;
         /* median of three as the pivot: sorted or reversed input stays linear */
-        if (a[mid] < a[l])
-            swapd(&a[mid], &a[l]);
-        if (a[r] < a[l])
-            swapd(&a[r], &a[l]);
-        if (a[r] < a[mid])
-            swapd(&a[r], &a[mid]);
+        if (a[mid] < a[l]) swapd(&a[mid], &a[l]);
+        if (a[r] < a[l]) swapd(&a[r], &a[l]);
+        if (a[r] < a[mid]) swapd(&a[r], &a[mid]);
         double x = a[mid];
         size_t i = l, j = r;
         for (;;) {
-            while (a[i] < x)
-                i++;
-            while (x < a[j])
-                j--;
-            if (i >= j)
-                break;
+            while (a[i] < x) i++;
+            while (x < a[j]) j--;
+            if (i >= j) break;
             swapd(&a[i], &a[j]);
             i++;
             j--;
         }
         /* now a[l..j] <= x <= a[j+1..r] (or i == j holds x itself) */
         if (i == j) {
-            if (k == i)
-                return;
+            if (k == i) return;
             if (k < i)
                 r = i - 1;
             else
@@ -138,12 +128,10 @@ static double median_inplace(double *a, size_t n)
 {
     size_t k = n / 2;
     select_kth(a, n, k);
-    if (n % 2)
-        return a[k];
+    if (n % 2) return a[k];
     double below = a[0];
     for (size_t i = 1; i < k; i++)
-        if (a[i] > below)
-            below = a[i];
+        if (a[i] > below) below = a[i];
     return 0.5 * (below + a[k]);
 }
 
@@ -156,31 +144,26 @@ static int cmp_double(const void *pa, const void *pb)
 static int any_nan(const double *x, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        if (isnan(x[i]))
-            return 1;
+        if (isnan(x[i])) return 1;
     return 0;
 }
 
 double kb__median(const double *x, size_t n)
 {
-    if (!x || n == 0 || any_nan(x, n))
-        return NAN;
+    if (!x || n == 0 || any_nan(x, n)) return NAN;
     double stackbuf[512];
     double *a = n <= sizeof stackbuf / sizeof stackbuf[0] ? stackbuf : malloc(n * sizeof *a);
-    if (!a)
-        return NAN;
+    if (!a) return NAN;
     memcpy(a, x, n * sizeof *a);
     double m = median_inplace(a, n);
-    if (a != stackbuf)
-        free(a);
+    if (a != stackbuf) free(a);
     return m;
 }
 
 /* A CI stretched about its estimate by factor f, in log space (ratios). */
 kb__ci kb__ci_widen(kb__ci c, double f)
 {
-    if (!(c.est > 0) || !(c.lo > 0) || !(c.hi > 0) || !(f >= 1))
-        return c;
+    if (!(c.est > 0) || !(c.lo > 0) || !(c.hi > 0) || !(f >= 1)) return c;
     const double e = log(c.est);
     return (kb__ci){c.est, exp(e + f * (log(c.lo) - e)), exp(e + f * (log(c.hi) - e))};
 }
@@ -203,19 +186,15 @@ double kb__batch_overhead(const double *gap_a, const double *gap_b, const double
                           const double *ns_b, size_t n, double gaps[2], double *batch_ns)
 {
     gaps[0] = gaps[1] = *batch_ns = 0;
-    if (n == 0)
-        return 0;
+    if (n == 0) return 0;
     gaps[0] = kb__median(gap_a, n);
     gaps[1] = kb__median(gap_b, n);
     const double ma = kb__median(ns_a, n), mb = kb__median(ns_b, n);
     *batch_ns = ma < mb ? ma : mb;
-    if (!isfinite(gaps[0]) || !isfinite(gaps[1]))
-        return 0;
+    if (!isfinite(gaps[0]) || !isfinite(gaps[1])) return 0;
     double ov = gaps[0] < gaps[1] ? gaps[0] : gaps[1];
-    if (!(ov > 0))
-        return 0;
-    if (!(ov <= 0.01 * *batch_ns))
-        ov = *batch_ns > 0 ? 0.01 * *batch_ns : 0;
+    if (!(ov > 0)) return 0;
+    if (!(ov <= 0.01 * *batch_ns)) ov = *batch_ns > 0 ? 0.01 * *batch_ns : 0;
     return ov;
 }
 
@@ -223,8 +202,7 @@ double kb__batch_overhead(const double *gap_a, const double *gap_b, const double
 /* Median of one resample of the sorted sample s[0..n). */
 static double resample_median(const double *s, size_t n, kb__rng *r)
 {
-    if (n == 1)
-        return s[0];
+    if (n == 1) return s[0];
     size_t m = (n + 1) / 2; /* 1-based rank of the (lower) middle */
     double ga = gamma_draw(r, (double)m);
     double gb = gamma_draw(r, (double)(n - m + 1));
@@ -232,8 +210,7 @@ static double resample_median(const double *s, size_t n, kb__rng *r)
     double p = ceil((double)n * u);
     size_t pos = p < 1.0 ? 1 : p > (double)n ? n : (size_t)p;
     double lo = s[pos - 1];
-    if (n % 2)
-        return lo;
+    if (n % 2) return lo;
     /* the smallest of the n - m uniforms above U_(m) */
     double w = u + (1.0 - u) * -expm1(log(unif_open(r)) / (double)(n - m));
     double p2 = ceil((double)n * w);
@@ -246,8 +223,7 @@ static double quantile_sorted(const double *v, size_t n, double p)
 {
     double h = (double)(n - 1) * p;
     size_t i = (size_t)h;
-    if (i + 1 >= n)
-        return v[n - 1];
+    if (i + 1 >= n) return v[n - 1];
     return v[i] + (h - (double)i) * (v[i + 1] - v[i]);
 }
 
@@ -265,12 +241,10 @@ static kb__ci ci_unknown(void)
 kb__ci kb__bootstrap_mean_of_medians(const double *const *x, const size_t *n, size_t k,
                                      uint64_t seed, int resamples)
 {
-    if (!x || !n || k == 0)
-        return ci_unknown();
+    if (!x || !n || k == 0) return ci_unknown();
     size_t total = 0;
     for (size_t g = 0; g < k; g++) {
-        if (!x[g] || n[g] == 0 || any_nan(x[g], n[g]))
-            return ci_unknown();
+        if (!x[g] || n[g] == 0 || any_nan(x[g], n[g])) return ci_unknown();
         total += n[g];
     }
     size_t b = resamples < 2 ? KB__BOOT_DEFAULT : (size_t)resamples;
@@ -307,10 +281,8 @@ kb__ci kb__bootstrap_mean_of_medians(const double *const *x, const size_t *n, si
     c.hi = quantile_sorted(stat, b, KB__CI_HI_P);
     /* rounding in the mean can put the estimate a hair outside a CI whose
      * resamples all equal it (constant groups) */
-    if (c.lo > c.est)
-        c.lo = c.est;
-    if (c.hi < c.est)
-        c.hi = c.est;
+    if (c.lo > c.est) c.lo = c.est;
+    if (c.hi < c.est) c.hi = c.est;
     free(sorted);
     free(stat);
     return c;
@@ -341,14 +313,12 @@ kb__status kb__decide(const kb__rule *rule, kb__ci geomean, kb__ci worst, char *
 
     if (!ci_finite(geomean) || !ci_finite(worst)) {
         kb__errf(reason, reason_len,
-                 "the ratio CIs are not finite (too few samples or a timer problem): %s",
-                 more);
+                 "the ratio CIs are not finite (too few samples or a timer problem): %s", more);
         return KB__ST_INCONCLUSIVE;
     }
     if (geomean.lo > win) {
-        kb__errf(reason, reason_len,
-                 "geomean %.4f CI [%.4f, %.4f] lies above %g: not a %g%% win", geomean.est,
-                 geomean.lo, geomean.hi, win, min_gain * 100.0);
+        kb__errf(reason, reason_len, "geomean %.4f CI [%.4f, %.4f] lies above %g: not a %g%% win",
+                 geomean.est, geomean.lo, geomean.hi, win, min_gain * 100.0);
         return KB__ST_DISCARD;
     }
     if (worst.lo > cap) {
@@ -370,8 +340,8 @@ kb__status kb__decide(const kb__rule *rule, kb__ci geomean, kb__ci worst, char *
                  geomean.est, geomean.lo, geomean.hi, win, worst.est, worst.lo, worst.hi, cap,
                  more);
     else
-        kb__errf(reason, reason_len, "geomean %.4f CI [%.4f, %.4f] straddles %g: %s",
-                 geomean.est, geomean.lo, geomean.hi, win, more);
+        kb__errf(reason, reason_len, "geomean %.4f CI [%.4f, %.4f] straddles %g: %s", geomean.est,
+                 geomean.lo, geomean.hi, win, more);
     return KB__ST_INCONCLUSIVE;
 }
 

@@ -18,8 +18,9 @@
 #define KB__PROBE_SEED_DOMAIN 0x70726f6265736564u /* "probesed" */
 
 /* Case selection: "quick" (default), "all", or a ";"-separated list. */
-static int select_cases(const kb_target *t, const char *sel, uint32_t *idx, uint32_t *n,
-                        char *err, size_t err_len) {
+static int select_cases(const kb_target *t, const char *sel, uint32_t *idx, uint32_t *n, char *err,
+                        size_t err_len)
+{
     *n = 0;
     if (!sel || !strcmp(sel, "quick") || !strcmp(sel, "all")) {
         const int all = sel && !strcmp(sel, "all");
@@ -32,7 +33,8 @@ static int select_cases(const kb_target *t, const char *sel, uint32_t *idx, uint
     char buf[2048];
     snprintf(buf, sizeof buf, "%s", sel);
     /* Case names contain commas themselves, so the list separator is ";". */
-    for (char *save = NULL, *tok = strtok_r(buf, ";", &save); tok; tok = strtok_r(NULL, ";", &save)) {
+    for (char *save = NULL, *tok = strtok_r(buf, ";", &save); tok;
+         tok = strtok_r(NULL, ";", &save)) {
         uint32_t i = 0;
         for (; i < t->n_cases; i++)
             if (!strcmp(t->cases[i].name, tok)) break;
@@ -46,7 +48,8 @@ static int select_cases(const kb_target *t, const char *sel, uint32_t *idx, uint
     return 0;
 }
 
-static void ctx_free(kb__ctx *c) {
+static void ctx_free(kb__ctx *c)
+{
     if (!c) return;
     for (uint32_t i = 0; i < c->n_cases; i++) kb__case_free(&c->cases[i]);
     if (c->t) kb__lib_close(&c->oracle);
@@ -55,7 +58,8 @@ static void ctx_free(kb__ctx *c) {
 }
 
 static int ctx_build(kb__ctx *c, const char *target, const char *oracles_dir, const char *sel,
-                     uint64_t seed, uint64_t probe_seed, char *err, size_t err_len) {
+                     uint64_t seed, uint64_t probe_seed, char *err, size_t err_len)
+{
     const uint64_t t0 = kb__now_ns();
     snprintf(c->target, sizeof c->target, "%s", target);
     snprintf(c->oracles_dir, sizeof c->oracles_dir, "%s", oracles_dir ? oracles_dir : "");
@@ -66,7 +70,8 @@ static int ctx_build(kb__ctx *c, const char *target, const char *oracles_dir, co
         c->cases[i].fd = c->cases[i].ro_fd = c->cases[i].cfd = c->cases[i].cro_fd =
             c->cases[i].pfd = c->cases[i].pro_fd = -1;
     c->osnap.fd = -1;
-    int rc = kb__oracle_find(target, oracles_dir, c->oracle_path, sizeof c->oracle_path, err, err_len);
+    int rc =
+        kb__oracle_find(target, oracles_dir, c->oracle_path, sizeof c->oracle_path, err, err_len);
     if (rc != 0) return KB__ENOTFOUND;
     if ((rc = kb__snapshot_take(c->oracle_path, &c->osnap, err, err_len)) != 0) return rc;
     /* Load the sealed copy whose digest is reported, not the path, which
@@ -88,7 +93,8 @@ static int ctx_build(kb__ctx *c, const char *target, const char *oracles_dir, co
 }
 
 int kb__ctx_get(kb__ctx_cache *cc, const char *target, const char *oracles_dir, const char *cases,
-                uint64_t seed, kb__ctx **out, char *err, size_t err_len) {
+                uint64_t seed, kb__ctx **out, char *err, size_t err_len)
+{
     if (!cc->seed) {
         uint64_t s[2];
         if (getrandom(s, sizeof s, 0) != sizeof s) {
@@ -116,7 +122,8 @@ int kb__ctx_get(kb__ctx_cache *cc, const char *target, const char *oracles_dir, 
         char path[1024];
         int same = kb__oracle_find(target, oracles_dir, path, sizeof path, err, err_len) == 0 &&
                    !strcmp(path, c->oracle_path) &&
-                   kb__snapshot_take(path, &now, err, err_len) == 0 && now.digest == c->osnap.digest;
+                   kb__snapshot_take(path, &now, err, err_len) == 0 &&
+                   now.digest == c->osnap.digest;
         kb__snapshot_close(&now);
         if (same) {
             cc->hits++;
@@ -148,7 +155,8 @@ int kb__ctx_get(kb__ctx_cache *cc, const char *target, const char *oracles_dir, 
     return 0;
 }
 
-void kb__ctx_cache_free(kb__ctx_cache *cc) {
+void kb__ctx_cache_free(kb__ctx_cache *cc)
+{
     for (uint32_t i = 0; i < cc->n; i++) ctx_free(cc->ctx[i]);
     memset(cc, 0, sizeof *cc);
 }

@@ -23,12 +23,14 @@
 #include "hwc.h"
 #include "trial.h"
 
-static void fail_result(kb__result *r, kb__status st, const char *reason) {
+static void fail_result(kb__result *r, kb__status st, const char *reason)
+{
     r->status = st;
     kb__errf(r->reason, sizeof r->reason, "%s", reason);
 }
 
-static int last_cpu(void) {
+static int last_cpu(void)
+{
     cpu_set_t set;
     if (sched_getaffinity(0, sizeof set, &set) != 0) return -1;
     for (int c = CPU_SETSIZE - 1; c >= 0; c--)
@@ -40,14 +42,16 @@ static int last_cpu(void) {
  * case's prepare, release): the timing budget, at least 2 s. A plugin that
  * spends longer there is contained like one that hangs, and a short
  * --budget keeps a hung plugin's trial short. */
-static double phase_timeout(const kb__trial_opts *o) {
+static double phase_timeout(const kb__trial_opts *o)
+{
     return o->budget > 2.0 ? o->budget : 2.0;
 }
 
 /* The ELF checks; a foreign library (fp) need not export kb_plugin_entry_v1,
  * the only thing elf.c reports as KB__EABI. Its symbol is looked up in the
  * worker, inside the sandbox. */
-static int elf_check(int fd, const char *path, const kb__fplan *fp, char *err, size_t err_len) {
+static int elf_check(int fd, const char *path, const kb__fplan *fp, char *err, size_t err_len)
+{
     const int rc = kb__elf_check_fd(fd, path, err, err_len);
     return fp && rc == KB__EABI ? 0 : rc;
 }
@@ -60,7 +64,8 @@ static int elf_check(int fd, const char *path, const kb__fplan *fp, char *err, s
  * nothing executable that is writable or no file's; it is kept for the
  * check after every batch (batch.c). Off where the worker runs without a
  * filter (an emulator, valgrind); a sanitizer build keeps the first only. */
-static int check_hardened(kb__side *s, const char *path, kb__failure *fail) {
+static int check_hardened(kb__side *s, const char *path, kb__failure *fail)
+{
     if (kb__worker_emulated() || KB__VALGRIND) return 0;
     int lo, hi;
     const int want = KB__ASAN ? 1 : 2;
@@ -82,7 +87,8 @@ static int check_hardened(kb__side *s, const char *path, kb__failure *fail) {
 }
 
 static int side_open(kb__side *s, const char *path, const char *label, const kb__trial_opts *o,
-                     int cpu, const kb__fplan *fp, kb__failure *fail) {
+                     int cpu, const kb__fplan *fp, kb__failure *fail)
+{
     char err[512];
     if (getrandom(&s->rng, sizeof s->rng, 0) != sizeof s->rng) s->rng = kb__now_ns();
     for (int i = 0; i < KB__MAX_CASES; i++) s->ob[i].fd = -1;
@@ -94,7 +100,8 @@ static int side_open(kb__side *s, const char *path, const char *label, const kb_
         kb__errf(fail->reason, sizeof fail->reason, "%s", err);
         return KB__EFORMAT;
     }
-    kb__limits lim = {.as_bytes = 16ull << 30, .cpu_seconds = (uint32_t)(o->budget * 4 + 60), .cpu = cpu};
+    kb__limits lim = {
+        .as_bytes = 16ull << 30, .cpu_seconds = (uint32_t)(o->budget * 4 + 60), .cpu = cpu};
     if (kb__worker_spawn(&s->w, o->exe, label, &lim, err, sizeof err) != 0) {
         fail->status = KB__ST_REJECTED;
         kb__errf(fail->reason, sizeof fail->reason, "%s", err);
@@ -145,8 +152,9 @@ static int side_open(kb__side *s, const char *path, const char *label, const kb_
     return 0;
 }
 
-static int side_prepare(kb__side *s, kb__case_data *cd, double timeout_s,
-                        kb__failure *fail, char *err, size_t err_len) {
+static int side_prepare(kb__side *s, kb__case_data *cd, double timeout_s, kb__failure *fail,
+                        char *err, size_t err_len)
+{
     const uint32_t slot = cd->layout.slot;
     /* Each side writes output memory of its own: pages both could map
      * writable, one could take away under the other (MADV_REMOVE punches
@@ -177,7 +185,8 @@ static int side_prepare(kb__side *s, kb__case_data *cd, double timeout_s,
 /* A case's timed sets, sent once every case is prepared: prepare, the one
  * untimed plugin code that sees inputs, never has a per-call set mapped,
  * this case's or any other's (arena.c). */
-static int side_inputs(kb__side *s, kb__case_data *cd, double timeout_s, kb__failure *fail) {
+static int side_inputs(kb__side *s, kb__case_data *cd, double timeout_s, kb__failure *fail)
+{
     kb__req q;
     memset(&q, 0, sizeof q);
     q.type = KB__REQ_INPUTS;
@@ -197,7 +206,8 @@ static int side_inputs(kb__side *s, kb__case_data *cd, double timeout_s, kb__fai
 }
 
 static int side_release_all(kb__side *s, kb__case_data *cases, uint32_t n, double timeout_s,
-                            kb__failure *fail) {
+                            kb__failure *fail)
+{
     for (uint32_t c = 0; c < n; c++) {
         if (!s->prepared[c]) continue;
         kb__req q;
@@ -214,7 +224,8 @@ static int side_release_all(kb__side *s, kb__case_data *cases, uint32_t n, doubl
     return kb__worker_quit(&s->w, timeout_s, fail);
 }
 
-static void side_close(kb__side *s) {
+static void side_close(kb__side *s)
+{
     kb__worker_kill(&s->w);
     for (int i = 0; i < KB__MAX_CASES; i++)
         if (s->ob[i].base || s->ob[i].fd >= 0) kb__outbuf_free(&s->ob[i]);
@@ -222,14 +233,16 @@ static void side_close(kb__side *s) {
     kb__maps_free(&s->maps);
 }
 
-static void no_timing(kb__result *r) {
+static void no_timing(kb__result *r)
+{
     const double nan_ = NAN;
     r->geomean = r->worst = (kb__ci){nan_, nan_, nan_};
     r->noise_pct = r->drift_pct = r->fresh_ratio = r->fresh_lo = r->fresh_hi = nan_;
 }
 
 int kb__trial_run(const kb__trial_opts *o, kb__ctx_cache *cache, kb__result *r, char *err,
-                  size_t err_len) {
+                  size_t err_len)
+{
     const uint64_t t0 = kb__now_ns();
     kb__side *cand = calloc(1, sizeof *cand), *base = calloc(1, sizeof *base);
     kb__ctx_cache local;
@@ -312,7 +325,8 @@ int kb__trial_run(const kb__trial_opts *o, kb__ctx_cache *cache, kb__result *r, 
     hwc_open = 1;
 
     /* 3-4. oracle and cases: warm if this cache has seen the target */
-    rc = kb__ctx_get(cache, cand->desc.target, o->oracles_dir, o->cases, o->seed, &ctx, err, err_len);
+    rc = kb__ctx_get(cache, cand->desc.target, o->oracles_dir, o->cases, o->seed, &ctx, err,
+                     err_len);
     if (rc == KB__ENOTFOUND) {
         fail.status = KB__ST_REJECTED;
         kb__errf(fail.reason, sizeof fail.reason, "%s: %s", o->candidate, err);
@@ -349,10 +363,14 @@ int kb__trial_run(const kb__trial_opts *o, kb__ctx_cache *cache, kb__result *r, 
 
     /* 6. prepare every case, candidate first; then check every input set */
     for (uint32_t c = 0; c < n_cases; c++) {
-        if ((rc = side_prepare(cand, &cases[c], phase_timeout(o), &fail, err, err_len)) == KB__ENOMEM) goto out;
+        if ((rc = side_prepare(cand, &cases[c], phase_timeout(o), &fail, err, err_len)) ==
+            KB__ENOMEM)
+            goto out;
         if (rc) goto verdict;
         if (!o->verify_only) {
-            if ((rc = side_prepare(base, &cases[c], phase_timeout(o), &fail, err, err_len)) == KB__ENOMEM) goto out;
+            if ((rc = side_prepare(base, &cases[c], phase_timeout(o), &fail, err, err_len)) ==
+                KB__ENOMEM)
+                goto out;
             if (rc) goto verdict;
         }
     }
@@ -391,8 +409,8 @@ int kb__trial_run(const kb__trial_opts *o, kb__ctx_cache *cache, kb__result *r, 
     for (uint32_t c = 0; c < n_cases; c++)
         if (kb__case_digest(&cases[c]) != cases[c].input_digest) {
             fail.status = KB__ST_REJECTED;
-            kb__errf(fail.reason, sizeof fail.reason, "inputs of case %s changed: a plugin wrote to input",
-                     cases[c].cs->name);
+            kb__errf(fail.reason, sizeof fail.reason,
+                     "inputs of case %s changed: a plugin wrote to input", cases[c].cs->name);
             goto verdict;
         }
     goto done;
@@ -424,8 +442,10 @@ out:
     free(cand);
     free(base);
     free(smp);
-    if (hwc_open) kb__hwc_close(&hwc, r->hw_counters, sizeof r->hw_counters);
-    else snprintf(r->hw_counters, sizeof r->hw_counters, "n/a (no candidate ran)");
+    if (hwc_open)
+        kb__hwc_close(&hwc, r->hw_counters, sizeof r->hw_counters);
+    else
+        snprintf(r->hw_counters, sizeof r->hw_counters, "n/a (no candidate ran)");
     if (restore) sched_setaffinity(0, sizeof saved, &saved);
     r->trial_seconds = (double)(kb__now_ns() - t0) / 1e9;
     (void)fail_result;
@@ -433,7 +453,8 @@ out:
 }
 
 int kb__plugin_probe(const char *path, const char *exe, kb__desc *d, char *digest_hex,
-                     kb__failure *fail) {
+                     kb__failure *fail)
+{
     kb__side *s = calloc(1, sizeof *s);
     if (!s) return KB__ENOMEM;
     s->snap.fd = -1;

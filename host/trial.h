@@ -12,31 +12,31 @@
 
 /* Inputs and oracle outputs of one case, generated once in the host. */
 typedef struct kb__case_data {
-    uint32_t index;          /* into the spec's cases */
+    uint32_t index; /* into the spec's cases */
     const kb_case_spec *cs;
-    kb__layout layout;       /* what workers are told */
-    int fd, ro_fd;           /* statics memfd, and a read-only reopen for workers */
-    uint8_t *base;           /* host mapping (read-only once sealed) */
+    kb__layout layout; /* what workers are told */
+    int fd, ro_fd;     /* statics memfd, and a read-only reopen for workers */
+    uint8_t *base;     /* host mapping (read-only once sealed) */
     size_t size;
-    int cfd, cro_fd;         /* the timed per-call sets' memfd (the calls arena) */
+    int cfd, cro_fd; /* the timed per-call sets' memfd (the calls arena) */
     uint8_t *cbase;
     size_t csize;
-    uint64_t input_digest;   /* of all three arenas, to prove nobody wrote them */
-    int pfd, pro_fd;         /* the fresh sets' memfd, and its read-only reopen */
+    uint64_t input_digest; /* of all three arenas, to prove nobody wrote them */
+    int pfd, pro_fd;       /* the fresh sets' memfd, and its read-only reopen */
     uint8_t *pbase;
     size_t psize;
-    void *ref[KB__ALLSETS][KB_MAX_BUFFERS];        /* oracle outputs, per output */
+    void *ref[KB__ALLSETS][KB_MAX_BUFFERS]; /* oracle outputs, per output */
     uint64_t ref_produced[KB__ALLSETS][KB_MAX_BUFFERS];
-    double oracle_ns;        /* one in-host oracle call, for calibration */
-    uint64_t llc_bytes;      /* the cache a cold case's replicas outgrow; 0 when warm */
-    uint32_t rep_next;       /* the replica the next batch starts on (batch.c) */
-    uint64_t touch_max;      /* a warm batch's sets up to this many bytes are read in
+    double oracle_ns;   /* one in-host oracle call, for calibration */
+    uint64_t llc_bytes; /* the cache a cold case's replicas outgrow; 0 when warm */
+    uint32_t rep_next;  /* the replica the next batch starts on (batch.c) */
+    uint64_t touch_max; /* a warm batch's sets up to this many bytes are read in
                               * before its clock starts (batch.c); 0: never */
 } kb__case_data;
 
 /* The in-process oracle: its spec plus its kernel. */
-int kb__case_build(const kb_target *t, const kb_plugin *oracle, uint32_t case_index,
-                   uint32_t slot, uint64_t seed, uint64_t probe_seed, kb__case_data *cd, char *err,
+int kb__case_build(const kb_target *t, const kb_plugin *oracle, uint32_t case_index, uint32_t slot,
+                   uint64_t seed, uint64_t probe_seed, kb__case_data *cd, char *err,
                    size_t err_len);
 void kb__case_free(kb__case_data *cd);
 /* Digest of all the case's inputs, to prove after a trial nobody wrote them. */
@@ -77,14 +77,14 @@ typedef struct kb__side {
     kb__desc desc;
     kb__snapshot snap;
     double prepare_ms;
-    int threaded_ok;        /* the target allows threads */
-    double last_worker_ns;  /* the worker's own reading of its last batch */
-    double last_gap_ns;     /* the host's measure of it minus that reading */
-    uint32_t n_gaps;        /* host minus worker time per batch, ns */
+    int threaded_ok;       /* the target allows threads */
+    double last_worker_ns; /* the worker's own reading of its last batch */
+    double last_gap_ns;    /* the host's measure of it minus that reading */
+    uint32_t n_gaps;       /* host minus worker time per batch, ns */
     double gaps[KB__MAX_GAPS], rel_gaps[KB__MAX_GAPS];
     double excess[KB__MAX_GAPS]; /* CPU time beyond the stamped interval, ns */
-    uint64_t rng;           /* picks which lanes of a batch are checked */
-    kb__maps maps;          /* the worker's mappings after loading (maps.c) */
+    uint64_t rng;                /* picks which lanes of a batch are checked */
+    kb__maps maps;               /* the worker's mappings after loading (maps.c) */
 } kb__side;
 
 /* Output bytes one call writes: its lane's data, canaries excluded. */
@@ -105,16 +105,16 @@ int kb__side_batch(kb__side *s, const kb_target *t, kb__case_data *cd, const uin
                    kb__failure *fail);
 
 typedef struct kb__trial_opts {
-    const char *candidate;  /* path to the .so */
-    const char *against;    /* NULL or "oracle", or a path */
+    const char *candidate; /* path to the .so */
+    const char *against;   /* NULL or "oracle", or a path */
     const char *oracles_dir;
-    const char *cases;      /* "quick" (default), "all", or comma-separated names */
-    double budget;          /* seconds of timing; default 2 */
+    const char *cases; /* "quick" (default), "all", or comma-separated names */
+    double budget;     /* seconds of timing; default 2 */
     kb__rule rule;
     int verify_only;
-    const char *exe;        /* the kbench binary workers exec */
-    int progress;           /* print progress on stderr */
-    uint64_t seed;          /* 0: a fresh secret */
+    const char *exe; /* the kbench binary workers exec */
+    int progress;    /* print progress on stderr */
+    uint64_t seed;   /* 0: a fresh secret */
     /* --foreign: the candidate is a plain library and this function in it,
      * called through libffi as --sig describes, for target foreign_target
      * (foreign.c). NULL for a kbench plugin. */
@@ -125,15 +125,15 @@ typedef struct kb__trial_opts {
 
 /* Sampling: interleave both sides until decided or out of budget. */
 typedef struct kb__samples {
-    uint32_t n;             /* pairs */
+    uint32_t n; /* pairs */
     uint32_t cap;
-    double *logr;           /* log(candidate / baseline) per pair, at summary */
-    double *cand_ns, *base_ns; /* host-measured batch times */
+    double *logr;                /* log(candidate / baseline) per pair, at summary */
+    double *cand_ns, *base_ns;   /* host-measured batch times */
     double *cand_gap, *base_gap; /* those minus the workers' own readings */
-    double *k;              /* calls in that pair's batches */
-    double *tmp;            /* scratch for per-call figures */
-    uint64_t calls;         /* calibrated calls per batch (before jitter) */
-    uint64_t max_calls;     /* most calls a batch may make (kb__batch_calls_max) */
+    double *k;                   /* calls in that pair's batches */
+    double *tmp;                 /* scratch for per-call figures */
+    uint64_t calls;              /* calibrated calls per batch (before jitter) */
+    uint64_t max_calls;          /* most calls a batch may make (kb__batch_calls_max) */
 } kb__samples;
 
 int kb__measure(const kb__trial_opts *o, const kb_target *t, kb__case_data *cases, uint32_t n_cases,
@@ -163,7 +163,7 @@ typedef struct kb__ctx {
 typedef struct kb__ctx_cache {
     kb__ctx *ctx[KB__CTX_MAX];
     uint32_t n;
-    uint64_t seed; /* secret, drawn when the cache is first used */
+    uint64_t seed;       /* secret, drawn when the cache is first used */
     uint64_t probe_seed; /* secret, drawn with it, independently */
     uint64_t hits, builds;
 } kb__ctx_cache;

@@ -8,8 +8,7 @@
 
 void kb__errf(char *err, size_t err_len, const char *fmt, ...)
 {
-    if (!err || err_len == 0)
-        return;
+    if (!err || err_len == 0) return;
     va_list ap;
     va_start(ap, fmt);
     int n = vsnprintf(err, err_len, fmt, ap);
@@ -23,8 +22,7 @@ void kb__errf(char *err, size_t err_len, const char *fmt, ...)
      * drive the user's terminal. */
     for (char *p = err; *p; p++) {
         unsigned char c = (unsigned char)*p;
-        if (c < 0x20 || c == 0x7f)
-            *p = ' ';
+        if (c < 0x20 || c == 0x7f) *p = ' ';
     }
 }
 

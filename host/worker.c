@@ -39,18 +39,19 @@
 /* Descriptor rows: replica r of set s is row r * KB__SETS + s, fresh set
  * KB__SETS + p is row n_reps * KB__SETS + p; with one replica (a warm
  * target) a set's row is its index. */
-static size_t ins_bytes(uint32_t n_reps) {
+static size_t ins_bytes(uint32_t n_reps)
+{
     return sizeof(kb_buffer) * KB_MAX_BUFFERS * ((size_t)n_reps * KB__SETS + KB__PROBE);
 }
 
 typedef struct kb__wcase {
     int ready;
     void *state;
-    uint8_t *arena;        /* the statics */
+    uint8_t *arena; /* the statics */
     size_t arena_size;
-    uint8_t *calls;        /* the timed per-call sets, mapped after prepare */
+    uint8_t *calls; /* the timed per-call sets, mapped after prepare */
     size_t calls_size;
-    uint8_t *outmap;       /* reservation incl. guard pages */
+    uint8_t *outmap; /* reservation incl. guard pages */
     size_t outmap_size;
     uint32_t n_ins, n_outs;
     kb_buffer statics[KB_MAX_BUFFERS];
@@ -59,12 +60,12 @@ typedef struct kb__wcase {
      * faults instead of steering later calls. */
     kb_buffer (*ins)[KB_MAX_BUFFERS];
     size_t ins_size;
-    uint32_t *rows;        /* cold cases: a batch's descriptor row per call (do_batch) */
-    uint8_t *probe;        /* one group of fresh sets, mapped when the host sends it */
+    uint32_t *rows; /* cold cases: a batch's descriptor row per call (do_batch) */
+    uint8_t *probe; /* one group of fresh sets, mapped when the host sends it */
     size_t probe_size;
-    int probe_group;       /* which group is mapped */
-    kb_buffer *lanes;      /* [n_lanes][n_outs]: each call's own outputs */
-    kb_buffer *work;       /* the batch's copy of lanes, handed to run(); shared
+    int probe_group;  /* which group is mapped */
+    kb_buffer *lanes; /* [n_lanes][n_outs]: each call's own outputs */
+    kb_buffer *work;  /* the batch's copy of lanes, handed to run(); shared
                             * with the host, which reads `produced` from it */
     size_t work_size;
     kb__layout layout;
@@ -93,7 +94,8 @@ static struct {
 /* The system call, not the vDSO: a plugin that moves or unmaps the vDSO
  * should break only its own clock. (The host decides nothing by this
  * reading; it is a cross-check and sizes batches.) */
-static uint64_t now_ns(void) {
+static uint64_t now_ns(void)
+{
     struct timespec ts;
     syscall(SYS_clock_gettime, CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
@@ -106,19 +108,22 @@ static uint64_t now_ns(void) {
  * message, at the price of two system calls inside every timed interval.
  * Pending signals arrive after the start (or, for other requests, once the
  * request is read). */
-static void block_signals(void) {
+static void block_signals(void)
+{
     if (W.blocked || !W.hold_signals) return;
     sigset_t all;
     sigfillset(&all);
     if (sigprocmask(SIG_SETMASK, &all, &W.plugin_mask) == 0) W.blocked = 1;
 }
 
-static void unblock_signals(void) {
+static void unblock_signals(void)
+{
     if (W.blocked) sigprocmask(SIG_SETMASK, &W.plugin_mask, NULL);
     W.blocked = 0;
 }
 
-static void reply(kb__rep *r) {
+static void reply(kb__rep *r)
+{
     r->magic = KB__PROTO_MAGIC;
     r->nonce = W.nonce;
     r->seq = W.seq;
@@ -128,7 +133,8 @@ static void reply(kb__rep *r) {
 }
 
 /* The start message of a batch, on its own channel (see KB__REQF_STARTED). */
-static void announce_start(void) {
+static void announce_start(void)
+{
     kb__rep r;
     memset(&r, 0, sizeof r);
     r.magic = KB__PROTO_MAGIC;
@@ -139,7 +145,8 @@ static void announce_start(void) {
     }
 }
 
-static void reply_code(uint32_t type, int code, const char *msg) {
+static void reply_code(uint32_t type, int code, const char *msg)
+{
     kb__rep r;
     memset(&r, 0, sizeof r);
     r.type = type;
@@ -153,12 +160,14 @@ static void reply_code(uint32_t type, int code, const char *msg) {
  * async-signal-safe calls; the message goes out before the default action
  * kills the process, so the host can say "wrote to input" instead of just
  * "SIGSEGV". A plugin may replace this handler; then it is a plain crash. */
-static size_t put(char *out, size_t n, size_t cap, const char *s) {
+static size_t put(char *out, size_t n, size_t cap, const char *s)
+{
     while (s && *s && n + 1 < cap) out[n++] = *s++;
     return n;
 }
 
-static size_t put_u64(char *out, size_t n, size_t cap, uint64_t v) {
+static size_t put_u64(char *out, size_t n, size_t cap, uint64_t v)
+{
     char num[24];
     int k = (int)sizeof num - 1;
     num[k] = 0;
@@ -169,7 +178,8 @@ static size_t put_u64(char *out, size_t n, size_t cap, uint64_t v) {
     return put(out, n, cap, num + k);
 }
 
-static void say_raw(const char *msg) {
+static void say_raw(const char *msg)
+{
     static kb__rep r; /* static: no large frame on the alternate stack */
     memset(&r, 0, sizeof r);
     r.type = KB__REP_FAULT;
@@ -177,7 +187,8 @@ static void say_raw(const char *msg) {
     reply(&r);
 }
 
-static void say_fault(const char *what, const char *name) {
+static void say_fault(const char *what, const char *name)
+{
     static char m[512];
     size_t n = put(m, 0, 240, what);
     if (name) {
@@ -191,7 +202,8 @@ static void say_fault(const char *what, const char *name) {
 
 /* Address space in use and its limit, in bytes (0 when unknown). Reads
  * /proc/self/statm with plain system calls: callable from a handler. */
-static void vm_usage(uint64_t *used, uint64_t *limit) {
+static void vm_usage(uint64_t *used, uint64_t *limit)
+{
     *used = *limit = 0;
     struct rlimit rl;
     if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) *limit = rl.rlim_cur;
@@ -208,7 +220,8 @@ static void vm_usage(uint64_t *used, uint64_t *limit) {
 
 /* A fault outside inputs and outputs while the address space is nearly
  * full is most likely an allocation that failed and was not checked. */
-static int say_if_out_of_memory(void) {
+static int say_if_out_of_memory(void)
+{
     uint64_t used, limit;
     vm_usage(&used, &limit);
     if (!limit || used + (256u << 20) < limit) return 0;
@@ -223,7 +236,8 @@ static int say_if_out_of_memory(void) {
     return 1;
 }
 
-static void on_fault(int sig, siginfo_t *si, void *uc) {
+static void on_fault(int sig, siginfo_t *si, void *uc)
+{
     (void)uc;
     uint8_t *addr = (uint8_t *)si->si_addr;
     for (int c = 0; c < KB__MAX_CASES; c++) {
@@ -265,7 +279,8 @@ die:
  * say which it was and end the worker (the filter does not let the plugin
  * replace this handler; if it blocks SIGSYS the kernel kills the worker with
  * it, which the host reports the same way). */
-static void on_sigsys(int sig, siginfo_t *si, void *uc) {
+static void on_sigsys(int sig, siginfo_t *si, void *uc)
+{
     (void)sig;
     (void)uc;
     static char m[256], desc[160];
@@ -277,7 +292,8 @@ static void on_sigsys(int sig, siginfo_t *si, void *uc) {
     _exit(125);
 }
 
-static void install_fault_handler(void) {
+static void install_fault_handler(void)
+{
     static char altstack[64 * 1024];
     stack_t ss = {.ss_sp = altstack, .ss_size = sizeof altstack, .ss_flags = 0};
     sigaltstack(&ss, NULL);
@@ -304,7 +320,8 @@ static void install_fault_handler(void) {
  * -1 when the area could not be unregistered. */
 extern const ptrdiff_t __rseq_offset __attribute__((weak));
 extern const unsigned int __rseq_size __attribute__((weak));
-static uint8_t *thread_pointer(void) {
+static uint8_t *thread_pointer(void)
+{
     uint8_t *tp = NULL;
 #if defined(__x86_64__)
     __asm__("mov %%fs:0, %0" : "=r"(tp));
@@ -314,7 +331,8 @@ static uint8_t *thread_pointer(void) {
     return tp;
 }
 
-static int rseq_off(void) {
+static int rseq_off(void)
+{
     if (!&__rseq_size || __rseq_size == 0) return 1;
 #if defined(RSEQ_SIG) && defined(SYS_rseq)
     uint8_t *area = thread_pointer() + __rseq_offset;
@@ -323,7 +341,7 @@ static int rseq_off(void) {
     const unsigned lens[] = {32, __rseq_size};
     for (int i = 0; i < 2; i++)
         if (syscall(SYS_rseq, area, lens[i], 1 /* RSEQ_FLAG_UNREGISTER */, RSEQ_SIG) == 0) {
-            const uint32_t failed = (uint32_t)-2; /* RSEQ_CPU_ID_REGISTRATION_FAILED */
+            const uint32_t failed = (uint32_t)-2;     /* RSEQ_CPU_ID_REGISTRATION_FAILED */
             memcpy(area + 4, &failed, sizeof failed); /* cpu_id */
             return 0;
         }
@@ -335,9 +353,13 @@ static int rseq_off(void) {
  * capabilities (a root worker could otherwise read the host's memory, which
  * holds the oracle's outputs), not inspectable by the other worker, and the
  * system-call filter. Returns 0, or fills W.sandbox_err. */
-static void *noop_thread(void *arg) { return arg; }
+static void *noop_thread(void *arg)
+{
+    return arg;
+}
 
-static int lock_down(int sock) {
+static int lock_down(int sock)
+{
     char err[256];
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
@@ -390,7 +412,8 @@ typedef struct kb__fpctl {
     uint32_t x87; /* x87 control word; 0 elsewhere */
 } kb__fpctl;
 
-static kb__fpctl fp_read(void) {
+static kb__fpctl fp_read(void)
+{
     kb__fpctl f = {0, 0};
 #if defined(__x86_64__)
     uint32_t m;
@@ -410,16 +433,21 @@ static kb__fpctl fp_read(void) {
 }
 
 /* 0 when unchanged (or the target allows changes); else writes why. */
-static int fp_changed(kb__fpctl before, uint32_t req_flags, char *msg, size_t len) {
+static int fp_changed(kb__fpctl before, uint32_t req_flags, char *msg, size_t len)
+{
     kb__fpctl now = fp_read();
     if ((req_flags & KB__REQF_FPENV_FREE) || (now.sse == before.sse && now.x87 == before.x87))
         return 0;
 #if defined(__x86_64__)
     const uint32_t x = now.sse ^ before.sse;
     char what[96] = "";
-    static const struct { uint32_t bit; const char *name; } parts[] = {
-        {0x6000, "rounding mode"}, {0x8000, "flush-to-zero"}, {0x0040, "denormals-are-zero"},
-        {0x1f80, "exception masks"}};
+    static const struct {
+        uint32_t bit;
+        const char *name;
+    } parts[] = {{0x6000, "rounding mode"},
+                 {0x8000, "flush-to-zero"},
+                 {0x0040, "denormals-are-zero"},
+                 {0x1f80, "exception masks"}};
     for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
         if (x & parts[i].bit)
             snprintf(what + strlen(what), sizeof what - strlen(what), "%s%s", what[0] ? ", " : ": ",
@@ -442,36 +470,42 @@ static int fp_changed(kb__fpctl before, uint32_t req_flags, char *msg, size_t le
 
 /* "prepare returned 2 (out of memory: the worker's memory limit is 2.1
  * GiB)" rather than a bare code, when the plugin says it ran out. */
-static void nomem_note(int rc, char *note, size_t len) {
+static void nomem_note(int rc, char *note, size_t len)
+{
     note[0] = 0;
     if (rc != KB_ERR_NOMEM) return;
     uint64_t used, limit;
     vm_usage(&used, &limit);
     if (limit)
-        snprintf(note, len, " (out of memory: the worker's memory limit is %.2f GiB, %.2f GiB in use)",
+        snprintf(note, len,
+                 " (out of memory: the worker's memory limit is %.2f GiB, %.2f GiB in use)",
                  (double)limit / (1u << 30), (double)used / (1u << 30));
     else
         snprintf(note, len, " (out of memory)");
 }
 
 /* ---- host services given to the plugin -------------------------------- */
-static void host_log(const kb_host *h, const char *msg) {
+static void host_log(const kb_host *h, const char *msg)
+{
     (void)h;
     if (msg) fprintf(stderr, "[plugin] %.*s\n", 400, msg);
 }
-static void *host_alloc(const kb_host *h, size_t size, size_t align) {
+static void *host_alloc(const kb_host *h, size_t size, size_t align)
+{
     (void)h;
     void *p = NULL;
     if (align < sizeof(void *) || (align & (align - 1))) return NULL;
     return posix_memalign(&p, align, size ? size : 1) == 0 ? p : NULL;
 }
-static void host_free(const kb_host *h, void *p) {
+static void host_free(const kb_host *h, void *p)
+{
     (void)h;
     free(p);
 }
 static kb_host HOST = {sizeof(kb_host), 0, 0, host_log, host_alloc, host_free};
 
-static uint64_t count_threads(void) {
+static uint64_t count_threads(void)
+{
     DIR *d = opendir("/proc/self/task");
     uint64_t n = 0;
     if (!d) return 0;
@@ -483,7 +517,8 @@ static uint64_t count_threads(void) {
 }
 
 /* ---- requests ---------------------------------------------------------- */
-static void do_load(int fd, const char *shown, const kb__fplan *foreign) {
+static void do_load(int fd, const char *shown, const kb__fplan *foreign)
+{
     char path[64], err[512];
     snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
     if (W.loaded) {
@@ -525,7 +560,8 @@ static void do_load(int fd, const char *shown, const kb__fplan *foreign) {
     reply(&r);
 }
 
-static void unmap_case(kb__wcase *k) {
+static void unmap_case(kb__wcase *k)
+{
     if (k->arena) munmap(k->arena, k->arena_size);
     if (k->calls) munmap(k->calls, k->calls_size);
     if (k->outmap) munmap(k->outmap, k->outmap_size);
@@ -537,7 +573,8 @@ static void unmap_case(kb__wcase *k) {
     memset(k, 0, sizeof *k);
 }
 
-static void do_case(const kb__req *q, int arena_fd, int out_fd) {
+static void do_case(const kb__req *q, int arena_fd, int out_fd)
+{
     char err[512] = "";
     if (!W.loaded || q->layout.slot >= KB__MAX_CASES || arena_fd < 0 || out_fd < 0) {
         reply_code(KB__REP_REFUSED, -1, "bad case request");
@@ -610,7 +647,8 @@ static void do_case(const kb__req *q, int arena_fd, int out_fd) {
     k->n_outs = L->n_outs;
     k->n_ins = L->n_calls;
     for (uint32_t i = 0; i < L->n_statics; i++)
-        k->statics[i] = (kb_buffer){k->arena + L->buf[i].off[0], L->buf[i].count, 0, L->buf[i].dtype, 0};
+        k->statics[i] =
+            (kb_buffer){k->arena + L->buf[i].off[0], L->buf[i].count, 0, L->buf[i].dtype, 0};
     const size_t insz = ins_bytes(L->n_reps);
     void *insm = mmap(NULL, insz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (insm == MAP_FAILED) {
@@ -623,13 +661,15 @@ static void do_case(const kb__req *q, int arena_fd, int out_fd) {
     for (uint32_t p = 0; p < L->n_params && p < KB_MAX_PARAMS; p++)
         k->names[p] = k->layout.param_names[p];
     k->layout.case_name[sizeof k->layout.case_name - 1] = 0;
-    k->cs = (kb_case){k->layout.case_name, L->n_params, 0, k->layout.params, (const char *const *)k->names};
+    k->cs = (kb_case){k->layout.case_name, L->n_params, 0, k->layout.params,
+                      (const char *const *)k->names};
     k->ready = 1;
 
     const kb__fpctl fp0 = fp_read();
     uint64_t t0 = now_ns();
     void *state = NULL;
-    int rc = W.lib.plugin->prepare(&HOST, &k->cs, k->statics, L->n_statics, &state, err, sizeof err);
+    int rc =
+        W.lib.plugin->prepare(&HOST, &k->cs, k->statics, L->n_statics, &state, err, sizeof err);
     uint64_t t1 = now_ns();
     err[sizeof err - 1] = 0;
     if (rc != 0) {
@@ -676,7 +716,8 @@ out:
  * any plugin code runs and the pages go after the batch (do_batch), so a
  * plugin meets each fresh set first at the call that runs it. Returns
  * NULL, or a reason. */
-static const char *map_group(kb__wcase *k, uint32_t group, int *fd) {
+static const char *map_group(kb__wcase *k, uint32_t group, int *fd)
+{
     const kb__layout *L = &k->layout;
     if (group >= KB__PROBE_GROUPS) return "bad probe request";
     const uint64_t from = L->group_off[group], to = L->group_off[group + 1];
@@ -705,7 +746,8 @@ static const char *map_group(kb__wcase *k, uint32_t group, int *fd) {
 }
 
 /* KB__REQF_TOUCH: a load of every cache line of the sets' inputs. */
-static void touch_sets(const kb__wcase *k, const uint32_t *rows, uint32_t n_order) {
+static void touch_sets(const kb__wcase *k, const uint32_t *rows, uint32_t n_order)
+{
     uint64_t sum = 0;
     for (uint32_t o = 0; o < n_order; o++)
         for (uint32_t i = 0; i < k->n_ins; i++) {
@@ -717,7 +759,8 @@ static void touch_sets(const kb__wcase *k, const uint32_t *rows, uint32_t n_orde
     W.touched += sum;
 }
 
-static void do_batch(const kb__req *q, int *fresh_fd) {
+static void do_batch(const kb__req *q, int *fresh_fd)
+{
     if (*fresh_fd >= 0 && q->slot < KB__MAX_CASES && W.cases[q->slot].ready) {
         const char *why = map_group(&W.cases[q->slot], q->group, fresh_fd);
         if (why) {
@@ -725,9 +768,8 @@ static void do_batch(const kb__req *q, int *fresh_fd) {
             return;
         }
     }
-    if (*fresh_fd >= 0 || q->slot >= KB__MAX_CASES || !W.cases[q->slot].ready || !W.cases[q->slot].calls ||
-        q->n_order == 0 ||
-        q->n_order > KB__MAX_ORDER || q->calls == 0 ||
+    if (*fresh_fd >= 0 || q->slot >= KB__MAX_CASES || !W.cases[q->slot].ready ||
+        !W.cases[q->slot].calls || q->n_order == 0 || q->n_order > KB__MAX_ORDER || q->calls == 0 ||
         q->calls > W.cases[q->slot].layout.n_lanes) {
         reply_code(KB__REP_REFUSED, -1, "bad batch request");
         return;
@@ -780,9 +822,9 @@ static void do_batch(const kb__req *q, int *fresh_fd) {
     if (q->flags & KB__REQF_STARTED) announce_start();
     unblock_signals();
     const uint64_t t0 = now_ns();
-    const int rc = kb__run_calls(W.lib.plugin, k->state, (const kb_buffer(*)[KB_MAX_BUFFERS])k->ins,
-                                 k->n_ins, k->work, n_outs, rows, n_order, calls, &done, err,
-                                 sizeof err);
+    const int rc =
+        kb__run_calls(W.lib.plugin, k->state, (const kb_buffer(*)[KB_MAX_BUFFERS])k->ins, k->n_ins,
+                      k->work, n_outs, rows, n_order, calls, &done, err, sizeof err);
     const uint64_t t1 = now_ns();
     r.ns = t1 - t0;
     for (uint32_t j = 0; j < n_outs; j++) r.produced[j] = k->work[(done - 1) * n_outs + j].produced;
@@ -815,7 +857,8 @@ static void do_batch(const kb__req *q, int *fresh_fd) {
 
 /* The timed sets, after prepare: prepare has returned and no plugin code
  * runs between requests, so the plugin meets them first in a timed call. */
-static void do_inputs(const kb__req *q, int fd) {
+static void do_inputs(const kb__req *q, int fd)
+{
     if (q->slot >= KB__MAX_CASES || !W.cases[q->slot].ready || fd < 0 || W.cases[q->slot].calls) {
         reply_code(KB__REP_REFUSED, -1, "bad inputs request");
         return;
@@ -844,7 +887,8 @@ static void do_inputs(const kb__req *q, int fd) {
     reply_code(KB__REP_OK, 0, NULL);
 }
 
-static void do_release(const kb__req *q) {
+static void do_release(const kb__req *q)
+{
     if (q->slot >= KB__MAX_CASES || !W.cases[q->slot].ready) {
         reply_code(KB__REP_REFUSED, -1, "bad release request");
         return;
@@ -855,7 +899,8 @@ static void do_release(const kb__req *q) {
     reply_code(KB__REP_OK, 0, NULL);
 }
 
-int kb__worker_main(int sock) {
+int kb__worker_main(int sock)
+{
     W.sock = sock;
     W.page = sysconf(_SC_PAGESIZE);
     W.base_threads = count_threads();
@@ -866,12 +911,11 @@ int kb__worker_main(int sock) {
         int fds[2] = {-1, -1};
         char cbuf[CMSG_SPACE(sizeof(int) * 2)];
         struct iovec iov = {&q, sizeof q};
-        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-                            .msg_controllen = sizeof cbuf};
+        struct msghdr mh = {
+            .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
         ssize_t n;
         block_signals();
-        do
-            n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+        do n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
         while (n < 0 && errno == EINTR);
         if (n > 0 && q.type != KB__REQ_BATCH) unblock_signals();
         if (n <= 0) return n == 0 ? 0 : 1; /* host gone: nothing to report to */
@@ -889,7 +933,10 @@ int kb__worker_main(int sock) {
             q.path[sizeof q.path - 1] = 0;
             do_load(fds[0], q.path, &q.foreign);
             break;
-        case KB__REQ_CASE: do_case(&q, fds[0], fds[1]); fds[0] = fds[1] = -1; break;
+        case KB__REQ_CASE:
+            do_case(&q, fds[0], fds[1]);
+            fds[0] = fds[1] = -1;
+            break;
         case KB__REQ_BATCH: do_batch(&q, &fds[0]); break;
         case KB__REQ_RELEASE: do_release(&q); break;
         case KB__REQ_INPUTS: do_inputs(&q, fds[0]); break;

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test suite: install dependencies, build, run every cmocka test with ctest.
-# In CI (CI=true) or with KB_FULL_TESTS=1 it then also runs: the reduced ISA
+# In CI (CI=true) or with KB_FULL_TESTS=1 it then also runs: the style check
+# (scripts/format.sh --check), the reduced ISA
 # matrix (generic, native, asan-ubsan, aarch64 under qemu, and this suite as
 # a Haswell sees it, under qemu-x86_64), the whole suite again under
 # ASan+UBSan, and a 10-second libFuzzer run of each parser. The measurement
@@ -11,6 +12,7 @@ scripts/deps.sh
 scripts/build.sh
 (cd "${KB_BUILD:-build}" && ctest --output-on-failure -j1 "$@")
 if [ "${CI:-}" = true ] || [ "${KB_FULL_TESTS:-}" = 1 ]; then
+  scripts/format.sh --check
   scripts/matrix.sh --reduced
   # test_watch times trials against a deadline; under ASan's slowdown on a
   # shared 2-core machine that is a test of the machine, not of kbench.

@@ -33,30 +33,29 @@ enum { PI_B_LISTS, PI_B_OFFSETS, PI_B_OUT, PI_N_BUFFERS };
 
 /* Compile-time twins of pi__list_lens(), for the case table's lengths[];
  * generate() recomputes the sum at run time and refuses a mismatch. */
-#define PI_GEO_LEN(k, n, R, i) \
-    ((i) < (k) ? (uint64_t)(n) << ((R) * (i) / ((k) - 1)) : UINT64_C(0))
-#define PI_GEO_SUM(k, n, R)                                                    \
+#define PI_GEO_LEN(k, n, R, i) ((i) < (k) ? (uint64_t)(n) << ((R) * (i) / ((k)-1)) : UINT64_C(0))
+#define PI_GEO_SUM(k, n, R)                                                     \
     (PI_GEO_LEN(k, n, R, 0) + PI_GEO_LEN(k, n, R, 1) + PI_GEO_LEN(k, n, R, 2) + \
      PI_GEO_LEN(k, n, R, 3) + PI_GEO_LEN(k, n, R, 4) + PI_GEO_LEN(k, n, R, 5) + \
      PI_GEO_LEN(k, n, R, 6) + PI_GEO_LEN(k, n, R, 7))
 #define PI_ZIPF_LEN(k, n, r) \
     ((r) <= (k) ? (2 * (uint64_t)(n) * (k) + (r)) / (2 * (uint64_t)(r)) : UINT64_C(0))
-#define PI_ZIPF_SUM(k, n)                                                    \
-    (PI_ZIPF_LEN(k, n, 1) + PI_ZIPF_LEN(k, n, 2) + PI_ZIPF_LEN(k, n, 3) +    \
-     PI_ZIPF_LEN(k, n, 4) + PI_ZIPF_LEN(k, n, 5) + PI_ZIPF_LEN(k, n, 6) +    \
-     PI_ZIPF_LEN(k, n, 7) + PI_ZIPF_LEN(k, n, 8))
+#define PI_ZIPF_SUM(k, n)                                                                        \
+    (PI_ZIPF_LEN(k, n, 1) + PI_ZIPF_LEN(k, n, 2) + PI_ZIPF_LEN(k, n, 3) + PI_ZIPF_LEN(k, n, 4) + \
+     PI_ZIPF_LEN(k, n, 5) + PI_ZIPF_LEN(k, n, 6) + PI_ZIPF_LEN(k, n, 7) + PI_ZIPF_LEN(k, n, 8))
 
-#define PI_CASE_SUM(name, flags, k, n, sum, ratio, ppm)                    \
-    {name, flags, 0, {k, n, ratio, ppm}, {sum, (k) + 1, n},                 \
-     4.0 * (double)((sum) + (uint64_t)(n)), 0.0}
+#define PI_CASE_SUM(name, flags, k, n, sum, ratio, ppm)        \
+    {                                                          \
+        name, flags, 0, {k, n, ratio, ppm}, {sum, (k) + 1, n}, \
+            4.0 * (double)((sum) + (uint64_t)(n)), 0.0         \
+    }
 #define PI_GEO(name, flags, k, n, R, ppm) \
     PI_CASE_SUM(name, flags, k, n, PI_GEO_SUM(k, n, R), INT64_C(1) << (R), ppm)
-#define PI_ZIPF(name, flags, k, n, ppm) \
-    PI_CASE_SUM(name, flags, k, n, PI_ZIPF_SUM(k, n), k, ppm)
+#define PI_ZIPF(name, flags, k, n, ppm) PI_CASE_SUM(name, flags, k, n, PI_ZIPF_SUM(k, n), k, ppm)
 
 #define PI_SPARSE 10000  /* ~1% of the shortest list is in every list */
-#define PI_DENSE 500000  /* ~50% */
-#define PI_Q KB_CASE_QUICK
+#define PI_DENSE  500000 /* ~50% */
+#define PI_Q      KB_CASE_QUICK
 
 static const kb_case_spec pi__cases[] = {
     PI_GEO("k=2,n=65536,ratio=1/dense", PI_Q, 2, 65536, 0, PI_DENSE),
@@ -104,19 +103,16 @@ static int pi__list_lens(const kb_case_spec *cs, uint64_t *lens, char *err, size
             snprintf(err, err_len, "case %s: a zipf case needs ratio == k", cs->name);
             return -1;
         }
-        for (int64_t r = 1; r <= k; r++)
-            lens[r - 1] = PI_ZIPF_LEN(k, n, r);
+        for (int64_t r = 1; r <= k; r++) lens[r - 1] = PI_ZIPF_LEN(k, n, r);
         return 0;
     }
     int R = 0;
-    while (R < 24 && (INT64_C(1) << R) < ratio)
-        R++;
+    while (R < 24 && (INT64_C(1) << R) < ratio) R++;
     if ((INT64_C(1) << R) != ratio) {
         snprintf(err, err_len, "case %s: ratio must be a power of two up to 2^24", cs->name);
         return -1;
     }
-    for (int64_t i = 0; i < k; i++)
-        lens[i] = PI_GEO_LEN(k, n, R, i);
+    for (int64_t i = 0; i < k; i++) lens[i] = PI_GEO_LEN(k, n, R, i);
     return 0;
 }
 
@@ -126,15 +122,13 @@ static int pi__generate(const kb_case_spec *cs, uint64_t seed, uint32_t set, kb_
     uint64_t lens[PI_MAX_K], sum = 0;
 
     if (n_bufs != PI_N_BUFFERS) {
-        snprintf(err, err_len, "posting-intersect generate: %u buffers given, %d expected",
-                 n_bufs, PI_N_BUFFERS);
+        snprintf(err, err_len, "posting-intersect generate: %u buffers given, %d expected", n_bufs,
+                 PI_N_BUFFERS);
         return -1;
     }
-    if (pi__list_lens(cs, lens, err, err_len) != 0)
-        return -1;
+    if (pi__list_lens(cs, lens, err, err_len) != 0) return -1;
     uint32_t k = (uint32_t)cs->params[PI_P_K];
-    for (uint32_t i = 0; i < k; i++)
-        sum += lens[i];
+    for (uint32_t i = 0; i < k; i++) sum += lens[i];
     if (sum != cs->lengths[PI_B_LISTS] || bufs[PI_B_LISTS].count != sum ||
         bufs[PI_B_OFFSETS].count != (uint64_t)k + 1) {
         snprintf(err, err_len,
@@ -151,8 +145,7 @@ static int pi__generate(const kb_case_spec *cs, uint64_t seed, uint32_t set, kb_
         return -1;
     }
     uint64_t universe = sum * (ppm >= 250000 ? 4 : 256);
-    if (universe > UINT32_MAX)
-        universe = UINT32_MAX;
+    if (universe > UINT32_MAX) universe = UINT32_MAX;
 
     kb_rng r;
     kb_rng_seed(&r, kb_rng_derive(seed, set, 0));
@@ -204,8 +197,7 @@ static int pi__prepare(const kb_host *host, const kb_case *cs, const kb_buffer *
 {
     (void)statics;
     if (n_statics != 0 || cs->n_params != PI_N_PARAMS) {
-        snprintf(err, err_len, "posting-intersect: expected 0 statics and %d params",
-                 PI_N_PARAMS);
+        snprintf(err, err_len, "posting-intersect: expected 0 statics and %d params", PI_N_PARAMS);
         return KB_ERR_INTERNAL;
     }
     int64_t n = cs->params[PI_P_N], ratio = cs->params[PI_P_RATIO];
@@ -225,8 +217,7 @@ static int pi__prepare(const kb_host *host, const kb_case *cs, const kb_buffer *
     st->scratch = host->alloc_aligned(host, st->cap * sizeof(uint32_t), 64);
     if (!st->scratch) {
         host->free_aligned(host, st);
-        snprintf(err, err_len, "out of memory for %llu scratch ids",
-                 (unsigned long long)st->cap);
+        snprintf(err, err_len, "out of memory for %llu scratch ids", (unsigned long long)st->cap);
         return KB_ERR_NOMEM;
     }
     *state = st;
@@ -256,8 +247,7 @@ static int pi__run(void *state, const kb_buffer *inputs, uint32_t n_inputs, kb_b
                    uint32_t n_outputs, char *err, size_t err_len)
 {
     pi__state *st = state;
-    if (n_inputs != 2 || n_outputs != 1 || inputs[1].count < 3 ||
-        inputs[1].count > PI_MAX_K + 1) {
+    if (n_inputs != 2 || n_outputs != 1 || inputs[1].count < 3 || inputs[1].count > PI_MAX_K + 1) {
         snprintf(err, err_len, "posting-intersect: need lists, offsets (3..%d) and out",
                  PI_MAX_K + 1);
         return KB_ERR_INTERNAL;
@@ -277,8 +267,7 @@ static int pi__run(void *state, const kb_buffer *inputs, uint32_t n_inputs, kb_b
             snprintf(err, err_len, "offsets decrease at list %u", i);
             return KB_ERR_INTERNAL;
         }
-        if (off[i + 1] - off[i] < shortest)
-            shortest = off[i + 1] - off[i];
+        if (off[i + 1] - off[i] < shortest) shortest = off[i + 1] - off[i];
     }
     uint64_t first_two = off[1] < off[2] - off[1] ? off[1] : off[2] - off[1];
     if (shortest > outputs[0].count || (k > 2 && first_two > st->cap)) {

@@ -54,11 +54,12 @@ static const kb_buffer_spec pq_buffers[PQ_N_BUFFERS] = {
  * the bytes a call must move (query, codes, dist and the whole codebook,
  * since every centroid enters the table) and the floating-point work
  * (sub, mul, add per codebook float; one add per code). */
-#define PQ_CASE(nm, fl, n, d, m)                                                    \
-    {nm, fl, 0, {n, d, m},                                                          \
-     {(uint64_t)PQ_CENTROIDS * (d), (d), (uint64_t)(n) * (m), (n)},                 \
-     4.0 * (d) + (double)(n) * (m) + 4.0 * (n) + 4.0 * PQ_CENTROIDS * (d),          \
-     3.0 * (d) * PQ_CENTROIDS + (double)(n) * (m)}
+#define PQ_CASE(nm, fl, n, d, m)                                                             \
+    {                                                                                        \
+        nm, fl, 0, {n, d, m}, {(uint64_t)PQ_CENTROIDS * (d), (d), (uint64_t)(n) * (m), (n)}, \
+            4.0 * (d) + (double)(n) * (m) + 4.0 * (n) + 4.0 * PQ_CENTROIDS *(d),             \
+            3.0 * (d)*PQ_CENTROIDS + (double)(n) * (m)                                       \
+    }
 
 /* The quick subset (KB_CASE_QUICK) covers both dimensions, three sub-space
  * widths and both distributions while fitting a default trial in about two
@@ -155,8 +156,7 @@ static void pq_gen_query(const pq_shape *s, int clustered, uint64_t seed, uint32
         const float *c = cb + ((size_t)j * PQ_CENTROIDS + kb_rng_below(&r, PQ_CENTROIDS)) * s->ds;
         float *qj = q + (size_t)j * s->ds;
         kb_gen_normal_f32(&r, qj, s->ds, 0.0f, 0.05f);
-        for (uint32_t t = 0; t < s->ds; t++)
-            qj[t] = c[t] + qj[t];
+        for (uint32_t t = 0; t < s->ds; t++) qj[t] = c[t] + qj[t];
     }
 }
 
@@ -189,8 +189,7 @@ static int pq_gen_codes(const pq_shape *s, int clustered, uint64_t seed, uint32_
         uint8_t perm[PQ_CENTROIDS];
         kb_rng hot;
         kb_rng_seed(&hot, kb_rng_derive(seed, PQ_STREAM_HOT, j));
-        for (uint32_t c = 0; c < PQ_CENTROIDS; c++)
-            perm[c] = (uint8_t)c;
+        for (uint32_t c = 0; c < PQ_CENTROIDS; c++) perm[c] = (uint8_t)c;
         for (uint32_t c = PQ_CENTROIDS - 1; c > 0; c--) {
             uint32_t k = (uint32_t)kb_rng_below(&hot, c + 1);
             uint8_t tmp = perm[c];
@@ -208,11 +207,9 @@ static int pq_generate(const kb_case_spec *cs, uint64_t seed, uint32_t set, kb_b
                        uint32_t n_bufs, char *err, size_t err_len)
 {
     pq_shape s;
-    if (pq_shape_from(cs->params, &s, err, err_len) != 0)
-        return -1;
+    if (pq_shape_from(cs->params, &s, err, err_len) != 0) return -1;
     if (n_bufs != PQ_N_BUFFERS) {
-        snprintf(err, err_len, "pq-l2: generate got %u buffers, expected %d", n_bufs,
-                 PQ_N_BUFFERS);
+        snprintf(err, err_len, "pq-l2: generate got %u buffers, expected %d", n_bufs, PQ_N_BUFFERS);
         return -1;
     }
     for (uint32_t b = 0; b < PQ_N_BUFFERS; b++) {
@@ -227,8 +224,7 @@ static int pq_generate(const kb_case_spec *cs, uint64_t seed, uint32_t set, kb_b
     }
     int clustered = pq_is_clustered(cs);
     float *cb = bufs[PQ_CODEBOOK].data;
-    if (set == 0)
-        pq_gen_codebook(&s, clustered, seed, cb);
+    if (set == 0) pq_gen_codebook(&s, clustered, seed, cb);
     pq_gen_query(&s, clustered, seed, set, cb, bufs[PQ_QUERY].data);
     return pq_gen_codes(&s, clustered, seed, set, bufs[PQ_CODES].data, err, err_len);
 }
@@ -258,14 +254,12 @@ static void pq_build_table(const pq_shape *s, const float *cb, const float *quer
     }
 }
 
-static void pq_sum_codes(const pq_shape *s, const float *table, const uint8_t *codes,
-                         float *dist)
+static void pq_sum_codes(const pq_shape *s, const float *table, const uint8_t *codes, float *dist)
 {
     for (uint64_t i = 0; i < s->n; i++) {
         const uint8_t *row = codes + i * s->m;
         float acc = 0.0f;
-        for (uint32_t j = 0; j < s->m; j++)
-            acc += table[(size_t)j * PQ_CENTROIDS + row[j]];
+        for (uint32_t j = 0; j < s->m; j++) acc += table[(size_t)j * PQ_CENTROIDS + row[j]];
         dist[i] = acc;
     }
 }
@@ -275,12 +269,10 @@ static int pq_prepare(const kb_host *host, const kb_case *cs, const kb_buffer *s
 {
     pq_shape s;
     if (cs->n_params != PQ_N_PARAMS) {
-        snprintf(err, err_len, "pq-l2: case has %u params, expected %d", cs->n_params,
-                 PQ_N_PARAMS);
+        snprintf(err, err_len, "pq-l2: case has %u params, expected %d", cs->n_params, PQ_N_PARAMS);
         return KB_ERR_UNSUPPORTED;
     }
-    if (pq_shape_from(cs->params, &s, err, err_len) != 0)
-        return KB_ERR_UNSUPPORTED;
+    if (pq_shape_from(cs->params, &s, err, err_len) != 0) return KB_ERR_UNSUPPORTED;
     if (n_statics != 1) {
         snprintf(err, err_len, "pq-l2: prepare got %u static buffers, expected 1", n_statics);
         return KB_ERR_INTERNAL;

@@ -30,7 +30,7 @@
 
 #include "kbench.h"
 
-#define PI_MAX_K 8
+#define PI_MAX_K       8
 #define PI_PREFETCH(p) _mm_prefetch((const char *)(p), _MM_HINT_T0)
 
 typedef struct pi_state {
@@ -58,10 +58,8 @@ static int pi_prepare(const kb_host *host, const kb_case *cs, const kb_buffer *s
     for (unsigned k = 0; k < 256; k++) {
         unsigned n = 0;
         for (unsigned lane = 0; lane < 8; lane++)
-            if (k >> lane & 1)
-                st->pack[k][n++] = lane;
-        while (n < 8)
-            st->pack[k][n++] = 0;
+            if (k >> lane & 1) st->pack[k][n++] = lane;
+        while (n < 8) st->pack[k][n++] = 0;
     }
     *state = st;
     return KB_OK;
@@ -128,8 +126,7 @@ static uint64_t pi_merge_blocks(const pi_state *st, const uint32_t *a, uint64_t 
             acc = _mm256_setzero_si256();
             i += 8;
         }
-        if (bmax <= amax)
-            j += 8;
+        if (bmax <= amax) j += 8;
     }
     const unsigned left = pi_mask(acc);
     if (left) {
@@ -140,20 +137,17 @@ static uint64_t pi_merge_blocks(const pi_state *st, const uint32_t *a, uint64_t 
          * yet to read when out is a. The ids are sorted, so the settled
          * ones are a prefix. */
         for (unsigned lane = 0; lane < 8; lane++)
-            if (left >> lane & 1)
-                out[w++] = a[i + lane];
+            if (left >> lane & 1) out[w++] = a[i + lane];
         uint64_t done = 0;
-        while (done < 8 && a[i + done] <= b[j - 1])
-            done++;
+        while (done < 8 && a[i + done] <= b[j - 1]) done++;
         i += done;
     }
     return pi_merge_tail(a, na, b, nb, out, i, j, w);
 }
 
 /* Probe offsets of the bracket step: 16 * 2^l - 1 past j, l = 0..15. */
-static const uint32_t pi_bracket[16] = {
-    15, 31, 63, 127, 255, 511, 1023, 2047, 4095, 8191, 16383, 32767, 65535, 131071, 262143,
-    524287};
+static const uint32_t pi_bracket[16] = {15,   31,   63,    127,   255,   511,    1023,   2047,
+                                        4095, 8191, 16383, 32767, 65535, 131071, 262143, 524287};
 #define PI_LANES 16
 
 /* a AND b into out, b much longer than a. out may be a.
@@ -163,8 +157,8 @@ static const uint32_t pi_bracket[16] = {
  * loads are independent, so on a long b their cache misses overlap instead
  * of queueing one after the other as a per-id gallop's do; the next group's
  * first probes are prefetched while this group searches. */
-static uint64_t pi_search_groups(const uint32_t *a, uint64_t na, const uint32_t *b,
-                                 uint64_t nb, uint32_t *out)
+static uint64_t pi_search_groups(const uint32_t *a, uint64_t na, const uint32_t *b, uint64_t nb,
+                                 uint32_t *out)
 {
     uint64_t j = 0, w = 0;
     for (uint64_t i = 0; i < na && j < nb; i += PI_LANES) {
@@ -180,16 +174,14 @@ static uint64_t pi_search_groups(const uint32_t *a, uint64_t na, const uint32_t 
         uint64_t hi = nb, jn = j;
         for (int l = 0; l < 16; l++) {
             uint64_t p = j + pi_bracket[l];
-            if (p >= nb)
-                break;
+            if (p >= nb) break;
             if (b[p] > kmax) {
                 hi = p;
                 break;
             }
             jn = p + 1;
         }
-        for (int l = 0; l < 12 && jn + pi_bracket[l] < nb; l++)
-            PI_PREFETCH(b + jn + pi_bracket[l]);
+        for (int l = 0; l < 12 && jn + pi_bracket[l] < nb; l++) PI_PREFETCH(b + jn + pi_bracket[l]);
         for (uint64_t n = hi - j; n > 1;) {
             uint64_t half = n / 2;
             for (uint64_t l = 0; l < PI_LANES; l++)
@@ -221,8 +213,7 @@ static int pi_run(void *state, const kb_buffer *inputs, uint32_t n_inputs, kb_bu
                   uint32_t n_outputs, char *err, size_t err_len)
 {
     const pi_state *st = state;
-    if (n_inputs != 2 || n_outputs != 1 || inputs[1].count < 2 ||
-        inputs[1].count > PI_MAX_K + 1) {
+    if (n_inputs != 2 || n_outputs != 1 || inputs[1].count < 2 || inputs[1].count > PI_MAX_K + 1) {
         snprintf(err, err_len, "posting-intersect: need lists, offsets (2..%d) and out",
                  PI_MAX_K + 1);
         return KB_ERR_INTERNAL;
@@ -252,8 +243,7 @@ static int pi_run(void *state, const kb_buffer *inputs, uint32_t n_inputs, kb_bu
     const uint32_t *a = lists + off[ord[0]];
     uint64_t na = off[ord[0] + 1] - off[ord[0]];
     if (k == 1) {
-        for (uint64_t i = 0; i < na; i++)
-            out[i] = a[i];
+        for (uint64_t i = 0; i < na; i++) out[i] = a[i];
     }
     for (uint32_t s = 1; s < k && na > 0; s++) {
         const uint32_t *b = lists + off[ord[s]];

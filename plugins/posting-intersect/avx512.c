@@ -26,7 +26,7 @@
 
 #include "kbench.h"
 
-#define PI_MAX_K 8
+#define PI_MAX_K       8
 #define PI_PREFETCH(p) _mm_prefetch((const char *)(p), _MM_HINT_T0)
 
 typedef struct pi_state {
@@ -44,8 +44,7 @@ static int pi_prefers_ymm(void)
     unsigned a, b, c, d;
     if (!__get_cpuid(0, &a, &b, &c, &d) || b != 0x68747541u) /* "Auth"enticAMD */
         return 0;
-    if (!__get_cpuid(1, &a, &b, &c, &d))
-        return 0;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
     unsigned family = (a >> 8 & 0xf) + (a >> 20 & 0xff);
     return family == 0x19;
 }
@@ -126,8 +125,7 @@ static uint64_t pi_merge_blocks(const uint32_t *a, uint64_t na, const uint32_t *
             acc = 0;
             i += 16;
         }
-        if (bmax <= amax)
-            j += 16;
+        if (bmax <= amax) j += 16;
     }
     if (acc) {
         /* The a block met earlier b blocks: its ids <= b[j-1] are settled.
@@ -173,8 +171,8 @@ static inline __mmask8 pi_match8(__m256i va, __m256i vb)
 /* pi_merge_blocks with 8-id blocks in ymm registers (AVX-512VL): for CPUs
  * that split 512-bit operations in two (pi_prefers_ymm), where the 16 x 16
  * block does four times the compares of an 8 x 8 one for twice the ids. */
-static uint64_t pi_merge_blocks8(const uint32_t *a, uint64_t na, const uint32_t *b,
-                                 uint64_t nb, uint32_t *out)
+static uint64_t pi_merge_blocks8(const uint32_t *a, uint64_t na, const uint32_t *b, uint64_t nb,
+                                 uint32_t *out)
 {
     uint64_t i = 0, j = 0, w = 0;
     __mmask8 acc = 0; /* matches of a[i..i+7] found so far */
@@ -187,8 +185,7 @@ static uint64_t pi_merge_blocks8(const uint32_t *a, uint64_t na, const uint32_t 
             acc = 0;
             i += 8;
         }
-        if (bmax <= amax)
-            j += 8;
+        if (bmax <= amax) j += 8;
     }
     if (acc) {
         /* As in pi_merge_blocks: emit the settled matches, skip the ids
@@ -202,9 +199,8 @@ static uint64_t pi_merge_blocks8(const uint32_t *a, uint64_t na, const uint32_t 
 }
 
 /* Probe offsets of the bracket step: 16 * 2^l - 1 past j, l = 0..15. */
-static const uint32_t pi_bracket[16] = {
-    15, 31, 63, 127, 255, 511, 1023, 2047, 4095, 8191, 16383, 32767, 65535, 131071, 262143,
-    524287};
+static const uint32_t pi_bracket[16] = {15,   31,   63,    127,   255,   511,    1023,   2047,
+                                        4095, 8191, 16383, 32767, 65535, 131071, 262143, 524287};
 #define PI_LANES 16
 
 /* a AND b into out, b much longer than a. out may be a.
@@ -214,8 +210,8 @@ static const uint32_t pi_bracket[16] = {
  * loads are independent, so on a long b their cache misses overlap instead
  * of queueing one after the other as a per-id gallop's do; the next group's
  * first probes are prefetched while this group searches. */
-static uint64_t pi_search_groups(const uint32_t *a, uint64_t na, const uint32_t *b,
-                                 uint64_t nb, uint32_t *out)
+static uint64_t pi_search_groups(const uint32_t *a, uint64_t na, const uint32_t *b, uint64_t nb,
+                                 uint32_t *out)
 {
     uint64_t j = 0, w = 0;
     for (uint64_t i = 0; i < na && j < nb; i += PI_LANES) {
@@ -231,16 +227,14 @@ static uint64_t pi_search_groups(const uint32_t *a, uint64_t na, const uint32_t 
         uint64_t hi = nb, jn = j;
         for (int l = 0; l < 16; l++) {
             uint64_t p = j + pi_bracket[l];
-            if (p >= nb)
-                break;
+            if (p >= nb) break;
             if (b[p] > kmax) {
                 hi = p;
                 break;
             }
             jn = p + 1;
         }
-        for (int l = 0; l < 12 && jn + pi_bracket[l] < nb; l++)
-            PI_PREFETCH(b + jn + pi_bracket[l]);
+        for (int l = 0; l < 12 && jn + pi_bracket[l] < nb; l++) PI_PREFETCH(b + jn + pi_bracket[l]);
         for (uint64_t n = hi - j; n > 1;) {
             uint64_t half = n / 2;
             for (uint64_t l = 0; l < PI_LANES; l++)
@@ -271,8 +265,7 @@ static int pi_run(void *state, const kb_buffer *inputs, uint32_t n_inputs, kb_bu
                   uint32_t n_outputs, char *err, size_t err_len)
 {
     const pi_state *st = state;
-    if (n_inputs != 2 || n_outputs != 1 || inputs[1].count < 2 ||
-        inputs[1].count > PI_MAX_K + 1) {
+    if (n_inputs != 2 || n_outputs != 1 || inputs[1].count < 2 || inputs[1].count > PI_MAX_K + 1) {
         snprintf(err, err_len, "posting-intersect: need lists, offsets (2..%d) and out",
                  PI_MAX_K + 1);
         return KB_ERR_INTERNAL;
@@ -302,8 +295,7 @@ static int pi_run(void *state, const kb_buffer *inputs, uint32_t n_inputs, kb_bu
     const uint32_t *a = lists + off[ord[0]];
     uint64_t na = off[ord[0] + 1] - off[ord[0]];
     if (k == 1) {
-        for (uint64_t i = 0; i < na; i++)
-            out[i] = a[i];
+        for (uint64_t i = 0; i < na; i++) out[i] = a[i];
     }
     for (uint32_t s = 1; s < k && na > 0; s++) {
         const uint32_t *b = lists + off[ord[s]];

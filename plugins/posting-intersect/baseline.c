@@ -25,8 +25,7 @@ static int pi_prepare(const kb_host *host, const kb_case *cs, const kb_buffer *s
 {
     (void)statics;
     if (n_statics != 0 || cs->n_params != PI_N_PARAMS) {
-        snprintf(err, err_len, "posting-intersect: expected 0 statics and %d params",
-                 PI_N_PARAMS);
+        snprintf(err, err_len, "posting-intersect: expected 0 statics and %d params", PI_N_PARAMS);
         return KB_ERR_INTERNAL;
     }
     int64_t n = cs->params[PI_P_N], ratio = cs->params[PI_P_RATIO];
@@ -44,8 +43,7 @@ static int pi_prepare(const kb_host *host, const kb_case *cs, const kb_buffer *s
     st->scratch = host->alloc_aligned(host, st->cap * sizeof(uint32_t), 64);
     if (!st->scratch) {
         host->free_aligned(host, st);
-        snprintf(err, err_len, "out of memory for %llu scratch ids",
-                 (unsigned long long)st->cap);
+        snprintf(err, err_len, "out of memory for %llu scratch ids", (unsigned long long)st->cap);
         return KB_ERR_NOMEM;
     }
     *state = st;
@@ -72,11 +70,10 @@ static uint64_t pi_merge(const uint32_t *a, uint64_t na, const uint32_t *b, uint
 }
 
 static int pi_run(void *state, const kb_buffer *inputs, uint32_t n_inputs, kb_buffer *outputs,
-                   uint32_t n_outputs, char *err, size_t err_len)
+                  uint32_t n_outputs, char *err, size_t err_len)
 {
     pi_state *st = state;
-    if (n_inputs != 2 || n_outputs != 1 || inputs[1].count < 3 ||
-        inputs[1].count > PI_MAX_K + 1) {
+    if (n_inputs != 2 || n_outputs != 1 || inputs[1].count < 3 || inputs[1].count > PI_MAX_K + 1) {
         snprintf(err, err_len, "posting-intersect: need lists, offsets (3..%d) and out",
                  PI_MAX_K + 1);
         return KB_ERR_INTERNAL;
@@ -96,8 +93,7 @@ static int pi_run(void *state, const kb_buffer *inputs, uint32_t n_inputs, kb_bu
             snprintf(err, err_len, "offsets decrease at list %u", i);
             return KB_ERR_INTERNAL;
         }
-        if (off[i + 1] - off[i] < shortest)
-            shortest = off[i + 1] - off[i];
+        if (off[i + 1] - off[i] < shortest) shortest = off[i + 1] - off[i];
     }
     uint64_t first_two = off[1] < off[2] - off[1] ? off[1] : off[2] - off[1];
     if (shortest > outputs[0].count || (k > 2 && first_two > st->cap)) {

@@ -28,7 +28,7 @@
 
 #include "kbench.h"
 
-#define PI_MAX_K 8
+#define PI_MAX_K       8
 #define PI_PREFETCH(p) __builtin_prefetch(p)
 
 typedef struct pi_state {
@@ -59,8 +59,7 @@ static int pi_prepare(const kb_host *host, const kb_case *cs, const kb_buffer *s
             if (k >> lane & 1)
                 for (unsigned byte = 0; byte < 4; byte++)
                     st->pack[k][n++] = (uint8_t)(4 * lane + byte);
-        while (n < 16)
-            st->pack[k][n++] = 0xff;
+        while (n < 16) st->pack[k][n++] = 0xff;
     }
     *state = st;
     return KB_OK;
@@ -122,8 +121,7 @@ static uint64_t pi_merge_blocks(const pi_state *st, const uint32_t *a, uint64_t 
             acc = vdupq_n_u32(0);
             i += 4;
         }
-        if (bmax <= amax)
-            j += 4;
+        if (bmax <= amax) j += 4;
     }
     const unsigned left = pi_mask(acc);
     if (left) {
@@ -134,20 +132,17 @@ static uint64_t pi_merge_blocks(const pi_state *st, const uint32_t *a, uint64_t 
          * to read when out is a. The ids are sorted, so the settled ones are
          * a prefix. */
         for (unsigned lane = 0; lane < 4; lane++)
-            if (left >> lane & 1)
-                out[w++] = a[i + lane];
+            if (left >> lane & 1) out[w++] = a[i + lane];
         uint64_t done = 0;
-        while (done < 4 && a[i + done] <= b[j - 1])
-            done++;
+        while (done < 4 && a[i + done] <= b[j - 1]) done++;
         i += done;
     }
     return pi_merge_tail(a, na, b, nb, out, i, j, w);
 }
 
 /* Probe offsets of the bracket step: 16 * 2^l - 1 past j, l = 0..15. */
-static const uint32_t pi_bracket[16] = {
-    15, 31, 63, 127, 255, 511, 1023, 2047, 4095, 8191, 16383, 32767, 65535, 131071, 262143,
-    524287};
+static const uint32_t pi_bracket[16] = {15,   31,   63,    127,   255,   511,    1023,   2047,
+                                        4095, 8191, 16383, 32767, 65535, 131071, 262143, 524287};
 #define PI_LANES 16
 
 /* a AND b into out, b much longer than a. out may be a.
@@ -157,8 +152,8 @@ static const uint32_t pi_bracket[16] = {
  * loads are independent, so on a long b their cache misses overlap instead
  * of queueing one after the other as a per-id gallop's do; the next group's
  * first probes are prefetched while this group searches. */
-static uint64_t pi_search_groups(const uint32_t *a, uint64_t na, const uint32_t *b,
-                                 uint64_t nb, uint32_t *out)
+static uint64_t pi_search_groups(const uint32_t *a, uint64_t na, const uint32_t *b, uint64_t nb,
+                                 uint32_t *out)
 {
     uint64_t j = 0, w = 0;
     for (uint64_t i = 0; i < na && j < nb; i += PI_LANES) {
@@ -174,16 +169,14 @@ static uint64_t pi_search_groups(const uint32_t *a, uint64_t na, const uint32_t 
         uint64_t hi = nb, jn = j;
         for (int l = 0; l < 16; l++) {
             uint64_t p = j + pi_bracket[l];
-            if (p >= nb)
-                break;
+            if (p >= nb) break;
             if (b[p] > kmax) {
                 hi = p;
                 break;
             }
             jn = p + 1;
         }
-        for (int l = 0; l < 12 && jn + pi_bracket[l] < nb; l++)
-            PI_PREFETCH(b + jn + pi_bracket[l]);
+        for (int l = 0; l < 12 && jn + pi_bracket[l] < nb; l++) PI_PREFETCH(b + jn + pi_bracket[l]);
         for (uint64_t n = hi - j; n > 1;) {
             uint64_t half = n / 2;
             for (uint64_t l = 0; l < PI_LANES; l++)
@@ -215,8 +208,7 @@ static int pi_run(void *state, const kb_buffer *inputs, uint32_t n_inputs, kb_bu
                   uint32_t n_outputs, char *err, size_t err_len)
 {
     const pi_state *st = state;
-    if (n_inputs != 2 || n_outputs != 1 || inputs[1].count < 2 ||
-        inputs[1].count > PI_MAX_K + 1) {
+    if (n_inputs != 2 || n_outputs != 1 || inputs[1].count < 2 || inputs[1].count > PI_MAX_K + 1) {
         snprintf(err, err_len, "posting-intersect: need lists, offsets (2..%d) and out",
                  PI_MAX_K + 1);
         return KB_ERR_INTERNAL;
@@ -246,8 +238,7 @@ static int pi_run(void *state, const kb_buffer *inputs, uint32_t n_inputs, kb_bu
     const uint32_t *a = lists + off[ord[0]];
     uint64_t na = off[ord[0] + 1] - off[ord[0]];
     if (k == 1) {
-        for (uint64_t i = 0; i < na; i++)
-            out[i] = a[i];
+        for (uint64_t i = 0; i < na; i++) out[i] = a[i];
     }
     for (uint32_t s = 1; s < k && na > 0; s++) {
         const uint32_t *b = lists + off[ord[s]];

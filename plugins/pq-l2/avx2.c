@@ -50,10 +50,10 @@ typedef struct pq_state {
 /* ---- table build ----------------------------------------------------- */
 
 /* One step of t for 8 centroids: the oracle's diff, square, add. */
-#define PQ_STEP(acc, k)                                                                     \
-    do {                                                                                    \
-        __m256 diff_ = _mm256_sub_ps(q, _mm256_load_ps(x + 8 * (k)));                     \
-        acc = _mm256_add_ps(acc, _mm256_mul_ps(diff_, diff_));                              \
+#define PQ_STEP(acc, k)                                               \
+    do {                                                              \
+        __m256 diff_ = _mm256_sub_ps(q, _mm256_load_ps(x + 8 * (k))); \
+        acc = _mm256_add_ps(acc, _mm256_mul_ps(diff_, diff_));        \
     } while (0)
 
 /* Rows of t per chunk: a chunk's codebook slice (PQ_TCHUNK x 1 KiB) stays
@@ -130,8 +130,7 @@ static void pq_build_table(const pq_state *st, const float *query)
 #endif
 
 /* Four table entries of one sub-space in one xmm, lane k from code xk. */
-static inline __m128 pq_load4(const float *tj, unsigned x0, unsigned x1, unsigned x2,
-                              unsigned x3)
+static inline __m128 pq_load4(const float *tj, unsigned x0, unsigned x1, unsigned x2, unsigned x3)
 {
     __m128 v = _mm_load_ss(tj + x0);
     v = _mm_insert_ps(v, _mm_load_ss(tj + x1), 0x10);
@@ -145,9 +144,9 @@ static inline __m128 pq_load4(const float *tj, unsigned x0, unsigned x1, unsigne
  * holds every address in a register instead of spilling row offsets to the
  * stack inside the loop. Always inlined into pq_sweep_m, which calls it with
  * constant m for the common shapes so that the j loop unrolls. */
-__attribute__((always_inline)) static inline void
-pq_sweep(const float *table, const uint8_t *codes, size_t m, uint64_t i0, uint64_t ie,
-         size_t j0, size_t je, float *dist)
+__attribute__((always_inline)) static inline void pq_sweep(const float *table, const uint8_t *codes,
+                                                           size_t m, uint64_t i0, uint64_t ie,
+                                                           size_t j0, size_t je, float *dist)
 {
     const size_t m2 = 2 * m, m3 = 3 * m;
     const float *const t0 = table + j0 * PQ_CENTROIDS;
@@ -164,9 +163,9 @@ pq_sweep(const float *table, const uint8_t *codes, size_t m, uint64_t i0, uint64
     }
 }
 
-__attribute__((noinline)) static void pq_sweep_m(const float *table, const uint8_t *codes,
-                                                 size_t m, uint64_t i0, uint64_t ie, size_t j0,
-                                                 size_t je, float *dist)
+__attribute__((noinline)) static void pq_sweep_m(const float *table, const uint8_t *codes, size_t m,
+                                                 uint64_t i0, uint64_t ie, size_t j0, size_t je,
+                                                 float *dist)
 {
     if (m == 8) /* the shapes of the cases; PQ_SWEEP >= 64 makes j0 = 0, je = m */
         pq_sweep(table, codes, 8, i0, ie, 0, 8, dist);
@@ -191,8 +190,7 @@ static void pq_sum_codes(const pq_state *st, const uint8_t *codes, float *dist)
     for (uint64_t i = n8; i < st->n; i++) {
         const uint8_t *row = codes + i * m;
         float acc = 0.0f;
-        for (size_t j = 0; j < m; j++)
-            acc += table[j * PQ_CENTROIDS + row[j]];
+        for (size_t j = 0; j < m; j++) acc += table[j * PQ_CENTROIDS + row[j]];
         dist[i] = acc;
     }
 }
@@ -261,10 +259,8 @@ static void pq_release(void *state)
 {
     pq_state *st = state;
     const kb_host *host = st->host;
-    if (st->codebook_t)
-        host->free_aligned(host, st->codebook_t);
-    if (st->table)
-        host->free_aligned(host, st->table);
+    if (st->codebook_t) host->free_aligned(host, st->codebook_t);
+    if (st->table) host->free_aligned(host, st->table);
     host->free_aligned(host, st);
 }
 

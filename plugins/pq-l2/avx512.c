@@ -81,10 +81,10 @@ static void pq_split_planes(__m512 f0, __m512 f1, __m512 f2, __m512 f3, __m512i 
                                            _mm512_castps_si512(f1)); /* planes 0, 1 */
     __m512i b01 = _mm512_permutex2var_epi8(_mm512_castps_si512(f0), split_hi,
                                            _mm512_castps_si512(f1)); /* planes 2, 3 */
-    __m512i a23 = _mm512_permutex2var_epi8(_mm512_castps_si512(f2), split_lo,
-                                           _mm512_castps_si512(f3));
-    __m512i b23 = _mm512_permutex2var_epi8(_mm512_castps_si512(f2), split_hi,
-                                           _mm512_castps_si512(f3));
+    __m512i a23 =
+        _mm512_permutex2var_epi8(_mm512_castps_si512(f2), split_lo, _mm512_castps_si512(f3));
+    __m512i b23 =
+        _mm512_permutex2var_epi8(_mm512_castps_si512(f2), split_hi, _mm512_castps_si512(f3));
     _mm512_store_si512(pl + 0 * PQ_CENTROIDS, _mm512_shuffle_i64x2(a01, a23, 0x44));
     _mm512_store_si512(pl + 1 * PQ_CENTROIDS, _mm512_shuffle_i64x2(a01, a23, 0xee));
     _mm512_store_si512(pl + 2 * PQ_CENTROIDS, _mm512_shuffle_i64x2(b01, b23, 0x44));
@@ -92,10 +92,10 @@ static void pq_split_planes(__m512 f0, __m512 f1, __m512 f2, __m512 f3, __m512i 
 }
 
 /* One step of t for 16 centroids: the oracle's diff, square, add. */
-#define PQ_STEP(acc, k)                                                                     \
-    do {                                                                                    \
-        __m512 diff_ = _mm512_sub_ps(q, _mm512_load_ps(x + 16 * (k)));                    \
-        acc = _mm512_add_ps(acc, _mm512_mul_ps(diff_, diff_));                              \
+#define PQ_STEP(acc, k)                                                \
+    do {                                                               \
+        __m512 diff_ = _mm512_sub_ps(q, _mm512_load_ps(x + 16 * (k))); \
+        acc = _mm512_add_ps(acc, _mm512_mul_ps(diff_, diff_));         \
     } while (0)
 
 /* Written with named accumulators, not arrays: at -O2 GCC keeps small
@@ -151,32 +151,32 @@ static void pq_build_tables(const pq_state *st, const float *query)
  * it stays in registers; named variables, not arrays, because at -O2 GCC
  * keeps small arrays of vectors in memory.
  */
-#define PQ_PAIR(lo, hi, a, b)                                                               \
-    do {                                                                                    \
-        lo = _mm512_permutex2var_epi8(a, i0, b);                                            \
-        hi = _mm512_permutex2var_epi8(a, i1, b);                                            \
+#define PQ_PAIR(lo, hi, a, b)                    \
+    do {                                         \
+        lo = _mm512_permutex2var_epi8(a, i0, b); \
+        hi = _mm512_permutex2var_epi8(a, i1, b); \
     } while (0)
 
-#define PQ_ROUND8(o, t, idx)                                                                \
-    do {                                                                                    \
-        const __m512i i0 = _mm512_load_si512((idx)[0]), i1 = _mm512_load_si512((idx)[1]);  \
-        PQ_PAIR(o##0, o##4, t##0, t##1);                                                    \
-        PQ_PAIR(o##1, o##5, t##2, t##3);                                                    \
-        PQ_PAIR(o##2, o##6, t##4, t##5);                                                    \
-        PQ_PAIR(o##3, o##7, t##6, t##7);                                                    \
+#define PQ_ROUND8(o, t, idx)                                                              \
+    do {                                                                                  \
+        const __m512i i0 = _mm512_load_si512((idx)[0]), i1 = _mm512_load_si512((idx)[1]); \
+        PQ_PAIR(o##0, o##4, t##0, t##1);                                                  \
+        PQ_PAIR(o##1, o##5, t##2, t##3);                                                  \
+        PQ_PAIR(o##2, o##6, t##4, t##5);                                                  \
+        PQ_PAIR(o##3, o##7, t##6, t##7);                                                  \
     } while (0)
 
-#define PQ_ROUND16(o, t, idx)                                                               \
-    do {                                                                                    \
-        const __m512i i0 = _mm512_load_si512((idx)[0]), i1 = _mm512_load_si512((idx)[1]);  \
-        PQ_PAIR(o##0, o##8, t##0, t##1);                                                    \
-        PQ_PAIR(o##1, o##9, t##2, t##3);                                                    \
-        PQ_PAIR(o##2, o##10, t##4, t##5);                                                   \
-        PQ_PAIR(o##3, o##11, t##6, t##7);                                                   \
-        PQ_PAIR(o##4, o##12, t##8, t##9);                                                   \
-        PQ_PAIR(o##5, o##13, t##10, t##11);                                                 \
-        PQ_PAIR(o##6, o##14, t##12, t##13);                                                 \
-        PQ_PAIR(o##7, o##15, t##14, t##15);                                                 \
+#define PQ_ROUND16(o, t, idx)                                                             \
+    do {                                                                                  \
+        const __m512i i0 = _mm512_load_si512((idx)[0]), i1 = _mm512_load_si512((idx)[1]); \
+        PQ_PAIR(o##0, o##8, t##0, t##1);                                                  \
+        PQ_PAIR(o##1, o##9, t##2, t##3);                                                  \
+        PQ_PAIR(o##2, o##10, t##4, t##5);                                                 \
+        PQ_PAIR(o##3, o##11, t##6, t##7);                                                 \
+        PQ_PAIR(o##4, o##12, t##8, t##9);                                                 \
+        PQ_PAIR(o##5, o##13, t##10, t##11);                                               \
+        PQ_PAIR(o##6, o##14, t##12, t##13);                                               \
+        PQ_PAIR(o##7, o##15, t##14, t##15);                                               \
     } while (0)
 
 #define PQ_STORE(out, stride, col, v) _mm512_store_si512((out) + (size_t)(col) * (stride), v)
@@ -238,8 +238,10 @@ static void pq_stage_tiles(const uint8_t *src, size_t m, uint8_t *stage)
             for (size_t g = 0; g < m / 16; g++) {
                 __m512i v = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(r + 16 * g)));
                 v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(r + m + 16 * g)), 1);
-                v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(r + 2 * m + 16 * g)), 2);
-                v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(r + 3 * m + 16 * g)), 3);
+                v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(r + 2 * m + 16 * g)),
+                                       2);
+                v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(r + 3 * m + 16 * g)),
+                                       3);
                 _mm512_store_si512(PQ_TILE(g, L), v);
             }
         }
@@ -293,12 +295,10 @@ static void pq_transpose_16(const pq_state *st, const uint8_t *src, uint8_t *out
 }
 
 /* Any other m: byte by byte. Correct, not fast; no case uses it. */
-static void pq_transpose_any(const pq_state *st, const uint8_t *src, uint8_t *out,
-                             size_t stride)
+static void pq_transpose_any(const pq_state *st, const uint8_t *src, uint8_t *out, size_t stride)
 {
     for (unsigned p = 0; p < 64; p++)
-        for (size_t j = 0; j < st->m; j++)
-            out[j * stride + p] = src[(size_t)pq_rho(p) * st->m + j];
+        for (size_t j = 0; j < st->m; j++) out[j * stride + p] = src[(size_t)pq_rho(p) * st->m + j];
 }
 
 /* The vpermi2b indices of the rounds for tiles of `cols` columns (rows =
@@ -331,8 +331,8 @@ static void pq_make_rounds(uint8_t (*idx)[2][64], unsigned cols)
  * codes_t (column j at codes_t + j * PQ_BLOCK). */
 /* One byte plane of 64 lookups: low half of the centroids or high half,
  * by the code's top bit. */
-#define PQ_PLANE(b)                                                                         \
-    _mm512_mask_blend_epi8(upper, _mm512_permutex2var_epi8(p##b##0, idx, p##b##1),        \
+#define PQ_PLANE(b)                                                                \
+    _mm512_mask_blend_epi8(upper, _mm512_permutex2var_epi8(p##b##0, idx, p##b##1), \
                            _mm512_permutex2var_epi8(p##b##2, idx, p##b##3))
 
 /* Sums for nb vectors (a multiple of 64) whose transposed codes are at
@@ -397,8 +397,7 @@ static void pq_sum_codes(const pq_state *st, const uint8_t *codes, float *dist)
     for (; i < st->n; i++) {
         const uint8_t *row = codes + i * m;
         float acc = 0.0f;
-        for (size_t j = 0; j < m; j++)
-            acc += st->table[j * PQ_CENTROIDS + row[j]];
+        for (size_t j = 0; j < m; j++) acc += st->table[j * PQ_CENTROIDS + row[j]];
         dist[i] = acc;
     }
 }
@@ -421,8 +420,7 @@ static void pq_make_indices(pq_state *st)
 static int pq_has_vbmi(void)
 {
     unsigned a, b, c, d;
-    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d))
-        return 0;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
     return (c >> 1) & 1; /* CPUID.(EAX=7,ECX=0):ECX[1] = AVX512_VBMI */
 }
 
@@ -432,8 +430,9 @@ static int pq_prepare(const kb_host *host, const kb_case *cs, const kb_buffer *s
                       uint32_t n_statics, void **state, char *err, size_t err_len)
 {
     if (!pq_has_vbmi()) {
-        snprintf(err, err_len, "avx512: this CPU lacks AVX512_VBMI (vpermi2b), which the "
-                               "lookups need; use the portable plugin here");
+        snprintf(err, err_len,
+                 "avx512: this CPU lacks AVX512_VBMI (vpermi2b), which the "
+                 "lookups need; use the portable plugin here");
         return KB_ERR_UNSUPPORTED;
     }
     if (cs->n_params != 3 || n_statics != 1) {
@@ -500,8 +499,7 @@ static void pq_release(void *state)
     const kb_host *host = st->host;
     void *owned[] = {st->codebook_t, st->table, st->planes, st->codes_t, st->stage};
     for (size_t k = 0; k < sizeof owned / sizeof owned[0]; k++)
-        if (owned[k])
-            host->free_aligned(host, owned[k]);
+        if (owned[k]) host->free_aligned(host, owned[k]);
     host->free_aligned(host, st);
 }
 

@@ -44,8 +44,7 @@ static void pq_sum_codes(const pq_state *st, const uint8_t *codes, float *dist)
     for (uint64_t i = 0; i < st->n; i++) {
         const uint8_t *row = codes + i * st->m;
         float acc = 0.0f;
-        for (uint32_t j = 0; j < st->m; j++)
-            acc += st->table[(size_t)j * PQ_CENTROIDS + row[j]];
+        for (uint32_t j = 0; j < st->m; j++) acc += st->table[(size_t)j * PQ_CENTROIDS + row[j]];
         dist[i] = acc;
     }
 }
@@ -61,8 +60,8 @@ static int pq_prepare(const kb_host *host, const kb_case *cs, const kb_buffer *s
     int64_t n = cs->params[0], d = cs->params[1], m = cs->params[2];
     if (n < 1 || d < 1 || m < 1 || m > d || d % m != 0 || d > 1 << 16 ||
         statics[0].count != (uint64_t)PQ_CENTROIDS * (uint64_t)d) {
-        snprintf(err, err_len, "baseline: unsupported shape n=%lld d=%lld m=%lld",
-                 (long long)n, (long long)d, (long long)m);
+        snprintf(err, err_len, "baseline: unsupported shape n=%lld d=%lld m=%lld", (long long)n,
+                 (long long)d, (long long)m);
         return KB_ERR_UNSUPPORTED;
     }
     pq_state *st = host->alloc_aligned(host, sizeof *st, 64);

@@ -38,13 +38,14 @@
 
 #include "kbench.h"
 
-namespace {
+namespace
+{
 
 const uint32_t kCentroids = 256; /* nbits = 8 */
 
 #define KB_STR_(x) #x
-#define KB_STR(x) KB_STR_(x)
-#define KB_FAISS_VERSION                                                                       \
+#define KB_STR(x)  KB_STR_(x)
+#define KB_FAISS_VERSION \
     KB_STR(FAISS_VERSION_MAJOR) "." KB_STR(FAISS_VERSION_MINOR) "." KB_STR(FAISS_VERSION_PATCH)
 
 struct State {
@@ -113,8 +114,7 @@ int run(void *state, const kb_buffer *inputs, uint32_t n_inputs, kb_buffer *outp
     try {
         faiss::FlatCodesDistanceComputer &dc = *st->dc;
         dc.set_query(static_cast<const float *>(inputs[0].data));
-        for (uint64_t i = 0; i < st->n; i++)
-            dist[i] = dc.distance_to_code(codes + i * st->m);
+        for (uint64_t i = 0; i < st->n; i++) dist[i] = dc.distance_to_code(codes + i * st->m);
         return KB_OK;
     } catch (const std::exception &e) {
         std::snprintf(err, err_len, "faiss: %s", e.what());

@@ -45,10 +45,10 @@ typedef struct pq_state {
 /* ---- table build ----------------------------------------------------- */
 
 /* One step of t for 4 centroids: the oracle's diff, square, add. */
-#define PQ_STEP(acc, k)                                                                     \
-    do {                                                                                    \
-        float32x4_t diff_ = vsubq_f32(q, vld1q_f32(x + 4 * (k)));                           \
-        acc = vaddq_f32(acc, vmulq_f32(diff_, diff_));                                      \
+#define PQ_STEP(acc, k)                                           \
+    do {                                                          \
+        float32x4_t diff_ = vsubq_f32(q, vld1q_f32(x + 4 * (k))); \
+        acc = vaddq_f32(acc, vmulq_f32(diff_, diff_));            \
     } while (0)
 
 /* Rows of t per chunk: a chunk's codebook slice (PQ_TCHUNK x 1 KiB) stays
@@ -58,12 +58,12 @@ typedef struct pq_state {
  * rounding. */
 #define PQ_TCHUNK 16
 
-#define PQ_LOAD4(o, a, b, c, d)                                                             \
-    do {                                                                                    \
-        a = vld1q_f32((o) + 0);                                                             \
-        b = vld1q_f32((o) + 4);                                                             \
-        c = vld1q_f32((o) + 8);                                                             \
-        d = vld1q_f32((o) + 12);                                                            \
+#define PQ_LOAD4(o, a, b, c, d)  \
+    do {                         \
+        a = vld1q_f32((o) + 0);  \
+        b = vld1q_f32((o) + 4);  \
+        c = vld1q_f32((o) + 8);  \
+        d = vld1q_f32((o) + 12); \
     } while (0)
 
 /* Named accumulators, not an array: at -O2 GCC keeps small arrays of
@@ -149,9 +149,8 @@ static inline float32x4_t pq_load4(const float *tj, unsigned x0, unsigned x1, un
 
 /* Sub-spaces j0..je-1 of the vectors i0..ie-1 (ie - i0 a multiple of 8),
  * added to dist (which j0 == 0 starts from 0.0f, as the oracle does). */
-static void pq_sweep(const float *table, const uint8_t *codes,
-                                               size_t m, uint64_t i0, uint64_t ie, size_t j0,
-                                               size_t je, float *dist)
+static void pq_sweep(const float *table, const uint8_t *codes, size_t m, uint64_t i0, uint64_t ie,
+                     size_t j0, size_t je, float *dist)
 {
     const size_t m2 = 2 * m, m3 = 3 * m;
     const float *const t0 = table + j0 * PQ_CENTROIDS;
@@ -183,8 +182,7 @@ static void pq_sum_codes(const pq_state *st, const uint8_t *codes, float *dist)
     for (uint64_t i = n8; i < st->n; i++) {
         const uint8_t *row = codes + i * m;
         float acc = 0.0f;
-        for (size_t j = 0; j < m; j++)
-            acc += table[j * PQ_CENTROIDS + row[j]];
+        for (size_t j = 0; j < m; j++) acc += table[j * PQ_CENTROIDS + row[j]];
         dist[i] = acc;
     }
 }
@@ -253,10 +251,8 @@ static void pq_release(void *state)
 {
     pq_state *st = state;
     const kb_host *host = st->host;
-    if (st->codebook_t)
-        host->free_aligned(host, st->codebook_t);
-    if (st->table)
-        host->free_aligned(host, st->table);
+    if (st->codebook_t) host->free_aligned(host, st->codebook_t);
+    if (st->table) host->free_aligned(host, st->table);
     host->free_aligned(host, st);
 }
 

@@ -23,7 +23,7 @@
 #include "kbench.h"
 
 #define PQ_CENTROIDS 256
-#define PQ_LANES 8
+#define PQ_LANES     8
 
 typedef struct pq_state {
     const kb_host *host;
@@ -37,8 +37,7 @@ static void pq_build_table(const pq_state *st, const float *query)
 {
     for (uint32_t j = 0; j < st->m; j++) {
         float acc[PQ_CENTROIDS];
-        for (uint32_t c = 0; c < PQ_CENTROIDS; c++)
-            acc[c] = 0.0f;
+        for (uint32_t c = 0; c < PQ_CENTROIDS; c++) acc[c] = 0.0f;
         for (uint32_t t = 0; t < st->ds; t++) {
             const float q = query[(size_t)j * st->ds + t];
             const float *x = st->codebook_t + ((size_t)j * st->ds + t) * PQ_CENTROIDS;
@@ -48,8 +47,7 @@ static void pq_build_table(const pq_state *st, const float *query)
             }
         }
         float *row = st->table + (size_t)j * PQ_CENTROIDS;
-        for (uint32_t c = 0; c < PQ_CENTROIDS; c++)
-            row[c] = acc[c];
+        for (uint32_t c = 0; c < PQ_CENTROIDS; c++) row[c] = acc[c];
     }
 }
 
@@ -88,8 +86,7 @@ static void pq_sum_codes(const pq_state *st, const uint8_t *codes, float *dist)
     for (; i < st->n; i++) {
         const uint8_t *row = codes + i * m;
         float acc = 0.0f;
-        for (size_t j = 0; j < m; j++)
-            acc += table[j * PQ_CENTROIDS + row[j]];
+        for (size_t j = 0; j < m; j++) acc += table[j * PQ_CENTROIDS + row[j]];
         dist[i] = acc;
     }
 }
@@ -107,8 +104,8 @@ static int pq_prepare(const kb_host *host, const kb_case *cs, const kb_buffer *s
     int64_t n = cs->params[0], d = cs->params[1], m = cs->params[2];
     if (n < 1 || d < 1 || m < 1 || m > d || d % m != 0 || d > 1 << 16 ||
         statics[0].count != (uint64_t)PQ_CENTROIDS * (uint64_t)d) {
-        snprintf(err, err_len, "portable: unsupported shape n=%lld d=%lld m=%lld",
-                 (long long)n, (long long)d, (long long)m);
+        snprintf(err, err_len, "portable: unsupported shape n=%lld d=%lld m=%lld", (long long)n,
+                 (long long)d, (long long)m);
         return KB_ERR_UNSUPPORTED;
     }
     pq_state *st = host->alloc_aligned(host, sizeof *st, 64);
@@ -156,10 +153,8 @@ static void pq_release(void *state)
 {
     pq_state *st = state;
     const kb_host *host = st->host;
-    if (st->codebook_t)
-        host->free_aligned(host, st->codebook_t);
-    if (st->table)
-        host->free_aligned(host, st->table);
+    if (st->codebook_t) host->free_aligned(host, st->codebook_t);
+    if (st->table) host->free_aligned(host, st->table);
     host->free_aligned(host, st);
 }
 
