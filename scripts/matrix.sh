@@ -380,7 +380,7 @@ done
 progress ""
 
 # ---- the suite: the default ctest as other CPUs see it ----------------------
-declare -A SUITE_ST SUITE_NOTE SUITE_SECS SUITE_SKIPS
+declare -A SUITE_ST SUITE_NOTE SUITE_SECS SUITE_SKIPS SUITE_WHY
 suite_level_ok() { # model level above: glibc sees `level` and not `above`
   QEMU_CPU=$1 level_ok "$2" qemu-x86_64 && ! QEMU_CPU=$1 level_ok "$3" qemu-x86_64
 }
@@ -401,6 +401,13 @@ suite_cell() { # dir name model level above
   SUITE_SECS[$name]=$(( $(date +%s) - t0 ))
   if [ $rc = 0 ]; then SUITE_ST[$name]=passed; else SUITE_ST[$name]=failed; fi
   SUITE_NOTE[$name]=$(grep -m1 -E 'tests passed' "$log" || echo "ctest exited $rc")
+  # CI keeps only what the summary prints: name the failed tests and what
+  # cmocka said about them, not just a count.
+  [ $rc = 0 ] || SUITE_WHY[$name]=$( {
+      sed -n '/The following tests FAILED/,$p' "$log" | grep -E '^[[:space:]]+[0-9]+ - ' || true
+      grep -E '\[  (ERROR|FAILED) +\]|\[   LINE   \]|Assertion|Timeout|Subprocess aborted' "$log" |
+        grep -v -E 'test\(s\), listed below|^[0-9]+: \[  FAILED  \] [0-9]+ test' | head -n 40 || true
+    } | sed 's/^/      /')
   SUITE_SKIPS[$name]=$(sed -n 's/.*\[  SKIPPED \] \([0-9]*\) test(s), listed below.*/\1/p' "$log" |
                        awk '{n += $1} END {print n + 0}')
 }
@@ -541,6 +548,7 @@ pad() { local s=$1 w=$2 n; n=$(printf '%s' "$s" | wc -m); printf '%s%*s' "$s" $(
     how=natively
     [ -z "$model" ] || how="qemu-x86_64 -cpu $model ($level, no ${above#x86-64-})"
     echo "  suite on $name ($how): ${SUITE_ST[$name]}: ${SUITE_NOTE[$name]}; ${SUITE_SKIPS[$name]:-0} test(s) skipped; ${SUITE_SECS[$name]:-0}s (logs/suite-$name.log)"
+    [ -z "${SUITE_WHY[$name]:-}" ] || printf '%s\n' "${SUITE_WHY[$name]}"
   done
   echo "host: $cpu_model, $(nproc) CPUs; ${SECS}s"
   if [ $fail = 0 ]; then echo "matrix: OK"; else
