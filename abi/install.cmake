@@ -12,7 +12,7 @@
 #
 # Plain lib/, not GNUInstallDirs' multiarch libdir: the host looks for its
 # oracles in <prefix>/lib/kbench/oracles (host/CMakeLists.txt bakes
-# KB_INSTALL_ORACLE_DIR from it; host/oracles.c also tries the prefix the
+# KB_INSTALL_ORACLE_DIR from it; host/core/oracles.c also tries the prefix the
 # binary sits in, so an install moved with --prefix still finds them).
 #
 # Plugins need no generators library: a candidate gets its inputs from the

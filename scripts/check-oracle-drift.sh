@@ -7,13 +7,13 @@
 #   scripts/check-oracle-drift.sh --update T [UP]   re-pin oracle T after an intended
 #                                                   change (UP: new upstream text)
 #
-# Needs only a C compiler and libxxhash: the checker (host/pin.c) is compiled
+# Needs only a C compiler and libxxhash: the checker (host/core/pin.c) is compiled
 # on the spot, the same code the build and `kbench list` use.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
-cc -O2 -std=c11 -DKB_PIN_TOOL -D_GNU_SOURCE "$root/host/pin.c" -o "$tmp/kbench_pin" -lxxhash
+cc -O2 -std=c11 -DKB_PIN_TOOL -D_GNU_SOURCE "$root/host/core/pin.c" -o "$tmp/kbench_pin" -lxxhash
 
 if [ "${1:-}" = "--update" ]; then
   [ $# -ge 2 ] || { echo "usage: $0 --update TARGET [UPSTREAM]" >&2; exit 64; }

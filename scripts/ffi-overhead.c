@@ -11,11 +11,11 @@
  * (tests/fixtures/foreign/libfx_foreign.so) is an empty C function of the
  * pq-l2 shape. The foreign side is the host's own code, not a copy: the
  * signature is bound by kb__foreign_bind and called through the synthetic
- * plugin of kb__foreign_open (host/foreign.c), whose run() marshals the
+ * plugin of kb__foreign_open (host/core/foreign.c), whose run() marshals the
  * arguments and makes one ffi_call. Both kernels do nothing, so the
  * difference per call is the foreign path's whole cost.
  *
- * The loop is host/worker.c's do_batch: fresh output descriptors every
+ * The loop is host/sandbox/worker.c's do_batch: fresh output descriptors every
  * call, the produced counts stored, the input set cycling through 4.
  * Printed: ns per call over REPS batches of CALLS calls each way,
  * alternating, in this thread's CPU time: the median and the range.
@@ -91,7 +91,7 @@ static void *prepare(const kb_plugin *p) {
     return state;
 }
 
-/* host/worker.c do_batch's loop. Returns ns per call. */
+/* host/sandbox/worker.c do_batch's loop. Returns ns per call. */
 static double batch(const kb_plugin *p, void *state) {
     kb_buffer outs[KB_MAX_BUFFERS];
     char err[512] = "";

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # ffi-overhead.sh -- the per-call cost of a foreign kernel (`kbench trial
-# --foreign`, host/foreign.c) against a native plugin: builds
+# --foreign`, host/core/foreign.c) against a native plugin: builds
 # scripts/ffi-overhead.c against the build's kbench_core and runs it on
 # empty kernels of the pq-l2 shape, at 4 arguments (the four buffers) and
 # at 7 (the buffers and the three case params), on this machine.
@@ -20,11 +20,11 @@ trap 'rm -rf "$tmp"' EXIT
 libs="$KB_BUILD/host/libkbench_core.a $(pkg-config --libs libffi libxxhash libseccomp jansson) -ldl -lm"
 cg=${KB_CALLGRIND:-0}
 # shellcheck disable=SC2086
-${CC:-cc} -O2 -std=gnu11 -Wall -Wextra -I abi -I host scripts/ffi-overhead.c $libs \
+${CC:-cc} -O2 -std=gnu11 -Wall -Wextra -I abi -I host/core scripts/ffi-overhead.c $libs \
   -o "$tmp/ffi-overhead"
 if [ "$cg" = 1 ]; then
   # shellcheck disable=SC2086
-  ${CC:-cc} -O2 -g -std=gnu11 -DREPS=3 -DCALLS=100000 -I abi -I host scripts/ffi-overhead.c \
+  ${CC:-cc} -O2 -g -std=gnu11 -DREPS=3 -DCALLS=100000 -I abi -I host/core scripts/ffi-overhead.c \
     $libs -o "$tmp/ffi-overhead-cg"
 fi
 echo "ffi-overhead: $(meas_load); $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"

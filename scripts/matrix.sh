@@ -201,7 +201,7 @@ for p in "${presets[@]}"; do build_preset "$p"; done
 
 # matrix-bits, once per architecture (and sanitizer: an ASan plugin loads
 # only into an ASan process).
-mb_cflags=(-std=c11 -O2 -Wall -Wextra -D_GNU_SOURCE -Iabi -Ihost scripts/matrix-bits.c host/cpu.c -ldl)
+mb_cflags=(-std=c11 -O2 -Wall -Wextra -D_GNU_SOURCE -Iabi -Ihost/core scripts/matrix-bits.c host/core/cpu.c -ldl)
 MB_X86=$BROOT/matrix-bits-x86_64
 gcc "${mb_cflags[@]}" -o "$MB_X86" 2>"$LOGS/matrix-bits.log" || MB_X86=""
 if [[ " ${presets[*]} " == *" asan-ubsan "* ]]; then

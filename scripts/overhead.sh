@@ -19,7 +19,7 @@ for f in "$fx"/fx_kernel_empty.so "$fx"/fx_kernel_1us.so; do
 done
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-${CC:-cc} -O2 -std=gnu11 -Wall -Wextra -I abi -I host scripts/overhead.c -o "$tmp/overhead" -ldl
+${CC:-cc} -O2 -std=gnu11 -Wall -Wextra -I abi -I host/sandbox scripts/overhead.c -o "$tmp/overhead" -ldl
 echo "overhead: $(meas_load)"
 out=$("$tmp/overhead" "$fx"/fx_kernel_empty.so "$fx"/fx_kernel_1us.so)
 echo "$out"

@@ -10,7 +10,7 @@
 #   CPU features before running it; the portable build exercises the same
 #   host paths.
 # Uses ${KB_BUILD:-build}. Under valgrind the worker runs without its
-# seccomp filter and file-size limit (host/sandbox.h, KB__VALGRIND): the
+# seccomp filter and file-size limit (host/sandbox/sandbox.h, KB__VALGRIND): the
 # tool itself needs both.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -6,7 +6,7 @@
  * have their input sets read in before the clock (kb__batch_reads_in).
  *
  * Expected counts are worked out by hand in each comment from the rule in
- * host/batch.c, on layouts built here.
+ * host/trial/batch.c, on layouts built here.
  */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,5 +1,5 @@
 /*
- * test_best.c -- `--against best` (host/best.c): with no best yet the oracle
+ * test_best.c -- `--against best` (host/session/best.c): with no best yet the oracle
  * is the baseline and a keep promotes the candidate (best.so holds exactly
  * the measured bytes, best.tsv its digest and ratio to the oracle); the next
  * trial is timed against that best and its oracle_ratio is the chained
@@ -60,7 +60,7 @@ static double tsv_num(const char *path, const char *key, char *str, size_t str_l
     return v;
 }
 
-/* best.so, best.tsv and .lock as host/best.c's promote() leaves them, for
+/* best.so, best.tsv and .lock as host/session/best.c's promote() leaves them, for
  * a candidate at 0.3 of the oracle. */
 static void seed_best(const char *so, const char *best_so, const char *best_tsv,
                       const char *digest, const char *oracle_digest) {

@@ -1,5 +1,5 @@
 /*
- * test_foreign.c -- foreign kernels (host/foreign.c): functions of a plain
+ * test_foreign.c -- foreign kernels (host/core/foreign.c): functions of a plain
  * shared library (tests/fixtures/foreign/libfx_foreign.so), described by
  * --sig, bound by name to a target's buffers and params, called through
  * libffi. Correct ones verify and get timed verdicts, wrong ones are

@@ -1,5 +1,5 @@
 /*
- * test_pin.c -- oracle pins (host/pin.c): a pin written for a directory
+ * test_pin.c -- oracle pins (host/core/pin.c): a pin written for a directory
  * checks clean; an edited, a new and a missing file each fail the check with
  * a message that names the file and the command that re-pins; the upstream
  * line survives a re-pin; the repository's own oracles match their pins.

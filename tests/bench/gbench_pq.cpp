@@ -11,7 +11,7 @@
 // plugin once and times run() cycling through the first --sets of them
 // (default 1) into one output buffer. With one set every call finds its
 // inputs in cache, as a kbench batch of a warm target does when its sets fit
-// in L2 (host/batch.c reads them in before the clock); with 16, each call
+// in L2 (host/trial/batch.c reads them in before the clock); with 16, each call
 // reads a set the fifteen others have since pushed out of L2.
 #include <dlfcn.h>
 
@@ -28,7 +28,7 @@
 namespace {
 
 // The case's sixteen input sets, generated as kbench generates them (all of
-// them timed: host/measure.c timed_sets); --sets picks how many run() uses.
+// them timed: host/trial/measure.c timed_sets); --sets picks how many run() uses.
 constexpr uint32_t kSets = 16;
 
 void *host_alloc(const kb_host *, size_t size, size_t align) {

@@ -294,7 +294,7 @@ const char *kb__source_dir(void)
 #ifdef KB_SOURCE_DIR
         snprintf(dir, sizeof dir, "%s", KB_SOURCE_DIR);
 #else
-        /* this file is <source>/host/pin.c */
+        /* this file is <source>/host/core/pin.c */
         snprintf(dir, sizeof dir, "%s", __FILE__);
         char *s = strrchr(dir, '/');
         if (s) *s = 0;
