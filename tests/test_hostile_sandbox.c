@@ -84,15 +84,16 @@ static void on_its_merits(const char *fixture)
     KB_RUN(&R, "trial", (char *)fixture, "--against", FX("fx_pi_control"), "--budget", "0.5");
     char st[32];
     snprintf(st, sizeof st, "%s", kb_field(&R, "status")); /* kb_field's buffer is reused */
-    const double g = atof(kb_field(&R, "geomean_ratio"));
+    /* It is the control's kernel: its trick must buy it nothing, so the
+     * verdict is a timed one and never keep. How close its ratio comes to 1
+     * is a figure of the machine's quiet, not of containment: a busy
+     * machine moves it, and the measurement suite judges that. */
     const int timed = (!strcmp(st, "discard") && R.code == 1) ||
-                      (!strcmp(st, "inconclusive") && R.code == 4) ||
-                      (!strcmp(st, "keep") && R.code == 0);
-    if (!timed || !(g >= 0.96))
-        print_error("expected a timing verdict at a ratio of 0.96 or more, got %s (%d) at %.4f\n%s\n%s\n",
-                    st, R.code, g, R.out, R.err);
+                      (!strcmp(st, "inconclusive") && R.code == 4);
+    if (!timed)
+        print_error("expected discard or inconclusive, got %s (%d)\n%s\n%s\n", st, R.code,
+                    R.out, R.err);
     assert_true(timed);
-    assert_true(g >= 0.96);
     assert_int_equal(kb_leftovers(), 0);
 }
 
@@ -316,11 +317,15 @@ static void test_26_cpu_between_calls(void **state)
     needs_plain_harness();
     /* The batch function's return address on the stack, pointed at the
      * plugin's code: no mapping changes, only the CPU shows it. */
+    /* Its CPU shows either between calls (the idle checks: "used CPU
+     * outside timed calls") or in the batch's CPU beyond its stamps ("of CPU
+     * per batch outside its timed interval"), whichever check a busy
+     * machine lets see it first; both reject it. */
     trial(FX("fx_burns_cpu_after_return"));
-    expect_reason("rejected", 3, "used CPU outside timed calls", "work only inside prepare and run");
-    /* 60 us a gap: within the old allowance (200 us plus 1% of the wait). */
+    expect_reason("rejected", 3, "outside", "work only inside");
+    /* 60 us a gap: under the fixed backstop of 200 us a gap. */
     trial(FX("fx_burns_cpu_after_return_little"));
-    expect_reason("rejected", 3, "used CPU outside timed calls", NULL);
+    expect_reason("rejected", 3, "outside", "work only inside");
 }
 
 /* Work before the start message or after the reply through a swapped GOT

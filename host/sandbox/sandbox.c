@@ -408,6 +408,43 @@ static uint64_t batch_ns(kb__worker *w, uint64_t host, uint64_t st_start, uint64
     return ns;
 }
 
+/* The backstop on CPU a worker used between calls (KB__IDLE_CPU_BACKSTOP_*
+ * in sandbox.h says why each side's bound is what it is). Returns 1 and
+ * fills fail, with the worker reaped, when it is exceeded. */
+static int idle_backstop(kb__worker *w, kb__failure *fail, const char *what)
+{
+    double per_gap = KB__IDLE_CPU_BACKSTOP_PER_GAP_NS;
+    const kb__worker *ref = w->idle_ref;
+    if (ref && ref->idle_gaps) {
+        const double rel =
+            2.0 * (double)ref->idle_cpu_ns / (double)ref->idle_gaps + KB__IDLE_CPU_PER_GAP_NS;
+        if (rel > per_gap) per_gap = rel;
+    }
+    double allow = KB__IDLE_CPU_BACKSTOP_NS + per_gap * (double)w->idle_gaps;
+    const double share = KB__IDLE_CPU_BASELINE_SHARE * (double)w->idle_wall_ns;
+    if (w->idle_is_baseline && share > allow) allow = share;
+    if (!((double)w->idle_cpu_ns > allow)) return 0;
+    reap(w, 0);
+    if (w->idle_is_baseline) {
+        fail->status = KB__ST_INCONCLUSIVE;
+        kb__errf(fail->reason, sizeof fail->reason,
+                 "%s used CPU outside timed calls: %.1f ms while it waited %.1f ms in %llu gaps "
+                 "between calls (allowed: %.1f ms), seen before %s; the timing cannot be "
+                 "trusted: run the trial again on a quieter machine",
+                 w->label, w->idle_cpu_ns / 1e6, w->idle_wall_ns / 1e6,
+                 (unsigned long long)w->idle_gaps, allow / 1e6, what);
+        return 1;
+    }
+    fail->status = KB__ST_REJECTED;
+    kb__errf(fail->reason, sizeof fail->reason,
+             "%s used CPU outside timed calls: %.1f ms while it waited %.1f ms in %llu "
+             "gaps between calls (allowed: %.1f ms), seen before %s; work only inside "
+             "prepare and run",
+             w->label, w->idle_cpu_ns / 1e6, w->idle_wall_ns / 1e6,
+             (unsigned long long)w->idle_gaps, allow / 1e6, what);
+    return 1;
+}
+
 int kb__worker_call(kb__worker *w, kb__req *q, const int *fds, int nfds, kb__rep *rep,
                     double timeout_s, uint64_t *host_ns, kb__failure *fail, const char *what)
 {
@@ -422,19 +459,7 @@ int kb__worker_call(kb__worker *w, kb__req *q, const int *fds, int nfds, kb__rep
         w->idle_wall_ns += wall - w->gap_wall0;
         w->idle_gaps++;
         w->in_gap = 0;
-        const double allow =
-            KB__IDLE_CPU_BACKSTOP_NS + KB__IDLE_CPU_BACKSTOP_PER_GAP_NS * (double)w->idle_gaps;
-        if ((double)w->idle_cpu_ns > allow) {
-            reap(w, 0);
-            fail->status = KB__ST_REJECTED;
-            kb__errf(fail->reason, sizeof fail->reason,
-                     "%s used CPU outside timed calls: %.1f ms while it waited %.1f ms in %llu "
-                     "gaps between calls (allowed: %.1f ms), seen before %s; work only inside "
-                     "prepare and run",
-                     w->label, w->idle_cpu_ns / 1e6, w->idle_wall_ns / 1e6,
-                     (unsigned long long)w->idle_gaps, allow / 1e6, what);
-            return KB__ECHILD;
-        }
+        if (idle_backstop(w, fail, what)) return KB__ECHILD;
     }
     if (q->type == KB__REQ_CASE) set_memory_limit(w, &q->layout);
     char cbuf[CMSG_SPACE(sizeof(int) * 2)];

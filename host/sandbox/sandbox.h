@@ -79,6 +79,10 @@ typedef struct kb__worker {
     int in_gap; /* a reply came; the next request is not sent yet */
     uint64_t gap_cpu0, gap_wall0;
     uint64_t idle_cpu_ns, idle_wall_ns, idle_gaps; /* summed over every gap so far */
+    /* Set by measure.c while timing: the candidate's backstop follows the
+     * baseline's idle CPU (idle_ref); the baseline's is judged as one. */
+    const struct kb__worker *idle_ref;
+    int idle_is_baseline;
     int stamps; /* the kernel stamps its messages (SO_TIMESTAMPNS) */
     /* The last batch's CPU time minus its stamped interval: the harness's
      * own wake-up, receive and sends, and any plugin code that ran outside
@@ -97,13 +101,20 @@ typedef struct kb__worker {
  * the baseline to under 0.7% of a 3 ms batch. */
 #define KB__IDLE_CPU_ALLOW_NS   2000000.0 /* plus ... */
 #define KB__IDLE_CPU_PER_GAP_NS 20000.0   /* per gap, over what the baseline used */
-/* A worker's own backstop, checked at every request, whatever the other
- * side does. Above the bound in measure.c because it cannot see the
- * machine: a VM whose host steals CPU charges an honest worker's bookkeeping
- * 130-150 us a gap; the baseline is charged the same, which is why the
- * trial's bound is relative to the baseline's own idle CPU. */
+/* A worker's own backstop, checked at every request so a plugin working
+ * between calls is stopped early, not only when timing ends. A busy machine
+ * charges an honest worker's bookkeeping between calls (its reply, the
+ * unmapping of a fresh set) far more than an idle one, and charges both
+ * sides alike; so the candidate's bound per gap is the larger of a fixed
+ * one and the bound measure.c applies at the end (twice the baseline's own
+ * idle CPU per gap so far, plus a little). The baseline is not judged by
+ * it: its work between calls can only take time from the candidate, never
+ * make the candidate win, so past its bound the trial is inconclusive (the
+ * timing cannot be trusted), not rejected, and the bound is generous: the
+ * fixed one or a share of the time it waited, whichever is larger. */
 #define KB__IDLE_CPU_BACKSTOP_NS         5000000.0
 #define KB__IDLE_CPU_BACKSTOP_PER_GAP_NS 200000.0
+#define KB__IDLE_CPU_BASELINE_SHARE      0.25
 
 /* Address space a worker may add to what it has mapped when a case is
  * prepared (its RLIMIT_AS soft limit; see kb__worker_call). */
