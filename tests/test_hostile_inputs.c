@@ -139,10 +139,12 @@ static void test_1_seed_inversion_finds_nothing(void **state)
     for (size_t i = 0; i < 2; i++) {
         const char *st = contained(fx[i], "1");
         assert_true(!strcmp(st, "discard") || !strcmp(st, "inconclusive"));
-        const double g = atof(kb_field(&R, "geomean_ratio"));
-        if (!(g > 0.9))
-            print_error("%s: geomean %.4f, a replay gain\n%s\n", fx[i], g, R.out);
-        assert_true(g > 0.9);
+        /* Not shown faster than 0.9: a replay read 0.21 with a narrow CI. A
+         * busy machine widens the CI, never moves it wholly below 0.9. */
+        const double hi = atof(kb_field(&R, "ci90_high"));
+        if (!(hi > 0.9))
+            print_error("%s: CI up to %.4f, a replay gain\n%s\n", fx[i], hi, R.out);
+        assert_true(hi > 0.9);
     }
 }
 
@@ -179,7 +181,9 @@ static void test_4_partial_replays_caught(void **state)
         if (strcmp(st, "inconclusive") && strcmp(st, "rejected"))
             print_error("%s: %s\n", fx[i], R.out);
         assert_true(!strcmp(st, "inconclusive") || !strcmp(st, "rejected"));
-        if (!strstr(reason, "noise"))
+        /* Caught by the fresh probe, or inconclusive on noise first (a CI
+         * too wide to call: "noise" or "straddles"). */
+        if (!strstr(reason, "noise") && !strstr(reason, "straddles"))
             assert_contains(reason, "never seen");
     }
 }

@@ -323,9 +323,20 @@ static void test_26_cpu_between_calls(void **state)
      * machine lets see it first; both reject it. */
     trial(FX("fx_burns_cpu_after_return"));
     expect_reason("rejected", 3, "outside", "work only inside");
-    /* 60 us a gap: under the fixed backstop of 200 us a gap. */
+    /* 60 us a gap, under the fixed backstop of 200 us a gap: the bounds
+     * relative to the baseline reject it on a quiet machine (the measurement
+     * suite's claim, test_little_cpu_burn_rejected); a busy one charges the
+     * baseline as much, and there it must still never be kept. */
     trial(FX("fx_burns_cpu_after_return_little"));
-    expect_reason("rejected", 3, "outside", "work only inside");
+    const char *st = kb_field(&R, "status");
+    if (strcmp(st, "rejected")) {
+        if (strcmp(st, "discard") && strcmp(st, "inconclusive"))
+            print_error("expected rejected, discard or inconclusive\n%s\n", R.out);
+        assert_true(!strcmp(st, "discard") || !strcmp(st, "inconclusive"));
+        assert_int_equal(kb_leftovers(), 0);
+    } else {
+        expect_reason("rejected", 3, "outside", "work only inside");
+    }
 }
 
 /* Work before the start message or after the reply through a swapped GOT

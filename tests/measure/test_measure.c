@@ -11,6 +11,8 @@
  * - A candidate replaying answers cached by content is rejected.
  * - A hang is cut at its deadline: the whole run ends within 8 s.
  * - A timer handler held without a filter works on the candidate's clock.
+ * - A plugin burning a little CPU after each return is rejected; an inert
+ *   trick reads within 4% of its control.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -136,8 +138,32 @@ static void test_handler_held_without_filter(void **s) {
     assert_true(ratio > 1.2);
 }
 
+/* A plugin burning 60 us after each return, under the fixed idle backstop:
+ * on a quiet machine the bounds relative to the baseline reject it (the
+ * default suite accepts any verdict but keep, for a busy machine). */
+static void test_little_cpu_burn_rejected(void **s) {
+    (void)s;
+    KB_RUN(&R, "trial", FX("fx_burns_cpu_after_return_little"), "--budget", "0.5");
+    expect_status("rejected", 3);
+    assert_non_null(strstr(kb_field(&R, "reason"), "outside"));
+}
+
+/* An identical kernel with an inert trick (glibc's rseq area armed by
+ * plain writes) reads like the control: within 4% on a quiet machine. */
+static void test_inert_trick_reads_like_control(void **s) {
+    (void)s;
+    KB_RUN(&R, "trial", FX("fx_arms_glibc_rseq"), "--against", FX("fx_pi_control"), "--budget",
+           "0.5");
+    const double g = atof(kb_field(&R, "geomean_ratio"));
+    if (!(g >= 0.96)) print_error("geomean %.4f\n%s\n", g, R.out);
+    assert_true(g >= 0.96);
+    assert_string_not_equal(kb_field(&R, "status"), "keep");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_little_cpu_burn_rejected),
+        cmocka_unit_test(test_inert_trick_reads_like_control),
         cmocka_unit_test(test_pq_best_is_kept),
         cmocka_unit_test(test_pi_best_is_kept),
         cmocka_unit_test(test_identical_copy_never_kept),
