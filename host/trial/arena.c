@@ -170,13 +170,83 @@ static int generate_all(const kb_target *t, kb__case_data *cd, uint64_t seed, ui
     return rc;
 }
 
-int kb__case_build(const kb_target *t, const kb_plugin *oracle, uint32_t case_index, uint32_t slot,
-                   uint64_t seed, uint64_t probe_seed, kb__case_data *cd, char *err, size_t err_len)
+/* Buffer i's place: statics once (in the statics arena, at *soff),
+ * per-call inputs once per set (in the calls arena, at *off), outputs in a
+ * lane's slots (at *out_off); 64-byte aligned. Replica 0 of the per-call
+ * sets is the span [0, *off) and further replicas follow it. */
+static void place_buffers(const kb_target *t, const kb_case_spec *cs, kb__layout *L, size_t page,
+                          size_t *soff, size_t *off, size_t *out_off)
 {
-    memset(cd, 0, sizeof *cd);
-    cd->fd = cd->ro_fd = cd->cfd = cd->cro_fd = cd->pfd = cd->pro_fd = -1;
-    cd->index = case_index;
-    cd->cs = &t->cases[case_index];
+    for (uint32_t i = 0; i < t->n_buffers; i++) {
+        const kb_buffer_spec *b = &t->buffers[i];
+        const size_t bytes = cs->lengths[i] * kb__dtype_size(b->dtype);
+        L->buf[i].role = b->role;
+        L->buf[i].dtype = b->dtype;
+        L->buf[i].flags = b->flags;
+        L->buf[i].count = cs->lengths[i];
+        switch (b->role) {
+        case KB_ROLE_STATIC:
+            L->n_statics++;
+            for (int s = 0; s < KB__SETS; s++) L->buf[i].off[s] = *soff;
+            *soff = round_up(*soff + bytes, 64);
+            break;
+        case KB_ROLE_CALL:
+            L->n_calls++;
+            for (int s = 0; s < KB__SETS; s++) {
+                L->buf[i].off[s] = *off;
+                *off = round_up(*off + bytes, 64);
+            }
+            break;
+        default: {
+            L->n_outs++;
+            const size_t data = round_up(bytes, 64);
+            L->buf[i].slot_off = *out_off;
+            L->buf[i].slot_size = round_up(data + 64, page);
+            L->buf[i].data_off = L->buf[i].slot_size - data;
+            *out_off += L->buf[i].slot_size;
+        }
+        }
+    }
+}
+
+/* Fresh sets: each group of KB__PROBE_GROUP in pages of its own. */
+static void place_fresh(const kb_target *t, const kb_case_spec *cs, kb__layout *L, size_t page)
+{
+    size_t poff = 0;
+    for (uint32_t g = 0; g < KB__PROBE_GROUPS; g++) {
+        poff = round_up(poff, page);
+        L->group_off[g] = poff;
+        for (uint32_t p = g * KB__PROBE_GROUP; p < (g + 1) * KB__PROBE_GROUP; p++)
+            for (uint32_t i = 0; i < t->n_buffers; i++) {
+                if (t->buffers[i].role != KB_ROLE_CALL) continue;
+                L->buf[i].poff[p] = poff;
+                poff = round_up(poff + cs->lengths[i] * kb__dtype_size(t->buffers[i].dtype), 64);
+            }
+    }
+    L->group_off[KB__PROBE_GROUPS] = round_up(poff ? poff : 1, page);
+}
+
+/* A cold case's replicas, grown onto *off. At least 2 copies, so a call
+ * never reads what the one before it read even when one copy alone
+ * outgrows the cache. */
+static void place_replicas(kb__case_data *cd, size_t soff, size_t *off)
+{
+    kb__layout *L = &cd->layout;
+    cd->llc_bytes = kb__llc_bytes();
+    uint64_t want = (2 * cd->llc_bytes + L->rep_stride - 1) / L->rep_stride;
+    uint64_t most = soff < KB__COLD_ARENA_MAX
+                        ? (KB__COLD_ARENA_MAX - soff) / (L->rep_stride ? L->rep_stride : 1)
+                        : 1;
+    if (want < 2) want = 2;
+    if (most > KB__MAX_REPLICAS) most = KB__MAX_REPLICAS;
+    L->n_reps = (uint32_t)(want < most ? want : most > 1 ? most : 1);
+    *off += (size_t)(L->n_reps - 1) * L->rep_stride;
+}
+
+/* What workers are told about the case: every buffer's place, the arenas'
+ * sizes, the lanes of output. */
+static void case_layout(const kb_target *t, kb__case_data *cd, uint32_t slot)
+{
     const kb_case_spec *cs = cd->cs;
     kb__layout *L = &cd->layout;
     const size_t page = (size_t)sysconf(_SC_PAGESIZE);
@@ -190,68 +260,12 @@ int kb__case_build(const kb_target *t, const kb_plugin *oracle, uint32_t case_in
     }
     snprintf(L->case_name, sizeof L->case_name, "%s", cs->name);
 
-    /* Inputs: statics once (in the statics arena, at `soff`), per-call
-     * inputs once per set (in the calls arena, at `off`); 64-byte aligned.
-     * Replica 0 of the per-call sets is the span [0, off) and further
-     * replicas follow it. */
-    size_t soff = 0, off = 0, out_off = 0, poff = 0;
-    for (uint32_t i = 0; i < t->n_buffers; i++) {
-        const kb_buffer_spec *b = &t->buffers[i];
-        const size_t bytes = cs->lengths[i] * kb__dtype_size(b->dtype);
-        L->buf[i].role = b->role;
-        L->buf[i].dtype = b->dtype;
-        L->buf[i].flags = b->flags;
-        L->buf[i].count = cs->lengths[i];
-        switch (b->role) {
-        case KB_ROLE_STATIC:
-            L->n_statics++;
-            for (int s = 0; s < KB__SETS; s++) L->buf[i].off[s] = soff;
-            soff = round_up(soff + bytes, 64);
-            break;
-        case KB_ROLE_CALL:
-            L->n_calls++;
-            for (int s = 0; s < KB__SETS; s++) {
-                L->buf[i].off[s] = off;
-                off = round_up(off + bytes, 64);
-            }
-            break;
-        default: {
-            L->n_outs++;
-            const size_t data = round_up(bytes, 64);
-            L->buf[i].slot_off = out_off;
-            L->buf[i].slot_size = round_up(data + 64, page);
-            L->buf[i].data_off = L->buf[i].slot_size - data;
-            out_off += L->buf[i].slot_size;
-        }
-        }
-    }
-    /* Fresh sets: each group of KB__PROBE_GROUP in pages of its own. */
-    for (uint32_t g = 0; g < KB__PROBE_GROUPS; g++) {
-        poff = round_up(poff, page);
-        L->group_off[g] = poff;
-        for (uint32_t p = g * KB__PROBE_GROUP; p < (g + 1) * KB__PROBE_GROUP; p++)
-            for (uint32_t i = 0; i < t->n_buffers; i++) {
-                if (t->buffers[i].role != KB_ROLE_CALL) continue;
-                L->buf[i].poff[p] = poff;
-                poff = round_up(poff + cs->lengths[i] * kb__dtype_size(t->buffers[i].dtype), 64);
-            }
-    }
-    L->group_off[KB__PROBE_GROUPS] = round_up(poff ? poff : 1, page);
+    size_t soff = 0, off = 0, out_off = 0;
+    place_buffers(t, cs, L, page, &soff, &off, &out_off);
+    place_fresh(t, cs, L, page);
     L->rep_stride = off;
     L->n_reps = 1;
-    if (t->flags & KB_TARGET_COLD_INPUTS) {
-        /* At least 2 copies, so a call never reads what the one before it
-         * read even when one copy alone outgrows the cache. */
-        cd->llc_bytes = kb__llc_bytes();
-        uint64_t want = (2 * cd->llc_bytes + L->rep_stride - 1) / L->rep_stride;
-        uint64_t most = soff < KB__COLD_ARENA_MAX
-                            ? (KB__COLD_ARENA_MAX - soff) / (L->rep_stride ? L->rep_stride : 1)
-                            : 1;
-        if (want < 2) want = 2;
-        if (most > KB__MAX_REPLICAS) most = KB__MAX_REPLICAS;
-        L->n_reps = (uint32_t)(want < most ? want : most > 1 ? most : 1);
-        off += (size_t)(L->n_reps - 1) * L->rep_stride;
-    }
+    if (t->flags & KB_TARGET_COLD_INPUTS) place_replicas(cd, soff, &off);
     L->arena_size = round_up(soff ? soff : 1, page);
     L->calls_size = round_up(off ? off : 1, page);
     L->probe_size = L->group_off[KB__PROBE_GROUPS];
@@ -263,6 +277,91 @@ int kb__case_build(const kb_target *t, const kb_plugin *oracle, uint32_t case_in
     L->out_size = L->prod_off + round_up((size_t)L->n_lanes * L->n_outs * sizeof(kb_buffer), page);
     cd->size = L->arena_size;
     cd->csize = L->calls_size;
+}
+
+/* The oracle's outputs for input set s, into fresh host memory; its
+ * fastest call so far in cd->oracle_ns. */
+static int oracle_set(const kb_plugin *oracle, void *state, kb__case_data *cd, int s, char *err,
+                      size_t err_len)
+{
+    const kb__layout *L = &cd->layout;
+    const char *name = cd->cs->name;
+    kb_buffer ins[KB_MAX_BUFFERS], outs[KB_MAX_BUFFERS];
+    for (uint32_t i = 0; i < L->n_calls; i++) {
+        const uint32_t bi = L->n_statics + i;
+        ins[i] = (kb_buffer){set_ptr(cd, s, bi), L->buf[bi].count, 0, L->buf[bi].dtype, 0};
+    }
+    for (uint32_t j = 0; j < L->n_outs; j++) {
+        const uint32_t bi = L->n_statics + L->n_calls + j;
+        const size_t bytes = L->buf[bi].count * kb__dtype_size(L->buf[bi].dtype);
+        cd->ref[s][j] = oracle_alloc(NULL, round_up(bytes, 64), 64);
+        if (!cd->ref[s][j]) {
+            kb__errf(err, err_len, "out of memory for oracle outputs of case %s", name);
+            return KB__ENOMEM;
+        }
+        memset(cd->ref[s][j], 0, bytes);
+        outs[j] = (kb_buffer){cd->ref[s][j], L->buf[bi].count, 0, L->buf[bi].dtype, 0};
+    }
+    char perr[256] = "";
+    const uint64_t t0 = kb__now_ns();
+    if (oracle->run(state, ins, L->n_calls, outs, L->n_outs, perr, sizeof perr) != 0) {
+        perr[sizeof perr - 1] = 0;
+        kb__errf(err, err_len, "oracle run failed for case %s: %s", name, perr);
+        return KB__ESPEC;
+    }
+    const double dt = (double)(kb__now_ns() - t0);
+    if (s == 0 || dt < cd->oracle_ns) cd->oracle_ns = dt;
+    int rc = 0;
+    for (uint32_t j = 0; j < L->n_outs; j++) {
+        const uint32_t bi = L->n_statics + L->n_calls + j;
+        cd->ref_produced[s][j] =
+            (L->buf[bi].flags & KB_BUF_VARIABLE) ? outs[j].produced : L->buf[bi].count;
+        if (cd->ref_produced[s][j] > L->buf[bi].count) {
+            kb__errf(err, err_len, "oracle produced more than its capacity in case %s", name);
+            rc = KB__ESPEC;
+        }
+    }
+    return rc;
+}
+
+/* Oracle outputs of every set, in the host: the oracle is pinned and
+ * trusted. */
+static int oracle_outputs(const kb_plugin *oracle, kb__case_data *cd, char *err, size_t err_len)
+{
+    const kb__layout *L = &cd->layout;
+    static const kb_host host = {sizeof(kb_host), 0, 0, oracle_log, oracle_alloc, oracle_free};
+    kb_host h = host;
+    h.cpu_features = kb__cpu_features();
+    const char *names[KB_MAX_PARAMS];
+    for (uint32_t p = 0; p < L->n_params; p++) names[p] = L->param_names[p];
+    kb_case kc = {L->case_name, L->n_params, 0, L->params, names};
+    kb_buffer statics[KB_MAX_BUFFERS];
+    for (uint32_t i = 0; i < L->n_statics; i++)
+        statics[i] =
+            (kb_buffer){cd->base + L->buf[i].off[0], L->buf[i].count, 0, L->buf[i].dtype, 0};
+    void *state = NULL;
+    char perr[256] = "";
+    if (oracle->prepare(&h, &kc, statics, L->n_statics, &state, perr, sizeof perr) != 0) {
+        perr[sizeof perr - 1] = 0;
+        kb__errf(err, err_len, "oracle prepare failed for case %s: %s", cd->cs->name, perr);
+        return KB__ESPEC;
+    }
+    int rc = 0;
+    for (int s = 0; s < KB__ALLSETS && rc == 0; s++)
+        rc = oracle_set(oracle, state, cd, s, err, err_len);
+    oracle->release(state);
+    return rc;
+}
+
+int kb__case_build(const kb_target *t, const kb_plugin *oracle, uint32_t case_index, uint32_t slot,
+                   uint64_t seed, uint64_t probe_seed, kb__case_data *cd, char *err, size_t err_len)
+{
+    memset(cd, 0, sizeof *cd);
+    cd->fd = cd->ro_fd = cd->cfd = cd->cro_fd = cd->pfd = cd->pro_fd = -1;
+    cd->index = case_index;
+    cd->cs = &t->cases[case_index];
+    case_layout(t, cd, slot);
+    const kb__layout *L = &cd->layout;
 
     int rc = make_arena("kb-statics", cd->size, &cd->fd, &cd->base, err, err_len);
     if (!rc) rc = make_arena("kb-inputs", cd->csize, &cd->cfd, &cd->cbase, err, err_len);
@@ -278,65 +377,7 @@ int kb__case_build(const kb_target *t, const kb_plugin *oracle, uint32_t case_in
         seal(cd->pfd, &cd->pbase, cd->psize, &cd->pro_fd, err, err_len) != 0)
         return KB__EIO;
     cd->input_digest = kb__case_digest(cd);
-
-    /* Oracle outputs, in the host: the oracle is pinned and trusted. */
-    static const kb_host host = {sizeof(kb_host), 0, 0, oracle_log, oracle_alloc, oracle_free};
-    kb_host h = host;
-    h.cpu_features = kb__cpu_features();
-    char *names[KB_MAX_PARAMS];
-    for (uint32_t p = 0; p < L->n_params; p++) names[p] = L->param_names[p];
-    kb_case kc = {L->case_name, L->n_params, 0, L->params, (const char *const *)names};
-    kb_buffer statics[KB_MAX_BUFFERS], ins[KB_MAX_BUFFERS], outs[KB_MAX_BUFFERS];
-    for (uint32_t i = 0; i < L->n_statics; i++)
-        statics[i] =
-            (kb_buffer){cd->base + L->buf[i].off[0], L->buf[i].count, 0, L->buf[i].dtype, 0};
-    void *state = NULL;
-    char perr[256] = "";
-    if (oracle->prepare(&h, &kc, statics, L->n_statics, &state, perr, sizeof perr) != 0) {
-        perr[sizeof perr - 1] = 0;
-        kb__errf(err, err_len, "oracle prepare failed for case %s: %s", cs->name, perr);
-        return KB__ESPEC;
-    }
-    for (int s = 0; s < KB__ALLSETS && rc == 0; s++) {
-        for (uint32_t i = 0; i < L->n_calls; i++) {
-            const uint32_t bi = L->n_statics + i;
-            ins[i] = (kb_buffer){set_ptr(cd, s, bi), L->buf[bi].count, 0, L->buf[bi].dtype, 0};
-        }
-        for (uint32_t j = 0; j < L->n_outs; j++) {
-            const uint32_t bi = L->n_statics + L->n_calls + j;
-            const size_t bytes = L->buf[bi].count * kb__dtype_size(L->buf[bi].dtype);
-            cd->ref[s][j] = oracle_alloc(NULL, round_up(bytes, 64), 64);
-            if (!cd->ref[s][j]) {
-                rc = KB__ENOMEM;
-                kb__errf(err, err_len, "out of memory for oracle outputs of case %s", cs->name);
-                break;
-            }
-            memset(cd->ref[s][j], 0, bytes);
-            outs[j] = (kb_buffer){cd->ref[s][j], L->buf[bi].count, 0, L->buf[bi].dtype, 0};
-        }
-        if (rc) break;
-        const uint64_t t0 = kb__now_ns();
-        if (oracle->run(state, ins, L->n_calls, outs, L->n_outs, perr, sizeof perr) != 0) {
-            perr[sizeof perr - 1] = 0;
-            kb__errf(err, err_len, "oracle run failed for case %s: %s", cs->name, perr);
-            rc = KB__ESPEC;
-            break;
-        }
-        const double dt = (double)(kb__now_ns() - t0);
-        if (s == 0 || dt < cd->oracle_ns) cd->oracle_ns = dt;
-        for (uint32_t j = 0; j < L->n_outs; j++) {
-            const uint32_t bi = L->n_statics + L->n_calls + j;
-            cd->ref_produced[s][j] =
-                (L->buf[bi].flags & KB_BUF_VARIABLE) ? outs[j].produced : L->buf[bi].count;
-            if (cd->ref_produced[s][j] > L->buf[bi].count) {
-                kb__errf(err, err_len, "oracle produced more than its capacity in case %s",
-                         cs->name);
-                rc = KB__ESPEC;
-            }
-        }
-    }
-    oracle->release(state);
-    return rc;
+    return oracle_outputs(oracle, cd, err, err_len);
 }
 
 static void mib(char *out, size_t len, double bytes)

@@ -81,6 +81,65 @@ int kb__batch_reads_in(const kb_target *t, const kb__case_data *cd, const uint32
     return cd->touch_max && sets * (cd->layout.rep_stride / KB__SETS) <= cd->touch_max;
 }
 
+/* The worker's reply to a batch, and what it left behind: its executable
+ * memory as after loading, no thread of its own on a single-threaded
+ * target. */
+static int check_reply(kb__side *s, const kb__case_data *cd, const kb__rep *rep, kb__failure *fail)
+{
+    if (rep->type != KB__REP_OK) {
+        fail->status = KB__ST_REJECTED;
+        kb__errf(fail->reason, sizeof fail->reason, "%s %s in case %s", s->w.label, rep->msg,
+                 cd->cs->name);
+        return KB__ECHILD;
+    }
+    /* What runs between batches is only the harness's code if its
+     * executable memory is as it was after loading (maps.c; the host reads
+     * it after the reply, outside every timed interval). */
+    char why[400];
+    if (kb__maps_quick_changed(s->w.pid, &s->maps, why, sizeof why)) {
+        fail->status = KB__ST_REJECTED;
+        kb__errf(fail->reason, sizeof fail->reason, "%s %s (case %s)", s->w.label, why,
+                 cd->cs->name);
+        return KB__ECHILD;
+    }
+    if (!s->threaded_ok && rep->threads > 1) {
+        fail->status = KB__ST_REJECTED;
+        kb__errf(fail->reason, sizeof fail->reason,
+                 "target is single-threaded; %s started %llu threads (case %s)", s->w.label,
+                 (unsigned long long)(rep->threads - 1), cd->cs->name);
+        return KB__ECHILD;
+    }
+    return 0;
+}
+
+/* Judges the last call of the batch and KB__CHECKED others drawn now from
+ * the side's generator. */
+static int check_lanes(kb__side *s, const kb_target *t, const kb__case_data *cd,
+                       const uint32_t *order, uint32_t n_order, uint64_t calls, kb__failure *fail)
+{
+    char detail[400];
+    for (int i = 0; i <= KB__CHECKED; i++) {
+        uint64_t lane = calls - 1;
+        if (i > 0) {
+            if (calls == 1) break;
+            s->rng += 0x9e3779b97f4a7c15u;
+            uint64_t z = s->rng;
+            z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+            z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+            lane = (z ^ (z >> 31)) % (calls - 1);
+        }
+        int c = kb__outputs_check(t, cd, &s->ob[cd->layout.slot], lane, order[lane % n_order],
+                                  detail, sizeof detail);
+        if (c != 0) {
+            fail->status = c == 1 ? KB__ST_INCORRECT : KB__ST_REJECTED;
+            kb__errf(fail->reason, sizeof fail->reason, "%s (call %llu of a batch of %llu)", detail,
+                     (unsigned long long)lane + 1, (unsigned long long)calls);
+            return KB__ECHILD;
+        }
+    }
+    return 0;
+}
+
 int kb__side_batch(kb__side *s, const kb_target *t, kb__case_data *cd, const uint32_t *order,
                    uint32_t n_order, uint64_t calls, double timeout_s, double *ns,
                    kb__failure *fail)
@@ -111,49 +170,8 @@ int kb__side_batch(kb__side *s, const kb_target *t, kb__case_data *cd, const uin
     int rc = kb__worker_call(&s->w, &q, fresh ? &cd->pro_fd : NULL, fresh, &rep, timeout_s,
                              &host_ns, fail, what);
     if (rc != 0) return rc;
-    if (rep.type != KB__REP_OK) {
-        fail->status = KB__ST_REJECTED;
-        kb__errf(fail->reason, sizeof fail->reason, "%s %s in case %s", s->w.label, rep.msg,
-                 cd->cs->name);
-        return KB__ECHILD;
-    }
-    /* What runs between batches is only the harness's code if its
-     * executable memory is as it was after loading (maps.c: 14-25 us of
-     * the host's, after the reply, outside every timed interval). */
-    char why[400];
-    if (kb__maps_quick_changed(s->w.pid, &s->maps, why, sizeof why)) {
-        fail->status = KB__ST_REJECTED;
-        kb__errf(fail->reason, sizeof fail->reason, "%s %s (case %s)", s->w.label, why,
-                 cd->cs->name);
-        return KB__ECHILD;
-    }
-    if (!s->threaded_ok && rep.threads > 1) {
-        fail->status = KB__ST_REJECTED;
-        kb__errf(fail->reason, sizeof fail->reason,
-                 "target is single-threaded; %s started %llu threads (case %s)", s->w.label,
-                 (unsigned long long)(rep.threads - 1), cd->cs->name);
-        return KB__ECHILD;
-    }
-    char detail[400];
-    for (int i = 0; i <= KB__CHECKED; i++) {
-        uint64_t lane = calls - 1;
-        if (i > 0) {
-            if (calls == 1) break;
-            s->rng += 0x9e3779b97f4a7c15u;
-            uint64_t z = s->rng;
-            z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-            z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-            lane = (z ^ (z >> 31)) % (calls - 1);
-        }
-        int c = kb__outputs_check(t, cd, &s->ob[slot], lane, order[lane % n_order], detail,
-                                  sizeof detail);
-        if (c != 0) {
-            fail->status = c == 1 ? KB__ST_INCORRECT : KB__ST_REJECTED;
-            kb__errf(fail->reason, sizeof fail->reason, "%s (call %llu of a batch of %llu)", detail,
-                     (unsigned long long)lane + 1, (unsigned long long)calls);
-            return KB__ECHILD;
-        }
-    }
+    if ((rc = check_reply(s, cd, &rep, fail)) != 0) return rc;
+    if ((rc = check_lanes(s, t, cd, order, n_order, calls, fail)) != 0) return rc;
     /* The worker's interval lies inside the host's, so its reading can only
      * be shorter; a longer one is a forged record. Shorter is IPC and
      * wake-up latency, which measure.c estimates from these gaps. */

@@ -156,6 +156,105 @@ static double batch_overhead(kb__samples *x, kb__case_result *cr)
     return cr->overhead_ns;
 }
 
+/* Case c's figures into cr: per-call times less the harness's cost per
+ * batch, its log ratios (into x->logr) and their bootstrap CI. */
+static void case_summary(const kb__case_data *cd, kb__samples *x, const kb__machine *machine,
+                         uint64_t seed, kb__case_result *cr)
+{
+    snprintf(cr->name, sizeof cr->name, "%s", cd->cs->name);
+    cr->samples = x->n;
+    cr->calls = x->calls;
+    cr->out_bytes = kb__lane_data(&cd->layout);
+    cr->bytes_per_call = cd->cs->bytes_per_call;
+    cr->flops_per_call = cd->cs->flops_per_call;
+    cr->roof_gbps = machine ? kb__machine_roof(machine, cr->bytes_per_call) : 0;
+    cr->peak_gflops = machine ? machine->peak_gflops : 0;
+    const double ov = batch_overhead(x, cr);
+    for (uint32_t i = 0; i < x->n; i++) {
+        const double a = x->cand_ns[i] - ov, b = x->base_ns[i] - ov;
+        x->logr[i] = a > 0 && b > 0 ? log(a / b) : log(x->cand_ns[i] / x->base_ns[i]);
+        x->tmp[i] = (a > 0 ? a : x->cand_ns[i]) / x->k[i];
+    }
+    cr->cand_ns = kb__median(x->tmp, x->n);
+    for (uint32_t i = 0; i < x->n; i++)
+        x->tmp[i] = (x->base_ns[i] - ov > 0 ? x->base_ns[i] - ov : x->base_ns[i]) / x->k[i];
+    cr->base_ns = kb__median(x->tmp, x->n);
+    kb__ci l = kb__bootstrap_median(x->logr, x->n, seed, KB__RESAMPLES);
+    cr->ratio = (kb__ci){exp(l.est), exp(l.lo), exp(l.hi)};
+}
+
+/* The harness's cost per batch over the cases: medians in us and in % of
+ * a batch. */
+static void overhead_summary(kb__result *r, uint32_t n_cases)
+{
+    double ov[KB__MAX_CASES], pct[KB__MAX_CASES];
+    for (uint32_t c = 0; c < n_cases; c++) {
+        ov[c] = r->cases[c].overhead_ns / 1e3;
+        pct[c] =
+            r->cases[c].batch_ns > 0 ? 100 * r->cases[c].overhead_ns / r->cases[c].batch_ns : 0;
+    }
+    r->overhead_us = n_cases ? kb__median(ov, n_cases) : NAN;
+    r->overhead_pct = n_cases ? kb__median(pct, n_cases) : NAN;
+}
+
+/* A close result needs a machine that held still. Pairing cancels a drift
+ * both sides share; it is a reason to doubt only when the ratio itself
+ * moved with it, by enough to change the verdict: the CIs widened by that
+ * move must still give verdict st. 1 (with r->reason set) when they do not. */
+static int drift_changes(const kb__trial_opts *o, kb__result *r, double split, kb__status st)
+{
+    char why[2];
+    const int close = fabs(log(r->geomean.est)) < log(1.2);
+    const double w = exp(fabs(split));
+    if (!(close && fabs(r->drift_pct) > 10.0 && fabs(split) > log(1.01) &&
+          kb__decide(&o->rule, (kb__ci){r->geomean.est, r->geomean.lo / w, r->geomean.hi * w},
+                     (kb__ci){r->worst.est, r->worst.lo / w, r->worst.hi * w}, why,
+                     sizeof why) != st))
+        return 0;
+    kb__errf(r->reason, sizeof r->reason,
+             "both sides' speed changed by %+.1f%% during the trial (neighbour or thermal "
+             "noise) and the ratio moved %+.1f%% with it, enough to change the verdict; "
+             "rerun on a quieter machine",
+             r->drift_pct, 100.0 * (exp(split) - 1.0));
+    return 1;
+}
+
+/* Noisy samples make the bootstrap's interval too narrow: bursts from
+ * elsewhere spoil runs of neighbouring pairs together, so the pairs are not
+ * independent, by up to the factor the noise grew. Two yardsticks for that
+ * growth: this machine's calibrated floor (noise over 3x it is a burst),
+ * and, calibrated or not (a floor measured on a busy machine is high too),
+ * KB__NOISE_MAX_PCT. Widened by the larger factor, in log space about their
+ * estimates, the CIs must still give verdict st. This holds for every
+ * verdict, not only close ones: under load a burst can look like a large
+ * win with a CI clear of 0.99. A real 10% difference survives the
+ * widening; a burst does not. 1 (with r->reason set) when it does not hold. */
+static int noise_changes(const kb__trial_opts *o, kb__result *r, kb__status st)
+{
+    double f = 1;
+    const int burst =
+        isfinite(r->noise_floor_pct) && r->noise_pct > 3 * r->noise_floor_pct && r->noise_pct > 1.0;
+    if (burst) f = r->noise_pct / r->noise_floor_pct;
+    const int busy = r->noise_pct > KB__NOISE_MAX_PCT && r->noise_pct / KB__NOISE_MAX_PCT > f;
+    if (busy) f = r->noise_pct / KB__NOISE_MAX_PCT;
+    if (f <= 1) return 0;
+    char why[2];
+    const kb__ci gw = kb__ci_widen(r->geomean, f), ww = kb__ci_widen(r->worst, f);
+    if (kb__decide(&o->rule, gw, ww, why, sizeof why) == st) return 0;
+    char cause[96];
+    if (busy)
+        snprintf(cause, sizeof cause, "over %.0f%%", KB__NOISE_MAX_PCT);
+    else
+        snprintf(cause, sizeof cause, "over 3x this machine's calibrated %.2f%%",
+                 r->noise_floor_pct);
+    kb__errf(r->reason, sizeof r->reason,
+             "noise %.2f%% per sample is %s: with the CI widened %.1fx for it, "
+             "[%.4f, %.4f], the verdict does not hold; rerun when the machine is "
+             "quieter%s",
+             r->noise_pct, cause, f, gw.lo, gw.hi, busy ? "" : ", or `kbench calibrate` again");
+    return 1;
+}
+
 /* Summarise the samples into r (ratios, CIs, worst case) and decide. */
 static kb__status summarise(const kb__trial_opts *o, kb__case_data *cases, uint32_t n_cases,
                             kb__samples *smp, kb__result *r, uint64_t seed)
@@ -166,43 +265,13 @@ static kb__status summarise(const kb__trial_opts *o, kb__case_data *cases, uint3
     size_t ns[KB__MAX_CASES];
     uint32_t worst = 0;
     for (uint32_t c = 0; c < n_cases; c++) {
-        kb__case_result *cr = &r->cases[c];
-        snprintf(cr->name, sizeof cr->name, "%s", cases[c].cs->name);
-        cr->samples = smp[c].n;
-        cr->calls = smp[c].calls;
-        cr->out_bytes = kb__lane_data(&cases[c].layout);
-        cr->bytes_per_call = cases[c].cs->bytes_per_call;
-        cr->flops_per_call = cases[c].cs->flops_per_call;
-        cr->roof_gbps = have_machine ? kb__machine_roof(&machine, cr->bytes_per_call) : 0;
-        cr->peak_gflops = have_machine ? machine.peak_gflops : 0;
-        kb__samples *x = &smp[c];
-        const double ov = batch_overhead(x, cr);
-        for (uint32_t i = 0; i < x->n; i++) {
-            const double a = x->cand_ns[i] - ov, b = x->base_ns[i] - ov;
-            x->logr[i] = a > 0 && b > 0 ? log(a / b) : log(x->cand_ns[i] / x->base_ns[i]);
-            x->tmp[i] = (a > 0 ? a : x->cand_ns[i]) / x->k[i];
-        }
-        cr->cand_ns = kb__median(x->tmp, x->n);
-        for (uint32_t i = 0; i < x->n; i++)
-            x->tmp[i] = (x->base_ns[i] - ov > 0 ? x->base_ns[i] - ov : x->base_ns[i]) / x->k[i];
-        cr->base_ns = kb__median(x->tmp, x->n);
-        kb__ci l = kb__bootstrap_median(smp[c].logr, smp[c].n, seed + c, KB__RESAMPLES);
-        cr->ratio = (kb__ci){exp(l.est), exp(l.lo), exp(l.hi)};
-        if (cr->ratio.est > r->cases[worst].ratio.est) worst = c;
+        case_summary(&cases[c], &smp[c], have_machine ? &machine : NULL, seed + c, &r->cases[c]);
+        if (r->cases[c].ratio.est > r->cases[worst].ratio.est) worst = c;
         groups[c] = smp[c].logr;
         ns[c] = smp[c].n;
     }
     r->n_cases = n_cases;
-    {
-        double ov[KB__MAX_CASES], pct[KB__MAX_CASES];
-        for (uint32_t c = 0; c < n_cases; c++) {
-            ov[c] = r->cases[c].overhead_ns / 1e3;
-            pct[c] =
-                r->cases[c].batch_ns > 0 ? 100 * r->cases[c].overhead_ns / r->cases[c].batch_ns : 0;
-        }
-        r->overhead_us = n_cases ? kb__median(ov, n_cases) : NAN;
-        r->overhead_pct = n_cases ? kb__median(pct, n_cases) : NAN;
-    }
+    overhead_summary(r, n_cases);
     const double split = trial_health(smp, n_cases, r);
     kb__ci g = kb__bootstrap_mean_of_medians(groups, ns, n_cases, seed ^ 0x5eed, KB__RESAMPLES);
     r->geomean = (kb__ci){exp(g.est), exp(g.lo), exp(g.hi)};
@@ -210,58 +279,7 @@ static kb__status summarise(const kb__trial_opts *o, kb__case_data *cases, uint3
     snprintf(r->worst_case, sizeof r->worst_case, "%s", r->cases[worst].name);
     kb__status st = kb__decide(&o->rule, r->geomean, r->worst, r->reason, sizeof r->reason);
     if (st != KB__ST_KEEP && st != KB__ST_DISCARD) return st;
-    char why[2];
-    /* A close result needs a machine that held still. Pairing cancels a
-     * drift both sides share; it is a reason to doubt only when the ratio
-     * itself moved with it, by enough to change the verdict: the CIs
-     * widened by that move must still give the same one. */
-    const int close = fabs(log(r->geomean.est)) < log(1.2);
-    const double w = exp(fabs(split));
-    if (close && fabs(r->drift_pct) > 10.0 && fabs(split) > log(1.01) &&
-        kb__decide(&o->rule, (kb__ci){r->geomean.est, r->geomean.lo / w, r->geomean.hi * w},
-                   (kb__ci){r->worst.est, r->worst.lo / w, r->worst.hi * w}, why,
-                   sizeof why) != st) {
-        kb__errf(r->reason, sizeof r->reason,
-                 "both sides' speed changed by %+.1f%% during the trial (neighbour or thermal "
-                 "noise) and the ratio moved %+.1f%% with it, enough to change the verdict; "
-                 "rerun on a quieter machine",
-                 r->drift_pct, 100.0 * (exp(split) - 1.0));
-        return KB__ST_INCONCLUSIVE;
-    }
-    /* Noisy samples make the bootstrap's interval too narrow: bursts from
-     * elsewhere spoil runs of neighbouring pairs together, so the pairs are
-     * not independent, by up to the factor the noise grew. Two yardsticks
-     * for that growth: this machine's calibrated floor (noise over 3x it is
-     * a burst), and, calibrated or not (a floor measured on a busy machine
-     * is high too), KB__NOISE_MAX_PCT. Widened by the larger factor, in log
-     * space about their estimates, the CIs must still give the same
-     * verdict. This holds for every verdict, not only close ones: under
-     * load a burst has looked like a 17-29% win with a CI clear of 0.99. A
-     * real 10% difference survives the widening; a burst does not. */
-    double f = 1;
-    const int burst =
-        isfinite(r->noise_floor_pct) && r->noise_pct > 3 * r->noise_floor_pct && r->noise_pct > 1.0;
-    if (burst) f = r->noise_pct / r->noise_floor_pct;
-    const int busy = r->noise_pct > KB__NOISE_MAX_PCT && r->noise_pct / KB__NOISE_MAX_PCT > f;
-    if (busy) f = r->noise_pct / KB__NOISE_MAX_PCT;
-    if (f > 1) {
-        const kb__ci gw = kb__ci_widen(r->geomean, f), ww = kb__ci_widen(r->worst, f);
-        if (kb__decide(&o->rule, gw, ww, why, sizeof why) != st) {
-            char cause[96];
-            if (busy)
-                snprintf(cause, sizeof cause, "over %.0f%%", KB__NOISE_MAX_PCT);
-            else
-                snprintf(cause, sizeof cause, "over 3x this machine's calibrated %.2f%%",
-                         r->noise_floor_pct);
-            kb__errf(r->reason, sizeof r->reason,
-                     "noise %.2f%% per sample is %s: with the CI widened %.1fx for it, "
-                     "[%.4f, %.4f], the verdict does not hold; rerun when the machine is "
-                     "quieter%s",
-                     r->noise_pct, cause, f, gw.lo, gw.hi,
-                     busy ? "" : ", or `kbench calibrate` again");
-            return KB__ST_INCONCLUSIVE;
-        }
-    }
+    if (drift_changes(o, r, split, st) || noise_changes(o, r, st)) return KB__ST_INCONCLUSIVE;
     return st;
 }
 
@@ -468,6 +486,138 @@ static int check_maps(kb__side *s, kb__failure *fail)
     return KB__ECHILD;
 }
 
+/* One side's calls per batch on a case, by its worker's own clock, into
+ * *per_call (ns a call). */
+static int calibrate_side(kb__side *s, const kb_target *t, kb__case_data *cd, uint32_t *order,
+                          uint32_t n_sets, double *per_call, kb__failure *fail)
+{
+    uint64_t k = KB__SETS;
+    double ns;
+    for (int step = 0; step < 3; step++) {
+        if (k > cd->layout.n_lanes) k = cd->layout.n_lanes;
+        const uint32_t n_order = order_len(k, n_sets);
+        const int rc =
+            kb__side_batch(s, t, cd, order, n_order, k, 10.0 + (double)k * 1e-5, &ns, fail);
+        if (rc) return rc;
+        const double w = s->last_worker_ns > 20 ? s->last_worker_ns : 20;
+        *per_call = w / (double)k;
+        uint64_t nk = (uint64_t)(KB__BATCH_NS / *per_call);
+        /* Half a target is reading enough, the first (all sets once)
+         * included: a second batch of a slow case tells nothing new. */
+        if (w > KB__BATCH_NS / 2) break;
+        k = nk > KB__SETS ? nk : KB__SETS;
+    }
+    return 0;
+}
+
+/* Calibrate calls per batch by the workers' own clocks (this only sizes
+ * batches; it is never a sample). Every input set is touched first, so no
+ * side meets a cold set later. The faster side's batch gets the target
+ * duration, so round-trip noise stays small on both; *slow_call is the
+ * slower side's ns a call, which sizes the batches' timeouts. */
+static int calibrate_case(const kb_target *t, kb__case_data *cd, kb__side *cand, kb__side *base,
+                          uint64_t l2, kb__samples *x, double *slow_call, kb__failure *fail)
+{
+    uint32_t order[KB__MAX_ORDER];
+    const uint32_t n_sets = timed_sets(t, cd);
+    for (uint32_t i = 0; i < KB__MAX_ORDER; i++) order[i] = i % n_sets;
+    double pc[2] = {0, 0};
+    kb__side *sides[2] = {cand, base};
+    for (int si = 0; si < 2; si++) {
+        const int rc = calibrate_side(sides[si], t, cd, order, n_sets, &pc[si], fail);
+        if (rc) return rc;
+    }
+    const double fast = pc[0] < pc[1] ? pc[0] : pc[1];
+    const double slow = pc[0] > pc[1] ? pc[0] : pc[1];
+    uint64_t k = (uint64_t)(KB__BATCH_NS / fast);
+    /* Keep the slower side's batch within 4 targets. */
+    if ((double)k * slow > 4 * KB__BATCH_NS) k = (uint64_t)(4 * KB__BATCH_NS / slow);
+    x->max_calls = kb__batch_calls_max(&cd->layout, fast, l2);
+    if (k > x->max_calls) k = x->max_calls;
+    x->calls = k ? k : 1;
+    *slow_call = slow;
+    return 0;
+}
+
+/* One ABBA or BAAB block on case cd: two pairs of batches of k calls
+ * (jittered) on one random set order, into x. */
+static int sample_case(const kb_target *t, kb__case_data *cd, kb__side *cand, kb__side *base,
+                       kb__samples *x, double slow_call, uint64_t *rng, kb__failure *fail)
+{
+    uint32_t order[KB__MAX_ORDER];
+    const double jitter = 0.75 + 0.5 * (double)(mix(rng) >> 11) / 9007199254740992.0;
+    uint64_t k = (uint64_t)((double)x->calls * jitter);
+    if (k == 0) k = 1;
+    if (k > x->max_calls) k = x->max_calls;
+    const uint32_t n_sets = timed_sets(t, cd);
+    const uint32_t n_order = order_len(k, n_sets);
+    order_fill(order, n_order, n_sets, rng);
+    const double tmo = 1.0 + 50.0 * slow_call * (double)k / 1e9;
+    const int phase = (int)(mix(rng) & 1);
+    for (int half = 0; half < 2; half++) {
+        const int cand_first = (half ^ phase) == 0;
+        kb__side *first = cand_first ? cand : base, *second = cand_first ? base : cand;
+        double a, b;
+        int rc;
+        if ((rc = kb__side_batch(first, t, cd, order, n_order, k, tmo, &a, fail))) return rc;
+        if ((rc = kb__side_batch(second, t, cd, order, n_order, k, tmo, &b, fail))) return rc;
+        const double ns_c = cand_first ? a : b, ns_b = cand_first ? b : a;
+        const double gc = cand->last_gap_ns, gb = base->last_gap_ns;
+        if ((rc = push(x, ns_c, ns_b, (double)k, gc, gb))) return rc;
+    }
+    return 0;
+}
+
+/* One round: every case once, in a fresh random order. */
+static int sample_round(const kb_target *t, kb__case_data *cases, uint32_t n_cases, kb__side *cand,
+                        kb__side *base, kb__samples *smp, const double *slow_call, uint64_t *rng,
+                        kb__failure *fail)
+{
+    uint32_t perm[KB__MAX_CASES];
+    for (uint32_t c = 0; c < n_cases; c++) perm[c] = c;
+    for (uint32_t c = n_cases; c > 1; c--) {
+        uint32_t j = (uint32_t)(mix(rng) % c), tmp = perm[c - 1];
+        perm[c - 1] = perm[j];
+        perm[j] = tmp;
+    }
+    for (uint32_t pi = 0; pi < n_cases; pi++) {
+        const uint32_t c = perm[pi];
+        const int rc = sample_case(t, &cases[c], cand, base, &smp[c], slow_call[c], rng, fail);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+/* The early stop: looks at the verdict every eighth of the budget. */
+typedef struct look {
+    kb__status last;
+    int same;
+    uint64_t last_look;
+} look;
+
+/* Whether sampling may stop before the budget: the verdict came out the
+ * same, and not inconclusive, at two successive looks. Looks start early,
+ * but only a clear-cut result (the whole CI beyond 10% either way) may stop
+ * before KB__MIN_PAIRS per case. */
+static int decided_early(const kb__trial_opts *o, kb__case_data *cases, uint32_t n_cases,
+                         kb__samples *smp, kb__result *r, uint64_t stats_seed, uint64_t now,
+                         look *lk)
+{
+    uint32_t min_n = UINT32_MAX;
+    for (uint32_t c = 0; c < n_cases; c++)
+        if (smp[c].n < min_n) min_n = smp[c].n;
+    if (min_n < KB__MIN_PAIRS_CLEAR || (double)(now - lk->last_look) < o->budget * 1e9 / 8)
+        return 0;
+    lk->last_look = now;
+    kb__status st = summarise(o, cases, n_cases, smp, r, stats_seed);
+    if (st == KB__ST_KEEP && !kb__keep_holds_early(&o->rule, r->geomean, r->worst))
+        st = KB__ST_INCONCLUSIVE;
+    const int clear = r->geomean.hi < 0.9 || r->geomean.lo > 1.1;
+    lk->same = (st == lk->last && st != KB__ST_INCONCLUSIVE) ? lk->same + 1 : 0;
+    lk->last = st;
+    return lk->same >= 1 && (min_n >= KB__MIN_PAIRS || clear);
+}
+
 int kb__measure(const kb__trial_opts *o, const kb_target *t, kb__case_data *cases, uint32_t n_cases,
                 kb__side *cand, kb__side *base, kb__samples *smp, kb__result *r, kb__failure *fail)
 {
@@ -477,108 +627,26 @@ int kb__measure(const kb__trial_opts *o, const kb_target *t, kb__case_data *case
     const uint64_t t_start = kb__now_ns();
     const double budget_ns = o->budget * 1e9;
     int rc;
-    double ns_c, ns_b;
-    uint32_t order[KB__MAX_ORDER];
     cand->w.idle_ref = &base->w;
     base->w.idle_is_baseline = 1;
 
-    /* Calibrate calls per batch by the workers' own clocks (this only sizes
-     * batches; it is never a sample). Every input set is touched first, so
-     * no side meets a cold set later. The faster side's batch gets the
-     * target duration, so round-trip noise stays small on both. */
-    double per_call[KB__MAX_CASES];
+    double slow_call[KB__MAX_CASES];
     const uint64_t l2 = kb__l2_bytes(); /* sysfs: read once, not per case */
     for (uint32_t c = 0; c < n_cases; c++) cases[c].touch_max = l2;
     for (uint32_t c = 0; c < n_cases; c++)
         if (cases[c].layout.n_reps > 1)
             cases[c].rep_next = (uint32_t)(mix(&rng) % cases[c].layout.n_reps);
-    for (uint32_t c = 0; c < n_cases; c++) {
-        const uint32_t n_sets = timed_sets(t, &cases[c]);
-        for (uint32_t i = 0; i < KB__MAX_ORDER; i++) order[i] = i % n_sets;
-        double pc[2] = {0, 0};
-        kb__side *sides[2] = {cand, base};
-        for (int si = 0; si < 2; si++) {
-            uint64_t k = KB__SETS;
-            for (int step = 0; step < 3; step++) {
-                if (k > cases[c].layout.n_lanes) k = cases[c].layout.n_lanes;
-                const uint32_t n_order = order_len(k, n_sets);
-                if ((rc = kb__side_batch(sides[si], t, &cases[c], order, n_order, k,
-                                         10.0 + (double)k * 1e-5, &ns_c, fail)))
-                    return rc;
-                const double w = sides[si]->last_worker_ns > 20 ? sides[si]->last_worker_ns : 20;
-                pc[si] = w / (double)k;
-                uint64_t nk = (uint64_t)(KB__BATCH_NS / pc[si]);
-                /* Half a target is reading enough, the first (all sets
-                 * once) included: a second batch of a slow case cost
-                 * pq-l2 90 ms a trial and told nothing new. */
-                if (w > KB__BATCH_NS / 2) break;
-                k = nk > KB__SETS ? nk : KB__SETS;
-            }
-        }
-        per_call[c] = pc[0] < pc[1] ? pc[0] : pc[1];
-        const double slow = pc[0] > pc[1] ? pc[0] : pc[1];
-        uint64_t k = (uint64_t)(KB__BATCH_NS / per_call[c]);
-        /* Keep the slower side's batch within 4 targets. */
-        if ((double)k * slow > 4 * KB__BATCH_NS) k = (uint64_t)(4 * KB__BATCH_NS / slow);
-        smp[c].max_calls = kb__batch_calls_max(&cases[c].layout, per_call[c], l2);
-        if (k > smp[c].max_calls) k = smp[c].max_calls;
-        smp[c].calls = k ? k : 1;
-        per_call[c] = slow;
-    }
+    for (uint32_t c = 0; c < n_cases; c++)
+        if ((rc = calibrate_case(t, &cases[c], cand, base, l2, &smp[c], &slow_call[c], fail)))
+            return rc;
 
-    kb__status last = KB__ST_INCONCLUSIVE;
-    int same = 0;
-    uint64_t last_look = kb__now_ns();
-    uint32_t perm[KB__MAX_CASES];
-    for (uint32_t round = 0;; round++) {
-        for (uint32_t c = 0; c < n_cases; c++) perm[c] = c;
-        for (uint32_t c = n_cases; c > 1; c--) {
-            uint32_t j = (uint32_t)(mix(&rng) % c), tmp = perm[c - 1];
-            perm[c - 1] = perm[j];
-            perm[j] = tmp;
-        }
-        for (uint32_t pi = 0; pi < n_cases; pi++) {
-            const uint32_t c = perm[pi];
-            const double jitter = 0.75 + 0.5 * (double)(mix(&rng) >> 11) / 9007199254740992.0;
-            uint64_t k = (uint64_t)((double)smp[c].calls * jitter);
-            if (k == 0) k = 1;
-            if (k > smp[c].max_calls) k = smp[c].max_calls;
-            const uint32_t n_sets = timed_sets(t, &cases[c]);
-            const uint32_t n_order = order_len(k, n_sets);
-            order_fill(order, n_order, n_sets, &rng);
-            const double tmo = 1.0 + 50.0 * per_call[c] * (double)k / 1e9;
-            const int phase = (int)(mix(&rng) & 1);
-            for (int half = 0; half < 2; half++) {
-                const int cand_first = (half ^ phase) == 0;
-                kb__side *first = cand_first ? cand : base, *second = cand_first ? base : cand;
-                double a, b;
-                if ((rc = kb__side_batch(first, t, &cases[c], order, n_order, k, tmo, &a, fail)))
-                    return rc;
-                if ((rc = kb__side_batch(second, t, &cases[c], order, n_order, k, tmo, &b, fail)))
-                    return rc;
-                ns_c = cand_first ? a : b;
-                ns_b = cand_first ? b : a;
-                const double gc = cand->last_gap_ns, gb = base->last_gap_ns;
-                if ((rc = push(&smp[c], ns_c, ns_b, (double)k, gc, gb))) return rc;
-            }
-        }
+    look lk = {KB__ST_INCONCLUSIVE, 0, kb__now_ns()};
+    for (;;) {
+        if ((rc = sample_round(t, cases, n_cases, cand, base, smp, slow_call, &rng, fail)))
+            return rc;
         const uint64_t now = kb__now_ns();
         if ((double)(now - t_start) >= budget_ns) break;
-        uint32_t min_n = UINT32_MAX;
-        for (uint32_t c = 0; c < n_cases; c++)
-            if (smp[c].n < min_n) min_n = smp[c].n;
-        /* Looks start early, but only a clear-cut result (the whole CI
-         * beyond 10% either way) may stop before KB__MIN_PAIRS per case. */
-        if (min_n >= KB__MIN_PAIRS_CLEAR && (double)(now - last_look) >= budget_ns / 8) {
-            last_look = now;
-            kb__status st = summarise(o, cases, n_cases, smp, r, stats_seed);
-            if (st == KB__ST_KEEP && !kb__keep_holds_early(&o->rule, r->geomean, r->worst))
-                st = KB__ST_INCONCLUSIVE;
-            const int clear = r->geomean.hi < 0.9 || r->geomean.lo > 1.1;
-            same = (st == last && st != KB__ST_INCONCLUSIVE) ? same + 1 : 0;
-            last = st;
-            if (same >= 1 && (min_n >= KB__MIN_PAIRS || clear)) break;
-        }
+        if (decided_early(o, cases, n_cases, smp, r, stats_seed, now, &lk)) break;
     }
     if ((rc = check_outside(cand, base, fail))) return rc;
     if ((rc = fresh_probe(t, cases, n_cases, cand, base, smp, r, &rng, fail))) return rc;

@@ -240,195 +240,243 @@ static void no_timing(kb__result *r)
     r->noise_pct = r->drift_pct = r->fresh_ratio = r->fresh_lo = r->fresh_hi = nan_;
 }
 
-int kb__trial_run(const kb__trial_opts *o, kb__ctx_cache *cache, kb__result *r, char *err,
-                  size_t err_len)
+/* One trial's state while it runs. The cases are the context's, which a
+ * cache shares with later trials; what a trial changes per case lives in
+ * its own runs[] (kb__case_run). */
+typedef struct trial {
+    const kb__trial_opts *o;
+    kb__ctx_cache *cache, local;
+    kb__side *cand, *base;
+    kb__ctx *ctx;
+    const kb_target *t;
+    kb__case_data *cases;
+    uint32_t n_cases;
+    kb__samples *smp;
+    kb__failure fail;
+    int cpu;
+} trial;
+
+/* A step's outcome besides 0 (go on) and a negative code (no trial could
+ * run): the trial ends with the verdict in T->fail. */
+#define VERDICT 1
+
+static void side_init(kb__side *s)
 {
-    const uint64_t t0 = kb__now_ns();
-    kb__side *cand = calloc(1, sizeof *cand), *base = calloc(1, sizeof *base);
-    kb__ctx_cache local;
-    memset(&local, 0, sizeof local);
-    if (!cache) cache = &local;
-    kb__ctx *ctx = NULL;
-    kb__case_data *cases = NULL;
-    kb__samples *smp = calloc(KB__MAX_CASES, sizeof *smp);
-    kb__failure fail = {KB__ST_CRASH, ""};
-    int rc = 0, restore = 0, hwc_open = 0;
-    kb__hwc hwc;
-    uint32_t n_cases = 0;
-    cpu_set_t saved;
-    no_timing(r);
-    r->noise_floor_pct = NAN;
-    r->inputs[0] = 0;
-    if (!cand || !base || !smp) {
-        kb__errf(err, err_len, "out of memory");
-        rc = KB__ENOMEM;
-        goto out;
-    }
-    cand->snap.fd = base->snap.fd = -1;
-    cand->w.pid = base->w.pid = -1;
-    cand->w.sock = cand->w.start_sock = cand->w.out_rd = -1;
-    base->w.sock = base->w.start_sock = base->w.out_rd = -1;
-    for (int i = 0; i < KB__MAX_CASES; i++) cand->ob[i].fd = base->ob[i].fd = -1;
-    snprintf(r->candidate, sizeof r->candidate, "%s", o->candidate);
-    snprintf(r->against, sizeof r->against, "%s", o->against ? o->against : "oracle");
+    s->snap.fd = -1;
+    s->w.pid = -1;
+    s->w.sock = s->w.start_sock = s->w.out_rd = -1;
+    for (int i = 0; i < KB__MAX_CASES; i++) s->ob[i].fd = -1;
+}
+
+/* The candidate and --against must exist: a usage error, not a verdict. */
+static int check_paths(const kb__trial_opts *o, char *err, size_t err_len)
+{
     if (access(o->candidate, F_OK) != 0) {
         kb__errf(err, err_len, "%s: %s; build it first (cmake --build build) or check the path",
                  o->candidate, strerror(errno));
-        rc = KB__EUSAGE;
-        goto out;
+        return KB__EUSAGE;
     }
     if (o->against && strcmp(o->against, "oracle") && access(o->against, F_OK) != 0) {
         kb__errf(err, err_len, "--against %s: %s", o->against, strerror(errno));
-        rc = KB__EUSAGE;
-        goto out;
+        return KB__EUSAGE;
     }
-    const int cpu = last_cpu();
-    /* The host waits on another CPU than the workers'. */
-    restore = sched_getaffinity(0, sizeof saved, &saved) == 0;
-    if (restore && cpu > 0 && CPU_COUNT(&saved) > 1) {
-        cpu_set_t others = saved;
+    return 0;
+}
+
+/* The host waits on another CPU than the workers' (the last one). Returns
+ * whether *saved holds the affinity to restore. */
+static int host_cpu_away(int cpu, cpu_set_t *saved)
+{
+    const int restore = sched_getaffinity(0, sizeof *saved, saved) == 0;
+    if (restore && cpu > 0 && CPU_COUNT(saved) > 1) {
+        cpu_set_t others = *saved;
         CPU_CLR(cpu, &others);
         sched_setaffinity(0, sizeof others, &others);
     }
+    return restore;
+}
 
-    /* 1-2. candidate; a foreign one is bound to its target's spec first,
-     * before any of its code runs */
+/* A foreign candidate is bound to its target's spec before any of its
+ * code runs. 0 with *fplan filled, VERDICT, or a usage error. */
+static int bind_foreign(trial *T, kb__result *r, kb__fplan *fplan, char *err, size_t err_len)
+{
+    const kb__trial_opts *o = T->o;
+    snprintf(r->candidate, sizeof r->candidate, "%s:%s", o->candidate, o->foreign_sym);
+    int rc = kb__ctx_get(T->cache, o->foreign_target, o->oracles_dir, o->cases, o->seed, &T->ctx,
+                         err, err_len);
+    if (rc == KB__ENOTFOUND) {
+        T->fail.status = KB__ST_REJECTED;
+        kb__errf(T->fail.reason, sizeof T->fail.reason, "--target %s: %s", o->foreign_target, err);
+        return VERDICT;
+    }
+    if (rc != 0) return rc;
+    rc = kb__foreign_bind(T->ctx->t, o->foreign_sig, o->foreign_sym, fplan, T->fail.reason,
+                          sizeof T->fail.reason);
+    if (rc == KB__EUSAGE) { /* unreadable --sig: a usage error, not a verdict */
+        kb__errf(err, err_len, "%s", T->fail.reason);
+        return rc;
+    }
+    if (rc != 0) {
+        T->fail.status = KB__ST_REJECTED;
+        return VERDICT;
+    }
+    return 0;
+}
+
+/* Steps 1-2: the candidate, in its worker. */
+static int open_candidate(trial *T, kb__result *r, char *err, size_t err_len)
+{
     kb__fplan fplan, *fp = NULL;
-    if (o->foreign_sym) {
-        snprintf(r->candidate, sizeof r->candidate, "%s:%s", o->candidate, o->foreign_sym);
-        rc = kb__ctx_get(cache, o->foreign_target, o->oracles_dir, o->cases, o->seed, &ctx, err,
-                         err_len);
-        if (rc == KB__ENOTFOUND) {
-            fail.status = KB__ST_REJECTED;
-            kb__errf(fail.reason, sizeof fail.reason, "--target %s: %s", o->foreign_target, err);
-            rc = 0;
-            goto verdict;
-        }
-        if (rc != 0) goto out;
-        rc = kb__foreign_bind(ctx->t, o->foreign_sig, o->foreign_sym, &fplan, fail.reason,
-                              sizeof fail.reason);
-        if (rc == KB__EUSAGE) { /* unreadable --sig: a usage error, not a verdict */
-            kb__errf(err, err_len, "%s", fail.reason);
-            goto out;
-        }
-        if (rc != 0) {
-            fail.status = KB__ST_REJECTED;
-            goto verdict;
-        }
+    if (T->o->foreign_sym) {
+        const int rc = bind_foreign(T, r, &fplan, err, err_len);
+        if (rc != 0) return rc;
         fp = &fplan;
     }
-    if (side_open(cand, o->candidate, "candidate", o, cpu, fp, &fail) != 0) goto verdict;
-    snprintf(r->cand_digest, sizeof r->cand_digest, "%s", cand->snap.digest_hex);
-    snprintf(r->target, sizeof r->target, "%s", cand->desc.target);
-    snprintf(r->cand_name, sizeof r->cand_name, "%s", cand->desc.name);
-    kb__hwc_open(&hwc, cand->w.pid);
-    hwc_open = 1;
+    if (side_open(T->cand, T->o->candidate, "candidate", T->o, T->cpu, fp, &T->fail) != 0)
+        return VERDICT;
+    snprintf(r->cand_digest, sizeof r->cand_digest, "%s", T->cand->snap.digest_hex);
+    snprintf(r->target, sizeof r->target, "%s", T->cand->desc.target);
+    snprintf(r->cand_name, sizeof r->cand_name, "%s", T->cand->desc.name);
+    return 0;
+}
 
-    /* 3-4. oracle and cases: warm if this cache has seen the target */
-    rc = kb__ctx_get(cache, cand->desc.target, o->oracles_dir, o->cases, o->seed, &ctx, err,
-                     err_len);
+/* Steps 3-4: oracle and cases, warm if this cache has seen the target. */
+static int load_context(trial *T, kb__result *r, char *err, size_t err_len)
+{
+    const kb__trial_opts *o = T->o;
+    int rc = kb__ctx_get(T->cache, T->cand->desc.target, o->oracles_dir, o->cases, o->seed, &T->ctx,
+                         err, err_len);
     if (rc == KB__ENOTFOUND) {
-        fail.status = KB__ST_REJECTED;
-        kb__errf(fail.reason, sizeof fail.reason, "%s: %s", o->candidate, err);
-        rc = 0;
-        goto verdict;
+        T->fail.status = KB__ST_REJECTED;
+        kb__errf(T->fail.reason, sizeof T->fail.reason, "%s: %s", o->candidate, err);
+        return VERDICT;
     }
-    if (rc != 0) goto out;
+    if (rc != 0) return rc;
+    kb__ctx *ctx = T->ctx;
     /* A session's seed stays secret while the session lives: its inputs
      * are reused by every later trial. A one-shot trial reveals it. */
-    r->seed = cache == &local ? ctx->seed : 0;
+    r->seed = T->cache == &T->local ? ctx->seed : 0;
     if (kb__noise_load(ctx->target, &r->noise_floor_pct, NULL, 0) != 0) r->noise_floor_pct = NAN;
     snprintf(r->oracle_digest, sizeof r->oracle_digest, "%s", ctx->osnap.digest_hex);
-    const kb_target *t = ctx->t;
-    const char *opath = ctx->oracle_path;
-    cases = ctx->cases;
-    n_cases = ctx->n_cases;
-    kb__inputs_describe(t, cases, n_cases, r->inputs, sizeof r->inputs);
-    cand->threaded_ok = base->threaded_ok = (t->flags & KB_TARGET_MULTITHREADED) != 0;
-    cand->w.fpenv_free = base->w.fpenv_free = (t->flags & KB_TARGET_FPENV_FREE) != 0;
+    T->t = ctx->t;
+    T->cases = ctx->cases;
+    T->n_cases = ctx->n_cases;
+    kb__inputs_describe(T->t, T->cases, T->n_cases, r->inputs, sizeof r->inputs);
+    T->cand->threaded_ok = T->base->threaded_ok = (T->t->flags & KB_TARGET_MULTITHREADED) != 0;
+    T->cand->w.fpenv_free = T->base->w.fpenv_free = (T->t->flags & KB_TARGET_FPENV_FREE) != 0;
+    return 0;
+}
 
-    /* 5. baseline */
-    const char *bpath = (!o->against || !strcmp(o->against, "oracle")) ? opath : o->against;
-    if (!o->verify_only) {
-        if (side_open(base, bpath, "baseline", o, cpu, NULL, &fail) != 0) goto verdict;
-        snprintf(r->against_digest, sizeof r->against_digest, "%s", base->snap.digest_hex);
-        if (strcmp(base->desc.target, t->name)) {
-            fail.status = KB__ST_REJECTED;
-            kb__errf(fail.reason, sizeof fail.reason,
-                     "--against %s is a plugin for target '%s', the candidate's is '%s'", bpath,
-                     base->desc.target, t->name);
-            goto verdict;
-        }
+/* Step 5: the baseline (the oracle again, or --against), for its target. */
+static int open_baseline(trial *T, kb__result *r)
+{
+    const kb__trial_opts *o = T->o;
+    const char *bpath =
+        (!o->against || !strcmp(o->against, "oracle")) ? T->ctx->oracle_path : o->against;
+    if (side_open(T->base, bpath, "baseline", o, T->cpu, NULL, &T->fail) != 0) return VERDICT;
+    snprintf(r->against_digest, sizeof r->against_digest, "%s", T->base->snap.digest_hex);
+    if (strcmp(T->base->desc.target, T->t->name)) {
+        T->fail.status = KB__ST_REJECTED;
+        kb__errf(T->fail.reason, sizeof T->fail.reason,
+                 "--against %s is a plugin for target '%s', the candidate's is '%s'", bpath,
+                 T->base->desc.target, T->t->name);
+        return VERDICT;
     }
+    return 0;
+}
 
-    /* 6. prepare every case, candidate first; then check every input set */
-    for (uint32_t c = 0; c < n_cases; c++) {
-        if ((rc = side_prepare(cand, &cases[c], phase_timeout(o), &fail, err, err_len)) ==
-            KB__ENOMEM)
-            goto out;
-        if (rc) goto verdict;
-        if (!o->verify_only) {
-            if ((rc = side_prepare(base, &cases[c], phase_timeout(o), &fail, err, err_len)) ==
-                KB__ENOMEM)
-                goto out;
-            if (rc) goto verdict;
-        }
+/* Step 6a: prepare every case, candidate first. Out of memory for output
+ * buffers ends the trial without a verdict. */
+static int prepare_cases(trial *T, char *err, size_t err_len)
+{
+    const double tmo = phase_timeout(T->o);
+    for (uint32_t c = 0; c < T->n_cases; c++) {
+        int rc = side_prepare(T->cand, &T->cases[c], tmo, &T->fail, err, err_len);
+        if (rc == KB__ENOMEM) return rc;
+        if (rc) return VERDICT;
+        if (T->o->verify_only) continue;
+        rc = side_prepare(T->base, &T->cases[c], tmo, &T->fail, err, err_len);
+        if (rc == KB__ENOMEM) return rc;
+        if (rc) return VERDICT;
     }
-    for (uint32_t c = 0; c < n_cases; c++) {
-        if (side_inputs(cand, &cases[c], phase_timeout(o), &fail) != 0) goto verdict;
+    return 0;
+}
+
+/* Step 6b: the timed sets to both sides; the candidate checked on every
+ * one of them, the baseline on one. */
+static int check_cases(trial *T)
+{
+    const double tmo = phase_timeout(T->o);
+    for (uint32_t c = 0; c < T->n_cases; c++) {
+        kb__case_data *cd = &T->cases[c];
+        if (side_inputs(T->cand, cd, tmo, &T->fail) != 0) return VERDICT;
         for (uint32_t s = 0; s < KB__SETS; s++) {
             double ns;
-            const double tmo = 2.0 + 100.0 * cases[c].oracle_ns / 1e9;
-            if (kb__side_batch(cand, t, &cases[c], &s, 1, 1, tmo, &ns, &fail) != 0) goto verdict;
+            const double btmo = 2.0 + 100.0 * cd->oracle_ns / 1e9;
+            if (kb__side_batch(T->cand, T->t, cd, &s, 1, 1, btmo, &ns, &T->fail) != 0)
+                return VERDICT;
         }
-        if (!o->verify_only) {
-            if (side_inputs(base, &cases[c], phase_timeout(o), &fail) != 0) goto verdict;
-            uint32_t s0 = 0;
-            double ns;
-            if (kb__side_batch(base, t, &cases[c], &s0, 1, 1, 10.0, &ns, &fail) != 0) goto verdict;
+        if (T->o->verify_only) continue;
+        if (side_inputs(T->base, cd, tmo, &T->fail) != 0) return VERDICT;
+        uint32_t s0 = 0;
+        double ns;
+        if (kb__side_batch(T->base, T->t, cd, &s0, 1, 1, 10.0, &ns, &T->fail) != 0) return VERDICT;
+    }
+    return 0;
+}
+
+/* Step 7: timing, or for --verify the verdict "correct". */
+static int time_cases(trial *T, kb__result *r)
+{
+    if (!T->o->verify_only)
+        return kb__measure(T->o, T->t, T->cases, T->n_cases, T->cand, T->base, T->smp, r,
+                           &T->fail) != 0
+                   ? VERDICT
+                   : 0;
+    r->status = KB__ST_CORRECT;
+    r->n_cases = T->n_cases;
+    for (uint32_t c = 0; c < T->n_cases; c++)
+        snprintf(r->cases[c].name, sizeof r->cases[c].name, "%s", T->cases[c].cs->name);
+    kb__errf(r->reason, sizeof r->reason, "all %u cases match the oracle on %d input sets each",
+             T->n_cases, KB__SETS);
+    return 0;
+}
+
+/* Step 8: a crash or exit in release fails the trial, and so does a case
+ * whose inputs changed. */
+static int teardown(trial *T)
+{
+    const double tmo = phase_timeout(T->o);
+    if (side_release_all(T->cand, T->cases, T->n_cases, tmo, &T->fail) != 0) return VERDICT;
+    if (!T->o->verify_only && side_release_all(T->base, T->cases, T->n_cases, tmo, &T->fail) != 0)
+        return VERDICT;
+    for (uint32_t c = 0; c < T->n_cases; c++)
+        if (kb__case_digest(&T->cases[c]) != T->cases[c].input_digest) {
+            T->fail.status = KB__ST_REJECTED;
+            kb__errf(T->fail.reason, sizeof T->fail.reason,
+                     "inputs of case %s changed: a plugin wrote to input", T->cases[c].cs->name);
+            return VERDICT;
         }
-    }
-    r->prepare_ms = cand->prepare_ms;
+    return 0;
+}
 
-    /* 7. timing */
-    if (o->verify_only) {
-        r->status = KB__ST_CORRECT;
-        r->n_cases = n_cases;
-        for (uint32_t c = 0; c < n_cases; c++)
-            snprintf(r->cases[c].name, sizeof r->cases[c].name, "%s", cases[c].cs->name);
-        kb__errf(r->reason, sizeof r->reason, "all %u cases match the oracle on %d input sets each",
-                 n_cases, KB__SETS);
-    } else if (kb__measure(o, t, cases, n_cases, cand, base, smp, r, &fail) != 0) {
-        goto verdict;
+/* Steps 3 to 8, once the candidate runs. */
+static int run_loaded(trial *T, kb__result *r, char *err, size_t err_len)
+{
+    int rc = load_context(T, r, err, err_len);
+    if (rc == 0 && !T->o->verify_only) rc = open_baseline(T, r);
+    if (rc == 0) rc = prepare_cases(T, err, err_len);
+    if (rc == 0) rc = check_cases(T);
+    if (rc == 0) {
+        r->prepare_ms = T->cand->prepare_ms;
+        rc = time_cases(T, r);
     }
+    if (rc == 0) rc = teardown(T);
+    return rc;
+}
 
-    /* 8. teardown: a crash or exit in release fails the trial */
-    if (side_release_all(cand, cases, n_cases, phase_timeout(o), &fail) != 0) goto verdict;
-    if (!o->verify_only && side_release_all(base, cases, n_cases, phase_timeout(o), &fail) != 0)
-        goto verdict;
-    for (uint32_t c = 0; c < n_cases; c++)
-        if (kb__case_digest(&cases[c]) != cases[c].input_digest) {
-            fail.status = KB__ST_REJECTED;
-            kb__errf(fail.reason, sizeof fail.reason,
-                     "inputs of case %s changed: a plugin wrote to input", cases[c].cs->name);
-            goto verdict;
-        }
-    goto done;
-
-verdict:
-    rc = 0; /* a verdict, not a failure to run the trial */
-    r->status = fail.status;
-    kb__errf(r->reason, sizeof r->reason, "%s", fail.reason);
-    no_timing(r);
-    r->n_cases = 0;
-done:
-    if (cand && cand->w.pid > 0) {
-        kb__worker_kill(&cand->w);
-        r->peak_rss_kb = cand->w.ru.ru_maxrss;
-    }
-out:
-    if (cand) side_close(cand);
-    if (base) side_close(base);
+static void samples_free(kb__samples *smp)
+{
     for (uint32_t c = 0; smp && c < KB__MAX_CASES; c++) {
         free(smp[c].logr);
         free(smp[c].cand_ns);
@@ -438,10 +486,65 @@ out:
         free(smp[c].cand_gap);
         free(smp[c].base_gap);
     }
-    kb__ctx_cache_free(&local);
-    free(cand);
-    free(base);
     free(smp);
+}
+
+int kb__trial_run(const kb__trial_opts *o, kb__ctx_cache *cache, kb__result *r, char *err,
+                  size_t err_len)
+{
+    const uint64_t t0 = kb__now_ns();
+    trial T_, *T = &T_;
+    memset(T, 0, sizeof *T);
+    T->o = o;
+    T->cache = cache ? cache : &T->local;
+    T->cand = calloc(1, sizeof *T->cand);
+    T->base = calloc(1, sizeof *T->base);
+    T->smp = calloc(KB__MAX_CASES, sizeof *T->smp);
+    T->fail = (kb__failure){KB__ST_CRASH, ""};
+    /* before anything can fail: side_close must find no descriptor or pid */
+    if (T->cand) side_init(T->cand);
+    if (T->base) side_init(T->base);
+    int rc = 0, restore = 0, hwc_open = 0;
+    kb__hwc hwc;
+    cpu_set_t saved;
+    no_timing(r);
+    r->noise_floor_pct = NAN;
+    r->inputs[0] = 0;
+    if (!T->cand || !T->base || !T->smp) {
+        kb__errf(err, err_len, "out of memory");
+        rc = KB__ENOMEM;
+        goto out;
+    }
+    snprintf(r->candidate, sizeof r->candidate, "%s", o->candidate);
+    snprintf(r->against, sizeof r->against, "%s", o->against ? o->against : "oracle");
+    if ((rc = check_paths(o, err, err_len)) != 0) goto out;
+    T->cpu = last_cpu();
+    restore = host_cpu_away(T->cpu, &saved);
+    rc = open_candidate(T, r, err, err_len);
+    if (rc == 0) {
+        kb__hwc_open(&hwc, T->cand->w.pid);
+        hwc_open = 1;
+        rc = run_loaded(T, r, err, err_len);
+    }
+    if (rc < 0) goto out;
+    if (rc == VERDICT) {
+        rc = 0; /* a verdict, not a failure to run the trial */
+        r->status = T->fail.status;
+        kb__errf(r->reason, sizeof r->reason, "%s", T->fail.reason);
+        no_timing(r);
+        r->n_cases = 0;
+    }
+    if (T->cand->w.pid > 0) {
+        kb__worker_kill(&T->cand->w);
+        r->peak_rss_kb = T->cand->w.ru.ru_maxrss;
+    }
+out:
+    if (T->cand) side_close(T->cand);
+    if (T->base) side_close(T->base);
+    samples_free(T->smp);
+    kb__ctx_cache_free(&T->local);
+    free(T->cand);
+    free(T->base);
     if (hwc_open)
         kb__hwc_close(&hwc, r->hw_counters, sizeof r->hw_counters);
     else
