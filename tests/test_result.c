@@ -320,6 +320,135 @@ static void test_json_incorrect_and_odd_strings(void **state)
     json_decref(root);
 }
 
+/* o's keys, in order, are exactly want[0..n). */
+static void keys_are(const json_t *o, const char *const *want, size_t n, const char *what)
+{
+    assert_true(json_is_object(o));
+    size_t i = 0;
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)o, key, v)
+    {
+        if (i >= n || strcmp(key, want[i]))
+            fail_msg("%s: key %zu is \"%s\", expected \"%s\"", what, i, key,
+                     i < n ? want[i] : "(end)");
+        i++;
+    }
+    if (i != n) fail_msg("%s: %zu keys, expected %zu", what, i, n);
+}
+
+#define KEYS_ARE(o, want, what) keys_are(o, want, sizeof want / sizeof want[0], what)
+
+/* Every key of the --json document, in order, and the integer members as
+ * integers: what scripts and Google Benchmark readers parse. */
+static void test_json_keys(void **state)
+{
+    (void)state;
+    static const char *const top[] = {"context", "benchmarks", "kbench"};
+    static const char *const context[] = {
+        "date",           "host_name", "executable", "num_cpus", "library_build_type",
+        "kbench_version", "target",    "candidate",  "against",  "seed"};
+    static const char *const bench_cand[] = {
+        "name",       "run_name",  "run_type",     "repetitions", "repetition_index", "threads",
+        "iterations", "real_time", "cpu_time",     "time_unit",   "bytes_per_second", "ratio",
+        "ci90_low",   "ci90_high", "roof_fraction"};
+    static const char *const bench_base[] = {
+        "name",       "run_name",  "run_type", "repetitions", "repetition_index", "threads",
+        "iterations", "real_time", "cpu_time", "time_unit",   "bytes_per_second", "ratio",
+        "ci90_low",   "ci90_high"};
+    static const char *const kbench[] = {"target",
+                                         "candidate",
+                                         "candidate_name",
+                                         "candidate_digest",
+                                         "against",
+                                         "against_digest",
+                                         "oracle_digest",
+                                         "status",
+                                         "exit_code",
+                                         "reason",
+                                         "geomean_ratio",
+                                         "ci90_low",
+                                         "ci90_high",
+                                         "worst_case",
+                                         "worst_ratio",
+                                         "worst_ci90_low",
+                                         "worst_ci90_high",
+                                         "prepare_ms",
+                                         "trial_seconds",
+                                         "peak_rss_kb",
+                                         "seed",
+                                         "seed_chosen",
+                                         "noise_pct",
+                                         "noise_floor_pct",
+                                         "drift_pct",
+                                         "fresh_ratio",
+                                         "fresh_ci90_low",
+                                         "fresh_ci90_high",
+                                         "batch_overhead_us",
+                                         "batch_overhead_pct",
+                                         "inputs",
+                                         "hw_counters",
+                                         "description",
+                                         "git_commit",
+                                         "cases"};
+    static const char *const kcase[] = {"name",
+                                        "samples",
+                                        "calls_per_batch",
+                                        "output_bytes_per_call",
+                                        "cand_ns_per_call",
+                                        "base_ns_per_call",
+                                        "ratio",
+                                        "ci90_low",
+                                        "ci90_high",
+                                        "batch_ns",
+                                        "cand_batch_gap_ns",
+                                        "base_batch_gap_ns",
+                                        "batch_overhead_ns",
+                                        "bytes_per_call",
+                                        "flops_per_call"};
+    kb__result r;
+    sample(&r, KB__ST_KEEP);
+    json_t *root = parse_json(&r);
+    KEYS_ARE(root, top, "document");
+    KEYS_ARE(json_object_get(root, "context"), context, "context");
+    json_t *bm = json_object_get(root, "benchmarks");
+    KEYS_ARE(json_array_get(bm, 0), bench_cand, "benchmarks[0]");
+    KEYS_ARE(json_array_get(bm, 1), bench_base, "benchmarks[1]");
+    json_t *kb = json_object_get(root, "kbench");
+    KEYS_ARE(kb, kbench, "kbench");
+    KEYS_ARE(json_array_get(json_object_get(kb, "cases"), 0), kcase, "kbench.cases[0]");
+    assert_true(json_is_integer(json_object_get(json_array_get(bm, 0), "iterations")));
+    assert_true(json_is_integer(json_object_get(json_array_get(bm, 0), "repetitions")));
+    assert_true(json_is_integer(json_object_get(kb, "exit_code")));
+    assert_int_equal(json_integer_value(json_object_get(kb, "peak_rss_kb")), 20480);
+    assert_true(json_is_false(json_object_get(kb, "seed_chosen")));
+    json_t *c0 = json_array_get(json_object_get(kb, "cases"), 0);
+    assert_int_equal(json_integer_value(json_object_get(c0, "samples")), 120);
+    assert_int_equal(json_integer_value(json_object_get(c0, "calls_per_batch")), 64);
+    assert_true(json_is_integer(json_object_get(c0, "output_bytes_per_call")));
+    json_decref(root);
+
+    /* with the best-so-far: its members follow the cases */
+    kb__best_info bi;
+    memset(&bi, 0, sizeof bi);
+    bi.used = bi.had_best = bi.promoted = 1;
+    bi.oracle_ratio = 0.5;
+    bi.oracle_ratio_source = "measured";
+    snprintf(bi.best_digest, sizeof bi.best_digest, "0123456789abcdef");
+    snprintf(bi.note, sizeof bi.note, "promoted \xe9");
+    json_t *doc = kb__result_to_json(&r, &bi);
+    assert_non_null(doc);
+    kb = json_object_get(doc, "kbench");
+    assert_int_equal(json_object_size(kb), sizeof kbench / sizeof kbench[0] + 3);
+    assert_true(json_number_value(json_object_get(kb, "oracle_ratio")) == 0.5);
+    assert_string_equal(json_string_value(json_object_get(kb, "oracle_ratio_source")), "measured");
+    static const char *const best[] = {"against", "digest", "promoted", "note"};
+    KEYS_ARE(json_object_get(kb, "best"), best, "kbench.best");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(kb, "best"), "note")),
+                        "promoted ?");
+    json_decref(doc);
+}
+
 /* Counts the '|' of a Markdown line that are not backslash-escaped. */
 static int bare_pipes(const char *line, size_t len)
 {
@@ -405,6 +534,7 @@ int main(void)
         cmocka_unit_test(test_table),
         cmocka_unit_test(test_json_keep),
         cmocka_unit_test(test_json_incorrect_and_odd_strings),
+        cmocka_unit_test(test_json_keys),
         cmocka_unit_test(test_markdown_escapes_every_field),
         cmocka_unit_test(test_block_cannot_be_forged),
     };

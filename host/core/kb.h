@@ -292,8 +292,35 @@ int kb__noise_save(const char *target, double pct, double aa_lo, double aa_hi, i
 void kb__result_print_block(const kb__result *r, void *file /* FILE* */);
 /* The per-case table shown above the block on a terminal. */
 void kb__result_print_table(const kb__result *r, void *file);
-/* JSON (Google Benchmark shaped: context + benchmarks[], plus kbench fields). */
+/* What a trial against the best-so-far adds to its result: session/best.c
+ * fills it, the report prints it (kb__best_print, the JSON below). */
+typedef struct kb__best_info {
+    int used;     /* --against best was asked for */
+    int had_best; /* timed against a best (else against the oracle) */
+    char best_digest[17];
+    double oracle_ratio;             /* candidate / oracle, geomean; NAN when not timed */
+    const char *oracle_ratio_source; /* "measured", "chained" or "n/a" */
+    int promoted;
+    int seed_chosen; /* the trial's seed was picked by its caller (kb__trial_any) */
+    char note[768];  /* what happened to the best, one line */
+} kb__best_info;
+
+/* JSON (Google Benchmark shaped: context + benchmarks[], plus kbench fields),
+ * built once as a jansson value (result.c); --json and `kbench serve` send
+ * the same document. NULL on out of memory. */
+struct json_t;
+struct json_t *kb__result_json(const kb__result *r);
+/* That document with "oracle_ratio" and friends added to its "kbench" object
+ * when bi->used (bi may be NULL). NULL on out of memory. */
+struct json_t *kb__result_to_json(const kb__result *r, const kb__best_info *bi);
+/* The other way: fills r (and bi, may be NULL) from such a document. 0, or
+ * KB__EFORMAT with err naming the missing or mistyped member. */
+int kb__result_from_json(const struct json_t *doc, kb__result *r, kb__best_info *bi, char *err,
+                         size_t err_len);
+/* The document as text: --json output, with the best-so-far fields when
+ * bi->used. */
 void kb__result_print_json(const kb__result *r, void *file);
+void kb__result_print_json_ext(const kb__result *r, const kb__best_info *bi, void *file);
 /* A Markdown table that pastes into a pull request. */
 void kb__result_print_md(const kb__result *r, void *file);
 

@@ -8,8 +8,10 @@
  * inert text in the Markdown.
  */
 #include <inttypes.h>
+#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -233,6 +235,11 @@ void kb__result_print_table(const kb__result *r, void *file)
 }
 
 /* ---- JSON ----------------------------------------------------------- */
+/* The one writer of a result's JSON: --json, and the document `kbench
+ * serve` sends its client (result_json.c adds the best-so-far and reads it
+ * back). Every value is a jansson value, so the text is always valid JSON;
+ * non-finite numbers are null. */
+
 /* Length of the valid UTF-8 sequence at p, or 0 if it is not one. */
 static size_t utf8_len(const unsigned char *p)
 {
@@ -257,65 +264,60 @@ static size_t utf8_len(const unsigned char *p)
     return n;
 }
 
-static void json_str(FILE *f, const char *s)
+/* s as a JSON string: a byte that is not valid UTF-8 (a path with a
+ * Latin-1 byte) becomes U+FFFD, so the document always parses. */
+static json_t *jstr(const char *s)
 {
-    fputc('"', f);
     const unsigned char *p = (const unsigned char *)(s ? s : "");
+    const size_t len = strlen((const char *)p);
+    char *u = malloc(3 * len + 1); /* U+FFFD is 3 bytes for 1 */
+    if (!u) return NULL;
+    size_t o = 0;
     while (*p) {
-        if (*p == '"' || *p == '\\') {
-            fputc('\\', f);
-            fputc(*p++, f);
-        } else if (*p < 0x20 || *p == 0x7f) {
-            fprintf(f, "\\u%04x", *p++);
+        const size_t n = utf8_len(p);
+        if (n == 0) {
+            memcpy(u + o, "\xef\xbf\xbd", 3);
+            o += 3;
+            p++;
         } else {
-            size_t n = utf8_len(p);
-            if (n == 0) {
-                /* a path with a Latin-1 byte must not make the document
-                 * unparseable */
-                fputs("\\ufffd", f);
-                p++;
-            } else {
-                fwrite(p, 1, n, f);
-                p += n;
-            }
+            memcpy(u + o, p, n);
+            o += n;
+            p += n;
         }
     }
-    fputc('"', f);
+    json_t *v = json_stringn(u, o);
+    free(u);
+    return v;
 }
 
-static void json_num(FILE *f, double v)
+static json_t *jnum(double v)
 {
-    if (isfinite(v))
-        fprintf(f, "%.10g", v);
-    else
-        fputs("null", f);
+    return isfinite(v) ? json_real(v) : json_null();
 }
 
-/* Writes `"key": ` preceded by a comma unless it is the first member. */
-static void json_key(FILE *f, int *first, const char *indent, const char *key)
+static json_t *jint(uint64_t v)
 {
-    fprintf(f, "%s\n%s", *first ? "" : ",", indent);
-    *first = 0;
-    json_str(f, key);
-    fputs(": ", f);
+    return json_integer((json_int_t)v);
 }
 
-static void jk_str(FILE *f, int *first, const char *in, const char *key, const char *v)
+/* o[key] = v, stealing v. A NULL v (out of memory) or a failed set
+ * clears *ok: a document is whole or not made at all. */
+static void put(json_t *o, const char *key, json_t *v, int *ok)
 {
-    json_key(f, first, in, key);
-    json_str(f, v);
+    if (!o || !v || json_object_set_new(o, key, v) != 0) *ok = 0;
 }
 
-static void jk_num(FILE *f, int *first, const char *in, const char *key, double v)
+static void push(json_t *a, json_t *v, int *ok)
 {
-    json_key(f, first, in, key);
-    json_num(f, v);
+    if (!a || !v || json_array_append_new(a, v) != 0) *ok = 0;
 }
 
-static void jk_int(FILE *f, int *first, const char *in, const char *key, uint64_t v)
+/* o when every member went in, else NULL (and o released). */
+static json_t *whole(json_t *o, int ok)
 {
-    json_key(f, first, in, key);
-    fprintf(f, "%" PRIu64, v);
+    if (ok && o) return o;
+    json_decref(o);
+    return NULL;
 }
 
 static void json_date(char *out, size_t len)
@@ -333,145 +335,170 @@ static void json_date(char *out, size_t len)
     snprintf(out + n, len - n, "%.3s:%.2s", z, z + 3);
 }
 
-static void json_case(FILE *f, const kb__result *r, const kb__case_result *c, int cand, int *first)
+static void seed_hex(const kb__result *r, char *out, size_t len)
+{
+    snprintf(out, len, "0x%016" PRIx64, r->seed);
+}
+
+/* Google Benchmark's "context", with the trial's target, sides and seed. */
+static json_t *json_context(const kb__result *r)
+{
+    char buf[256], seed[24];
+    json_t *o = json_object();
+    int ok = 1;
+    json_date(buf, sizeof buf);
+    put(o, "date", jstr(buf), &ok);
+    if (gethostname(buf, sizeof buf) != 0) buf[0] = '\0';
+    buf[sizeof buf - 1] = '\0';
+    put(o, "host_name", jstr(buf), &ok);
+    put(o, "executable", jstr("kbench"), &ok);
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    put(o, "num_cpus", jint(cpus > 0 ? (uint64_t)cpus : 0), &ok);
+#ifdef NDEBUG
+    put(o, "library_build_type", jstr("release"), &ok);
+#else
+    put(o, "library_build_type", jstr("debug"), &ok);
+#endif
+    put(o, "kbench_version", jstr(KB_VERSION), &ok);
+    put(o, "target", jstr(r->target), &ok);
+    put(o, "candidate", jstr(r->candidate), &ok);
+    put(o, "against", jstr(r->against), &ok);
+    seed_hex(r, seed, sizeof seed);
+    put(o, "seed", jstr(seed), &ok);
+    return whole(o, ok);
+}
+
+/* One side of a case as a Google Benchmark "benchmarks" entry. */
+static json_t *json_benchmark(const kb__result *r, const kb__case_result *c, int cand)
 {
     char name[64 + 96 + 16];
     snprintf(name, sizeof name, "%s/%s/%s", r->target, c->name, cand ? "candidate" : "baseline");
-    double ns = cand ? c->cand_ns : c->base_ns;
-    const char *in = "      ";
-    fprintf(f, "%s\n    {", *first ? "" : ",");
-    *first = 0;
-    int m = 1;
-    jk_str(f, &m, in, "name", name);
-    jk_str(f, &m, in, "run_name", name);
-    jk_str(f, &m, in, "run_type", "iteration");
-    jk_int(f, &m, in, "repetitions", 1);
-    jk_int(f, &m, in, "repetition_index", 0);
-    jk_int(f, &m, in, "threads", 1);
-    jk_int(f, &m, in, "iterations", (uint64_t)c->samples * c->calls);
-    jk_num(f, &m, in, "real_time", ns);
-    jk_num(f, &m, in, "cpu_time", ns);
-    jk_str(f, &m, in, "time_unit", "ns");
+    const double ns = cand ? c->cand_ns : c->base_ns;
+    json_t *o = json_object();
+    int ok = 1;
+    put(o, "name", jstr(name), &ok);
+    put(o, "run_name", jstr(name), &ok);
+    put(o, "run_type", jstr("iteration"), &ok);
+    put(o, "repetitions", jint(1), &ok);
+    put(o, "repetition_index", jint(0), &ok);
+    put(o, "threads", jint(1), &ok);
+    put(o, "iterations", jint((uint64_t)c->samples * c->calls), &ok);
+    put(o, "real_time", jnum(ns), &ok);
+    put(o, "cpu_time", jnum(ns), &ok);
+    put(o, "time_unit", jstr("ns"), &ok);
     if (c->bytes_per_call > 0 && ns > 0)
-        jk_num(f, &m, in, "bytes_per_second", c->bytes_per_call / ns * 1e9);
+        put(o, "bytes_per_second", jnum(c->bytes_per_call / ns * 1e9), &ok);
     if (c->flops_per_call > 0 && ns > 0)
-        jk_num(f, &m, in, "flops_per_second", c->flops_per_call / ns * 1e9);
+        put(o, "flops_per_second", jnum(c->flops_per_call / ns * 1e9), &ok);
     /* the case's candidate/baseline ratio, on both sides' entries */
-    jk_num(f, &m, in, "ratio", c->ratio.est);
-    jk_num(f, &m, in, "ci90_low", c->ratio.lo);
-    jk_num(f, &m, in, "ci90_high", c->ratio.hi);
+    put(o, "ratio", jnum(c->ratio.est), &ok);
+    put(o, "ci90_low", jnum(c->ratio.lo), &ok);
+    put(o, "ci90_high", jnum(c->ratio.hi), &ok);
     if (cand) {
         double gbs, gfl, frac;
         case_roof(c, &gbs, &gfl, &frac);
-        jk_num(f, &m, in, "roof_fraction", frac);
+        put(o, "roof_fraction", jnum(frac), &ok);
     }
-    fputs("\n    }", f);
+    return whole(o, ok);
 }
 
-void kb__result_print_json(const kb__result *r, void *file)
+/* One case in the "kbench" object; timing figures null unless timed. */
+static json_t *json_case(const kb__case_result *c, int t)
 {
-    FILE *f = file;
-    int t = timed(r);
-    uint32_t n = r->n_cases < 64 ? r->n_cases : 64;
-    char buf[256], seed[24];
-    snprintf(seed, sizeof seed, "0x%016" PRIx64, r->seed);
-    double nan = NAN;
+    const double nan_ = NAN;
+    json_t *o = json_object();
+    int ok = 1;
+    put(o, "name", jstr(c->name), &ok);
+    put(o, "samples", jint(c->samples), &ok);
+    put(o, "calls_per_batch", jint(c->calls), &ok);
+    put(o, "output_bytes_per_call", jint(c->out_bytes), &ok);
+    put(o, "cand_ns_per_call", jnum(t ? c->cand_ns : nan_), &ok);
+    put(o, "base_ns_per_call", jnum(t ? c->base_ns : nan_), &ok);
+    put(o, "ratio", jnum(t ? c->ratio.est : nan_), &ok);
+    put(o, "ci90_low", jnum(t ? c->ratio.lo : nan_), &ok);
+    put(o, "ci90_high", jnum(t ? c->ratio.hi : nan_), &ok);
+    put(o, "batch_ns", jnum(t ? c->batch_ns : nan_), &ok);
+    put(o, "cand_batch_gap_ns", jnum(t ? c->gap_ns[0] : nan_), &ok);
+    put(o, "base_batch_gap_ns", jnum(t ? c->gap_ns[1] : nan_), &ok);
+    put(o, "batch_overhead_ns", jnum(t ? c->overhead_ns : nan_), &ok);
+    put(o, "bytes_per_call", jnum(c->bytes_per_call), &ok);
+    put(o, "flops_per_call", jnum(c->flops_per_call), &ok);
+    return whole(o, ok);
+}
 
-    fputs("{\n  \"context\": {", f);
-    int m = 1;
-    const char *in = "    ";
-    json_date(buf, sizeof buf);
-    jk_str(f, &m, in, "date", buf);
-    if (gethostname(buf, sizeof buf) != 0) buf[0] = '\0';
-    buf[sizeof buf - 1] = '\0';
-    jk_str(f, &m, in, "host_name", buf);
-    jk_str(f, &m, in, "executable", "kbench");
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    jk_int(f, &m, in, "num_cpus", cpus > 0 ? (uint64_t)cpus : 0);
-#ifdef NDEBUG
-    jk_str(f, &m, in, "library_build_type", "release");
-#else
-    jk_str(f, &m, in, "library_build_type", "debug");
-#endif
-    jk_str(f, &m, in, "kbench_version", KB_VERSION);
-    jk_str(f, &m, in, "target", r->target);
-    jk_str(f, &m, in, "candidate", r->candidate);
-    jk_str(f, &m, in, "against", r->against);
-    jk_str(f, &m, in, "seed", seed);
-    fputs("\n  },\n  \"benchmarks\": [", f);
-    m = 1;
-    for (uint32_t i = 0; t && i < n; i++) {
-        json_case(f, r, &r->cases[i], 1, &m);
-        json_case(f, r, &r->cases[i], 0, &m);
-    }
-    fputs(m ? "],\n" : "\n  ],\n", f);
+/* The block's keys with their values; untimed verdicts give null figures. */
+static void json_verdict(json_t *o, const kb__result *r, int t, int *okp)
+{
+    const double nan_ = NAN;
+    put(o, "status", jstr(kb__status_name(r->status)), okp);
+    put(o, "exit_code", jint((uint64_t)kb__status_exit_code(r->status)), okp);
+    put(o, "reason", jstr(r->reason), okp);
+    put(o, "geomean_ratio", jnum(t ? r->geomean.est : nan_), okp);
+    put(o, "ci90_low", jnum(t ? r->geomean.lo : nan_), okp);
+    put(o, "ci90_high", jnum(t ? r->geomean.hi : nan_), okp);
+    put(o, "worst_case", t ? jstr(r->worst_case) : json_null(), okp);
+    put(o, "worst_ratio", jnum(t ? r->worst.est : nan_), okp);
+    put(o, "worst_ci90_low", jnum(t ? r->worst.lo : nan_), okp);
+    put(o, "worst_ci90_high", jnum(t ? r->worst.hi : nan_), okp);
+}
 
-    fputs("  \"kbench\": {", f);
-    m = 1;
-    jk_str(f, &m, in, "target", r->target);
-    jk_str(f, &m, in, "candidate", r->candidate);
-    jk_str(f, &m, in, "candidate_name", r->cand_name);
-    jk_str(f, &m, in, "candidate_digest", r->cand_digest);
-    jk_str(f, &m, in, "against", r->against);
-    jk_str(f, &m, in, "against_digest", r->against_digest);
-    jk_str(f, &m, in, "oracle_digest", r->oracle_digest);
-    jk_str(f, &m, in, "status", kb__status_name(r->status));
-    jk_int(f, &m, in, "exit_code", (uint64_t)kb__status_exit_code(r->status));
-    jk_str(f, &m, in, "reason", r->reason);
-    jk_num(f, &m, in, "geomean_ratio", t ? r->geomean.est : nan);
-    jk_num(f, &m, in, "ci90_low", t ? r->geomean.lo : nan);
-    jk_num(f, &m, in, "ci90_high", t ? r->geomean.hi : nan);
-    json_key(f, &m, in, "worst_case");
-    if (t)
-        json_str(f, r->worst_case);
-    else
-        fputs("null", f);
-    jk_num(f, &m, in, "worst_ratio", t ? r->worst.est : nan);
-    jk_num(f, &m, in, "worst_ci90_low", t ? r->worst.lo : nan);
-    jk_num(f, &m, in, "worst_ci90_high", t ? r->worst.hi : nan);
-    jk_num(f, &m, in, "prepare_ms", r->prepare_ms);
-    jk_num(f, &m, in, "trial_seconds", r->trial_seconds);
-    jk_int(f, &m, in, "peak_rss_kb", r->peak_rss_kb > 0 ? (uint64_t)r->peak_rss_kb : 0);
-    jk_str(f, &m, in, "seed", seed);
-    json_key(f, &m, in, "seed_chosen");
-    fputs(r->seed_chosen ? "true" : "false", f);
-    jk_num(f, &m, in, "noise_pct", t ? r->noise_pct : nan);
-    jk_num(f, &m, in, "noise_floor_pct", r->noise_floor_pct);
-    jk_num(f, &m, in, "drift_pct", t ? r->drift_pct : nan);
-    jk_num(f, &m, in, "fresh_ratio", t ? r->fresh_ratio : nan);
-    jk_num(f, &m, in, "fresh_ci90_low", t ? r->fresh_lo : nan);
-    jk_num(f, &m, in, "fresh_ci90_high", t ? r->fresh_hi : nan);
-    jk_num(f, &m, in, "batch_overhead_us", t ? r->overhead_us : nan);
-    jk_num(f, &m, in, "batch_overhead_pct", t ? r->overhead_pct : nan);
-    jk_str(f, &m, in, "inputs", r->inputs);
-    jk_str(f, &m, in, "hw_counters", r->hw_counters);
-    jk_str(f, &m, in, "description", r->description);
-    jk_str(f, &m, in, "git_commit", r->git_commit);
+static void json_health(json_t *o, const kb__result *r, int t, int *okp)
+{
+    const double nan_ = NAN;
+    put(o, "noise_pct", jnum(t ? r->noise_pct : nan_), okp);
+    put(o, "noise_floor_pct", jnum(r->noise_floor_pct), okp);
+    put(o, "drift_pct", jnum(t ? r->drift_pct : nan_), okp);
+    put(o, "fresh_ratio", jnum(t ? r->fresh_ratio : nan_), okp);
+    put(o, "fresh_ci90_low", jnum(t ? r->fresh_lo : nan_), okp);
+    put(o, "fresh_ci90_high", jnum(t ? r->fresh_hi : nan_), okp);
+    put(o, "batch_overhead_us", jnum(t ? r->overhead_us : nan_), okp);
+    put(o, "batch_overhead_pct", jnum(t ? r->overhead_pct : nan_), okp);
+}
+
+/* kbench's own object: the block's facts, then the cases. */
+static json_t *json_kbench(const kb__result *r, int t, uint32_t n)
+{
+    char seed[24];
+    json_t *o = json_object();
+    int ok = 1;
+    put(o, "target", jstr(r->target), &ok);
+    put(o, "candidate", jstr(r->candidate), &ok);
+    put(o, "candidate_name", jstr(r->cand_name), &ok);
+    put(o, "candidate_digest", jstr(r->cand_digest), &ok);
+    put(o, "against", jstr(r->against), &ok);
+    put(o, "against_digest", jstr(r->against_digest), &ok);
+    put(o, "oracle_digest", jstr(r->oracle_digest), &ok);
+    json_verdict(o, r, t, &ok);
+    put(o, "prepare_ms", jnum(r->prepare_ms), &ok);
+    put(o, "trial_seconds", jnum(r->trial_seconds), &ok);
+    put(o, "peak_rss_kb", jint(r->peak_rss_kb > 0 ? (uint64_t)r->peak_rss_kb : 0), &ok);
+    seed_hex(r, seed, sizeof seed);
+    put(o, "seed", jstr(seed), &ok);
+    put(o, "seed_chosen", json_boolean(r->seed_chosen), &ok);
+    json_health(o, r, t, &ok);
+    put(o, "inputs", jstr(r->inputs), &ok);
+    put(o, "hw_counters", jstr(r->hw_counters), &ok);
+    put(o, "description", jstr(r->description), &ok);
+    put(o, "git_commit", jstr(r->git_commit), &ok);
     /* the block's "cases" count is this array's length */
-    json_key(f, &m, in, "cases");
-    fputc('[', f);
-    for (uint32_t i = 0; i < n; i++) {
-        const kb__case_result *c = &r->cases[i];
-        const char *ci = "        ";
-        int cm = 1;
-        fprintf(f, "%s\n      {", i ? "," : "");
-        jk_str(f, &cm, ci, "name", c->name);
-        jk_int(f, &cm, ci, "samples", c->samples);
-        jk_int(f, &cm, ci, "calls_per_batch", c->calls);
-        jk_int(f, &cm, ci, "output_bytes_per_call", c->out_bytes);
-        jk_num(f, &cm, ci, "cand_ns_per_call", t ? c->cand_ns : nan);
-        jk_num(f, &cm, ci, "base_ns_per_call", t ? c->base_ns : nan);
-        jk_num(f, &cm, ci, "ratio", t ? c->ratio.est : nan);
-        jk_num(f, &cm, ci, "ci90_low", t ? c->ratio.lo : nan);
-        jk_num(f, &cm, ci, "ci90_high", t ? c->ratio.hi : nan);
-        jk_num(f, &cm, ci, "batch_ns", t ? c->batch_ns : nan);
-        jk_num(f, &cm, ci, "cand_batch_gap_ns", t ? c->gap_ns[0] : nan);
-        jk_num(f, &cm, ci, "base_batch_gap_ns", t ? c->gap_ns[1] : nan);
-        jk_num(f, &cm, ci, "batch_overhead_ns", t ? c->overhead_ns : nan);
-        jk_num(f, &cm, ci, "bytes_per_call", c->bytes_per_call);
-        jk_num(f, &cm, ci, "flops_per_call", c->flops_per_call);
-        fputs("\n      }", f);
+    json_t *cases = json_array();
+    for (uint32_t i = 0; i < n; i++) push(cases, json_case(&r->cases[i], t), &ok);
+    put(o, "cases", cases, &ok);
+    return whole(o, ok);
+}
+
+json_t *kb__result_json(const kb__result *r)
+{
+    const int t = timed(r);
+    const uint32_t n = r->n_cases < 64 ? r->n_cases : 64;
+    json_t *doc = json_object(), *bm = json_array();
+    int ok = 1;
+    put(doc, "context", json_context(r), &ok);
+    for (uint32_t i = 0; t && i < n; i++) {
+        push(bm, json_benchmark(r, &r->cases[i], 1), &ok);
+        push(bm, json_benchmark(r, &r->cases[i], 0), &ok);
     }
-    fputs(n ? "\n    ]" : "]", f);
-    fputs("\n  }\n}\n", f);
+    put(doc, "benchmarks", bm, &ok);
+    put(doc, "kbench", json_kbench(r, t, n), &ok);
+    return whole(doc, ok);
 }

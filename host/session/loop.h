@@ -44,17 +44,6 @@ typedef struct kb__best {
 int kb__best_load(const char *state_dir, const char *target, kb__best *b, char *err,
                   size_t err_len);
 
-typedef struct kb__best_info {
-    int used;     /* --against best was asked for */
-    int had_best; /* timed against a best (else against the oracle) */
-    char best_digest[17];
-    double oracle_ratio;             /* candidate / oracle, geomean; NAN when not timed */
-    const char *oracle_ratio_source; /* "measured", "chained" or "n/a" */
-    int promoted;
-    int seed_chosen; /* the trial's seed was picked by its caller (kb__trial_any) */
-    char note[768];  /* what happened to the best, one line */
-} kb__best_info;
-
 /* A trial with --against best (o->against == "best"): finds the target,
  * picks the baseline, runs the trial through `cache` (may be NULL), adds the
  * oracle ratio, promotes on keep. Same return contract as kb__trial_run. */
@@ -76,18 +65,6 @@ void kb__best_print(const kb__best_info *bi, void *file /* FILE* */);
  * seed its caller picked. The user's own brackets become parentheses, so a
  * description can never forge either tag. */
 void kb__best_describe(const kb__best_info *bi, const char *desc, char *out, size_t out_len);
-
-/* ---- results as JSON (result_json.c) --------------------------------- */
-/* The --json document as a jansson value (what kb__result_print_json
- * prints), with "oracle_ratio" and friends added to its "kbench" object when
- * bi->used. NULL on out of memory. */
-json_t *kb__result_to_json(const kb__result *r, const kb__best_info *bi);
-/* The other way: fills r (and bi, may be NULL) from such a document. 0, or
- * KB__EFORMAT with err naming the missing or mistyped member. */
-int kb__result_from_json(const json_t *doc, kb__result *r, kb__best_info *bi, char *err,
-                         size_t err_len);
-/* --json output, with the best-so-far fields when bi->used. */
-void kb__result_print_json_ext(const kb__result *r, const kb__best_info *bi, void *file);
 
 /* The program long-lived commands (watch, serve) start their workers with:
  * /proc/self/exe, which in the forked child still names the binary this
