@@ -12,6 +12,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -118,30 +119,27 @@ static void test_reads_in_warm_sets_that_fit_l2(void **s) {
     kb__case_data cd;
     memset(&cd, 0, sizeof cd);
     cd.layout.rep_stride = 16 * MIB; /* sixteen 1 MiB sets, as pq-l2's largest case */
-    cd.touch_max = 2 * MIB;
     const uint32_t one[1] = {3}, two[2] = {3, 9}, three[3] = {3, 9, 12};
     const uint32_t all[16] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
     const uint32_t fresh[2] = {KB__SETS, KB__SETS + 1};
     /* one call a batch (one 1 MiB set) and two fit 2 MiB; three do not */
-    assert_true(kb__batch_reads_in(&warm, &cd, one, 1));
-    assert_true(kb__batch_reads_in(&warm, &cd, two, 2));
-    assert_false(kb__batch_reads_in(&warm, &cd, three, 3));
+    assert_true(kb__batch_reads_in(&warm, &cd, 2 * MIB, one, 1));
+    assert_true(kb__batch_reads_in(&warm, &cd, 2 * MIB, two, 2));
+    assert_false(kb__batch_reads_in(&warm, &cd, 2 * MIB, three, 3));
     /* an order longer than the sets counts each set once: 16 MiB */
-    assert_false(kb__batch_reads_in(&warm, &cd, all, 16));
+    assert_false(kb__batch_reads_in(&warm, &cd, 2 * MIB, all, 16));
     /* small sets (16 x 4 KiB): all of them fit */
     kb__case_data small = cd;
     small.layout.rep_stride = 64 * KIB;
-    assert_true(kb__batch_reads_in(&warm, &small, all, 16));
+    assert_true(kb__batch_reads_in(&warm, &small, 2 * MIB, all, 16));
     /* the fresh probe's sets are read in whatever their size */
-    assert_true(kb__batch_reads_in(&warm, &cd, fresh, 2));
+    assert_true(kb__batch_reads_in(&warm, &cd, 2 * MIB, fresh, 2));
     /* no L2 figure (touch_max 0): timed sets are not read in */
-    kb__case_data none = small;
-    none.touch_max = 0;
-    assert_false(kb__batch_reads_in(&warm, &none, one, 1));
-    assert_true(kb__batch_reads_in(&warm, &none, fresh, 2));
+    assert_false(kb__batch_reads_in(&warm, &small, 0, one, 1));
+    assert_true(kb__batch_reads_in(&warm, &small, 0, fresh, 2));
     /* a cold target's sets are meant to come from DRAM: never */
-    assert_false(kb__batch_reads_in(&cold, &small, one, 1));
-    assert_false(kb__batch_reads_in(&cold, &cd, fresh, 2));
+    assert_false(kb__batch_reads_in(&cold, &small, 2 * MIB, one, 1));
+    assert_false(kb__batch_reads_in(&cold, &cd, 2 * MIB, fresh, 2));
 }
 
 static void test_trial_reports_output_bytes(void **s) {
@@ -179,6 +177,57 @@ static void test_trial_reports_output_bytes(void **s) {
     json_decref(j);
 }
 
+/* A trial through a cache shared with later trials (watch, serve) leaves
+ * the cache's cases as it found them, byte for byte: what a trial changes
+ * per case (the replica its next batch starts on, the read-in limit) is
+ * the trial's own (kb__case_run), so no trial leaks state into the next.
+ * A warm target, and a cold one whose batches walk the replicas. */
+static void leaves_cases(const char *candidate, const char *target, const char *oracles)
+{
+    char err[512], exe[4096], cand[4096];
+    snprintf(exe, sizeof exe, "%s/kbench", KB_TEST_BUILD_DIR);
+    snprintf(cand, sizeof cand, "%s", candidate);
+    kb__ctx_cache cc;
+    memset(&cc, 0, sizeof cc);
+    kb__ctx *ctx;
+    assert_int_equal(kb__ctx_get(&cc, target, oracles, "quick", 0, &ctx, err, sizeof err), 0);
+    const size_t bytes = ctx->n_cases * sizeof ctx->cases[0];
+    kb__case_data *before = malloc(bytes);
+    kb__result *r = malloc(sizeof *r);
+    assert_non_null(before);
+    assert_non_null(r);
+    memcpy(before, ctx->cases, bytes);
+    kb__trial_opts o;
+    memset(&o, 0, sizeof o);
+    o.candidate = cand;
+    o.oracles_dir = oracles;
+    o.cases = "quick";
+    o.budget = 0.2;
+    o.rule = (kb__rule){0.01, 0.05};
+    o.exe = exe;
+    for (int i = 0; i < 2; i++) {
+        memset(r, 0, sizeof *r);
+        assert_int_equal(kb__trial_run(&o, &cc, r, err, sizeof err), 0);
+        print_message("%s: %s (%s)\n", target, kb__status_name(r->status), r->reason);
+        assert_int_equal(cc.n, 1);
+        assert_true(cc.ctx[0] == ctx);
+        assert_memory_equal(ctx->cases, before, bytes);
+    }
+    free(r);
+    free(before);
+    kb__ctx_cache_free(&cc);
+}
+
+static void test_trial_leaves_cached_cases_alone(void **s)
+{
+    (void)s;
+    char od[4096];
+    snprintf(od, sizeof od, "%s/oracles", KB_TEST_BUILD_DIR);
+    leaves_cases(kb_path("plugins/posting-intersect/portable.so"), "posting-intersect", od);
+    leaves_cases(kb_path("tests/fixtures/fx_cold_same.so"), "fx-cold",
+                 KB_TEST_BUILD_DIR "/tests/fixtures/oracles");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lane_data_counts_outputs_only),
@@ -188,6 +237,7 @@ int main(void) {
         cmocka_unit_test(test_no_outputs_or_no_timing),
         cmocka_unit_test(test_reads_in_warm_sets_that_fit_l2),
         cmocka_unit_test(test_trial_reports_output_bytes),
+        cmocka_unit_test(test_trial_leaves_cached_cases_alone),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -72,13 +72,13 @@ uint64_t kb__batch_calls_max(const kb__layout *L, double per_call_ns, uint64_t l
  * false keeps; back since an early keep needs one-sided 99%: measurement.md
  * 3.1 and 3.4.) A cold target's sets: never, they are meant to come from
  * DRAM. */
-int kb__batch_reads_in(const kb_target *t, const kb__case_data *cd, const uint32_t *order,
-                       uint32_t n_order)
+int kb__batch_reads_in(const kb_target *t, const kb__case_data *cd, uint64_t touch_max,
+                       const uint32_t *order, uint32_t n_order)
 {
     if (t->flags & KB_TARGET_COLD_INPUTS) return 0;
     if (n_order && order[0] >= KB__SETS) return 1;
     const uint64_t sets = n_order < KB__SETS ? n_order : KB__SETS;
-    return cd->touch_max && sets * (cd->layout.rep_stride / KB__SETS) <= cd->touch_max;
+    return touch_max && sets * (cd->layout.rep_stride / KB__SETS) <= touch_max;
 }
 
 /* The worker's reply to a batch, and what it left behind: its executable
@@ -140,9 +140,9 @@ static int check_lanes(kb__side *s, const kb_target *t, const kb__case_data *cd,
     return 0;
 }
 
-int kb__side_batch(kb__side *s, const kb_target *t, kb__case_data *cd, const uint32_t *order,
-                   uint32_t n_order, uint64_t calls, double timeout_s, double *ns,
-                   kb__failure *fail)
+int kb__side_batch(kb__side *s, const kb_target *t, const kb__case_data *cd, kb__case_run *run,
+                   const uint32_t *order, uint32_t n_order, uint64_t calls, double timeout_s,
+                   double *ns, kb__failure *fail)
 {
     const uint32_t slot = cd->layout.slot;
     if (calls > cd->layout.n_lanes) calls = cd->layout.n_lanes; /* measure.c keeps within */
@@ -154,11 +154,11 @@ int kb__side_batch(kb__side *s, const kb_target *t, kb__case_data *cd, const uin
     q.calls = calls;
     q.n_order = n_order;
     memcpy(q.order, order, sizeof(uint32_t) * n_order);
-    if (kb__batch_reads_in(t, cd, order, n_order)) q.flags |= KB__REQF_TOUCH;
+    if (kb__batch_reads_in(t, cd, run->touch_max, order, n_order)) q.flags |= KB__REQF_TOUCH;
     if (cd->layout.n_reps > 1) {
-        q.rep0 = cd->rep_next;
-        cd->rep_next =
-            (uint32_t)((cd->rep_next + (calls + KB__SETS - 1) / KB__SETS) % cd->layout.n_reps);
+        q.rep0 = run->rep_next;
+        run->rep_next =
+            (uint32_t)((run->rep_next + (calls + KB__SETS - 1) / KB__SETS) % cd->layout.n_reps);
     }
     kb__rep rep;
     uint64_t host_ns = 0;

@@ -256,7 +256,7 @@ static int noise_changes(const kb__trial_opts *o, kb__result *r, kb__status st)
 }
 
 /* Summarise the samples into r (ratios, CIs, worst case) and decide. */
-static kb__status summarise(const kb__trial_opts *o, kb__case_data *cases, uint32_t n_cases,
+static kb__status summarise(const kb__trial_opts *o, const kb__case_data *cases, uint32_t n_cases,
                             kb__samples *smp, kb__result *r, uint64_t seed)
 {
     kb__machine machine;
@@ -285,8 +285,8 @@ static kb__status summarise(const kb__trial_opts *o, kb__case_data *cases, uint3
 
 /* One case's fresh log ratios into lr[]; returns how many (or < 0 on a
  * failure, which fail describes). */
-static int probe_case(const kb_target *t, kb__case_data *cd, double ov, kb__side *cand,
-                      kb__side *base, uint64_t *rng, double *lr, kb__failure *fail)
+static int probe_case(const kb_target *t, const kb__case_data *cd, kb__case_run *run, double ov,
+                      kb__side *cand, kb__side *base, uint64_t *rng, double *lr, kb__failure *fail)
 {
     const int cold = (t->flags & KB_TARGET_COLD_INPUTS) != 0;
     const uint32_t per = KB__PROBE_GROUP <= cd->layout.n_lanes ? KB__PROBE_GROUP : 1;
@@ -302,7 +302,7 @@ static int probe_case(const kb_target *t, kb__case_data *cd, double ov, kb__side
             const uint32_t g = cold ? 2 * j + (is_cand ? 0 : 1) : j;
             uint32_t sets[KB__PROBE_GROUP];
             for (uint32_t x = 0; x < per; x++) sets[x] = KB__SETS + g * KB__PROBE_GROUP + x;
-            if (kb__side_batch(s, t, cd, sets, per, per, 10.0, &ns[is_cand ? 0 : 1], fail))
+            if (kb__side_batch(s, t, cd, run, sets, per, per, 10.0, &ns[is_cand ? 0 : 1], fail))
                 return -1;
         }
         const double c = ns[0] - ov, b = ns[1] - ov;
@@ -323,9 +323,9 @@ static int probe_case(const kb_target *t, kb__case_data *cd, double ov, kb__side
  * harness reads the sets in before the clock (KB__REQF_TOUCH), as for the
  * timed sets. A cold target's sets are meant to come from DRAM, so there
  * each side gets groups of its own that no worker has read. */
-static int fresh_probe(const kb_target *t, kb__case_data *cases, uint32_t n_cases, kb__side *cand,
-                       kb__side *base, kb__samples *smp, kb__result *r, uint64_t *rng,
-                       kb__failure *fail)
+static int fresh_probe(const kb_target *t, const kb__case_data *cases, kb__case_run *runs,
+                       uint32_t n_cases, kb__side *cand, kb__side *base, kb__samples *smp,
+                       kb__result *r, uint64_t *rng, kb__failure *fail)
 {
     static double lr[KB__MAX_CASES][KB__PROBE];
     const double *groups[KB__MAX_CASES];
@@ -334,7 +334,7 @@ static int fresh_probe(const kb_target *t, kb__case_data *cases, uint32_t n_case
     r->fresh_ratio = r->fresh_lo = r->fresh_hi = NAN;
     for (uint32_t c = 0; c < n_cases; c++) {
         const double ov = batch_overhead(&smp[c], &r->cases[c]);
-        const int n = probe_case(t, &cases[c], ov, cand, base, rng, lr[m], fail);
+        const int n = probe_case(t, &cases[c], &runs[c], ov, cand, base, rng, lr[m], fail);
         if (n < 0) return KB__ECHILD;
         if (n == 0) continue;
         groups[m] = lr[m];
@@ -488,8 +488,9 @@ static int check_maps(kb__side *s, kb__failure *fail)
 
 /* One side's calls per batch on a case, by its worker's own clock, into
  * *per_call (ns a call). */
-static int calibrate_side(kb__side *s, const kb_target *t, kb__case_data *cd, uint32_t *order,
-                          uint32_t n_sets, double *per_call, kb__failure *fail)
+static int calibrate_side(kb__side *s, const kb_target *t, const kb__case_data *cd,
+                          kb__case_run *run, uint32_t *order, uint32_t n_sets, double *per_call,
+                          kb__failure *fail)
 {
     uint64_t k = KB__SETS;
     double ns;
@@ -497,7 +498,7 @@ static int calibrate_side(kb__side *s, const kb_target *t, kb__case_data *cd, ui
         if (k > cd->layout.n_lanes) k = cd->layout.n_lanes;
         const uint32_t n_order = order_len(k, n_sets);
         const int rc =
-            kb__side_batch(s, t, cd, order, n_order, k, 10.0 + (double)k * 1e-5, &ns, fail);
+            kb__side_batch(s, t, cd, run, order, n_order, k, 10.0 + (double)k * 1e-5, &ns, fail);
         if (rc) return rc;
         const double w = s->last_worker_ns > 20 ? s->last_worker_ns : 20;
         *per_call = w / (double)k;
@@ -515,8 +516,9 @@ static int calibrate_side(kb__side *s, const kb_target *t, kb__case_data *cd, ui
  * side meets a cold set later. The faster side's batch gets the target
  * duration, so round-trip noise stays small on both; *slow_call is the
  * slower side's ns a call, which sizes the batches' timeouts. */
-static int calibrate_case(const kb_target *t, kb__case_data *cd, kb__side *cand, kb__side *base,
-                          uint64_t l2, kb__samples *x, double *slow_call, kb__failure *fail)
+static int calibrate_case(const kb_target *t, const kb__case_data *cd, kb__case_run *run,
+                          kb__side *cand, kb__side *base, uint64_t l2, kb__samples *x,
+                          double *slow_call, kb__failure *fail)
 {
     uint32_t order[KB__MAX_ORDER];
     const uint32_t n_sets = timed_sets(t, cd);
@@ -524,7 +526,7 @@ static int calibrate_case(const kb_target *t, kb__case_data *cd, kb__side *cand,
     double pc[2] = {0, 0};
     kb__side *sides[2] = {cand, base};
     for (int si = 0; si < 2; si++) {
-        const int rc = calibrate_side(sides[si], t, cd, order, n_sets, &pc[si], fail);
+        const int rc = calibrate_side(sides[si], t, cd, run, order, n_sets, &pc[si], fail);
         if (rc) return rc;
     }
     const double fast = pc[0] < pc[1] ? pc[0] : pc[1];
@@ -541,8 +543,9 @@ static int calibrate_case(const kb_target *t, kb__case_data *cd, kb__side *cand,
 
 /* One ABBA or BAAB block on case cd: two pairs of batches of k calls
  * (jittered) on one random set order, into x. */
-static int sample_case(const kb_target *t, kb__case_data *cd, kb__side *cand, kb__side *base,
-                       kb__samples *x, double slow_call, uint64_t *rng, kb__failure *fail)
+static int sample_case(const kb_target *t, const kb__case_data *cd, kb__case_run *run,
+                       kb__side *cand, kb__side *base, kb__samples *x, double slow_call,
+                       uint64_t *rng, kb__failure *fail)
 {
     uint32_t order[KB__MAX_ORDER];
     const double jitter = 0.75 + 0.5 * (double)(mix(rng) >> 11) / 9007199254740992.0;
@@ -559,8 +562,8 @@ static int sample_case(const kb_target *t, kb__case_data *cd, kb__side *cand, kb
         kb__side *first = cand_first ? cand : base, *second = cand_first ? base : cand;
         double a, b;
         int rc;
-        if ((rc = kb__side_batch(first, t, cd, order, n_order, k, tmo, &a, fail))) return rc;
-        if ((rc = kb__side_batch(second, t, cd, order, n_order, k, tmo, &b, fail))) return rc;
+        if ((rc = kb__side_batch(first, t, cd, run, order, n_order, k, tmo, &a, fail))) return rc;
+        if ((rc = kb__side_batch(second, t, cd, run, order, n_order, k, tmo, &b, fail))) return rc;
         const double ns_c = cand_first ? a : b, ns_b = cand_first ? b : a;
         const double gc = cand->last_gap_ns, gb = base->last_gap_ns;
         if ((rc = push(x, ns_c, ns_b, (double)k, gc, gb))) return rc;
@@ -569,9 +572,9 @@ static int sample_case(const kb_target *t, kb__case_data *cd, kb__side *cand, kb
 }
 
 /* One round: every case once, in a fresh random order. */
-static int sample_round(const kb_target *t, kb__case_data *cases, uint32_t n_cases, kb__side *cand,
-                        kb__side *base, kb__samples *smp, const double *slow_call, uint64_t *rng,
-                        kb__failure *fail)
+static int sample_round(const kb_target *t, const kb__case_data *cases, kb__case_run *runs,
+                        uint32_t n_cases, kb__side *cand, kb__side *base, kb__samples *smp,
+                        const double *slow_call, uint64_t *rng, kb__failure *fail)
 {
     uint32_t perm[KB__MAX_CASES];
     for (uint32_t c = 0; c < n_cases; c++) perm[c] = c;
@@ -582,7 +585,8 @@ static int sample_round(const kb_target *t, kb__case_data *cases, uint32_t n_cas
     }
     for (uint32_t pi = 0; pi < n_cases; pi++) {
         const uint32_t c = perm[pi];
-        const int rc = sample_case(t, &cases[c], cand, base, &smp[c], slow_call[c], rng, fail);
+        const int rc =
+            sample_case(t, &cases[c], &runs[c], cand, base, &smp[c], slow_call[c], rng, fail);
         if (rc) return rc;
     }
     return 0;
@@ -599,7 +603,7 @@ typedef struct look {
  * same, and not inconclusive, at two successive looks. Looks start early,
  * but only a clear-cut result (the whole CI beyond 10% either way) may stop
  * before KB__MIN_PAIRS per case. */
-static int decided_early(const kb__trial_opts *o, kb__case_data *cases, uint32_t n_cases,
+static int decided_early(const kb__trial_opts *o, const kb__case_data *cases, uint32_t n_cases,
                          kb__samples *smp, kb__result *r, uint64_t stats_seed, uint64_t now,
                          look *lk)
 {
@@ -618,8 +622,9 @@ static int decided_early(const kb__trial_opts *o, kb__case_data *cases, uint32_t
     return lk->same >= 1 && (min_n >= KB__MIN_PAIRS || clear);
 }
 
-int kb__measure(const kb__trial_opts *o, const kb_target *t, kb__case_data *cases, uint32_t n_cases,
-                kb__side *cand, kb__side *base, kb__samples *smp, kb__result *r, kb__failure *fail)
+int kb__measure(const kb__trial_opts *o, const kb_target *t, const kb__case_data *cases,
+                kb__case_run *runs, uint32_t n_cases, kb__side *cand, kb__side *base,
+                kb__samples *smp, kb__result *r, kb__failure *fail)
 {
     uint64_t rng;
     if (getrandom(&rng, sizeof rng, 0) != sizeof rng) rng = kb__now_ns();
@@ -632,24 +637,25 @@ int kb__measure(const kb__trial_opts *o, const kb_target *t, kb__case_data *case
 
     double slow_call[KB__MAX_CASES];
     const uint64_t l2 = kb__l2_bytes(); /* sysfs: read once, not per case */
-    for (uint32_t c = 0; c < n_cases; c++) cases[c].touch_max = l2;
+    for (uint32_t c = 0; c < n_cases; c++) runs[c].touch_max = l2;
     for (uint32_t c = 0; c < n_cases; c++)
         if (cases[c].layout.n_reps > 1)
-            cases[c].rep_next = (uint32_t)(mix(&rng) % cases[c].layout.n_reps);
+            runs[c].rep_next = (uint32_t)(mix(&rng) % cases[c].layout.n_reps);
     for (uint32_t c = 0; c < n_cases; c++)
-        if ((rc = calibrate_case(t, &cases[c], cand, base, l2, &smp[c], &slow_call[c], fail)))
+        if ((rc = calibrate_case(t, &cases[c], &runs[c], cand, base, l2, &smp[c], &slow_call[c],
+                                 fail)))
             return rc;
 
     look lk = {KB__ST_INCONCLUSIVE, 0, kb__now_ns()};
     for (;;) {
-        if ((rc = sample_round(t, cases, n_cases, cand, base, smp, slow_call, &rng, fail)))
+        if ((rc = sample_round(t, cases, runs, n_cases, cand, base, smp, slow_call, &rng, fail)))
             return rc;
         const uint64_t now = kb__now_ns();
         if ((double)(now - t_start) >= budget_ns) break;
         if (decided_early(o, cases, n_cases, smp, r, stats_seed, now, &lk)) break;
     }
     if ((rc = check_outside(cand, base, fail))) return rc;
-    if ((rc = fresh_probe(t, cases, n_cases, cand, base, smp, r, &rng, fail))) return rc;
+    if ((rc = fresh_probe(t, cases, runs, n_cases, cand, base, smp, r, &rng, fail))) return rc;
     if ((rc = check_idle(cand, base, fail)) || (rc = check_maps(cand, fail)) ||
         (rc = check_maps(base, fail)))
         return rc;

@@ -250,6 +250,7 @@ typedef struct trial {
     kb__ctx *ctx;
     const kb_target *t;
     kb__case_data *cases;
+    kb__case_run runs[KB__MAX_CASES];
     uint32_t n_cases;
     kb__samples *smp;
     kb__failure fail;
@@ -413,14 +414,15 @@ static int check_cases(trial *T)
         for (uint32_t s = 0; s < KB__SETS; s++) {
             double ns;
             const double btmo = 2.0 + 100.0 * cd->oracle_ns / 1e9;
-            if (kb__side_batch(T->cand, T->t, cd, &s, 1, 1, btmo, &ns, &T->fail) != 0)
+            if (kb__side_batch(T->cand, T->t, cd, &T->runs[c], &s, 1, 1, btmo, &ns, &T->fail) != 0)
                 return VERDICT;
         }
         if (T->o->verify_only) continue;
         if (side_inputs(T->base, cd, tmo, &T->fail) != 0) return VERDICT;
         uint32_t s0 = 0;
         double ns;
-        if (kb__side_batch(T->base, T->t, cd, &s0, 1, 1, 10.0, &ns, &T->fail) != 0) return VERDICT;
+        if (kb__side_batch(T->base, T->t, cd, &T->runs[c], &s0, 1, 1, 10.0, &ns, &T->fail) != 0)
+            return VERDICT;
     }
     return 0;
 }
@@ -429,7 +431,7 @@ static int check_cases(trial *T)
 static int time_cases(trial *T, kb__result *r)
 {
     if (!T->o->verify_only)
-        return kb__measure(T->o, T->t, T->cases, T->n_cases, T->cand, T->base, T->smp, r,
+        return kb__measure(T->o, T->t, T->cases, T->runs, T->n_cases, T->cand, T->base, T->smp, r,
                            &T->fail) != 0
                    ? VERDICT
                    : 0;

@@ -29,10 +29,17 @@ typedef struct kb__case_data {
     uint64_t ref_produced[KB__ALLSETS][KB_MAX_BUFFERS];
     double oracle_ns;   /* one in-host oracle call, for calibration */
     uint64_t llc_bytes; /* the cache a cold case's replicas outgrow; 0 when warm */
+} kb__case_data;
+
+/* What a trial changes about a case as it runs. A kb__case_data belongs to
+ * a context that a cache shares between trials (watch, serve) and is never
+ * written after kb__case_build, so one trial cannot leave state to the
+ * next: this lives with the trial, and starts at zero in every one. */
+typedef struct kb__case_run {
     uint32_t rep_next;  /* the replica the next batch starts on (batch.c) */
     uint64_t touch_max; /* a warm batch's sets up to this many bytes are read in
-                              * before its clock starts (batch.c); 0: never */
-} kb__case_data;
+                         * before its clock starts (batch.c); 0: never */
+} kb__case_run;
 
 /* The in-process oracle: its spec plus its kernel. */
 int kb__case_build(const kb_target *t, const kb_plugin *oracle, uint32_t case_index, uint32_t slot,
@@ -94,15 +101,15 @@ uint64_t kb__lane_data(const kb__layout *L);
 uint64_t kb__batch_calls_max(const kb__layout *L, double per_call_ns, uint64_t l2_bytes);
 /* Whether a batch on order[0..n_order) has the worker read its input sets
  * in before the clock (batch.c says when and why). */
-int kb__batch_reads_in(const kb_target *t, const kb__case_data *cd, const uint32_t *order,
-                       uint32_t n_order);
+int kb__batch_reads_in(const kb_target *t, const kb__case_data *cd, uint64_t touch_max,
+                       const uint32_t *order, uint32_t n_order);
 
 /* Runs `calls` calls on case slot c, cycling through order[], then judges
  * the output of the last call. Returns 0 with *ns (the host's measure of
  * the batch) or fills fail (status incorrect for a wrong output). */
-int kb__side_batch(kb__side *s, const kb_target *t, kb__case_data *cd, const uint32_t *order,
-                   uint32_t n_order, uint64_t calls, double timeout_s, double *ns,
-                   kb__failure *fail);
+int kb__side_batch(kb__side *s, const kb_target *t, const kb__case_data *cd, kb__case_run *run,
+                   const uint32_t *order, uint32_t n_order, uint64_t calls, double timeout_s,
+                   double *ns, kb__failure *fail);
 
 typedef struct kb__trial_opts {
     const char *candidate; /* path to the .so */
@@ -136,9 +143,9 @@ typedef struct kb__samples {
     uint64_t max_calls;          /* most calls a batch may make (kb__batch_calls_max) */
 } kb__samples;
 
-int kb__measure(const kb__trial_opts *o, const kb_target *t, kb__case_data *cases, uint32_t n_cases,
-                kb__side *cand, kb__side *base, kb__samples *samples, kb__result *r,
-                kb__failure *fail);
+int kb__measure(const kb__trial_opts *o, const kb_target *t, const kb__case_data *cases,
+                kb__case_run *runs, uint32_t n_cases, kb__side *cand, kb__side *base,
+                kb__samples *samples, kb__result *r, kb__failure *fail);
 
 /* The warm state of a target (target.c): its oracle loaded in the host and
  * every selected case's inputs and oracle outputs, built once per (target,
