@@ -184,9 +184,7 @@ int kb__side_batch(kb__side *s, const kb_target *t, const kb__case_data *cd, kb_
         return KB__ECHILD;
     }
     if (s->n_gaps < KB__MAX_GAPS) {
-        s->excess[s->n_gaps] = (double)s->w.last_excess;
-        s->gaps[s->n_gaps] = host_ns > rep.ns ? (double)(host_ns - rep.ns) : 0.0;
-        s->rel_gaps[s->n_gaps++] = host_ns > rep.ns ? (double)(host_ns - rep.ns) / host_ns : 0.0;
+        s->excess[s->n_gaps++] = (double)s->w.last_excess;
     }
     s->last_worker_ns = (double)rep.ns;
     s->last_gap_ns = host_ns > rep.ns ? (double)(host_ns - rep.ns) : 0.0;

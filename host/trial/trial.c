@@ -23,12 +23,6 @@
 #include "hwc.h"
 #include "trial.h"
 
-static void fail_result(kb__result *r, kb__status st, const char *reason)
-{
-    r->status = st;
-    kb__errf(r->reason, sizeof r->reason, "%s", reason);
-}
-
 static int last_cpu(void)
 {
     cpu_set_t set;
@@ -553,7 +547,6 @@ out:
         snprintf(r->hw_counters, sizeof r->hw_counters, "n/a (no candidate ran)");
     if (restore) sched_setaffinity(0, sizeof saved, &saved);
     r->trial_seconds = (double)(kb__now_ns() - t0) / 1e9;
-    (void)fail_result;
     return rc;
 }
 

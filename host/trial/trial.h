@@ -84,11 +84,10 @@ typedef struct kb__side {
     kb__desc desc;
     kb__snapshot snap;
     double prepare_ms;
-    int threaded_ok;       /* the target allows threads */
-    double last_worker_ns; /* the worker's own reading of its last batch */
-    double last_gap_ns;    /* the host's measure of it minus that reading */
-    uint32_t n_gaps;       /* host minus worker time per batch, ns */
-    double gaps[KB__MAX_GAPS], rel_gaps[KB__MAX_GAPS];
+    int threaded_ok;             /* the target allows threads */
+    double last_worker_ns;       /* the worker's own reading of its last batch */
+    double last_gap_ns;          /* the host's measure of it minus that reading */
+    uint32_t n_gaps;             /* batches recorded in excess[] */
     double excess[KB__MAX_GAPS]; /* CPU time beyond the stamped interval, ns */
     uint64_t rng;                /* picks which lanes of a batch are checked */
     kb__maps maps;               /* the worker's mappings after loading (maps.c) */
