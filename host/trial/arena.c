@@ -466,8 +466,9 @@ int kb__outbuf_create(const kb__layout *L, kb__outbuf *ob, char *err, size_t err
         return KB__ENOMEM;
     }
     /* Canary bytes go into a lane when it is first used (kb__outbuf_poison):
-     * up to 32 MiB per case filled at once cost a tenth of a second of
-     * page faults per trial, and most lanes of a slow kernel are never used. */
+     * filling every lane of every case at once costs page faults for up to
+     * KB__LANE_BYTES a case (docs/lab/trial-figures.md), and most lanes of a
+     * slow kernel are never used. */
     ob->ready = 0;
     return 0;
 }

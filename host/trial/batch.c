@@ -6,8 +6,12 @@
  * and when the reply comes checks the last call and KB__CHECKED others,
  * drawn only now from the host's own generator: the worker cannot know
  * which calls will be looked at, so skipping any call risks `incorrect`.
- * The batch time is the host's own reading, from sending the request to
- * reading the reply; the worker's reading is only a cross-check.
+ * The batch time is the host's measure (kb__worker_call): the kernel's
+ * timestamps of the worker's start message and of its reply, or where the
+ * socket gives no stamps (or they fall outside it) the host's own reading
+ * from sending the request to reading the reply. The worker's reading is
+ * never a sample: it sizes calibration and is a cross-check (it must lie
+ * within the host's measure).
  * How many calls a batch may make is also decided here (the output
  * bytes of its lanes, kb__batch_calls_max).
  *
@@ -39,13 +43,12 @@ uint64_t kb__lane_data(const kb__layout *L)
  * a batch. A kernel with large outputs then writes a batch's worth of
  * fresh memory, and once that outgrows L2 every call pays write misses
  * that the same kernel reusing one output buffer (as a caller would, and
- * as Google Benchmark does) never sees: on a 2 MiB L2, pq-l2's
- * 256 KiB-per-call case read 485 us a call in 3 ms batches (4 to 6 lanes)
- * and 434 us with one lane a batch, where Google Benchmark read 411
- * (docs/measurement.md, 3.4). So a batch's lanes stay within an eighth of
- * L2, the rest left to the inputs; but a batch is never made shorter than
- * KB__BATCH_MIN_NS for it, where the harness's fixed cost per batch
- * (about 5 us) is still subtracted whole (measure.c caps that at 1%). */
+ * as Google Benchmark does) never sees, and reads slower than Google
+ * Benchmark does (docs/measurement.md, 3.4, has the figures). So a batch's
+ * lanes stay within an eighth of L2, the rest left to the inputs; but a
+ * batch is never made shorter than KB__BATCH_MIN_NS for it, where the
+ * harness's fixed cost per batch is still subtracted whole (measure.c caps
+ * that at 1%). */
 uint64_t kb__batch_calls_max(const kb__layout *L, double per_call_ns, uint64_t l2_bytes)
 {
     const uint64_t data = kb__lane_data(L);
@@ -61,17 +64,14 @@ uint64_t kb__batch_calls_max(const kb__layout *L, double per_call_ns, uint64_t l
  * every cache line) before the clock starts. Fresh sets of a warm target:
  * yes, or the probe would time a first touch (TLB misses, page walks) that
  * the timed sets never pay: 10-20x slower for a kernel that reads sparsely.
- * A warm target's timed sets: when they fit in cd->touch_max (L2). The
- * four batches of an ABBA block share their sets, so otherwise the block's
- * first batch reads them from beyond L2 and the rest from L2: pq-l2's
- * 1 MiB-per-set case (one call a batch on a 2 MiB L2) took 697 us a call in
- * a block's first batch and 400-505 us in the others, a position effect
- * that ABBA cancels only on average, at 20-28% noise per sample; read in
- * first, 450 and 400 us, at 11-14%. Sets that do not fit are read from
- * beyond L2 by every batch alike. (Reverted once after two early-stopped
- * false keeps; back since an early keep needs one-sided 99%: measurement.md
- * 3.1 and 3.4.) A cold target's sets: never, they are meant to come from
- * DRAM. */
+ * A warm target's timed sets: when they fit in touch_max (L2; the
+ * trial's kb__case_run, 0 before timing starts). The four batches of an
+ * ABBA block share their sets, so otherwise the block's first batch reads
+ * them from beyond L2 and the rest from L2, a position effect that ABBA
+ * cancels only on average, at far more noise per sample (docs/measurement.md
+ * 3.4 has the figures). Sets that do not fit are read from beyond L2 by
+ * every batch alike. A cold target's sets: never, they are meant to come
+ * from DRAM. */
 int kb__batch_reads_in(const kb_target *t, const kb__case_data *cd, uint64_t touch_max,
                        const uint32_t *order, uint32_t n_order)
 {
@@ -173,8 +173,9 @@ int kb__side_batch(kb__side *s, const kb_target *t, const kb__case_data *cd, kb_
     if ((rc = check_reply(s, cd, &rep, fail)) != 0) return rc;
     if ((rc = check_lanes(s, t, cd, order, n_order, calls, fail)) != 0) return rc;
     /* The worker's interval lies inside the host's, so its reading can only
-     * be shorter; a longer one is a forged record. Shorter is IPC and
-     * wake-up latency, which measure.c estimates from these gaps. */
+     * be shorter; a longer one is a forged record. Shorter is the harness's
+     * own work between the stamps and the worker's clock (and, unstamped,
+     * IPC and wake-ups), which measure.c estimates from these gaps. */
     if (rep.ns > host_ns + 20000) {
         fail->status = KB__ST_REJECTED;
         kb__errf(fail->reason, sizeof fail->reason,

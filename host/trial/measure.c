@@ -36,8 +36,9 @@ static uint64_t mix(uint64_t *s)
  * worker rotates through their replicas). A warm one's: as many as fit in
  * half the last-level cache together, at least 4: sixteen sets of a large
  * case overflow the cache, and then the second side of each pair finds in
- * it what the first side just loaded (pq-l2's largest case swung 30% from
- * batch to batch that way). Every set is still checked before timing. */
+ * it what the first side just loaded, which swings batch times
+ * (docs/measurement.md, section 2). Every set is still checked before
+ * timing. */
 static uint32_t timed_sets(const kb_target *t, const kb__case_data *cd)
 {
     if (t->flags & KB_TARGET_COLD_INPUTS) return KB__SETS;
@@ -369,9 +370,9 @@ static double fresh_excess_z(const kb__result *r)
  * KB__FRESH_Z standard errors of their difference (one-sided 1% for an
  * honest kernel, whose two ratios estimate one number) means the win is
  * not shown on fresh inputs: not a keep; nor is it when the fresh ratio
- * shows no win at all, however wide its CI (a loaded machine widens it
- * enough to hide a 15% replay from the z test; an honest win of a few
- * percent reads under 1 there all but always). */
+ * shows no win at all, however wide its CI (a loaded machine can widen it
+ * enough to hide a replay from the z test: docs/design.md; an honest win
+ * of a few percent reads under 1 there all but always). */
 #define KB__FRESH_Z 2.326
 static int fresh_holds(kb__result *r, kb__failure *fail)
 {
@@ -406,9 +407,9 @@ static int fresh_holds(kb__result *r, kb__failure *fail)
 
 /* Each batch is timed by the kernel's stamps around the plugin's calls.
  * CPU the worker used beyond them is the harness's own wake-up, receive,
- * descriptor copy, read-in and sends (medians of 32-45 us a batch, the
- * candidate's 2-8 us below the baseline's for every honest plugin
- * measured: docs/robustness.md, threat 26), plus any plugin code that ran
+ * descriptor copy, read-in and sends (the same code on both sides; its
+ * figures are in docs/design.md and docs/robustness.md, threat 26), plus
+ * any plugin code that ran
  * outside the stamps, which the filters and the host's map checks are
  * there to prevent. A batch preempted by a neighbour shows less CPU than
  * wall time (a negative excess, which would hide such work), so only
@@ -453,9 +454,9 @@ static int check_outside(kb__side *cand, kb__side *base, kb__failure *fail)
  * same machine at the same time, so it carries whatever the machine charges
  * an idle worker (a VM's stolen time included), and what is left over is
  * the plugin working where nothing times it, on the CPU the baseline is
- * timed on. Twice the baseline's, because that charge is noisy: on the
- * loaded 2-core VM an honest baseline read 40 us a gap and a slow honest
- * candidate (reading /proc/self/maps every call) 83 us. */
+ * timed on. Twice the baseline's, because that charge is noisy: a slow
+ * honest candidate can read twice an honest baseline's per gap
+ * (docs/lab/trial-figures.md). */
 static int check_idle(const kb__side *cand, const kb__side *base, kb__failure *fail)
 {
     const kb__worker *c = &cand->w, *b = &base->w;

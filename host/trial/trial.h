@@ -114,7 +114,8 @@ typedef struct kb__trial_opts {
     const char *candidate; /* path to the .so */
     const char *against;   /* NULL or "oracle", or a path */
     const char *oracles_dir;
-    const char *cases; /* "quick" (default), "all", or comma-separated names */
+    const char *cases; /* "quick" (default), "all", or case names separated by ";"
+                        * (names contain commas; target.c) */
     double budget;     /* seconds of timing; default 2 */
     kb__rule rule;
     int verify_only;
