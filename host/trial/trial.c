@@ -489,7 +489,7 @@ int kb__trial_run(const kb__trial_opts *o, kb__ctx_cache *cache, kb__result *r, 
                   size_t err_len)
 {
     const uint64_t t0 = kb__now_ns();
-    trial T_, *T = &T_;
+    trial tr, *T = &tr;
     memset(T, 0, sizeof *T);
     T->o = o;
     T->cache = cache ? cache : &T->local;
