@@ -47,7 +47,8 @@
 #include <dirent.h>
 
 #include "cli.h"
-#include "loop.h"
+#include "options.h"
+#include "record.h"
 
 #define KB__REQ_MAX     65536       /* bytes in one request line */
 #define KB__OUT_MAX     (16u << 20) /* unread answers a client may leave */
@@ -233,53 +234,53 @@ static const char *pinned(const kb__server *sv, const json_t *req)
     return NULL;
 }
 
+/* A trial request's options over the command line's defaults; NULL, or
+ * why the request is refused. */
+static const char *request_opts(const kb__server *sv, const json_t *req, kb__trial_args *a)
+{
+    kb__trial_args_init(a);
+    kb__trial_opts *o = &a->o;
+    o->exe = kb__worker_exe();
+    o->verify_only = !strcmp(jstr(req, "op"), "verify");
+    o->candidate = jstr(req, "candidate");
+    o->against = jstr(req, "against");
+    o->cases = jstr(req, "cases");
+    o->oracles_dir = jstr(req, "oracles") ? jstr(req, "oracles") : sv->oracles_dir;
+    a->ledger = jstr(req, "ledger");
+    a->desc = jstr(req, "description") ? jstr(req, "description") : "";
+    a->state = jstr(req, "state") ? jstr(req, "state") : sv->state_dir;
+    double gain = KB__MIN_GAIN_DEFAULT_PCT, worst = KB__WORST_CASE_DEFAULT_PCT, seed = 0;
+    if (!o->candidate) return "\"candidate\" (a path to a .so) is required";
+    if (jnum(req, "budget", &o->budget) || jnum(req, "min_gain", &gain) ||
+        jnum(req, "worst_case", &worst) || jnum(req, "seed", &seed) || !kb__budget_ok(o->budget) ||
+        gain < 0 || worst < 0 || seed < 0)
+        return "budget must be a number in (0, " KB__BUDGET_MAX_TXT
+               "], min_gain, worst_case and seed non-negative numbers";
+    o->rule.min_gain = gain / 100.0;
+    o->rule.worst_case = worst / 100.0;
+    o->seed = (uint64_t)seed;
+    return NULL;
+}
+
 static char *run_job(kb__server *sv, const json_t *req)
 {
     const char *op = jstr(req, "op");
     const char *refused = pinned(sv, req);
+    kb__trial_args a;
+    if (!refused) refused = request_opts(sv, req, &a);
     if (refused) return json_line(error_doc(req, op, refused, 64));
-    const int verify = !strcmp(op, "verify");
-    kb__trial_opts o;
-    memset(&o, 0, sizeof o);
-    o.budget = 2.0;
-    o.rule.min_gain = 0.01;
-    o.rule.worst_case = 0.05;
-    o.exe = kb__worker_exe();
-    o.verify_only = verify;
-    o.candidate = jstr(req, "candidate");
-    o.against = jstr(req, "against");
-    o.cases = jstr(req, "cases");
-    o.oracles_dir = jstr(req, "oracles") ? jstr(req, "oracles") : sv->oracles_dir;
-    const char *ledger = jstr(req, "ledger"), *desc = jstr(req, "description");
-    const char *state = jstr(req, "state") ? jstr(req, "state") : sv->state_dir;
-    double gain = 1, worst = 5, seed = 0;
-    if (!o.candidate)
-        return json_line(error_doc(req, op, "\"candidate\" (a path to a .so) is required", 64));
-    if (jnum(req, "budget", &o.budget) || jnum(req, "min_gain", &gain) ||
-        jnum(req, "worst_case", &worst) || jnum(req, "seed", &seed) || !(o.budget > 0) ||
-        o.budget > 3600 || gain < 0 || worst < 0 || seed < 0)
-        return json_line(error_doc(req, op,
-                                   "budget must be a number in (0, 3600], min_gain, worst_case "
-                                   "and seed non-negative numbers",
-                                   64));
-    o.rule.min_gain = gain / 100.0;
-    o.rule.worst_case = worst / 100.0;
-    o.seed = (uint64_t)seed;
     kb__result *r = calloc(1, sizeof *r);
     if (!r) return json_line(error_doc(req, op, "out of memory", 70));
     kb__best_info bi;
-    char err[1024];
-    snprintf(r->description, sizeof r->description, "%s", desc ? desc : "");
-    int rc = kb__trial_any(&o, state, &sv->cache, r, &bi, err, sizeof err);
+    char err[1024], lerr[1024];
+    kb__record rec = {
+        .state_dir = a.state, .cache = &sv->cache, .description = a.desc, .ledger = a.ledger};
+    int rc = kb__trial_record(&a.o, &rec, r, &bi, err, sizeof err, lerr, sizeof lerr);
     if (rc != 0) {
         free(r);
         return json_line(error_doc(req, op, err, rc == KB__EUSAGE ? 64 : 70));
     }
-    kb__best_describe(&bi, desc ? desc : "", r->description, sizeof r->description);
-    if (ledger) kb__git_commit(o.candidate, r->git_commit, sizeof r->git_commit);
-    int code = kb__status_exit_code(r->status);
-    char lerr[1024] = "";
-    if (ledger && !verify && kb__ledger_append(ledger, r, lerr, sizeof lerr) != 0) code = 70;
+    int code = lerr[0] ? 70 : kb__status_exit_code(r->status);
     json_t *doc = kb__result_to_json(r, &bi);
     free(r);
     if (!doc) return json_line(error_doc(req, op, "out of memory", 70));

@@ -31,7 +31,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "loop.h"
+#include "ledger.h"
 
 static int target_ok(const char *s)
 {
@@ -263,23 +263,6 @@ static int put_file(const char *dir, const char *name, const char *data, size_t 
     return 0;
 }
 
-/* The ledger line kb__ledger_append would write for r (ledger.c owns the
- * format), by appending it to a scratch ledger and reading it back. */
-static void ledger_line(const char *dir, const kb__result *r, char *out, size_t out_len)
-{
-    char tmp[PATH_MAX + 64], e[256], *text = NULL;
-    size_t len = 0;
-    out[0] = 0;
-    snprintf(tmp, sizeof tmp, "%s/.ledger.tmp.%ld", dir, (long)getpid());
-    unlink(tmp);
-    if (kb__ledger_append(tmp, r, e, sizeof e) == 0 && read_file(tmp, &text, &len, 1 << 16) == 0) {
-        const char *nl = strchr(text, '\n');
-        if (nl) snprintf(out, out_len, "%.*s", (int)strcspn(nl + 1, "\n"), nl + 1);
-        free(text);
-    }
-    unlink(tmp);
-}
-
 /* Makes the candidate of r the best, if the best is still `expect` ("" for
  * none). 0 promoted; 1 not (note says why); negative on an error. */
 static int promote(const char *state_dir, const kb__result *r, const char *expect,
@@ -327,8 +310,11 @@ static int promote(const char *state_dir, const kb__result *r, const char *expec
         rc = 1;
         goto out;
     }
-    char line[2048], tsv[4096 + PATH_MAX];
-    ledger_line(b.dir, r, line, sizeof line);
+    char line[4 * PATH_MAX], tsv[6 * PATH_MAX];
+    kb__best_info made = *bi;
+    made.promoted = 1;
+    if (kb__ledger_format(r, &made, line, sizeof line) < 0) line[0] = 0;
+    line[strcspn(line, "\n")] = 0;
     int n = snprintf(
         tsv, sizeof tsv,
         "# kbench best-so-far of %s; written by `kbench trial --against best`, do not edit\n"
@@ -503,21 +489,11 @@ void kb__best_print(const kb__best_info *bi, void *file)
 
 void kb__best_describe(const kb__best_info *bi, const char *desc, char *out, size_t out_len)
 {
-    char user[512], tag[160] = "";
+    char user[512];
     size_t i = 0;
     for (; desc && desc[i] && i + 1 < sizeof user; i++)
         user[i] = desc[i] == '[' ? '(' : desc[i] == ']' ? ')' : desc[i];
     user[i] = 0;
-    if (bi->used) {
-        char ratio[32];
-        if (isfinite(bi->oracle_ratio))
-            snprintf(ratio, sizeof ratio, "%.4f", bi->oracle_ratio);
-        else
-            snprintf(ratio, sizeof ratio, "n/a");
-        snprintf(tag, sizeof tag, "[vs %s%s; oracle_ratio %s%s] ",
-                 bi->had_best ? "best " : "oracle", bi->had_best ? bi->best_digest : "", ratio,
-                 bi->promoted ? "; promoted" : "");
-    }
-    /* the tags go first: a long description is cut at the end, never a tag */
-    snprintf(out, out_len, "%s%s%s", tag, bi->seed_chosen ? "[seed chosen] " : "", user);
+    /* the tag goes first: a long description is cut at the end, never a tag */
+    snprintf(out, out_len, "%s%s", bi->seed_chosen ? "[seed chosen] " : "", user);
 }
