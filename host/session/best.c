@@ -340,6 +340,25 @@ static int timed(kb__status s)
     return s == KB__ST_KEEP || s == KB__ST_DISCARD || s == KB__ST_INCONCLUSIVE;
 }
 
+/* The baseline of a trial --against best, picked once the candidate's
+ * worker has named its target (kb__trial_opts.baseline_for): no worker of
+ * its own, and the candidate is never loaded in this process. */
+typedef struct kb__best_pick {
+    const char *state_dir;
+    int asked; /* the candidate named its target */
+    kb__best b;
+} kb__best_pick;
+
+static int pick_baseline(void *arg, const char *target, const char **path, char *err,
+                         size_t err_len)
+{
+    kb__best_pick *p = arg;
+    p->asked = 1;
+    int rc = kb__best_load(p->state_dir, target, &p->b, err, err_len);
+    *path = rc == 0 && p->b.exists ? p->b.so : NULL;
+    return rc;
+}
+
 int kb__trial_best(const kb__trial_opts *o, const char *state_dir, kb__ctx_cache *cache,
                    kb__result *r, kb__best_info *bi, char *err, size_t err_len)
 {
@@ -350,51 +369,43 @@ int kb__trial_best(const kb__trial_opts *o, const char *state_dir, kb__ctx_cache
     kb__ctx_cache local;
     memset(&local, 0, sizeof local);
     if (!cache) cache = &local; /* both trials below share inputs and oracle outputs */
+    kb__best_pick *pick = calloc(1, sizeof *pick);
+    const kb__best *b = pick ? &pick->b : NULL;
     kb__trial_opts oo = *o;
     oo.against = NULL;
+    oo.baseline_for = pick_baseline;
+    oo.baseline_arg = pick;
     kb__result *r2 = NULL;
     char desc[sizeof r->description];
     snprintf(desc, sizeof desc, "%s", r->description);
-    int rc;
-
-    /* Which target? Only the plugin's descriptor says; a candidate that does
-     * not load gets its verdict from an ordinary trial. */
-    kb__desc d;
-    memset(&d, 0, sizeof d);
-    char dig[17] = "";
-    kb__failure fail = {KB__ST_REJECTED, ""};
-    if (access(o->candidate, F_OK) != 0 ||
-        kb__plugin_probe(o->candidate, o->exe, &d, dig, &fail) != 0) {
-        rc = kb__trial_run(&oo, cache, r, err, err_len);
+    int rc = KB__ENOMEM;
+    if (!pick) goto out;
+    pick->state_dir = state_dir;
+    if ((rc = kb__trial_run(&oo, cache, r, err, err_len)) != 0) goto out;
+    snprintf(r->description, sizeof r->description, "%s", desc);
+    if (!pick->asked) {
         snprintf(bi->note, sizeof bi->note, "the candidate did not load; the best is unchanged");
         goto out;
     }
-    kb__best b;
-    if ((rc = kb__best_load(state_dir, d.target, &b, err, err_len)) != 0) goto out;
-    bi->had_best = b.exists;
-    if (b.exists) {
-        snprintf(bi->best_digest, sizeof bi->best_digest, "%s", b.digest);
-        oo.against = b.so;
-    }
-    if ((rc = kb__trial_run(&oo, cache, r, err, err_len)) != 0) goto out;
-    snprintf(r->description, sizeof r->description, "%s", desc);
+    bi->had_best = b->exists;
+    if (b->exists) snprintf(bi->best_digest, sizeof bi->best_digest, "%s", b->digest);
     if (!timed(r->status)) {
         snprintf(bi->note, sizeof bi->note, "%s: the best is unchanged",
                  kb__status_name(r->status));
         goto out;
     }
-    if (!b.exists) {
+    if (!b->exists) {
         bi->oracle_ratio = r->geomean.est;
         bi->oracle_ratio_source = "measured";
-    } else if (!strcmp(r->against_digest, b.digest) && !strcmp(r->oracle_digest, b.oracle_digest) &&
-               isfinite(b.oracle_ratio)) {
-        bi->oracle_ratio = r->geomean.est * b.oracle_ratio;
+    } else if (!strcmp(r->against_digest, b->digest) &&
+               !strcmp(r->oracle_digest, b->oracle_digest) && isfinite(b->oracle_ratio)) {
+        bi->oracle_ratio = r->geomean.est * b->oracle_ratio;
         bi->oracle_ratio_source = "chained";
     }
     if (r->status != KB__ST_KEEP) {
         snprintf(bi->note, sizeof bi->note, "%s: the best is unchanged%s",
                  kb__status_name(r->status),
-                 b.exists && strcmp(r->oracle_digest, b.oracle_digest)
+                 b->exists && strcmp(r->oracle_digest, b->oracle_digest)
                      ? " (it was measured against another oracle build: no oracle_ratio)"
                      : "");
         goto out;
@@ -405,7 +416,7 @@ int kb__trial_best(const kb__trial_opts *o, const char *state_dir, kb__ctx_cache
                  "only a trial on a secret seed can make a best");
         goto out;
     }
-    if (b.exists) {
+    if (b->exists) {
         /* A new best: measure it against the oracle itself. */
         r2 = calloc(1, sizeof *r2);
         kb__trial_opts o2 = *o;
@@ -423,18 +434,19 @@ int kb__trial_best(const kb__trial_opts *o, const char *state_dir, kb__ctx_cache
     }
     /* A keep against the best is one estimate, its ratio to the oracle
      * another: both must say it is faster before it replaces the best. */
-    if (b.exists && isfinite(b.oracle_ratio) && !strcmp(r->oracle_digest, b.oracle_digest) &&
-        !(bi->oracle_ratio < b.oracle_ratio)) {
+    if (b->exists && isfinite(b->oracle_ratio) && !strcmp(r->oracle_digest, b->oracle_digest) &&
+        !(bi->oracle_ratio < b->oracle_ratio)) {
         snprintf(bi->note, sizeof bi->note,
                  "not promoted: measured against the oracle it is %.4f, the best's is %.4f; "
                  "a keep against the best must also beat it there (time it again)",
-                 bi->oracle_ratio, b.oracle_ratio);
+                 bi->oracle_ratio, b->oracle_ratio);
         goto out;
     }
-    rc = promote(state_dir, r, b.exists ? b.digest : "", bi->oracle_ratio, bi, err, err_len);
+    rc = promote(state_dir, r, b->exists ? b->digest : "", bi->oracle_ratio, bi, err, err_len);
     if (rc > 0) rc = 0;
 out:
     free(r2);
+    free(pick);
     kb__ctx_cache_free(&local);
     return rc;
 }

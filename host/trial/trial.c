@@ -348,7 +348,12 @@ int kb__trial_run(const kb__trial_opts *o, kb__ctx_cache *cache, kb__result *r, 
     cand->w.fpenv_free = base->w.fpenv_free = (t->flags & KB_TARGET_FPENV_FREE) != 0;
 
     /* 5. baseline */
-    const char *bpath = (!o->against || !strcmp(o->against, "oracle")) ? opath : o->against;
+    const char *against = o->against;
+    if (!o->verify_only && o->baseline_for) {
+        if ((rc = o->baseline_for(o->baseline_arg, t->name, &against, err, err_len)) != 0) goto out;
+        snprintf(r->against, sizeof r->against, "%s", against ? against : "oracle");
+    }
+    const char *bpath = (!against || !strcmp(against, "oracle")) ? opath : against;
     if (!o->verify_only) {
         if (side_open(base, bpath, "baseline", o, cpu, NULL, &fail) != 0) goto verdict;
         snprintf(r->against_digest, sizeof r->against_digest, "%s", base->snap.digest_hex);
