@@ -16,6 +16,7 @@
 
 #include "kb_run.h"
 #include "kb.h"
+#include "ledger.h"
 
 static char g_dir[256], g_state[512];
 
@@ -147,15 +148,25 @@ static void test_promote_chain_and_tamper(void **s) {
     assert_true(fabs(o - g * best_ratio) < 1e-3 * (1 + o));
     file_digest(best_so, got);
     assert_string_equal(got, want);
-    /* the ledger line carries the tag `kbench log` reads */
+    /* the ledger line says it ran against the best, with its oracle_ratio,
+     * in the columns `kbench log` reads */
     FILE *f = fopen(ledger, "r");
     assert_non_null(f);
     char line[4096];
     assert_non_null(fgets(line, sizeof line, f));
     assert_non_null(fgets(line, sizeof line, f));
     fclose(f);
-    assert_non_null(strstr(line, "[vs best "));
-    assert_non_null(strstr(line, "oracle_ratio "));
+    char *col[KB__LF_N2 + 1] = {line};
+    int ncol = 1;
+    for (char *p = line; *p && ncol <= KB__LF_N2; p++)
+        if (*p == '\t') *p = 0, col[ncol++] = p + 1;
+    assert_int_equal(ncol, KB__LF_N2);
+    col[KB__LF_N2 - 1][strcspn(col[KB__LF_N2 - 1], "\n")] = 0;
+    assert_string_equal(col[KB__LF_AGAINST], "best");
+    assert_string_equal(col[KB__LF_AGAINST_DIGEST], want);
+    assert_true(fabs(atof(col[KB__LF_ORACLE_RATIO]) - o) < 1e-3 * (1 + o));
+    assert_string_equal(col[KB__LF_PROMOTED], "no");
+    assert_null(strstr(col[KB__LF_DESC], "oracle_ratio"));
 
     /* 3. best.so changed by hand: refused, with the fix */
     f = fopen(best_so, "ab");
@@ -265,7 +276,7 @@ static void test_log_and_report(void **s) {
     snprintf(png, sizeof png, "%s/h.png", g_dir);
     FILE *f = fopen(ledger, "w");
     assert_non_null(f);
-    fputs(KB__LEDGER_HEADER, f);
+    fputs(KB__LEDGER_HEADER_V1, f); /* v1: the best's facts are in the description's tag */
     static const char *const rows[] = {
         /* plain trials: the best is the lowest kept ratio */
         "T1\tt\ta.so\td\to\tc\tkeep\t0.5000\t0.4\t0.6\t0.7\t1.0\tfirst",

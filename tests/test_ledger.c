@@ -1,6 +1,8 @@
 /*
  * test_ledger.c -- results.tsv appends: header once, whole lines under
- * concurrency, refusal of foreign files, no torn line on a short write.
+ * concurrency, refusal of foreign files and of v1 ledgers, no torn line on
+ * a short write, the v2 columns (baseline, oracle_ratio, promoted, version,
+ * machine) and paths written one way.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,8 +23,9 @@
 #include <cmocka.h>
 
 #include "kb.h"
+#include "ledger.h"
 
-#define NFIELDS 13
+#define NFIELDS KB__LF_N2
 
 static char g_dir[256];
 
@@ -109,9 +112,9 @@ static void test_header_once_and_fields(void **state)
     kb__result r;
     sample_result(&r, KB__ST_KEEP, "first\ttry\nwith\r breaks");
     time_t before = time(NULL);
-    assert_int_equal(kb__ledger_append(path, &r, err, sizeof err), 0);
+    assert_int_equal(kb__ledger_append(path, &r, NULL, err, sizeof err), 0);
     sample_result(&r, KB__ST_INCORRECT, "second");
-    assert_int_equal(kb__ledger_append(path, &r, err, sizeof err), 0);
+    assert_int_equal(kb__ledger_append(path, &r, NULL, err, sizeof err), 0);
     time_t after = time(NULL);
 
     size_t len;
@@ -141,7 +144,10 @@ static void test_header_once_and_fields(void **state)
     time_t t = timegm(&tm);
     assert_true(t >= before && t <= after);
     assert_string_equal(f[1], "pq_scan");
-    assert_string_equal(f[2], "build/plugins/pq_scan/avx512.so");
+    char cwd[4096], abs[4200];
+    assert_non_null(getcwd(cwd, sizeof cwd));
+    snprintf(abs, sizeof abs, "%s/build/plugins/pq_scan/avx512.so", cwd);
+    assert_string_equal(f[2], abs); /* absolute, though the file is not there */
     assert_string_equal(f[3], "0123456789abcdef");
     assert_string_equal(f[4], "fedcba9876543210");
     assert_string_equal(f[5], "n/a"); /* unknown commit */
@@ -152,11 +158,20 @@ static void test_header_once_and_fields(void **state)
     assert_string_equal(f[10], "0.7025");
     assert_string_equal(f[11], "1.500");
     assert_string_equal(f[12], "first try with  breaks");
+    /* v2: against the oracle, so the geomean is the ratio to the oracle */
+    assert_string_equal(f[KB__LF_AGAINST], "oracle");
+    assert_string_equal(f[KB__LF_AGAINST_DIGEST], "n/a");
+    assert_string_equal(f[KB__LF_ORACLE_RATIO], "0.6120");
+    assert_string_equal(f[KB__LF_PROMOTED], "no");
+    assert_string_equal(f[KB__LF_VERSION], KB_VERSION);
+    assert_true(strlen(f[KB__LF_MACHINE]) > 0);
+    assert_string_equal(f[KB__LF_LEDGER_VERSION], "2");
 
     assert_int_equal(split(line2, f, NFIELDS), NFIELDS);
     assert_string_equal(f[6], "incorrect");
     for (int i = 7; i <= 10; i++)
         assert_string_equal(f[i], "n/a");
+    assert_string_equal(f[KB__LF_ORACLE_RATIO], "n/a");
     assert_string_equal(f[12], "second");
     free(text);
 }
@@ -177,7 +192,7 @@ static void test_concurrent_appends(void **state)
             for (int i = 0; i < EACH; i++) {
                 snprintf(desc, sizeof desc, "proc %d line %d", p, i);
                 sample_result(&r, (kb__status)(i % 3), desc);
-                if (kb__ledger_append(path, &r, err, sizeof err) != 0) {
+                if (kb__ledger_append(path, &r, NULL, err, sizeof err) != 0) {
                     fprintf(stderr, "child %d: %s\n", p, err);
                     _exit(1);
                 }
@@ -238,7 +253,7 @@ static void test_refuses_foreign_file(void **state)
     write_file(path, content);
     kb__result r;
     sample_result(&r, KB__ST_KEEP, "x");
-    assert_int_equal(kb__ledger_append(path, &r, err, sizeof err), KB__ECORRUPT);
+    assert_int_equal(kb__ledger_append(path, &r, NULL, err, sizeof err), KB__ECORRUPT);
     assert_non_null(strstr(err, path));
     assert_non_null(strstr(err, "not a kbench ledger"));
     assert_non_null(strstr(err, "--ledger"));
@@ -250,7 +265,7 @@ static void test_refuses_foreign_file(void **state)
 
     /* a file shorter than the header */
     write_file(path, "time");
-    assert_int_equal(kb__ledger_append(path, &r, err, sizeof err), KB__ECORRUPT);
+    assert_int_equal(kb__ledger_append(path, &r, NULL, err, sizeof err), KB__ECORRUPT);
     text = slurp(path, &len);
     assert_string_equal(text, "time");
     free(text);
@@ -259,14 +274,14 @@ static void test_refuses_foreign_file(void **state)
     char torn[1024];
     snprintf(torn, sizeof torn, "%s2026-01-01T00:00:00Z\tpq_scan", KB__LEDGER_HEADER);
     write_file(path, torn);
-    assert_int_equal(kb__ledger_append(path, &r, err, sizeof err), KB__ECORRUPT);
+    assert_int_equal(kb__ledger_append(path, &r, NULL, err, sizeof err), KB__ECORRUPT);
     assert_non_null(strstr(err, "incomplete"));
     text = slurp(path, &len);
     assert_string_equal(text, torn);
     free(text);
 
     /* a directory */
-    assert_int_not_equal(kb__ledger_append(g_dir, &r, err, sizeof err), 0);
+    assert_int_not_equal(kb__ledger_append(g_dir, &r, NULL, err, sizeof err), 0);
     assert_non_null(strstr(err, g_dir));
 }
 
@@ -279,7 +294,7 @@ static void test_short_write_leaves_no_torn_line(void **state)
     path_in_dir(path, sizeof path, "full.tsv");
     kb__result r;
     sample_result(&r, KB__ST_KEEP, "before");
-    assert_int_equal(kb__ledger_append(path, &r, err, sizeof err), 0);
+    assert_int_equal(kb__ledger_append(path, &r, NULL, err, sizeof err), 0);
     size_t len0;
     char *before = slurp(path, &len0);
     assert_non_null(before);
@@ -295,7 +310,7 @@ static void test_short_write_leaves_no_torn_line(void **state)
             kb__result rr;
             char e[512];
             sample_result(&rr, KB__ST_DISCARD, "this line does not fit");
-            int rc = kb__ledger_append(path, &rr, e, sizeof e);
+            int rc = kb__ledger_append(path, &rr, NULL, e, sizeof e);
             if (rc != KB__EIO)
                 _exit(11);
             if (!strstr(e, path) || !strstr(e, "disk may be full"))
@@ -316,7 +331,7 @@ static void test_short_write_leaves_no_torn_line(void **state)
     free(before);
 
     /* and the ledger still takes lines afterwards */
-    assert_int_equal(kb__ledger_append(path, &r, err, sizeof err), 0);
+    assert_int_equal(kb__ledger_append(path, &r, NULL, err, sizeof err), 0);
 }
 
 static void test_missing_directory(void **state)
@@ -326,9 +341,80 @@ static void test_missing_directory(void **state)
     path_in_dir(path, sizeof path, "no/such/dir/results.tsv");
     kb__result r;
     sample_result(&r, KB__ST_KEEP, "x");
-    assert_int_not_equal(kb__ledger_append(path, &r, err, sizeof err), 0);
+    assert_int_not_equal(kb__ledger_append(path, &r, NULL, err, sizeof err), 0);
     assert_non_null(strstr(err, path));
     assert_null(strchr(err, '\n'));
+}
+
+/* The line of one result, split; returns the number of fields. */
+static int one_line(const kb__result *r, const kb__best_info *bi, char *buf, size_t len,
+                    char **f)
+{
+    int n = kb__ledger_format(r, bi, buf, len);
+    assert_true(n > 0 && buf[n - 1] == '\n');
+    buf[n - 1] = '\0';
+    return split(buf, f, NFIELDS);
+}
+
+/* A ratio against another file is never written as a ratio to the oracle;
+ * --against best writes "best", its digest, the chained oracle_ratio and
+ * whether it was promoted, none of it in the description. */
+static void test_baseline_columns(void **state)
+{
+    (void)state;
+    char line[16384], *f[NFIELDS], other[300], real[4096];
+    kb__result r;
+    sample_result(&r, KB__ST_KEEP, "x");
+    path_in_dir(other, sizeof other, "base.so");
+    write_file(other, "not a plugin");
+    snprintf(r.against, sizeof r.against, "%s/./base.so", g_dir);
+    snprintf(r.against_digest, sizeof r.against_digest, "1111222233334444");
+    assert_int_equal(one_line(&r, NULL, line, sizeof line, f), NFIELDS);
+    assert_non_null(realpath(other, real));
+    assert_string_equal(f[KB__LF_AGAINST], real); /* canonical */
+    assert_string_equal(f[KB__LF_AGAINST_DIGEST], "1111222233334444");
+    assert_string_equal(f[KB__LF_GEO], "0.6120");
+    assert_string_equal(f[KB__LF_ORACLE_RATIO], "n/a");
+
+    kb__best_info bi = {.used = 1, .had_best = 1, .oracle_ratio = 0.25, .promoted = 1};
+    snprintf(r.against, sizeof r.against, "%s", other);
+    assert_int_equal(one_line(&r, &bi, line, sizeof line, f), NFIELDS);
+    assert_string_equal(f[KB__LF_AGAINST], "best");
+    assert_string_equal(f[KB__LF_ORACLE_RATIO], "0.2500");
+    assert_string_equal(f[KB__LF_PROMOTED], "yes");
+    assert_string_equal(f[KB__LF_DESC], "x");
+
+    /* --against best with no best yet ran against the oracle */
+    bi.had_best = 0;
+    snprintf(r.against, sizeof r.against, "oracle");
+    assert_int_equal(one_line(&r, &bi, line, sizeof line, f), NFIELDS);
+    assert_string_equal(f[KB__LF_AGAINST], "oracle");
+    assert_string_equal(f[KB__LF_ORACLE_RATIO], "0.2500");
+}
+
+/* A v1 ledger is read by `kbench log`, never appended to: its lines could
+ * not say what a v2 line says. */
+static void test_refuses_v1_ledger(void **state)
+{
+    (void)state;
+    char path[300], err[512];
+    path_in_dir(path, sizeof path, "v1.tsv");
+    const char *content = KB__LEDGER_HEADER_V1
+        "2026-01-01T00:00:00Z\tt\ta.so\td\to\tc\tkeep\t0.5\t0.4\t0.6\t0.7\t1.0\tx\n";
+    write_file(path, content);
+    kb__result r;
+    sample_result(&r, KB__ST_KEEP, "x");
+    assert_int_equal(kb__ledger_append(path, &r, NULL, err, sizeof err), KB__ECORRUPT);
+    assert_non_null(strstr(err, "v1 ledger"));
+    assert_non_null(strstr(err, "--ledger"));
+    size_t len;
+    char *text = slurp(path, &len);
+    assert_string_equal(text, content);
+    free(text);
+    assert_int_equal(kb__ledger_header_version(KB__LEDGER_HEADER_V1), 1);
+    assert_int_equal(kb__ledger_header_version(KB__LEDGER_HEADER), 2);
+    assert_int_equal(kb__ledger_header_version(KB__LEDGER_COLUMNS_V2 "\tnewer\n"), 2);
+    assert_int_equal(kb__ledger_header_version("timestamp\ttarget\n"), 0);
 }
 
 int main(void)
@@ -339,6 +425,8 @@ int main(void)
         cmocka_unit_test(test_refuses_foreign_file),
         cmocka_unit_test(test_short_write_leaves_no_torn_line),
         cmocka_unit_test(test_missing_directory),
+        cmocka_unit_test(test_baseline_columns),
+        cmocka_unit_test(test_refuses_v1_ledger),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -30,9 +30,10 @@
 #include <cmocka.h>
 
 #include "kb.h"
+#include "ledger.h"
 
 #define NPROC 8
-#define NFIELDS 13
+#define NFIELDS KB__LF_N2
 #define PLUGIN "plugins/posting-intersect/portable.so"
 
 static char g_dir[256];
@@ -146,6 +147,10 @@ static const char *check_line(char *line, size_t lineno)
         fail_msg("ledger line %zu: trial_seconds '%s'", lineno, f[11]);
     if (strlen(f[3]) != 16 || strspn(f[3], "0123456789abcdef") != 16)
         fail_msg("ledger line %zu: digest '%s'", lineno, f[3]);
+    if (f[KB__LF_CAND][0] != '/')
+        fail_msg("ledger line %zu: candidate '%s' is not absolute", lineno, f[KB__LF_CAND]);
+    if (strcmp(f[KB__LF_LEDGER_VERSION], "2") != 0)
+        fail_msg("ledger line %zu: ledger_version '%s'", lineno, f[KB__LF_LEDGER_VERSION]);
     return f[12];
 }
 
@@ -234,9 +239,7 @@ static void one_round(uint64_t seed, int round)
             continue;
         }
         line[n - 1] = '\0';
-        if (!strcmp(line, "timestamp\ttarget\tcandidate\tdigest\toracle_digest\tcommit\tstatus"
-                          "\tgeomean_ratio\tci90_low\tci90_high\tworst_ratio\ttrial_seconds"
-                          "\tdescription"))
+        if (!strcmp(line, KB__LEDGER_COLUMNS_V2))
             fail_msg("the header appears again at line %zu", lineno);
         const char *desc = check_line(line, lineno);
         int owner = -1;

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "trial.h"
+#include "options.h"
 
 static const char HELP[] =
     "usage: kbench calibrate [--target T] [--trials N] [--budget S] [--oracles DIR]\n"
@@ -48,12 +48,10 @@ static int calibrate_target(const char *target, const char *oracles, int trials,
     int n = 0, kept = 0;
     for (int i = 0; i < trials && i < 64; i++) {
         kb__trial_opts o;
-        memset(&o, 0, sizeof o);
+        kb__trial_opts_init(&o);
         o.candidate = opath;
         o.oracles_dir = oracles;
         o.budget = budget;
-        o.rule.min_gain = 0.01;
-        o.rule.worst_case = 0.05;
         o.exe = kb__self_exe();
         memset(r, 0, sizeof *r);
         if (kb__trial_run(&o, &cache, r, err, sizeof err) != 0) {

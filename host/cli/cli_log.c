@@ -2,11 +2,13 @@
  * cli_log.c -- the ledger read back: `kbench log` (a table, best so far
  * marked) and `kbench report --plot` (the history, drawn by gnuplot).
  *
- * The ledger (ledger.c) records each trial's ratio against its baseline. A
- * trial against the oracle measures the ratio to the oracle directly; a
- * trial `--against best` carries it in its description's tag
- * "[vs best <digest>; oracle_ratio X]" (best.c). Trials against another
- * file say nothing about the oracle and are shown without one.
+ * A v2 ledger (ledger.h) says what each trial ran against and its ratio to
+ * the oracle in columns of their own; only that column is ever shown or
+ * drawn as a ratio to the oracle, so a trial against another file has none.
+ * A v1 ledger has neither: a trial `--against best` carried them in its
+ * description's tag "[vs best <digest>; oracle_ratio X; promoted]", and a
+ * line without the tag is taken as a trial against the oracle, the default
+ * (v1 did not record any other baseline).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -17,37 +19,27 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "loop.h"
-
-enum {
-    F_TS,
-    F_TARGET,
-    F_CAND,
-    F_DIGEST,
-    F_ODIGEST,
-    F_COMMIT,
-    F_STATUS,
-    F_GEO,
-    F_LO,
-    F_HI,
-    F_WORST,
-    F_SECS,
-    F_DESC,
-    F_N
-};
+#include "ledger.h"
 
 typedef struct kb__row {
-    char *f[F_N];
+    char *f[KB__LF_N2];  /* a v1 line's v2 fields are "" */
+    const char *against; /* "oracle", "best" or the baseline's path */
     double ratio;        /* against its baseline, NAN if not timed */
     double oracle_ratio; /* NAN when unknown */
-    double best;         /* best kept oracle_ratio so far, NAN before any */
+    double best;         /* its target's best kept oracle_ratio so far, NAN before any */
     int kept, failed, new_best;
 } kb__row;
+
+typedef struct kb__tbest {
+    char target[64];
+    double best;
+} kb__tbest;
 
 typedef struct kb__rows {
     kb__row *v;
     size_t n, cap;
-    char *text;
+    kb__tbest *t; /* the best so far of each target, in order of first trial */
+    size_t nt;
 } kb__rows;
 
 static double num(const char *s)
@@ -63,83 +55,144 @@ static int is_failure(const char *st)
            !strcmp(st, "rejected");
 }
 
-/* Reads the ledger; rows of other targets are skipped when target is set. */
-static int load(const char *path, const char *target, kb__rows *rows)
+/* The best so far of `target`, added at NAN the first time. */
+static double *target_best(kb__rows *rows, const char *target)
 {
-    memset(rows, 0, sizeof *rows);
+    for (size_t i = 0; i < rows->nt; i++)
+        if (!strcmp(rows->t[i].target, target)) return &rows->t[i].best;
+    kb__tbest *t = realloc(rows->t, (rows->nt + 1) * sizeof *t);
+    if (!t) return NULL;
+    rows->t = t;
+    snprintf(t[rows->nt].target, sizeof t[rows->nt].target, "%s", target);
+    t[rows->nt].best = NAN;
+    return &t[rows->nt++].best;
+}
+
+/* What a line says about its baseline: from the v2 columns, else from a v1
+ * description's tag. Returns whether it was promoted. */
+static int baseline(kb__row *r, int version)
+{
+    static char empty[] = "";
+    if (version >= 2) {
+        r->against = r->f[KB__LF_AGAINST];
+        r->oracle_ratio = num(r->f[KB__LF_ORACLE_RATIO]);
+        return !strcmp(r->f[KB__LF_PROMOTED], "yes");
+    }
+    for (int k = KB__LF_N1; k < KB__LF_N2; k++) r->f[k] = empty;
+    const char *d = r->f[KB__LF_DESC];
+    const char *tag = strncmp(d, "[vs ", 4) ? NULL : strstr(d, "oracle_ratio ");
+    r->against = !tag ? "oracle" : !strncmp(d, "[vs best ", 9) ? "best" : "oracle";
+    r->oracle_ratio = tag ? num(tag + 13) : r->ratio;
+    return tag && strstr(d, "; promoted]") != NULL;
+}
+
+/* Splits one line into r; 0 when it has the fields of its version. */
+static int parse_row(char *line, int version, kb__row *r)
+{
+    const int want = version >= 2 ? KB__LF_N2 : KB__LF_N1;
+    memset(r, 0, sizeof *r);
+    char *p = strdup(line);
+    int k = 0;
+    for (; k < want && p; k++) {
+        r->f[k] = p;
+        p = strchr(p, '\t');
+        if (p) *p++ = 0;
+    }
+    if (k < want) {
+        free(r->f[0]);
+        return -1;
+    }
+    if (version >= 2 && p) *strchrnul(p, '\t') = 0; /* columns of a newer version */
+    return 0;
+}
+
+static int push(kb__rows *rows, const kb__row *r)
+{
+    if (rows->n == rows->cap) {
+        size_t cap = rows->cap ? rows->cap * 2 : 64;
+        kb__row *v = realloc(rows->v, cap * sizeof *v);
+        if (!v) return -1;
+        rows->v = v;
+        rows->cap = cap;
+    }
+    rows->v[rows->n++] = *r;
+    return 0;
+}
+
+/* Judges a row against its target's best so far. In the --against best
+ * ratchet a promotion is the new best by definition (it beat the old best
+ * head to head, which is the sharper test), so the line follows it even
+ * where its separately measured ratio to the oracle came out higher. Among
+ * other trials the best is the lowest kept ratio to the oracle. */
+static void judge(kb__rows *rows, kb__row *r, int promoted, const char *target)
+{
+    r->kept = !strcmp(r->f[KB__LF_STATUS], "keep");
+    r->failed = is_failure(r->f[KB__LF_STATUS]);
+    double *best = target_best(rows, target ? target : r->f[KB__LF_TARGET]);
+    if (!best) return;
+    if (r->kept && isfinite(r->oracle_ratio) && (promoted || !(r->oracle_ratio >= *best))) {
+        *best = r->oracle_ratio;
+        r->new_best = 1;
+    }
+    r->best = *best;
+}
+
+static FILE *open_ledger(const char *path, int *version)
+{
     FILE *f = fopen(path, "r");
     if (!f) {
         fprintf(stderr, "kbench: %s: %s; pass --ledger FILE (the results.tsv trials append to)\n",
                 path, strerror(errno));
-        return KB__EXIT_USAGE;
+        return NULL;
     }
     size_t cap = 0;
     char *line = NULL;
-    ssize_t n = getline(&line, &cap, f);
-    static const char header[] = KB__LEDGER_HEADER;
-    if (n < 0 || strcmp(line, header) != 0) {
+    *version = getline(&line, &cap, f) < 0 ? 0 : kb__ledger_header_version(line);
+    free(line);
+    if (*version == 0) {
         fprintf(
             stderr,
             "kbench: %s is not a kbench ledger (its first line is not the results.tsv header)\n",
             path);
-        free(line);
         fclose(f);
-        return KB__EXIT_USAGE;
     }
-    double best = NAN;
-    while ((n = getline(&line, &cap, f)) > 0) {
+    return *version ? f : NULL;
+}
+
+/* Reads the ledger, v1 or v2; rows of other targets are skipped when target
+ * is set. */
+static int load(const char *path, const char *target, kb__rows *rows)
+{
+    memset(rows, 0, sizeof *rows);
+    int version;
+    FILE *f = open_ledger(path, &version);
+    if (!f) return KB__EXIT_USAGE;
+    size_t cap = 0;
+    char *line = NULL;
+    while (getline(&line, &cap, f) > 0) {
         line[strcspn(line, "\n")] = 0;
         kb__row r;
-        memset(&r, 0, sizeof r);
-        char *dup = strdup(line), *p = dup;
-        int k = 0;
-        for (; k < F_N && p; k++) {
-            r.f[k] = p;
-            p = strchr(p, '\t');
-            if (p) *p++ = 0;
-        }
+        if (parse_row(line, version, &r) != 0) continue;
         /* a candidate rejected before it named its target has "n/a": it is
          * shown under every target rather than lost */
-        if (k < F_N || (target && strcmp(r.f[F_TARGET], target) && strcmp(r.f[F_TARGET], "n/a"))) {
-            free(dup);
+        const char *t = r.f[KB__LF_TARGET];
+        if (target && strcmp(t, target) && strcmp(t, "n/a")) {
+            free(r.f[0]);
             continue;
         }
-        r.ratio = num(r.f[F_GEO]);
-        const char *tag =
-            strncmp(r.f[F_DESC], "[vs ", 4) ? NULL : strstr(r.f[F_DESC], "oracle_ratio ");
-        if (tag)
-            r.oracle_ratio = num(tag + 13);
-        else
-            r.oracle_ratio = r.ratio; /* a plain trial: against the oracle */
-        r.kept = !strcmp(r.f[F_STATUS], "keep");
-        r.failed = is_failure(r.f[F_STATUS]);
-        /* In the --against best ratchet a promotion is the new best by
-         * definition (it beat the old best head to head, which is the sharper
-         * test), so the line follows it even where its separately measured
-         * ratio to the oracle came out higher. Among plain trials the best
-         * is the lowest kept ratio. */
-        const int promoted = tag && strstr(r.f[F_DESC], "; promoted]") != NULL;
-        if (r.kept && isfinite(r.oracle_ratio) && (promoted || !(r.oracle_ratio >= best))) {
-            best = r.oracle_ratio;
-            r.new_best = 1;
+        r.ratio = num(r.f[KB__LF_GEO]);
+        judge(rows, &r, baseline(&r, version), target);
+        if (push(rows, &r) != 0) {
+            free(r.f[0]);
+            break;
         }
-        r.best = best;
-        if (rows->n == rows->cap) {
-            rows->cap = rows->cap ? rows->cap * 2 : 64;
-            kb__row *v = realloc(rows->v, rows->cap * sizeof *v);
-            if (!v) {
-                free(dup);
-                break;
-            }
-            rows->v = v;
-        }
-        rows->v[rows->n++] = r;
     }
     free(line);
     fclose(f);
     /* rows that could belong to any target do not make a history on their own */
     size_t own = 0;
-    for (size_t i = 0; i < rows->n; i++) own += !target || !strcmp(rows->v[i].f[F_TARGET], target);
+    for (size_t i = 0; i < rows->n; i++)
+        own += !target || !strcmp(rows->v[i].f[KB__LF_TARGET], target);
     if (!own) {
         for (size_t i = 0; i < rows->n; i++) free(rows->v[i].f[0]);
         rows->n = 0;
@@ -151,6 +204,7 @@ static void unload(kb__rows *rows)
 {
     for (size_t i = 0; i < rows->n; i++) free(rows->v[i].f[0]);
     free(rows->v);
+    free(rows->t);
 }
 
 static void fmt_ratio(char *out, size_t n, double v)
@@ -164,11 +218,67 @@ static void fmt_ratio(char *out, size_t n, double v)
 static const char LOG_HELP[] =
     "usage: kbench log [--ledger results.tsv] [--target T]\n"
     "\n"
-    "Prints the ledger as a table, oldest first: status, ratio to the baseline with its 90%\n"
-    "CI, ratio to the oracle, and the best so far ('*' where a trial set a new best). The\n"
-    "ratio to the oracle is the geomean of a trial against the oracle, or the oracle_ratio\n"
-    "tag of a trial --against best. The best so far is the last promoted candidate of an\n"
-    "--against best ratchet, else the lowest kept ratio to the oracle.\n";
+    "Prints the ledger as a table, oldest first: status, the baseline the trial ran against\n"
+    "(oracle, best, or a file), the ratio to that baseline with its 90% CI, the ratio to the\n"
+    "oracle, and the best so far of the trial's target ('*' where a trial set a new best).\n"
+    "The ratio to the oracle is the geomean of a trial against the oracle, or the\n"
+    "oracle_ratio of a trial --against best; a trial against another file has none. The\n"
+    "best so far is the last promoted candidate of an --against best ratchet, else the\n"
+    "lowest kept ratio to the oracle. v1 and v2 ledgers are read alike; a v1 line that\n"
+    "is not --against best is taken as a trial against the oracle.\n";
+
+/* The baseline as the table shows it: oracle, best, or the file's name. */
+static const char *against_name(const kb__row *r)
+{
+    const char *slash = strrchr(r->against, '/');
+    return slash ? slash + 1 : r->against;
+}
+
+static void print_row(size_t i, const kb__row *r)
+{
+    char ratio[16], ci[40], orat[16], best[16];
+    fmt_ratio(ratio, sizeof ratio, r->ratio);
+    fmt_ratio(orat, sizeof orat, r->oracle_ratio);
+    fmt_ratio(best, sizeof best, r->best);
+    const double lo = num(r->f[KB__LF_LO]), hi = num(r->f[KB__LF_HI]);
+    if (isfinite(lo) && isfinite(hi))
+        snprintf(ci, sizeof ci, "[%.3f, %.3f]", lo, hi);
+    else
+        snprintf(ci, sizeof ci, "-");
+    const char *cand = r->f[KB__LF_CAND], *slash = strrchr(cand, '/');
+    printf("%4zu  %-20.20s  %-18.18s  %-12s  %-12.12s  %7s  %-17s  %9s  %8s%c  %s: %.70s\n", i + 1,
+           r->f[KB__LF_TS], r->f[KB__LF_TARGET], r->f[KB__LF_STATUS], against_name(r), ratio, ci,
+           orat, best, r->new_best ? '*' : ' ', slash ? slash + 1 : cand, r->f[KB__LF_DESC]);
+}
+
+/* The closing line: counts, and the best so far of the target (of each
+ * target, when the ledger holds several and no --target picked one). */
+static void print_summary(const kb__rows *rows, const char *target)
+{
+    size_t kept = 0, failed = 0;
+    for (size_t i = 0; i < rows->n; i++) {
+        kept += (size_t)rows->v[i].kept;
+        failed += (size_t)rows->v[i].failed;
+    }
+    char best[16];
+    printf("%zu trial(s), %zu kept, %zu failed; best so far, ratio to the oracle:", rows->n, kept,
+           failed);
+    /* with --target every row counts for it; without, "n/a" rows have no best */
+    size_t named = 0, one = 0;
+    for (size_t i = 0; i < rows->nt; i++)
+        if (target || strcmp(rows->t[i].target, "n/a")) named++, one = i;
+    if (named <= 1) {
+        fmt_ratio(best, sizeof best, named && rows->n ? rows->t[one].best : NAN);
+        printf(" %s\n", best);
+        return;
+    }
+    for (size_t i = 0, k = 0; i < rows->nt; i++) {
+        if (!strcmp(rows->t[i].target, "n/a")) continue;
+        fmt_ratio(best, sizeof best, rows->t[i].best);
+        printf("%s %s %s", k++ ? "," : "", rows->t[i].target, best);
+    }
+    putchar('\n');
+}
 
 int kb__cli_log(int argc, char **argv)
 {
@@ -192,32 +302,11 @@ int kb__cli_log(int argc, char **argv)
     kb__rows rows;
     int rc = load(ledger, target, &rows);
     if (rc) return rc;
-    printf("%4s  %-20s  %-18s  %-12s  %7s  %-17s  %9s  %9s  %s\n", "#", "time (UTC)", "target",
-           "status", "ratio", "ci90", "vs_oracle", "best", "candidate: description");
-    for (size_t i = 0; i < rows.n; i++) {
-        const kb__row *r = &rows.v[i];
-        char ratio[16], ci[40], orat[16], best[16];
-        fmt_ratio(ratio, sizeof ratio, r->ratio);
-        fmt_ratio(orat, sizeof orat, r->oracle_ratio);
-        fmt_ratio(best, sizeof best, r->best);
-        if (isfinite(num(r->f[F_LO])) && isfinite(num(r->f[F_HI])))
-            snprintf(ci, sizeof ci, "[%.3f, %.3f]", num(r->f[F_LO]), num(r->f[F_HI]));
-        else
-            snprintf(ci, sizeof ci, "-");
-        const char *slash = strrchr(r->f[F_CAND], '/');
-        printf("%4zu  %-20.20s  %-18.18s  %-12s  %7s  %-17s  %9s  %8s%c  %s: %.70s\n", i + 1,
-               r->f[F_TS], r->f[F_TARGET], r->f[F_STATUS], ratio, ci, orat, best,
-               r->new_best ? '*' : ' ', slash ? slash + 1 : r->f[F_CAND], r->f[F_DESC]);
-    }
-    size_t kept = 0, failed = 0;
-    for (size_t i = 0; i < rows.n; i++) {
-        kept += (size_t)rows.v[i].kept;
-        failed += (size_t)rows.v[i].failed;
-    }
-    char best[16];
-    fmt_ratio(best, sizeof best, rows.n ? rows.v[rows.n - 1].best : NAN);
-    printf("%zu trial(s), %zu kept, %zu failed; best so far, ratio to the oracle: %s\n", rows.n,
-           kept, failed, best);
+    printf("%4s  %-20s  %-18s  %-12s  %-12s  %7s  %-17s  %9s  %9s  %s\n", "#", "time (UTC)",
+           "target", "status", "against", "ratio", "ci90", "vs_oracle", "best",
+           "candidate: description");
+    for (size_t i = 0; i < rows.n; i++) print_row(i, &rows.v[i]);
+    print_summary(&rows, target);
     unload(&rows);
     return 0;
 }
@@ -228,77 +317,70 @@ static const char REPORT_HELP[] =
     "Draws the experiment history of target T with gnuplot (package gnuplot-nox): the ratio\n"
     "to the oracle of every timed trial (log scale, lower is faster), kept trials\n"
     "highlighted, the best kept ratio so far as a step line, and failed trials (incorrect,\n"
-    "crash, timeout, rejected) as crosses along the top.\n";
+    "crash, timeout, rejected) as crosses along the top. A trial against another file has\n"
+    "no ratio to the oracle and no point.\n";
 
-int kb__cli_report(int argc, char **argv)
+typedef struct kb__report_args {
+    const char *ledger, *target, *plot, *title;
+} kb__report_args;
+
+/* 0, or the exit code of a usage error or --help (with *done). */
+static int report_args(int argc, char **argv, kb__report_args *a, int *done)
 {
     static const struct option opts[] = {
         {"ledger", required_argument, 0, 'l'}, {"target", required_argument, 0, 't'},
         {"plot", required_argument, 0, 'p'},   {"title", required_argument, 0, 'T'},
         {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
-    const char *ledger = "results.tsv", *target = NULL, *plot = NULL, *title = NULL;
+    memset(a, 0, sizeof *a);
+    a->ledger = "results.tsv";
     optind = 1;
     for (int c; (c = getopt_long(argc, argv, "h", opts, NULL)) != -1;) {
         if (c == 'l')
-            ledger = optarg;
+            a->ledger = optarg;
         else if (c == 't')
-            target = optarg;
+            a->target = optarg;
         else if (c == 'p')
-            plot = optarg;
+            a->plot = optarg;
         else if (c == 'T')
-            title = optarg;
+            a->title = optarg;
         else if (c == 'h')
-            return fputs(REPORT_HELP, stdout), 0;
+            return fputs(REPORT_HELP, stdout), *done = 1, 0;
         else
             return fputs(REPORT_HELP, stderr), KB__EXIT_USAGE;
     }
-    if (!target || !plot || optind != argc) return fputs(REPORT_HELP, stderr), KB__EXIT_USAGE;
+    if (!a->target || !a->plot || optind != argc) return fputs(REPORT_HELP, stderr), KB__EXIT_USAGE;
     /* they go into gnuplot's double-quoted strings, where a backquote runs a
      * shell command */
-    if (strpbrk(plot, "\"\n`") || strpbrk(target, "\"\n\\`") ||
-        (title && strpbrk(title, "\"\n\\`"))) {
+    if (strpbrk(a->plot, "\"\n`") || strpbrk(a->target, "\"\n\\`") ||
+        (a->title && strpbrk(a->title, "\"\n\\`"))) {
         fprintf(stderr, "kbench report: --plot, --target and --title may not contain quotes, "
                         "backquotes or newlines\n");
         return KB__EXIT_USAGE;
     }
-    kb__rows rows;
-    int rc = load(ledger, target, &rows);
-    if (rc) return rc;
-    if (rows.n == 0) {
-        fprintf(stderr, "kbench report: no trials of target '%s' in %s\n", target, ledger);
-        unload(&rows);
-        return 1;
-    }
-    if (system("command -v gnuplot >/dev/null 2>&1") != 0) {
-        fprintf(stderr,
-                "kbench report: gnuplot not found; install it (apt-get install gnuplot-nox) "
-                "or read the table from `kbench log`\n");
-        unload(&rows);
-        return 70;
-    }
+    return 0;
+}
+
+/* The axes and labels: a log axis fitted to the ratios to the oracle. */
+static void plot_frame(FILE *g, const kb__report_args *a, const kb__rows *rows, double *yfail)
+{
     double lo = INFINITY, hi = -INFINITY;
     size_t kept = 0, failed = 0;
-    for (size_t i = 0; i < rows.n; i++) {
-        double v = rows.v[i].oracle_ratio;
+    for (size_t i = 0; i < rows->n; i++) {
+        double v = rows->v[i].oracle_ratio;
         if (isfinite(v) && v > 0) {
             lo = v < lo ? v : lo;
             hi = v > hi ? v : hi;
         }
-        kept += (size_t)rows.v[i].kept;
-        failed += (size_t)rows.v[i].failed;
+        kept += (size_t)rows->v[i].kept;
+        failed += (size_t)rows->v[i].failed;
     }
     if (!isfinite(lo)) lo = 0.5, hi = 1;
-    const double ymin = lo / 1.25, ymax = hi * 1.6, yfail = hi * 1.3;
-    FILE *g = popen("gnuplot", "w");
-    if (!g) {
-        fprintf(stderr, "kbench report: cannot run gnuplot: %s\n", strerror(errno));
-        unload(&rows);
-        return 70;
-    }
-    fprintf(g, "set terminal pngcairo size 1100,600 font 'sans,11'\nset output \"%s\"\n", plot);
-    fprintf(g, "set title \"%s\"\n", title ? title : "");
-    if (!title)
-        fprintf(g, "set title \"%s: %zu trials, %zu kept, %zu failed\"\n", target, rows.n, kept,
+    const double ymin = lo / 1.25, ymax = hi * 1.6;
+    *yfail = hi * 1.3;
+    fprintf(g, "set terminal pngcairo size 1100,600 font 'sans,11'\nset output \"%s\"\n", a->plot);
+    fprintf(g, "set title \"%s\"\n", a->title ? a->title : "");
+    if (!a->title)
+        fprintf(g, "set title \"%s: %zu trials, %zu kept, %zu failed\"\n", a->target, rows->n, kept,
                 failed);
     fprintf(g,
             "set xlabel 'trial'\nset ylabel 'time / oracle time (geomean over cases; lower is "
@@ -306,7 +388,7 @@ int kb__cli_report(int argc, char **argv)
             "set logscale y\nset yrange [%g:%g]\nset xrange [0.5:%zu.5]\nset grid ytics\n"
             "set format y '%%.2f'\nset key outside top center horizontal\n"
             "set datafile missing 'NaN'\n",
-            ymin, ymax, rows.n);
+            ymin, ymax, rows->n);
     /* a log axis only ticks powers of ten; ratios live between them */
     fputs("set ytics (", g);
     static const double tics[] = {0.01, 0.02, 0.03, 0.05, 0.07, 0.1, 0.15, 0.2,
@@ -315,13 +397,18 @@ int kb__cli_report(int argc, char **argv)
     for (size_t i = 0; i < sizeof tics / sizeof tics[0]; i++)
         fprintf(g, "%s%g", i ? ", " : "", tics[i]);
     fputs(")\n", g);
-    if (rows.n <= 40) fputs("set xtics 1\n", g);
+    if (rows->n <= 40) fputs("set xtics 1\n", g);
     if (ymin < 1 && ymax > 1)
         fputs("set arrow from graph 0, first 1 to graph 1, first 1 nohead dt 2 lc rgb '#555555'\n",
               g);
+}
+
+/* The points: only ratios to the oracle, never a ratio to another file. */
+static void plot_data(FILE *g, const kb__rows *rows, double yfail)
+{
     fprintf(g, "$d << EOD\n");
-    for (size_t i = 0; i < rows.n; i++) {
-        const kb__row *r = &rows.v[i];
+    for (size_t i = 0; i < rows->n; i++) {
+        const kb__row *r = &rows->v[i];
         fprintf(g, "%zu %.6g %.6g %.6g %.6g\n", i + 1,
                 isfinite(r->oracle_ratio) ? r->oracle_ratio : NAN,
                 r->kept && isfinite(r->oracle_ratio) ? r->oracle_ratio : NAN,
@@ -333,12 +420,46 @@ int kb__cli_report(int argc, char **argv)
                "     $d using 1:3 with points pt 7 ps 2.0 lc rgb '#1a9850' title 'kept', \\\n"
                "     $d using 1:5 with points pt 2 ps 1.8 lw 2 lc rgb '#b2182b' "
                "title 'failed (incorrect, crash, timeout, rejected)'\n");
+}
+
+static int plot(const kb__report_args *a, const kb__rows *rows)
+{
+    if (system("command -v gnuplot >/dev/null 2>&1") != 0) {
+        fprintf(stderr,
+                "kbench report: gnuplot not found; install it (apt-get install gnuplot-nox) "
+                "or read the table from `kbench log`\n");
+        return 70;
+    }
+    FILE *g = popen("gnuplot", "w");
+    if (!g) {
+        fprintf(stderr, "kbench report: cannot run gnuplot: %s\n", strerror(errno));
+        return 70;
+    }
+    double yfail;
+    plot_frame(g, a, rows, &yfail);
+    plot_data(g, rows, yfail);
     int st = pclose(g);
-    unload(&rows);
     if (st != 0) {
         fprintf(stderr, "kbench report: gnuplot failed (status %d)\n", st);
         return 70;
     }
-    printf("%s: %zu trials of %s\n", plot, (size_t)rows.n, target);
+    printf("%s: %zu trials of %s\n", a->plot, rows->n, a->target);
     return 0;
+}
+
+int kb__cli_report(int argc, char **argv)
+{
+    kb__report_args a;
+    int done = 0, rc = report_args(argc, argv, &a, &done);
+    if (rc || done) return rc;
+    kb__rows rows;
+    if ((rc = load(a.ledger, a.target, &rows)) != 0) return rc;
+    if (rows.n == 0) {
+        fprintf(stderr, "kbench report: no trials of target '%s' in %s\n", a.target, a.ledger);
+        rc = 1;
+    } else {
+        rc = plot(&a, &rows);
+    }
+    unload(&rows);
+    return rc;
 }

@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "trial.h"
+#include "options.h"
 
 static const char HELP[] =
     "usage: kbench pick <variant.so>... [--budget S] [--cases quick|all|NAMES] [--oracles DIR]\n"
@@ -29,109 +29,129 @@ static const char HELP[] =
     "the lowest geomean ratio. Exit 0 with a pick, 1 when no variant is kept, 64 on\n"
     "usage errors (all variants must be of the same target).\n";
 
-int kb__cli_pick(int argc, char **argv)
+/* 0, or an exit code (usage, or 0 after --help with *done). */
+static int pick_args(int argc, char **argv, kb__trial_opts *base, int *json, int *done)
 {
     static const struct option opts[] = {
         {"budget", required_argument, 0, 'b'},  {"cases", required_argument, 0, 'c'},
         {"oracles", required_argument, 0, 'o'}, {"json", no_argument, 0, 'j'},
         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
-    kb__trial_opts base;
-    memset(&base, 0, sizeof base);
-    base.budget = 2.0;
-    base.rule.min_gain = 0.01;
-    base.rule.worst_case = 0.05;
-    int bad = 0, json = 0;
+    kb__trial_opts_init(base);
+    int bad = 0;
     optind = 1;
     for (int c; (c = getopt_long(argc, argv, "h", opts, NULL)) != -1;) {
         switch (c) {
-        case 'b': base.budget = kb__parse_num(optarg, "--budget", &bad); break;
-        case 'c': base.cases = optarg; break;
-        case 'o': base.oracles_dir = optarg; break;
-        case 'j': json = 1; break;
-        case 'h': fputs(HELP, stdout); return 0;
+        case 'b': base->budget = kb__parse_num(optarg, "--budget", &bad); break;
+        case 'c': base->cases = optarg; break;
+        case 'o': base->oracles_dir = optarg; break;
+        case 'j': *json = 1; break;
+        case 'h': fputs(HELP, stdout); return *done = 1, 0;
         default: bad = 1;
         }
     }
-    if (bad || optind >= argc || !(base.budget > 0 && base.budget <= 3600)) {
+    if (bad || optind >= argc || !kb__budget_ok(base->budget)) {
         fputs(HELP, stderr);
         return KB__EXIT_USAGE;
     }
-    base.exe = kb__self_exe();
-    const int n = argc - optind;
+    base->exe = kb__self_exe();
+    return 0;
+}
+
+static int timed(kb__status s)
+{
+    return s == KB__ST_KEEP || s == KB__ST_DISCARD || s == KB__ST_INCONCLUSIVE;
+}
+
+/* One variant's row of the table, or its member of the JSON array. */
+static void print_variant(const kb__result *r, const char *path, int first, int json)
+{
+    /* A refusal for missing CPU features is "unsupported", not a failure. */
+    const int unsupported = r->status == KB__ST_REJECTED && strstr(r->reason, "lacks");
+    const char *st = unsupported ? "unsupported" : kb__status_name(r->status);
+    if (json) {
+        printf("%s\n  {\"file\": \"%s\", \"status\": \"%s\", \"geomean_ratio\": ", first ? "" : ",",
+               path, st);
+        if (timed(r->status))
+            printf("%.4f", r->geomean.est);
+        else
+            printf("null");
+        printf("}");
+        return;
+    }
+    char ci[48] = "-", g[16] = "-";
+    if (timed(r->status)) {
+        snprintf(g, sizeof g, "%.4f", r->geomean.est);
+        snprintf(ci, sizeof ci, "[%.4f, %.4f]", r->geomean.lo, r->geomean.hi);
+    }
+    printf("%-48s %-12s %10s %22s  %.120s\n", path, st, g, ci, r->reason);
+}
+
+typedef struct kb__pick {
+    char target[64];
+    const char *best;
+    double best_ratio;
+} kb__pick;
+
+/* Trials every variant through one warm context; 0, or the usage exit code
+ * (a trial that could not start, variants of different targets). */
+static int pick_run(const kb__trial_opts *base, char **paths, int n, int json, kb__pick *pk)
+{
     kb__ctx_cache cache;
     memset(&cache, 0, sizeof cache);
     kb__result *r = calloc(1, sizeof *r);
     if (!r) return 70;
-    char target[64] = "", err[1024];
-    const char *best = NULL;
-    double best_ratio = INFINITY;
-    if (json)
-        printf("{\"variants\": [");
-    else
-        printf("%-48s %-12s %10s %22s  %s\n", "variant", "status", "geomean", "ci90", "reason");
+    char err[1024];
     int code = 0;
-    for (int i = 0; i < n; i++) {
-        const char *path = argv[optind + i];
-        kb__trial_opts o = base;
-        o.candidate = path;
+    for (int i = 0; i < n && !code; i++) {
+        kb__trial_opts o = *base;
+        o.candidate = paths[i];
         memset(r, 0, sizeof *r);
         if (kb__trial_run(&o, &cache, r, err, sizeof err) != 0) {
             fprintf(stderr, "kbench pick: %s\n", err);
             code = KB__EXIT_USAGE;
-            break;
-        }
-        if (r->target[0]) {
-            if (!target[0])
-                snprintf(target, sizeof target, "%s", r->target);
-            else if (strcmp(target, r->target)) {
-                fprintf(stderr, "kbench pick: %s is a variant of %s, the first was of %s\n", path,
-                        r->target, target);
-                code = KB__EXIT_USAGE;
-                break;
-            }
-        }
-        /* A refusal for missing CPU features is "unsupported", not a failure. */
-        const int unsupported = r->status == KB__ST_REJECTED && strstr(r->reason, "lacks");
-        const char *st = unsupported ? "unsupported" : kb__status_name(r->status);
-        const int timed = r->status == KB__ST_KEEP || r->status == KB__ST_DISCARD ||
-                          r->status == KB__ST_INCONCLUSIVE;
-        if (r->status == KB__ST_KEEP && r->geomean.est < best_ratio) {
-            best_ratio = r->geomean.est;
-            best = path;
-        }
-        if (json) {
-            printf("%s\n  {\"file\": \"%s\", \"status\": \"%s\", \"geomean_ratio\": ", i ? "," : "",
-                   path, st);
-            if (timed)
-                printf("%.4f", r->geomean.est);
-            else
-                printf("null");
-            printf("}");
+        } else if (r->target[0] && pk->target[0] && strcmp(pk->target, r->target)) {
+            fprintf(stderr, "kbench pick: %s is a variant of %s, the first was of %s\n", paths[i],
+                    r->target, pk->target);
+            code = KB__EXIT_USAGE;
         } else {
-            char ci[48] = "-", g[16] = "-";
-            if (timed) {
-                snprintf(g, sizeof g, "%.4f", r->geomean.est);
-                snprintf(ci, sizeof ci, "[%.4f, %.4f]", r->geomean.lo, r->geomean.hi);
+            if (r->target[0] && !pk->target[0])
+                snprintf(pk->target, sizeof pk->target, "%s", r->target);
+            if (r->status == KB__ST_KEEP && r->geomean.est < pk->best_ratio) {
+                pk->best_ratio = r->geomean.est;
+                pk->best = paths[i];
             }
-            printf("%-48s %-12s %10s %22s  %.120s\n", path, st, g, ci, r->reason);
+            print_variant(r, paths[i], i == 0, json);
         }
     }
     kb__ctx_cache_free(&cache);
     free(r);
-    if (code) {
+    return code;
+}
+
+int kb__cli_pick(int argc, char **argv)
+{
+    kb__trial_opts base;
+    int json = 0, done = 0, code = pick_args(argc, argv, &base, &json, &done);
+    if (code || done) return code;
+    kb__pick pk = {"", NULL, INFINITY};
+    if (json)
+        printf("{\"variants\": [");
+    else
+        printf("%-48s %-12s %10s %22s  %s\n", "variant", "status", "geomean", "ci90", "reason");
+    if ((code = pick_run(&base, argv + optind, argc - optind, json, &pk)) != 0) {
         if (json) printf("]}\n");
         return code;
     }
     if (json) {
         printf("\n], \"best\": ");
-        if (best)
-            printf("\"%s\"}\n", best);
+        if (pk.best)
+            printf("\"%s\"}\n", pk.best);
         else
             printf("null}\n");
     } else {
-        printf("---\ntarget: %s\nbest: %s\n", target[0] ? target : "n/a",
-               best ? best : "none kept");
-        if (best) printf("best_geomean_ratio: %.4f\n", best_ratio);
+        printf("---\ntarget: %s\nbest: %s\n", pk.target[0] ? pk.target : "n/a",
+               pk.best ? pk.best : "none kept");
+        if (pk.best) printf("best_geomean_ratio: %.4f\n", pk.best_ratio);
     }
-    return best ? 0 : 1;
+    return pk.best ? 0 : 1;
 }

@@ -47,7 +47,8 @@
 #include <dirent.h>
 
 #include "cli.h"
-#include "loop.h"
+#include "options.h"
+#include "record.h"
 
 #define KB__REQ_MAX     65536       /* bytes in one request line */
 #define KB__OUT_MAX     (16u << 20) /* unread answers a client may leave */
@@ -233,53 +234,53 @@ static const char *pinned(const kb__server *sv, const json_t *req)
     return NULL;
 }
 
+/* A trial request's options over the command line's defaults; NULL, or
+ * why the request is refused. */
+static const char *request_opts(const kb__server *sv, const json_t *req, kb__trial_args *a)
+{
+    kb__trial_args_init(a);
+    kb__trial_opts *o = &a->o;
+    o->exe = kb__worker_exe();
+    o->verify_only = !strcmp(jstr(req, "op"), "verify");
+    o->candidate = jstr(req, "candidate");
+    o->against = jstr(req, "against");
+    o->cases = jstr(req, "cases");
+    o->oracles_dir = jstr(req, "oracles") ? jstr(req, "oracles") : sv->oracles_dir;
+    a->ledger = jstr(req, "ledger");
+    a->desc = jstr(req, "description") ? jstr(req, "description") : "";
+    a->state = jstr(req, "state") ? jstr(req, "state") : sv->state_dir;
+    double gain = KB__MIN_GAIN_DEFAULT_PCT, worst = KB__WORST_CASE_DEFAULT_PCT, seed = 0;
+    if (!o->candidate) return "\"candidate\" (a path to a .so) is required";
+    if (jnum(req, "budget", &o->budget) || jnum(req, "min_gain", &gain) ||
+        jnum(req, "worst_case", &worst) || jnum(req, "seed", &seed) || !kb__budget_ok(o->budget) ||
+        gain < 0 || worst < 0 || seed < 0)
+        return "budget must be a number in (0, " KB__BUDGET_MAX_TXT
+               "], min_gain, worst_case and seed non-negative numbers";
+    o->rule.min_gain = gain / 100.0;
+    o->rule.worst_case = worst / 100.0;
+    o->seed = (uint64_t)seed;
+    return NULL;
+}
+
 static char *run_job(kb__server *sv, const json_t *req)
 {
     const char *op = jstr(req, "op");
     const char *refused = pinned(sv, req);
+    kb__trial_args a;
+    if (!refused) refused = request_opts(sv, req, &a);
     if (refused) return json_line(error_doc(req, op, refused, 64));
-    const int verify = !strcmp(op, "verify");
-    kb__trial_opts o;
-    memset(&o, 0, sizeof o);
-    o.budget = 2.0;
-    o.rule.min_gain = 0.01;
-    o.rule.worst_case = 0.05;
-    o.exe = kb__worker_exe();
-    o.verify_only = verify;
-    o.candidate = jstr(req, "candidate");
-    o.against = jstr(req, "against");
-    o.cases = jstr(req, "cases");
-    o.oracles_dir = jstr(req, "oracles") ? jstr(req, "oracles") : sv->oracles_dir;
-    const char *ledger = jstr(req, "ledger"), *desc = jstr(req, "description");
-    const char *state = jstr(req, "state") ? jstr(req, "state") : sv->state_dir;
-    double gain = 1, worst = 5, seed = 0;
-    if (!o.candidate)
-        return json_line(error_doc(req, op, "\"candidate\" (a path to a .so) is required", 64));
-    if (jnum(req, "budget", &o.budget) || jnum(req, "min_gain", &gain) ||
-        jnum(req, "worst_case", &worst) || jnum(req, "seed", &seed) || !(o.budget > 0) ||
-        o.budget > 3600 || gain < 0 || worst < 0 || seed < 0)
-        return json_line(error_doc(req, op,
-                                   "budget must be a number in (0, 3600], min_gain, worst_case "
-                                   "and seed non-negative numbers",
-                                   64));
-    o.rule.min_gain = gain / 100.0;
-    o.rule.worst_case = worst / 100.0;
-    o.seed = (uint64_t)seed;
     kb__result *r = calloc(1, sizeof *r);
     if (!r) return json_line(error_doc(req, op, "out of memory", 70));
     kb__best_info bi;
-    char err[1024];
-    snprintf(r->description, sizeof r->description, "%s", desc ? desc : "");
-    int rc = kb__trial_any(&o, state, &sv->cache, r, &bi, err, sizeof err);
+    char err[1024], lerr[1024];
+    kb__record rec = {
+        .state_dir = a.state, .cache = &sv->cache, .description = a.desc, .ledger = a.ledger};
+    int rc = kb__trial_record(&a.o, &rec, r, &bi, err, sizeof err, lerr, sizeof lerr);
     if (rc != 0) {
         free(r);
         return json_line(error_doc(req, op, err, rc == KB__EUSAGE ? 64 : 70));
     }
-    kb__best_describe(&bi, desc ? desc : "", r->description, sizeof r->description);
-    if (ledger) kb__git_commit(o.candidate, r->git_commit, sizeof r->git_commit);
-    int code = kb__status_exit_code(r->status);
-    char lerr[1024] = "";
-    if (ledger && !verify && kb__ledger_append(ledger, r, lerr, sizeof lerr) != 0) code = 70;
+    int code = lerr[0] ? 70 : kb__status_exit_code(r->status);
     json_t *doc = kb__result_to_json(r, &bi);
     free(r);
     if (!doc) return json_line(error_doc(req, op, "out of memory", 70));
@@ -628,7 +629,9 @@ static int make_listener(const char *path, char *err, size_t err_len)
     return fd;
 }
 
-int kb__cli_serve(int argc, char **argv)
+/* Reads the command line into sv; 0, or an exit code (usage, or 0 after
+ * --help with *done). */
+static int serve_args(int argc, char **argv, kb__server *sv, int *done)
 {
     static const struct option opts[] = {{"socket", required_argument, 0, 'S'},
                                          {"oracles", required_argument, 0, 'o'},
@@ -637,8 +640,6 @@ int kb__cli_serve(int argc, char **argv)
                                          {"allow-client-oracles", no_argument, 0, 'O'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
-    kb__server *sv = calloc(1, sizeof *sv);
-    if (!sv) return 70;
     optind = 1;
     for (int c; (c = getopt_long(argc, argv, "h", opts, NULL)) != -1;) {
         if (c == 'S')
@@ -652,29 +653,33 @@ int kb__cli_serve(int argc, char **argv)
         else if (c == 'O')
             sv->allow_oracles = 1;
         else if (c == 'h')
-            return fputs(SERVE_HELP, stdout), free(sv), 0;
+            return fputs(SERVE_HELP, stdout), *done = 1, 0;
         else
-            return fputs(SERVE_HELP, stderr), free(sv), KB__EXIT_USAGE;
+            return fputs(SERVE_HELP, stderr), KB__EXIT_USAGE;
     }
     if (!sv->socket_path || optind != argc) {
         fputs("kbench serve: --socket PATH is required\n", stderr);
         fputs(SERVE_HELP, stderr);
-        free(sv);
         return KB__EXIT_USAGE;
     }
+    return 0;
+}
+
+/* The socket, the wake pipe, the signals and the trial thread; 0, or an
+ * exit code with what is already open closed again. */
+static int serve_start(kb__server *sv, pthread_t *th)
+{
     char err[1024];
     for (int i = 0; i < KB__MAX_CLIENTS; i++) sv->clients[i].fd = -1;
     sv->lfd = make_listener(sv->socket_path, err, sizeof err);
     if (sv->lfd < 0) {
         fprintf(stderr, "kbench serve: %s\n", err);
-        free(sv);
         return KB__EXIT_USAGE;
     }
     if (pipe2(sv->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
         fprintf(stderr, "kbench serve: pipe: %s\n", strerror(errno));
         close(sv->lfd);
         unlink(sv->socket_path);
-        free(sv);
         return 70;
     }
     pthread_mutex_init(&sv->mu, NULL);
@@ -688,109 +693,116 @@ int kb__cli_serve(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
-    pthread_t th;
     /* The trial thread starts every worker: it must outlive them all, since
      * they die with the thread that forked them (PR_SET_PDEATHSIG). */
-    if (pthread_create(&th, NULL, trial_thread, sv) != 0) {
+    if (pthread_create(th, NULL, trial_thread, sv) != 0) {
         fprintf(stderr, "kbench serve: cannot start the trial thread\n");
         close(sv->lfd);
         unlink(sv->socket_path);
-        free(sv);
         return 70;
     }
     fprintf(stderr, "kbench serve: listening on %s (pid %d)\n", sv->socket_path, (int)getpid());
+    return 0;
+}
 
+/* Stop taking work: queued trials are answered now, not run, and the
+ * socket goes. */
+static void serve_stop_taking(kb__server *sv)
+{
+    pthread_mutex_lock(&sv->mu);
+    for (kb__job *j = sv->head; j;) {
+        kb__job *next = j->next;
+        kb__client *c = client_by_id(sv, j->client);
+        if (c) {
+            c->pending--;
+            client_send_doc(
+                c, error_doc(j->req, jstr(j->req, "op"), "the server is shutting down", -1));
+        }
+        json_decref(j->req);
+        free(j);
+        j = next;
+    }
+    sv->head = sv->tail = NULL;
+    sv->n_queued = 0;
+    pthread_cond_broadcast(&sv->cv);
+    pthread_mutex_unlock(&sv->mu);
+    close(sv->lfd);
+    sv->lfd = -1;
+    unlink(sv->socket_path);
+}
+
+/* Whether a stopping server is done: no trial running, no answer unsent. */
+static int serve_drained(kb__server *sv)
+{
+    pthread_mutex_lock(&sv->mu);
+    int busy = sv->running != NULL || sv->done != NULL;
+    pthread_mutex_unlock(&sv->mu);
+    int unsent = 0;
+    for (int i = 0; i < KB__MAX_CLIENTS; i++)
+        unsent |= sv->clients[i].fd >= 0 && sv->clients[i].out_len > sv->clients[i].out_off;
+    return !busy && !unsent;
+}
+
+/* One poll over the wake pipe, the listener and every client, and what
+ * came in. -1 when poll failed. */
+static int serve_poll(kb__server *sv, int stopping)
+{
     struct pollfd pfd[KB__MAX_CLIENTS + 2];
     kb__client *who[KB__MAX_CLIENTS + 2];
-    int stopping = 0;
-    for (;;) {
-        if (g_signal && !stopping) {
-            fprintf(stderr, "kbench serve: %s, stopping after the running trial\n",
-                    g_signal == SIGINT ? "interrupted" : "terminated");
-            pthread_mutex_lock(&sv->mu);
-            sv->stop = 1;
-            pthread_mutex_unlock(&sv->mu);
-        }
-        if (sv->stop && !stopping) {
-            stopping = 1;
-            pthread_mutex_lock(&sv->mu);
-            /* queued trials are answered now, not run */
-            for (kb__job *j = sv->head; j;) {
-                kb__job *next = j->next;
-                kb__client *c = client_by_id(sv, j->client);
-                if (c) {
-                    c->pending--;
-                    client_send_doc(c, error_doc(j->req, jstr(j->req, "op"),
-                                                 "the server is shutting down", -1));
-                }
-                json_decref(j->req);
-                free(j);
-                j = next;
-            }
-            sv->head = sv->tail = NULL;
-            sv->n_queued = 0;
-            pthread_cond_broadcast(&sv->cv);
-            pthread_mutex_unlock(&sv->mu);
-            close(sv->lfd);
-            sv->lfd = -1;
-            unlink(sv->socket_path);
-        }
-        if (stopping) {
-            pthread_mutex_lock(&sv->mu);
-            int busy = sv->running != NULL || sv->done != NULL;
-            pthread_mutex_unlock(&sv->mu);
-            int unsent = 0;
-            for (int i = 0; i < KB__MAX_CLIENTS; i++)
-                unsent |= sv->clients[i].fd >= 0 && sv->clients[i].out_len > sv->clients[i].out_off;
-            if (!busy && !unsent) break;
-        }
-        int n = 0;
-        pfd[n] = (struct pollfd){sv->wake[0], POLLIN, 0};
+    int n = 0;
+    pfd[n] = (struct pollfd){sv->wake[0], POLLIN, 0};
+    who[n++] = NULL;
+    if (sv->lfd >= 0) {
+        pfd[n] = (struct pollfd){sv->lfd, POLLIN, 0};
         who[n++] = NULL;
-        if (sv->lfd >= 0) {
-            pfd[n] = (struct pollfd){sv->lfd, POLLIN, 0};
-            who[n++] = NULL;
-        }
-        for (int i = 0; i < KB__MAX_CLIENTS; i++) {
-            kb__client *c = &sv->clients[i];
-            if (c->fd < 0) continue;
-            short ev =
-                (c->eof || c->closing ? 0 : POLLIN) | (c->out_len > c->out_off ? POLLOUT : 0);
-            pfd[n] = (struct pollfd){c->fd, ev, 0};
-            who[n++] = c;
-        }
-        if (poll(pfd, (nfds_t)n, stopping ? 100 : -1) < 0 && errno != EINTR) break;
-        for (int i = 0; i < n; i++) {
-            if (!pfd[i].revents) continue;
-            if (pfd[i].fd == sv->wake[0]) {
-                char b[64];
-                while (read(sv->wake[0], b, sizeof b) > 0) {
-                }
-            } else if (pfd[i].fd == sv->lfd) {
-                accept_clients(sv);
-            } else if (who[i] && who[i]->fd == pfd[i].fd) {
-                kb__client *c = who[i];
-                if (pfd[i].revents & (POLLERR | POLLNVAL)) {
-                    client_close(sv, c);
-                    continue;
-                }
-                if (pfd[i].revents & POLLIN) read_client(sv, c);
-                if (c->fd >= 0 && (pfd[i].revents & POLLHUP) && !(pfd[i].revents & POLLIN)) {
-                    client_close(sv, c); /* hung up: its answers have nowhere to go */
-                    continue;
-                }
+    }
+    for (int i = 0; i < KB__MAX_CLIENTS; i++) {
+        kb__client *c = &sv->clients[i];
+        if (c->fd < 0) continue;
+        short ev = (c->eof || c->closing ? 0 : POLLIN) | (c->out_len > c->out_off ? POLLOUT : 0);
+        pfd[n] = (struct pollfd){c->fd, ev, 0};
+        who[n++] = c;
+    }
+    if (poll(pfd, (nfds_t)n, stopping ? 100 : -1) < 0 && errno != EINTR) return -1;
+    for (int i = 0; i < n; i++) {
+        if (!pfd[i].revents) continue;
+        if (pfd[i].fd == sv->wake[0]) {
+            char b[64];
+            while (read(sv->wake[0], b, sizeof b) > 0) {
             }
-        }
-        deliver_done(sv);
-        for (int i = 0; i < KB__MAX_CLIENTS; i++) {
-            kb__client *c = &sv->clients[i];
-            if (c->fd < 0) continue;
-            if (c->out_len > c->out_off)
-                flush_client(sv, c);
-            else if (c->closing || (c->eof && !c->pending))
+        } else if (pfd[i].fd == sv->lfd) {
+            accept_clients(sv);
+        } else if (who[i] && who[i]->fd == pfd[i].fd) {
+            kb__client *c = who[i];
+            if (pfd[i].revents & (POLLERR | POLLNVAL)) {
                 client_close(sv, c);
+                continue;
+            }
+            if (pfd[i].revents & POLLIN) read_client(sv, c);
+            if (c->fd >= 0 && (pfd[i].revents & POLLHUP) && !(pfd[i].revents & POLLIN))
+                client_close(sv, c); /* hung up: its answers have nowhere to go */
         }
     }
+    return 0;
+}
+
+/* Answers what the trial thread finished, and flushes or closes clients. */
+static void serve_answer(kb__server *sv)
+{
+    deliver_done(sv);
+    for (int i = 0; i < KB__MAX_CLIENTS; i++) {
+        kb__client *c = &sv->clients[i];
+        if (c->fd < 0) continue;
+        if (c->out_len > c->out_off)
+            flush_client(sv, c);
+        else if (c->closing || (c->eof && !c->pending))
+            client_close(sv, c);
+    }
+}
+
+/* After the loop: the trial thread joined, every client and fd closed. */
+static void serve_end(kb__server *sv, pthread_t th)
+{
     pthread_mutex_lock(&sv->mu);
     sv->stop = 1;
     pthread_cond_broadcast(&sv->cv);
@@ -810,6 +822,36 @@ int kb__cli_serve(int argc, char **argv)
     g_wake_fd = -1;
     close(sv->wake[0]);
     close(sv->wake[1]);
+}
+
+int kb__cli_serve(int argc, char **argv)
+{
+    kb__server *sv = calloc(1, sizeof *sv);
+    if (!sv) return 70;
+    pthread_t th;
+    int done = 0, rc = serve_args(argc, argv, sv, &done);
+    if (!rc && !done) rc = serve_start(sv, &th);
+    if (rc || done) {
+        free(sv);
+        return rc;
+    }
+    for (int stopping = 0;;) {
+        if (g_signal && !stopping) {
+            fprintf(stderr, "kbench serve: %s, stopping after the running trial\n",
+                    g_signal == SIGINT ? "interrupted" : "terminated");
+            pthread_mutex_lock(&sv->mu);
+            sv->stop = 1;
+            pthread_mutex_unlock(&sv->mu);
+        }
+        if (sv->stop && !stopping) {
+            stopping = 1;
+            serve_stop_taking(sv);
+        }
+        if (stopping && serve_drained(sv)) break;
+        if (serve_poll(sv, stopping) != 0) break;
+        serve_answer(sv);
+    }
+    serve_end(sv, th);
     free(sv);
     return 0;
 }
@@ -902,26 +944,37 @@ static json_t *abs_path(const char *p)
     return json_string(joined);
 }
 
-int kb__trial_remote(const kb__remote_req *q)
+/* Connects to the server; the fd, or -1 with the reason on stderr and *code
+ * the exit code. */
+static int remote_connect(const char *socket_path, int *code)
 {
-    const kb__trial_opts *o = q->o;
     struct sockaddr_un sa;
     memset(&sa, 0, sizeof sa);
     sa.sun_family = AF_UNIX;
-    if (strlen(q->socket_path) >= sizeof sa.sun_path) {
-        fprintf(stderr, "kbench: --server %s: path too long\n", q->socket_path);
-        return KB__EXIT_USAGE;
+    if (strlen(socket_path) >= sizeof sa.sun_path) {
+        fprintf(stderr, "kbench: --server %s: path too long\n", socket_path);
+        *code = KB__EXIT_USAGE;
+        return -1;
     }
-    memcpy(sa.sun_path, q->socket_path, strlen(q->socket_path));
+    memcpy(sa.sun_path, socket_path, strlen(socket_path));
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
         fprintf(stderr,
                 "kbench: cannot reach a kbench serve at %s: %s; start one with `kbench serve "
                 "--socket %s`, or drop --server\n",
-                q->socket_path, strerror(errno), q->socket_path);
+                socket_path, strerror(errno), socket_path);
         if (fd >= 0) close(fd);
-        return 70;
+        *code = 70;
+        return -1;
     }
+    return fd;
+}
+
+/* The request line for q (the protocol at the top of this file), paths
+ * made absolute; NULL when it cannot be encoded. */
+static char *remote_request(const kb__remote_req *q)
+{
+    const kb__trial_opts *o = q->o;
     json_t *req = json_object();
     json_object_set_new(req, "op", json_string(o->verify_only ? "verify" : "trial"));
     json_object_set_new(req, "candidate", abs_path(o->candidate));
@@ -944,27 +997,85 @@ int kb__trial_remote(const kb__remote_req *q)
     else if (kb__state_dir(state, sizeof state, 0, serr, sizeof serr) != 0)
         snprintf(state, sizeof state, "%s", KB__STATE_DIR_DEFAULT);
     json_object_set_new(req, "state", abs_path(state)); /* the client's, not the server's cwd */
-    char *line = json_line(req);
-    if (!line) {
-        fprintf(stderr, "kbench: cannot encode the request (a path that is not UTF-8?)\n");
-        close(fd);
-        return KB__EXIT_USAGE;
-    }
+    return json_line(req);
+}
+
+static int send_all(int fd, const char *line, const char *socket_path)
+{
     size_t len = strlen(line), off = 0;
     while (off < len) {
         ssize_t n = send(fd, line + off, len - off, MSG_NOSIGNAL);
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) {
-            fprintf(stderr, "kbench: lost the server at %s: %s\n", q->socket_path, strerror(errno));
-            free(line);
-            close(fd);
-            return 70;
+            fprintf(stderr, "kbench: lost the server at %s: %s\n", socket_path, strerror(errno));
+            return -1;
         }
         off += (size_t)n;
     }
-    free(line);
+    return 0;
+}
 
-    /* Answers: any number of {"queued": ...}, then the verdict or an error. */
+/* Prints the server's verdict like a local trial; its exit code. */
+static int remote_verdict(const kb__remote_req *q, const json_t *doc)
+{
+    const json_t *ec = json_object_get(doc, "exit_code");
+    kb__result *r = calloc(1, sizeof *r);
+    kb__best_info bi;
+    char err[512];
+    int code = 70;
+    if (!r || kb__result_from_json(doc, r, &bi, err, sizeof err) != 0) {
+        fprintf(stderr, "kbench: the server's verdict is unreadable: %s\n",
+                r ? err : "out of memory");
+    } else {
+        if (q->json == 2) {
+            kb__result_print_md(r, stdout);
+        } else if (q->json) {
+            kb__result_print_json_ext(r, &bi, stdout);
+        } else {
+            if (!q->quiet && isatty(1) && r->n_cases) kb__result_print_table(r, stdout);
+            kb__result_print_block(r, stdout);
+            kb__best_print(&bi, stdout);
+        }
+        fflush(stdout);
+        const char *le = jstr(doc, "ledger_error");
+        if (le) fprintf(stderr, "kbench: %s\n", le);
+        code = json_is_integer(ec) ? (int)json_integer_value(ec) : 70;
+    }
+    free(r);
+    return code;
+}
+
+/* One answer line: 1 when it was the last (a verdict or an error, *code
+ * set), 0 for a queue position, -1 when it is not JSON. */
+static int remote_answer(const kb__remote_req *q, const char *line, size_t len, int *code)
+{
+    json_error_t je;
+    json_t *doc = json_loadb(line, len, 0, &je);
+    if (!doc) {
+        fprintf(stderr, "kbench: the server sent something that is not JSON: %s\n", je.text);
+        return -1;
+    }
+    const json_t *ec = json_object_get(doc, "exit_code");
+    const char *e = jstr(doc, "error");
+    int last = 1;
+    if (json_is_true(json_object_get(doc, "queued"))) {
+        json_int_t pos = json_integer_value(json_object_get(doc, "position"));
+        if (pos > 0 && isatty(2))
+            fprintf(stderr, "kbench: queued behind %lld trial(s)\n", (long long)pos);
+        last = 0;
+    } else if (e) {
+        fprintf(stderr, "kbench: %s\n", e);
+        *code = json_is_integer(ec) ? (int)json_integer_value(ec) : 70;
+    } else {
+        *code = remote_verdict(q, doc);
+    }
+    json_decref(doc);
+    return last;
+}
+
+/* Answers: any number of {"queued": ...}, then the verdict or an error. */
+static int remote_answers(const kb__remote_req *q, int fd)
+{
     size_t cap = 1 << 16, have = 0;
     char *buf = malloc(cap);
     int code = 70;
@@ -990,52 +1101,28 @@ int kb__trial_remote(const kb__remote_req *q)
             continue;
         }
         size_t ll = (size_t)(nl - buf);
-        json_error_t je;
-        json_t *doc = json_loadb(buf, ll, 0, &je);
+        int last = remote_answer(q, buf, ll, &code);
         memmove(buf, nl + 1, have - ll - 1);
         have -= ll + 1;
-        if (!doc) {
-            fprintf(stderr, "kbench: the server sent something that is not JSON: %s\n", je.text);
-            break;
-        }
-        const json_t *ec = json_object_get(doc, "exit_code");
-        const char *e = jstr(doc, "error");
-        if (json_is_true(json_object_get(doc, "queued"))) {
-            json_int_t pos = json_integer_value(json_object_get(doc, "position"));
-            if (pos > 0 && isatty(2))
-                fprintf(stderr, "kbench: queued behind %lld trial(s)\n", (long long)pos);
-        } else if (e) {
-            fprintf(stderr, "kbench: %s\n", e);
-            code = json_is_integer(ec) ? (int)json_integer_value(ec) : 70;
-            done = 1;
-        } else {
-            kb__result *r = calloc(1, sizeof *r);
-            kb__best_info bi;
-            char err[512];
-            if (!r || kb__result_from_json(doc, r, &bi, err, sizeof err) != 0) {
-                fprintf(stderr, "kbench: the server's verdict is unreadable: %s\n",
-                        r ? err : "out of memory");
-            } else {
-                if (q->json == 2) {
-                    kb__result_print_md(r, stdout);
-                } else if (q->json) {
-                    kb__result_print_json_ext(r, &bi, stdout);
-                } else {
-                    if (!q->quiet && isatty(1) && r->n_cases) kb__result_print_table(r, stdout);
-                    kb__result_print_block(r, stdout);
-                    kb__best_print(&bi, stdout);
-                }
-                fflush(stdout);
-                const char *le = jstr(doc, "ledger_error");
-                if (le) fprintf(stderr, "kbench: %s\n", le);
-                code = json_is_integer(ec) ? (int)json_integer_value(ec) : 70;
-            }
-            free(r);
-            done = 1;
-        }
-        json_decref(doc);
+        if (last != 0) done = 1;
     }
     free(buf);
+    return code;
+}
+
+int kb__trial_remote(const kb__remote_req *q)
+{
+    int code = 70, fd = remote_connect(q->socket_path, &code);
+    if (fd < 0) return code;
+    char *line = remote_request(q);
+    if (!line) {
+        fprintf(stderr, "kbench: cannot encode the request (a path that is not UTF-8?)\n");
+        close(fd);
+        return KB__EXIT_USAGE;
+    }
+    int sent = send_all(fd, line, q->socket_path);
+    free(line);
+    if (sent == 0) code = remote_answers(q, fd);
     close(fd);
     return code;
 }

@@ -11,8 +11,8 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "loop.h"
-#include "trial.h"
+#include "options.h"
+#include "record.h"
 
 static const char TRIAL_HELP[] =
     "usage: kbench trial <candidate.so> [options]\n"
@@ -27,10 +27,13 @@ static const char TRIAL_HELP[] =
     "  --state DIR               where --against best keeps the best (default\n"
     "                            $KBENCH_STATE_DIR, else .kbench)\n"
     "  --server SOCKET           run the trial in the `kbench serve` at SOCKET (warm inputs)\n"
-    "  --budget SECONDS          timing budget (default 2); the trial may stop earlier\n"
+    "  --budget SECONDS          timing budget (default " KB__BUDGET_DEFAULT_TXT
+    "); the trial may stop earlier\n"
     "  --cases quick|all|NAMES   cases to run (default quick; NAMES separated by ';')\n"
-    "  --min-gain PERCENT        keep needs the geomean CI below 1 - this (default 1)\n"
-    "  --worst-case PERCENT      keep needs every case within 1 + this (default 5)\n"
+    "  --min-gain PERCENT        keep needs the geomean CI below 1 - this "
+    "(default " KB__MIN_GAIN_DEFAULT_TXT ")\n"
+    "  --worst-case PERCENT      keep needs every case within 1 + this "
+    "(default " KB__WORST_CASE_DEFAULT_TXT ")\n"
     "  --ledger FILE             append one line to this results.tsv\n"
     "  --description TEXT        stored in the ledger line\n"
     "  --oracles DIR             look for DIR/<target>/oracle.so first\n"
@@ -84,105 +87,110 @@ double kb__parse_num(const char *s, const char *opt, int *bad)
     return v;
 }
 
-int kb__cli_trial(int argc, char **argv, int verify_only)
+static void print_verdict(const kb__result *r, const kb__best_info *bi, void *arg)
 {
-    static const struct option opts[] = {{"against", required_argument, 0, 'a'},
-                                         {"budget", required_argument, 0, 'b'},
-                                         {"cases", required_argument, 0, 'c'},
-                                         {"min-gain", required_argument, 0, 'g'},
-                                         {"worst-case", required_argument, 0, 'w'},
-                                         {"ledger", required_argument, 0, 'l'},
-                                         {"description", required_argument, 0, 'd'},
-                                         {"oracles", required_argument, 0, 'o'},
-                                         {"json", no_argument, 0, 'j'},
-                                         {"seed", required_argument, 0, 's'},
-                                         {"quiet", no_argument, 0, 'q'},
-                                         {"help", no_argument, 0, 'h'},
+    const kb__trial_args *a = arg;
+    if (a->json == 2) {
+        kb__result_print_md(r, stdout);
+    } else if (a->json) {
+        kb__result_print_json_ext(r, bi, stdout);
+    } else {
+        if (!a->quiet && isatty(1) && r->n_cases) kb__result_print_table(r, stdout);
+        kb__result_print_block(r, stdout);
+        kb__best_print(bi, stdout);
+    }
+    fflush(stdout);
+}
+
+/* --foreign LIB.so:SYMBOL with --sig and --target: the candidate. 0, or 1
+ * with the reason on stderr. */
+static int foreign_args(kb__trial_args *a, const char *foreign, int argc, char **argv,
+                        const char *cmd)
+{
+    static char fpath[PATH_MAX], fsym[KB__FSYM_MAX];
+    kb__trial_opts *o = &a->o;
+    char err[512];
+    int bad = 1;
+    if (kb__foreign_split(foreign, fpath, sizeof fpath, fsym, sizeof fsym, err, sizeof err))
+        fprintf(stderr, "kbench %s: %s\n", cmd, err);
+    else if (!o->foreign_sig || !o->foreign_target)
+        fprintf(stderr, "kbench %s: --foreign needs --sig and --target\n", cmd);
+    else if (optind != argc)
+        fprintf(stderr, "kbench %s: --foreign is the candidate; drop '%s'\n", cmd, argv[optind]);
+    else if (a->server || (o->against && !strcmp(o->against, "best")))
+        fprintf(stderr,
+                "kbench %s: --foreign runs locally and cannot become the best; drop "
+                "%s\n",
+                cmd, a->server ? "--server" : "--against best");
+    else
+        bad = 0;
+    o->candidate = fpath;
+    o->foreign_sym = fsym;
+    return bad;
+}
+
+/* Reads the command line into a; 0, or the exit code of a usage error
+ * (said on stderr) or of --help. */
+static int parse(int argc, char **argv, int verify_only, kb__trial_args *a, int *done)
+{
+    static const struct option opts[] = {KB__TRIAL_LONGOPTS,
                                          {"format", required_argument, 0, 'f'},
                                          {"server", required_argument, 0, 'S'},
-                                         {"state", required_argument, 0, 'T'},
                                          {"foreign", required_argument, 0, 'F'},
                                          {"sig", required_argument, 0, 'G'},
                                          {"target", required_argument, 0, 'R'},
                                          {0, 0, 0, 0}};
-    kb__trial_opts o;
-    memset(&o, 0, sizeof o);
-    o.budget = 2.0;
-    o.rule.min_gain = 0.01;
-    o.rule.worst_case = 0.05;
-    const char *ledger = NULL, *desc = "", *server = NULL, *state = NULL, *foreign = NULL;
-    static char fpath[PATH_MAX], fsym[KB__FSYM_MAX];
-    int json = 0, quiet = 0, bad = 0;
+    const char *help = verify_only ? VERIFY_HELP : TRIAL_HELP, *foreign = NULL;
+    const char *cmd = verify_only ? "verify" : "trial";
+    int bad = 0;
+    kb__trial_args_init(a);
     optind = 1;
     for (int c; (c = getopt_long(argc, argv, "qh", opts, NULL)) != -1;) {
+        if (kb__trial_arg(a, c, optarg, &bad)) continue;
         switch (c) {
-        case 'a': o.against = optarg; break;
-        case 'b': o.budget = kb__parse_num(optarg, "--budget", &bad); break;
-        case 'c': o.cases = optarg; break;
-        case 'g': o.rule.min_gain = kb__parse_num(optarg, "--min-gain", &bad) / 100.0; break;
-        case 'w': o.rule.worst_case = kb__parse_num(optarg, "--worst-case", &bad) / 100.0; break;
-        case 'l': ledger = optarg; break;
-        case 'd': desc = optarg; break;
-        case 'o': o.oracles_dir = optarg; break;
-        case 'j': json = 1; break;
         case 'f':
             if (!strcmp(optarg, "json"))
-                json = 1;
+                a->json = 1;
             else if (!strcmp(optarg, "md"))
-                json = 2;
+                a->json = 2;
             else if (strcmp(optarg, "text")) {
                 fprintf(stderr, "kbench: --format expects text, json or md, got '%s'\n", optarg);
                 bad = 1;
             }
             break;
-        case 's': o.seed = strtoull(optarg, NULL, 0); break;
-        case 'q': quiet = 1; break;
-        case 'S': server = optarg; break;
-        case 'T': state = optarg; break;
+        case 'S': a->server = optarg; break;
         case 'F': foreign = optarg; break;
-        case 'G': o.foreign_sig = optarg; break;
-        case 'R': o.foreign_target = optarg; break;
-        case 'h': fputs(verify_only ? VERIFY_HELP : TRIAL_HELP, stdout); return 0;
+        case 'G': a->o.foreign_sig = optarg; break;
+        case 'R': a->o.foreign_target = optarg; break;
+        case 'h': fputs(help, stdout); return *done = 1, 0;
         default: bad = 1;
         }
     }
-    const char *cmd = verify_only ? "verify" : "trial";
     if (!bad && foreign) {
-        char err[512];
-        if (kb__foreign_split(foreign, fpath, sizeof fpath, fsym, sizeof fsym, err, sizeof err)) {
-            fprintf(stderr, "kbench %s: %s\n", cmd, err);
-            bad = 1;
-        } else if (!o.foreign_sig || !o.foreign_target) {
-            fprintf(stderr, "kbench %s: --foreign needs --sig and --target\n", cmd);
-            bad = 1;
-        } else if (optind != argc) {
-            fprintf(stderr, "kbench %s: --foreign is the candidate; drop '%s'\n", cmd,
-                    argv[optind]);
-            bad = 1;
-        } else if (server || (o.against && !strcmp(o.against, "best"))) {
-            fprintf(stderr,
-                    "kbench %s: --foreign runs locally and cannot become the best; drop "
-                    "%s\n",
-                    cmd, server ? "--server" : "--against best");
-            bad = 1;
-        }
-        o.candidate = fpath;
-        o.foreign_sym = fsym;
+        bad = foreign_args(a, foreign, argc, argv, cmd);
         optind = argc - 1; /* as if the library were the positional candidate */
-    } else if (!bad && (o.foreign_sig || o.foreign_target)) {
+    } else if (!bad && (a->o.foreign_sig || a->o.foreign_target)) {
         fprintf(stderr, "kbench %s: --sig and --target go with --foreign\n", cmd);
         bad = 1;
     }
     if (bad || optind != argc - 1) {
         if (!bad) fprintf(stderr, "kbench %s: expected exactly one candidate .so\n", cmd);
-        fputs(verify_only ? VERIFY_HELP : TRIAL_HELP, stderr);
+        fputs(help, stderr);
         return KB__EXIT_USAGE;
     }
-    if (o.budget <= 0 || o.budget > 3600) {
-        fprintf(stderr, "kbench trial: --budget must be in (0, 3600] seconds\n");
+    if (!kb__budget_ok(a->o.budget)) {
+        fprintf(stderr, "kbench trial: --budget must be in (0, " KB__BUDGET_MAX_TXT "] seconds\n");
         return KB__EXIT_USAGE;
     }
-    if (!foreign) o.candidate = argv[optind];
+    if (!foreign) a->o.candidate = argv[optind];
+    return 0;
+}
+
+int kb__cli_trial(int argc, char **argv, int verify_only)
+{
+    kb__trial_args a;
+    int done = 0, rc = parse(argc, argv, verify_only, &a, &done);
+    if (rc || done) return rc;
     const char *emu = getenv("KB_WORKER_EXEC_PREFIX");
     if (emu && *emu)
         fprintf(stderr,
@@ -190,39 +198,30 @@ int kb__cli_trial(int argc, char **argv, int verify_only)
                 "with the seccomp, thread and idle-CPU checks off; for correctness "
                 "matrices only, never for verdicts you trust\n",
                 emu);
-    o.verify_only = verify_only;
-    o.exe = kb__self_exe();
-    if (server) {
-        kb__remote_req q = {server, &o, ledger, desc, state, json, quiet};
+    a.o.verify_only = verify_only;
+    a.o.exe = kb__self_exe();
+    if (a.server) {
+        kb__remote_req q = {a.server, &a.o, a.ledger, a.desc, a.state, a.json, a.quiet};
         return kb__trial_remote(&q);
     }
-
     kb__result *r = calloc(1, sizeof *r);
     if (!r) return 70;
-    snprintf(r->description, sizeof r->description, "%s", desc);
-    char err[1024];
+    char err[1024], lerr[1024];
     kb__best_info bi;
-    int rc = kb__trial_any(&o, state, NULL, r, &bi, err, sizeof err);
+    kb__record rec = {.state_dir = a.state,
+                      .description = a.desc,
+                      .ledger = a.ledger,
+                      .print = print_verdict,
+                      .print_arg = &a};
+    rc = kb__trial_record(&a.o, &rec, r, &bi, err, sizeof err, lerr, sizeof lerr);
     if (rc != 0) {
         fprintf(stderr, "kbench: %s\n", err);
         free(r);
         return rc == KB__EUSAGE ? KB__EXIT_USAGE : 70;
     }
-    kb__best_describe(&bi, desc, r->description, sizeof r->description);
-    if (ledger) kb__git_commit(o.candidate, r->git_commit, sizeof r->git_commit);
-    if (json == 2) {
-        kb__result_print_md(r, stdout);
-    } else if (json) {
-        kb__result_print_json_ext(r, &bi, stdout);
-    } else {
-        if (!quiet && isatty(1) && r->n_cases) kb__result_print_table(r, stdout);
-        kb__result_print_block(r, stdout);
-        kb__best_print(&bi, stdout);
-    }
-    fflush(stdout);
     int code = kb__status_exit_code(r->status);
-    if (ledger && !verify_only && kb__ledger_append(ledger, r, err, sizeof err) != 0) {
-        fprintf(stderr, "kbench: %s\n", err);
+    if (lerr[0]) {
+        fprintf(stderr, "kbench: %s\n", lerr);
         code = 70;
     }
     free(r);

@@ -31,9 +31,12 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "loop.h"
+#include "options.h"
+#include "record.h"
 
-#define KB__WATCH_MAX 16
+#define KB__WATCH_MAX            16
+#define KB__DEBOUNCE_DEFAULT_MS  30
+#define KB__DEBOUNCE_DEFAULT_TXT KB__STR(KB__DEBOUNCE_DEFAULT_MS)
 #define KB__WATCH_MASK                                                                          \
     (IN_CLOSE_WRITE | IN_MOVED_TO | IN_DELETE | IN_MOVED_FROM | IN_DELETE_SELF | IN_MOVE_SELF | \
      IN_ONLYDIR)
@@ -56,7 +59,8 @@ static const char WATCH_HELP[] =
     "options: --against oracle|best|FILE.so, --budget S, --cases SEL, --min-gain PCT,\n"
     "  --worst-case PCT, --ledger FILE, --description TEXT, --oracles DIR, --seed N,\n"
     "  --state DIR, -q: as for `kbench trial`.\n"
-    "  --debounce MS     quiet time after the last change before a trial (default 30)\n"
+    "  --debounce MS     quiet time after the last change before a trial "
+    "(default " KB__DEBOUNCE_DEFAULT_TXT ")\n"
     "  --no-initial      no trial at start, only on changes\n"
     "  --max-trials N    exit after N verdicts (scripts, tests)\n"
     "  --json            one JSON document per verdict, on one line\n";
@@ -115,42 +119,27 @@ static double batches_ms(const kb__result *r)
 }
 
 typedef struct kb__watch_cfg {
-    kb__trial_opts o;
-    const char *ledger, *desc, *state;
-    int json, quiet;
+    kb__trial_args a;
+    double debounce_ms, max_trials;
+    int initial;
 } kb__watch_cfg;
 
-static void run_one(const kb__watch_cfg *cfg, kb__ctx_cache *cache, kb__watched *w)
+typedef struct kb__shown {
+    const kb__watch_cfg *cfg;
+    const kb__watched *w;
+    const kb__record *rec;
+    const kb__ctx_cache *cache;
+    uint64_t builds; /* the cache's builds before the trial */
+} kb__shown;
+
+static void print_verdict(const kb__result *r, const kb__best_info *bi, void *arg)
 {
-    kb__trial_opts o = cfg->o;
-    o.candidate = w->path;
-    kb__result *r = calloc(1, sizeof *r);
-    if (!r) return;
-    kb__best_info bi;
-    char err[1024];
-    const uint64_t builds = cache->builds;
-    snprintf(r->description, sizeof r->description, "%s", cfg->desc);
-    g_in_trial = 1;
-    int rc = kb__trial_any(&o, cfg->state, cache, r, &bi, err, sizeof err);
-    g_in_trial = 0;
-    const double reload = (double)(kb__now_ns() - w->event_ns) / 1e6;
-    if (rc != 0) {
-        fprintf(stderr, "kbench watch: %s: %s\n", w->path, err);
-        free(r);
-        return;
-    }
-    /* A build rejected before it could name its target (a truncated file)
-     * is still this file's trial: the ledger line says which target. */
-    if (r->target[0])
-        snprintf(w->target, sizeof w->target, "%s", r->target);
-    else
-        snprintf(r->target, sizeof r->target, "%s", w->target);
-    kb__best_describe(&bi, cfg->desc, r->description, sizeof r->description);
-    if (cfg->ledger) kb__git_commit(w->path, r->git_commit, sizeof r->git_commit);
+    const kb__shown *sh = arg;
+    const double reload = (double)(sh->rec->done_ns - sh->w->event_ns) / 1e6;
     const double meas = batches_ms(r), trial = r->trial_seconds * 1e3;
-    const int warm = cache->builds == builds;
-    if (cfg->json) {
-        json_t *doc = kb__result_to_json(r, &bi);
+    const int warm = sh->cache->builds == sh->builds; /* no inputs built for it */
+    if (sh->cfg->a.json) {
+        json_t *doc = kb__result_to_json(r, bi);
         if (doc) {
             json_object_set_new(doc, "exit_code", json_integer(kb__status_exit_code(r->status)));
             json_object_set_new(doc, "reload_ms", json_real(reload));
@@ -163,222 +152,276 @@ static void run_one(const kb__watch_cfg *cfg, kb__ctx_cache *cache, kb__watched 
             json_decref(doc);
         }
     } else {
-        if (!cfg->quiet && isatty(1) && r->n_cases) kb__result_print_table(r, stdout);
+        if (!sh->cfg->a.quiet && isatty(1) && r->n_cases) kb__result_print_table(r, stdout);
         kb__result_print_block(r, stdout);
-        kb__best_print(&bi, stdout);
+        kb__best_print(bi, stdout);
         printf("reload_ms: %.1f\ntrial_ms: %.1f\noutside_ms: %.1f\nbatches_ms: %.1f\nwarm: %s\n\n",
                reload, trial, reload - trial, meas, warm ? "yes" : "no");
     }
     fflush(stdout);
-    if (cfg->ledger && !o.verify_only && kb__ledger_append(cfg->ledger, r, err, sizeof err) != 0)
-        fprintf(stderr, "kbench watch: %s\n", err);
-    free(r);
 }
 
-int kb__cli_watch(int argc, char **argv)
+static void run_one(const kb__watch_cfg *cfg, kb__ctx_cache *cache, kb__watched *w)
 {
-    static const struct option opts[] = {{"against", required_argument, 0, 'a'},
-                                         {"budget", required_argument, 0, 'b'},
-                                         {"cases", required_argument, 0, 'c'},
-                                         {"min-gain", required_argument, 0, 'g'},
-                                         {"worst-case", required_argument, 0, 'w'},
-                                         {"ledger", required_argument, 0, 'l'},
-                                         {"description", required_argument, 0, 'd'},
-                                         {"oracles", required_argument, 0, 'o'},
-                                         {"seed", required_argument, 0, 's'},
-                                         {"state", required_argument, 0, 'T'},
+    kb__trial_opts o = cfg->a.o;
+    o.candidate = w->path;
+    kb__result *r = calloc(1, sizeof *r);
+    if (!r) return;
+    kb__best_info bi;
+    char err[1024], lerr[1024];
+    /* A build rejected before it could name its target (a truncated file)
+     * is still this file's trial: the ledger line says which target. */
+    kb__record rec = {.state_dir = cfg->a.state,
+                      .cache = cache,
+                      .description = cfg->a.desc,
+                      .ledger = cfg->a.ledger,
+                      .target_hint = w->target,
+                      .print = print_verdict,
+                      .in_trial = &g_in_trial};
+    kb__shown sh = {cfg, w, &rec, cache, cache->builds};
+    rec.print_arg = &sh;
+    int rc = kb__trial_record(&o, &rec, r, &bi, err, sizeof err, lerr, sizeof lerr);
+    if (rc != 0)
+        fprintf(stderr, "kbench watch: %s: %s\n", w->path, err);
+    else if (lerr[0])
+        fprintf(stderr, "kbench watch: %s\n", lerr);
+    if (rc == 0 && r->target[0]) snprintf(w->target, sizeof w->target, "%s", r->target);
+    free(r);
+}
+/* Reads the command line into cfg; 0 with *n candidates from argv[optind],
+ * or an exit code (usage, or 0 after --help with *n 0). */
+static int parse(int argc, char **argv, kb__watch_cfg *cfg, int *n)
+{
+    static const struct option opts[] = {KB__TRIAL_LONGOPTS,
                                          {"debounce", required_argument, 0, 'D'},
                                          {"no-initial", no_argument, 0, 'N'},
                                          {"max-trials", required_argument, 0, 'M'},
-                                         {"json", no_argument, 0, 'j'},
-                                         {"quiet", no_argument, 0, 'q'},
-                                         {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
-    kb__watch_cfg cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.o.budget = 2.0;
-    cfg.o.rule.min_gain = 0.01;
-    cfg.o.rule.worst_case = 0.05;
-    cfg.o.exe = kb__worker_exe();
-    cfg.desc = "";
-    double debounce_ms = 30, max_trials = 0;
-    int initial = 1, bad = 0;
+    memset(cfg, 0, sizeof *cfg);
+    kb__trial_args_init(&cfg->a);
+    cfg->a.o.exe = kb__worker_exe();
+    cfg->debounce_ms = KB__DEBOUNCE_DEFAULT_MS;
+    cfg->initial = 1;
+    int bad = 0;
+    *n = 0;
     optind = 1;
     for (int c; (c = getopt_long(argc, argv, "qh", opts, NULL)) != -1;) {
+        if (kb__trial_arg(&cfg->a, c, optarg, &bad)) continue;
         switch (c) {
-        case 'a': cfg.o.against = optarg; break;
-        case 'b': cfg.o.budget = kb__parse_num(optarg, "--budget", &bad); break;
-        case 'c': cfg.o.cases = optarg; break;
-        case 'g': cfg.o.rule.min_gain = kb__parse_num(optarg, "--min-gain", &bad) / 100.0; break;
-        case 'w':
-            cfg.o.rule.worst_case = kb__parse_num(optarg, "--worst-case", &bad) / 100.0;
-            break;
-        case 'l': cfg.ledger = optarg; break;
-        case 'd': cfg.desc = optarg; break;
-        case 'o': cfg.o.oracles_dir = optarg; break;
-        case 's': cfg.o.seed = strtoull(optarg, NULL, 0); break;
-        case 'T': cfg.state = optarg; break;
-        case 'D': debounce_ms = kb__parse_num(optarg, "--debounce", &bad); break;
-        case 'N': initial = 0; break;
-        case 'M': max_trials = kb__parse_num(optarg, "--max-trials", &bad); break;
-        case 'j': cfg.json = 1; break;
-        case 'q': cfg.quiet = 1; break;
+        case 'D': cfg->debounce_ms = kb__parse_num(optarg, "--debounce", &bad); break;
+        case 'N': cfg->initial = 0; break;
+        case 'M': cfg->max_trials = kb__parse_num(optarg, "--max-trials", &bad); break;
         case 'h': fputs(WATCH_HELP, stdout); return 0;
         default: bad = 1;
         }
     }
-    const int n = argc - optind;
-    if (bad || n < 1 || n > KB__WATCH_MAX) {
+    if (bad || argc - optind < 1 || argc - optind > KB__WATCH_MAX) {
         if (!bad)
             fprintf(stderr, "kbench watch: expected 1 to %d candidate .so files\n", KB__WATCH_MAX);
         fputs(WATCH_HELP, stderr);
         return KB__EXIT_USAGE;
     }
-    if (cfg.o.budget <= 0 || cfg.o.budget > 3600) {
-        fprintf(stderr, "kbench watch: --budget must be in (0, 3600] seconds\n");
+    if (!kb__budget_ok(cfg->a.o.budget)) {
+        fprintf(stderr, "kbench watch: --budget must be in (0, " KB__BUDGET_MAX_TXT "] seconds\n");
         return KB__EXIT_USAGE;
     }
-    kb__watched *ws = calloc((size_t)n, sizeof *ws);
-    int ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC), sp[2] = {-1, -1};
-    if (!ws || ifd < 0 || pipe2(sp, O_CLOEXEC | O_NONBLOCK) != 0) {
-        fprintf(stderr, "kbench watch: cannot start: %s\n", strerror(errno));
-        free(ws);
-        if (ifd >= 0) close(ifd);
-        return 70;
+    *n = argc - optind;
+    return 0;
+}
+
+/* Splits the path into directory and name and watches the directory; a
+ * trial is due at t0 when the file is there and initial is set. */
+static int watch_path(int ifd, kb__watched *w, const char *path, int initial, uint64_t t0)
+{
+    snprintf(w->path, sizeof w->path, "%s", path);
+    const char *slash = strrchr(w->path, '/');
+    snprintf(w->base, sizeof w->base, "%.255s", slash ? slash + 1 : w->path);
+    if (slash == w->path)
+        snprintf(w->dir, sizeof w->dir, "/");
+    else if (slash)
+        snprintf(w->dir, sizeof w->dir, "%.*s", (int)(slash - w->path), w->path);
+    else
+        snprintf(w->dir, sizeof w->dir, ".");
+    if (!w->base[0] || add_watch(ifd, w) < 0) {
+        fprintf(stderr, "kbench watch: cannot watch the directory of %s (%s): %s\n", w->path,
+                w->dir, w->base[0] ? strerror(errno) : "no file name");
+        return -1;
     }
-    const uint64_t t0 = kb__now_ns();
-    for (int i = 0; i < n; i++) {
-        kb__watched *w = &ws[i];
-        snprintf(w->path, sizeof w->path, "%s", argv[optind + i]);
-        const char *slash = strrchr(w->path, '/');
-        snprintf(w->base, sizeof w->base, "%.255s", slash ? slash + 1 : w->path);
-        if (slash == w->path)
-            snprintf(w->dir, sizeof w->dir, "/");
-        else if (slash)
-            snprintf(w->dir, sizeof w->dir, "%.*s", (int)(slash - w->path), w->path);
-        else
-            snprintf(w->dir, sizeof w->dir, ".");
-        if (!w->base[0] || add_watch(ifd, w) < 0) {
-            fprintf(stderr, "kbench watch: cannot watch the directory of %s (%s): %s\n", w->path,
-                    w->dir, w->base[0] ? strerror(errno) : "no file name");
-            free(ws);
-            close(ifd);
-            return KB__EXIT_USAGE;
-        }
-        if (initial && access(w->path, F_OK) == 0) {
-            w->event_ns = w->due_ns = t0;
+    if (initial && access(w->path, F_OK) == 0) {
+        w->event_ns = w->due_ns = t0;
+        w->due_trial = 1;
+    } else if (access(w->path, F_OK) != 0)
+        w->gone_noted = 1;
+    return 0;
+}
+
+typedef struct kb__watch {
+    kb__watched *ws;
+    int n, ifd, sp[2];
+    uint64_t debounce_ns, rewatch_ns, trials;
+    kb__ctx_cache cache;
+} kb__watch;
+
+/* One inotify event: pushes the deadline of the name it is about back. */
+static void on_event(kb__watch *W, const struct inotify_event *ev, uint64_t now)
+{
+    for (int i = 0; i < W->n; i++) {
+        kb__watched *w = &W->ws[i];
+        if (ev->mask & IN_Q_OVERFLOW) {
+            w->event_ns = now;
+            w->due_ns = now + W->debounce_ns;
             w->due_trial = 1;
-        } else if (access(w->path, F_OK) != 0)
-            w->gone_noted = 1;
+        } else if (ev->wd == w->wd && (ev->mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF))) {
+            if (w->wd >= 0)
+                fprintf(stderr,
+                        "kbench watch: directory %s went away; watching for it to come "
+                        "back\n",
+                        w->dir);
+            inotify_rm_watch(W->ifd, w->wd);
+            w->wd = -1;
+            W->rewatch_ns = now + 500000000u;
+        } else if (ev->wd == w->wd && ev->len && !strcmp(ev->name, w->base)) {
+            /* A linker unlinks the old file and writes a new one: the delete
+             * only asks for a look later, the close or the rename is the new
+             * build. */
+            if (ev->mask & (IN_CLOSE_WRITE | IN_MOVED_TO)) {
+                w->event_ns = now;
+                w->due_trial = 1;
+            }
+            w->due_ns = now + W->debounce_ns;
+        }
     }
-    g_wake = sp[1];
+}
+
+/* Waits for a change, a signal or the next deadline, and takes in the
+ * changes. -1 when poll failed. */
+static int wait_changes(kb__watch *W)
+{
+    uint64_t now = kb__now_ns(), next = 0;
+    for (int i = 0; i < W->n; i++)
+        if (W->ws[i].due_ns && (!next || W->ws[i].due_ns < next)) next = W->ws[i].due_ns;
+    if (W->rewatch_ns && (!next || W->rewatch_ns < next)) next = W->rewatch_ns;
+    int timeout = -1;
+    if (next) timeout = next <= now ? 0 : (int)((next - now + 999999) / 1000000);
+    struct pollfd pfd[2] = {{W->ifd, POLLIN, 0}, {W->sp[0], POLLIN, 0}};
+    int pr = poll(pfd, 2, timeout);
+    if (pr < 0 && errno != EINTR) return -1;
+    if (pfd[1].revents) {
+        char b[16];
+        while (read(W->sp[0], b, sizeof b) > 0) {
+        }
+    }
+    char buf[16384] __attribute__((aligned(__alignof__(struct inotify_event))));
+    for (ssize_t len; pfd[0].revents && (len = read(W->ifd, buf, sizeof buf)) > 0;) {
+        now = kb__now_ns();
+        for (char *p = buf; p < buf + len;) {
+            const struct inotify_event *ev = (const struct inotify_event *)p;
+            p += sizeof *ev + ev->len;
+            on_event(W, ev, now);
+        }
+    }
+    return 0;
+}
+
+/* Watches directories that went away again once they are back. */
+static void rewatch(kb__watch *W, uint64_t now)
+{
+    if (!W->rewatch_ns || W->rewatch_ns > now) return;
+    W->rewatch_ns = 0;
+    for (int i = 0; i < W->n; i++) {
+        kb__watched *w = &W->ws[i];
+        if (w->wd >= 0) continue;
+        if (add_watch(W->ifd, w) >= 0) {
+            fprintf(stderr, "kbench watch: watching %s again\n", w->dir);
+            w->event_ns = now;
+            w->due_ns = now; /* whatever is there now is new */
+            w->due_trial = 1;
+        } else {
+            W->rewatch_ns = now + 500000000u;
+        }
+    }
+}
+
+/* Runs the trials that are due. */
+static void run_due(kb__watch *W, const kb__watch_cfg *cfg, uint64_t now)
+{
+    for (int i = 0; i < W->n && !g_stop; i++) {
+        kb__watched *w = &W->ws[i];
+        if (!w->due_ns || w->due_ns > now) continue;
+        w->due_ns = 0;
+        if (access(w->path, F_OK) != 0) {
+            if (!w->gone_noted)
+                fprintf(stderr, "kbench watch: %s was deleted; waiting for the next build\n",
+                        w->path);
+            w->gone_noted = 1;
+            w->due_trial = 0;
+            continue;
+        }
+        w->gone_noted = 0;
+        if (!w->due_trial) continue; /* replaced, and still being written */
+        w->due_trial = 0;
+        run_one(cfg, &W->cache, w);
+        W->trials++;
+        if (cfg->max_trials > 0 && (double)W->trials >= cfg->max_trials) break;
+    }
+}
+
+static void on_signals(void)
+{
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
     sa.sa_flags = SA_RESTART; /* poll below returns EINTR all the same */
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    fprintf(stderr, "kbench watch: watching %d candidate(s); Ctrl-C to stop\n", n);
+}
 
-    kb__ctx_cache cache;
-    memset(&cache, 0, sizeof cache);
-    const uint64_t debounce_ns = (uint64_t)(debounce_ms * 1e6);
-    uint64_t trials = 0, rewatch_ns = 0;
-    while (!g_stop && (max_trials <= 0 || (double)trials < max_trials)) {
-        uint64_t now = kb__now_ns(), next = 0;
-        for (int i = 0; i < n; i++)
-            if (ws[i].due_ns && (!next || ws[i].due_ns < next)) next = ws[i].due_ns;
-        if (rewatch_ns && (!next || rewatch_ns < next)) next = rewatch_ns;
-        int timeout = -1;
-        if (next) timeout = next <= now ? 0 : (int)((next - now + 999999) / 1000000);
-        struct pollfd pfd[2] = {{ifd, POLLIN, 0}, {sp[0], POLLIN, 0}};
-        int pr = poll(pfd, 2, timeout);
-        if (pr < 0 && errno != EINTR) break;
-        if (pfd[1].revents) {
-            char b[16];
-            while (read(sp[0], b, sizeof b) > 0) {
-            }
+static void watch_close(kb__watch *W)
+{
+    kb__ctx_cache_free(&W->cache);
+    g_wake = -1;
+    if (W->sp[0] >= 0) close(W->sp[0]);
+    if (W->sp[1] >= 0) close(W->sp[1]);
+    if (W->ifd >= 0) close(W->ifd);
+    free(W->ws);
+}
+
+int kb__cli_watch(int argc, char **argv)
+{
+    kb__watch_cfg cfg;
+    int n, rc = parse(argc, argv, &cfg, &n);
+    if (rc || !n) return rc;
+    kb__watch W;
+    memset(&W, 0, sizeof W);
+    W.n = n;
+    W.sp[0] = W.sp[1] = -1;
+    W.ws = calloc((size_t)n, sizeof *W.ws);
+    W.ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (!W.ws || W.ifd < 0 || pipe2(W.sp, O_CLOEXEC | O_NONBLOCK) != 0) {
+        fprintf(stderr, "kbench watch: cannot start: %s\n", strerror(errno));
+        watch_close(&W);
+        return 70;
+    }
+    const uint64_t t0 = kb__now_ns();
+    for (int i = 0; i < n; i++)
+        if (watch_path(W.ifd, &W.ws[i], argv[optind + i], cfg.initial, t0) != 0) {
+            watch_close(&W);
+            return KB__EXIT_USAGE;
         }
-        /* inotify: collect changes, push each name's deadline back */
-        char buf[16384] __attribute__((aligned(__alignof__(struct inotify_event))));
-        for (ssize_t len; pfd[0].revents && (len = read(ifd, buf, sizeof buf)) > 0;) {
-            now = kb__now_ns();
-            for (char *p = buf; p < buf + len;) {
-                const struct inotify_event *ev = (const struct inotify_event *)p;
-                p += sizeof *ev + ev->len;
-                for (int i = 0; i < n; i++) {
-                    kb__watched *w = &ws[i];
-                    if (ev->mask & IN_Q_OVERFLOW) {
-                        w->event_ns = now;
-                        w->due_ns = now + debounce_ns;
-                        w->due_trial = 1;
-                    } else if (ev->wd == w->wd &&
-                               (ev->mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF))) {
-                        if (w->wd >= 0)
-                            fprintf(stderr,
-                                    "kbench watch: directory %s went away; watching for it to come "
-                                    "back\n",
-                                    w->dir);
-                        inotify_rm_watch(ifd, w->wd);
-                        w->wd = -1;
-                        rewatch_ns = now + 500000000u;
-                    } else if (ev->wd == w->wd && ev->len && !strcmp(ev->name, w->base)) {
-                        /* A linker unlinks the old file and writes a new one:
-                         * the delete only asks for a look later, the close
-                         * or the rename is the new build. */
-                        if (ev->mask & (IN_CLOSE_WRITE | IN_MOVED_TO)) {
-                            w->event_ns = now;
-                            w->due_trial = 1;
-                        }
-                        w->due_ns = now + debounce_ns;
-                    }
-                }
-            }
-        }
-        now = kb__now_ns();
-        if (rewatch_ns && rewatch_ns <= now) {
-            rewatch_ns = 0;
-            for (int i = 0; i < n; i++) {
-                if (ws[i].wd >= 0) continue;
-                if (add_watch(ifd, &ws[i]) >= 0) {
-                    fprintf(stderr, "kbench watch: watching %s again\n", ws[i].dir);
-                    ws[i].event_ns = now;
-                    ws[i].due_ns = now; /* whatever is there now is new */
-                    ws[i].due_trial = 1;
-                } else {
-                    rewatch_ns = now + 500000000u;
-                }
-            }
-        }
-        for (int i = 0; i < n && !g_stop; i++) {
-            kb__watched *w = &ws[i];
-            if (!w->due_ns || w->due_ns > now) continue;
-            w->due_ns = 0;
-            if (access(w->path, F_OK) != 0) {
-                if (!w->gone_noted)
-                    fprintf(stderr, "kbench watch: %s was deleted; waiting for the next build\n",
-                            w->path);
-                w->gone_noted = 1;
-                w->due_trial = 0;
-                continue;
-            }
-            w->gone_noted = 0;
-            if (!w->due_trial) continue; /* replaced, and still being written */
-            w->due_trial = 0;
-            run_one(&cfg, &cache, w);
-            trials++;
-            if (max_trials > 0 && (double)trials >= max_trials) break;
-        }
+    g_wake = W.sp[1];
+    on_signals();
+    fprintf(stderr, "kbench watch: watching %d candidate(s); Ctrl-C to stop\n", n);
+    W.debounce_ns = (uint64_t)(cfg.debounce_ms * 1e6);
+    while (!g_stop && (cfg.max_trials <= 0 || (double)W.trials < cfg.max_trials)) {
+        if (wait_changes(&W) != 0) break;
+        uint64_t now = kb__now_ns();
+        rewatch(&W, now);
+        run_due(&W, &cfg, now);
     }
     fprintf(stderr,
             "kbench watch: stopped after %llu trial(s); inputs built %llu time(s), reused %llu\n",
-            (unsigned long long)trials, (unsigned long long)cache.builds,
-            (unsigned long long)cache.hits);
-    kb__ctx_cache_free(&cache);
-    g_wake = -1;
-    close(sp[0]);
-    close(sp[1]);
-    close(ifd);
-    free(ws);
+            (unsigned long long)W.trials, (unsigned long long)W.cache.builds,
+            (unsigned long long)W.cache.hits);
+    watch_close(&W);
     return 0;
 }

@@ -324,13 +324,4 @@ void kb__result_print_json_ext(const kb__result *r, const kb__best_info *bi, voi
 /* A Markdown table that pastes into a pull request. */
 void kb__result_print_md(const kb__result *r, void *file);
 
-/* ---- ledger (ledger.c) ---------------------------------------------- */
-/* Appends one line to a results.tsv, writing the header if the file is new.
- * O_APPEND, an exclusive flock, one write(2) per line: concurrent trials
- * never interleave or tear lines. */
-int kb__ledger_append(const char *path, const kb__result *r, char *err, size_t err_len);
-#define KB__LEDGER_HEADER                                                                \
-    "timestamp\ttarget\tcandidate\tdigest\toracle_digest\tcommit\tstatus\tgeomean_ratio" \
-    "\tci90_low\tci90_high\tworst_ratio\ttrial_seconds\tdescription\n"
-
 #endif /* KB_H */

@@ -31,7 +31,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "loop.h"
+#include "ledger.h"
 
 static int target_ok(const char *s)
 {
@@ -263,23 +263,6 @@ static int put_file(const char *dir, const char *name, const char *data, size_t 
     return 0;
 }
 
-/* The ledger line kb__ledger_append would write for r (ledger.c owns the
- * format), by appending it to a scratch ledger and reading it back. */
-static void ledger_line(const char *dir, const kb__result *r, char *out, size_t out_len)
-{
-    char tmp[PATH_MAX + 64], e[256], *text = NULL;
-    size_t len = 0;
-    out[0] = 0;
-    snprintf(tmp, sizeof tmp, "%s/.ledger.tmp.%ld", dir, (long)getpid());
-    unlink(tmp);
-    if (kb__ledger_append(tmp, r, e, sizeof e) == 0 && read_file(tmp, &text, &len, 1 << 16) == 0) {
-        const char *nl = strchr(text, '\n');
-        if (nl) snprintf(out, out_len, "%.*s", (int)strcspn(nl + 1, "\n"), nl + 1);
-        free(text);
-    }
-    unlink(tmp);
-}
-
 /* Makes the candidate of r the best, if the best is still `expect` ("" for
  * none). 0 promoted; 1 not (note says why); negative on an error. */
 static int promote(const char *state_dir, const kb__result *r, const char *expect,
@@ -327,8 +310,11 @@ static int promote(const char *state_dir, const kb__result *r, const char *expec
         rc = 1;
         goto out;
     }
-    char line[2048], tsv[4096 + PATH_MAX];
-    ledger_line(b.dir, r, line, sizeof line);
+    char line[4 * PATH_MAX], tsv[6 * PATH_MAX];
+    kb__best_info made = *bi;
+    made.promoted = 1;
+    if (kb__ledger_format(r, &made, line, sizeof line) < 0) line[0] = 0;
+    line[strcspn(line, "\n")] = 0;
     int n = snprintf(
         tsv, sizeof tsv,
         "# kbench best-so-far of %s; written by `kbench trial --against best`, do not edit\n"
@@ -354,6 +340,25 @@ static int timed(kb__status s)
     return s == KB__ST_KEEP || s == KB__ST_DISCARD || s == KB__ST_INCONCLUSIVE;
 }
 
+/* The baseline of a trial --against best, picked once the candidate's
+ * worker has named its target (kb__trial_opts.baseline_for): no worker of
+ * its own, and the candidate is never loaded in this process. */
+typedef struct kb__best_pick {
+    const char *state_dir;
+    int asked; /* the candidate named its target */
+    kb__best b;
+} kb__best_pick;
+
+static int pick_baseline(void *arg, const char *target, const char **path, char *err,
+                         size_t err_len)
+{
+    kb__best_pick *p = arg;
+    p->asked = 1;
+    int rc = kb__best_load(p->state_dir, target, &p->b, err, err_len);
+    *path = rc == 0 && p->b.exists ? p->b.so : NULL;
+    return rc;
+}
+
 int kb__trial_best(const kb__trial_opts *o, const char *state_dir, kb__ctx_cache *cache,
                    kb__result *r, kb__best_info *bi, char *err, size_t err_len)
 {
@@ -364,51 +369,43 @@ int kb__trial_best(const kb__trial_opts *o, const char *state_dir, kb__ctx_cache
     kb__ctx_cache local;
     memset(&local, 0, sizeof local);
     if (!cache) cache = &local; /* both trials below share inputs and oracle outputs */
+    kb__best_pick *pick = calloc(1, sizeof *pick);
+    const kb__best *b = pick ? &pick->b : NULL;
     kb__trial_opts oo = *o;
     oo.against = NULL;
+    oo.baseline_for = pick_baseline;
+    oo.baseline_arg = pick;
     kb__result *r2 = NULL;
     char desc[sizeof r->description];
     snprintf(desc, sizeof desc, "%s", r->description);
-    int rc;
-
-    /* Which target? Only the plugin's descriptor says; a candidate that does
-     * not load gets its verdict from an ordinary trial. */
-    kb__desc d;
-    memset(&d, 0, sizeof d);
-    char dig[17] = "";
-    kb__failure fail = {KB__ST_REJECTED, ""};
-    if (access(o->candidate, F_OK) != 0 ||
-        kb__plugin_probe(o->candidate, o->exe, &d, dig, &fail) != 0) {
-        rc = kb__trial_run(&oo, cache, r, err, err_len);
+    int rc = KB__ENOMEM;
+    if (!pick) goto out;
+    pick->state_dir = state_dir;
+    if ((rc = kb__trial_run(&oo, cache, r, err, err_len)) != 0) goto out;
+    snprintf(r->description, sizeof r->description, "%s", desc);
+    if (!pick->asked) {
         snprintf(bi->note, sizeof bi->note, "the candidate did not load; the best is unchanged");
         goto out;
     }
-    kb__best b;
-    if ((rc = kb__best_load(state_dir, d.target, &b, err, err_len)) != 0) goto out;
-    bi->had_best = b.exists;
-    if (b.exists) {
-        snprintf(bi->best_digest, sizeof bi->best_digest, "%s", b.digest);
-        oo.against = b.so;
-    }
-    if ((rc = kb__trial_run(&oo, cache, r, err, err_len)) != 0) goto out;
-    snprintf(r->description, sizeof r->description, "%s", desc);
+    bi->had_best = b->exists;
+    if (b->exists) snprintf(bi->best_digest, sizeof bi->best_digest, "%s", b->digest);
     if (!timed(r->status)) {
         snprintf(bi->note, sizeof bi->note, "%s: the best is unchanged",
                  kb__status_name(r->status));
         goto out;
     }
-    if (!b.exists) {
+    if (!b->exists) {
         bi->oracle_ratio = r->geomean.est;
         bi->oracle_ratio_source = "measured";
-    } else if (!strcmp(r->against_digest, b.digest) && !strcmp(r->oracle_digest, b.oracle_digest) &&
-               isfinite(b.oracle_ratio)) {
-        bi->oracle_ratio = r->geomean.est * b.oracle_ratio;
+    } else if (!strcmp(r->against_digest, b->digest) &&
+               !strcmp(r->oracle_digest, b->oracle_digest) && isfinite(b->oracle_ratio)) {
+        bi->oracle_ratio = r->geomean.est * b->oracle_ratio;
         bi->oracle_ratio_source = "chained";
     }
     if (r->status != KB__ST_KEEP) {
         snprintf(bi->note, sizeof bi->note, "%s: the best is unchanged%s",
                  kb__status_name(r->status),
-                 b.exists && strcmp(r->oracle_digest, b.oracle_digest)
+                 b->exists && strcmp(r->oracle_digest, b->oracle_digest)
                      ? " (it was measured against another oracle build: no oracle_ratio)"
                      : "");
         goto out;
@@ -419,7 +416,7 @@ int kb__trial_best(const kb__trial_opts *o, const char *state_dir, kb__ctx_cache
                  "only a trial on a secret seed can make a best");
         goto out;
     }
-    if (b.exists) {
+    if (b->exists) {
         /* A new best: measure it against the oracle itself. */
         r2 = calloc(1, sizeof *r2);
         kb__trial_opts o2 = *o;
@@ -437,18 +434,19 @@ int kb__trial_best(const kb__trial_opts *o, const char *state_dir, kb__ctx_cache
     }
     /* A keep against the best is one estimate, its ratio to the oracle
      * another: both must say it is faster before it replaces the best. */
-    if (b.exists && isfinite(b.oracle_ratio) && !strcmp(r->oracle_digest, b.oracle_digest) &&
-        !(bi->oracle_ratio < b.oracle_ratio)) {
+    if (b->exists && isfinite(b->oracle_ratio) && !strcmp(r->oracle_digest, b->oracle_digest) &&
+        !(bi->oracle_ratio < b->oracle_ratio)) {
         snprintf(bi->note, sizeof bi->note,
                  "not promoted: measured against the oracle it is %.4f, the best's is %.4f; "
                  "a keep against the best must also beat it there (time it again)",
-                 bi->oracle_ratio, b.oracle_ratio);
+                 bi->oracle_ratio, b->oracle_ratio);
         goto out;
     }
-    rc = promote(state_dir, r, b.exists ? b.digest : "", bi->oracle_ratio, bi, err, err_len);
+    rc = promote(state_dir, r, b->exists ? b->digest : "", bi->oracle_ratio, bi, err, err_len);
     if (rc > 0) rc = 0;
 out:
     free(r2);
+    free(pick);
     kb__ctx_cache_free(&local);
     return rc;
 }
@@ -503,21 +501,11 @@ void kb__best_print(const kb__best_info *bi, void *file)
 
 void kb__best_describe(const kb__best_info *bi, const char *desc, char *out, size_t out_len)
 {
-    char user[512], tag[160] = "";
+    char user[512];
     size_t i = 0;
     for (; desc && desc[i] && i + 1 < sizeof user; i++)
         user[i] = desc[i] == '[' ? '(' : desc[i] == ']' ? ')' : desc[i];
     user[i] = 0;
-    if (bi->used) {
-        char ratio[32];
-        if (isfinite(bi->oracle_ratio))
-            snprintf(ratio, sizeof ratio, "%.4f", bi->oracle_ratio);
-        else
-            snprintf(ratio, sizeof ratio, "n/a");
-        snprintf(tag, sizeof tag, "[vs %s%s; oracle_ratio %s%s] ",
-                 bi->had_best ? "best " : "oracle", bi->had_best ? bi->best_digest : "", ratio,
-                 bi->promoted ? "; promoted" : "");
-    }
-    /* the tags go first: a long description is cut at the end, never a tag */
-    snprintf(out, out_len, "%s%s%s", tag, bi->seed_chosen ? "[seed chosen] " : "", user);
+    /* the tag goes first: a long description is cut at the end, never a tag */
+    snprintf(out, out_len, "%s%s", bi->seed_chosen ? "[seed chosen] " : "", user);
 }

@@ -5,19 +5,27 @@
  * same file at once. Each line goes out in a single write(2) on an O_APPEND
  * descriptor while holding an exclusive flock, so lines never interleave and
  * the header is written exactly once, by whoever finds the file empty under
- * the lock.
+ * the lock. kb__ledger_format is the only place that knows a line's format
+ * (ledger.h lists the columns; docs/results.md says how they grow).
  */
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "kb.h"
+#include "ledger.h"
+
+#ifndef KB_VERSION
+#define KB_VERSION "unknown"
+#endif
 
 /* A copy of s with tabs, newlines and other control bytes turned into spaces,
  * so a field can never split the line or the columns. "n/a" when empty and
@@ -77,8 +85,17 @@ static int write_line(int fd, const char *path, const char *buf, size_t len, off
     return KB__EIO;
 }
 
+int kb__ledger_header_version(const char *first_line)
+{
+    static const char v1[] = KB__LEDGER_HEADER_V1, v2[] = KB__LEDGER_COLUMNS_V2;
+    if (!strcmp(first_line, v1)) return 1;
+    size_t n = sizeof v2 - 1;
+    if (!strncmp(first_line, v2, n) && (first_line[n] == '\n' || first_line[n] == '\t')) return 2;
+    return 0;
+}
+
 /* Under the lock: an empty file gets the header; anything else must already
- * be a ledger and end with a complete line. */
+ * be a v2 ledger and end with a complete line. */
 static int check_or_init(int fd, const char *path, off_t *size, char *err, size_t err_len)
 {
     static const char header[] = KB__LEDGER_HEADER;
@@ -98,13 +115,27 @@ static int check_or_init(int fd, const char *path, off_t *size, char *err, size_
         if (rc == 0) *size = (off_t)hlen;
         return rc;
     }
-    char first[sizeof header];
-    ssize_t n = (size_t)st.st_size >= hlen ? pread(fd, first, hlen, 0) : 0;
+    char first[sizeof header + 1];
+    ssize_t n = pread(fd, first, sizeof first - 1, 0);
     if (n < 0) {
         kb__errf(err, err_len, "%s: cannot read: %s", path, strerror(errno));
         return KB__EIO;
     }
-    if ((size_t)n != hlen || memcmp(first, header, hlen) != 0) {
+    first[n] = 0;
+    char *nl = memchr(first, '\n', (size_t)n);
+    if (nl) nl[1] = 0;
+    if ((size_t)n >= hlen && memcmp(first, header, hlen) == 0) {
+        /* ours */
+    } else if (kb__ledger_header_version(first) != 0) {
+        kb__errf(err, err_len,
+                 "%s is %s; this kbench appends only to a v%d ledger: pass a new --ledger file "
+                 "(kbench log reads both)",
+                 path,
+                 kb__ledger_header_version(first) == 1 ? "a v1 ledger (an older kbench wrote it)"
+                                                       : "a ledger of a newer kbench",
+                 KB__LEDGER_VERSION);
+        return KB__ECORRUPT;
+    } else {
         kb__errf(err, err_len,
                  "%s: not a kbench ledger (first line is not the results.tsv header); pass "
                  "another --ledger path",
@@ -127,40 +158,98 @@ static int check_or_init(int fd, const char *path, off_t *size, char *err, size_
     return 0;
 }
 
-static int format_line(const kb__result *r, char *buf, size_t buf_len)
+/* A path as one rule writes it, whoever wrote the line: canonical and
+ * absolute, or joined to the working directory when it no longer resolves
+ * (a candidate deleted since its trial). */
+static void canonical(const char *p, char *out, size_t out_len)
 {
-    char ts[32], target[sizeof r->target], cand[sizeof r->candidate];
+    char real[PATH_MAX], cwd[PATH_MAX];
+    if (!p || !*p)
+        snprintf(out, out_len, "%s", "");
+    else if (realpath(p, real))
+        snprintf(out, out_len, "%s", real);
+    else if (p[0] == '/' || !getcwd(cwd, sizeof cwd) ||
+             (size_t)snprintf(out, out_len, "%s/%s", cwd, p) >= out_len)
+        snprintf(out, out_len, "%s", p);
+}
+
+/* The CPU model ("model name" in /proc/cpuinfo), else the architecture:
+ * the figures of two machines are not comparable. */
+static void machine(char *out, size_t out_len)
+{
+    FILE *f = fopen("/proc/cpuinfo", "re");
+    char line[512];
+    out[0] = 0;
+    while (f && fgets(line, sizeof line, f)) {
+        const char *colon = strchr(line, ':');
+        if (!colon || strncmp(line, "model name", 10)) continue;
+        colon += 1 + strspn(colon + 1, " \t");
+        snprintf(out, out_len, "%.*s", (int)strcspn(colon, "\n"), colon);
+        break;
+    }
+    if (f) fclose(f);
+    struct utsname u;
+    if (!out[0] && uname(&u) == 0) snprintf(out, out_len, "%s", u.machine);
+}
+
+int kb__ledger_format(const kb__result *r, const kb__best_info *bi, char *buf, size_t buf_len)
+{
+    char ts[32], target[sizeof r->target], cand[PATH_MAX], against[PATH_MAX], path[PATH_MAX];
     char digest[sizeof r->cand_digest], odigest[sizeof r->oracle_digest];
-    char commit[sizeof r->git_commit], desc[sizeof r->description];
-    char g[32], lo[32], hi[32], w[32];
+    char adigest[sizeof r->against_digest], commit[sizeof r->git_commit];
+    char desc[sizeof r->description], cpu[256], mach[256];
+    char g[32], lo[32], hi[32], w[32], orat[32];
     struct tm tm;
     time_t now = time(NULL);
     if (!gmtime_r(&now, &tm) || strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
         snprintf(ts, sizeof ts, "n/a");
+    const int best = bi && bi->used, timed = timed_status(r->status);
+    const int vs_oracle = !r->against[0] || !strcmp(r->against, "oracle");
+    canonical(r->candidate, path, sizeof path);
+    field(cand, sizeof cand, path, 1);
+    if (best && bi->had_best)
+        snprintf(against, sizeof against, "best");
+    else if (vs_oracle)
+        snprintf(against, sizeof against, "oracle");
+    else {
+        canonical(r->against, path, sizeof path);
+        field(against, sizeof against, path, 1);
+    }
     field(target, sizeof target, r->target, 1);
-    field(cand, sizeof cand, r->candidate, 1);
     field(digest, sizeof digest, r->cand_digest, 1);
     field(odigest, sizeof odigest, r->oracle_digest, 1);
+    field(adigest, sizeof adigest, r->against_digest, 1);
     field(commit, sizeof commit, r->git_commit, 1);
     field(desc, sizeof desc, r->description, 0);
-    int timed = timed_status(r->status);
+    machine(cpu, sizeof cpu);
+    field(mach, sizeof mach, cpu, 1);
     ratio(g, sizeof g, timed, r->geomean.est);
     ratio(lo, sizeof lo, timed, r->geomean.lo);
     ratio(hi, sizeof hi, timed, r->geomean.hi);
     ratio(w, sizeof w, timed, r->worst.est);
+    /* a ratio to the oracle only where one was measured or chained: never
+     * the ratio to another file */
+    ratio(orat, sizeof orat, timed && (best || vs_oracle),
+          best ? bi->oracle_ratio : r->geomean.est);
     double secs = isfinite(r->trial_seconds) ? r->trial_seconds : 0.0;
-    return snprintf(buf, buf_len, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.3f\t%s\n", ts,
-                    target, cand, digest, odigest, commit, kb__status_name(r->status), g, lo, hi, w,
-                    secs, desc);
+    int n = snprintf(buf, buf_len,
+                     "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.3f\t%s"
+                     "\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n",
+                     ts, target, cand, digest, odigest, commit, kb__status_name(r->status), g, lo,
+                     hi, w, secs, desc, against, adigest, orat, best && bi->promoted ? "yes" : "no",
+                     KB_VERSION, mach, KB__LEDGER_VERSION);
+    return n < 0 || (size_t)n >= buf_len ? -1 : n;
 }
 
-int kb__ledger_append(const char *path, const kb__result *r, char *err, size_t err_len)
+int kb__ledger_append(const char *path, const kb__result *r, const kb__best_info *bi, char *err,
+                      size_t err_len)
 {
-    /* every field is bounded by the kb__result arrays: this always fits */
-    char line[2048];
-    int len = format_line(r, line, sizeof line);
-    if (len < 0 || (size_t)len >= sizeof line) {
-        kb__errf(err, err_len, "%s: ledger line too long (%d bytes)", path, len);
+    /* every field is bounded (the kb__result arrays, two paths of PATH_MAX):
+     * this always fits */
+    char line[4 * PATH_MAX];
+    int len = kb__ledger_format(r, bi, line, sizeof line);
+    if (len < 0) {
+        kb__errf(err, err_len, "%s: ledger line too long", path);
         return KB__EIO;
     }
 

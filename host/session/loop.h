@@ -60,10 +60,10 @@ int kb__trial_any(const kb__trial_opts *o, const char *state_dir, kb__ctx_cache 
 void kb__best_print(const kb__best_info *bi, void *file /* FILE* */);
 
 /* The description written to the ledger: the user's, after a tag
- * "[vs best <digest>|oracle; oracle_ratio X]" for --against best trials, which
- * `kbench log` and `report` read back, and "[seed chosen]" for a trial on a
- * seed its caller picked. The user's own brackets become parentheses, so a
- * description can never forge either tag. */
+ * "[seed chosen]" for a trial on a seed its caller picked. The user's own
+ * brackets become parentheses, so a description can never forge the tag.
+ * What a trial ran against, its oracle_ratio and whether it was promoted
+ * are columns of the ledger line of their own (ledger.h). */
 void kb__best_describe(const kb__best_info *bi, const char *desc, char *out, size_t out_len);
 
 /* The program long-lived commands (watch, serve) start their workers with:

@@ -362,12 +362,18 @@ static int load_context(trial *T, kb__result *r, char *err, size_t err_len)
     return 0;
 }
 
-/* Step 5: the baseline (the oracle again, or --against), for its target. */
-static int open_baseline(trial *T, kb__result *r)
+/* Step 5: the baseline (the oracle again, --against, or what baseline_for
+ * names once the candidate's target is known), for its target. */
+static int open_baseline(trial *T, kb__result *r, char *err, size_t err_len)
 {
     const kb__trial_opts *o = T->o;
-    const char *bpath =
-        (!o->against || !strcmp(o->against, "oracle")) ? T->ctx->oracle_path : o->against;
+    const char *against = o->against;
+    if (o->baseline_for) {
+        const int rc = o->baseline_for(o->baseline_arg, T->t->name, &against, err, err_len);
+        if (rc != 0) return rc;
+        snprintf(r->against, sizeof r->against, "%s", against ? against : "oracle");
+    }
+    const char *bpath = (!against || !strcmp(against, "oracle")) ? T->ctx->oracle_path : against;
     if (side_open(T->base, bpath, "baseline", o, T->cpu, NULL, &T->fail) != 0) return VERDICT;
     snprintf(r->against_digest, sizeof r->against_digest, "%s", T->base->snap.digest_hex);
     if (strcmp(T->base->desc.target, T->t->name)) {
@@ -460,7 +466,7 @@ static int teardown(trial *T)
 static int run_loaded(trial *T, kb__result *r, char *err, size_t err_len)
 {
     int rc = load_context(T, r, err, err_len);
-    if (rc == 0 && !T->o->verify_only) rc = open_baseline(T, r);
+    if (rc == 0 && !T->o->verify_only) rc = open_baseline(T, r, err, err_len);
     if (rc == 0) rc = prepare_cases(T, err, err_len);
     if (rc == 0) rc = check_cases(T);
     if (rc == 0) {

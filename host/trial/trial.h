@@ -120,7 +120,6 @@ typedef struct kb__trial_opts {
     kb__rule rule;
     int verify_only;
     const char *exe; /* the kbench binary workers exec */
-    int progress;    /* print progress on stderr */
     uint64_t seed;   /* 0: a fresh secret */
     /* --foreign: the candidate is a plain library and this function in it,
      * called through libffi as --sig describes, for target foreign_target
@@ -128,6 +127,14 @@ typedef struct kb__trial_opts {
     const char *foreign_sym;
     const char *foreign_sig;
     const char *foreign_target;
+    /* When set, names the baseline instead of `against`, once the
+     * candidate's worker has reported its target and before the baseline
+     * loads (`--against best`: the target's best, best.c): *path gets the
+     * baseline's file, or NULL for the oracle. Non-zero aborts the trial
+     * with that code (err filled). Called at most once, never for verify. */
+    int (*baseline_for)(void *arg, const char *target, const char **path, char *err,
+                        size_t err_len);
+    void *baseline_arg;
 } kb__trial_opts;
 
 /* Sampling: interleave both sides until decided or out of budget. */

@@ -12,13 +12,17 @@
  *  - refused: the file is byte-for-byte what it was;
  *  - accepted: the old contents were empty or a header-first ledger ending
  *    in a newline, and are unchanged; after them (and the header, if the
- *    file was empty) comes exactly one line of 13 tab-separated fields.
+ *    file was empty) comes exactly one line of KB__LF_N2 tab-separated
+ *    fields.
+ * Mode bit 2 makes it a trial --against best (bit 3: promoted), bit 3 alone
+ * a trial against the candidate's own path, so every baseline is written.
  */
 #include <fcntl.h>
 #include <unistd.h>
 
 #include "fuzz.h"
 #include "kb.h"
+#include "ledger.h"
 #include "loop.h"
 
 static void copy_text(char *dst, size_t cap, const char *src)
@@ -62,6 +66,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     r.geomean.hi = fz_f64(&in);
     r.worst.est = fz_f64(&in);
     r.trial_seconds = fz_f64(&in);
+    kb__best_info bi = {.used = 1, .had_best = 1, .oracle_ratio = r.worst.est};
+    bi.promoted = (mode & 8) != 0;
+    if (!(mode & 4) && (mode & 8)) copy_text(r.against, sizeof r.against, r.candidate);
 
     /* The old contents: what is left, or, with mode bit 0, the header
      * followed by what is left (so the fuzzer reaches past the header
@@ -79,7 +86,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fz_write_file(path, old, old_len);
 
     char err[512] = "";
-    int rc = kb__ledger_append(path, &r, err, sizeof err);
+    int rc = kb__ledger_append(path, &r, mode & 4 ? &bi : NULL, err, sizeof err);
     fz_note("ledger_append", rc, err);
     size_t new_len;
     char *now = fz_keep(fz_read_file(path, &new_len));
@@ -110,7 +117,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             FZ_CHECK(line[i] != '\0', "a NUL in the line");
             tabs += line[i] == '\t';
         }
-        FZ_CHECK(tabs == 12, "%zu fields, not 13: %.*s", tabs + 1, (int)len, line);
+        FZ_CHECK(tabs == KB__LF_N2 - 1, "%zu fields, not %d: %.*s", tabs + 1, KB__LF_N2, (int)len,
+                 line);
     }
 
     /* The reader, on whatever is there now. */
