@@ -407,6 +407,14 @@ static void test_refuses_v1_ledger(void **state)
     assert_int_equal(kb__ledger_append(path, &r, NULL, err, sizeof err), KB__ECORRUPT);
     assert_non_null(strstr(err, "v1 ledger"));
     assert_non_null(strstr(err, "--ledger"));
+    /* The check a trial makes before it runs says the same, and a file not
+     * there yet is a new ledger. */
+    err[0] = 0;
+    assert_int_equal(kb__ledger_check(path, err, sizeof err), KB__ECORRUPT);
+    assert_non_null(strstr(err, "move it aside"));
+    char none[320];
+    path_in_dir(none, sizeof none, "not-there.tsv");
+    assert_int_equal(kb__ledger_check(none, err, sizeof err), 0);
     size_t len;
     char *text = slurp(path, &len);
     assert_string_equal(text, content);

@@ -94,6 +94,44 @@ int kb__ledger_header_version(const char *first_line)
     return 0;
 }
 
+/* The first line of an existing ledger (the bytes read from its start)
+ * is this kbench's header; else err says what it is and what to do. */
+static int header_ok(const char *first, size_t n, const char *path, char *err, size_t err_len)
+{
+    static const char header[] = KB__LEDGER_HEADER;
+    const size_t hlen = sizeof header - 1;
+    if (n >= hlen && memcmp(first, header, hlen) == 0) return 0;
+    const int v = kb__ledger_header_version(first);
+    if (v != 0) {
+        kb__errf(err, err_len,
+                 "%s is %s; this kbench appends only to a v%d ledger: move it aside (mv %s "
+                 "%s.v%d) or pass another --ledger file; kbench log reads both",
+                 path,
+                 v == 1 ? "a v1 ledger (an older kbench wrote it)" : "a ledger of a newer kbench",
+                 KB__LEDGER_VERSION, path, path, v);
+        return KB__ECORRUPT;
+    }
+    kb__errf(err, err_len,
+             "%s: not a kbench ledger (first line is not the results.tsv header); pass another "
+             "--ledger path",
+             path);
+    return KB__ECORRUPT;
+}
+
+int kb__ledger_check(const char *path, char *err, size_t err_len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) return 0; /* a new ledger, or one kb__ledger_append will explain */
+    char first[sizeof KB__LEDGER_HEADER + 1];
+    ssize_t n = pread(fd, first, sizeof first - 1, 0);
+    close(fd);
+    if (n <= 0) return 0;
+    first[n] = 0;
+    char *nl = memchr(first, '\n', (size_t)n);
+    if (nl) nl[1] = 0;
+    return header_ok(first, (size_t)n, path, err, err_len);
+}
+
 /* Under the lock: an empty file gets the header; anything else must already
  * be a v2 ledger and end with a complete line. */
 static int check_or_init(int fd, const char *path, off_t *size, char *err, size_t err_len)
@@ -124,24 +162,8 @@ static int check_or_init(int fd, const char *path, off_t *size, char *err, size_
     first[n] = 0;
     char *nl = memchr(first, '\n', (size_t)n);
     if (nl) nl[1] = 0;
-    if ((size_t)n >= hlen && memcmp(first, header, hlen) == 0) {
-        /* ours */
-    } else if (kb__ledger_header_version(first) != 0) {
-        kb__errf(err, err_len,
-                 "%s is %s; this kbench appends only to a v%d ledger: pass a new --ledger file "
-                 "(kbench log reads both)",
-                 path,
-                 kb__ledger_header_version(first) == 1 ? "a v1 ledger (an older kbench wrote it)"
-                                                       : "a ledger of a newer kbench",
-                 KB__LEDGER_VERSION);
-        return KB__ECORRUPT;
-    } else {
-        kb__errf(err, err_len,
-                 "%s: not a kbench ledger (first line is not the results.tsv header); pass "
-                 "another --ledger path",
-                 path);
-        return KB__ECORRUPT;
-    }
+    const int rc = header_ok(first, (size_t)n, path, err, err_len);
+    if (rc != 0) return rc;
     char last;
     if (pread(fd, &last, 1, st.st_size - 1) != 1) {
         kb__errf(err, err_len, "%s: cannot read: %s", path, strerror(errno));

@@ -65,6 +65,10 @@ int kb__ledger_format(const kb__result *r, const kb__best_info *bi, char *buf, s
  * write(2) per line: concurrent trials never interleave or tear lines. A
  * file with an older header is refused (KB__ECORRUPT, err says to start a
  * new file): its lines could not say what a v2 line says. */
+/* Before a trial: an existing file at path is a ledger this kbench can
+ * append to (0), else err says what it is and what to do, so no trial
+ * runs only to find its line cannot be written. */
+int kb__ledger_check(const char *path, char *err, size_t err_len);
 int kb__ledger_append(const char *path, const kb__result *r, const kb__best_info *bi, char *err,
                       size_t err_len);
 

@@ -17,6 +17,10 @@ int kb__trial_record(const kb__trial_opts *o, kb__record *rec, kb__result *r, kb
     const char *desc = rec->description ? rec->description : "";
     lerr[0] = 0;
     snprintf(r->description, sizeof r->description, "%s", desc);
+    if (rec->ledger && !o->verify_only) {
+        const int rc = kb__ledger_check(rec->ledger, err, err_len);
+        if (rc != 0) return rc;
+    }
     if (rec->in_trial) *rec->in_trial = 1;
     int rc = kb__trial_any(o, rec->state_dir, rec->cache, r, bi, err, err_len);
     if (rec->in_trial) *rec->in_trial = 0;
