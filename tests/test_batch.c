@@ -25,7 +25,8 @@
 
 /* A layout with one per-call input and outputs of the given data bytes,
  * each in a slot with a page of canary in front, as arena.c lays them. */
-static kb__layout layout(uint32_t n_lanes, const uint64_t *out_bytes, uint32_t n_outs) {
+static kb__layout layout(uint32_t n_lanes, const uint64_t *out_bytes, uint32_t n_outs)
+{
     kb__layout L;
     memset(&L, 0, sizeof L);
     L.n_lanes = n_lanes;
@@ -39,14 +40,16 @@ static kb__layout layout(uint32_t n_lanes, const uint64_t *out_bytes, uint32_t n
     return L;
 }
 
-static void test_lane_data_counts_outputs_only(void **s) {
+static void test_lane_data_counts_outputs_only(void **s)
+{
     (void)s;
     const uint64_t outs[2] = {8 * KIB, 64};
     kb__layout L = layout(100, outs, 2);
     assert_int_equal(kb__lane_data(&L), 8 * KIB + 64);
 }
 
-static void test_large_outputs_get_one_lane(void **s) {
+static void test_large_outputs_get_one_lane(void **s)
+{
     (void)s;
     const uint64_t out = 256 * KIB;
     kb__layout L = layout(126, &out, 1);
@@ -61,7 +64,8 @@ static void test_large_outputs_get_one_lane(void **s) {
     assert_int_equal(kb__batch_calls_max(&B, 2e6, 2 * MIB), 1);
 }
 
-static void test_l2_share_bounds_medium_outputs(void **s) {
+static void test_l2_share_bounds_medium_outputs(void **s)
+{
     (void)s;
     const uint64_t out = 16 * KIB;
     kb__layout L = layout(2000, &out, 1);
@@ -75,7 +79,8 @@ static void test_l2_share_bounds_medium_outputs(void **s) {
     assert_int_equal(kb__batch_calls_max(&T, 100e3, 1 * MIB), 8);
 }
 
-static void test_half_millisecond_floor(void **s) {
+static void test_half_millisecond_floor(void **s)
+{
     (void)s;
     const uint64_t out = 16 * KIB;
     kb__layout L = layout(2000, &out, 1);
@@ -90,7 +95,8 @@ static void test_half_millisecond_floor(void **s) {
     assert_int_equal(kb__batch_calls_max(&F, 1e3, 1 * MIB), 100);
 }
 
-static void test_no_outputs_or_no_timing(void **s) {
+static void test_no_outputs_or_no_timing(void **s)
+{
     (void)s;
     /* no output data: the lanes alone bound the batch */
     kb__layout N = layout(300, NULL, 0);
@@ -109,7 +115,8 @@ static void test_no_outputs_or_no_timing(void **s) {
 /* Which batches have their input sets read in before the clock
  * (kb__batch_reads_in): a warm target's fresh sets always; its timed sets
  * when the batch's sets fit in L2; a cold target's never. */
-static void test_reads_in_warm_sets_that_fit_l2(void **s) {
+static void test_reads_in_warm_sets_that_fit_l2(void **s)
+{
     (void)s;
     kb_target warm, cold;
     memset(&warm, 0, sizeof warm);
@@ -144,7 +151,8 @@ static void test_reads_in_warm_sets_that_fit_l2(void **s) {
     assert_false(kb__batch_reads_in(&cold, &cd, fresh, 2));
 }
 
-static void test_trial_reports_output_bytes(void **s) {
+static void test_trial_reports_output_bytes(void **s)
+{
     (void)s;
     kb_run r;
     KB_RUN(&r, "trial", (char *)kb_path("plugins/pq-l2/baseline.so"), "--json", "--budget", "0.5",
@@ -155,8 +163,7 @@ static void test_trial_reports_output_bytes(void **s) {
     assert_non_null(j);
     json_t *c0 = json_array_get(json_object_get(json_object_get(j, "kbench"), "cases"), 0);
     assert_non_null(c0);
-    assert_int_equal(json_integer_value(json_object_get(c0, "output_bytes_per_call")),
-                     65536 * 4);
+    assert_int_equal(json_integer_value(json_object_get(c0, "output_bytes_per_call")), 65536 * 4);
     const double ns = json_number_value(json_object_get(c0, "base_ns_per_call"));
     const json_int_t k = json_integer_value(json_object_get(c0, "calls_per_batch"));
     if (ns > 0.3e6 && kb__l2_bytes() < 4 * MIB) assert_int_equal(k, 1);
@@ -164,7 +171,8 @@ static void test_trial_reports_output_bytes(void **s) {
     json_decref(j);
 }
 
-int main(void) {
+int main(void)
+{
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lane_data_counts_outputs_only),
         cmocka_unit_test(test_large_outputs_get_one_lane),

@@ -20,21 +20,23 @@
 #include <sys/prctl.h>
 #include <sys/wait.h>
 
+#include "cli.h"
 #include "kb.h"
+#include "report.h"
+#include "session.h"
 #include "kb_run.h"
 
 #define FX(name) ((char *)kb_path("tests/fixtures/" name ".so"))
 
 static kb_run R; /* 80 KiB: not on the stack */
 
-
-#define assert_contains(s, sub)                                                     \
-    do {                                                                            \
-        if (!strstr((s), (sub))) {                                                  \
-            print_error("expected \"%s\" in \"%s\"\nstdout:\n%s\nstderr:\n%s\n", (sub), \
-                        (s), R.out, R.err);                                         \
-            fail();                                                                 \
-        }                                                                           \
+#define assert_contains(s, sub)                                                              \
+    do {                                                                                     \
+        if (!strstr((s), (sub))) {                                                           \
+            print_error("expected \"%s\" in \"%s\"\nstdout:\n%s\nstderr:\n%s\n", (sub), (s), \
+                        R.out, R.err);                                                       \
+            fail();                                                                          \
+        }                                                                                    \
     } while (0)
 
 static void expect(const char *status, int code)
@@ -53,8 +55,7 @@ static void expect_reason(const char *status, int code, const char *sub1, const 
     expect(status, code);
     const char *reason = kb_field(&R, "reason");
     assert_contains(reason, sub1);
-    if (sub2)
-        assert_contains(reason, sub2);
+    if (sub2) assert_contains(reason, sub2);
 }
 
 static void trial(const char *fixture)
@@ -89,8 +90,9 @@ static void on_its_merits(const char *fixture)
                       (!strcmp(st, "inconclusive") && R.code == 4) ||
                       (!strcmp(st, "keep") && R.code == 0);
     if (!timed || !(g >= 0.96))
-        print_error("expected a timing verdict at a ratio of 0.96 or more, got %s (%d) at %.4f\n%s\n%s\n",
-                    st, R.code, g, R.out, R.err);
+        print_error(
+            "expected a timing verdict at a ratio of 0.96 or more, got %s (%d) at %.4f\n%s\n%s\n",
+            st, R.code, g, R.out, R.err);
     assert_true(timed);
     assert_true(g >= 0.96);
     assert_int_equal(kb_leftovers(), 0);
@@ -227,17 +229,13 @@ static int output_inodes(pid_t pid, unsigned long *ino, int cap)
     int n = 0;
     while (f && fgets(line, sizeof line, f)) {
         unsigned long i;
-        if (!strstr(line, "/memfd:kb-outputs") ||
-            sscanf(line, "%*s %*s %*s %*s %lu", &i) != 1)
+        if (!strstr(line, "/memfd:kb-outputs") || sscanf(line, "%*s %*s %*s %*s %lu", &i) != 1)
             continue;
         int seen = 0;
-        for (int k = 0; k < n; k++)
-            seen |= ino[k] == i;
-        if (!seen && n < cap)
-            ino[n++] = i;
+        for (int k = 0; k < n; k++) seen |= ino[k] == i;
+        if (!seen && n < cap) ino[n++] = i;
     }
-    if (f)
-        fclose(f);
+    if (f) fclose(f);
     return n;
 }
 
@@ -247,8 +245,7 @@ static int output_inodes(pid_t pid, unsigned long *ino, int cap)
 static void test_29_outputs_not_shared(void **state)
 {
     (void)state;
-    if (geteuid() != 0)
-        skip();
+    if (geteuid() != 0) skip();
     pid_t kb = fork();
     if (kb == 0) {
         int null = open("/dev/null", O_WRONLY);
@@ -271,30 +268,24 @@ static void test_29_outputs_not_shared(void **state)
             char path[300], buf[512];
             snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
             FILE *f = fopen(path, "r");
-            if (!f)
-                continue;
+            if (!f) continue;
             int pid = 0, ppid = 0;
             if (fgets(buf, sizeof buf, f)) {
                 const char *rp = strrchr(buf, ')');
                 pid = atoi(buf);
-                if (rp)
-                    sscanf(rp + 2, "%*c %d", &ppid);
+                if (rp) sscanf(rp + 2, "%*c %d", &ppid);
             }
             fclose(f);
-            if (ppid == kb && pid > 0)
-                w[nw++] = pid;
+            if (ppid == kb && pid > 0) w[nw++] = pid;
         }
-        if (d)
-            closedir(d);
+        if (d) closedir(d);
         unsigned long a[64], b[64];
         const int na = nw == 2 ? output_inodes(w[0], a, 64) : 0;
         const int nb = nw == 2 ? output_inodes(w[1], b, 64) : 0;
-        if (!na || !nb)
-            continue;
+        if (!na || !nb) continue;
         looked = 1;
         for (int i = 0; i < na; i++)
-            for (int k = 0; k < nb; k++)
-                shared |= a[i] == b[k];
+            for (int k = 0; k < nb; k++) shared |= a[i] == b[k];
     }
     kill(kb, SIGKILL);
     int st;
@@ -317,7 +308,8 @@ static void test_26_cpu_between_calls(void **state)
     /* The batch function's return address on the stack, pointed at the
      * plugin's code: no mapping changes, only the CPU shows it. */
     trial(FX("fx_burns_cpu_after_return"));
-    expect_reason("rejected", 3, "used CPU outside timed calls", "work only inside prepare and run");
+    expect_reason("rejected", 3, "used CPU outside timed calls",
+                  "work only inside prepare and run");
     /* 60 us a gap: within the old allowance (200 us plus 1% of the wait). */
     trial(FX("fx_burns_cpu_after_return_little"));
     expect_reason("rejected", 3, "used CPU outside timed calls", NULL);

@@ -20,7 +20,10 @@
 
 #include <cmocka.h>
 
+#include "cli.h"
 #include "kb.h"
+#include "report.h"
+#include "session.h"
 
 #define NFIELDS 13
 
@@ -64,8 +67,7 @@ static void sample_result(kb__result *r, kb__status st, const char *desc)
 static char *slurp(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
+    if (!f) return NULL;
     size_t cap = 1 << 16, n = 0;
     char *buf = malloc(cap + 1);
     size_t got;
@@ -77,8 +79,7 @@ static char *slurp(const char *path, size_t *len)
         }
     }
     fclose(f);
-    if (buf)
-        buf[n] = '\0';
+    if (buf) buf[n] = '\0';
     *len = n;
     return buf;
 }
@@ -89,12 +90,10 @@ static int split(char *line, char **f, int max)
     int n = 0;
     char *p = line;
     for (;;) {
-        if (n < max)
-            f[n] = p;
+        if (n < max) f[n] = p;
         n++;
         char *t = strchr(p, '\t');
-        if (!t)
-            break;
+        if (!t) break;
         *t = '\0';
         p = t + 1;
     }
@@ -155,8 +154,7 @@ static void test_header_once_and_fields(void **state)
 
     assert_int_equal(split(line2, f, NFIELDS), NFIELDS);
     assert_string_equal(f[6], "incorrect");
-    for (int i = 7; i <= 10; i++)
-        assert_string_equal(f[i], "n/a");
+    for (int i = 7; i <= 10; i++) assert_string_equal(f[i], "n/a");
     assert_string_equal(f[12], "second");
     free(text);
 }
@@ -216,8 +214,7 @@ static void test_concurrent_appends(void **state)
     }
     assert_int_equal(lines, PROCS * EACH);
     for (int p = 0; p < PROCS; p++)
-        for (int i = 0; i < EACH; i++)
-            assert_int_equal(seen[p][i], 1);
+        for (int i = 0; i < EACH; i++) assert_int_equal(seen[p][i], 1);
     free(text);
 }
 
@@ -290,16 +287,13 @@ static void test_short_write_leaves_no_torn_line(void **state)
         if (pid == 0) {
             signal(SIGXFSZ, SIG_IGN);
             struct rlimit rl = {(rlim_t)len0 + (rlim_t)room, (rlim_t)len0 + (rlim_t)room};
-            if (setrlimit(RLIMIT_FSIZE, &rl) != 0)
-                _exit(10);
+            if (setrlimit(RLIMIT_FSIZE, &rl) != 0) _exit(10);
             kb__result rr;
             char e[512];
             sample_result(&rr, KB__ST_DISCARD, "this line does not fit");
             int rc = kb__ledger_append(path, &rr, e, sizeof e);
-            if (rc != KB__EIO)
-                _exit(11);
-            if (!strstr(e, path) || !strstr(e, "disk may be full"))
-                _exit(12);
+            if (rc != KB__EIO) _exit(11);
+            if (!strstr(e, path) || !strstr(e, "disk may be full")) _exit(12);
             _exit(0);
         }
         int status;

@@ -12,21 +12,9 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "loop.h"
+#include "session.h"
+#include "report.h"
 #include "trial.h"
-
-const char *kb__self_exe(void)
-{
-    static char path[PATH_MAX];
-    if (!path[0]) {
-        ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
-        if (n <= 0)
-            snprintf(path, sizeof path, "/proc/self/exe");
-        else
-            path[n] = 0;
-    }
-    return path;
-}
 
 /* "key: value" with control bytes in value shown as spaces: a file name
  * with a newline cannot add a "status: ok" line of its own. */

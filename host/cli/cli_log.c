@@ -17,7 +17,8 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "loop.h"
+#include "session.h"
+#include "report.h"
 
 enum {
     F_TS,

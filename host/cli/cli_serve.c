@@ -47,7 +47,8 @@
 #include <dirent.h>
 
 #include "cli.h"
-#include "loop.h"
+#include "session.h"
+#include "report.h"
 
 #define KB__REQ_MAX     65536       /* bytes in one request line */
 #define KB__OUT_MAX     (16u << 20) /* unread answers a client may leave */
@@ -72,34 +73,6 @@ static const char SERVE_HELP[] =
     "makes a best.\n";
 
 /* ---- small helpers -------------------------------------------------- */
-void kb__git_commit(const char *path, char *out, size_t n)
-{
-    out[0] = 0;
-    char dir[PATH_MAX], cmd[PATH_MAX + 96];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash)
-        *slash = 0;
-    else
-        snprintf(dir, sizeof dir, ".");
-    if (strchr(dir, '\'')) return;
-    snprintf(cmd, sizeof cmd, "git -C '%s' rev-parse --short=12 HEAD 2>/dev/null", dir);
-    FILE *p = popen(cmd, "r");
-    if (!p) return;
-    if (fgets(out, (int)n, p))
-        out[strcspn(out, "\r\n")] = 0;
-    else
-        out[0] = 0;
-    pclose(p);
-}
-
-const char *kb__worker_exe(void)
-{
-    const char *pre = getenv("KB_WORKER_EXEC_PREFIX");
-    if ((!pre || !*pre) && access("/proc/self/exe", X_OK) == 0) return "/proc/self/exe";
-    return kb__self_exe();
-}
-
 static double now_s(void)
 {
     return (double)kb__now_ns() / 1e9;

@@ -11,7 +11,8 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "loop.h"
+#include "session.h"
+#include "report.h"
 #include "trial.h"
 
 static const char TRIAL_HELP[] =

@@ -31,7 +31,8 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "loop.h"
+#include "session.h"
+#include "report.h"
 
 #define KB__WATCH_MAX 16
 #define KB__WATCH_MASK                                                                          \

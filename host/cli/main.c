@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include "cli.h"
-#include "loop.h"
 #include "kb.h"
 #include "proto.h"
 

@@ -33,7 +33,7 @@
 #include <xxhash.h>
 
 #ifndef KB_PIN_TOOL
-#include "loop.h"
+#include "kb.h"
 #else
 #include <limits.h>
 #define KB__PIN_MISMATCH 1

@@ -14,7 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "kb.h"
+#include "report.h"
 
 #ifndef KB_VERSION
 #define KB_VERSION "unknown"

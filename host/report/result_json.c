@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "loop.h"
+#include "report.h"
 
 json_t *kb__result_to_json(const kb__result *r, const kb__best_info *bi)
 {

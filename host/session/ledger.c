@@ -17,7 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "kb.h"
+#include "session.h"
 
 /* A copy of s with tabs, newlines and other control bytes turned into spaces,
  * so a field can never split the line or the columns. "n/a" when empty and

@@ -19,7 +19,9 @@
 
 #include "fuzz.h"
 #include "kb.h"
-#include "loop.h"
+#include "cli.h"
+#include "report.h"
+#include "session.h"
 
 static void copy_text(char *dst, size_t cap, const char *src)
 {
@@ -36,8 +38,7 @@ static void run_log(const char *path, const char *target)
     close(null);
     char *argv[] = {"log", "--ledger", (char *)path, "--target", (char *)target, NULL};
     int argc = target ? 5 : 3;
-    if (!target)
-        argv[3] = NULL;
+    if (!target) argv[3] = NULL;
     int rc = kb__cli_log(argc, argv);
     fflush(stdout);
     dup2(saved, 1);
@@ -87,8 +88,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rc != 0) {
         FZ_CHECK(err[0] && !strchr(err, '\n'), "bad message: '%s'", err);
         FZ_CHECK(new_len == old_len && memcmp(now, old, old_len) == 0,
-                 "a refused append changed the file (%zu -> %zu bytes): %s", old_len, new_len,
-                 err);
+                 "a refused append changed the file (%zu -> %zu bytes): %s", old_len, new_len, err);
     } else {
         size_t hl = sizeof header - 1, start = old_len;
         if (old_len == 0) {
