@@ -275,7 +275,7 @@ int kb__cli_report(int argc, char **argv)
                 "kbench report: gnuplot not found; install it (apt-get install gnuplot-nox) "
                 "or read the table from `kbench log`\n");
         unload(&rows);
-        return 70;
+        return KB__EXIT_SOFTWARE;
     }
     double lo = INFINITY, hi = -INFINITY;
     size_t kept = 0, failed = 0;
@@ -294,7 +294,7 @@ int kb__cli_report(int argc, char **argv)
     if (!g) {
         fprintf(stderr, "kbench report: cannot run gnuplot: %s\n", strerror(errno));
         unload(&rows);
-        return 70;
+        return KB__EXIT_SOFTWARE;
     }
     fprintf(g, "set terminal pngcairo size 1100,600 font 'sans,11'\nset output \"%s\"\n", plot);
     fprintf(g, "set title \"%s\"\n", title ? title : "");
@@ -338,7 +338,7 @@ int kb__cli_report(int argc, char **argv)
     unload(&rows);
     if (st != 0) {
         fprintf(stderr, "kbench report: gnuplot failed (status %d)\n", st);
-        return 70;
+        return KB__EXIT_SOFTWARE;
     }
     printf("%s: %zu trials of %s\n", plot, (size_t)rows.n, target);
     return 0;

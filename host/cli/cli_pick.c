@@ -61,7 +61,7 @@ int kb__cli_pick(int argc, char **argv)
     kb__ctx_cache cache;
     memset(&cache, 0, sizeof cache);
     kb__result *r = calloc(1, sizeof *r);
-    if (!r) return 70;
+    if (!r) return KB__EXIT_SOFTWARE;
     char target[64] = "", err[1024];
     const char *best = NULL;
     double best_ratio = INFINITY;
@@ -93,8 +93,7 @@ int kb__cli_pick(int argc, char **argv)
         /* A refusal for missing CPU features is "unsupported", not a failure. */
         const int unsupported = r->status == KB__ST_REJECTED && strstr(r->reason, "lacks");
         const char *st = unsupported ? "unsupported" : kb__status_name(r->status);
-        const int timed = r->status == KB__ST_KEEP || r->status == KB__ST_DISCARD ||
-                          r->status == KB__ST_INCONCLUSIVE;
+        const int timed = kb__status_timed(r->status);
         if (r->status == KB__ST_KEEP && r->geomean.est < best_ratio) {
             best_ratio = r->geomean.est;
             best = path;

@@ -210,7 +210,7 @@ static char *run_job(kb__server *sv, const json_t *req)
 {
     const char *op = jstr(req, "op");
     const char *refused = pinned(sv, req);
-    if (refused) return json_line(error_doc(req, op, refused, 64));
+    if (refused) return json_line(error_doc(req, op, refused, KB__EXIT_USAGE));
     const int verify = !strcmp(op, "verify");
     kb__trial_opts o;
     memset(&o, 0, sizeof o);
@@ -227,7 +227,8 @@ static char *run_job(kb__server *sv, const json_t *req)
     const char *state = jstr(req, "state") ? jstr(req, "state") : sv->state_dir;
     double gain = 1, worst = 5, seed = 0;
     if (!o.candidate)
-        return json_line(error_doc(req, op, "\"candidate\" (a path to a .so) is required", 64));
+        return json_line(
+            error_doc(req, op, "\"candidate\" (a path to a .so) is required", KB__EXIT_USAGE));
     if (jnum(req, "budget", &o.budget) || jnum(req, "min_gain", &gain) ||
         jnum(req, "worst_case", &worst) || jnum(req, "seed", &seed) || !(o.budget > 0) ||
         o.budget > 3600 || gain < 0 || worst < 0 || seed < 0)
@@ -239,23 +240,25 @@ static char *run_job(kb__server *sv, const json_t *req)
     o.rule.worst_case = worst / 100.0;
     o.seed = (uint64_t)seed;
     kb__result *r = calloc(1, sizeof *r);
-    if (!r) return json_line(error_doc(req, op, "out of memory", 70));
+    if (!r) return json_line(error_doc(req, op, "out of memory", KB__EXIT_SOFTWARE));
     kb__best_info bi;
     char err[1024];
     snprintf(r->description, sizeof r->description, "%s", desc ? desc : "");
     int rc = kb__trial_any(&o, state, &sv->cache, r, &bi, err, sizeof err);
     if (rc != 0) {
         free(r);
-        return json_line(error_doc(req, op, err, rc == KB__EUSAGE ? 64 : 70));
+        return json_line(
+            error_doc(req, op, err, rc == KB__EUSAGE ? KB__EXIT_USAGE : KB__EXIT_SOFTWARE));
     }
     kb__best_describe(&bi, desc ? desc : "", r->description, sizeof r->description);
     if (ledger) kb__git_commit(o.candidate, r->git_commit, sizeof r->git_commit);
     int code = kb__status_exit_code(r->status);
     char lerr[1024] = "";
-    if (ledger && !verify && kb__ledger_append(ledger, r, lerr, sizeof lerr) != 0) code = 70;
+    if (ledger && !verify && kb__ledger_append(ledger, r, lerr, sizeof lerr) != 0)
+        code = KB__EXIT_SOFTWARE;
     json_t *doc = kb__result_to_json(r, &bi);
     free(r);
-    if (!doc) return json_line(error_doc(req, op, "out of memory", 70));
+    if (!doc) return json_line(error_doc(req, op, "out of memory", KB__EXIT_SOFTWARE));
     json_object_set_new(doc, "op", json_string(op));
     const json_t *id = json_object_get(req, "id");
     if (id) json_object_set(doc, "id", (json_t *)id);
@@ -424,7 +427,8 @@ static void handle_line(kb__server *sv, kb__client *c, const char *line, size_t 
                                      "status or shutdown",
                                      -1));
     } else if ((!strcmp(op, "trial") || !strcmp(op, "verify")) && !jstr(req, "candidate")) {
-        client_send_doc(c, error_doc(req, op, "\"candidate\" (a path to a .so) is required", 64));
+        client_send_doc(
+            c, error_doc(req, op, "\"candidate\" (a path to a .so) is required", KB__EXIT_USAGE));
     } else if (!strcmp(op, "trial") || !strcmp(op, "verify")) {
         pthread_mutex_lock(&sv->mu);
         const uint32_t ahead = sv->n_queued + (sv->running ? 1 : 0);
@@ -611,7 +615,7 @@ int kb__cli_serve(int argc, char **argv)
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     kb__server *sv = calloc(1, sizeof *sv);
-    if (!sv) return 70;
+    if (!sv) return KB__EXIT_SOFTWARE;
     optind = 1;
     for (int c; (c = getopt_long(argc, argv, "h", opts, NULL)) != -1;) {
         if (c == 'S')
@@ -648,7 +652,7 @@ int kb__cli_serve(int argc, char **argv)
         close(sv->lfd);
         unlink(sv->socket_path);
         free(sv);
-        return 70;
+        return KB__EXIT_SOFTWARE;
     }
     pthread_mutex_init(&sv->mu, NULL);
     pthread_cond_init(&sv->cv, NULL);
@@ -669,7 +673,7 @@ int kb__cli_serve(int argc, char **argv)
         close(sv->lfd);
         unlink(sv->socket_path);
         free(sv);
-        return 70;
+        return KB__EXIT_SOFTWARE;
     }
     fprintf(stderr, "kbench serve: listening on %s (pid %d)\n", sv->socket_path, (int)getpid());
 
@@ -847,17 +851,9 @@ static json_t *list_doc(const kb__server *sv)
 {
     json_t *d = json_object(), *targets = json_array();
     json_object_set_new(d, "op", json_string("list"));
-    char exe_dir[PATH_MAX], build[PATH_MAX + 16];
-    snprintf(exe_dir, sizeof exe_dir, "%s", kb__self_exe());
-    char *slash = strrchr(exe_dir, '/');
-    if (slash) *slash = 0;
-    snprintf(build, sizeof build, "%s/oracles", exe_dir);
-    const char *roots[3] = {sv->oracles_dir, build, KB_INSTALL_ORACLE_DIR};
-    for (int i = 0; i < 3; i++) {
-        int dup = !roots[i];
-        for (int j = 0; j < i && !dup; j++) dup = roots[j] && !strcmp(roots[j], roots[i]);
-        if (!dup) list_root(roots[i], targets);
-    }
+    kb__oracle_roots roots;
+    kb__oracle_roots_get(sv->oracles_dir, &roots);
+    for (int i = 0; i < roots.n; i++) list_root(roots.dir[i], targets);
     json_object_set_new(d, "targets", targets);
     return d;
 }
@@ -893,7 +889,7 @@ int kb__trial_remote(const kb__remote_req *q)
                 "--socket %s`, or drop --server\n",
                 q->socket_path, strerror(errno), q->socket_path);
         if (fd >= 0) close(fd);
-        return 70;
+        return KB__EXIT_SOFTWARE;
     }
     json_t *req = json_object();
     json_object_set_new(req, "op", json_string(o->verify_only ? "verify" : "trial"));
@@ -931,7 +927,7 @@ int kb__trial_remote(const kb__remote_req *q)
             fprintf(stderr, "kbench: lost the server at %s: %s\n", q->socket_path, strerror(errno));
             free(line);
             close(fd);
-            return 70;
+            return KB__EXIT_SOFTWARE;
         }
         off += (size_t)n;
     }
@@ -940,7 +936,7 @@ int kb__trial_remote(const kb__remote_req *q)
     /* Answers: any number of {"queued": ...}, then the verdict or an error. */
     size_t cap = 1 << 16, have = 0;
     char *buf = malloc(cap);
-    int code = 70;
+    int code = KB__EXIT_SOFTWARE;
     for (int done = 0; buf && !done;) {
         char *nl = memchr(buf, '\n', have);
         if (!nl) {
@@ -979,7 +975,7 @@ int kb__trial_remote(const kb__remote_req *q)
                 fprintf(stderr, "kbench: queued behind %lld trial(s)\n", (long long)pos);
         } else if (e) {
             fprintf(stderr, "kbench: %s\n", e);
-            code = json_is_integer(ec) ? (int)json_integer_value(ec) : 70;
+            code = json_is_integer(ec) ? (int)json_integer_value(ec) : KB__EXIT_SOFTWARE;
             done = 1;
         } else {
             kb__result *r = calloc(1, sizeof *r);
@@ -1001,7 +997,7 @@ int kb__trial_remote(const kb__remote_req *q)
                 fflush(stdout);
                 const char *le = jstr(doc, "ledger_error");
                 if (le) fprintf(stderr, "kbench: %s\n", le);
-                code = json_is_integer(ec) ? (int)json_integer_value(ec) : 70;
+                code = json_is_integer(ec) ? (int)json_integer_value(ec) : KB__EXIT_SOFTWARE;
             }
             free(r);
             done = 1;

@@ -199,7 +199,7 @@ int kb__cli_trial(int argc, char **argv, int verify_only)
     }
 
     kb__result *r = calloc(1, sizeof *r);
-    if (!r) return 70;
+    if (!r) return KB__EXIT_SOFTWARE;
     snprintf(r->description, sizeof r->description, "%s", desc);
     char err[1024];
     kb__best_info bi;
@@ -207,7 +207,7 @@ int kb__cli_trial(int argc, char **argv, int verify_only)
     if (rc != 0) {
         fprintf(stderr, "kbench: %s\n", err);
         free(r);
-        return rc == KB__EUSAGE ? KB__EXIT_USAGE : 70;
+        return rc == KB__EUSAGE ? KB__EXIT_USAGE : KB__EXIT_SOFTWARE;
     }
     kb__best_describe(&bi, desc, r->description, sizeof r->description);
     if (ledger) kb__git_commit(o.candidate, r->git_commit, sizeof r->git_commit);
@@ -224,7 +224,7 @@ int kb__cli_trial(int argc, char **argv, int verify_only)
     int code = kb__status_exit_code(r->status);
     if (ledger && !verify_only && kb__ledger_append(ledger, r, err, sizeof err) != 0) {
         fprintf(stderr, "kbench: %s\n", err);
-        code = 70;
+        code = KB__EXIT_SOFTWARE;
     }
     free(r);
     return code;

@@ -245,7 +245,7 @@ int kb__cli_watch(int argc, char **argv)
         fprintf(stderr, "kbench watch: cannot start: %s\n", strerror(errno));
         free(ws);
         if (ifd >= 0) close(ifd);
-        return 70;
+        return KB__EXIT_SOFTWARE;
     }
     const uint64_t t0 = kb__now_ns();
     for (int i = 0; i < n; i++) {

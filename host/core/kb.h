@@ -46,16 +46,31 @@ typedef enum kb__status {
 } kb__status;
 
 const char *kb__status_name(kb__status s);
-/* Documented exit codes: keep 0, discard 1, incorrect 2, crash/timeout/
- * rejected 3, inconclusive 4; usage errors are 64 (EX_USAGE). */
+/* 1 for the verdicts of a trial that was timed (keep, discard,
+ * inconclusive): only these carry ratios. */
+int kb__status_timed(kb__status s);
+/* The documented exit codes (`kbench trial --help`): a verdict's, then
+ * kbench's own failures, numbered as sysexits.h numbers them. */
+#define KB__EXIT_KEEP         0 /* keep, or correct for verify */
+#define KB__EXIT_DISCARD      1
+#define KB__EXIT_INCORRECT    2
+#define KB__EXIT_FAILED       3 /* crash, timeout or rejected */
+#define KB__EXIT_INCONCLUSIVE 4
+#define KB__EXIT_USAGE        64 /* EX_USAGE: the command line is wrong */
+#define KB__EXIT_SOFTWARE     70 /* EX_SOFTWARE: kbench itself failed (memory, files, a server) */
 int kb__status_exit_code(kb__status s);
-#define KB__EXIT_USAGE 64
 
 /* What a verdict holds of a target's cases (the trial's kb__result): at
  * most this many cases, each named in fewer than KB__CASE_NAME_LEN bytes;
  * kb__spec_check refuses a target with more or longer. */
 #define KB__RESULT_MAX_CASES 64
 #define KB__CASE_NAME_LEN    96
+
+/* ---- clock and random numbers (clock.c, rng.c) ---------------------- */
+/* CLOCK_MONOTONIC in ns. */
+uint64_t kb__now_ns(void);
+/* Advances *state and returns the next SplitMix64 output. */
+uint64_t kb__splitmix64(uint64_t *state);
 
 /* ---- digests and files (digest.c) ----------------------------------- */
 /* XXH3-64 of bytes, and as 16 lowercase hex digits + NUL. */

@@ -81,6 +81,15 @@ void kb__oracle_roots_get(const char *extra_dir, kb__oracle_roots *r)
         }
     }
     snprintf(r->dir[r->n++], sizeof r->dir[0], "%s", KB_INSTALL_ORACLE_DIR);
+    /* An install at the configured prefix names it twice; search it once. */
+    int kept = 0;
+    for (int i = 0; i < r->n; i++) {
+        int dup = 0;
+        for (int j = 0; j < kept && !dup; j++) dup = !strcmp(r->dir[j], r->dir[i]);
+        if (!dup && kept != i) memcpy(r->dir[kept], r->dir[i], sizeof r->dir[0]);
+        kept += !dup;
+    }
+    r->n = kept;
 }
 
 int kb__oracle_find(const char *target, const char *extra_dir, char *path, size_t path_len,

@@ -16,8 +16,8 @@ int kb__is_target_name(const char *s);
 /* The directories holding <target>/oracle.so, in the order they are
  * searched: extra_dir (when non-NULL and non-empty), <exe dir>/oracles (a
  * build tree), <exe dir>/../lib/kbench/oracles (an install moved to another
- * prefix), then KB_INSTALL_ORACLE_DIR (the configured prefix). `kbench
- * list`, serve's `list` and kb__oracle_find all search these. */
+ * prefix), then KB_INSTALL_ORACLE_DIR (the configured prefix), each once.
+ * `kbench list`, serve's `list` and kb__oracle_find all search these. */
 #define KB__ORACLE_ROOTS_MAX 4
 typedef struct kb__oracle_roots {
     int n;

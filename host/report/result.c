@@ -20,12 +20,6 @@
 #define KB_VERSION "unknown"
 #endif
 
-static int timed(const kb__result *r)
-{
-    return r->status == KB__ST_KEEP || r->status == KB__ST_DISCARD ||
-           r->status == KB__ST_INCONCLUSIVE;
-}
-
 /* ---- the block ------------------------------------------------------ */
 /* "key: value\n" with control bytes in value shown as spaces. */
 static void kv_str(FILE *f, const char *key, const char *v)
@@ -50,7 +44,7 @@ static void kv_num(FILE *f, const char *key, int show, const char *fmt, double v
 void kb__result_print_block(const kb__result *r, void *file)
 {
     FILE *f = file;
-    int t = timed(r);
+    int t = kb__status_timed(r->status);
     fputs("---\n", f);
     kv_str(f, "target", r->target);
     kv_str(f, "candidate", r->candidate);
@@ -126,7 +120,7 @@ static void md_text(FILE *f, const char *s)
 void kb__result_print_md(const kb__result *r, void *file)
 {
     FILE *f = file;
-    int t = timed(r);
+    int t = kb__status_timed(r->status);
     fputs("**", f);
     md_text(f, r->target[0] ? r->target : "?");
     fputs("** ", f);
@@ -196,7 +190,7 @@ void kb__result_print_table(const kb__result *r, void *file)
         int len = (int)strnlen(r->cases[i].name, sizeof r->cases[i].name);
         w = len > w ? len : w;
     }
-    int t = timed(r);
+    int t = kb__status_timed(r->status);
     fprintf(f, "%-*s %8s %12s %13s %13s %8s %-20s %10s %10s %6s\n", w, "case", "samples",
             "calls/batch", "cand ns/call", "base ns/call", "ratio", "ci90 [lo, hi]", "cand GB/s",
             "GFLOP/s", "roof%");
@@ -371,7 +365,7 @@ static void json_case(FILE *f, const kb__result *r, const kb__case_result *c, in
 void kb__result_print_json(const kb__result *r, void *file)
 {
     FILE *f = file;
-    int t = timed(r);
+    int t = kb__status_timed(r->status);
     uint32_t n = r->n_cases < 64 ? r->n_cases : 64;
     char buf[256], seed[24];
     snprintf(seed, sizeof seed, "0x%016" PRIx64, r->seed);

@@ -41,13 +41,6 @@ int kb__worker_emulated(void)
     return emulated();
 }
 
-uint64_t kb__now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* Removes LD_* and GLIBC_TUNABLES from this (forked) process's environment
  * in place: no allocation, so safe in the child of a threaded host. */
 static void drop_loader_env(void)

@@ -129,8 +129,6 @@ int kb__worker_quit(kb__worker *w, double timeout_s, kb__failure *fail);
 /* SIGKILL the whole process group and reap. Idempotent. */
 void kb__worker_kill(kb__worker *w);
 
-uint64_t kb__now_ns(void);
-
 /* Workers run through KB_WORKER_EXEC_PREFIX (an emulator): their threads,
  * CPU time, filters and memory map are the emulator's as much as theirs. */
 int kb__worker_emulated(void);

@@ -31,17 +31,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "paths.h"
 #include "session.h"
-
-static int target_ok(const char *s)
-{
-    size_t n = strnlen(s, 64);
-    if (n == 0 || n == 64) return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
-            return 0;
-    return 1;
-}
 
 /* --state DIR, else $KBENCH_STATE_DIR, else ./.kbench (state.c). */
 static const char *state_root(const char *state_dir, char *buf, size_t len)
@@ -56,7 +47,7 @@ static const char *state_root(const char *state_dir, char *buf, size_t len)
 static int best_paths(const char *state_dir, const char *target, kb__best *b, char *err,
                       size_t err_len)
 {
-    if (!target_ok(target)) {
+    if (!kb__is_target_name(target)) {
         kb__errf(err, err_len, "target name '%s' cannot name a state directory", target);
         return KB__EUSAGE;
     }
@@ -349,11 +340,6 @@ out:
     return rc;
 }
 
-static int timed(kb__status s)
-{
-    return s == KB__ST_KEEP || s == KB__ST_DISCARD || s == KB__ST_INCONCLUSIVE;
-}
-
 int kb__trial_best(const kb__trial_opts *o, const char *state_dir, kb__ctx_cache *cache,
                    kb__result *r, kb__best_info *bi, char *err, size_t err_len)
 {
@@ -392,7 +378,7 @@ int kb__trial_best(const kb__trial_opts *o, const char *state_dir, kb__ctx_cache
     }
     if ((rc = kb__trial_run(&oo, cache, r, err, err_len)) != 0) goto out;
     snprintf(r->description, sizeof r->description, "%s", desc);
-    if (!timed(r->status)) {
+    if (!kb__status_timed(r->status)) {
         snprintf(bi->note, sizeof bi->note, "%s: the best is unchanged",
                  kb__status_name(r->status));
         goto out;
@@ -424,8 +410,8 @@ int kb__trial_best(const kb__trial_opts *o, const char *state_dir, kb__ctx_cache
         r2 = calloc(1, sizeof *r2);
         kb__trial_opts o2 = *o;
         o2.against = NULL;
-        if (r2 && kb__trial_run(&o2, cache, r2, err, err_len) == 0 && timed(r2->status) &&
-            !strcmp(r2->cand_digest, r->cand_digest)) {
+        if (r2 && kb__trial_run(&o2, cache, r2, err, err_len) == 0 &&
+            kb__status_timed(r2->status) && !strcmp(r2->cand_digest, r->cand_digest)) {
             bi->oracle_ratio = r2->geomean.est;
             bi->oracle_ratio_source = "measured";
         }

@@ -44,11 +44,6 @@ static void ratio(char *out, size_t out_len, int timed, double v)
         snprintf(out, out_len, "n/a");
 }
 
-static int timed_status(kb__status s)
-{
-    return s == KB__ST_KEEP || s == KB__ST_DISCARD || s == KB__ST_INCONCLUSIVE;
-}
-
 /* Writes all of buf with one write(2); on a short write, cuts the file back
  * to `size` so no torn line is left for the next reader. */
 static int write_line(int fd, const char *path, const char *buf, size_t len, off_t size, char *err,
@@ -143,7 +138,7 @@ static int format_line(const kb__result *r, char *buf, size_t buf_len)
     field(odigest, sizeof odigest, r->oracle_digest, 1);
     field(commit, sizeof commit, r->git_commit, 1);
     field(desc, sizeof desc, r->description, 0);
-    int timed = timed_status(r->status);
+    int timed = kb__status_timed(r->status);
     ratio(g, sizeof g, timed, r->geomean.est);
     ratio(lo, sizeof lo, timed, r->geomean.lo);
     ratio(hi, sizeof hi, timed, r->geomean.hi);

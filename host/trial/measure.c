@@ -24,14 +24,6 @@
 #define KB__MIN_PAIRS_CLEAR 8    /* enough for a clear-cut result */
 #define KB__NOISE_MAX_PCT   15.0 /* per-sample noise past which CIs are widened, calibrated or not */
 
-static uint64_t mix(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15u);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-    return z ^ (z >> 31);
-}
-
 /* The sets a case's timed batches use. A cold target's: all of them (the
  * worker rotates through their replicas). A warm one's: as many as fit in
  * half the last-level cache together, at least 4: sixteen sets of a large
@@ -65,7 +57,7 @@ static void order_fill(uint32_t *order, uint32_t n, uint32_t n_sets, uint64_t *r
         uint32_t perm[KB__SETS];
         for (uint32_t i = 0; i < n_sets; i++) perm[i] = i;
         for (uint32_t i = n_sets; i > 1; i--) {
-            const uint32_t j = (uint32_t)(mix(rng) % i), tmp = perm[i - 1];
+            const uint32_t j = (uint32_t)(kb__splitmix64(rng) % i), tmp = perm[i - 1];
             perm[i - 1] = perm[j];
             perm[j] = tmp;
         }
@@ -273,7 +265,7 @@ static int probe_case(const kb_target *t, kb__case_data *cd, double ov, kb__side
     const int cold = (t->flags & KB_TARGET_COLD_INPUTS) != 0;
     const uint32_t per = KB__PROBE_GROUP <= cd->layout.n_lanes ? KB__PROBE_GROUP : 1;
     const uint32_t n_pairs = cold ? KB__PROBE_GROUPS / 2 : KB__PROBE_GROUPS;
-    const int phase = (int)(mix(rng) & 1);
+    const int phase = (int)(kb__splitmix64(rng) & 1);
     int n = 0;
     for (uint32_t j = 0; j < n_pairs; j++) {
         const int cand_first = ((int)j ^ phase) & 1;
@@ -323,7 +315,8 @@ static int fresh_probe(const kb_target *t, kb__case_data *cases, uint32_t n_case
         ns[m++] = (size_t)n;
     }
     if (!m) return 0;
-    const kb__ci g = kb__bootstrap_mean_of_medians(groups, ns, m, mix(rng), KB__RESAMPLES);
+    const kb__ci g =
+        kb__bootstrap_mean_of_medians(groups, ns, m, kb__splitmix64(rng), KB__RESAMPLES);
     r->fresh_ratio = exp(g.est);
     r->fresh_lo = exp(g.lo);
     r->fresh_hi = exp(g.hi);
@@ -462,7 +455,7 @@ int kb__measure(const kb__trial_opts *o, const kb_target *t, kb__case_data *case
 {
     uint64_t rng;
     if (getrandom(&rng, sizeof rng, 0) != sizeof rng) rng = kb__now_ns();
-    const uint64_t stats_seed = mix(&rng);
+    const uint64_t stats_seed = kb__splitmix64(&rng);
     const uint64_t t_start = kb__now_ns();
     const double budget_ns = o->budget * 1e9;
     int rc;
@@ -478,7 +471,7 @@ int kb__measure(const kb__trial_opts *o, const kb_target *t, kb__case_data *case
     for (uint32_t c = 0; c < n_cases; c++) cases[c].touch_max = l2;
     for (uint32_t c = 0; c < n_cases; c++)
         if (cases[c].layout.n_reps > 1)
-            cases[c].rep_next = (uint32_t)(mix(&rng) % cases[c].layout.n_reps);
+            cases[c].rep_next = (uint32_t)(kb__splitmix64(&rng) % cases[c].layout.n_reps);
     for (uint32_t c = 0; c < n_cases; c++) {
         const uint32_t n_sets = timed_sets(t, &cases[c]);
         for (uint32_t i = 0; i < KB__MAX_ORDER; i++) order[i] = i % n_sets;
@@ -520,13 +513,14 @@ int kb__measure(const kb__trial_opts *o, const kb_target *t, kb__case_data *case
     for (uint32_t round = 0;; round++) {
         for (uint32_t c = 0; c < n_cases; c++) perm[c] = c;
         for (uint32_t c = n_cases; c > 1; c--) {
-            uint32_t j = (uint32_t)(mix(&rng) % c), tmp = perm[c - 1];
+            uint32_t j = (uint32_t)(kb__splitmix64(&rng) % c), tmp = perm[c - 1];
             perm[c - 1] = perm[j];
             perm[j] = tmp;
         }
         for (uint32_t pi = 0; pi < n_cases; pi++) {
             const uint32_t c = perm[pi];
-            const double jitter = 0.75 + 0.5 * (double)(mix(&rng) >> 11) / 9007199254740992.0;
+            const double jitter =
+                0.75 + 0.5 * (double)(kb__splitmix64(&rng) >> 11) / 9007199254740992.0;
             uint64_t k = (uint64_t)((double)smp[c].calls * jitter);
             if (k == 0) k = 1;
             if (k > smp[c].max_calls) k = smp[c].max_calls;
@@ -534,7 +528,7 @@ int kb__measure(const kb__trial_opts *o, const kb_target *t, kb__case_data *case
             const uint32_t n_order = order_len(k, n_sets);
             order_fill(order, n_order, n_sets, &rng);
             const double tmo = 1.0 + 50.0 * per_call[c] * (double)k / 1e9;
-            const int phase = (int)(mix(&rng) & 1);
+            const int phase = (int)(kb__splitmix64(&rng) & 1);
             for (int half = 0; half < 2; half++) {
                 const int cand_first = (half ^ phase) == 0;
                 kb__side *first = cand_first ? cand : base, *second = cand_first ? base : cand;
