@@ -1,6 +1,6 @@
 /*
- * sandbox.h -- host side of a worker: spawn it locked down, talk to it
- * under a deadline, and turn its death into a verdict.
+ * sandbox.h -- host side of a worker: spawn it locked down (spawn.c), talk
+ * to it under a deadline and turn its death into a verdict (channel.c).
  */
 #ifndef KB_SANDBOX_H
 #define KB_SANDBOX_H
@@ -86,22 +86,25 @@ typedef struct kb__worker {
     int64_t last_excess;
 } kb__worker;
 
-/* CPU the worker may use between calls, summed over the trial. The harness
- * uses next to none there: it is blocked in its receive before the host has
- * read the reply (0 us in all but 4 of 8,200 gaps, 145 us at most, never
- * over 145 us summed over a trial: docs/robustness.md, threat 26). More is
- * the plugin working where nothing times it, which on the shared CPU is
- * also time taken from the other side's batches. So the allowance is fixed,
- * never scaled by how long the worker waited: a slack for rare preemption
- * spikes plus a little per gap, which bounds what a plugin may take from
- * the baseline to under 0.7% of a 3 ms batch. */
-#define KB__IDLE_CPU_ALLOW_NS   2000000.0 /* plus ... */
-#define KB__IDLE_CPU_PER_GAP_NS 20000.0   /* per gap, over what the baseline used */
-/* A worker's own backstop, checked at every request, whatever the other
- * side does. Above the bound in measure.c because it cannot see the
- * machine: a VM whose host steals CPU charges an honest worker's bookkeeping
- * 130-150 us a gap; the baseline is charged the same, which is why the
- * trial's bound is relative to the baseline's own idle CPU. */
+/* CPU a worker may use between calls, where nothing times it. The harness
+ * there is blocked in its receive before the host has read the reply
+ * (docs/robustness.md, threat 26), so CPU used there is the plugin working
+ * untimed, which on the shared CPU is also time taken from the other side's
+ * batches. Neither bound below grows with how long the worker waited. Two
+ * bounds hold, on the idle CPU summed over a worker's gaps:
+ *
+ * - The trial's (check_idle in trial/measure.c, once timing is over): the
+ *   candidate's may not exceed KB__IDLE_CPU_ALLOW_NS plus, per gap, twice
+ *   the baseline's own mean idle CPU per gap plus KB__IDLE_CPU_PER_GAP_NS.
+ *   Relative to the baseline because a machine that charges an honest
+ *   worker's bookkeeping (a VM whose host steals CPU) charges both sides
+ *   alike.
+ * - Each worker's backstop (kb__worker_call, at every request, whatever the
+ *   other side does): KB__IDLE_CPU_BACKSTOP_NS plus
+ *   KB__IDLE_CPU_BACKSTOP_PER_GAP_NS per gap. Looser, because it cannot see
+ *   the baseline and so cannot tell such a machine from a plugin at work. */
+#define KB__IDLE_CPU_ALLOW_NS            2000000.0
+#define KB__IDLE_CPU_PER_GAP_NS          20000.0
 #define KB__IDLE_CPU_BACKSTOP_NS         5000000.0
 #define KB__IDLE_CPU_BACKSTOP_PER_GAP_NS 200000.0
 
@@ -109,6 +112,10 @@ typedef struct kb__worker {
  * prepared (its RLIMIT_AS soft limit; see kb__worker_call). */
 #define KB__MEM_HEADROOM (UINT64_C(2) << 30)
 
+/* Starts a worker (spawn.c): a fresh exec of `exe` with lim applied. Returns
+ * once the exec has happened; a setup step of the child that failed (a limit,
+ * the CPU pin, the exec) makes it KB__ECHILD with err naming the step and
+ * its errno. */
 int kb__worker_spawn(kb__worker *w, const char *exe, const char *label, const kb__limits *lim,
                      char *err, size_t err_len);
 
