@@ -265,7 +265,7 @@ static int lock_down(int sock)
                  strerror(errno));
         return -1;
     }
-    /* Under an emulator (KB_WORKER_EXEC_PREFIX, see sandbox.c) a filter
+    /* Under an emulator (KB_WORKER_EXEC_PREFIX, see spawn.c) a filter
      * would judge the emulator's system calls, not the plugin's, and
      * qemu-user refuses to install one: emulated runs go without. */
     const char *emu = getenv("KB_WORKER_EXEC_PREFIX");
