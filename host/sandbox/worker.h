@@ -1,8 +1,9 @@
 /*
- * worker.h -- what the parts of the worker share (worker.c: the request
- * loop, replies, fault reports and the sandbox; worker_load.c: loading the
- * plugin; worker_case.c: a case's memory, prepare and verify;
- * worker_batch.c: timed batches). Only the worker process uses them.
+ * worker.h -- what the parts of the worker share (worker_main.c: the
+ * request loop; worker.c: replies, fault reports and the lock-down;
+ * worker_load.c: loading the plugin; worker_case.c: a case's memory,
+ * prepare and verify; worker_batch.c: timed batches). Only the worker
+ * process uses them.
  */
 #ifndef KB_WORKER_H
 #define KB_WORKER_H
@@ -173,6 +174,12 @@ void kb__wk_vm_usage(uint64_t *used, uint64_t *limit);
 uint64_t kb__wk_count_threads(void);
 int kb__wk_fp_changed(kb__fpctl before, uint32_t req_flags, char *msg, size_t len);
 void kb__wk_nomem_note(int rc, char *note, size_t len);
+
+/* Before any request (worker.c): handlers that name a fault, and the
+ * lock-down (no privileges, the system-call filter); 0, or W.sandbox_err
+ * filled, and LOAD is then refused. */
+void kb__wk_install_fault_handler(void);
+int kb__wk_lock_down(int sock);
 
 /* The requests (proto.h), one function each; each replies itself. */
 void kb__wk_do_load(int fd, const char *shown, const kb__fplan *foreign);
