@@ -14,6 +14,7 @@
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "sandbox.h"
 
@@ -72,12 +73,39 @@ static void test_good_spawn_starts_a_worker(void **state)
     kb__worker_kill(&w);
 }
 
+/* A hard limit lower than kbench's own, set by whoever started kbench,
+ * stays: the worker gets it, and the spawn does not fail trying to raise
+ * it. Runs last: it lowers this process's RLIMIT_CPU for good. */
+static void test_stricter_inherited_limit_stays(void **state)
+{
+    (void)state;
+    struct rlimit mine;
+    assert_int_equal(getrlimit(RLIMIT_CPU, &mine), 0);
+    if (mine.rlim_max != RLIM_INFINITY && mine.rlim_max < 1000) skip();
+    const struct rlimit lower = {1000, 1000};
+    assert_int_equal(setrlimit(RLIMIT_CPU, &lower), 0);
+    kb__worker w;
+    const kb__limits lim = {.as_bytes = 16ull << 30, .cpu_seconds = 5000, .cpu = -1};
+    char err[512] = "";
+    int rc = kb__worker_spawn(&w, kbench_exe(), "candidate", &lim, err, sizeof err);
+    if (rc != 0) fprintf(stderr, "spawn: %s\n", err);
+    assert_int_equal(rc, 0);
+    struct rlimit got;
+    assert_int_equal(prlimit(w.pid, RLIMIT_CPU, NULL, &got), 0);
+    assert_true(got.rlim_max <= 1000 && got.rlim_cur <= got.rlim_max);
+    kb__failure fail;
+    memset(&fail, 0, sizeof fail);
+    assert_int_equal(kb__worker_quit(&w, 10.0, &fail), 0);
+    kb__worker_kill(&w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_affinity_failure_is_named),
         cmocka_unit_test(test_exec_failure_is_named),
         cmocka_unit_test(test_good_spawn_starts_a_worker),
+        cmocka_unit_test(test_stricter_inherited_limit_stays),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -115,9 +115,16 @@ static int child_fds(int sock, int start, int out_wr, int err_fd)
     return err_fd;
 }
 
+/* Sets a limit, never above the hard limit kbench itself was given (raising
+ * it needs privilege): a stricter limit from whoever started kbench stays. */
 static void child_limit(int err_fd, int step, int resource, rlim_t cur, rlim_t max)
 {
-    const struct rlimit r = {cur, max};
+    struct rlimit r;
+    if (getrlimit(resource, &r) == 0 && r.rlim_max != RLIM_INFINITY && max > r.rlim_max)
+        max = r.rlim_max;
+    if (cur > max) cur = max;
+    r.rlim_cur = cur;
+    r.rlim_max = max;
     if (setrlimit(resource, &r) != 0) child_fail(err_fd, step);
 }
 
