@@ -12,12 +12,16 @@ cd "$(dirname "$0")/.."
 . scripts/meas-lib.sh
 fx=$KB_BUILD/tests/fixtures
 oracle=$KB_BUILD/oracles/pq-l2/oracle.so
-for f in "$KB_BUILD/host/libkbench_core.a" "$oracle" "$fx/fx_kernel_empty.so" "$fx/libfx_foreign.so"; do
+# The host layers, each linked before the ones it uses (host/CMakeLists.txt).
+host_libs=""
+for l in cli session report trial sandbox core; do host_libs="$host_libs $KB_BUILD/host/libkb_$l.a"; done
+# shellcheck disable=SC2086
+for f in $host_libs "$oracle" "$fx/fx_kernel_empty.so" "$fx/libfx_foreign.so"; do
   [ -f "$f" ] || { echo "ffi-overhead.sh: $f not built (cmake --build $KB_BUILD)" >&2; exit 2; }
 done
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-libs="$KB_BUILD/host/libkbench_core.a $(pkg-config --libs libffi libxxhash libseccomp jansson) -ldl -lm"
+libs="$host_libs $(pkg-config --libs libffi libxxhash libseccomp jansson) -ldl -lm"
 cg=${KB_CALLGRIND:-0}
 # shellcheck disable=SC2086
 ${CC:-cc} -O2 -std=gnu11 -Wall -Wextra -I abi -I host/core scripts/ffi-overhead.c $libs \

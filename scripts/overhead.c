@@ -8,7 +8,7 @@
  * EMPTY.so and ONE_US.so are tests/fixtures/power/fx_kernel_{empty,1us}.c.
  * They compute nothing, so kbench calls them `incorrect` and never times
  * them; this program calls them the way the worker does instead: through
- * host/sandbox/sandbox.calls.h, the worker's own timed loop (included, not copied), with
+ * host/sandbox/calls.h, the worker's own timed loop (included, not copied), with
  * fresh output descriptors per call copied in before the clock starts. A
  * batch is at most KB__MAX_LANES (4096) calls there, so here too.
  *
@@ -130,7 +130,7 @@ static void wcase_init(wcase *k, const kb_plugin *p) {
     }
 }
 
-/* host/sandbox/worker.c's do_batch around host/sandbox/sandbox.calls.h: fresh descriptors, then
+/* host/sandbox/worker.c's do_batch around host/sandbox/calls.h: fresh descriptors, then
  * the timed loop. Returns ns. */
 static void fresh(wcase *k, uint64_t calls) {
     memcpy(k->work, k->lanes, sizeof(kb_buffer) * k->n_outs * calls);

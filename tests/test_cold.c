@@ -19,13 +19,14 @@
 #include "kb_run.h"
 #include "trial.h"
 
-#define FX_ORACLES KB_TEST_BUILD_DIR "/tests/fixtures/oracles"
+#define FX_ORACLES     KB_TEST_BUILD_DIR "/tests/fixtures/oracles"
 #define FX_COLD_ORACLE FX_ORACLES "/fx-cold/oracle.so"
-#define FX_SET_BYTES (262144 * 4) /* fx-cold's x, per set */
+#define FX_SET_BYTES   (262144 * 4) /* fx-cold's x, per set */
 
 /* The largest cache of cpu0 as sysfs gives it, read here independently of
  * the host's code; 32 MiB when sysfs says nothing. */
-static uint64_t sysfs_llc(void) {
+static uint64_t sysfs_llc(void)
+{
     uint64_t best = 0;
     for (int i = 0; i < 16; i++) {
         char path[96];
@@ -43,19 +44,22 @@ static uint64_t sysfs_llc(void) {
     return best ? best : UINT64_C(32) << 20;
 }
 
-static void test_llc_is_sysfs_not_getconf(void **s) {
+static void test_llc_is_sysfs_not_getconf(void **s)
+{
     (void)s;
     assert_true(kb__llc_bytes() == sysfs_llc());
 }
 
 /* ---- the arena, in process ---------------------------------------------- */
 
-static void *t_alloc(const kb_host *h, size_t size, size_t align) {
+static void *t_alloc(const kb_host *h, size_t size, size_t align)
+{
     (void)h;
     void *p = NULL;
     return posix_memalign(&p, align, size) == 0 ? p : NULL;
 }
-static void t_free(const kb_host *h, void *p) {
+static void t_free(const kb_host *h, void *p)
+{
     (void)h;
     free(p);
 }
@@ -67,7 +71,8 @@ typedef struct built {
     kb__case_data cd;
 } built;
 
-static void build_case(built *b, uint32_t flags) {
+static void build_case(built *b, uint32_t flags)
+{
     char err[512];
     memset(b, 0, sizeof *b);
     if (kb__lib_open(FX_COLD_ORACLE, "fx-cold oracle", 1, &b->lib, err, sizeof err) != 0)
@@ -78,7 +83,8 @@ static void build_case(built *b, uint32_t flags) {
         fail_msg("%s", err);
 }
 
-static void free_case(built *b) {
+static void free_case(built *b)
+{
     kb__case_free(&b->cd);
     kb__lib_close(&b->lib);
 }
@@ -86,7 +92,8 @@ static void free_case(built *b) {
 /* Replicas are byte copies of their sets at other addresses, together at
  * least 2x the LLC and no more, and the oracle's output for set s is the
  * output for every replica of s. */
-static void test_arena_replicas(void **s) {
+static void test_arena_replicas(void **s)
+{
     (void)s;
     static built b;
     build_case(&b, KB_TARGET_COLD_INPUTS);
@@ -131,7 +138,8 @@ static void test_arena_replicas(void **s) {
 }
 
 /* Without the flag the calls arena holds each per-call set once. */
-static void test_warm_arena_unchanged(void **s) {
+static void test_warm_arena_unchanged(void **s)
+{
     (void)s;
     static built b;
     build_case(&b, 0);
@@ -150,7 +158,8 @@ static void test_warm_arena_unchanged(void **s) {
 
 /* Several cases: ranges; a case kept under 2x the LLC by the limits is
  * said so, not hidden. Layouts are made up: no arena of 1 GiB is built. */
-static void test_describe_ranges_and_caps(void **s) {
+static void test_describe_ranges_and_caps(void **s)
+{
     (void)s;
     static kb__case_data cd[2];
     static const kb_target cold = {.flags = KB_TARGET_COLD_INPUTS};
@@ -171,7 +180,8 @@ static void test_describe_ranges_and_caps(void **s) {
 
 /* ---- end to end ----------------------------------------------------------- */
 
-static void expect_code(const kb_run *r, int code) {
+static void expect_code(const kb_run *r, int code)
+{
     if (r->code != code)
         print_error("exit %d, expected %d\nstdout:\n%s\nstderr:\n%s\n", r->code, code, r->out,
                     r->err);
@@ -180,11 +190,12 @@ static void expect_code(const kb_run *r, int code) {
 
 /* An honest candidate is timed on cold inputs and never judged wrong; the
  * block says how cold, in figures that match this machine. */
-static void test_trial_of_correct_candidate(void **s) {
+static void test_trial_of_correct_candidate(void **s)
+{
     (void)s;
     kb_run r;
-    KB_RUN(&r, "trial", (char *)kb_path("tests/fixtures/fx_cold_same.so"), "--oracles",
-           FX_ORACLES, "--budget", "0.5");
+    KB_RUN(&r, "trial", (char *)kb_path("tests/fixtures/fx_cold_same.so"), "--oracles", FX_ORACLES,
+           "--budget", "0.5");
     const char *st = kb_field(&r, "status");
     if (strcmp(st, "keep") && strcmp(st, "discard") && strcmp(st, "inconclusive"))
         fail_msg("status %s (exit %d), expected a timed verdict:\n%s%s", st, r.code, r.out, r.err);
@@ -203,11 +214,12 @@ static void test_trial_of_correct_candidate(void **s) {
 }
 
 /* The same field in JSON, and warm targets say warm. */
-static void test_json_and_warm(void **s) {
+static void test_json_and_warm(void **s)
+{
     (void)s;
     kb_run r;
-    KB_RUN(&r, "verify", (char *)kb_path("tests/fixtures/fx_cold_same.so"), "--oracles",
-           FX_ORACLES, "--json");
+    KB_RUN(&r, "verify", (char *)kb_path("tests/fixtures/fx_cold_same.so"), "--oracles", FX_ORACLES,
+           "--json");
     expect_code(&r, 0);
     json_error_t e;
     json_t *j = json_loads(r.out, 0, &e);
@@ -226,7 +238,8 @@ static void test_json_and_warm(void **s) {
 /* Right where the sets are checked before timing, wrong on every other
  * replica: `verify` (one call per set) cannot tell, a trial must, in a
  * timed batch of several calls. */
-static void test_wrong_on_replicas_is_incorrect(void **s) {
+static void test_wrong_on_replicas_is_incorrect(void **s)
+{
     (void)s;
     const char *fx = kb_path("tests/fixtures/fx_cold_wrong_on_new_addresses.so");
     kb_run r;
@@ -247,11 +260,12 @@ static void test_wrong_on_replicas_is_incorrect(void **s) {
 /* Replicas are copies, so a plugin that keys answers on content hits on
  * every one of them; the fresh probe (cold too, on a cold target) shows
  * it up. */
-static void test_content_cache_is_rejected(void **s) {
+static void test_content_cache_is_rejected(void **s)
+{
     (void)s;
     kb_run r;
-    KB_RUN(&r, "trial", (char *)kb_path("tests/fixtures/fx_cold_caches_by_content.so"),
-           "--oracles", FX_ORACLES, "--budget", "0.5");
+    KB_RUN(&r, "trial", (char *)kb_path("tests/fixtures/fx_cold_caches_by_content.so"), "--oracles",
+           FX_ORACLES, "--budget", "0.5");
     /* Never kept. Telling a replayer by its speed on inputs it has not seen
      * needs timings worth reading: on a busy or emulated machine the trial
      * may end inconclusive first (the measurement suite asserts the
@@ -267,7 +281,8 @@ static void test_content_cache_is_rejected(void **s) {
     assert_non_null(strstr(kb_field(&r, "reason"), "replays answers cached from earlier calls"));
 }
 
-int main(void) {
+int main(void)
+{
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_llc_is_sysfs_not_getconf),
         cmocka_unit_test(test_arena_replicas),

@@ -16,13 +16,14 @@
 #include "foreign.h"
 #include "kb_run.h"
 
-#define LIB "tests/fixtures/libfx_foreign.so"
+#define LIB    "tests/fixtures/libfx_foreign.so"
 #define PI_SIG "u64 (const u32 *lists, const u64 *offsets, u64 k, u32 *out)"
-#define PI_EXPECTED                                                                    \
+#define PI_EXPECTED                                                                       \
     "expected for target posting-intersect: buffers const u32 *lists (input), const u64 " \
     "*offsets (input), u32 *out (output, variable length"
 
-static char *fn(const char *symbol) {
+static char *fn(const char *symbol)
+{
     static char buf[4][4200];
     static int i;
     i = (i + 1) % 4;
@@ -30,7 +31,8 @@ static char *fn(const char *symbol) {
     return buf[i];
 }
 
-static void expect(const kb_run *r, const char *status, int code, const char *in_reason) {
+static void expect(const kb_run *r, const char *status, int code, const char *in_reason)
+{
     const char *st = kb_field(r, "status");
     if (strcmp(st, status) || r->code != code ||
         (in_reason && !strstr(kb_field(r, "reason"), in_reason)))
@@ -41,13 +43,15 @@ static void expect(const kb_run *r, const char *status, int code, const char *in
     if (in_reason) assert_non_null(strstr(kb_field(r, "reason"), in_reason));
 }
 
-static void verify(kb_run *r, const char *symbol, const char *sig, const char *target) {
+static void verify(kb_run *r, const char *symbol, const char *sig, const char *target)
+{
     KB_RUN(r, "verify", "--foreign", fn(symbol), "--sig", (char *)sig, "--target", (char *)target);
 }
 
 /* ---- correct functions ------------------------------------------------ */
 
-static void test_intersect_verifies(void **s) {
+static void test_intersect_verifies(void **s)
+{
     (void)s;
     kb_run r;
     verify(&r, "fx_intersect", PI_SIG, "posting-intersect");
@@ -59,7 +63,8 @@ static void test_intersect_verifies(void **s) {
 
 /* A count binding, the produced count through an out-parameter and a
  * status return, all at once, on every case of the target. */
-static void test_count_and_produced_bindings_verify(void **s) {
+static void test_count_and_produced_bindings_verify(void **s)
+{
     (void)s;
     kb_run r;
     KB_RUN(&r, "verify", "--foreign", fn("fx_intersect_status"), "--sig",
@@ -70,7 +75,8 @@ static void test_count_and_produced_bindings_verify(void **s) {
 }
 
 /* A static buffer and three case params, float outputs. */
-static void test_pq_verifies(void **s) {
+static void test_pq_verifies(void **s)
+{
     (void)s;
     kb_run r;
     verify(&r, "fx_pq_l2",
@@ -80,7 +86,8 @@ static void test_pq_verifies(void **s) {
     expect(&r, "correct", 0, "match the oracle");
 }
 
-static void test_trial_gives_timed_verdict(void **s) {
+static void test_trial_gives_timed_verdict(void **s)
+{
     (void)s;
     kb_run r;
     KB_RUN(&r, "trial", "--foreign", fn("fx_intersect"), "--sig", PI_SIG, "--target",
@@ -97,14 +104,16 @@ static void test_trial_gives_timed_verdict(void **s) {
 
 /* ---- the oracle judges it like any plugin ----------------------------- */
 
-static void test_wrong_function_is_incorrect(void **s) {
+static void test_wrong_function_is_incorrect(void **s)
+{
     (void)s;
     kb_run r;
     verify(&r, "fx_intersect_drops_last", PI_SIG, "posting-intersect");
     expect(&r, "incorrect", 2, "output 'out': produced");
 }
 
-static void test_sandbox_applies(void **s) {
+static void test_sandbox_applies(void **s)
+{
     (void)s;
     kb_run r;
     verify(&r, "fx_writes_input", "u64 (u32 *lists, const u64 *offsets, u32 *out)",
@@ -117,7 +126,8 @@ static void test_sandbox_applies(void **s) {
 
 /* ---- binding mistakes: rejected, with the expected binding ------------ */
 
-static void rejected_with(const char *sig, const char *problem) {
+static void rejected_with(const char *sig, const char *problem)
+{
     kb_run r;
     verify(&r, "fx_intersect", sig, "posting-intersect");
     expect(&r, "rejected", 3, problem);
@@ -125,13 +135,15 @@ static void rejected_with(const char *sig, const char *problem) {
     assert_null(strchr(kb_field(&r, "reason"), '\n'));
 }
 
-static void test_type_mismatch_rejected(void **s) {
+static void test_type_mismatch_rejected(void **s)
+{
     (void)s;
     rejected_with("u64 (const u8 *lists, const u64 *offsets, u64 k, u32 *out)",
                   "'u8 *lists' but lists holds u32");
 }
 
-static void test_unknown_name_rejected(void **s) {
+static void test_unknown_name_rejected(void **s)
+{
     (void)s;
     /* The issue's own example: posting-intersect has no per-list buffers. */
     rejected_with("u32 (const u32 *a, u64 na, const u32 *b, u64 nb, u32 *out)",
@@ -140,31 +152,36 @@ static void test_unknown_name_rejected(void **s) {
                   "'kk' names no param, buffer or element count");
 }
 
-static void test_missing_output_rejected(void **s) {
+static void test_missing_output_rejected(void **s)
+{
     (void)s;
     rejected_with("u64 (const u32 *lists, const u64 *offsets, u64 k)",
                   "no parameter binds output 'out' (u32)");
 }
 
-static void test_const_output_rejected(void **s) {
+static void test_const_output_rejected(void **s)
+{
     (void)s;
     rejected_with("u64 (const u32 *lists, const u64 *offsets, u64 k, const u32 *out)",
                   "'out' is an output but declared const");
 }
 
-static void test_missing_count_rejected(void **s) {
+static void test_missing_count_rejected(void **s)
+{
     (void)s;
     rejected_with("void (const u32 *lists, const u64 *offsets, u64 k, u32 *out)",
                   "nothing reports how many elements of output 'out' were written");
 }
 
-static void test_narrow_scalar_rejected(void **s) {
+static void test_narrow_scalar_rejected(void **s)
+{
     (void)s;
     rejected_with("u64 (const u32 *lists, const u64 *offsets, u8 n, u32 *out)",
                   "'u8 n' cannot hold 65536");
 }
 
-static void test_missing_symbol_rejected(void **s) {
+static void test_missing_symbol_rejected(void **s)
+{
     (void)s;
     kb_run r;
     verify(&r, "fx_no_such_function", PI_SIG, "posting-intersect");
@@ -173,7 +190,8 @@ static void test_missing_symbol_rejected(void **s) {
     expect(&r, "rejected", 3, "'fx_table' is a data object, not a function");
 }
 
-static void test_usage_errors(void **s) {
+static void test_usage_errors(void **s)
+{
     (void)s;
     kb_run r;
     verify(&r, "fx_intersect", "u64 (const u32 *lists, const u64 *offsets, u64 k, u32 *out",
@@ -193,7 +211,8 @@ static void test_usage_errors(void **s) {
 
 /* ---- the plan itself, against the oracle's spec ----------------------- */
 
-static void test_bind_plan(void **s) {
+static void test_bind_plan(void **s)
+{
     (void)s;
     kb__lib o;
     char err[1024];
@@ -235,19 +254,20 @@ static void test_bind_plan(void **s) {
                                       "f", &p, err, sizeof err),
                      KB__EABI);
     assert_non_null(strstr(err, "'lists' is a buffer: declare it as a pointer"));
-    assert_int_equal(
-        kb__foreign_bind(o.target, "u64 (const u32 *lists, const u64 *offsets, f64 k, u32 *out)",
-                         "f", &p, err, sizeof err),
-        KB__EABI);
+    assert_int_equal(kb__foreign_bind(o.target,
+                                      "u64 (const u32 *lists, const u64 *offsets, f64 k, u32 *out)",
+                                      "f", &p, err, sizeof err),
+                     KB__EABI);
     assert_non_null(strstr(err, "are integers"));
-    assert_int_equal(kb__foreign_bind(o.target, "u64 (const u32 *lists, const u32 *lists)", "f",
-                                      &p, err, sizeof err),
+    assert_int_equal(kb__foreign_bind(o.target, "u64 (const u32 *lists, const u32 *lists)", "f", &p,
+                                      err, sizeof err),
                      KB__EUSAGE);
     assert_non_null(strstr(err, "appears twice"));
     kb__lib_close(&o);
 }
 
-int main(void) {
+int main(void)
+{
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bind_plan),
         cmocka_unit_test(test_intersect_verifies),

@@ -41,8 +41,7 @@ static uint64_t ref_below(uint64_t *x, uint64_t n)
     u128 m = (u128)ref_next(x) * n;
     if ((uint64_t)m < n) {
         uint64_t t = -n % n;
-        while ((uint64_t)m < t)
-            m = (u128)ref_next(x) * n;
+        while ((uint64_t)m < t) m = (u128)ref_next(x) * n;
     }
     return (uint64_t)(m >> 64);
 }
@@ -53,8 +52,7 @@ static double ref_normal(uint64_t *x)
     for (;;) {
         double u = 2 * ref_unit(x) - 1, v = 2 * ref_unit(x) - 1;
         double s = u * u + v * v;
-        if (s < 1 && s > 0)
-            return u * sqrt(-2 * log(s) / s);
+        if (s < 1 && s > 0) return u * sqrt(-2 * log(s) / s);
     }
 }
 
@@ -74,8 +72,7 @@ static double ref_zhint(double s, double x)
 static double ref_zhinv(double s, double x)
 {
     double t = x * (1 - s);
-    if (t < -1)
-        t = -1;
+    if (t < -1) t = -1;
     double h1 = fabs(t) > 1e-8 ? log1p(t) / t : 1 - t * (0.5 - t * (1.0 / 3 - t * 0.25));
     return exp(h1 * x);
 }
@@ -89,10 +86,8 @@ static void ref_zipf(uint64_t *x, uint32_t *out, size_t n, uint32_t items, doubl
             double u = hn + ref_unit(x) * (hx1 - hn);
             double y = ref_zhinv(s, u);
             double k = floor(y + 0.5);
-            if (k < 1)
-                k = 1;
-            if (k > nd)
-                k = nd;
+            if (k < 1) k = 1;
+            if (k > nd) k = nd;
             if (k - y <= cut || u >= ref_zhint(s, k + 0.5) - ref_zh(s, k)) {
                 out[i] = (uint32_t)k - 1;
                 break;
@@ -105,8 +100,7 @@ static uint64_t fnv1a(const void *p, size_t n)
 {
     const unsigned char *b = p;
     uint64_t h = 0xcbf29ce484222325ULL;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ b[i]) * 0x100000001b3ULL;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ULL;
     return h;
 }
 
@@ -135,8 +129,7 @@ static void test_splitmix_published(void **state)
                                      16408922859458223821ULL};
     kb_rng r;
     kb_rng_seed(&r, 1234567);
-    for (int i = 0; i < 5; i++)
-        assert_int_equal(kb_rng_next(&r), want[i]);
+    for (int i = 0; i < 5; i++) assert_int_equal(kb_rng_next(&r), want[i]);
     /* Seed 0: the first output of splitmix64.c. */
     kb_rng_seed(&r, 0);
     assert_int_equal(kb_rng_next(&r), 0xe220a8397b1dcdafULL);
@@ -150,8 +143,7 @@ static void test_splitmix_matches_reference(void **state)
         kb_rng r;
         uint64_t x = seeds[s];
         kb_rng_seed(&r, seeds[s]);
-        for (int i = 0; i < 10000; i++)
-            assert_int_equal(kb_rng_next(&r), ref_next(&x));
+        for (int i = 0; i < 10000; i++) assert_int_equal(kb_rng_next(&r), ref_next(&x));
         assert_int_equal(r.state, x);
     }
 }
@@ -196,8 +188,8 @@ static uint64_t chain_invert(uint64_t out, uint64_t a, uint64_t b)
 static void test_prf_reference_vector(void **state)
 {
     (void)state;
-    assert_int_equal(kb_rng_prf(0x0706050403020100ULL, 0x0f0e0d0c0b0a0908ULL,
-                                0x0706050403020100ULL, 0x0f0e0d0c0b0a0908ULL),
+    assert_int_equal(kb_rng_prf(0x0706050403020100ULL, 0x0f0e0d0c0b0a0908ULL, 0x0706050403020100ULL,
+                                0x0f0e0d0c0b0a0908ULL),
                      0x3f2acc7f57c29bdbULL);
 }
 
@@ -237,8 +229,7 @@ static void test_derive_is_keyed(void **state)
         kb_rng_seed(&r1, kb_rng_derive(k, 5, 1));
         kb_rng_seed(&r2, kb_rng_derive(k2, 5, 1));
         int same = 0;
-        for (int i = 0; i < 64; i++)
-            same += kb_rng_next(&r1) == kb_rng_next(&r2);
+        for (int i = 0; i < 64; i++) same += kb_rng_next(&r1) == kb_rng_next(&r2);
         assert_int_equal(same, 0);
     }
 }
@@ -264,8 +255,7 @@ static void test_derive(void **state)
             v[G * G + a * G + b] = kb_rng_derive(8, a, b);
         }
     for (size_t i = 0; i < 2 * G * G; i++)
-        for (size_t j = i + 1; j < 2 * G * G; j++)
-            assert_true(v[i] != v[j]);
+        for (size_t j = i + 1; j < 2 * G * G; j++) assert_true(v[i] != v[j]);
     free(v);
     /* Avalanche: one flipped input bit flips about half the output bits. */
     double flips = 0;
@@ -289,8 +279,8 @@ static void test_below_matches_reference(void **state)
     (void)state;
     /* 2^63 + 1 rejects almost half of all draws, so the reference's exact
      * rejection path is exercised too. */
-    static const uint64_t ns[] = {1, 2, 3, 7, 1000, (1ULL << 32) + 1,
-                                  3ULL << 62, (1ULL << 63) + 1, UINT64_MAX};
+    static const uint64_t ns[] = {
+        1, 2, 3, 7, 1000, (1ULL << 32) + 1, 3ULL << 62, (1ULL << 63) + 1, UINT64_MAX};
     for (size_t k = 0; k < sizeof ns / sizeof *ns; k++) {
         kb_rng r;
         uint64_t x = 31337 + k;
@@ -310,23 +300,18 @@ static void test_below_unbiased(void **state)
     kb_rng_seed(&r, 2024);
     /* Chi-square with 9 degrees of freedom; 27.88 is the 0.999 quantile. */
     long cnt[10] = {0};
-    for (int i = 0; i < N_STAT; i++)
-        cnt[kb_rng_below(&r, 10)]++;
+    for (int i = 0; i < N_STAT; i++) cnt[kb_rng_below(&r, 10)]++;
     double chi = 0, e = N_STAT / 10.0;
-    for (int i = 0; i < 10; i++)
-        chi += (cnt[i] - e) * (cnt[i] - e) / e;
+    for (int i = 0; i < 10; i++) chi += (cnt[i] - e) * (cnt[i] - e) / e;
     assert_true(chi < 27.88);
     /* n = 3 * 2^62: x % n would put half the mass below 2^62, not a third. */
     long low = 0;
-    for (int i = 0; i < N_STAT; i++)
-        low += kb_rng_below(&r, 3ULL << 62) < (1ULL << 62);
+    for (int i = 0; i < N_STAT; i++) low += kb_rng_below(&r, 3ULL << 62) < (1ULL << 62);
     assert_true(fabs(low / (double)N_STAT - 1.0 / 3) < 0.006);
     /* n = 1 is always 0; the top of a 64-bit range is reachable. */
-    for (int i = 0; i < 100; i++)
-        assert_int_equal(kb_rng_below(&r, 1), 0);
+    for (int i = 0; i < 100; i++) assert_int_equal(kb_rng_below(&r, 1), 0);
     int high = 0;
-    for (int i = 0; i < 1000; i++)
-        high += kb_rng_below(&r, UINT64_MAX) >= (UINT64_MAX / 4) * 3;
+    for (int i = 0; i < 1000; i++) high += kb_rng_below(&r, UINT64_MAX) >= (UINT64_MAX / 4) * 3;
     assert_true(high > 200 && high < 300);
 }
 
@@ -432,8 +417,7 @@ static void test_uniform_f32(void **state)
     double sum = 0;
     for (int i = 0; i < N_STAT; i++) {
         float want = (float)(-2.0 + 8.0 * ref_unit(&x));
-        if (want >= 6.0f)
-            want = nextafterf(6.0f, 0.0f);
+        if (want >= 6.0f) want = nextafterf(6.0f, 0.0f);
         assert_true(fbits(f[i]) == fbits(want));
         assert_true(f[i] >= -2.0f && f[i] < 6.0f);
         sum += f[i];
@@ -447,14 +431,11 @@ static void test_uniform_f32(void **state)
      * an empty range is read as {lo}. */
     float one_up = nextafterf(1.0f, 2.0f);
     kb_gen_uniform_f32(&r, f, 1000, 1.0f, one_up);
-    for (int i = 0; i < 1000; i++)
-        assert_true(f[i] == 1.0f);
+    for (int i = 0; i < 1000; i++) assert_true(f[i] == 1.0f);
     kb_gen_uniform_f32(&r, f, 1000, -1e-30f, 0.0f);
-    for (int i = 0; i < 1000; i++)
-        assert_true(f[i] >= -1e-30f && f[i] < 0.0f);
+    for (int i = 0; i < 1000; i++) assert_true(f[i] >= -1e-30f && f[i] < 0.0f);
     kb_gen_uniform_f32(&r, f, 10, 5.0f, 5.0f);
-    for (int i = 0; i < 10; i++)
-        assert_true(f[i] == 5.0f);
+    for (int i = 0; i < 10; i++) assert_true(f[i] == 5.0f);
     free(f);
 }
 
@@ -480,8 +461,7 @@ static void test_clustered_f32(void **state)
                 double d = p[v * DIM + j] - p[rep[g] * DIM + j];
                 d2 += d * d;
             }
-            if (d2 < 0.05 * 0.05)
-                group[v] = g;
+            if (d2 < 0.05 * 0.05) group[v] = g;
         }
         if (group[v] < 0) {
             rep[n_groups] = v;
@@ -498,8 +478,7 @@ static void test_clustered_f32(void **state)
         for (int v = 0; v < NV; v++)
             if (group[v] == g) {
                 cnt++;
-                for (int j = 0; j < DIM; j++)
-                    mean[j] += p[v * DIM + j];
+                for (int j = 0; j < DIM; j++) mean[j] += p[v * DIM + j];
             }
         assert_true(cnt > NV / NC / 2);
         for (int j = 0; j < DIM; j++) {
@@ -515,8 +494,7 @@ static void test_clustered_f32(void **state)
     }
     /* Spread 0 and one cluster: every vector is the same centre. */
     kb_gen_clustered_f32(&r, p, 10, DIM, 1, 0.0f);
-    for (int v = 1; v < 10; v++)
-        assert_memory_equal(p, p + v * DIM, DIM * sizeof *p);
+    for (int v = 1; v < 10; v++) assert_memory_equal(p, p + v * DIM, DIM * sizeof *p);
     free(p);
 }
 
@@ -545,8 +523,7 @@ static void test_bytes(void **state)
     }
     assert_true(fabs(sum / N_STAT - 127.5) < 1.0);
     double chi = 0, e = N_STAT / 256.0;
-    for (int i = 0; i < 256; i++)
-        chi += (cnt[i] - e) * (cnt[i] - e) / e;
+    for (int i = 0; i < 256; i++) chi += (cnt[i] - e) * (cnt[i] - e) / e;
     assert_true(chi < 330.5); /* 0.999 quantile, 255 degrees of freedom */
     free(b);
 }
@@ -556,8 +533,10 @@ static void test_bytes(void **state)
 static void test_zipf_matches_libm(void **state)
 {
     (void)state;
-    static const struct { uint32_t n; double s; } cases[] = {
-        {1000, 1.1}, {UINT32_MAX, 0.8}, {10, 2.5}, {100, 1.0}, {50, 0.0}, {2, 7.0}};
+    static const struct {
+        uint32_t n;
+        double s;
+    } cases[] = {{1000, 1.1}, {UINT32_MAX, 0.8}, {10, 2.5}, {100, 1.0}, {50, 0.0}, {2, 7.0}};
     uint32_t *a = malloc(N_STAT * sizeof *a), *b = malloc(N_STAT * sizeof *b);
     assert_non_null(a);
     assert_non_null(b);
@@ -568,8 +547,7 @@ static void test_zipf_matches_libm(void **state)
         kb_gen_zipf_u32(&r, a, N_STAT, cases[c].n, cases[c].s);
         ref_zipf(&x, b, N_STAT, cases[c].n, cases[c].s);
         assert_memory_equal(a, b, N_STAT * sizeof *a);
-        for (int i = 0; i < N_STAT; i++)
-            assert_true(a[i] < cases[c].n);
+        for (int i = 0; i < N_STAT; i++) assert_true(a[i] < cases[c].n);
     }
     free(a);
     free(b);
@@ -580,8 +558,7 @@ static void test_zipf_matches_libm(void **state)
 static double harmonic(double n, double s)
 {
     double h = 0, k_max = n < 1e6 ? n : 1e6;
-    for (double k = k_max; k >= 1; k--)
-        h += pow(k, -s);
+    for (double k = k_max; k >= 1; k--) h += pow(k, -s);
     if (n > k_max) {
         double a = k_max, b = n;
         double tail = s == 1 ? log(b / a) : (pow(b, 1 - s) - pow(a, 1 - s)) / (1 - s);
@@ -601,8 +578,7 @@ static void test_zipf_frequencies(void **state)
     /* Whole law, ten items: chi-square, 9 degrees of freedom. */
     kb_gen_zipf_u32(&r, a, N_STAT, 10, 1.2);
     long cnt[10] = {0};
-    for (int i = 0; i < N_STAT; i++)
-        cnt[a[i]]++;
+    for (int i = 0; i < N_STAT; i++) cnt[a[i]]++;
     double h = harmonic(10, 1.2), chi = 0;
     for (int k = 0; k < 10; k++) {
         double e = N_STAT * pow(k + 1, -1.2) / h;
@@ -611,13 +587,14 @@ static void test_zipf_frequencies(void **state)
     assert_true(chi < 27.88);
 
     /* Rank 0 has probability 1 / H(n, s); 5 standard errors. */
-    static const struct { uint32_t n; double s; } cases[] = {
-        {1000, 1.0}, {UINT32_MAX, 1.1}, {1u << 20, 0.7}, {UINT32_MAX, 2.0}};
+    static const struct {
+        uint32_t n;
+        double s;
+    } cases[] = {{1000, 1.0}, {UINT32_MAX, 1.1}, {1u << 20, 0.7}, {UINT32_MAX, 2.0}};
     for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
         kb_gen_zipf_u32(&r, a, N_STAT, cases[c].n, cases[c].s);
         long zero = 0;
-        for (int i = 0; i < N_STAT; i++)
-            zero += a[i] == 0;
+        for (int i = 0; i < N_STAT; i++) zero += a[i] == 0;
         double p = 1 / harmonic(cases[c].n, cases[c].s);
         double se = sqrt(p * (1 - p) / N_STAT);
         assert_true(fabs(zero / (double)N_STAT - p) < 5 * se);
@@ -626,8 +603,7 @@ static void test_zipf_frequencies(void **state)
     /* Degenerate item counts give rank 0. */
     kb_gen_zipf_u32(&r, a, 100, 1, 1.0);
     kb_gen_zipf_u32(&r, a + 100, 100, 0, 1.0);
-    for (int i = 0; i < 200; i++)
-        assert_int_equal(a[i], 0);
+    for (int i = 0; i < 200; i++) assert_int_equal(a[i], 0);
     free(a);
 }
 
@@ -648,8 +624,8 @@ static void test_zipf_golden(void **state)
 /* ---- postings ---------------------------------------------------------------------- */
 
 /* Checks every promise of kb_gen_postings and returns |intersection|. */
-static uint64_t check_postings(uint64_t seed, uint32_t k, const uint64_t *lens,
-                               double overlap, uint32_t universe, uint32_t **keep)
+static uint64_t check_postings(uint64_t seed, uint32_t k, const uint64_t *lens, double overlap,
+                               uint32_t universe, uint32_t **keep)
 {
     uint64_t total = 0, min = lens[0];
     for (uint32_t i = 0; i < k; i++) {
@@ -668,8 +644,7 @@ static uint64_t check_postings(uint64_t seed, uint32_t k, const uint64_t *lens,
         assert_int_equal(off[i + 1] - off[i], lens[i]);
         for (uint64_t j = off[i]; j < off[i + 1]; j++) {
             assert_true(out[j] < universe);
-            if (j > off[i])
-                assert_true(out[j - 1] < out[j]);
+            if (j > off[i]) assert_true(out[j - 1] < out[j]);
         }
     }
     /* Intersection of all lists by k-way cursor walk over list 0. */
@@ -679,8 +654,7 @@ static uint64_t check_postings(uint64_t seed, uint32_t k, const uint64_t *lens,
         uint32_t v = out[j];
         int all = 1;
         for (uint32_t i = 1; i < k && all; i++) {
-            while (cur[i] < lens[i] && out[off[i] + cur[i]] < v)
-                cur[i]++;
+            while (cur[i] < lens[i] && out[off[i] + cur[i]] < v) cur[i]++;
             all = cur[i] < lens[i] && out[off[i] + cur[i]] == v;
         }
         inter += all;
@@ -716,8 +690,7 @@ static void test_postings_properties(void **state)
     uint32_t *out;
     uint64_t eq[4] = {777, 777, 777, 777};
     assert_int_equal(check_postings(6, 4, eq, 1.0, 100000, &out), 777);
-    for (int i = 1; i < 4; i++)
-        assert_memory_equal(out, out + 777 * i, 777 * sizeof *out);
+    for (int i = 1; i < 4; i++) assert_memory_equal(out, out + 777 * i, 777 * sizeof *out);
     free(out);
     /* Empty lists and a single list. */
     uint64_t empty[3] = {0, 10, 0};
@@ -737,22 +710,18 @@ static void test_postings_uniform(void **state)
     uint32_t *out;
     check_postings(10, 1, len, 0.0, UINT32_MAX, &out);
     long quarter[4] = {0};
-    for (int i = 0; i < N_STAT; i++)
-        quarter[out[i] >> 30]++;
-    for (int q = 0; q < 4; q++)
-        assert_true(labs(quarter[q] - N_STAT / 4) < 1000); /* 7 sd */
+    for (int i = 0; i < N_STAT; i++) quarter[out[i] >> 30]++;
+    for (int q = 0; q < 4; q++) assert_true(labs(quarter[q] - N_STAT / 4) < 1000); /* 7 sd */
     free(out);
     /* Dense: each of 64 values is in a 32-of-64 list half the time. */
     long hits[64] = {0};
     uint64_t half[1] = {32};
     for (uint64_t seed = 0; seed < 2000; seed++) {
         check_postings(1000 + seed, 1, half, 0.0, 64, &out);
-        for (int i = 0; i < 32; i++)
-            hits[out[i]]++;
+        for (int i = 0; i < 32; i++) hits[out[i]]++;
         free(out);
     }
-    for (int v = 0; v < 64; v++)
-        assert_true(labs(hits[v] - 1000) < 120); /* 5.4 sd */
+    for (int v = 0; v < 64; v++) assert_true(labs(hits[v] - 1000) < 120); /* 5.4 sd */
 }
 
 static void test_postings_refusals(void **state)
@@ -808,7 +777,8 @@ static size_t run_all(uint64_t seed, unsigned char *buf)
     kb_gen_zipf_u32(&r, (uint32_t *)(void *)(buf + n), 256, 1000, 1.1);
     n += 256 * sizeof(uint32_t);
     uint64_t lens[2] = {128, 128}, off[3];
-    assert_int_equal(kb_gen_postings(&r, 2, lens, 0.5, 10000, (uint32_t *)(void *)(buf + n), off), 0);
+    assert_int_equal(kb_gen_postings(&r, 2, lens, 0.5, 10000, (uint32_t *)(void *)(buf + n), off),
+                     0);
     n += 256 * sizeof(uint32_t);
     return n;
 }

@@ -25,12 +25,15 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "cli.h"
 #include "kb.h"
+#include "report.h"
+#include "session.h"
 #include "kb_run.h"
 #include "kb_pick.h"
 
 #define FX(name) ((char *)kb_path("tests/fixtures/" name ".so"))
-#define SCRATCH KB_TEST_BUILD_DIR "/tests/fixtures/hostile-scratch"
+#define SCRATCH  KB_TEST_BUILD_DIR "/tests/fixtures/hostile-scratch"
 
 static kb_run R; /* 80 KiB: not on the stack */
 
@@ -41,22 +44,20 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-
 static void no_leftovers(void)
 {
     int n = kb_leftovers();
-    if (n)
-        print_error("%d process(es) outlived the trial\nstdout:\n%s\n", n, R.out);
+    if (n) print_error("%d process(es) outlived the trial\nstdout:\n%s\n", n, R.out);
     assert_int_equal(n, 0);
 }
 
-#define assert_contains(s, sub)                                                     \
-    do {                                                                            \
-        if (!strstr((s), (sub))) {                                                  \
-            print_error("expected \"%s\" in \"%s\"\nstdout:\n%s\nstderr:\n%s\n", (sub), \
-                        (s), R.out, R.err);                                         \
-            fail();                                                                 \
-        }                                                                           \
+#define assert_contains(s, sub)                                                              \
+    do {                                                                                     \
+        if (!strstr((s), (sub))) {                                                           \
+            print_error("expected \"%s\" in \"%s\"\nstdout:\n%s\nstderr:\n%s\n", (sub), (s), \
+                        R.out, R.err);                                                       \
+            fail();                                                                          \
+        }                                                                                    \
     } while (0)
 
 /* The verdict block is there, has this status and exit code, and kbench
@@ -77,8 +78,7 @@ static void expect_reason(const char *status, int code, const char *sub1, const 
     expect(status, code);
     const char *reason = kb_field(&R, "reason");
     assert_contains(reason, sub1);
-    if (sub2)
-        assert_contains(reason, sub2);
+    if (sub2) assert_contains(reason, sub2);
 }
 
 /* ---- the detector itself ------------------------------------------------ */
@@ -111,12 +111,10 @@ static void honest_plugins_of(const char *target, int *ran)
     char dir[4096];
     snprintf(dir, sizeof dir, "%s/plugins/%s", KB_TEST_BUILD_DIR, target);
     DIR *d = opendir(dir);
-    if (!d)
-        return;
+    if (!d) return;
     for (struct dirent *e; (e = readdir(d));) {
         const size_t n = strlen(e->d_name);
-        if (n < 4 || strcmp(e->d_name + n - 3, ".so") != 0)
-            continue;
+        if (n < 4 || strcmp(e->d_name + n - 3, ".so") != 0) continue;
         char path[4400], missing[512];
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
         const int runs = kb_pick_runs(path, missing, sizeof missing);
@@ -386,8 +384,7 @@ static void test_14_calls_oracle(void **state)
     (void)state;
     KB_RUN(&R, "trial", FX("fx_calls_oracle"), "--budget", "0.5");
     const char *st = kb_field(&R, "status");
-    if (strcmp(st, "discard") && strcmp(st, "inconclusive"))
-        print_error("%s\n", R.out);
+    if (strcmp(st, "discard") && strcmp(st, "inconclusive")) print_error("%s\n", R.out);
     assert_true(!strcmp(st, "discard") || !strcmp(st, "inconclusive"));
     assert_true(R.code == 1 || R.code == 4);
     no_leftovers();
@@ -405,12 +402,10 @@ static int count_lines(const char *path, const char *needle, int *matches)
     char line[4096];
     int n = 0;
     *matches = 0;
-    if (!f)
-        return -1;
+    if (!f) return -1;
     while (fgets(line, sizeof line, f)) {
         n++;
-        if (needle && strstr(line, needle))
-            (*matches)++;
+        if (needle && strstr(line, needle)) (*matches)++;
     }
     fclose(f);
     return n;
@@ -444,8 +439,7 @@ static void test_15_no_writes_no_sockets(void **state)
     assert_int_equal(access(SCRATCH "/fx_opens_file_for_writing.out", F_OK), -1);
 
     KB_RUN(&R, "verify", FX("fx_opens_socket"));
-    expect_reason("rejected", 3, "candidate made a forbidden system call: socket",
-                  "no network");
+    expect_reason("rejected", 3, "candidate made a forbidden system call: socket", "no network");
 }
 
 static void test_21_constructor_contained(void **state)
@@ -487,8 +481,7 @@ static void test_17_fake_verdict_not_mixed_in(void **state)
     assert_null(strstr(R.out, "fx-fake-verdict"));
     json_error_t je;
     json_t *root = json_loads(R.out, 0, &je);
-    if (!root)
-        print_error("not JSON (%s):\n%s\n", je.text, R.out);
+    if (!root) print_error("not JSON (%s):\n%s\n", je.text, R.out);
     assert_non_null(root);
     const char *st = json_string_value(json_object_get(json_object_get(root, "kbench"), "status"));
     assert_non_null(st);
@@ -503,8 +496,7 @@ static void test_18_fp_control_state(void **state)
 {
     (void)state;
     KB_RUN(&R, "verify", FX("fx_changes_rounding"));
-    expect_reason("rejected", 3, "candidate changed floating-point control state",
-                  "rounding mode");
+    expect_reason("rejected", 3, "candidate changed floating-point control state", "rounding mode");
     KB_RUN(&R, "verify", FX("fx_sets_ftz_daz"));
 #if defined(__x86_64__)
     expect_reason("rejected", 3, "candidate changed floating-point control state",
@@ -566,15 +558,13 @@ static void *rewriter(void *arg)
         const unsigned char *b = race.v[i & 1];
         if (i % 3 == 2) { /* a linker writing a new file and renaming it over */
             int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-            if (fd < 0)
-                continue;
+            if (fd < 0) continue;
             (void)!write(fd, b, RACE_SIZE);
             close(fd);
             rename(tmp, race.path);
         } else { /* in place, same size, in chunks */
             int fd = open(race.path, O_WRONLY);
-            if (fd < 0)
-                continue;
+            if (fd < 0) continue;
             for (size_t off = 0; off < RACE_SIZE; off += 65536)
                 (void)!pwrite(fd, b + off, 65536, (off_t)off);
             close(fd);
@@ -612,8 +602,7 @@ static void test_20_snapshot_never_half_read(void **state)
         int rc = kb__snapshot_take(race.path, &s, err, sizeof err);
         if (rc != 0) {
             /* the file may be briefly missing between the writer's steps */
-            if (!strstr(err, "cannot open"))
-                assert_contains(err, "changed while being read");
+            if (!strstr(err, "cannot open")) assert_contains(err, "changed while being read");
             refused++;
             continue;
         }
@@ -651,8 +640,7 @@ static void test_22_outputs_read_in_bounds(void **state)
 {
     (void)state;
     KB_RUN(&R, "verify", FX("fx_claims_more_than_capacity"));
-    expect_reason("rejected", 3, "elements produced in output 'out'",
-                  "but the buffer holds");
+    expect_reason("rejected", 3, "elements produced in output 'out'", "but the buffer holds");
     /* The tail past `produced` is not part of the answer. */
     KB_RUN(&R, "verify", FX("fx_garbage_in_tail"));
     expect("correct", 0);

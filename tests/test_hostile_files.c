@@ -27,7 +27,8 @@
 #include "kb_run.h"
 #include "kb_bg.h"
 #include "ledger.h"
-#include "loop.h"
+#include "session.h"
+#include "report.h"
 
 #define FX(name) ((char *)kb_path("tests/fixtures/" name ".so"))
 #define PI_PLUGIN ((char *)kb_path("plugins/posting-intersect/portable.so"))

@@ -36,11 +36,13 @@ static const variant variants[] = {
 
 /* The line after `key: ` in the output, with a leading space, so that
  * words can be searched as " word". */
-static void words_of(const kb_run *r, const char *key, char *buf, size_t cap) {
+static void words_of(const kb_run *r, const char *key, char *buf, size_t cap)
+{
     snprintf(buf, cap, " %s ", kb_field(r, key));
 }
 
-static void test_each_isa_variant_is_built_and_declares_its_isa(void **s) {
+static void test_each_isa_variant_is_built_and_declares_its_isa(void **s)
+{
     (void)s;
     for (size_t t = 0; t < sizeof targets / sizeof targets[0]; t++) {
         for (size_t v = 0; v < N_VARIANTS; v++) {
@@ -51,8 +53,9 @@ static void test_each_isa_variant_is_built_and_declares_its_isa(void **s) {
             kb_run r;
             KB_RUN(&r, "info", (char *)path);
             /* exit 3 is right for a variant this CPU lacks the features of */
-            if (r.code != 0 && !(r.code == 3 && strcmp(kb_field(&r, "cpu_features_missing"), "none") &&
-                                 kb_field(&r, "cpu_features_missing")[0]))
+            if (r.code != 0 &&
+                !(r.code == 3 && strcmp(kb_field(&r, "cpu_features_missing"), "none") &&
+                  kb_field(&r, "cpu_features_missing")[0]))
                 fail_msg("kbench info %s: exit %d\n%s%s", path, r.code, r.out, r.err);
             words_of(&r, "cpu_features_needed", needed, sizeof needed);
             char want[64];
@@ -67,7 +70,8 @@ static void test_each_isa_variant_is_built_and_declares_its_isa(void **s) {
     }
 }
 
-static void test_variants_this_cpu_runs_match_the_oracle_the_rest_are_refused(void **s) {
+static void test_variants_this_cpu_runs_match_the_oracle_the_rest_are_refused(void **s)
+{
     (void)s;
     for (size_t t = 0; t < sizeof targets / sizeof targets[0]; t++) {
         for (size_t v = 0; v < N_VARIANTS; v++) {
@@ -97,7 +101,8 @@ static void test_variants_this_cpu_runs_match_the_oracle_the_rest_are_refused(vo
     }
 }
 
-int main(void) {
+int main(void)
+{
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_each_isa_variant_is_built_and_declares_its_isa),
         cmocka_unit_test(test_variants_this_cpu_runs_match_the_oracle_the_rest_are_refused),

@@ -22,18 +22,21 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "cli.h"
 #include "kb.h"
+#include "report.h"
+#include "session.h"
 #include "kb_gen.h"
 
-#define FX_DIR KB_TEST_BUILD_DIR "/tests/fixtures/"
+#define FX_DIR       KB_TEST_BUILD_DIR "/tests/fixtures/"
 #define ORACLE_PQ_L2 KB_TEST_BUILD_DIR "/oracles/pq-l2/oracle.so"
 
-#define assert_contains(s, sub)                                                    \
-    do {                                                                           \
-        if (!strstr((s), (sub))) {                                                 \
-            print_error("expected \"%s\" in \"%s\"\n", (sub), (s));               \
-            fail();                                                                \
-        }                                                                          \
+#define assert_contains(s, sub)                                     \
+    do {                                                            \
+        if (!strstr((s), (sub))) {                                  \
+            print_error("expected \"%s\" in \"%s\"\n", (sub), (s)); \
+            fail();                                                 \
+        }                                                           \
     } while (0)
 
 static const char *fx(const char *name)
@@ -231,8 +234,8 @@ static void test_elf_random_damage(void **state)
             size_t at = (size_t)kb_rng_below(&r, span);
             uint64_t v = kb_rng_next(&r);
             if (kb_rng_below(&r, 2) && at + 8 <= size) { /* a whole field, often extreme */
-                static const uint64_t extreme[] = {0, 1, 0xffff, 0xffffffffu, UINT64_MAX,
-                                                   UINT64_MAX - 7, UINT64_C(1) << 63};
+                static const uint64_t extreme[] = {
+                    0, 1, 0xffff, 0xffffffffu, UINT64_MAX, UINT64_MAX - 7, UINT64_C(1) << 63};
                 uint64_t w = kb_rng_below(&r, 2) ? extreme[kb_rng_below(&r, 7)] : v;
                 memcpy(p + at, &w, 8);
             } else {
@@ -267,8 +270,7 @@ static elf_map elf_open_copy(void)
     m.dyn_ph = 0;
     for (unsigned i = 0; i < m.eh->e_phnum; i++) {
         size_t at = m.eh->e_phoff + i * sizeof(Elf64_Phdr);
-        if (((Elf64_Phdr *)(m.b + at))->p_type == PT_DYNAMIC)
-            m.dyn_ph = at;
+        if (((Elf64_Phdr *)(m.b + at))->p_type == PT_DYNAMIC) m.dyn_ph = at;
     }
     assert_true(m.dyn_ph != 0);
     return m;
@@ -279,8 +281,7 @@ static Elf64_Dyn *dyn_entry(elf_map *m, int64_t tag)
     Elf64_Phdr *ph = (Elf64_Phdr *)(m->b + m->dyn_ph);
     Elf64_Dyn *d = (Elf64_Dyn *)(m->b + ph->p_offset);
     for (; d->d_tag != DT_NULL; d++)
-        if (d->d_tag == tag)
-            return d;
+        if (d->d_tag == tag) return d;
     return NULL;
 }
 
@@ -292,8 +293,7 @@ static void expect_elf(elf_map *m, int rc, const char *message)
         print_error("expected %d, got %d: %s\n", rc, got, err);
         fail();
     }
-    if (message)
-        assert_contains(err, message);
+    if (message) assert_contains(err, message);
     free(m->b);
 }
 
@@ -463,8 +463,8 @@ static int noop_prepare(const kb_host *h, const kb_case *c, const kb_buffer *s, 
     (void)h, (void)c, (void)s, (void)n, (void)st, (void)e, (void)el;
     return KB_OK;
 }
-static int noop_run(void *st, const kb_buffer *i, uint32_t ni, kb_buffer *o, uint32_t no,
-                    char *e, size_t el)
+static int noop_run(void *st, const kb_buffer *i, uint32_t ni, kb_buffer *o, uint32_t no, char *e,
+                    size_t el)
 {
     (void)st, (void)i, (void)ni, (void)o, (void)no, (void)e, (void)el;
     return KB_OK;
@@ -481,8 +481,9 @@ static void noop_release(void *st)
 
 static kb_plugin good_plugin(void)
 {
-    kb_plugin p = {KB_ABI_MAGIC, KB_ABI_MAJOR, KB_ABI_MINOR, sizeof(kb_plugin), 0, "pq-l2",
-                   "crafted", "2", KB_CPU_AVX2, noop_prepare, noop_run, NULL, noop_release};
+    kb_plugin p = {KB_ABI_MAGIC, KB_ABI_MAJOR, KB_ABI_MINOR, sizeof(kb_plugin), 0,
+                   "pq-l2",      "crafted",    "2",          KB_CPU_AVX2,       noop_prepare,
+                   noop_run,     NULL,         noop_release};
     return p;
 }
 
@@ -568,8 +569,8 @@ static void test_desc_read_stays_in_bounds(void **state)
 {
     (void)state;
     long page = sysconf(_SC_PAGESIZE);
-    unsigned char *m = mmap(NULL, 2 * (size_t)page, PROT_READ | PROT_WRITE,
-                            MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    unsigned char *m =
+        mmap(NULL, 2 * (size_t)page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     assert_true(m != MAP_FAILED);
     assert_int_equal(mprotect(m + page, (size_t)page, PROT_NONE), 0);
     kb_plugin full = good_plugin();
@@ -627,17 +628,35 @@ static void spec_init(spec_fixture *f)
     };
     memcpy(f->bufs, bufs, sizeof bufs);
     for (int i = 0; i < KB_MAX_PARAMS + 2; i++)
-        f->params[i] = (const char *[]){"n", "d", "m", "p3", "p4", "p5", "p6", "p7", "p8",
-                                        "p9"}[i];
+        f->params[i] = (const char *[]){"n", "d", "m", "p3", "p4", "p5", "p6", "p7", "p8", "p9"}[i];
     for (int i = 0; i < 70; i++) {
         snprintf(f->case_names[i], sizeof f->case_names[i], "n=%d,d=8,m=2/uniform", i + 1);
-        kb_case_spec c = {f->case_names[i], KB_CASE_QUICK, 0, {i + 1, 8, 2},
-                          {256 * 8, 8, (uint64_t)(i + 1) * 2, (uint64_t)i + 1}, 100, 10};
+        kb_case_spec c = {f->case_names[i],
+                          KB_CASE_QUICK,
+                          0,
+                          {i + 1, 8, 2},
+                          {256 * 8, 8, (uint64_t)(i + 1) * 2, (uint64_t)i + 1},
+                          100,
+                          10};
         f->cases[i] = c;
     }
-    kb_target t = {KB_ABI_MAGIC, KB_ABI_MAJOR, KB_ABI_MINOR, sizeof(kb_target),
-                   KB_TARGET_COLD_INPUTS, "pq-l2", "a test spec", "nowhere", 3, 4, f->params,
-                   f->bufs, 2, 0, f->cases, 1e-4, fake_generate};
+    kb_target t = {KB_ABI_MAGIC,
+                   KB_ABI_MAJOR,
+                   KB_ABI_MINOR,
+                   sizeof(kb_target),
+                   KB_TARGET_COLD_INPUTS,
+                   "pq-l2",
+                   "a test spec",
+                   "nowhere",
+                   3,
+                   4,
+                   f->params,
+                   f->bufs,
+                   2,
+                   0,
+                   f->cases,
+                   1e-4,
+                   fake_generate};
     f->t = t;
 }
 
@@ -690,8 +709,10 @@ static void test_spec_crafted(void **state)
         spec_init(&f);
         kb_target *t = &f.t;
         switch (v) {
-        case 0: f.bufs[0].role = KB_ROLE_CALL, f.bufs[1].role = KB_ROLE_STATIC;
-            f.bufs[0].name = "query", f.bufs[1].name = "codebook"; break;
+        case 0:
+            f.bufs[0].role = KB_ROLE_CALL, f.bufs[1].role = KB_ROLE_STATIC;
+            f.bufs[0].name = "query", f.bufs[1].name = "codebook";
+            break;
         case 1: t->n_cases = 0; break;
         case 2: t->n_cases = 65; break;
         case 3: f.cases[1].name = f.cases[0].name; break;
@@ -745,8 +766,7 @@ static void test_spec_crafted(void **state)
 static void test_spec_real_oracle(void **state)
 {
     (void)state;
-    if (!exists(ORACLE_PQ_L2))
-        skip();
+    if (!exists(ORACLE_PQ_L2)) skip();
     kb__lib lib;
     char err[512] = "";
     int rc = kb__lib_open(ORACLE_PQ_L2, "oracle.so", 1, &lib, err, sizeof err);
@@ -769,7 +789,7 @@ static void test_dtypes(void **state)
         size_t size;
         const char *name;
     } t[] = {
-        {KB_DT_U8, sizeof(uint8_t), "u8"},   {KB_DT_U16, sizeof(uint16_t), "u16"},
+        {KB_DT_U8, sizeof(uint8_t), "u8"},    {KB_DT_U16, sizeof(uint16_t), "u16"},
         {KB_DT_U32, sizeof(uint32_t), "u32"}, {KB_DT_U64, sizeof(uint64_t), "u64"},
         {KB_DT_I32, sizeof(int32_t), "i32"},  {KB_DT_I64, sizeof(int64_t), "i64"},
         {KB_DT_F32, sizeof(float), "f32"},    {KB_DT_F64, sizeof(double), "f64"},
@@ -827,8 +847,7 @@ static float *run_kernel(const kb_plugin *p, const kb_target *t, const kb_case_s
     void *st = NULL;
     char err[256] = "";
     int rc = p->prepare(&host, &c, statics, ns, &st, err, sizeof err);
-    if (rc == KB_OK)
-        rc = p->run(st, in, ni, out, no, err, sizeof err);
+    if (rc == KB_OK) rc = p->run(st, in, ni, out, no, err, sizeof err);
     if (rc != KB_OK) {
         print_error("%s: %s\n", p->name, err);
         fail();
@@ -840,13 +859,12 @@ static float *run_kernel(const kb_plugin *p, const kb_target *t, const kb_case_s
 static void test_newer_minor_matches_oracle(void **state)
 {
     (void)state;
-    if (!exists(ORACLE_PQ_L2))
-        skip();
+    if (!exists(ORACLE_PQ_L2)) skip();
     kb__lib oracle, cand;
     char err[512] = "";
     assert_int_equal(kb__lib_open(ORACLE_PQ_L2, "oracle.so", 1, &oracle, err, sizeof err), 0);
-    assert_int_equal(kb__lib_open(fx("fx_newer_minor.so"), "newer.so", 0, &cand, err,
-                                  sizeof err), 0);
+    assert_int_equal(kb__lib_open(fx("fx_newer_minor.so"), "newer.so", 0, &cand, err, sizeof err),
+                     0);
     const kb_target *t = oracle.target;
     /* The smallest case keeps the test fast. */
     const kb_case_spec *cs = &t->cases[0];
@@ -855,8 +873,7 @@ static void test_newer_minor_matches_oracle(void **state)
         double bytes = 0;
         for (uint32_t b = 0; b < t->n_buffers; b++)
             bytes += (double)t->cases[i].lengths[b] * kb__dtype_size(t->buffers[b].dtype);
-        if (bytes < best)
-            best = bytes, cs = &t->cases[i];
+        if (bytes < best) best = bytes, cs = &t->cases[i];
     }
     kb_buffer bufs[KB_MAX_BUFFERS];
     memset(bufs, 0, sizeof bufs);
@@ -874,18 +891,15 @@ static void test_newer_minor_matches_oracle(void **state)
         float *want = run_kernel(oracle.plugin, t, cs, bufs);
         float *got = run_kernel(cand.plugin, t, cs, bufs);
         for (uint32_t b = 0; b < t->n_buffers; b++)
-            if (t->buffers[b].role == KB_ROLE_OUTPUT)
-                n_out = cs->lengths[b];
+            if (t->buffers[b].role == KB_ROLE_OUTPUT) n_out = cs->lengths[b];
         assert_true(n_out > 0);
-        for (uint64_t i = 0; i < n_out; i++)
-            assert_false(isnan(want[i]));
+        for (uint64_t i = 0; i < n_out; i++) assert_false(isnan(want[i]));
         /* Same arithmetic order as the oracle: bit-exact. */
         assert_memory_equal(got, want, n_out * sizeof(float));
         free(want);
         free(got);
     }
-    for (uint32_t b = 0; b < t->n_buffers; b++)
-        free(bufs[b].data);
+    for (uint32_t b = 0; b < t->n_buffers; b++) free(bufs[b].data);
     kb__lib_close(&cand);
     kb__lib_close(&oracle);
 }
@@ -982,8 +996,7 @@ static void test_cpu_features(void **state)
         char name[32];
         kb__cpu_feature_names(t[i].bit, name, sizeof name);
         if (!!(f & t[i].bit) != !!t[i].has) {
-            print_error("%s: kbench says %d, libgcc says %d\n", name, !!(f & t[i].bit),
-                        !!t[i].has);
+            print_error("%s: kbench says %d, libgcc says %d\n", name, !!(f & t[i].bit), !!t[i].has);
             fail();
         }
     }

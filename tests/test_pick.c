@@ -12,7 +12,8 @@
 
 #include "kb_run.h"
 
-static void test_pick_skips_unsupported_and_names_the_best(void **s) {
+static void test_pick_skips_unsupported_and_names_the_best(void **s)
+{
     (void)s;
     const char *needs_more = kb_path("tests/fixtures/fx_needs_foreign_isa.so");
     const char *portable = kb_path("plugins/pq-l2/portable.so");
@@ -40,7 +41,8 @@ static void test_pick_skips_unsupported_and_names_the_best(void **s) {
     }
 }
 
-static void test_pick_refuses_mixed_targets(void **s) {
+static void test_pick_refuses_mixed_targets(void **s)
+{
     (void)s;
     kb_run r;
     KB_RUN(&r, "pick", (char *)kb_path("plugins/pq-l2/portable.so"),
@@ -51,7 +53,8 @@ static void test_pick_refuses_mixed_targets(void **s) {
     assert_int_equal(r.code, 64);
 }
 
-int main(void) {
+int main(void)
+{
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pick_skips_unsupported_and_names_the_best),
         cmocka_unit_test(test_pick_refuses_mixed_targets),

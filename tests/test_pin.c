@@ -13,11 +13,14 @@
 #include <sys/stat.h>
 
 #include "kb_run.h"
-#include "loop.h"
+#include "cli.h"
+#include "report.h"
+#include "session.h"
 
 static char g_dir[256];
 
-static void put(const char *name, const char *text) {
+static void put(const char *name, const char *text)
+{
     char p[512];
     snprintf(p, sizeof p, "%s/%s", g_dir, name);
     FILE *f = fopen(p, "w");
@@ -26,7 +29,8 @@ static void put(const char *name, const char *text) {
     fclose(f);
 }
 
-static int setup(void **s) {
+static int setup(void **s)
+{
     (void)s;
     snprintf(g_dir, sizeof g_dir, "/tmp/kb_test_pin.XXXXXX");
     if (!mkdtemp(g_dir)) return -1;
@@ -36,14 +40,16 @@ static int setup(void **s) {
     return mkdir(g_dir, 0755);
 }
 
-static int teardown(void **s) {
+static int teardown(void **s)
+{
     (void)s;
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%.*s'", (int)(strstr(g_dir, "/oracles/") - g_dir), g_dir);
     return system(cmd) == 0 ? 0 : -1;
 }
 
-static void test_pin_detects_drift(void **s) {
+static void test_pin_detects_drift(void **s)
+{
     (void)s;
     char msg[2048];
     put("oracle.c", "int x;\n");
@@ -70,7 +76,8 @@ static void test_pin_detects_drift(void **s) {
     FILE *f = fopen(p, "r");
     assert_non_null(f);
     int found = 0;
-    while (fgets(line, sizeof line, f)) found |= !strcmp(line, "upstream\tupstream-project v1.2 (abc123)\n");
+    while (fgets(line, sizeof line, f))
+        found |= !strcmp(line, "upstream\tupstream-project v1.2 (abc123)\n");
     fclose(f);
     assert_true(found);
 
@@ -85,7 +92,8 @@ static void test_pin_detects_drift(void **s) {
 /* The generator library beside the oracles (oracles/T/../../generators) is
  * pinned with the oracle: an edit there changes every input the target is
  * judged on. */
-static void test_pin_covers_generators(void **s) {
+static void test_pin_covers_generators(void **s)
+{
     (void)s;
     char msg[2048], gen[600];
     snprintf(gen, sizeof gen, "%s/../../generators", g_dir);
@@ -104,7 +112,8 @@ static void test_pin_covers_generators(void **s) {
     assert_non_null(strstr(msg, "generators/new.c is not in"));
 }
 
-static void test_repository_oracles_are_pinned(void **s) {
+static void test_repository_oracles_are_pinned(void **s)
+{
     (void)s;
     static const char *const targets[] = {"posting-intersect", "pq-l2"};
     for (size_t i = 0; i < 2; i++) {
@@ -125,7 +134,8 @@ static void test_repository_oracles_are_pinned(void **s) {
     assert_non_null(kb_path("kbench"));
 }
 
-int main(void) {
+int main(void)
+{
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pin_detects_drift),
         cmocka_unit_test(test_pin_covers_generators),

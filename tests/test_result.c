@@ -15,17 +15,44 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "cli.h"
 #include "kb.h"
+#include "report.h"
+#include "session.h"
 
 static const char *const block_keys[] = {
-    "target",         "candidate",       "candidate_name", "candidate_digest",
-    "against",        "against_digest",  "oracle_digest",  "status",
-    "reason",         "geomean_ratio",   "ci90_low",       "ci90_high",
-    "worst_case",     "worst_ratio",     "worst_ci90_low", "worst_ci90_high",
-    "cases",          "inputs",          "prepare_ms",     "trial_seconds",
-    "peak_rss_kb",    "noise_pct",       "noise_floor_pct", "drift_pct",
-    "fresh_ratio",    "fresh_ci90_low",  "fresh_ci90_high", "batch_overhead_us",
-    "batch_overhead_pct", "hw_counters", "seed",        "seed_chosen",
+    "target",
+    "candidate",
+    "candidate_name",
+    "candidate_digest",
+    "against",
+    "against_digest",
+    "oracle_digest",
+    "status",
+    "reason",
+    "geomean_ratio",
+    "ci90_low",
+    "ci90_high",
+    "worst_case",
+    "worst_ratio",
+    "worst_ci90_low",
+    "worst_ci90_high",
+    "cases",
+    "inputs",
+    "prepare_ms",
+    "trial_seconds",
+    "peak_rss_kb",
+    "noise_pct",
+    "noise_floor_pct",
+    "drift_pct",
+    "fresh_ratio",
+    "fresh_ci90_low",
+    "fresh_ci90_high",
+    "batch_overhead_us",
+    "batch_overhead_pct",
+    "hw_counters",
+    "seed",
+    "seed_chosen",
 };
 #define NKEYS (sizeof block_keys / sizeof block_keys[0])
 
@@ -33,8 +60,9 @@ static void sample(kb__result *r, kb__status st)
 {
     memset(r, 0, sizeof *r);
     r->status = st;
-    snprintf(r->reason, sizeof r->reason, "geomean 0.6120 [0.6011, 0.6200] is below 0.99\n"
-                                          "and a \"quoted\" \\ tail");
+    snprintf(r->reason, sizeof r->reason,
+             "geomean 0.6120 [0.6011, 0.6200] is below 0.99\n"
+             "and a \"quoted\" \\ tail");
     snprintf(r->target, sizeof r->target, "pq_scan");
     snprintf(r->candidate, sizeof r->candidate, "plugins/caf\xe9/avx512.so"); /* Latin-1 byte */
     snprintf(r->cand_name, sizeof r->cand_name, "avx512");
@@ -105,8 +133,7 @@ static size_t parse_block(char *text, char **keys, char **vals, size_t max)
 static const char *val(char **keys, char **vals, size_t n, const char *key)
 {
     for (size_t i = 0; i < n; i++)
-        if (strcmp(keys[i], key) == 0)
-            return vals[i];
+        if (strcmp(keys[i], key) == 0) return vals[i];
     fail_msg("no key %s", key);
     return NULL;
 }
@@ -120,8 +147,7 @@ static void test_block_keep(void **state)
     char *keys[64], *vals[64];
     size_t n = parse_block(text, keys, vals, 64);
     assert_int_equal(n, NKEYS);
-    for (size_t i = 0; i < NKEYS; i++)
-        assert_string_equal(keys[i], block_keys[i]);
+    for (size_t i = 0; i < NKEYS; i++) assert_string_equal(keys[i], block_keys[i]);
     assert_string_equal(val(keys, vals, n, "status"), "keep");
     assert_string_equal(val(keys, vals, n, "geomean_ratio"), "0.6120");
     assert_string_equal(val(keys, vals, n, "ci90_low"), "0.6011");
@@ -154,15 +180,14 @@ static void test_block_incorrect(void **state)
     char *keys[64], *vals[64];
     size_t n = parse_block(text, keys, vals, 64);
     assert_int_equal(n, NKEYS);
-    for (size_t i = 0; i < NKEYS; i++)
-        assert_string_equal(keys[i], block_keys[i]);
+    for (size_t i = 0; i < NKEYS; i++) assert_string_equal(keys[i], block_keys[i]);
     assert_string_equal(val(keys, vals, n, "status"), "incorrect");
-    static const char *const na[] = {"geomean_ratio",  "ci90_low",       "ci90_high",
-                                     "worst_case",     "worst_ratio",    "worst_ci90_low",
-                                     "worst_ci90_high", "candidate_digest", "noise_pct",
-                                     "drift_pct", "fresh_ratio", "fresh_ci90_low", "fresh_ci90_high",
-                                     "batch_overhead_us", "batch_overhead_pct",
-                                     "hw_counters", "inputs"};
+    static const char *const na[] = {
+        "geomean_ratio",   "ci90_low",          "ci90_high",          "worst_case",
+        "worst_ratio",     "worst_ci90_low",    "worst_ci90_high",    "candidate_digest",
+        "noise_pct",       "drift_pct",         "fresh_ratio",        "fresh_ci90_low",
+        "fresh_ci90_high", "batch_overhead_us", "batch_overhead_pct", "hw_counters",
+        "inputs"};
     for (size_t i = 0; i < sizeof na / sizeof na[0]; i++)
         assert_string_equal(val(keys, vals, n, na[i]), "n/a");
     assert_string_equal(val(keys, vals, n, "reason"), "case m8_n10k, index 17: expected 3, got 4");
@@ -211,8 +236,7 @@ static json_t *parse_json(const kb__result *r)
     char *text = capture(kb__result_print_json, r);
     json_error_t e;
     json_t *root = json_loads(text, JSON_REJECT_DUPLICATES, &e);
-    if (!root)
-        fail_msg("JSON does not parse: %s at line %d\n%s", e.text, e.line, text);
+    if (!root) fail_msg("JSON does not parse: %s at line %d\n%s", e.text, e.line, text);
     free(text);
     return root;
 }
@@ -260,14 +284,12 @@ static void test_json_keep(void **state)
     }
     /* NaN CI end is null, not a bare nan token */
     assert_true(json_is_null(json_object_get(json_array_get(bm, 2), "ci90_high")));
-    assert_true(fabs(json_number_value(json_object_get(json_array_get(bm, 0),
-                                                       "bytes_per_second")) -
+    assert_true(fabs(json_number_value(json_object_get(json_array_get(bm, 0), "bytes_per_second")) -
                      1e10) < 1.0);
 
     json_t *kb = json_object_get(root, "kbench");
     assert_true(json_is_object(kb));
-    for (size_t i = 0; i < NKEYS; i++)
-        assert_non_null(json_object_get(kb, block_keys[i]));
+    for (size_t i = 0; i < NKEYS; i++) assert_non_null(json_object_get(kb, block_keys[i]));
     assert_string_equal(json_string_value(json_object_get(kb, "status")), "keep");
     assert_string_equal(json_string_value(json_object_get(kb, "reason")), r.reason);
     assert_string_equal(json_string_value(json_object_get(kb, "description")), r.description);
@@ -289,8 +311,7 @@ static void test_json_incorrect_and_odd_strings(void **state)
     sample(&r, KB__ST_CRASH);
     /* every control byte and a truncated UTF-8 sequence */
     char reason[40];
-    for (int i = 0; i < 31; i++)
-        reason[i] = (char)(i + 1);
+    for (int i = 0; i < 31; i++) reason[i] = (char)(i + 1);
     reason[31] = '\x7f';
     reason[32] = '\xe2';
     reason[33] = '\x82';
@@ -315,8 +336,7 @@ static void test_json_incorrect_and_odd_strings(void **state)
     r.n_cases = 0;
     root = parse_json(&r);
     assert_true(json_is_true(json_object_get(json_object_get(root, "kbench"), "seed_chosen")));
-    assert_int_equal(json_array_size(json_object_get(json_object_get(root, "kbench"), "cases")),
-                     0);
+    assert_int_equal(json_array_size(json_object_get(json_object_get(root, "kbench"), "cases")), 0);
     json_decref(root);
 }
 
@@ -486,16 +506,14 @@ static void test_markdown_escapes_every_field(void **state)
         assert_non_null(nl);
         lines++;
         assert_true(line[0] != '<');
-        if (line[0] == '|')
-            assert_int_equal(bare_pipes(line, (size_t)(nl - line)), 8);
+        if (line[0] == '|') assert_int_equal(bare_pipes(line, (size_t)(nl - line)), 8);
         line = nl + 1;
     }
     assert_int_equal(lines, honest_lines);
     assert_null(strstr(md, "**keep**"));
     assert_non_null(strstr(md, "**discard**"));
     for (const char *p = md; *p; p++) /* no HTML, no code span opens */
-        if (*p == '<' || *p == '`')
-            assert_true(p > md && p[-1] == '\\');
+        if (*p == '<' || *p == '`') assert_true(p > md && p[-1] == '\\');
     assert_null(strchr(md, '\x7f'));
     free(md);
 

@@ -19,7 +19,10 @@
 
 #include <cmocka.h>
 
+#include "cli.h"
 #include "kb.h"
+#include "report.h"
+#include "session.h"
 #include "kb_run.h"
 #include "kb_pick.h"
 
@@ -39,8 +42,7 @@ static uint32_t oracle_cases(const char *target)
     snprintf(rel, sizeof rel, "oracles/%s/oracle.so", target);
     kb__lib lib;
     int rc = kb__lib_open(kb_path(rel), rel, 1, &lib, err, sizeof err);
-    if (rc != 0)
-        print_error("%s\n", err);
+    if (rc != 0) print_error("%s\n", err);
     assert_int_equal(rc, 0);
     uint32_t n = lib.target->n_cases;
     kb__lib_close(&lib);
@@ -70,8 +72,7 @@ static void test_wrong_major_rejected_naming_both(void **s)
     /* The fixture says 2.0; the host says its own major. */
     snprintf(plugin_v, sizeof plugin_v, "kbench ABI %d.%d", 2, 0);
     snprintf(host_v, sizeof host_v, "this host speaks %d.x", KB_ABI_MAJOR);
-    if (!strstr(reason, plugin_v) || !strstr(reason, host_v))
-        print_error("reason: %s\n", reason);
+    if (!strstr(reason, plugin_v) || !strstr(reason, host_v)) print_error("reason: %s\n", reason);
     assert_non_null(strstr(reason, plugin_v));
     assert_non_null(strstr(reason, host_v));
     /* Refused from the header alone: no oracle, no cases. */
@@ -97,8 +98,7 @@ static void assert_timed(const kb_run *r)
     const char *st = kb_field(r, "status");
     int ok = (!strcmp(st, "keep") && r->code == 0) || (!strcmp(st, "discard") && r->code == 1) ||
              (!strcmp(st, "inconclusive") && r->code == 4);
-    if (!ok)
-        print_error("expected a timed verdict, got '%s' (%d)\n%s\n", st, r->code, r->out);
+    if (!ok) print_error("expected a timed verdict, got '%s' (%d)\n%s\n", st, r->code, r->out);
     assert_true(ok);
     const double g = atof(kb_field(r, "geomean_ratio"));
     assert_true(g > 0.0 && g < 100.0);
@@ -163,10 +163,8 @@ static int sh(const char *log, const char *fmt, ...)
         print_error("command failed (%d): %s\n", rc, cmd);
         FILE *f = fopen(log, "r");
         char line[512];
-        while (f && fgets(line, sizeof line, f))
-            print_error("  %s", line);
-        if (f)
-            fclose(f);
+        while (f && fgets(line, sizeof line, f)) print_error("  %s", line);
+        if (f) fclose(f);
     }
     return rc;
 }
@@ -191,8 +189,7 @@ static void assert_file(const char *dir, const char *rel)
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, rel);
     struct stat st;
-    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
-        print_error("missing: %s\n", path);
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) print_error("missing: %s\n", path);
     assert_int_equal(stat(path, &st), 0);
     assert_true(S_ISREG(st.st_mode));
 }
@@ -232,10 +229,8 @@ static int native_build(void)
 #endif
     char triple[128] = "";
     FILE *p = popen("cc -dumpmachine 2>/dev/null", "r");
-    if (!p)
-        return 0;
-    if (!fgets(triple, sizeof triple, p))
-        triple[0] = 0;
+    if (!p) return 0;
+    if (!fgets(triple, sizeof triple, p)) triple[0] = 0;
     pclose(p);
     return want[0] && strncmp(triple, want, strlen(want)) == 0;
 }
@@ -288,8 +283,9 @@ static void test_installed_sdk(void **s)
     assert_exports_entry_only(so_cmake);
 
     /* 3. The example with its Makefile and pkg-config, built in another dir. */
-    assert_int_equal(sh(log, "mkdir -p '%s/make' && cd '%s/make' && PKG_CONFIG_PATH='%s/lib/pkgconfig' "
-                             "make -f '%s/Makefile'",
+    assert_int_equal(sh(log,
+                        "mkdir -p '%s/make' && cd '%s/make' && PKG_CONFIG_PATH='%s/lib/pkgconfig' "
+                        "make -f '%s/Makefile'",
                         tmp, tmp, prefix, example),
                      0);
     snprintf(so_make, sizeof so_make, "%s/make/transposed.so", tmp);
@@ -304,8 +300,7 @@ static void test_installed_sdk(void **s)
     snprintf(args, sizeof args, "info '%s'", so_cmake);
     run_installed(r, prefix, args);
     snprintf(want, sizeof want, "\noracle: %s/lib/kbench/oracles/pq-l2/oracle.so\n", prefix);
-    if (!strstr(r->out, want))
-        print_error("wanted%s\ngot:\n%s\n", want, r->out);
+    if (!strstr(r->out, want)) print_error("wanted%s\ngot:\n%s\n", want, r->out);
     assert_non_null(strstr(r->out, want));
     assert_int_equal(r->code, 0);
 

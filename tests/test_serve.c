@@ -20,13 +20,16 @@
 
 #include "kb_run.h"
 #include "kb_bg.h"
-#include "loop.h"
+#include "cli.h"
+#include "report.h"
+#include "session.h"
 
 static char g_dir[256], g_sock[512], g_err[512];
 static kb_bg g_bg;
 static int g_up;
 
-static int connect_sock(void) {
+static int connect_sock(void)
+{
     struct sockaddr_un sa;
     memset(&sa, 0, sizeof sa);
     sa.sun_family = AF_UNIX;
@@ -40,7 +43,8 @@ static int connect_sock(void) {
     return fd;
 }
 
-static void send_str(int fd, const char *s) {
+static void send_str(int fd, const char *s)
+{
     size_t n = strlen(s), off = 0;
     while (off < n) {
         ssize_t k = send(fd, s + off, n - off, MSG_NOSIGNAL);
@@ -56,7 +60,8 @@ typedef struct conn {
     size_t len;
 } conn;
 
-static json_t *recv_doc(conn *c, int timeout_ms) {
+static json_t *recv_doc(conn *c, int timeout_ms)
+{
     const uint64_t end = kb_bg_now_ms() + (uint64_t)timeout_ms;
     for (;;) {
         char *nl = memchr(c->buf, '\n', c->len);
@@ -79,7 +84,8 @@ static json_t *recv_doc(conn *c, int timeout_ms) {
     }
 }
 
-static conn *open_conn(void) {
+static conn *open_conn(void)
+{
     conn *c = calloc(1, sizeof *c);
     assert_non_null(c);
     c->fd = connect_sock();
@@ -87,25 +93,30 @@ static conn *open_conn(void) {
     return c;
 }
 
-static void close_conn(conn *c) {
+static void close_conn(conn *c)
+{
     close(c->fd);
     free(c);
 }
 
-static const char *kbs(json_t *doc, const char *key) {
+static const char *kbs(json_t *doc, const char *key)
+{
     const char *s = json_string_value(json_object_get(json_object_get(doc, "kbench"), key));
     return s ? s : "";
 }
 
-static void trial_req(conn *c, const char *cand, const char *budget, const char *id) {
+static void trial_req(conn *c, const char *cand, const char *budget, const char *id)
+{
     char req[2048];
-    snprintf(req, sizeof req, "{\"op\":\"trial\",\"candidate\":\"%s\",\"budget\":%s,\"id\":\"%s\"}\n",
-             cand, budget, id);
+    snprintf(req, sizeof req,
+             "{\"op\":\"trial\",\"candidate\":\"%s\",\"budget\":%s,\"id\":\"%s\"}\n", cand, budget,
+             id);
     send_str(c->fd, req);
 }
 
 /* The verdict after any number of queued answers. */
-static json_t *verdict(conn *c, int *position) {
+static json_t *verdict(conn *c, int *position)
+{
     for (;;) {
         json_t *d = recv_doc(c, 60000);
         if (!d) return NULL;
@@ -118,7 +129,8 @@ static json_t *verdict(conn *c, int *position) {
     }
 }
 
-static void status_ok(void) {
+static void status_ok(void)
+{
     conn *c = open_conn();
     send_str(c->fd, "{\"op\":\"status\"}\n");
     json_t *d = recv_doc(c, 10000);
@@ -129,7 +141,8 @@ static void status_ok(void) {
 }
 
 /* Polls `status` until the running job's description contains `what`. */
-static void wait_running(const char *what) {
+static void wait_running(const char *what)
+{
     const uint64_t end = kb_bg_now_ms() + 60000;
     for (;;) {
         conn *c = open_conn();
@@ -146,7 +159,8 @@ static void wait_running(const char *what) {
     }
 }
 
-static int setup(void **s) {
+static int setup(void **s)
+{
     (void)s;
     if (access(kb_path("plugins/posting-intersect/portable.so"), R_OK)) return 0;
     snprintf(g_dir, sizeof g_dir, "/tmp/kb_test_serve.XXXXXX");
@@ -161,7 +175,8 @@ static int setup(void **s) {
     return g_up ? 0 : -1;
 }
 
-static int teardown(void **s) {
+static int teardown(void **s)
+{
     (void)s;
     if (g_up && g_bg.pid > 0) kb_bg_stop(&g_bg, SIGKILL, 2000);
     if (g_dir[0]) {
@@ -172,14 +187,16 @@ static int teardown(void **s) {
     return 0;
 }
 
-static void need_up(void) {
+static void need_up(void)
+{
     if (!g_up) {
         print_message("posting-intersect candidates not built here; skipping\n");
         skip();
     }
 }
 
-static void test_socket_is_owner_only(void **s) {
+static void test_socket_is_owner_only(void **s)
+{
     (void)s;
     need_up();
     struct stat st;
@@ -193,7 +210,8 @@ static void test_socket_is_owner_only(void **s) {
     assert_non_null(strstr(r.err, "another kbench serve"));
 }
 
-static void test_malformed_and_oversized(void **s) {
+static void test_malformed_and_oversized(void **s)
+{
     (void)s;
     need_up();
     conn *c = open_conn();
@@ -229,16 +247,20 @@ static void test_malformed_and_oversized(void **s) {
 }
 
 /* The documented exit code of a verdict, by its name. */
-static int code_of(const char *status) {
-    static const struct { const char *name; int code; } map[] = {
-        {"keep", 0}, {"discard", 1}, {"incorrect", 2}, {"crash", 3}, {"timeout", 3},
-        {"rejected", 3}, {"inconclusive", 4}, {"correct", 0}};
+static int code_of(const char *status)
+{
+    static const struct {
+        const char *name;
+        int code;
+    } map[] = {{"keep", 0},    {"discard", 1},  {"incorrect", 2},    {"crash", 3},
+               {"timeout", 3}, {"rejected", 3}, {"inconclusive", 4}, {"correct", 0}};
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
         if (!strcmp(map[i].name, status)) return map[i].code;
     return -1;
 }
 
-static void test_two_clients_queue(void **s) {
+static void test_two_clients_queue(void **s)
+{
     (void)s;
     need_up();
     conn *a = open_conn(), *b = open_conn();
@@ -262,15 +284,18 @@ static void test_two_clients_queue(void **s) {
     assert_string_equal(kbs(va, "candidate_name"), "portable");
     assert_string_equal(kbs(vb, "candidate_name"), "baseline");
     /* exit_code is the verdict's */
-    assert_int_equal(json_integer_value(json_object_get(va, "exit_code")), code_of(kbs(va, "status")));
-    assert_int_equal(json_integer_value(json_object_get(vb, "exit_code")), code_of(kbs(vb, "status")));
+    assert_int_equal(json_integer_value(json_object_get(va, "exit_code")),
+                     code_of(kbs(va, "status")));
+    assert_int_equal(json_integer_value(json_object_get(vb, "exit_code")),
+                     code_of(kbs(vb, "status")));
     json_decref(va);
     json_decref(vb);
     close_conn(a);
     close_conn(b);
 }
 
-static void test_disconnect_mid_trial(void **s) {
+static void test_disconnect_mid_trial(void **s)
+{
     (void)s;
     need_up();
     conn *a = open_conn();
@@ -291,7 +316,8 @@ static void test_disconnect_mid_trial(void **s) {
     close_conn(b);
 }
 
-static void expect_verdict(const char *fixture, const char *status, int code) {
+static void expect_verdict(const char *fixture, const char *status, int code)
+{
     char rel[256];
     snprintf(rel, sizeof rel, "tests/fixtures/%s", fixture);
     if (access(kb_path(rel), R_OK)) {
@@ -302,14 +328,16 @@ static void expect_verdict(const char *fixture, const char *status, int code) {
     trial_req(c, kb_path(rel), "0.3", fixture);
     json_t *v = verdict(c, NULL);
     assert_non_null(v);
-    if (strcmp(kbs(v, "status"), status)) print_error("%s: %s (%s)\n", fixture, kbs(v, "status"), kbs(v, "reason"));
+    if (strcmp(kbs(v, "status"), status))
+        print_error("%s: %s (%s)\n", fixture, kbs(v, "status"), kbs(v, "reason"));
     assert_string_equal(kbs(v, "status"), status);
     assert_int_equal(json_integer_value(json_object_get(v, "exit_code")), code);
     json_decref(v);
     close_conn(c);
 }
 
-static void test_bad_candidates_are_verdicts(void **s) {
+static void test_bad_candidates_are_verdicts(void **s)
+{
     (void)s;
     need_up();
     expect_verdict("fx_segv_in_run.so", "crash", 3);
@@ -328,12 +356,13 @@ static void test_bad_candidates_are_verdicts(void **s) {
     status_ok();
 }
 
-static void test_client_matches_local(void **s) {
+static void test_client_matches_local(void **s)
+{
     (void)s;
     need_up();
     kb_run r;
-    KB_RUN(&r, "trial", "--server", g_sock, (char *)kb_path("plugins/posting-intersect/portable.so"),
-           "--budget", "0.5");
+    KB_RUN(&r, "trial", "--server", g_sock,
+           (char *)kb_path("plugins/posting-intersect/portable.so"), "--budget", "0.5");
     int want = code_of(kb_field(&r, "status"));
     if (r.code != want) print_error("%s\n%s\n", r.out, r.err);
     assert_int_equal(r.code, want);
@@ -342,12 +371,14 @@ static void test_client_matches_local(void **s) {
     assert_true(strlen(kb_field(&r, "candidate_digest")) == 16);
     /* crash: exit 3, as locally */
     if (access(kb_path("tests/fixtures/fx_segv_in_run.so"), R_OK) == 0) {
-        KB_RUN(&r, "trial", "--server", g_sock, (char *)kb_path("tests/fixtures/fx_segv_in_run.so"));
+        KB_RUN(&r, "trial", "--server", g_sock,
+               (char *)kb_path("tests/fixtures/fx_segv_in_run.so"));
         assert_int_equal(r.code, 3);
         assert_string_equal(kb_field(&r, "status"), "crash");
     }
     /* --json prints the --json document */
-    KB_RUN(&r, "verify", "--server", g_sock, (char *)kb_path("plugins/posting-intersect/portable.so"), "--json");
+    KB_RUN(&r, "verify", "--server", g_sock,
+           (char *)kb_path("plugins/posting-intersect/portable.so"), "--json");
     assert_int_equal(r.code, 0);
     json_error_t je;
     json_t *d = json_loads(r.out, 0, &je);
@@ -355,14 +386,16 @@ static void test_client_matches_local(void **s) {
     assert_string_equal(kbs(d, "status"), "correct");
     json_decref(d);
     /* no server there: a clear error, not a hang */
-    KB_RUN(&r, "trial", "--server", "/nonexistent/kb.sock", (char *)kb_path("plugins/posting-intersect/portable.so"));
+    KB_RUN(&r, "trial", "--server", "/nonexistent/kb.sock",
+           (char *)kb_path("plugins/posting-intersect/portable.so"));
     assert_int_equal(r.code, 70);
     assert_non_null(strstr(r.err, "kbench serve"));
 }
 
 /* The client rebuilds the result from the server's JSON and prints it:
  * every field of the block must survive the trip. */
-static void test_json_round_trip(void **s) {
+static void test_json_round_trip(void **s)
+{
     (void)s;
     kb__result *a = calloc(1, sizeof *a), *b = calloc(1, sizeof *b);
     assert_non_null(a);
@@ -430,7 +463,8 @@ static void test_json_round_trip(void **s) {
     free(b);
 }
 
-static void test_shutdown(void **s) {
+static void test_shutdown(void **s)
+{
     (void)s;
     need_up();
     conn *c = open_conn();
@@ -444,7 +478,8 @@ static void test_shutdown(void **s) {
     assert_int_not_equal(access(g_sock, F_OK), 0);
 }
 
-int main(void) {
+int main(void)
+{
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_json_round_trip),

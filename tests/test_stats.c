@@ -16,11 +16,17 @@
 
 #include <cmocka.h>
 
+#include "cli.h"
 #include "kb.h"
+#include "report.h"
+#include "session.h"
 
 /* The test's own generator (xorshift64*), unrelated to the one in stats.c. */
 static uint64_t t_state;
-static void t_seed(uint64_t s) { t_state = s ? s : 1; }
+static void t_seed(uint64_t s)
+{
+    t_state = s ? s : 1;
+}
 static uint64_t t_next(void)
 {
     t_state ^= t_state >> 12;
@@ -28,12 +34,18 @@ static uint64_t t_next(void)
     t_state ^= t_state >> 27;
     return t_state * 0x2545f4914f6cdd1dull;
 }
-static double t_unif(void) { return ((double)(t_next() >> 11) + 0.5) / 9007199254740992.0; }
+static double t_unif(void)
+{
+    return ((double)(t_next() >> 11) + 0.5) / 9007199254740992.0;
+}
 static double t_normal(void)
 {
     return sqrt(-2.0 * log(t_unif())) * cos(6.283185307179586 * t_unif());
 }
-static double t_exp(void) { return -log(t_unif()); }
+static double t_exp(void)
+{
+    return -log(t_unif());
+}
 
 static int cmpd(const void *a, const void *b)
 {
@@ -53,21 +65,19 @@ static double ref_median(const double *x, size_t n)
 }
 
 /* Naive percentile bootstrap: resample, sort, take the median, B times. */
-static void ref_bootstrap(const double *const *x, const size_t *n, size_t k, int b,
-                          double *lo, double *hi)
+static void ref_bootstrap(const double *const *x, const size_t *n, size_t k, int b, double *lo,
+                          double *hi)
 {
     double *stat = malloc((size_t)b * sizeof *stat);
     size_t maxn = 0;
-    for (size_t g = 0; g < k; g++)
-        maxn = n[g] > maxn ? n[g] : maxn;
+    for (size_t g = 0; g < k; g++) maxn = n[g] > maxn ? n[g] : maxn;
     double *rs = malloc(maxn * sizeof *rs);
     assert_non_null(stat);
     assert_non_null(rs);
     for (int i = 0; i < b; i++) {
         double s = 0;
         for (size_t g = 0; g < k; g++) {
-            for (size_t j = 0; j < n[g]; j++)
-                rs[j] = x[g][t_next() % n[g]];
+            for (size_t j = 0; j < n[g]; j++) rs[j] = x[g][t_next() % n[g]];
             s += ref_median(rs, n[g]);
         }
         stat[i] = s / (double)k;
@@ -129,8 +139,7 @@ static void test_bootstrap_known_median(void **state)
     (void)state;
     t_seed(11);
     double x[2000];
-    for (int i = 0; i < 2000; i++)
-        x[i] = t_exp();
+    for (int i = 0; i < 2000; i++) x[i] = t_exp();
     kb__ci c = kb__bootstrap_median(x, 2000, 1234, 2000);
     assert_true(c.est == kb__median(x, 2000));
     assert_true(c.lo <= c.est && c.est <= c.hi);
@@ -147,13 +156,11 @@ static void test_bootstrap_coverage(void **state)
     double x[101], y[150];
     for (int d = 0; d < 200; d++) {
         double mu = 10.0 * t_unif();
-        for (int i = 0; i < 101; i++)
-            x[i] = mu + t_normal();
+        for (int i = 0; i < 101; i++) x[i] = mu + t_normal();
         kb__ci c = kb__bootstrap_median(x, 101, 1000 + (uint64_t)d, 2000);
         covered += c.lo <= mu && mu <= c.hi;
         /* an even n from a skewed law: Exp(1), median ln 2 */
-        for (int i = 0; i < 150; i++)
-            y[i] = t_exp();
+        for (int i = 0; i < 150; i++) y[i] = t_exp();
         c = kb__bootstrap_median(y, 150, 5000 + (uint64_t)d, 2000);
         covered_skew += c.lo <= log(2.0) && log(2.0) <= c.hi;
     }
@@ -167,8 +174,7 @@ static void test_bootstrap_constant(void **state)
 {
     (void)state;
     double x[300];
-    for (int i = 0; i < 300; i++)
-        x[i] = 3.25;
+    for (int i = 0; i < 300; i++) x[i] = 3.25;
     kb__ci c = kb__bootstrap_median(x, 300, 5, 2000);
     assert_true(c.est == 3.25 && c.lo == 3.25 && c.hi == 3.25);
     double one = 7.0;
@@ -207,8 +213,7 @@ static void test_bootstrap_matches_naive(void **state)
         size_t n = sizes[s];
         double x[200];
         t_seed(500 + s);
-        for (size_t i = 0; i < n; i++)
-            x[i] = t_exp();
+        for (size_t i = 0; i < n; i++) x[i] = t_exp();
         const double *px = x;
         double lo, hi;
         ref_bootstrap(&px, &n, 1, 20000, &lo, &hi);
@@ -227,8 +232,7 @@ static void test_bootstrap_matches_naive(void **state)
 static double exact_cdf(const double *med, size_t count, double v)
 {
     size_t below = 0;
-    for (size_t i = 0; i < count; i++)
-        below += med[i] <= v;
+    for (size_t i = 0; i < count; i++) below += med[i] <= v;
     return (double)below / (double)count;
 }
 
@@ -238,15 +242,13 @@ static void test_bootstrap_exact_small(void **state)
     static const double data[] = {0.1, 0.3, 0.35, 0.9, 1.5, 2.0};
     for (size_t n = 5; n <= 6; n++) {
         size_t count = 1;
-        for (size_t i = 0; i < n; i++)
-            count *= n;
+        for (size_t i = 0; i < n; i++) count *= n;
         double *med = malloc(count * sizeof *med);
         assert_non_null(med);
         for (size_t t = 0; t < count; t++) {
             double r[6];
             size_t c = t;
-            for (size_t i = 0; i < n; i++, c /= n)
-                r[i] = data[c % n];
+            for (size_t i = 0; i < n; i++, c /= n) r[i] = data[c % n];
             med[t] = ref_median(r, n);
         }
         kb__ci ci = kb__bootstrap_median(data, n, 31, 100000);
@@ -280,8 +282,7 @@ static void test_mean_of_medians(void **state)
     const double *p[K];
     double want = 0;
     for (int g = 0; g < K; g++) {
-        for (size_t i = 0; i < n[g]; i++)
-            data[g][i] = (double)g + t_normal() * 0.1 * (g + 1);
+        for (size_t i = 0; i < n[g]; i++) data[g][i] = (double)g + t_normal() * 0.1 * (g + 1);
         p[g] = data[g];
         want += ref_median(data[g], n[g]);
     }
@@ -290,8 +291,8 @@ static void test_mean_of_medians(void **state)
     assert_true(fabs(c.est - want) < 1e-12);
     double lo, hi;
     ref_bootstrap(p, n, K, 10000, &lo, &hi);
-    print_message("mean of medians %.4f naive [%.4f, %.4f] fast [%.4f, %.4f]\n", want, lo, hi,
-                  c.lo, c.hi);
+    print_message("mean of medians %.4f naive [%.4f, %.4f] fast [%.4f, %.4f]\n", want, lo, hi, c.lo,
+                  c.hi);
     assert_true(c.lo < want && want < c.hi);
     double tol = 0.05 * (hi - lo);
     assert_true(fabs(c.lo - lo) < tol && fabs(c.hi - hi) < tol);
@@ -316,8 +317,7 @@ static void test_mean_of_medians_fast(void **state)
     size_t n[K];
     t_seed(5);
     for (int g = 0; g < K; g++) {
-        for (int i = 0; i < N; i++)
-            data[g][i] = t_normal();
+        for (int i = 0; i < N; i++) data[g][i] = t_normal();
         p[g] = data[g];
         n[g] = N;
     }
@@ -327,7 +327,8 @@ static void test_mean_of_medians_fast(void **state)
     for (int rep = 0; rep < 5; rep++)
         c = kb__bootstrap_mean_of_medians(p, n, K, (uint64_t)rep, 2000);
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    double ms = ((double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6) / 5;
+    double ms =
+        ((double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6) / 5;
     print_message("mean_of_medians 14 x 2000, 2000 resamples: %.2f ms\n", ms);
     assert_true(c.lo < c.est && c.est < c.hi);
     assert_true(ms < 250.0);
@@ -468,19 +469,16 @@ static void test_batch_overhead(void **state)
 
     /* A side that forges its readings short claims a big gap: the smaller
      * median, the honest side's, is still what is taken off. */
-    for (int i = 0; i < N; i++)
-        ga[i] = 28000;
+    for (int i = 0; i < N; i++) ga[i] = 28000;
     assert_true(fabs(kb__batch_overhead(ga, gb, na, nb, N, gaps, &batch) - gaps[1]) < 1e-9);
     assert_true(gaps[0] == 28000);
     /* Both forging: never more than 1% of the faster side's batch. */
-    for (int i = 0; i < N; i++)
-        ga[i] = gb[i] = 50000;
+    for (int i = 0; i < N; i++) ga[i] = gb[i] = 50000;
     ov = kb__batch_overhead(ga, gb, na, nb, N, gaps, &batch);
     assert_true(fabs(ov - 0.01 * batch) < 1e-6);
     /* A host reading shorter than the worker's (clamped to 0 upstream),
      * negative or unknown gaps: nothing is subtracted. */
-    for (int i = 0; i < N; i++)
-        ga[i] = 0;
+    for (int i = 0; i < N; i++) ga[i] = 0;
     assert_true(kb__batch_overhead(ga, gb, na, nb, N, gaps, &batch) == 0);
     ga[0] = NAN;
     assert_true(kb__batch_overhead(ga, gb, na, nb, N, gaps, &batch) == 0);

@@ -17,7 +17,8 @@
 #include "kb_bg.h"
 #include "kb_pick.h"
 
-static void expect_status(const kb_run *r, const char *status, int code) {
+static void expect_status(const kb_run *r, const char *status, int code)
+{
     if (strcmp(kb_field(r, "status"), status) != 0 || r->code != code)
         print_error("expected %s (%d), got '%s' (%d)\nstdout:\n%s\nstderr:\n%s\n", status, code,
                     kb_field(r, "status"), r->code, r->out, r->err);
@@ -25,7 +26,8 @@ static void expect_status(const kb_run *r, const char *status, int code) {
     assert_int_equal(r->code, code);
 }
 
-static void skip_unless(const char *rel) {
+static void skip_unless(const char *rel)
+{
     if (access(kb_path(rel), R_OK) != 0) {
         print_message("%s not built here; skipping\n", rel);
         skip();
@@ -35,7 +37,8 @@ static void skip_unless(const char *rel) {
 /* The best variant of each target this CPU runs (kb_pick.h) is correct and
  * timed: a timing verdict, whichever it is. That it is kept, a claim about
  * speed, is the measurement suite's (tests/measure/test_measure.c). */
-static void best_is_timed(const char *target) {
+static void best_is_timed(const char *target)
+{
     const char *best;
     KB_PICK_OR_SKIP(best, target);
     kb_run r;
@@ -50,8 +53,9 @@ static void best_is_timed(const char *target) {
      * candidate must still have run correct to that point. */
     if (!ok && kb_host_emulated() && r.code == 3 && strstr(kb_field(&r, "reason"), "never seen"))
         ok = 1;
-    if (!ok) print_error("%s: expected a timing verdict, got '%s' (%d)\n%s\n%s\n", best, st, r.code,
-                         r.out, r.err);
+    if (!ok)
+        print_error("%s: expected a timing verdict, got '%s' (%d)\n%s\n%s\n", best, st, r.code,
+                    r.out, r.err);
     assert_true(ok);
     assert_string_equal(kb_field(&r, "target"), target);
     if (r.code == 3) return; /* the emulated probe above: no geomean to read */
@@ -59,17 +63,20 @@ static void best_is_timed(const char *target) {
     assert_true(g > 0.0);
 }
 
-static void test_pq_best_variant_is_timed(void **s) {
+static void test_pq_best_variant_is_timed(void **s)
+{
     (void)s;
     best_is_timed("pq-l2");
 }
 
-static void test_pi_best_variant_is_timed(void **s) {
+static void test_pi_best_variant_is_timed(void **s)
+{
     (void)s;
     best_is_timed("posting-intersect");
 }
 
-static void test_wrong_pq_is_incorrect(void **s) {
+static void test_wrong_pq_is_incorrect(void **s)
+{
     (void)s;
     skip_unless("tests/fixtures/fx_wrong_pq.so");
     kb_run r;
@@ -89,7 +96,8 @@ static void test_wrong_pq_is_incorrect(void **s) {
     expect_status(&r, "incorrect", 2);
 }
 
-static void test_wrong_pi_is_incorrect(void **s) {
+static void test_wrong_pi_is_incorrect(void **s)
+{
     (void)s;
     skip_unless("tests/fixtures/fx_wrong_pi.so");
     kb_run r;
@@ -98,14 +106,17 @@ static void test_wrong_pi_is_incorrect(void **s) {
     assert_non_null(strstr(kb_field(&r, "reason"), "case k="));
 }
 
-static void test_verify_correct(void **s) {
+static void test_verify_correct(void **s)
+{
     (void)s;
     kb_run r;
-    KB_RUN(&r, "verify", (char *)kb_path("plugins/posting-intersect/portable.so"), "--cases", "all");
+    KB_RUN(&r, "verify", (char *)kb_path("plugins/posting-intersect/portable.so"), "--cases",
+           "all");
     expect_status(&r, "correct", 0);
 }
 
-static void test_json_and_ledger(void **s) {
+static void test_json_and_ledger(void **s)
+{
     (void)s;
     char ledger[] = "/tmp/kb-test-ledger-XXXXXX";
     int fd = mkstemp(ledger);
@@ -113,8 +124,8 @@ static void test_json_and_ledger(void **s) {
     close(fd);
     unlink(ledger); /* kbench creates it with the header */
     kb_run r;
-    KB_RUN(&r, "trial", (char *)kb_path("plugins/posting-intersect/portable.so"), "--json", "--ledger",
-           ledger, "--description", "e2e\tjson", "--budget", "0.5");
+    KB_RUN(&r, "trial", (char *)kb_path("plugins/posting-intersect/portable.so"), "--json",
+           "--ledger", ledger, "--description", "e2e\tjson", "--budget", "0.5");
     json_error_t e;
     json_t *j = json_loads(r.out, 0, &e);
     if (!j) print_error("not JSON (%s), exit %d: %s\nstderr:\n%s\n", e.text, r.code, r.out, r.err);
@@ -151,7 +162,8 @@ static void test_json_and_ledger(void **s) {
     unlink(ledger);
 }
 
-static void test_usage_errors(void **s) {
+static void test_usage_errors(void **s)
+{
     (void)s;
     kb_run r;
     KB_RUN(&r, "trial", "/nonexistent/cand.so");
@@ -168,7 +180,8 @@ static void test_usage_errors(void **s) {
     assert_non_null(strstr(r.out, "inconclusive  4"));
 }
 
-int main(void) {
+int main(void)
+{
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_usage_errors),
         cmocka_unit_test(test_verify_correct),

@@ -15,14 +15,18 @@
 
 #include "kb_run.h"
 #include "kb_bg.h"
+#include "cli.h"
 #include "kb.h"
+#include "report.h"
+#include "session.h"
 
 static char g_dir[256], g_cand[512], g_ledger[512], g_err[512];
 static kb_bg g_bg;
 static int g_started;
 
 /* XXH3-64 of a file, as the host computes candidate_digest. */
-static void file_digest(const char *path, char out[17]) {
+static void file_digest(const char *path, char out[17])
+{
     FILE *f = fopen(path, "rb");
     assert_non_null(f);
     static char buf[64 << 20];
@@ -32,7 +36,8 @@ static void file_digest(const char *path, char out[17]) {
 }
 
 /* The next verdict (one JSON line), within timeout_ms; NULL if none. */
-static json_t *next_verdict(int timeout_ms) {
+static json_t *next_verdict(int timeout_ms)
+{
     static char line[1 << 20];
     int rc = kb_bg_line(&g_bg, line, sizeof line, timeout_ms);
     if (rc != 1) return NULL;
@@ -42,12 +47,14 @@ static json_t *next_verdict(int timeout_ms) {
     return doc;
 }
 
-static const char *kb_str(json_t *doc, const char *key) {
+static const char *kb_str(json_t *doc, const char *key)
+{
     const char *s = json_string_value(json_object_get(json_object_get(doc, "kbench"), key));
     return s ? s : "";
 }
 
-static int setup(void **s) {
+static int setup(void **s)
+{
     (void)s;
     if (access(kb_path("plugins/posting-intersect/portable.so"), R_OK) ||
         access(kb_path("plugins/posting-intersect/baseline.so"), R_OK))
@@ -58,8 +65,8 @@ static int setup(void **s) {
     snprintf(g_ledger, sizeof g_ledger, "%s/results.tsv", g_dir);
     snprintf(g_err, sizeof g_err, "%s/watch.err", g_dir);
     kb_bg_put(kb_path("plugins/posting-intersect/portable.so"), g_cand, 1, 0);
-    char *const argv[] = {"kbench", "watch", g_cand, "--no-initial", "--json", "--budget", "0.3",
-                          "--debounce", "50", "--ledger", g_ledger, NULL};
+    char *const argv[] = {"kbench", "watch",      g_cand, "--no-initial", "--json", "--budget",
+                          "0.3",    "--debounce", "50",   "--ledger",     g_ledger, NULL};
     kb_bg_start(&g_bg, argv, g_err);
     /* It says so once its inotify watches are set. */
     if (!kb_bg_wait_file(g_err, "kbench watch: watching", 60000)) {
@@ -71,7 +78,8 @@ static int setup(void **s) {
     return 0;
 }
 
-static int teardown(void **s) {
+static int teardown(void **s)
+{
     (void)s;
     if (g_started && g_bg.pid > 0) kb_bg_stop(&g_bg, SIGKILL, 2000);
     if (g_dir[0]) {
@@ -82,14 +90,16 @@ static int teardown(void **s) {
     return 0;
 }
 
-static void need_started(void) {
+static void need_started(void)
+{
     if (!g_started) {
         print_message("posting-intersect candidates not built here; skipping\n");
         skip();
     }
 }
 
-static void test_rename_over_is_seen(void **s) {
+static void test_rename_over_is_seen(void **s)
+{
     (void)s;
     need_started();
     char want[17];
@@ -105,7 +115,8 @@ static void test_rename_over_is_seen(void **s) {
     json_decref(v);
 }
 
-static void test_in_place_rewrite_is_seen(void **s) {
+static void test_in_place_rewrite_is_seen(void **s)
+{
     (void)s;
     need_started();
     char want[17];
@@ -120,7 +131,8 @@ static void test_in_place_rewrite_is_seen(void **s) {
     json_decref(v);
 }
 
-static void test_truncated_then_good(void **s) {
+static void test_truncated_then_good(void **s)
+{
     (void)s;
     need_started();
     /* half of an ELF file: its section headers are past the end */
@@ -142,7 +154,8 @@ static void test_truncated_then_good(void **s) {
     json_decref(v);
 }
 
-static void test_deleted_then_back(void **s) {
+static void test_deleted_then_back(void **s)
+{
     (void)s;
     need_started();
     assert_int_equal(unlink(g_cand), 0);
@@ -159,7 +172,8 @@ static void test_deleted_then_back(void **s) {
     json_decref(v);
 }
 
-static void test_ledger_and_clean_exit(void **s) {
+static void test_ledger_and_clean_exit(void **s)
+{
     (void)s;
     need_started();
     assert_int_equal(kb_bg_stop(&g_bg, SIGINT, 15000), 0);
@@ -189,7 +203,8 @@ static void test_ledger_and_clean_exit(void **s) {
     assert_non_null(strstr(buf, "was deleted"));
 }
 
-int main(void) {
+int main(void)
+{
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rename_over_is_seen),
         cmocka_unit_test(test_in_place_rewrite_is_seen),

@@ -77,7 +77,7 @@ static int calibrate_target(const char *target, const char *oracles, int trials,
     const double floor_pct = n % 2 ? noise[n / 2] : 0.5 * (noise[n / 2 - 1] + noise[n / 2]);
     if (kb__noise_save(target, floor_pct, geo[0], geo[n - 1], n, err, sizeof err) != 0) {
         fprintf(stderr, "kbench: %s\n", err);
-        return 70;
+        return KB__EXIT_SOFTWARE;
     }
     printf("---\ntarget: %s\naa_trials: %d\naa_kept: %d\naa_geomean_min: %.4f\n"
            "aa_geomean_max: %.4f\nnoise_floor_pct: %.3f\n",
@@ -121,7 +121,7 @@ int kb__cli_calibrate(int argc, char **argv)
         kb__roofline_measure(&m);
         if (kb__machine_save(&m, err, sizeof err) != 0) {
             fprintf(stderr, "kbench: %s\n", err);
-            return 70;
+            return KB__EXIT_SOFTWARE;
         }
         printf("---\nmachine: roofline\nbw_l1_gbps: %.1f\nbw_l2_gbps: %.1f\nbw_l3_gbps: %.1f\n"
                "bw_dram_gbps: %.1f\npeak_gflops: %.1f\n",

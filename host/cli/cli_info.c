@@ -12,21 +12,9 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "loop.h"
+#include "session.h"
+#include "report.h"
 #include "trial.h"
-
-const char *kb__self_exe(void)
-{
-    static char path[PATH_MAX];
-    if (!path[0]) {
-        ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
-        if (n <= 0)
-            snprintf(path, sizeof path, "/proc/self/exe");
-        else
-            path[n] = 0;
-    }
-    return path;
-}
 
 /* "key: value" with control bytes in value shown as spaces: a file name
  * with a newline cannot add a "status: ok" line of its own. */
@@ -186,29 +174,21 @@ int kb__cli_list(int argc, char **argv)
     }
     if (optind != argc) return fputs(LIST_HELP, stderr), KB__EXIT_USAGE;
     int seen = 0;
-    char exe_dir[PATH_MAX];
-    snprintf(exe_dir, sizeof exe_dir, "%s", kb__self_exe());
-    char *slash = strrchr(exe_dir, '/');
-    if (slash) *slash = 0;
-    char build[PATH_MAX + 16], prefix[PATH_MAX + 32];
-    snprintf(build, sizeof build, "%s/oracles", exe_dir);
-    /* <prefix>/bin/kbench: <prefix>/lib/kbench/oracles, as oracles.c searches */
-    slash = strrchr(exe_dir, '/');
-    if (slash) *slash = 0;
-    snprintf(prefix, sizeof prefix, "%s/lib/kbench/oracles", exe_dir);
-    const char *roots[4] = {oracles, build, prefix, KB_INSTALL_ORACLE_DIR};
-    for (int i = 0; i < 4; i++) {
-        if (!roots[i]) continue;
-        int dup = 0;
-        for (int j = 0; j < i; j++)
-            if (roots[j] && !strcmp(roots[j], roots[i])) dup = 1;
-        if (!dup) list_dir(roots[i], oracles, &seen);
-    }
+    kb__oracle_roots roots;
+    kb__oracle_roots_get(oracles, &roots);
+    for (int i = 0; i < roots.n; i++) list_dir(roots.dir[i], oracles, &seen);
     if (!seen) {
+        char looked[KB__ORACLE_ROOTS_MAX * (PATH_MAX + 36)] = "";
+        for (int i = 0, o = 0; i < roots.n && o >= 0 && (size_t)o < sizeof looked; i++)
+            o += snprintf(looked + o, sizeof looked - (size_t)o, "%s%s",
+                          !i                ? ""
+                          : i + 1 < roots.n ? ", "
+                                            : " or ",
+                          roots.dir[i]);
         fprintf(stderr,
-                "kbench: no oracles found in %s%s%s, %s or %s; build them (cmake --build build) or "
-                "pass --oracles DIR\n",
-                oracles ? oracles : "", oracles ? ", " : "", build, prefix, KB_INSTALL_ORACLE_DIR);
+                "kbench: no oracles found in %s; build them (cmake --build build) or pass "
+                "--oracles DIR\n",
+                looked);
         return 1;
     }
     return 0;

@@ -19,6 +19,8 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "report.h"
+#include "session.h"
 #include "ledger.h"
 
 typedef struct kb__row {
@@ -428,12 +430,12 @@ static int plot(const kb__report_args *a, const kb__rows *rows)
         fprintf(stderr,
                 "kbench report: gnuplot not found; install it (apt-get install gnuplot-nox) "
                 "or read the table from `kbench log`\n");
-        return 70;
+        return KB__EXIT_SOFTWARE;
     }
     FILE *g = popen("gnuplot", "w");
     if (!g) {
         fprintf(stderr, "kbench report: cannot run gnuplot: %s\n", strerror(errno));
-        return 70;
+        return KB__EXIT_SOFTWARE;
     }
     double yfail;
     plot_frame(g, a, rows, &yfail);
@@ -441,7 +443,7 @@ static int plot(const kb__report_args *a, const kb__rows *rows)
     int st = pclose(g);
     if (st != 0) {
         fprintf(stderr, "kbench report: gnuplot failed (status %d)\n", st);
-        return 70;
+        return KB__EXIT_SOFTWARE;
     }
     printf("%s: %zu trials of %s\n", a->plot, rows->n, a->target);
     return 0;

@@ -17,6 +17,8 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "report.h"
+#include "session.h"
 #include "options.h"
 
 static const char HELP[] =
@@ -57,11 +59,6 @@ static int pick_args(int argc, char **argv, kb__trial_opts *base, int *json, int
     return 0;
 }
 
-static int timed(kb__status s)
-{
-    return s == KB__ST_KEEP || s == KB__ST_DISCARD || s == KB__ST_INCONCLUSIVE;
-}
-
 /* One variant's row of the table, or its member of the JSON array. */
 static void print_variant(const kb__result *r, const char *path, int first, int json)
 {
@@ -71,7 +68,7 @@ static void print_variant(const kb__result *r, const char *path, int first, int 
     if (json) {
         printf("%s\n  {\"file\": \"%s\", \"status\": \"%s\", \"geomean_ratio\": ", first ? "" : ",",
                path, st);
-        if (timed(r->status))
+        if (kb__status_timed(r->status))
             printf("%.4f", r->geomean.est);
         else
             printf("null");
@@ -79,7 +76,7 @@ static void print_variant(const kb__result *r, const char *path, int first, int 
         return;
     }
     char ci[48] = "-", g[16] = "-";
-    if (timed(r->status)) {
+    if (kb__status_timed(r->status)) {
         snprintf(g, sizeof g, "%.4f", r->geomean.est);
         snprintf(ci, sizeof ci, "[%.4f, %.4f]", r->geomean.lo, r->geomean.hi);
     }
@@ -99,7 +96,7 @@ static int pick_run(const kb__trial_opts *base, char **paths, int n, int json, k
     kb__ctx_cache cache;
     memset(&cache, 0, sizeof cache);
     kb__result *r = calloc(1, sizeof *r);
-    if (!r) return 70;
+    if (!r) return KB__EXIT_SOFTWARE;
     char err[1024];
     int code = 0;
     for (int i = 0; i < n && !code; i++) {

@@ -47,6 +47,8 @@
 #include <dirent.h>
 
 #include "cli.h"
+#include "report.h"
+#include "session.h"
 #include "options.h"
 #include "record.h"
 
@@ -73,34 +75,6 @@ static const char SERVE_HELP[] =
     "makes a best.\n";
 
 /* ---- small helpers -------------------------------------------------- */
-void kb__git_commit(const char *path, char *out, size_t n)
-{
-    out[0] = 0;
-    char dir[PATH_MAX], cmd[PATH_MAX + 96];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash)
-        *slash = 0;
-    else
-        snprintf(dir, sizeof dir, ".");
-    if (strchr(dir, '\'')) return;
-    snprintf(cmd, sizeof cmd, "git -C '%s' rev-parse --short=12 HEAD 2>/dev/null", dir);
-    FILE *p = popen(cmd, "r");
-    if (!p) return;
-    if (fgets(out, (int)n, p))
-        out[strcspn(out, "\r\n")] = 0;
-    else
-        out[0] = 0;
-    pclose(p);
-}
-
-const char *kb__worker_exe(void)
-{
-    const char *pre = getenv("KB_WORKER_EXEC_PREFIX");
-    if ((!pre || !*pre) && access("/proc/self/exe", X_OK) == 0) return "/proc/self/exe";
-    return kb__self_exe();
-}
-
 static double now_s(void)
 {
     return (double)kb__now_ns() / 1e9;
@@ -270,7 +244,7 @@ static char *run_job(kb__server *sv, const json_t *req)
     if (!refused) refused = request_opts(sv, req, &a);
     if (refused) return json_line(error_doc(req, op, refused, 64));
     kb__result *r = calloc(1, sizeof *r);
-    if (!r) return json_line(error_doc(req, op, "out of memory", 70));
+    if (!r) return json_line(error_doc(req, op, "out of memory", KB__EXIT_SOFTWARE));
     kb__best_info bi;
     char err[1024], lerr[1024];
     kb__record rec = {
@@ -278,12 +252,13 @@ static char *run_job(kb__server *sv, const json_t *req)
     int rc = kb__trial_record(&a.o, &rec, r, &bi, err, sizeof err, lerr, sizeof lerr);
     if (rc != 0) {
         free(r);
-        return json_line(error_doc(req, op, err, rc == KB__EUSAGE ? 64 : 70));
+        return json_line(
+            error_doc(req, op, err, rc == KB__EUSAGE ? KB__EXIT_USAGE : KB__EXIT_SOFTWARE));
     }
-    int code = lerr[0] ? 70 : kb__status_exit_code(r->status);
+    int code = lerr[0] ? KB__EXIT_SOFTWARE : kb__status_exit_code(r->status);
     json_t *doc = kb__result_to_json(r, &bi);
     free(r);
-    if (!doc) return json_line(error_doc(req, op, "out of memory", 70));
+    if (!doc) return json_line(error_doc(req, op, "out of memory", KB__EXIT_SOFTWARE));
     json_object_set_new(doc, "op", json_string(op));
     const json_t *id = json_object_get(req, "id");
     if (id) json_object_set(doc, "id", (json_t *)id);
@@ -680,7 +655,7 @@ static int serve_start(kb__server *sv, pthread_t *th)
         fprintf(stderr, "kbench serve: pipe: %s\n", strerror(errno));
         close(sv->lfd);
         unlink(sv->socket_path);
-        return 70;
+        return KB__EXIT_SOFTWARE;
     }
     pthread_mutex_init(&sv->mu, NULL);
     pthread_cond_init(&sv->cv, NULL);
@@ -699,7 +674,7 @@ static int serve_start(kb__server *sv, pthread_t *th)
         fprintf(stderr, "kbench serve: cannot start the trial thread\n");
         close(sv->lfd);
         unlink(sv->socket_path);
-        return 70;
+        return KB__EXIT_SOFTWARE;
     }
     fprintf(stderr, "kbench serve: listening on %s (pid %d)\n", sv->socket_path, (int)getpid());
     return 0;
@@ -827,7 +802,7 @@ static void serve_end(kb__server *sv, pthread_t th)
 int kb__cli_serve(int argc, char **argv)
 {
     kb__server *sv = calloc(1, sizeof *sv);
-    if (!sv) return 70;
+    if (!sv) return KB__EXIT_SOFTWARE;
     pthread_t th;
     int done = 0, rc = serve_args(argc, argv, sv, &done);
     if (!rc && !done) rc = serve_start(sv, &th);
@@ -916,17 +891,9 @@ static json_t *list_doc(const kb__server *sv)
 {
     json_t *d = json_object(), *targets = json_array();
     json_object_set_new(d, "op", json_string("list"));
-    char exe_dir[PATH_MAX], build[PATH_MAX + 16];
-    snprintf(exe_dir, sizeof exe_dir, "%s", kb__self_exe());
-    char *slash = strrchr(exe_dir, '/');
-    if (slash) *slash = 0;
-    snprintf(build, sizeof build, "%s/oracles", exe_dir);
-    const char *roots[3] = {sv->oracles_dir, build, KB_INSTALL_ORACLE_DIR};
-    for (int i = 0; i < 3; i++) {
-        int dup = !roots[i];
-        for (int j = 0; j < i && !dup; j++) dup = roots[j] && !strcmp(roots[j], roots[i]);
-        if (!dup) list_root(roots[i], targets);
-    }
+    kb__oracle_roots roots;
+    kb__oracle_roots_get(sv->oracles_dir, &roots);
+    for (int i = 0; i < roots.n; i++) list_root(roots.dir[i], targets);
     json_object_set_new(d, "targets", targets);
     return d;
 }
@@ -964,7 +931,7 @@ static int remote_connect(const char *socket_path, int *code)
                 "--socket %s`, or drop --server\n",
                 socket_path, strerror(errno), socket_path);
         if (fd >= 0) close(fd);
-        *code = 70;
+        *code = KB__EXIT_SOFTWARE;
         return -1;
     }
     return fd;
@@ -1022,7 +989,7 @@ static int remote_verdict(const kb__remote_req *q, const json_t *doc)
     kb__result *r = calloc(1, sizeof *r);
     kb__best_info bi;
     char err[512];
-    int code = 70;
+    int code = KB__EXIT_SOFTWARE;
     if (!r || kb__result_from_json(doc, r, &bi, err, sizeof err) != 0) {
         fprintf(stderr, "kbench: the server's verdict is unreadable: %s\n",
                 r ? err : "out of memory");
@@ -1039,7 +1006,7 @@ static int remote_verdict(const kb__remote_req *q, const json_t *doc)
         fflush(stdout);
         const char *le = jstr(doc, "ledger_error");
         if (le) fprintf(stderr, "kbench: %s\n", le);
-        code = json_is_integer(ec) ? (int)json_integer_value(ec) : 70;
+        code = json_is_integer(ec) ? (int)json_integer_value(ec) : KB__EXIT_SOFTWARE;
     }
     free(r);
     return code;
@@ -1065,7 +1032,7 @@ static int remote_answer(const kb__remote_req *q, const char *line, size_t len, 
         last = 0;
     } else if (e) {
         fprintf(stderr, "kbench: %s\n", e);
-        *code = json_is_integer(ec) ? (int)json_integer_value(ec) : 70;
+        *code = json_is_integer(ec) ? (int)json_integer_value(ec) : KB__EXIT_SOFTWARE;
     } else {
         *code = remote_verdict(q, doc);
     }
@@ -1078,7 +1045,7 @@ static int remote_answers(const kb__remote_req *q, int fd)
 {
     size_t cap = 1 << 16, have = 0;
     char *buf = malloc(cap);
-    int code = 70;
+    int code = KB__EXIT_SOFTWARE;
     for (int done = 0; buf && !done;) {
         char *nl = memchr(buf, '\n', have);
         if (!nl) {
@@ -1112,7 +1079,7 @@ static int remote_answers(const kb__remote_req *q, int fd)
 
 int kb__trial_remote(const kb__remote_req *q)
 {
-    int code = 70, fd = remote_connect(q->socket_path, &code);
+    int code = KB__EXIT_SOFTWARE, fd = remote_connect(q->socket_path, &code);
     if (fd < 0) return code;
     char *line = remote_request(q);
     if (!line) {

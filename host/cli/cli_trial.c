@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "report.h"
+#include "session.h"
 #include "options.h"
 #include "record.h"
 
@@ -205,7 +207,7 @@ int kb__cli_trial(int argc, char **argv, int verify_only)
         return kb__trial_remote(&q);
     }
     kb__result *r = calloc(1, sizeof *r);
-    if (!r) return 70;
+    if (!r) return KB__EXIT_SOFTWARE;
     char err[1024], lerr[1024];
     kb__best_info bi;
     kb__record rec = {.state_dir = a.state,
@@ -217,12 +219,12 @@ int kb__cli_trial(int argc, char **argv, int verify_only)
     if (rc != 0) {
         fprintf(stderr, "kbench: %s\n", err);
         free(r);
-        return rc == KB__EUSAGE ? KB__EXIT_USAGE : 70;
+        return rc == KB__EUSAGE ? KB__EXIT_USAGE : KB__EXIT_SOFTWARE;
     }
     int code = kb__status_exit_code(r->status);
     if (lerr[0]) {
         fprintf(stderr, "kbench: %s\n", lerr);
-        code = 70;
+        code = KB__EXIT_SOFTWARE;
     }
     free(r);
     return code;

@@ -31,6 +31,8 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "report.h"
+#include "session.h"
 #include "options.h"
 #include "record.h"
 
@@ -400,7 +402,7 @@ int kb__cli_watch(int argc, char **argv)
     if (!W.ws || W.ifd < 0 || pipe2(W.sp, O_CLOEXEC | O_NONBLOCK) != 0) {
         fprintf(stderr, "kbench watch: cannot start: %s\n", strerror(errno));
         watch_close(&W);
-        return 70;
+        return KB__EXIT_SOFTWARE;
     }
     const uint64_t t0 = kb__now_ns();
     for (int i = 0; i < n; i++)

@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include "cli.h"
-#include "loop.h"
 #include "kb.h"
 #include "proto.h"
 
@@ -34,7 +33,7 @@ static const char HELP[] =
 int main(int argc, char **argv)
 {
     if (argc >= 2 && !strcmp(argv[1], "__worker")) {
-        /* The worker end of the private channel is fd 3 (see sandbox.c). */
+        /* The worker end of the private channel is fd 3 (see spawn.c). */
         return argc == 3 ? kb__worker_main(atoi(argv[2])) : 2;
     }
     if (argc < 2 || !strcmp(argv[1], "help") || !strcmp(argv[1], "--help") ||

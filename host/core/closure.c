@@ -13,7 +13,7 @@
  *
  * Where the loader finds each library is asked of the loader itself
  * (`ld.so --list` on the sealed copy, with no LD_* variables, as the
- * worker's loader sees it: sandbox.c drops them from the worker's), which
+ * worker's loader sees it: spawn.c drops them from the worker's), which
  * maps the files and prints them without running any of their code.
  */
 #include <errno.h>

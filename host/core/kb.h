@@ -46,10 +46,31 @@ typedef enum kb__status {
 } kb__status;
 
 const char *kb__status_name(kb__status s);
-/* Documented exit codes: keep 0, discard 1, incorrect 2, crash/timeout/
- * rejected 3, inconclusive 4; usage errors are 64 (EX_USAGE). */
+/* 1 for the verdicts of a trial that was timed (keep, discard,
+ * inconclusive): only these carry ratios. */
+int kb__status_timed(kb__status s);
+/* The documented exit codes (`kbench trial --help`): a verdict's, then
+ * kbench's own failures, numbered as sysexits.h numbers them. */
+#define KB__EXIT_KEEP         0 /* keep, or correct for verify */
+#define KB__EXIT_DISCARD      1
+#define KB__EXIT_INCORRECT    2
+#define KB__EXIT_FAILED       3 /* crash, timeout or rejected */
+#define KB__EXIT_INCONCLUSIVE 4
+#define KB__EXIT_USAGE        64 /* EX_USAGE: the command line is wrong */
+#define KB__EXIT_SOFTWARE     70 /* EX_SOFTWARE: kbench itself failed (memory, files, a server) */
 int kb__status_exit_code(kb__status s);
-#define KB__EXIT_USAGE 64
+
+/* What a verdict holds of a target's cases (the trial's kb__result): at
+ * most this many cases, each named in fewer than KB__CASE_NAME_LEN bytes;
+ * kb__spec_check refuses a target with more or longer. */
+#define KB__RESULT_MAX_CASES 64
+#define KB__CASE_NAME_LEN    96
+
+/* ---- clock and random numbers (clock.c, rng.c) ---------------------- */
+/* CLOCK_MONOTONIC in ns. */
+uint64_t kb__now_ns(void);
+/* Advances *state and returns the next SplitMix64 output. */
+uint64_t kb__splitmix64(uint64_t *state);
 
 /* ---- digests and files (digest.c) ----------------------------------- */
 /* XXH3-64 of bytes, and as 16 lowercase hex digits + NUL. */
@@ -168,13 +189,6 @@ int kb__spec_check(const kb_target *t, const char *path, char *err, size_t err_l
 size_t kb__dtype_size(uint32_t dtype);
 const char *kb__dtype_name(uint32_t dtype);
 
-/* ---- oracle discovery (oracles.c) ----------------------------------- */
-/* Finds <dir>/<target>/oracle.so in: extra_dir (if non-NULL), the build dir
- * next to the kbench binary (<exe dir>/oracles), then the install prefix.
- * Writes the path; KB__ENOTFOUND with the places searched otherwise. */
-int kb__oracle_find(const char *target, const char *extra_dir, char *path, size_t path_len,
-                    char *err, size_t err_len);
-
 /* ---- statistics (stats.c) ------------------------------------------- */
 typedef struct kb__ci {
     double est; /* point estimate */
@@ -214,59 +228,6 @@ kb__status kb__decide(const kb__rule *rule, kb__ci geomean, kb__ci worst, char *
  * is not a keep. */
 int kb__keep_holds_early(const kb__rule *rule, kb__ci geomean, kb__ci worst);
 
-/* ---- trial results (result.c prints them) --------------------------- */
-typedef struct kb__case_result {
-    char name[96];
-    uint32_t samples;   /* paired samples */
-    uint64_t calls;     /* calls per batch */
-    uint64_t out_bytes; /* output bytes a call writes (its lane's data) */
-    double cand_ns;     /* median ns per call, candidate */
-    double base_ns;     /* median ns per call, baseline */
-    kb__ci ratio;       /* candidate / baseline per call */
-    double gap_ns[2];   /* candidate, baseline: median batch interval minus the
-                            * worker's own reading (the harness inside it) */
-    double overhead_ns; /* subtracted from every batch of both sides */
-    double batch_ns;    /* median batch interval, the faster side's */
-    double bytes_per_call;
-    double flops_per_call;
-    double roof_gbps;   /* memory roof for this working set; 0 if uncalibrated */
-    double peak_gflops; /* compute roof; 0 if uncalibrated */
-} kb__case_result;
-
-typedef struct kb__result {
-    kb__status status;
-    char reason[512]; /* one line; for incorrect: case, index, expected, got */
-    char target[64];
-    char candidate[512]; /* path as given */
-    char cand_name[64];
-    char cand_digest[17];
-    char against[512]; /* "oracle" or a path */
-    char against_digest[17];
-    char oracle_digest[17];
-    char description[256];
-    char git_commit[41]; /* "" when unknown */
-    uint64_t seed;       /* the trial's secret seed, revealed afterwards */
-    int seed_chosen;     /* the seed came from whoever ran kbench (--seed, a client's
-                            * "seed"): the verdict is on inputs it picked, never a best */
-    kb__ci geomean;
-    kb__ci worst; /* the case with the largest ratio */
-    char worst_case[96];
-    uint32_t n_cases;
-    kb__case_result cases[64];
-    double trial_seconds;
-    long peak_rss_kb;       /* candidate worker */
-    double prepare_ms;      /* candidate, all cases */
-    double noise_pct;       /* this trial's per-pair noise: MAD of log ratios, % */
-    double noise_floor_pct; /* the machine's A/A noise for this target (calibrate); NAN if none */
-    double drift_pct;       /* common speed change of both sides, first to second half, % */
-    char hw_counters[96];   /* counter figures, or "n/a (why)" */
-    double fresh_ratio;     /* geomean ratio on inputs neither side had seen (probe) */
-    double fresh_lo, fresh_hi; /* its CI, at the level of geomean's */
-    double overhead_us;        /* batch overhead subtracted, median over cases, us */
-    double overhead_pct;       /* the same as a share of a batch, median over cases */
-    char inputs[192]; /* "warm" or "cold (...)": kb__inputs_describe; "" before the cases */
-} kb__result;
-
 /* ---- state directory and calibration (state.c, roofline.c) ------------ */
 /* $KBENCH_STATE_DIR, else ./.kbench; created on demand. */
 int kb__state_dir(char *out, size_t out_len, int create, char *err, size_t err_len);
@@ -288,40 +249,23 @@ int kb__noise_load(const char *target, double *pct, char *when, size_t when_len)
 int kb__noise_save(const char *target, double pct, double aa_lo, double aa_hi, int trials,
                    char *err, size_t err_len);
 
-/* The grep-able block: "---" then "key: value" lines. */
-void kb__result_print_block(const kb__result *r, void *file /* FILE* */);
-/* The per-case table shown above the block on a terminal. */
-void kb__result_print_table(const kb__result *r, void *file);
-/* What a trial against the best-so-far adds to its result: session/best.c
- * fills it, the report prints it (kb__best_print, the JSON below). */
-typedef struct kb__best_info {
-    int used;     /* --against best was asked for */
-    int had_best; /* timed against a best (else against the oracle) */
-    char best_digest[17];
-    double oracle_ratio;             /* candidate / oracle, geomean; NAN when not timed */
-    const char *oracle_ratio_source; /* "measured", "chained" or "n/a" */
-    int promoted;
-    int seed_chosen; /* the trial's seed was picked by its caller (kb__trial_any) */
-    char note[768];  /* what happened to the best, one line */
-} kb__best_info;
+/* ---- oracle pins (pin.c) -------------------------------------------- */
+/* oracles/<t>/PIN records the XXH3-64 of every source file of the oracle
+ * (every regular file in its directory but PIN) and the upstream revision it
+ * was ported from. */
+#define KB__PIN_MISMATCH 1
+/* 0: sources match the PIN. KB__PIN_MISMATCH: they do not, msg says which
+ * file and the command that re-pins. Negative: no PIN or unreadable (msg). */
+int kb__pin_check(const char *oracle_src_dir, char *msg, size_t msg_len);
+/* Writes <dir>/PIN for the sources as they are now; `upstream` NULL keeps the
+ * recorded one. */
+int kb__pin_write(const char *oracle_src_dir, const char *upstream, char *msg, size_t msg_len);
+/* The source tree this kbench was built from (for `kbench list`), or NULL
+ * when it is not there (an installed kbench). */
+const char *kb__source_dir(void);
 
-/* JSON (Google Benchmark shaped: context + benchmarks[], plus kbench fields),
- * built once as a jansson value (result.c); --json and `kbench serve` send
- * the same document. NULL on out of memory. */
-struct json_t;
-struct json_t *kb__result_json(const kb__result *r);
-/* That document with "oracle_ratio" and friends added to its "kbench" object
- * when bi->used (bi may be NULL). NULL on out of memory. */
-struct json_t *kb__result_to_json(const kb__result *r, const kb__best_info *bi);
-/* The other way: fills r (and bi, may be NULL) from such a document. 0, or
- * KB__EFORMAT with err naming the missing or mistyped member. */
-int kb__result_from_json(const struct json_t *doc, kb__result *r, kb__best_info *bi, char *err,
-                         size_t err_len);
-/* The document as text: --json output, with the best-so-far fields when
- * bi->used. */
-void kb__result_print_json(const kb__result *r, void *file);
-void kb__result_print_json_ext(const kb__result *r, const kb__best_info *bi, void *file);
-/* A Markdown table that pastes into a pull request. */
-void kb__result_print_md(const kb__result *r, void *file);
+/* ---- version control (git.c) ---------------------------------------- */
+/* The git commit of the candidate's directory ("" when not in a work tree). */
+void kb__git_commit(const char *path, char *out, size_t n);
 
 #endif /* KB_H */

@@ -33,7 +33,7 @@
 #include <xxhash.h>
 
 #ifndef KB_PIN_TOOL
-#include "loop.h"
+#include "kb.h"
 #else
 #include <limits.h>
 #define KB__PIN_MISMATCH 1
@@ -294,15 +294,15 @@ const char *kb__source_dir(void)
 #ifdef KB_SOURCE_DIR
         snprintf(dir, sizeof dir, "%s", KB_SOURCE_DIR);
 #else
-        /* this file is <source>/host/core/pin.c */
+        /* this file is <source>/host/core/pin.c: three names up */
         snprintf(dir, sizeof dir, "%s", __FILE__);
-        char *s = strrchr(dir, '/');
-        if (s) *s = 0;
-        s = strrchr(dir, '/');
-        if (s)
-            *s = 0;
-        else
-            dir[0] = 0;
+        for (int up = 0; up < 3 && dir[0]; up++) {
+            char *s = strrchr(dir, '/');
+            if (s)
+                *s = 0;
+            else
+                dir[0] = 0;
+        }
 #endif
         char probe[PATH_MAX + 16];
         snprintf(probe, sizeof probe, "%s/oracles", dir);

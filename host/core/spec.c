@@ -16,8 +16,8 @@
  * overflow in every later sum. */
 #define KB__MAX_BUFFER_BYTES (UINT64_C(1) << 40)
 /* Cases and their names must fit a kb__result. */
-#define KB__SPEC_MAX_CASES (sizeof((kb__result *)0)->cases / sizeof((kb__result *)0)->cases[0])
-#define KB__CASE_NAME_MAX  sizeof((kb__case_result *)0)->name
+#define KB__SPEC_MAX_CASES ((size_t)KB__RESULT_MAX_CASES)
+#define KB__CASE_NAME_MAX  ((size_t)KB__CASE_NAME_LEN)
 #define KB__NAME_MAX       32 /* parameter and buffer names (the worker protocol's bound) */
 #define KB__TEXT_MAX       256
 

@@ -36,18 +36,10 @@ typedef struct kb__rng {
     int has_spare;
 } kb__rng;
 
-static uint64_t splitmix64(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
 /* Uniform in (0, 1): never 0, so log() is always finite. */
 static double unif_open(kb__rng *r)
 {
-    return ((double)(splitmix64(&r->s) >> 11) + 0.5) * 0x1.0p-53;
+    return ((double)(kb__splitmix64(&r->s) >> 11) + 0.5) * 0x1.0p-53;
 }
 
 static double std_normal(kb__rng *r)

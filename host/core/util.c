@@ -41,19 +41,24 @@ const char *kb__status_name(kb__status s)
     return "unknown";
 }
 
+int kb__status_timed(kb__status s)
+{
+    return s == KB__ST_KEEP || s == KB__ST_DISCARD || s == KB__ST_INCONCLUSIVE;
+}
+
 int kb__status_exit_code(kb__status s)
 {
     switch (s) {
     case KB__ST_KEEP:
-    case KB__ST_CORRECT: return 0;
-    case KB__ST_DISCARD: return 1;
-    case KB__ST_INCORRECT: return 2;
+    case KB__ST_CORRECT: return KB__EXIT_KEEP;
+    case KB__ST_DISCARD: return KB__EXIT_DISCARD;
+    case KB__ST_INCORRECT: return KB__EXIT_INCORRECT;
     case KB__ST_CRASH:
     case KB__ST_TIMEOUT:
-    case KB__ST_REJECTED: return 3;
-    case KB__ST_INCONCLUSIVE: return 4;
+    case KB__ST_REJECTED: return KB__EXIT_FAILED;
+    case KB__ST_INCONCLUSIVE: return KB__EXIT_INCONCLUSIVE;
     }
     /* An unknown status is a host bug; report it as a failed trial, never
      * as a keep. */
-    return 3;
+    return KB__EXIT_FAILED;
 }

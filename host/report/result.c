@@ -16,17 +16,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "kb.h"
+#include "report.h"
 
 #ifndef KB_VERSION
 #define KB_VERSION "unknown"
 #endif
-
-static int timed(const kb__result *r)
-{
-    return r->status == KB__ST_KEEP || r->status == KB__ST_DISCARD ||
-           r->status == KB__ST_INCONCLUSIVE;
-}
 
 /* ---- the block ------------------------------------------------------ */
 /* "key: value\n" with control bytes in value shown as spaces. */
@@ -52,7 +46,7 @@ static void kv_num(FILE *f, const char *key, int show, const char *fmt, double v
 void kb__result_print_block(const kb__result *r, void *file)
 {
     FILE *f = file;
-    int t = timed(r);
+    int t = kb__status_timed(r->status);
     fputs("---\n", f);
     kv_str(f, "target", r->target);
     kv_str(f, "candidate", r->candidate);
@@ -128,7 +122,7 @@ static void md_text(FILE *f, const char *s)
 void kb__result_print_md(const kb__result *r, void *file)
 {
     FILE *f = file;
-    int t = timed(r);
+    int t = kb__status_timed(r->status);
     fputs("**", f);
     md_text(f, r->target[0] ? r->target : "?");
     fputs("** ", f);
@@ -198,7 +192,7 @@ void kb__result_print_table(const kb__result *r, void *file)
         int len = (int)strnlen(r->cases[i].name, sizeof r->cases[i].name);
         w = len > w ? len : w;
     }
-    int t = timed(r);
+    int t = kb__status_timed(r->status);
     fprintf(f, "%-*s %8s %12s %13s %13s %8s %-20s %10s %10s %6s\n", w, "case", "samples",
             "calls/batch", "cand ns/call", "base ns/call", "ratio", "ci90 [lo, hi]", "cand GB/s",
             "GFLOP/s", "roof%");
@@ -489,7 +483,7 @@ static json_t *json_kbench(const kb__result *r, int t, uint32_t n)
 
 json_t *kb__result_json(const kb__result *r)
 {
-    const int t = timed(r);
+    const int t = kb__status_timed(r->status);
     const uint32_t n = r->n_cases < 64 ? r->n_cases : 64;
     json_t *doc = json_object(), *bm = json_array();
     int ok = 1;

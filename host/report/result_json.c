@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kb.h"
+#include "report.h"
 
 /* The best-so-far's members of the "kbench" object. 0, or -1 when out of
  * memory. */

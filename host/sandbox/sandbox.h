@@ -1,6 +1,6 @@
 /*
- * sandbox.h -- host side of a worker: spawn it locked down, talk to it
- * under a deadline, and turn its death into a verdict.
+ * sandbox.h -- host side of a worker: spawn it locked down (spawn.c), talk
+ * to it under a deadline and turn its death into a verdict (channel.c).
  */
 #ifndef KB_SANDBOX_H
 #define KB_SANDBOX_H
@@ -90,28 +90,27 @@ typedef struct kb__worker {
     int64_t last_excess;
 } kb__worker;
 
-/* CPU the worker may use between calls, summed over the trial. The harness
- * uses next to none there: it is blocked in its receive before the host has
- * read the reply (0 us in all but 4 of 8,200 gaps, 145 us at most, never
- * over 145 us summed over a trial: docs/robustness.md, threat 26). More is
- * the plugin working where nothing times it, which on the shared CPU is
- * also time taken from the other side's batches. So the allowance is fixed,
- * never scaled by how long the worker waited: a slack for rare preemption
- * spikes plus a little per gap, which bounds what a plugin may take from
- * the baseline to under 0.7% of a 3 ms batch. */
-#define KB__IDLE_CPU_ALLOW_NS   2000000.0 /* plus ... */
-#define KB__IDLE_CPU_PER_GAP_NS 20000.0   /* per gap, over what the baseline used */
-/* A worker's own backstop, checked at every request so a plugin working
- * between calls is stopped early, not only when timing ends. A busy machine
- * charges an honest worker's bookkeeping between calls (its reply, the
- * unmapping of a fresh set) far more than an idle one, and charges both
- * sides alike; so the candidate's bound per gap is the larger of a fixed
- * one and the bound measure.c applies at the end (twice the baseline's own
- * idle CPU per gap so far, plus a little). The baseline is not judged by
- * it: its work between calls can only take time from the candidate, never
- * make the candidate win, so past its bound the trial is inconclusive (the
- * timing cannot be trusted), not rejected, and the bound is generous: the
- * fixed one or a share of the time it waited, whichever is larger. */
+/* CPU a worker may use between calls, where nothing times it. The harness
+ * there is blocked in its receive before the host has read the reply
+ * (docs/robustness.md, threat 26), so CPU used there is the plugin working
+ * untimed, which on the shared CPU is also time taken from the other side's
+ * batches. Two bounds hold, on the idle CPU summed over a worker's gaps:
+ *
+ * - The trial's (check_idle in trial/measure.c, once timing is over): the
+ *   candidate's may not exceed KB__IDLE_CPU_ALLOW_NS plus, per gap, twice
+ *   the baseline's own mean idle CPU per gap plus KB__IDLE_CPU_PER_GAP_NS.
+ *   Relative to the baseline because a machine that charges an honest
+ *   worker's bookkeeping (a busy or stolen-from VM: its reply, the unmapping
+ *   of a fresh set) charges both sides alike.
+ * - Each worker's backstop (kb__worker_call, at every request), so such work
+ *   is stopped early: KB__IDLE_CPU_BACKSTOP_NS plus, per gap, the larger of
+ *   KB__IDLE_CPU_BACKSTOP_PER_GAP_NS and the trial's bound on the baseline's
+ *   idle CPU so far (idle_ref). The baseline is not judged by it: its work
+ *   between calls can only take time from the candidate, never make the
+ *   candidate win, so past its backstop (or KB__IDLE_CPU_BASELINE_SHARE of
+ *   the time it waited, if larger) the trial is inconclusive, not rejected. */
+#define KB__IDLE_CPU_ALLOW_NS            2000000.0
+#define KB__IDLE_CPU_PER_GAP_NS          20000.0
 #define KB__IDLE_CPU_BACKSTOP_NS         5000000.0
 #define KB__IDLE_CPU_BACKSTOP_PER_GAP_NS 200000.0
 #define KB__IDLE_CPU_BASELINE_SHARE      0.25
@@ -120,6 +119,10 @@ typedef struct kb__worker {
  * prepared (its RLIMIT_AS soft limit; see kb__worker_call). */
 #define KB__MEM_HEADROOM (UINT64_C(2) << 30)
 
+/* Starts a worker (spawn.c): a fresh exec of `exe` with lim applied. Returns
+ * once the exec has happened; a setup step of the child that failed (a limit,
+ * the CPU pin, the exec) makes it KB__ECHILD with err naming the step and
+ * its errno. */
 int kb__worker_spawn(kb__worker *w, const char *exe, const char *label, const kb__limits *lim,
                      char *err, size_t err_len);
 
@@ -139,8 +142,6 @@ int kb__worker_quit(kb__worker *w, double timeout_s, kb__failure *fail);
 
 /* SIGKILL the whole process group and reap. Idempotent. */
 void kb__worker_kill(kb__worker *w);
-
-uint64_t kb__now_ns(void);
 
 /* Workers run through KB_WORKER_EXEC_PREFIX (an emulator): their threads,
  * CPU time, filters and memory map are the emulator's as much as theirs. */

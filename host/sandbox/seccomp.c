@@ -237,21 +237,11 @@ void kb__syscall_describe(long nr, char *out, size_t out_len)
 
 extern char _end[]; /* the end of the executable's image (its bss) */
 
-int kb__seccomp_install(int sock, int start_sock, int rseq_trap, char *err, size_t err_len)
+/* Files read-only, output to stdout and stderr, the two channels. */
+static int allow_files_and_channel(scmp_filter_ctx ctx, int sock, int start_sock, char *err,
+                                   size_t err_len)
 {
-    resolve_names();
-    if (KB__VALGRIND) return 0; /* see sandbox.h */
-    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_TRAP);
-    if (!ctx) {
-        kb__errf(err, err_len, "cannot create a seccomp filter (libseccomp out of memory)");
-        return KB__ENOMEM;
-    }
     int rc = 0;
-    seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
-    seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 1);
-    for (size_t i = 0; rc == 0 && i < sizeof kb__allow / sizeof kb__allow[0]; i++)
-        rc = add(ctx, SCMP_ACT_ALLOW, kb__allow[i], 0, NULL, err, err_len);
-
     /* Files: read-only opens only. */
     struct scmp_arg_cmp ro2 = SCMP_CMP64(2, SCMP_CMP_MASKED_EQ, KB__OPEN_WRITES, 0);
     struct scmp_arg_cmp ro1 = SCMP_CMP64(1, SCMP_CMP_MASKED_EQ, KB__OPEN_WRITES, 0);
@@ -275,7 +265,13 @@ int kb__seccomp_install(int sock, int start_sock, int rseq_trap, char *err, size
         rc = add_eq32(ctx, chan[i], 0, (uint64_t)sock, err, err_len);
     for (size_t i = 0; rc == 0 && i < 2; i++)
         rc = add_eq32(ctx, chan[i], 0, (uint64_t)start_sock, err, err_len);
+    return rc;
+}
 
+/* Memory: mprotect and madvise, within what the harness must keep. */
+static int allow_memory(scmp_filter_ctx ctx, char *err, size_t err_len)
+{
+    int rc = 0;
     /* mprotect: never to make memory executable, never on the harness's
      * own image (its code, and the relocations -z now made read-only):
      * a plugin may not rewrite what runs between its calls, where no
@@ -309,7 +305,13 @@ int kb__seccomp_install(int sock, int start_sock, int rseq_trap, char *err, size
                                     23 /* MADV_POPULATE_WRITE */};
     for (size_t i = 0; rc == 0 && i < sizeof advice_ok / sizeof advice_ok[0]; i++)
         rc = add_eq32(ctx, "madvise", 2, (uint64_t)advice_ok[i], err, err_len);
+    return rc;
+}
 
+/* The process: arch_prctl, rseq, seccomp, threads and signals. */
+static int allow_process(scmp_filter_ctx ctx, int rseq_trap, char *err, size_t err_len)
+{
+    int rc = 0;
     /* arch_prctl: queries, and the permission AMX needs. Setting the FS or
      * GS base, mapping a vDSO, CPUID faulting or shadow stacks would change
      * what the harness's own code runs on. */
@@ -358,8 +360,13 @@ int kb__seccomp_install(int sock, int start_sock, int rseq_trap, char *err, size
         struct scmp_arg_cmp c = SCMP_CMP64(1, SCMP_CMP_EQ, 0);
         rc = add(ctx, SCMP_ACT_ALLOW, "rt_sigaction", 1, &c, err, err_len);
     }
+    return rc;
+}
 
-    /* Harmless queries that libraries make. */
+/* Harmless queries that libraries make. */
+static int allow_queries(scmp_filter_ctx ctx, char *err, size_t err_len)
+{
+    int rc = 0;
     if (rc == 0) rc = add_eq32(ctx, "ioctl", 1, TCGETS, err, err_len); /* isatty */
     if (rc == 0) rc = add_eq32(ctx, "ioctl", 1, TIOCGWINSZ, err, err_len);
     static const int fcntl_ok[] = {F_GETFD, F_SETFD, F_GETFL, F_SETFL};
@@ -371,7 +378,27 @@ int kb__seccomp_install(int sock, int start_sock, int rseq_trap, char *err, size
     /* prlimit64 may read limits, never set them (new_limit == NULL). */
     struct scmp_arg_cmp noset = SCMP_CMP64(2, SCMP_CMP_EQ, 0);
     if (rc == 0) rc = add(ctx, SCMP_ACT_ALLOW, "prlimit64", 1, &noset, err, err_len);
+    return rc;
+}
 
+int kb__seccomp_install(int sock, int start_sock, int rseq_trap, char *err, size_t err_len)
+{
+    resolve_names();
+    if (KB__VALGRIND) return 0; /* see sandbox.h */
+    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_TRAP);
+    if (!ctx) {
+        kb__errf(err, err_len, "cannot create a seccomp filter (libseccomp out of memory)");
+        return KB__ENOMEM;
+    }
+    int rc = 0;
+    seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
+    seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 1);
+    for (size_t i = 0; rc == 0 && i < sizeof kb__allow / sizeof kb__allow[0]; i++)
+        rc = add(ctx, SCMP_ACT_ALLOW, kb__allow[i], 0, NULL, err, err_len);
+    if (rc == 0) rc = allow_files_and_channel(ctx, sock, start_sock, err, err_len);
+    if (rc == 0) rc = allow_memory(ctx, err, err_len);
+    if (rc == 0) rc = allow_process(ctx, rseq_trap, err, err_len);
+    if (rc == 0) rc = allow_queries(ctx, err, err_len);
     if (rc == 0 && (rc = seccomp_load(ctx)) != 0) {
         kb__errf(err, err_len, "cannot load the seccomp filter: %s", strerror(-rc));
         rc = KB__EIO;

@@ -335,11 +335,6 @@ out:
     return rc;
 }
 
-static int timed(kb__status s)
-{
-    return s == KB__ST_KEEP || s == KB__ST_DISCARD || s == KB__ST_INCONCLUSIVE;
-}
-
 /* The baseline of a trial --against best, picked once the candidate's
  * worker has named its target (kb__trial_opts.baseline_for): no worker of
  * its own, and the candidate is never loaded in this process. */
@@ -389,7 +384,7 @@ int kb__trial_best(const kb__trial_opts *o, const char *state_dir, kb__ctx_cache
     }
     bi->had_best = b->exists;
     if (b->exists) snprintf(bi->best_digest, sizeof bi->best_digest, "%s", b->digest);
-    if (!timed(r->status)) {
+    if (!kb__status_timed(r->status)) {
         snprintf(bi->note, sizeof bi->note, "%s: the best is unchanged",
                  kb__status_name(r->status));
         goto out;
@@ -421,8 +416,8 @@ int kb__trial_best(const kb__trial_opts *o, const char *state_dir, kb__ctx_cache
         r2 = calloc(1, sizeof *r2);
         kb__trial_opts o2 = *o;
         o2.against = NULL;
-        if (r2 && kb__trial_run(&o2, cache, r2, err, err_len) == 0 && timed(r2->status) &&
-            !strcmp(r2->cand_digest, r->cand_digest)) {
+        if (r2 && kb__trial_run(&o2, cache, r2, err, err_len) == 0 &&
+            kb__status_timed(r2->status) && !strcmp(r2->cand_digest, r->cand_digest)) {
             bi->oracle_ratio = r2->geomean.est;
             bi->oracle_ratio_source = "measured";
         }

@@ -52,11 +52,6 @@ static void ratio(char *out, size_t out_len, int timed, double v)
         snprintf(out, out_len, "n/a");
 }
 
-static int timed_status(kb__status s)
-{
-    return s == KB__ST_KEEP || s == KB__ST_DISCARD || s == KB__ST_INCONCLUSIVE;
-}
-
 /* Writes all of buf with one write(2); on a short write, cuts the file back
  * to `size` so no torn line is left for the next reader. */
 static int write_line(int fd, const char *path, const char *buf, size_t len, off_t size, char *err,
@@ -225,7 +220,7 @@ int kb__ledger_format(const kb__result *r, const kb__best_info *bi, char *buf, s
     time_t now = time(NULL);
     if (!gmtime_r(&now, &tm) || strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
         snprintf(ts, sizeof ts, "n/a");
-    const int best = bi && bi->used, timed = timed_status(r->status);
+    const int best = bi && bi->used, timed = kb__status_timed(r->status);
     const int vs_oracle = !r->against[0] || !strcmp(r->against, "oracle");
     canonical(r->candidate, path, sizeof path);
     field(cand, sizeof cand, path, 1);

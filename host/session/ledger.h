@@ -5,7 +5,7 @@
 #ifndef KB_LEDGER_H
 #define KB_LEDGER_H
 
-#include "loop.h"
+#include "session.h"
 
 /* The first 13 columns, all a v1 ledger has. */
 #define KB__LEDGER_COLUMNS_V1                                                            \

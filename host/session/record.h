@@ -8,7 +8,7 @@
 
 #include <signal.h>
 
-#include "loop.h"
+#include "session.h"
 
 /* Shows a verdict (table and block, JSON, a protocol answer): called after
  * the description and commit are filled in, before the ledger line. */

@@ -7,7 +7,7 @@
  * descriptor, so a plugin cannot write them by mprotect or by reopening the
  * memfd. A worker gets the calls arena only once every case's prepare has
  * returned (trial.c), and the fresh sets after timing, one group for each
- * probe batch (worker.c): prepare sees the statics and nothing else, so it
+ * probe batch (worker_batch.c): prepare sees the statics and nothing else, so it
  * cannot precompute answers. The timed sets share
  * the statics of set 0 and differ in every per-call input. The fresh sets
  * are generated from a seed of their own (probe_seed), so nothing a worker

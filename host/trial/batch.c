@@ -122,11 +122,7 @@ static int check_lanes(kb__side *s, const kb_target *t, const kb__case_data *cd,
         uint64_t lane = calls - 1;
         if (i > 0) {
             if (calls == 1) break;
-            s->rng += 0x9e3779b97f4a7c15u;
-            uint64_t z = s->rng;
-            z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-            z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-            lane = (z ^ (z >> 31)) % (calls - 1);
+            lane = kb__splitmix64(&s->rng) % (calls - 1);
         }
         int c = kb__outputs_check(t, cd, &s->ob[cd->layout.slot], lane, order[lane % n_order],
                                   detail, sizeof detail);

@@ -24,14 +24,6 @@
 #define KB__MIN_PAIRS_CLEAR 8    /* enough for a clear-cut result */
 #define KB__NOISE_MAX_PCT   15.0 /* per-sample noise past which CIs are widened, calibrated or not */
 
-static uint64_t mix(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15u);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-    return z ^ (z >> 31);
-}
-
 /* The sets a case's timed batches use. A cold target's: all of them (the
  * worker rotates through their replicas). A warm one's: as many as fit in
  * half the last-level cache together, at least 4: sixteen sets of a large
@@ -66,7 +58,7 @@ static void order_fill(uint32_t *order, uint32_t n, uint32_t n_sets, uint64_t *r
         uint32_t perm[KB__SETS];
         for (uint32_t i = 0; i < n_sets; i++) perm[i] = i;
         for (uint32_t i = n_sets; i > 1; i--) {
-            const uint32_t j = (uint32_t)(mix(rng) % i), tmp = perm[i - 1];
+            const uint32_t j = (uint32_t)(kb__splitmix64(rng) % i), tmp = perm[i - 1];
             perm[i - 1] = perm[j];
             perm[j] = tmp;
         }
@@ -292,7 +284,7 @@ static int probe_case(const kb_target *t, const kb__case_data *cd, kb__case_run 
     const int cold = (t->flags & KB_TARGET_COLD_INPUTS) != 0;
     const uint32_t per = KB__PROBE_GROUP <= cd->layout.n_lanes ? KB__PROBE_GROUP : 1;
     const uint32_t n_pairs = cold ? KB__PROBE_GROUPS / 2 : KB__PROBE_GROUPS;
-    const int phase = (int)(mix(rng) & 1);
+    const int phase = (int)(kb__splitmix64(rng) & 1);
     int n = 0;
     for (uint32_t j = 0; j < n_pairs; j++) {
         const int cand_first = ((int)j ^ phase) & 1;
@@ -342,7 +334,8 @@ static int fresh_probe(const kb_target *t, const kb__case_data *cases, kb__case_
         ns[m++] = (size_t)n;
     }
     if (!m) return 0;
-    const kb__ci g = kb__bootstrap_mean_of_medians(groups, ns, m, mix(rng), KB__RESAMPLES);
+    const kb__ci g =
+        kb__bootstrap_mean_of_medians(groups, ns, m, kb__splitmix64(rng), KB__RESAMPLES);
     r->fresh_ratio = exp(g.est);
     r->fresh_lo = exp(g.lo);
     r->fresh_hi = exp(g.hi);
@@ -550,7 +543,7 @@ static int sample_case(const kb_target *t, const kb__case_data *cd, kb__case_run
                        uint64_t *rng, kb__failure *fail)
 {
     uint32_t order[KB__MAX_ORDER];
-    const double jitter = 0.75 + 0.5 * (double)(mix(rng) >> 11) / 9007199254740992.0;
+    const double jitter = 0.75 + 0.5 * (double)(kb__splitmix64(rng) >> 11) / 9007199254740992.0;
     uint64_t k = (uint64_t)((double)x->calls * jitter);
     if (k == 0) k = 1;
     if (k > x->max_calls) k = x->max_calls;
@@ -558,7 +551,7 @@ static int sample_case(const kb_target *t, const kb__case_data *cd, kb__case_run
     const uint32_t n_order = order_len(k, n_sets);
     order_fill(order, n_order, n_sets, rng);
     const double tmo = 1.0 + 50.0 * slow_call * (double)k / 1e9;
-    const int phase = (int)(mix(rng) & 1);
+    const int phase = (int)(kb__splitmix64(rng) & 1);
     for (int half = 0; half < 2; half++) {
         const int cand_first = (half ^ phase) == 0;
         kb__side *first = cand_first ? cand : base, *second = cand_first ? base : cand;
@@ -581,7 +574,7 @@ static int sample_round(const kb_target *t, const kb__case_data *cases, kb__case
     uint32_t perm[KB__MAX_CASES];
     for (uint32_t c = 0; c < n_cases; c++) perm[c] = c;
     for (uint32_t c = n_cases; c > 1; c--) {
-        uint32_t j = (uint32_t)(mix(rng) % c), tmp = perm[c - 1];
+        uint32_t j = (uint32_t)(kb__splitmix64(rng) % c), tmp = perm[c - 1];
         perm[c - 1] = perm[j];
         perm[j] = tmp;
     }
@@ -630,7 +623,7 @@ int kb__measure(const kb__trial_opts *o, const kb_target *t, const kb__case_data
 {
     uint64_t rng;
     if (getrandom(&rng, sizeof rng, 0) != sizeof rng) rng = kb__now_ns();
-    const uint64_t stats_seed = mix(&rng);
+    const uint64_t stats_seed = kb__splitmix64(&rng);
     const uint64_t t_start = kb__now_ns();
     const double budget_ns = o->budget * 1e9;
     int rc;
@@ -642,7 +635,7 @@ int kb__measure(const kb__trial_opts *o, const kb_target *t, const kb__case_data
     for (uint32_t c = 0; c < n_cases; c++) runs[c].touch_max = l2;
     for (uint32_t c = 0; c < n_cases; c++)
         if (cases[c].layout.n_reps > 1)
-            runs[c].rep_next = (uint32_t)(mix(&rng) % cases[c].layout.n_reps);
+            runs[c].rep_next = (uint32_t)(kb__splitmix64(&rng) % cases[c].layout.n_reps);
     for (uint32_t c = 0; c < n_cases; c++)
         if ((rc = calibrate_case(t, &cases[c], &runs[c], cand, base, l2, &smp[c], &slow_call[c],
                                  fail)))

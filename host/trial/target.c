@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "paths.h"
 #include "trial.h"
 
 #define KB__PROBE_SEED_DOMAIN 0x70726f6265736564u /* "probesed" */

@@ -6,9 +6,9 @@
 #ifndef KB_TRIAL_H
 #define KB_TRIAL_H
 
-#include "kb.h"
 #include "proto.h"
 #include "sandbox.h"
+#include "verdict.h"
 
 /* Inputs and oracle outputs of one case, generated once in the host. */
 typedef struct kb__case_data {

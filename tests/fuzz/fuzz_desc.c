@@ -18,7 +18,10 @@
 #include <stddef.h>
 
 #include "fuzz.h"
+#include "cli.h"
 #include "kb.h"
+#include "report.h"
+#include "session.h"
 
 static int dummy_prepare(const kb_host *h, const kb_case *c, const kb_buffer *s, uint32_t n,
                          void **st, char *e, size_t el)
@@ -26,8 +29,8 @@ static int dummy_prepare(const kb_host *h, const kb_case *c, const kb_buffer *s,
     (void)h, (void)c, (void)s, (void)n, (void)st, (void)e, (void)el;
     return 0;
 }
-static int dummy_run(void *st, const kb_buffer *i, uint32_t ni, kb_buffer *o, uint32_t no,
-                     char *e, size_t el)
+static int dummy_run(void *st, const kb_buffer *i, uint32_t ni, kb_buffer *o, uint32_t no, char *e,
+                     size_t el)
 {
     (void)st, (void)i, (void)ni, (void)o, (void)no, (void)e, (void)el;
     return 0;
@@ -43,23 +46,20 @@ static void dummy_release(void *st)
 }
 
 #define HEADER_SIZE 12 /* magic, abi_major, abi_minor, struct_size */
-#define V1_0_SIZE sizeof(kb_plugin)
+#define V1_0_SIZE   sizeof(kb_plugin)
 
 static void check_message(int rc, const char *err)
 {
     FZ_CHECK(rc <= 0, "rc %d", rc);
-    if (rc)
-        FZ_CHECK(err[0] && !strchr(err, '\n'), "bad message for rc %d: '%s'", rc, err);
+    if (rc) FZ_CHECK(err[0] && !strchr(err, '\n'), "bad message for rc %d: '%s'", rc, err);
 }
 
 static int printable(const char *s, size_t cap)
 {
     size_t n = strnlen(s, cap);
-    if (n == cap)
-        return 0;
+    if (n == cap) return 0;
     for (size_t i = 0; i < n; i++)
-        if (s[i] < 0x20 || s[i] > 0x7e)
-            return 0;
+        if (s[i] < 0x20 || s[i] > 0x7e) return 0;
     return 1;
 }
 
@@ -93,8 +93,7 @@ static void from_plugin(fz_in *in)
      * past v1.0) gets a zeroed tail of up to 64 bytes the host must not
      * need. */
     size_t have = p.struct_size < HEADER_SIZE ? HEADER_SIZE : p.struct_size;
-    if (have > V1_0_SIZE + 64)
-        have = V1_0_SIZE + 64;
+    if (have > V1_0_SIZE + 64) have = V1_0_SIZE + 64;
     unsigned char *block = calloc(1, have);
     FZ_CHECK(block, "out of memory");
     memcpy(block, &p, have < sizeof p ? have : sizeof p);

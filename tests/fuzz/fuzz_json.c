@@ -13,16 +13,18 @@
 
 #include "fuzz.h"
 #include "kb.h"
-#include "loop.h"
+#include "cli.h"
+#include "report.h"
+#include "session.h"
 
 /* Runs print into a memory buffer; the caller frees it. */
-#define CAPTURE(buf, len, call)                               \
-    do {                                                      \
-        FILE *mf_ = open_memstream(&(buf), &(len));           \
-        FZ_CHECK(mf_, "open_memstream");                      \
-        void *file = mf_;                                     \
-        call;                                                 \
-        FZ_CHECK(fclose(mf_) == 0, "fclose");                 \
+#define CAPTURE(buf, len, call)                     \
+    do {                                            \
+        FILE *mf_ = open_memstream(&(buf), &(len)); \
+        FZ_CHECK(mf_, "open_memstream");            \
+        void *file = mf_;                           \
+        call;                                       \
+        FZ_CHECK(fclose(mf_) == 0, "fclose");       \
     } while (0)
 
 static void check_block(const char *text)
@@ -43,8 +45,7 @@ static void check_block(const char *text)
 static void check_table(const char *text, uint32_t n_cases)
 {
     size_t lines = 0;
-    for (const char *p = text; *p; p++)
-        lines += *p == '\n';
+    for (const char *p = text; *p; p++) lines += *p == '\n';
     size_t want = n_cases ? (n_cases < 64 ? n_cases : 64) + 1 : 0;
     FZ_CHECK(lines == want, "table has %zu lines for %u cases", lines, n_cases);
 }
@@ -54,8 +55,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static kb__result r, r2;
     json_error_t je;
     json_t *doc = json_loadb((const char *)data, size, 0, &je);
-    if (!doc)
-        return 0;
+    if (!doc) return 0;
     kb__best_info bi;
     char err[512] = "";
     int rc = kb__result_from_json(doc, &r, &bi, err, sizeof err);

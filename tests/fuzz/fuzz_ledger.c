@@ -22,8 +22,10 @@
 
 #include "fuzz.h"
 #include "kb.h"
+#include "cli.h"
 #include "ledger.h"
-#include "loop.h"
+#include "session.h"
+#include "report.h"
 
 static void copy_text(char *dst, size_t cap, const char *src)
 {

@@ -12,7 +12,10 @@
 #include <math.h>
 
 #include "fuzz.h"
+#include "cli.h"
 #include "kb.h"
+#include "report.h"
+#include "session.h"
 
 static int dummy_generate(const kb_case_spec *cs, uint64_t seed, uint32_t set, kb_buffer *bufs,
                           uint32_t n_bufs, char *err, size_t err_len)
@@ -22,7 +25,7 @@ static int dummy_generate(const kb_case_spec *cs, uint64_t seed, uint32_t set, k
 }
 
 #define HEADER_SIZE 12
-#define MAX_CASES 64 /* kb__result.cases */
+#define MAX_CASES   64 /* kb__result.cases */
 
 static char *maybe_str(fz_in *in)
 {
@@ -45,12 +48,11 @@ static uint32_t small_u32(fz_in *in, uint32_t mod)
 static int is_name(const char *s, size_t max, char punct, int upper)
 {
     size_t n = strnlen(s, max);
-    if (n == 0 || n == max)
-        return 0;
+    if (n == 0 || n == max) return 0;
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-              (upper && c >= 'A' && c <= 'Z') || c == punct))
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (upper && c >= 'A' && c <= 'Z') ||
+              c == punct))
             return 0;
     }
     return 1;
@@ -65,8 +67,7 @@ static void check_accepted(const kb_target *t)
     FZ_CHECK(t->generate, "no generate");
     FZ_CHECK(t->name && is_name(t->name, 64, '-', 0), "target name");
     FZ_CHECK(t->description && t->description[0], "description");
-    FZ_CHECK(isfinite(t->rel_tol) && t->rel_tol >= 0 && t->rel_tol < 1, "rel_tol %g",
-             t->rel_tol);
+    FZ_CHECK(isfinite(t->rel_tol) && t->rel_tol >= 0 && t->rel_tol < 1, "rel_tol %g", t->rel_tol);
     FZ_CHECK(t->n_params <= KB_MAX_PARAMS, "n_params %u", t->n_params);
     for (uint32_t p = 0; p < t->n_params; p++) {
         FZ_CHECK(t->param_names && t->param_names[p], "param %u has no name", p);
@@ -128,8 +129,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint32_t np = t.n_params < KB_MAX_PARAMS ? t.n_params : KB_MAX_PARAMS;
     if (fz_u8(&in) != 0xff) {
         const char **names = array(np, sizeof *names);
-        for (uint32_t i = 0; i < np; i++)
-            names[i] = maybe_str(&in);
+        for (uint32_t i = 0; i < np; i++) names[i] = maybe_str(&in);
         t.param_names = names;
     }
 
@@ -155,8 +155,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             kb_case_spec *c = &cases[i];
             c->name = maybe_str(&in);
             c->flags = small_u32(&in, 2);
-            for (int p = 0; p < KB_MAX_PARAMS; p++)
-                c->params[p] = (int64_t)fz_u8(&in);
+            for (int p = 0; p < KB_MAX_PARAMS; p++) c->params[p] = (int64_t)fz_u8(&in);
             for (int b = 0; b < KB_MAX_BUFFERS; b++) {
                 uint8_t l = fz_u8(&in);
                 c->lengths[b] = l < 0xf0 ? l : fz_u64(&in);
@@ -171,8 +170,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* The oracle declared struct_size bytes; give it exactly that (at least
      * the header, at most v1.0 plus a zeroed tail). */
     size_t have = t.struct_size < HEADER_SIZE ? HEADER_SIZE : t.struct_size;
-    if (have > sizeof t + 64)
-        have = sizeof t + 64;
+    if (have > sizeof t + 64) have = sizeof t + 64;
     unsigned char *block = fz_keep(calloc(1, have));
     memcpy(block, &t, have < sizeof t ? have : sizeof t);
 

@@ -19,7 +19,9 @@
 
 #include "fuzz.h"
 #include "kb.h"
-#include "loop.h"
+#include "cli.h"
+#include "report.h"
+#include "session.h"
 
 static const char TARGET[] = "fz";
 /* A best.so a seed can name: its digest is BEST_SO_DIGEST (checked). */
@@ -80,8 +82,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FZ_CHECK(isfinite(pct), "noise %g", pct);
         FZ_CHECK(memchr(when, '\0', when_len), "when not terminated");
     }
-    if (kb__noise_load(TARGET, &pct, NULL, 0) == 0)
-        FZ_CHECK(isfinite(pct), "noise %g", pct);
+    if (kb__noise_load(TARGET, &pct, NULL, 0) == 0) FZ_CHECK(isfinite(pct), "noise %g", pct);
 
     static kb__best b;
     char err[512] = "";

@@ -28,8 +28,7 @@ static int run_file(const char *path)
         n += k;
         if (n == cap) {
             uint8_t *b = realloc(buf, cap * 2);
-            if (!b)
-                free(buf);
+            if (!b) free(buf);
             buf = b;
             cap *= 2;
         }
@@ -67,18 +66,15 @@ static int run_dir(const char *dir, int *count)
     char **names = NULL;
     size_t n = 0, cap = 0;
     for (struct dirent *e; (e = readdir(d));) {
-        if (e->d_name[0] == '.')
-            continue;
+        if (e->d_name[0] == '.') continue;
         if (n == cap) {
             cap = cap ? 2 * cap : 64;
             char **v = realloc(names, cap * sizeof *v);
-            if (!v)
-                abort();
+            if (!v) abort();
             names = v;
         }
         names[n] = malloc(strlen(dir) + strlen(e->d_name) + 2);
-        if (!names[n])
-            abort();
+        if (!names[n]) abort();
         sprintf(names[n], "%s/%s", dir, e->d_name);
         n++;
     }
@@ -102,22 +98,21 @@ static int run_dir(const char *dir, int *count)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: %s FILE-OR-DIR...\n"
-                        "Runs the fuzz harness once on each input (a corpus replay).\n",
+        fprintf(stderr,
+                "usage: %s FILE-OR-DIR...\n"
+                "Runs the fuzz harness once on each input (a corpus replay).\n",
                 argv[0]);
         return 64;
     }
     int rc = 0, count = 0;
     for (int i = 1; i < argc; i++) {
         struct stat st;
-        if (argv[i][0] == '-')
-            continue; /* libFuzzer flags, harmless to pass along */
+        if (argv[i][0] == '-') continue; /* libFuzzer flags, harmless to pass along */
         if (stat(argv[i], &st) != 0) {
             perror(argv[i]);
             rc = 1;
         } else if (S_ISDIR(st.st_mode)) {
-            if (run_dir(argv[i], &count) != 0)
-                rc = 1;
+            if (run_dir(argv[i], &count) != 0) rc = 1;
         } else if (run_file(argv[i]) == 0) {
             count++;
         } else {

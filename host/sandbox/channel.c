@@ -1,11 +1,7 @@
 /*
- * sandbox.c -- spawn a worker, talk to it under a deadline, classify its end.
- *
- * The worker is a fresh exec of kbench itself (`kbench __worker 3`): fork
- * alone would hand it the host's memory, oracle included. It gets its own
- * process group (so the host can kill everything it started), a parent-death
- * signal, resource limits, one CPU, stdin from /dev/null and stdout/stderr
- * into a pipe the host drains and keeps apart from the verdict.
+ * channel.c -- talk to a worker under a deadline and classify its end: one
+ * request, one reply on the private channel (proto.h), the batch's time from
+ * the kernel's stamps, and a death turned into a verdict.
  */
 #include "sandbox.h"
 
@@ -13,185 +9,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/personality.h>
-#include <sys/prctl.h>
-#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-/* Whether workers run under an emulator (KB_WORKER_EXEC_PREFIX, see
- * child_setup): the kernel's view of such a worker (its threads, its CPU
- * time) is the emulator's as much as the plugin's, so the rules built on it
- * are off; such runs are for correctness only (scripts/matrix.sh). */
-static int emulated(void)
-{
-    const char *p = getenv("KB_WORKER_EXEC_PREFIX");
-    return p && *p;
-}
-
-int kb__worker_emulated(void)
-{
-    return emulated();
-}
-
-uint64_t kb__now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-/* Removes LD_* and GLIBC_TUNABLES from this (forked) process's environment
- * in place: no allocation, so safe in the child of a threaded host. */
-static void drop_loader_env(void)
-{
-    extern char **environ;
-    char **out = environ;
-    for (char **e = environ; e && *e; e++)
-        if (strncmp(*e, "LD_", 3) != 0 && strncmp(*e, "GLIBC_TUNABLES=", 15) != 0) *out++ = *e;
-    if (out) *out = NULL;
-}
-
-static void child_setup(int sock, int start, int out_wr, const kb__limits *lim, const char *exe,
-                        pid_t host)
-{
-    setpgid(0, 0);
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != host) _exit(127); /* the host died before the line above */
-    int devnull = open("/dev/null", O_RDONLY);
-    if (devnull >= 0) dup2(devnull, 0);
-    dup2(out_wr, 1);
-    dup2(out_wr, 2);
-    /* Into place without clobbering each other: first above both targets. */
-    sock = fcntl(sock, F_DUPFD, 16);
-    start = fcntl(start, F_DUPFD, 16);
-    if (sock < 0 || start < 0 || dup2(sock, 3) != 3 || dup2(start, KB__START_FD) != KB__START_FD)
-        _exit(127);
-    close_range(KB__START_FD + 1, ~0u, 0);
-    struct rlimit r;
-    r.rlim_cur = r.rlim_max = 0;
-    setrlimit(RLIMIT_CORE, &r);
-    /* No file grows (seccomp already refuses opens for writing). */
-    if (!KB__VALGRIND) setrlimit(RLIMIT_FSIZE, &r);
-    r.rlim_cur = r.rlim_max = 256;
-    setrlimit(RLIMIT_NOFILE, &r);
-    if (lim->as_bytes && !KB__ASAN) {
-        r.rlim_cur = r.rlim_max = lim->as_bytes;
-        setrlimit(RLIMIT_AS, &r);
-    }
-    if (lim->cpu_seconds) {
-        r.rlim_cur = lim->cpu_seconds;
-        r.rlim_max = lim->cpu_seconds + 1;
-        setrlimit(RLIMIT_CPU, &r);
-    }
-    if (lim->cpu >= 0) {
-        cpu_set_t set;
-        CPU_ZERO(&set);
-        CPU_SET(lim->cpu, &set);
-        sched_setaffinity(0, sizeof set, &set);
-    }
-    /* Same address-space layout in every worker: branch predictors and
-     * caches index by address, and a random layout per worker is a random
-     * speed difference between two identical plugins. */
-    personality(ADDR_NO_RANDOMIZE);
-    /* The plugin's libraries are found as closure.c found (and hashed) them:
-     * by the loader's default search, never through LD_LIBRARY_PATH,
-     * LD_PRELOAD or tunables of whoever started kbench. */
-    drop_loader_env();
-    /* No restartable-sequence areas in the worker (worker.c, rseq_off). */
-    setenv("GLIBC_TUNABLES", "glibc.pthread.rseq=0", 1);
-    if (KB__ASAN) {
-        /* Let the worker's own fault handlers see faults (they name what a
-         * plugin hit), and skip the exit-time leak check (see sandbox.h). */
-        static char opts[1024];
-        const char *old = getenv("ASAN_OPTIONS");
-        snprintf(opts, sizeof opts,
-                 "%s%sallow_user_segv_handler=1:handle_segv=0:handle_sigbus=0:"
-                 "handle_abort=0:handle_sigfpe=0:handle_sigill=0:detect_leaks=0:"
-                 "allocator_may_return_null=1",
-                 old ? old : "", old && *old ? ":" : "");
-        setenv("ASAN_OPTIONS", opts, 1);
-    }
-    /* A kbench for another ISA, run by qemu-user where no binfmt_misc entry
-     * hands foreign binaries to qemu, cannot exec its worker itself: the
-     * kernel refuses the ELF. KB_WORKER_EXEC_PREFIX names the program that
-     * runs it (e.g. /usr/bin/qemu-aarch64; its options go in QEMU_* env). */
-    const char *pre = getenv("KB_WORKER_EXEC_PREFIX");
-    if (pre && *pre) {
-        char *const pargv[] = {(char *)pre, (char *)exe, (char *)"__worker", (char *)"3", NULL};
-        execv(pre, pargv);
-        _exit(127);
-    }
-    char *const argv[] = {(char *)"kbench-worker", (char *)"__worker", (char *)"3", NULL};
-    execv(exe, argv);
-    _exit(127);
-}
-
-int kb__worker_spawn(kb__worker *w, const char *exe, const char *label, const kb__limits *lim,
-                     char *err, size_t err_len)
-{
-    memset(w, 0, sizeof *w);
-    w->pid = -1;
-    w->sock = w->start_sock = w->out_rd = -1;
-    w->label = label;
-    int sv[2], ss[2], pp[2];
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
-        kb__errf(err, err_len, "cannot create the worker channel: %s", strerror(errno));
-        return KB__EIO;
-    }
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ss) != 0) {
-        kb__errf(err, err_len, "cannot create the worker channel: %s", strerror(errno));
-        close(sv[0]);
-        close(sv[1]);
-        return KB__EIO;
-    }
-    if (pipe2(pp, O_CLOEXEC) != 0) {
-        kb__errf(err, err_len, "cannot create the worker output pipe: %s", strerror(errno));
-        close(sv[0]);
-        close(sv[1]);
-        close(ss[0]);
-        close(ss[1]);
-        return KB__EIO;
-    }
-    if (getrandom(&w->nonce, sizeof w->nonce, 0) != sizeof w->nonce) w->nonce ^= kb__now_ns();
-    /* The host holds the oracle's outputs and the secret seed. Not dumpable,
-     * /proc/<host>/mem and ptrace need CAP_SYS_PTRACE, which workers drop. */
-    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-    const pid_t host = getpid();
-    pid_t pid = fork();
-    if (pid < 0) {
-        kb__errf(err, err_len, "cannot fork a worker: %s", strerror(errno));
-        close(sv[0]);
-        close(sv[1]);
-        close(ss[0]);
-        close(ss[1]);
-        close(pp[0]);
-        close(pp[1]);
-        return KB__EIO;
-    }
-    if (pid == 0) child_setup(sv[1], ss[1], pp[1], lim, exe, host);
-    setpgid(pid, pid); /* both sides set it: no race with an early kill */
-    close(sv[1]);
-    close(ss[1]);
-    close(pp[1]);
-    w->pid = pid;
-    w->sock = sv[0];
-    w->start_sock = ss[0];
-    w->out_rd = pp[0];
-    fcntl(w->out_rd, F_SETFL, O_NONBLOCK);
-    w->have_cpu_clock = !emulated() && clock_getcpuclockid(pid, &w->cpu_clock) == 0;
-    const int on = 1;
-    w->stamps = setsockopt(w->sock, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on) == 0 &&
-                setsockopt(w->start_sock, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on) == 0;
-    return 0;
-}
 
 uint64_t kb__worker_cpu_ns(const kb__worker *w)
 {
@@ -408,11 +233,18 @@ static uint64_t batch_ns(kb__worker *w, uint64_t host, uint64_t st_start, uint64
     return ns;
 }
 
-/* The backstop on CPU a worker used between calls (KB__IDLE_CPU_BACKSTOP_*
- * in sandbox.h says why each side's bound is what it is). Returns 1 and
- * fills fail, with the worker reaped, when it is exceeded. */
-static int idle_backstop(kb__worker *w, kb__failure *fail, const char *what)
+/* Between a reply and the next request nothing of the plugin's should
+ * run: adds the gap that ends now to the worker's idle totals. 1 (fail
+ * filled, the worker killed) when its idle CPU is over the backstop
+ * (KB__IDLE_CPU_BACKSTOP_* in sandbox.h says why each side's bound is what
+ * it is). */
+static int idle_over_backstop(kb__worker *w, kb__failure *fail, const char *what)
 {
+    const uint64_t cpu = kb__worker_cpu_ns(w), wall = kb__now_ns();
+    if (cpu > w->gap_cpu0) w->idle_cpu_ns += cpu - w->gap_cpu0;
+    w->idle_wall_ns += wall - w->gap_wall0;
+    w->idle_gaps++;
+    w->in_gap = 0;
     double per_gap = KB__IDLE_CPU_BACKSTOP_PER_GAP_NS;
     const kb__worker *ref = w->idle_ref;
     if (ref && ref->idle_gaps) {
@@ -423,7 +255,7 @@ static int idle_backstop(kb__worker *w, kb__failure *fail, const char *what)
     double allow = KB__IDLE_CPU_BACKSTOP_NS + per_gap * (double)w->idle_gaps;
     const double share = KB__IDLE_CPU_BASELINE_SHARE * (double)w->idle_wall_ns;
     if (w->idle_is_baseline && share > allow) allow = share;
-    if (!((double)w->idle_cpu_ns > allow)) return 0;
+    if ((double)w->idle_cpu_ns <= allow) return 0;
     reap(w, 0);
     if (w->idle_is_baseline) {
         fail->status = KB__ST_INCONCLUSIVE;
@@ -445,23 +277,9 @@ static int idle_backstop(kb__worker *w, kb__failure *fail, const char *what)
     return 1;
 }
 
-int kb__worker_call(kb__worker *w, kb__req *q, const int *fds, int nfds, kb__rep *rep,
-                    double timeout_s, uint64_t *host_ns, kb__failure *fail, const char *what)
+/* Sends q with up to two descriptors in one message. 0, or -1. */
+static int send_request(kb__worker *w, kb__req *q, const int *fds, int nfds)
 {
-    q->magic = KB__PROTO_MAGIC;
-    q->nonce = w->nonce;
-    q->seq = ++w->seq;
-    if (w->fpenv_free) q->flags |= KB__REQF_FPENV_FREE;
-    /* Between a reply and this request nothing of the plugin's should run. */
-    if (w->in_gap) {
-        const uint64_t cpu = kb__worker_cpu_ns(w), wall = kb__now_ns();
-        if (cpu > w->gap_cpu0) w->idle_cpu_ns += cpu - w->gap_cpu0;
-        w->idle_wall_ns += wall - w->gap_wall0;
-        w->idle_gaps++;
-        w->in_gap = 0;
-        if (idle_backstop(w, fail, what)) return KB__ECHILD;
-    }
-    if (q->type == KB__REQ_CASE) set_memory_limit(w, &q->layout);
     char cbuf[CMSG_SPACE(sizeof(int) * 2)];
     memset(cbuf, 0, sizeof cbuf);
     struct iovec iov = {q, sizeof *q};
@@ -475,20 +293,17 @@ int kb__worker_call(kb__worker *w, kb__req *q, const int *fds, int nfds, kb__rep
         c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
         memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)nfds);
     }
-    /* A batch is timed by the kernel's stamps of the worker's start message
-     * and reply: the host's own send-to-read reading would include both
-     * processes' wake-ups (tens of microseconds; milliseconds under load). */
-    const int stamped = host_ns && w->stamps && q->type == KB__REQ_BATCH;
-    if (stamped) q->flags |= KB__REQF_STARTED;
-    uint64_t st_start = 0, st_end = 0;
-    const uint64_t cpu_sent = host_ns ? kb__worker_cpu_ns(w) : 0;
-    const uint64_t t0 = kb__now_ns();
-    const uint64_t deadline = t0 + (uint64_t)(timeout_s * 1e9);
-    if (sendmsg(w->sock, &mh, MSG_NOSIGNAL) != (ssize_t)sizeof *q) {
-        reap(w, 100);
-        describe_death(w, fail, what);
-        return KB__ECHILD;
-    }
+    return sendmsg(w->sock, &mh, MSG_NOSIGNAL) == (ssize_t)sizeof *q ? 0 : -1;
+}
+
+/* Waits until `deadline` for one well-formed reply that is neither a fault
+ * report (kept in w->fault: the worker's death follows) nor a start
+ * message, draining the worker's output meanwhile. 0 with rep, *t1 (when
+ * it was read) and *stamp (the kernel's stamp of its sending); else fail
+ * filled, the worker killed, KB__ECHILD. */
+static int await_reply(kb__worker *w, kb__rep *rep, uint64_t deadline, double timeout_s,
+                       uint64_t *t1, uint64_t *stamp, kb__failure *fail, const char *what)
+{
     for (;;) {
         uint64_t now = kb__now_ns();
         if (now >= deadline) {
@@ -507,9 +322,9 @@ int kb__worker_call(kb__worker *w, kb__req *q, const int *fds, int nfds, kb__rep
         if (pr <= 0) continue;
         if (pf[1].revents) drain_output(w);
         if (!(pf[0].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-        uint64_t stamp = 0;
-        ssize_t n = recv_stamped(w->sock, rep, &stamp);
-        const uint64_t t1 = kb__now_ns();
+        *stamp = 0;
+        ssize_t n = recv_stamped(w->sock, rep, stamp);
+        *t1 = kb__now_ns();
         if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
         if (n == -2)
             return fail_with(w, fail, KB__ST_REJECTED, what, "%s",
@@ -530,36 +345,68 @@ int kb__worker_call(kb__worker *w, kb__req *q, const int *fds, int nfds, kb__rep
         if (rep->type == KB__REP_STARTED)
             return fail_with(w, fail, KB__ST_REJECTED, what, "%s",
                              "sent a start message that was not asked for (forged timing)");
-        st_end = stamp;
-        /* The harness announces a start once, before the plugin runs, on
-         * the start channel: anything else there is the plugin speaking. */
-        if (stamped) {
-            kb__rep sr;
-            uint64_t s0 = 0;
-            ssize_t m = recv_stamped(w->start_sock, &sr, &s0);
-            if (m == (ssize_t)sizeof sr && sr.magic == KB__PROTO_MAGIC && sr.nonce == w->nonce &&
-                sr.type == KB__REP_STARTED && sr.seq == q->seq)
-                st_start = s0 ? s0 : 1;
-            else if (m >= 0 || m == -2)
-                return fail_with(w, fail, KB__ST_REJECTED, what, "%s",
-                                 "sent a start message that was not asked for (forged timing)");
-            if (recv_stamped(w->start_sock, &sr, &s0) != -1 || errno != EAGAIN)
-                return fail_with(w, fail, KB__ST_REJECTED, what, "%s",
-                                 "sent a start message that was not asked for (forged timing)");
-        }
-        if (rep->seq != q->seq)
-            return fail_with(w, fail, KB__ST_REJECTED, what, "%s",
-                             "answered a request that was not asked (sequence mismatch)");
-        if (host_ns) *host_ns = batch_ns(w, t1 - t0, st_start, st_end, cpu_sent);
-        if (rep->type == KB__REP_OK && !emulated()) {
-            const uint64_t n = worker_threads(w);
-            if (n > rep->threads) rep->threads = n;
-        }
-        w->gap_cpu0 = kb__worker_cpu_ns(w);
-        w->gap_wall0 = kb__now_ns();
-        w->in_gap = w->have_cpu_clock;
         return 0;
     }
+}
+
+/* The harness announces a start once, before the plugin runs, on the start
+ * channel: anything else there is the plugin speaking. 0 with *st_start
+ * (the kernel's stamp, 1 when it has none; 0 when no start came), or -1
+ * for a forged or extra message. */
+static int read_start(kb__worker *w, uint64_t seq, uint64_t *st_start)
+{
+    kb__rep sr;
+    uint64_t s0 = 0;
+    ssize_t m = recv_stamped(w->start_sock, &sr, &s0);
+    if (m == (ssize_t)sizeof sr && sr.magic == KB__PROTO_MAGIC && sr.nonce == w->nonce &&
+        sr.type == KB__REP_STARTED && sr.seq == seq)
+        *st_start = s0 ? s0 : 1;
+    else if (m >= 0 || m == -2)
+        return -1;
+    if (recv_stamped(w->start_sock, &sr, &s0) != -1 || errno != EAGAIN) return -1;
+    return 0;
+}
+
+int kb__worker_call(kb__worker *w, kb__req *q, const int *fds, int nfds, kb__rep *rep,
+                    double timeout_s, uint64_t *host_ns, kb__failure *fail, const char *what)
+{
+    q->magic = KB__PROTO_MAGIC;
+    q->nonce = w->nonce;
+    q->seq = ++w->seq;
+    if (w->fpenv_free) q->flags |= KB__REQF_FPENV_FREE;
+    if (w->in_gap && idle_over_backstop(w, fail, what)) return KB__ECHILD;
+    if (q->type == KB__REQ_CASE) set_memory_limit(w, &q->layout);
+    /* A batch is timed by the kernel's stamps of the worker's start message
+     * and reply: the host's own send-to-read reading would include both
+     * processes' wake-ups (tens of microseconds; milliseconds under load). */
+    const int stamped = host_ns && w->stamps && q->type == KB__REQ_BATCH;
+    if (stamped) q->flags |= KB__REQF_STARTED;
+    const uint64_t cpu_sent = host_ns ? kb__worker_cpu_ns(w) : 0;
+    const uint64_t t0 = kb__now_ns();
+    const uint64_t deadline = t0 + (uint64_t)(timeout_s * 1e9);
+    if (send_request(w, q, fds, nfds) != 0) {
+        reap(w, 100);
+        describe_death(w, fail, what);
+        return KB__ECHILD;
+    }
+    uint64_t t1 = 0, st_start = 0, st_end = 0;
+    int rc = await_reply(w, rep, deadline, timeout_s, &t1, &st_end, fail, what);
+    if (rc != 0) return rc;
+    if (stamped && read_start(w, q->seq, &st_start) != 0)
+        return fail_with(w, fail, KB__ST_REJECTED, what, "%s",
+                         "sent a start message that was not asked for (forged timing)");
+    if (rep->seq != q->seq)
+        return fail_with(w, fail, KB__ST_REJECTED, what, "%s",
+                         "answered a request that was not asked (sequence mismatch)");
+    if (host_ns) *host_ns = batch_ns(w, t1 - t0, st_start, st_end, cpu_sent);
+    if (rep->type == KB__REP_OK && !kb__worker_emulated()) {
+        const uint64_t n = worker_threads(w);
+        if (n > rep->threads) rep->threads = n;
+    }
+    w->gap_cpu0 = kb__worker_cpu_ns(w);
+    w->gap_wall0 = kb__now_ns();
+    w->in_gap = w->have_cpu_clock;
+    return 0;
 }
 
 int kb__worker_quit(kb__worker *w, double timeout_s, kb__failure *fail)

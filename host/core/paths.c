@@ -1,5 +1,5 @@
 /*
- * oracles.c -- finds the oracle plugin that defines a target.
+ * paths.c -- names that become paths, and where kbench finds its own files.
  *
  * The target name comes from a plugin's descriptor or the command line and
  * becomes part of a path, so only plain names are accepted: nothing that
@@ -7,18 +7,19 @@
  */
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "kb.h"
+#include "paths.h"
 
 #ifndef KB_INSTALL_ORACLE_DIR
 #define KB_INSTALL_ORACLE_DIR "/usr/local/lib/kbench/oracles"
 #endif
 
-/* [a-z0-9-]+, shorter than a descriptor's target field. */
-static int is_target_name(const char *s)
+int kb__is_target_name(const char *s)
 {
     size_t n = strnlen(s, 64);
     if (n == 0 || n == 64) return 0;
@@ -26,6 +27,26 @@ static int is_target_name(const char *s)
         if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
             return 0;
     return 1;
+}
+
+const char *kb__self_exe(void)
+{
+    static char path[PATH_MAX];
+    if (!path[0]) {
+        ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
+        if (n <= 0)
+            snprintf(path, sizeof path, "/proc/self/exe");
+        else
+            path[n] = 0;
+    }
+    return path;
+}
+
+const char *kb__worker_exe(void)
+{
+    const char *pre = getenv("KB_WORKER_EXEC_PREFIX");
+    if ((!pre || !*pre) && access("/proc/self/exe", X_OK) == 0) return "/proc/self/exe";
+    return kb__self_exe();
 }
 
 /* The directory of the running binary, so a build tree finds its own
@@ -43,36 +64,49 @@ static int exe_dir(char *out, size_t out_len)
     return 0;
 }
 
+void kb__oracle_roots_get(const char *extra_dir, kb__oracle_roots *r)
+{
+    /* KB_INSTALL_ORACLE_DIR is the prefix given at configure time;
+     * `cmake --install --prefix P` may have put the tree elsewhere, so the
+     * prefix the binary sits in (the parent of its bin/) comes first. */
+    char exe[PATH_MAX];
+    r->n = 0;
+    if (extra_dir && extra_dir[0]) snprintf(r->dir[r->n++], sizeof r->dir[0], "%s", extra_dir);
+    if (exe_dir(exe, sizeof exe) == 0) {
+        snprintf(r->dir[r->n++], sizeof r->dir[0], "%s/oracles", exe);
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = '\0';
+            snprintf(r->dir[r->n++], sizeof r->dir[0], "%s/lib/kbench/oracles", exe);
+        }
+    }
+    snprintf(r->dir[r->n++], sizeof r->dir[0], "%s", KB_INSTALL_ORACLE_DIR);
+    /* An install at the configured prefix names it twice; search it once. */
+    int kept = 0;
+    for (int i = 0; i < r->n; i++) {
+        int dup = 0;
+        for (int j = 0; j < kept && !dup; j++) dup = !strcmp(r->dir[j], r->dir[i]);
+        if (!dup && kept != i) memcpy(r->dir[kept], r->dir[i], sizeof r->dir[0]);
+        kept += !dup;
+    }
+    r->n = kept;
+}
+
 int kb__oracle_find(const char *target, const char *extra_dir, char *path, size_t path_len,
                     char *err, size_t err_len)
 {
-    if (!target || !is_target_name(target)) {
+    if (!target || !kb__is_target_name(target)) {
         kb__errf(err, err_len,
                  "'%s' is not a target name: use lowercase letters, digits and '-', e.g. pq-l2",
                  target ? target : "");
         return KB__EUSAGE;
     }
-    /* KB_INSTALL_ORACLE_DIR is the prefix given at configure time;
-     * `cmake --install --prefix P` may have put the tree elsewhere, so the
-     * prefix the binary sits in (the parent of its bin/) comes first. */
-    char exe[PATH_MAX], in_build[PATH_MAX + 16], in_prefix[PATH_MAX + 32];
-    const char *dirs[4];
-    char places[4][PATH_MAX + 96];
-    int n = 0;
-    if (extra_dir && extra_dir[0]) dirs[n++] = extra_dir;
-    if (exe_dir(exe, sizeof exe) == 0) {
-        snprintf(in_build, sizeof in_build, "%s/oracles", exe);
-        dirs[n++] = in_build;
-        char *slash = strrchr(exe, '/');
-        if (slash) {
-            *slash = '\0';
-            snprintf(in_prefix, sizeof in_prefix, "%s/lib/kbench/oracles", exe);
-            dirs[n++] = in_prefix;
-        }
-    }
-    dirs[n++] = KB_INSTALL_ORACLE_DIR;
+    kb__oracle_roots roots;
+    kb__oracle_roots_get(extra_dir, &roots);
+    char places[KB__ORACLE_ROOTS_MAX][PATH_MAX + 96];
+    int n = roots.n;
     for (int i = 0; i < n; i++) {
-        int w = snprintf(places[i], sizeof places[i], "%s/%s/oracle.so", dirs[i], target);
+        int w = snprintf(places[i], sizeof places[i], "%s/%s/oracle.so", roots.dir[i], target);
         struct stat st;
         if (w < 0 || (size_t)w >= sizeof places[i] || stat(places[i], &st) != 0 ||
             !S_ISREG(st.st_mode))
@@ -84,7 +118,7 @@ int kb__oracle_find(const char *target, const char *extra_dir, char *path, size_
         memcpy(path, places[i], (size_t)w + 1);
         return 0;
     }
-    char looked[4 * (PATH_MAX + 98)] = "";
+    char looked[KB__ORACLE_ROOTS_MAX * (PATH_MAX + 98)] = "";
     for (int i = 0, o = 0; i < n && o >= 0 && (size_t)o < sizeof looked; i++)
         o += snprintf(looked + o, sizeof looked - (size_t)o, "%s%s", i ? ", " : "", places[i]);
     kb__errf(err, err_len,
