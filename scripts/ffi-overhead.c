@@ -15,7 +15,7 @@
  * arguments and makes one ffi_call. Both kernels do nothing, so the
  * difference per call is the foreign path's whole cost.
  *
- * The loop is host/sandbox/worker.c's do_batch: fresh output descriptors every
+ * The loop is host/sandbox/worker_batch.c's kb__wk_do_batch: fresh output descriptors every
  * call, the produced counts stored, the input set cycling through 4.
  * Printed: ns per call over REPS batches of CALLS calls each way,
  * alternating, in this thread's CPU time: the median and the range.
@@ -91,7 +91,7 @@ static void *prepare(const kb_plugin *p) {
     return state;
 }
 
-/* host/sandbox/worker.c do_batch's loop. Returns ns per call. */
+/* host/sandbox/worker_batch.c kb__wk_do_batch's loop. Returns ns per call. */
 static double batch(const kb_plugin *p, void *state) {
     kb_buffer outs[KB_MAX_BUFFERS];
     char err[512] = "";

@@ -130,7 +130,7 @@ static void wcase_init(wcase *k, const kb_plugin *p) {
     }
 }
 
-/* host/sandbox/worker.c's do_batch around host/sandbox/calls.h: fresh descriptors, then
+/* host/sandbox/worker_batch.c's kb__wk_do_batch around host/sandbox/calls.h: fresh descriptors, then
  * the timed loop. Returns ns. */
 static void fresh(wcase *k, uint64_t calls) {
     memcpy(k->work, k->lanes, sizeof(kb_buffer) * k->n_outs * calls);
