@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "options.h"
 #include "session.h"
 #include "report.h"
 #include "trial.h"
@@ -31,8 +32,8 @@ static void kv(const char *key, const char *value)
  * the exit code (0 after --help, usage with the help on stderr). */
 static int oracles_args(int argc, char **argv, const char *help, int operands, const char **oracles)
 {
-    static const struct option opts[] = {
-        {"oracles", required_argument, 0, 'o'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    struct option opts[4];
+    kb__longopts("oracles help", opts, sizeof opts / sizeof opts[0]);
     optind = 1;
     for (int c; (c = getopt_long(argc, argv, "h", opts, NULL)) != -1;) {
         if (c == 'o')

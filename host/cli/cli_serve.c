@@ -607,16 +607,12 @@ static int make_listener(const char *path, char *err, size_t err_len)
  * --help with *done). */
 static int serve_args(int argc, char **argv, kb__server *sv, int *done)
 {
-    static const struct option opts[] = {{"socket", required_argument, 0, 'S'},
-                                         {"oracles", required_argument, 0, 'o'},
-                                         {"state", required_argument, 0, 'T'},
-                                         {"allow-client-seed", no_argument, 0, 'A'},
-                                         {"allow-client-oracles", no_argument, 0, 'O'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
+    struct option opts[8];
+    kb__longopts("socket oracles state allow-client-seed allow-client-oracles help", opts,
+                 sizeof opts / sizeof opts[0]);
     optind = 1;
     for (int c; (c = getopt_long(argc, argv, "h", opts, NULL)) != -1;) {
-        if (c == 'S')
+        if (c == 'U')
             sv->socket_path = optarg;
         else if (c == 'o')
             sv->oracles_dir = optarg;
