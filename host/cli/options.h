@@ -49,7 +49,7 @@ void kb__longopts(const char *names, struct option *out, size_t cap);
 void kb__trial_opts_init(kb__trial_opts *o);
 /* The same for a command line's arguments: nothing else set. */
 void kb__trial_args_init(kb__trial_args *a);
-/* Applies one option of KB__TRIAL_LONGOPTS but --help; 1 when `c` was one
+/* Applies one option of KB__TRIAL_OPTS but --help; 1 when `c` was one
  * (a bad value says so on stderr and sets *bad), 0 when it is the
  * command's own. */
 int kb__trial_arg(kb__trial_args *a, int c, const char *arg, int *bad);
