@@ -87,13 +87,9 @@ static int calibrate_target(const char *target, const char *oracles, int trials,
 
 int kb__cli_calibrate(int argc, char **argv)
 {
-    static const struct option opts[] = {{"target", required_argument, 0, 't'},
-                                         {"trials", required_argument, 0, 'n'},
-                                         {"budget", required_argument, 0, 'b'},
-                                         {"oracles", required_argument, 0, 'o'},
-                                         {"no-roofline", no_argument, 0, 'r'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
+    struct option opts[8];
+    kb__longopts("target trials budget oracles no-roofline help", opts,
+                 sizeof opts / sizeof opts[0]);
     const char *target = NULL, *oracles = NULL;
     int trials = 5, roof = 1;
     double budget = 1.0;

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "options.h"
 #include "session.h"
 #include "report.h"
 #include "trial.h"
@@ -26,6 +27,26 @@ static void kv(const char *key, const char *value)
     putchar('\n');
 }
 
+/* The command line info and list share: [--oracles DIR] [--help] and
+ * `operands` operands. -1 to go on with optind at the first operand, else
+ * the exit code (0 after --help, usage with the help on stderr). */
+static int oracles_args(int argc, char **argv, const char *help, int operands, const char **oracles)
+{
+    struct option opts[4];
+    kb__longopts("oracles help", opts, sizeof opts / sizeof opts[0]);
+    optind = 1;
+    for (int c; (c = getopt_long(argc, argv, "h", opts, NULL)) != -1;) {
+        if (c == 'o')
+            *oracles = optarg;
+        else if (c == 'h')
+            return fputs(help, stdout), 0;
+        else
+            return fputs(help, stderr), KB__EXIT_USAGE;
+    }
+    if (optind != argc - operands) return fputs(help, stderr), KB__EXIT_USAGE;
+    return -1;
+}
+
 static const char INFO_HELP[] =
     "usage: kbench info <plugin.so> [--oracles DIR]\n"
     "\n"
@@ -35,19 +56,9 @@ static const char INFO_HELP[] =
 
 int kb__cli_info(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"oracles", required_argument, 0, 'o'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     const char *oracles = NULL;
-    optind = 1;
-    for (int c; (c = getopt_long(argc, argv, "h", opts, NULL)) != -1;) {
-        if (c == 'o')
-            oracles = optarg;
-        else if (c == 'h')
-            return fputs(INFO_HELP, stdout), 0;
-        else
-            return fputs(INFO_HELP, stderr), KB__EXIT_USAGE;
-    }
-    if (optind != argc - 1) return fputs(INFO_HELP, stderr), KB__EXIT_USAGE;
+    int rc = oracles_args(argc, argv, INFO_HELP, 1, &oracles);
+    if (rc >= 0) return rc;
     const char *path = argv[optind];
     if (access(path, F_OK) != 0) {
         fprintf(stderr, "kbench: %s: no such file; build it first or check the path\n", path);
@@ -57,7 +68,7 @@ int kb__cli_info(int argc, char **argv)
     memset(&d, 0, sizeof d);
     char digest[17] = "";
     kb__failure fail = {KB__ST_REJECTED, ""};
-    int rc = kb__plugin_probe(path, kb__self_exe(), &d, digest, &fail);
+    rc = kb__plugin_probe(path, kb__self_exe(), &d, digest, &fail);
     const uint64_t have = kb__cpu_features();
     char names[256];
     kv("file", path);
@@ -97,87 +108,48 @@ static const char LIST_HELP[] =
     "kbench binary, then the installed ones), with its cases (* = in the quick default set)\n"
     "and the candidate plugins built next to it.\n";
 
-static void list_dir(const char *root, const char *oracles_dir, int *seen)
+static void list_one(const kb__oracle_seen *o, void *arg)
 {
-    DIR *d = opendir(root);
-    if (!d) return;
-    for (struct dirent *e; (e = readdir(d));) {
-        if (e->d_name[0] == '.') continue;
-        char path[PATH_MAX * 2], err[512];
-        snprintf(path, sizeof path, "%s/%s/oracle.so", root, e->d_name);
-        if (access(path, R_OK) != 0) continue;
-        (*seen)++;
-        /* The sealed copy, as a trial loads it: a FIFO or a file being
-         * rewritten under that name cannot hang or confuse the listing. */
-        kb__lib lib;
-        kb__snapshot snap = {.fd = -1};
-        char sealed[64];
-        if (kb__snapshot_take(path, &snap, err, sizeof err) == 0)
-            snprintf(sealed, sizeof sealed, "/proc/self/fd/%d", snap.fd);
-        if (snap.fd < 0 || kb__lib_open(sealed, path, 1, &lib, err, sizeof err) != 0) {
-            printf("target %s: oracle %s is broken: %s\n\n", e->d_name, path, err);
-            kb__snapshot_close(&snap);
-            continue;
-        }
-        const kb_target *t = lib.target;
-        printf("target: %s\n  %s\n  upstream: %s\n  oracle: %s (digest %s)\n  cases:\n", t->name,
-               t->description, t->upstream ? t->upstream : "", path, snap.digest_hex);
-        /* The oracle's sources against their pin (pin.c), when this kbench
-         * was built from a source tree that is still there. */
-        const char *src = kb__source_dir();
-        if (src) {
-            char odir[PATH_MAX * 2], msg[1024];
-            snprintf(odir, sizeof odir, "%s/oracles/%s", src, t->name);
-            int pr = kb__pin_check(odir, msg, sizeof msg);
-            if (pr == 0)
-                printf("  pin: ok (%s/PIN)\n", odir);
-            else if (pr > 0)
-                printf("  pin: WARNING: %s\n", msg);
-            else
-                printf("  pin: unknown (%s)\n", msg);
-            if (pr > 0) fprintf(stderr, "kbench list: warning: %s\n", msg);
-        }
-        for (uint32_t c = 0; c < t->n_cases; c++)
-            printf("    %c %s\n", (t->cases[c].flags & KB_CASE_QUICK) ? '*' : ' ',
-                   t->cases[c].name);
-        /* Candidates built next to the oracles: <root>/../plugins/<target>/. */
-        char pdir[PATH_MAX * 2];
-        snprintf(pdir, sizeof pdir, "%s/../plugins/%s", root, t->name);
-        DIR *pd = opendir(pdir);
-        printf("  candidates:%s\n", pd ? "" : " none found");
-        for (struct dirent *p; pd && (p = readdir(pd));) {
-            size_t n = strlen(p->d_name);
-            if (n > 3 && !strcmp(p->d_name + n - 3, ".so")) printf("    %s/%s\n", pdir, p->d_name);
-        }
-        if (pd) closedir(pd);
-        printf("\n");
-        kb__lib_close(&lib);
-        kb__snapshot_close(&snap);
+    (void)arg;
+    if (!o->lib) {
+        printf("target %s: oracle %s is broken: %s\n\n", o->name, o->path, o->err);
+        return;
     }
-    closedir(d);
-    (void)oracles_dir;
+    const kb_target *t = o->lib->target;
+    printf("target: %s\n  %s\n  upstream: %s\n  oracle: %s (digest %s)\n  cases:\n", t->name,
+           t->description, t->upstream ? t->upstream : "", o->path, o->digest_hex);
+    if (o->pin_dir) {
+        if (o->pin == 0)
+            printf("  pin: ok (%s/PIN)\n", o->pin_dir);
+        else if (o->pin > 0)
+            printf("  pin: WARNING: %s\n", o->pin_msg);
+        else
+            printf("  pin: unknown (%s)\n", o->pin_msg);
+        if (o->pin > 0) fprintf(stderr, "kbench list: warning: %s\n", o->pin_msg);
+    }
+    for (uint32_t c = 0; c < t->n_cases; c++)
+        printf("    %c %s\n", (t->cases[c].flags & KB_CASE_QUICK) ? '*' : ' ', t->cases[c].name);
+    /* Candidates built next to the oracles: <root>/../plugins/<target>/. */
+    char pdir[PATH_MAX * 2];
+    snprintf(pdir, sizeof pdir, "%s/../plugins/%s", o->root, t->name);
+    DIR *pd = opendir(pdir);
+    printf("  candidates:%s\n", pd ? "" : " none found");
+    for (struct dirent *p; pd && (p = readdir(pd));) {
+        size_t n = strlen(p->d_name);
+        if (n > 3 && !strcmp(p->d_name + n - 3, ".so")) printf("    %s/%s\n", pdir, p->d_name);
+    }
+    if (pd) closedir(pd);
+    printf("\n");
 }
 
 int kb__cli_list(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"oracles", required_argument, 0, 'o'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     const char *oracles = NULL;
-    optind = 1;
-    for (int c; (c = getopt_long(argc, argv, "h", opts, NULL)) != -1;) {
-        if (c == 'o')
-            oracles = optarg;
-        else if (c == 'h')
-            return fputs(LIST_HELP, stdout), 0;
-        else
-            return fputs(LIST_HELP, stderr), KB__EXIT_USAGE;
-    }
-    if (optind != argc) return fputs(LIST_HELP, stderr), KB__EXIT_USAGE;
-    int seen = 0;
+    int rc = oracles_args(argc, argv, LIST_HELP, 0, &oracles);
+    if (rc >= 0) return rc;
     kb__oracle_roots roots;
     kb__oracle_roots_get(oracles, &roots);
-    for (int i = 0; i < roots.n; i++) list_dir(roots.dir[i], oracles, &seen);
-    if (!seen) {
+    if (kb__oracles_each(&roots, list_one, NULL) == 0) {
         char looked[KB__ORACLE_ROOTS_MAX * (PATH_MAX + 36)] = "";
         for (int i = 0, o = 0; i < roots.n && o >= 0 && (size_t)o < sizeof looked; i++)
             o += snprintf(looked + o, sizeof looked - (size_t)o, "%s%s",

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "options.h"
 #include "report.h"
 #include "session.h"
 #include "ledger.h"
@@ -284,10 +285,8 @@ static void print_summary(const kb__rows *rows, const char *target)
 
 int kb__cli_log(int argc, char **argv)
 {
-    static const struct option opts[] = {{"ledger", required_argument, 0, 'l'},
-                                         {"target", required_argument, 0, 't'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
+    struct option opts[4];
+    kb__longopts("ledger target help", opts, sizeof opts / sizeof opts[0]);
     const char *ledger = "results.tsv", *target = NULL;
     optind = 1;
     for (int c; (c = getopt_long(argc, argv, "h", opts, NULL)) != -1;) {
@@ -329,10 +328,8 @@ typedef struct kb__report_args {
 /* 0, or the exit code of a usage error or --help (with *done). */
 static int report_args(int argc, char **argv, kb__report_args *a, int *done)
 {
-    static const struct option opts[] = {
-        {"ledger", required_argument, 0, 'l'}, {"target", required_argument, 0, 't'},
-        {"plot", required_argument, 0, 'p'},   {"title", required_argument, 0, 'T'},
-        {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
+    struct option opts[8];
+    kb__longopts("ledger target plot title help", opts, sizeof opts / sizeof opts[0]);
     memset(a, 0, sizeof *a);
     a->ledger = "results.tsv";
     optind = 1;
@@ -343,7 +340,7 @@ static int report_args(int argc, char **argv, kb__report_args *a, int *done)
             a->target = optarg;
         else if (c == 'p')
             a->plot = optarg;
-        else if (c == 'T')
+        else if (c == 'i')
             a->title = optarg;
         else if (c == 'h')
             return fputs(REPORT_HELP, stdout), *done = 1, 0;

@@ -34,10 +34,8 @@ static const char HELP[] =
 /* 0, or an exit code (usage, or 0 after --help with *done). */
 static int pick_args(int argc, char **argv, kb__trial_opts *base, int *json, int *done)
 {
-    static const struct option opts[] = {
-        {"budget", required_argument, 0, 'b'},  {"cases", required_argument, 0, 'c'},
-        {"oracles", required_argument, 0, 'o'}, {"json", no_argument, 0, 'j'},
-        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
+    struct option opts[8];
+    kb__longopts("budget cases oracles json help", opts, sizeof opts / sizeof opts[0]);
     kb__trial_opts_init(base);
     int bad = 0;
     optind = 1;

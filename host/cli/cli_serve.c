@@ -44,7 +44,6 @@
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
-#include <dirent.h>
 
 #include "cli.h"
 #include "report.h"
@@ -608,16 +607,12 @@ static int make_listener(const char *path, char *err, size_t err_len)
  * --help with *done). */
 static int serve_args(int argc, char **argv, kb__server *sv, int *done)
 {
-    static const struct option opts[] = {{"socket", required_argument, 0, 'S'},
-                                         {"oracles", required_argument, 0, 'o'},
-                                         {"state", required_argument, 0, 'T'},
-                                         {"allow-client-seed", no_argument, 0, 'A'},
-                                         {"allow-client-oracles", no_argument, 0, 'O'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
+    struct option opts[8];
+    kb__longopts("socket oracles state allow-client-seed allow-client-oracles help", opts,
+                 sizeof opts / sizeof opts[0]);
     optind = 1;
     for (int c; (c = getopt_long(argc, argv, "h", opts, NULL)) != -1;) {
-        if (c == 'S')
+        if (c == 'U')
             sv->socket_path = optarg;
         else if (c == 'o')
             sv->oracles_dir = optarg;
@@ -832,59 +827,37 @@ int kb__cli_serve(int argc, char **argv)
 }
 
 /* ---- list ----------------------------------------------------------- */
-static void list_root(const char *root, json_t *targets)
+static void list_one(const kb__oracle_seen *o, void *targets)
 {
-    DIR *d = opendir(root);
-    if (!d) return;
-    for (struct dirent *e; (e = readdir(d));) {
-        if (e->d_name[0] == '.') continue;
-        char path[PATH_MAX * 2], err[512];
-        snprintf(path, sizeof path, "%s/%s/oracle.so", root, e->d_name);
-        if (access(path, R_OK) != 0) continue;
-        json_t *t = json_object();
-        json_object_set_new(t, "oracle", json_string(path));
-        /* the sealed copy, as a trial loads it: a FIFO cannot hang the server */
-        kb__lib lib;
-        kb__snapshot snap = {.fd = -1};
-        char sealed[64];
-        if (kb__snapshot_take(path, &snap, err, sizeof err) == 0)
-            snprintf(sealed, sizeof sealed, "/proc/self/fd/%d", snap.fd);
-        if (snap.fd < 0 || kb__lib_open(sealed, path, 1, &lib, err, sizeof err) != 0) {
-            kb__snapshot_close(&snap);
-            json_object_set_new(t, "target", json_string(e->d_name));
-            json_object_set_new(t, "error", json_string(err));
-            json_array_append_new(targets, t);
-            continue;
-        }
-        const kb_target *tg = lib.target;
-        json_object_set_new(t, "oracle_digest", json_string(snap.digest_hex));
-        kb__snapshot_close(&snap);
-        json_object_set_new(t, "target", json_string(tg->name));
-        json_object_set_new(t, "description", json_string(tg->description ? tg->description : ""));
-        json_object_set_new(t, "upstream", json_string(tg->upstream ? tg->upstream : ""));
-        json_t *cases = json_array();
-        for (uint32_t c = 0; c < tg->n_cases; c++) {
-            json_t *cj = json_object();
-            json_object_set_new(cj, "name", json_string(tg->cases[c].name));
-            json_object_set_new(cj, "quick", json_boolean(tg->cases[c].flags & KB_CASE_QUICK));
-            json_array_append_new(cases, cj);
-        }
-        json_object_set_new(t, "cases", cases);
-        const char *src = kb__source_dir();
-        if (src) {
-            char dir[PATH_MAX * 2], msg[1024];
-            snprintf(dir, sizeof dir, "%s/oracles/%s", src, tg->name);
-            int pr = kb__pin_check(dir, msg, sizeof msg);
-            json_object_set_new(t, "pin",
-                                json_string(pr == 0  ? "ok"
-                                            : pr > 0 ? "mismatch"
-                                                     : "unknown"));
-            if (pr) json_object_set_new(t, "pin_message", json_string(msg));
-        }
-        kb__lib_close(&lib);
+    json_t *t = json_object();
+    json_object_set_new(t, "oracle", json_string(o->path));
+    if (!o->lib) {
+        json_object_set_new(t, "target", json_string(o->name));
+        json_object_set_new(t, "error", json_string(o->err));
         json_array_append_new(targets, t);
+        return;
     }
-    closedir(d);
+    const kb_target *tg = o->lib->target;
+    json_object_set_new(t, "oracle_digest", json_string(o->digest_hex));
+    json_object_set_new(t, "target", json_string(tg->name));
+    json_object_set_new(t, "description", json_string(tg->description ? tg->description : ""));
+    json_object_set_new(t, "upstream", json_string(tg->upstream ? tg->upstream : ""));
+    json_t *cases = json_array();
+    for (uint32_t c = 0; c < tg->n_cases; c++) {
+        json_t *cj = json_object();
+        json_object_set_new(cj, "name", json_string(tg->cases[c].name));
+        json_object_set_new(cj, "quick", json_boolean(tg->cases[c].flags & KB_CASE_QUICK));
+        json_array_append_new(cases, cj);
+    }
+    json_object_set_new(t, "cases", cases);
+    if (o->pin_dir) {
+        json_object_set_new(t, "pin",
+                            json_string(o->pin == 0  ? "ok"
+                                        : o->pin > 0 ? "mismatch"
+                                                     : "unknown"));
+        if (o->pin) json_object_set_new(t, "pin_message", json_string(o->pin_msg));
+    }
+    json_array_append_new(targets, t);
 }
 
 static json_t *list_doc(const kb__server *sv)
@@ -893,7 +866,7 @@ static json_t *list_doc(const kb__server *sv)
     json_object_set_new(d, "op", json_string("list"));
     kb__oracle_roots roots;
     kb__oracle_roots_get(sv->oracles_dir, &roots);
-    for (int i = 0; i < roots.n; i++) list_root(roots.dir[i], targets);
+    kb__oracles_each(&roots, list_one, targets);
     json_object_set_new(d, "targets", targets);
     return d;
 }

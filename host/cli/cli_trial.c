@@ -135,13 +135,9 @@ static int foreign_args(kb__trial_args *a, const char *foreign, int argc, char *
  * (said on stderr) or of --help. */
 static int parse(int argc, char **argv, int verify_only, kb__trial_args *a, int *done)
 {
-    static const struct option opts[] = {KB__TRIAL_LONGOPTS,
-                                         {"format", required_argument, 0, 'f'},
-                                         {"server", required_argument, 0, 'S'},
-                                         {"foreign", required_argument, 0, 'F'},
-                                         {"sig", required_argument, 0, 'G'},
-                                         {"target", required_argument, 0, 'R'},
-                                         {0, 0, 0, 0}};
+    struct option opts[24];
+    kb__longopts(KB__TRIAL_OPTS " format server foreign sig target", opts,
+                 sizeof opts / sizeof opts[0]);
     const char *help = verify_only ? VERIFY_HELP : TRIAL_HELP, *foreign = NULL;
     const char *cmd = verify_only ? "verify" : "trial";
     int bad = 0;
@@ -163,7 +159,7 @@ static int parse(int argc, char **argv, int verify_only, kb__trial_args *a, int 
         case 'S': a->server = optarg; break;
         case 'F': foreign = optarg; break;
         case 'G': a->o.foreign_sig = optarg; break;
-        case 'R': a->o.foreign_target = optarg; break;
+        case 't': a->o.foreign_target = optarg; break;
         case 'h': fputs(help, stdout); return *done = 1, 0;
         default: bad = 1;
         }

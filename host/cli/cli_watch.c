@@ -194,11 +194,9 @@ static void run_one(const kb__watch_cfg *cfg, kb__ctx_cache *cache, kb__watched 
  * or an exit code (usage, or 0 after --help with *n 0). */
 static int parse(int argc, char **argv, kb__watch_cfg *cfg, int *n)
 {
-    static const struct option opts[] = {KB__TRIAL_LONGOPTS,
-                                         {"debounce", required_argument, 0, 'D'},
-                                         {"no-initial", no_argument, 0, 'N'},
-                                         {"max-trials", required_argument, 0, 'M'},
-                                         {0, 0, 0, 0}};
+    struct option opts[24];
+    kb__longopts(KB__TRIAL_OPTS " debounce no-initial max-trials", opts,
+                 sizeof opts / sizeof opts[0]);
     memset(cfg, 0, sizeof *cfg);
     kb__trial_args_init(&cfg->a);
     cfg->a.o.exe = kb__worker_exe();

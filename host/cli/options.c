@@ -7,6 +7,54 @@
 #include "cli.h"
 #include "options.h"
 
+/* Every long option of every command; a code is the same option wherever
+ * it is taken ('q' and 'h' are also the short options -q and -h). */
+/* clang-format off */
+static const struct option kb__all_opts[] = {
+    {"against", required_argument, 0, 'a'},
+    {"budget", required_argument, 0, 'b'},
+    {"cases", required_argument, 0, 'c'},
+    {"min-gain", required_argument, 0, 'g'},
+    {"worst-case", required_argument, 0, 'w'},
+    {"ledger", required_argument, 0, 'l'},
+    {"description", required_argument, 0, 'd'},
+    {"oracles", required_argument, 0, 'o'},
+    {"seed", required_argument, 0, 's'},
+    {"state", required_argument, 0, 'T'},
+    {"json", no_argument, 0, 'j'},
+    {"quiet", no_argument, 0, 'q'},
+    {"help", no_argument, 0, 'h'},
+    {"format", required_argument, 0, 'f'},
+    {"server", required_argument, 0, 'S'},
+    {"foreign", required_argument, 0, 'F'},
+    {"sig", required_argument, 0, 'G'},
+    {"target", required_argument, 0, 't'},
+    {"debounce", required_argument, 0, 'D'},
+    {"no-initial", no_argument, 0, 'N'},
+    {"max-trials", required_argument, 0, 'M'},
+    {"trials", required_argument, 0, 'n'},
+    {"no-roofline", no_argument, 0, 'r'},
+    {"plot", required_argument, 0, 'p'},
+    {"title", required_argument, 0, 'i'},
+    {"socket", required_argument, 0, 'U'},
+    {"allow-client-seed", no_argument, 0, 'A'},
+    {"allow-client-oracles", no_argument, 0, 'O'},
+};
+/* clang-format on */
+
+void kb__longopts(const char *names, struct option *out, size_t cap)
+{
+    size_t n = 0;
+    for (const char *p = names; *p && n + 1 < cap;) {
+        const size_t len = strcspn(p, " ");
+        for (size_t i = 0; i < sizeof kb__all_opts / sizeof kb__all_opts[0]; i++)
+            if (!strncmp(kb__all_opts[i].name, p, len) && !kb__all_opts[i].name[len])
+                out[n++] = kb__all_opts[i];
+        p += len + (p[len] == ' ');
+    }
+    memset(&out[n], 0, sizeof out[n]);
+}
+
 void kb__trial_opts_init(kb__trial_opts *o)
 {
     memset(o, 0, sizeof *o);

@@ -31,31 +31,25 @@ typedef struct kb__trial_args {
     int quiet;
 } kb__trial_args;
 
-/* The getopt_long entries every trial command takes (one a line, as a
- * table reads); each command's own table lists them first, then its own,
- * then {0, 0, 0, 0}. */
-/* clang-format off */
-#define KB__TRIAL_LONGOPTS                      \
-    {"against", required_argument, 0, 'a'},     \
-    {"budget", required_argument, 0, 'b'},      \
-    {"cases", required_argument, 0, 'c'},       \
-    {"min-gain", required_argument, 0, 'g'},    \
-    {"worst-case", required_argument, 0, 'w'},  \
-    {"ledger", required_argument, 0, 'l'},      \
-    {"description", required_argument, 0, 'd'}, \
-    {"oracles", required_argument, 0, 'o'},     \
-    {"seed", required_argument, 0, 's'},        \
-    {"state", required_argument, 0, 'T'},       \
-    {"json", no_argument, 0, 'j'},              \
-    {"quiet", no_argument, 0, 'q'},             \
-    {"help", no_argument, 0, 'h'}
-/* clang-format on */
+/* The long options every trial command takes; each command names them
+ * first, then its own, for kb__longopts. */
+#define KB__TRIAL_OPTS                                                                     \
+    "against budget cases min-gain worst-case ledger description oracles seed state json " \
+    "quiet help"
+
+/* Fills out (cap entries, the closing {0, 0, 0, 0} included) with the
+ * getopt_long entries of the options named in `names` (space-separated, in
+ * the order given) from the one table of every kbench option (options.c),
+ * where each option's spelling, whether it takes a value and the code
+ * getopt_long returns for it are written once. A name not in that table
+ * gets no entry. */
+void kb__longopts(const char *names, struct option *out, size_t cap);
 
 /* Trial options at their defaults (no candidate, the oracle as baseline). */
 void kb__trial_opts_init(kb__trial_opts *o);
 /* The same for a command line's arguments: nothing else set. */
 void kb__trial_args_init(kb__trial_args *a);
-/* Applies one option of KB__TRIAL_LONGOPTS but --help; 1 when `c` was one
+/* Applies one option of KB__TRIAL_OPTS but --help; 1 when `c` was one
  * (a bad value says so on stderr and sets *bad), 0 when it is the
  * command's own. */
 int kb__trial_arg(kb__trial_args *a, int c, const char *arg, int *bad);

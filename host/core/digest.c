@@ -77,7 +77,7 @@ static int same_file_state(const struct stat *a, const struct stat *b)
            a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
 }
 
-static int write_all(int fd, const char *p, size_t n)
+int kb__write_all(int fd, const char *p, size_t n)
 {
     while (n > 0) {
         ssize_t w = write(fd, p, n);
@@ -189,7 +189,7 @@ static int64_t copy_fd(int src, int dst, uint64_t cap)
         if (r < 0) return -1;
         if (r == 0) return total;
         if ((uint64_t)total + (uint64_t)r > cap) return -2;
-        if (write_all(dst, buf, (size_t)r) != 0) return -1;
+        if (kb__write_all(dst, buf, (size_t)r) != 0) return -1;
         total += r;
     }
 }

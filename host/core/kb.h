@@ -33,6 +33,13 @@ enum {
 void kb__errf(char *err, size_t err_len, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Async-signal-safe appending for messages written where stdio may not
+ * run (a signal handler, a worker after lock-down): s, or v in decimal, at
+ * out[n], never past cap - 1 bytes. Returns the new length; the caller
+ * writes the NUL. A NULL s appends nothing. */
+size_t kb__put_str(char *out, size_t n, size_t cap, const char *s);
+size_t kb__put_u64(char *out, size_t n, size_t cap, uint64_t v);
+
 /* ---- verdicts ------------------------------------------------------- */
 typedef enum kb__status {
     KB__ST_KEEP = 0,
@@ -78,6 +85,8 @@ uint64_t kb__hash(const void *p, size_t n, uint64_t seed);
 /* Seals a memfd for good (write, grow, shrink, seal). 0, or -1 with errno. */
 int kb__memfd_seal(int fd);
 void kb__hex64(uint64_t v, char out[17]);
+/* Writes all n bytes, again after EINTR and short writes. 0, or -1. */
+int kb__write_all(int fd, const char *p, size_t n);
 
 /* A private, consistent copy of a plugin file: read while checking that
  * size, mtime and inode did not change underneath (a linker rewriting it),

@@ -139,10 +139,20 @@ static const char *load_hint(const char *msg)
     return "rebuild it with kbench_add_plugin";
 }
 
-static void *entry_point(void *dl, const char *name)
+/* Finds the exported function `name` and stores it in the function pointer
+ * at fn (fn_size bytes: a data pointer becomes a function pointer only by
+ * copying). 0, or KB__EABI with err naming the missing export and `fix`. */
+static int entry_point(void *dl, const char *name, void *fn, size_t fn_size, const char *fix,
+                       const char *shown_path, char *err, size_t err_len)
 {
     dlerror();
-    return dlsym(dl, name);
+    void *sym = dlsym(dl, name);
+    if (!sym) {
+        kb__errf(err, err_len, "%s: does not export %s; %s", shown_path, name, fix);
+        return KB__EABI;
+    }
+    memcpy(fn, &sym, fn_size);
+    return 0;
 }
 
 static int open_fail(kb__lib *lib, int rc)
@@ -179,31 +189,20 @@ int kb__lib_open(const char *load_path, const char *shown_path, int want_target,
         kb__errf(err, err_len, "%s: cannot load: %s; %s", shown_path, msg, load_hint(msg));
         return KB__EFORMAT;
     }
-    void *sym = entry_point(lib->dl, "kb_plugin_entry_v1");
-    if (!sym) {
-        kb__errf(err, err_len,
-                 "%s: does not export kb_plugin_entry_v1; is it a kbench plugin? declare it "
-                 "with KB_EXPORT",
-                 shown_path);
-        return open_fail(lib, KB__EABI);
-    }
     kb_plugin_entry_fn entry;
-    memcpy(&entry, &sym, sizeof entry);
+    int rc =
+        entry_point(lib->dl, "kb_plugin_entry_v1", &entry, sizeof entry,
+                    "is it a kbench plugin? declare it with KB_EXPORT", shown_path, err, err_len);
+    if (rc) return open_fail(lib, rc);
     lib->plugin = entry();
-    int rc = kb__desc_read(lib->plugin, &lib->desc, shown_path, err, err_len);
+    rc = kb__desc_read(lib->plugin, &lib->desc, shown_path, err, err_len);
     if (rc) return open_fail(lib, rc);
     if (!want_target) return 0;
 
-    sym = entry_point(lib->dl, "kb_target_entry_v1");
-    if (!sym) {
-        kb__errf(err, err_len,
-                 "%s: does not export kb_target_entry_v1; an oracle must declare it with "
-                 "KB_EXPORT",
-                 shown_path);
-        return open_fail(lib, KB__EABI);
-    }
     kb_target_entry_fn tentry;
-    memcpy(&tentry, &sym, sizeof tentry);
+    rc = entry_point(lib->dl, "kb_target_entry_v1", &tentry, sizeof tentry,
+                     "an oracle must declare it with KB_EXPORT", shown_path, err, err_len);
+    if (rc) return open_fail(lib, rc);
     lib->target = tentry();
     rc = kb__spec_check(lib->target, shown_path, err, err_len);
     if (rc) return open_fail(lib, rc);

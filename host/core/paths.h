@@ -8,6 +8,8 @@
 #include <limits.h>
 #include <stddef.h>
 
+#include "kb.h"
+
 /* 1 when s is a target name: [a-z0-9-]+, shorter than a descriptor's target
  * field. A target name becomes part of a path, so nothing that could climb
  * out of a directory passes. */
@@ -24,6 +26,30 @@ typedef struct kb__oracle_roots {
     char dir[KB__ORACLE_ROOTS_MAX][PATH_MAX + 32];
 } kb__oracle_roots;
 void kb__oracle_roots_get(const char *extra_dir, kb__oracle_roots *r);
+
+/* One <root>/<name>/oracle.so that kb__oracles_each found (oracles.c). It
+ * is loaded from its sealed copy, as a trial loads it, so a FIFO or a file
+ * being rewritten under that name cannot hang or confuse a listing. */
+typedef struct kb__oracle_seen {
+    const char *root, *name; /* the root it is in, its directory's name */
+    const char *path;        /* <root>/<name>/oracle.so */
+    const kb__lib *lib;      /* NULL when it did not load: err says why */
+    const char *err;
+    const char *digest_hex; /* of the sealed copy, when lib is set */
+    /* With lib set, when this kbench was built from a source tree that is
+     * still there: the oracle's sources (<src>/oracles/<target>) in pin_dir
+     * and what kb__pin_check says of them in pin and pin_msg. pin_dir is
+     * NULL otherwise. */
+    const char *pin_dir;
+    int pin;
+    const char *pin_msg;
+} kb__oracle_seen;
+/* Calls visit for every readable <root>/<name>/oracle.so under the roots
+ * (names starting with '.' skipped), in the roots' order; the pointers in
+ * *o live for that call only. Returns how many it found. `kbench list` and
+ * serve's `list` both list through this. */
+int kb__oracles_each(const kb__oracle_roots *r, void (*visit)(const kb__oracle_seen *o, void *arg),
+                     void *arg);
 
 /* Finds <root>/<target>/oracle.so in the roots above. Writes the path;
  * KB__EUSAGE for a bad target name, KB__ENOTFOUND with the places searched

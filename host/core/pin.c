@@ -49,6 +49,14 @@ typedef struct kb__pin_file {
     unsigned long long hash;
 } kb__pin_file;
 
+/* The index of the file called `name` in files[0..n), or n. */
+static int find_name(const kb__pin_file *files, int n, const char *name)
+{
+    int i = 0;
+    while (i < n && strcmp(files[i].name, name)) i++;
+    return i;
+}
+
 static int cmp_name(const void *a, const void *b)
 {
     return strcmp(((const kb__pin_file *)a)->name, ((const kb__pin_file *)b)->name);
@@ -201,8 +209,7 @@ int kb__pin_check(const char *dir, char *msg, size_t msg_len)
         return -1;
     }
     for (int i = 0; i < np && !rc; i++) {
-        int j = 0;
-        while (j < nn && strcmp(now[j].name, pin[i].name)) j++;
+        const int j = find_name(now, nn, pin[i].name);
         if (j == nn) {
             snprintf(msg, msg_len, "%s is pinned in %s/PIN but missing",
                      src_path(dir, pin[i].name, where, sizeof where), dir);
@@ -215,8 +222,7 @@ int kb__pin_check(const char *dir, char *msg, size_t msg_len)
         }
     }
     for (int j = 0; j < nn && !rc; j++) {
-        int i = 0;
-        while (i < np && strcmp(now[j].name, pin[i].name)) i++;
+        const int i = find_name(pin, np, now[j].name);
         if (i == np) {
             snprintf(msg, msg_len, "%s is not in %s/PIN",
                      src_path(dir, now[j].name, where, sizeof where), dir);

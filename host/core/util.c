@@ -1,5 +1,6 @@
 /*
- * util.c -- error lines and verdict names shared by the whole host.
+ * util.c -- error lines, signal-safe message text and verdict names
+ * shared by the whole host.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -24,6 +25,24 @@ void kb__errf(char *err, size_t err_len, const char *fmt, ...)
         unsigned char c = (unsigned char)*p;
         if (c < 0x20 || c == 0x7f) *p = ' ';
     }
+}
+
+size_t kb__put_str(char *out, size_t n, size_t cap, const char *s)
+{
+    while (s && *s && n + 1 < cap) out[n++] = *s++;
+    return n;
+}
+
+size_t kb__put_u64(char *out, size_t n, size_t cap, uint64_t v)
+{
+    char num[24];
+    int k = (int)sizeof num - 1;
+    num[k] = 0;
+    do {
+        num[--k] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v && k > 0);
+    return kb__put_str(out, n, cap, num + k);
 }
 
 const char *kb__status_name(kb__status s)

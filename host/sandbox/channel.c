@@ -87,20 +87,23 @@ static void drain_output(kb__worker *w)
     }
 }
 
+/* One look whether the worker has exited, without blocking; when it has
+ * not, a millisecond's sleep. 1 once it is reaped. */
+static int reaped_or_sleep(kb__worker *w)
+{
+    if (wait4(w->pid, &w->wstatus, WNOHANG, &w->ru) == w->pid) return w->reaped = 1;
+    struct timespec ts = {0, 1000000};
+    nanosleep(&ts, NULL);
+    return 0;
+}
+
 static void reap(kb__worker *w, int wait_ms)
 {
     if (w->reaped || w->pid <= 0) return;
     /* Give a dying worker a moment so its own signal, not our SIGKILL,
      * is what we report. */
-    for (int i = 0; i < wait_ms; i++) {
-        pid_t r = wait4(w->pid, &w->wstatus, WNOHANG, &w->ru);
-        if (r == w->pid) {
-            w->reaped = 1;
-            break;
-        }
-        struct timespec ts = {0, 1000000};
-        nanosleep(&ts, NULL);
-    }
+    for (int i = 0; i < wait_ms; i++)
+        if (reaped_or_sleep(w)) break;
     kill(-w->pid, SIGKILL); /* the group: grandchildren too */
     if (!w->reaped) {
         kill(w->pid, SIGKILL);
@@ -233,6 +236,21 @@ static uint64_t batch_ns(kb__worker *w, uint64_t host, uint64_t st_start, uint64
     return ns;
 }
 
+double kb__idle_cpu_per_gap_allowed(const kb__worker *base)
+{
+    return 2.0 * (double)base->idle_cpu_ns / (double)base->idle_gaps + KB__IDLE_CPU_PER_GAP_NS;
+}
+
+void kb__idle_cpu_fail(const kb__worker *w, kb__status status, const char *bound, kb__failure *fail)
+{
+    fail->status = status;
+    kb__errf(fail->reason, sizeof fail->reason,
+             "%s used CPU outside timed calls: %.1f ms while it waited %.1f ms in %llu gaps "
+             "between calls %s",
+             w->label, w->idle_cpu_ns / 1e6, w->idle_wall_ns / 1e6,
+             (unsigned long long)w->idle_gaps, bound);
+}
+
 /* Between a reply and the next request nothing of the plugin's should
  * run: adds the gap that ends now to the worker's idle totals. 1 (fail
  * filled, the worker killed) when its idle CPU is over the backstop
@@ -248,8 +266,7 @@ static int idle_over_backstop(kb__worker *w, kb__failure *fail, const char *what
     double per_gap = KB__IDLE_CPU_BACKSTOP_PER_GAP_NS;
     const kb__worker *ref = w->idle_ref;
     if (ref && ref->idle_gaps) {
-        const double rel =
-            2.0 * (double)ref->idle_cpu_ns / (double)ref->idle_gaps + KB__IDLE_CPU_PER_GAP_NS;
+        const double rel = kb__idle_cpu_per_gap_allowed(ref);
         if (rel > per_gap) per_gap = rel;
     }
     double allow = KB__IDLE_CPU_BACKSTOP_NS + per_gap * (double)w->idle_gaps;
@@ -257,23 +274,12 @@ static int idle_over_backstop(kb__worker *w, kb__failure *fail, const char *what
     if (w->idle_is_baseline && share > allow) allow = share;
     if ((double)w->idle_cpu_ns <= allow) return 0;
     reap(w, 0);
-    if (w->idle_is_baseline) {
-        fail->status = KB__ST_INCONCLUSIVE;
-        kb__errf(fail->reason, sizeof fail->reason,
-                 "%s used CPU outside timed calls: %.1f ms while it waited %.1f ms in %llu gaps "
-                 "between calls (allowed: %.1f ms), seen before %s; the timing cannot be "
-                 "trusted: run the trial again on a quieter machine",
-                 w->label, w->idle_cpu_ns / 1e6, w->idle_wall_ns / 1e6,
-                 (unsigned long long)w->idle_gaps, allow / 1e6, what);
-        return 1;
-    }
-    fail->status = KB__ST_REJECTED;
-    kb__errf(fail->reason, sizeof fail->reason,
-             "%s used CPU outside timed calls: %.1f ms while it waited %.1f ms in %llu "
-             "gaps between calls (allowed: %.1f ms), seen before %s; work only inside "
-             "prepare and run",
-             w->label, w->idle_cpu_ns / 1e6, w->idle_wall_ns / 1e6,
-             (unsigned long long)w->idle_gaps, allow / 1e6, what);
+    const int base = w->idle_is_baseline;
+    char bound[sizeof fail->reason];
+    snprintf(bound, sizeof bound, "(allowed: %.1f ms), seen before %s; %s", allow / 1e6, what,
+             base ? "the timing cannot be trusted: run the trial again on a quieter machine"
+                  : "work only inside prepare and run");
+    kb__idle_cpu_fail(w, base ? KB__ST_INCONCLUSIVE : KB__ST_REJECTED, bound, fail);
     return 1;
 }
 
@@ -420,15 +426,7 @@ int kb__worker_quit(kb__worker *w, double timeout_s, kb__failure *fail)
     if (rc != 0) return rc;
     /* It said goodbye; it must now exit 0 on its own. */
     uint64_t deadline = kb__now_ns() + (uint64_t)(timeout_s * 1e9);
-    while (!w->reaped && kb__now_ns() < deadline) {
-        pid_t r = wait4(w->pid, &w->wstatus, WNOHANG, &w->ru);
-        if (r == w->pid) {
-            w->reaped = 1;
-            break;
-        }
-        struct timespec ts = {0, 1000000};
-        nanosleep(&ts, NULL);
-    }
+    while (!w->reaped && kb__now_ns() < deadline) reaped_or_sleep(w);
     if (!w->reaped) {
         reap(w, 0);
         fail->status = KB__ST_TIMEOUT;

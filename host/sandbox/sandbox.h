@@ -114,6 +114,15 @@ typedef struct kb__worker {
 #define KB__IDLE_CPU_BACKSTOP_NS         5000000.0
 #define KB__IDLE_CPU_BACKSTOP_PER_GAP_NS 200000.0
 #define KB__IDLE_CPU_BASELINE_SHARE      0.25
+/* Idle CPU per gap a candidate may use for the baseline's so far: twice the
+ * baseline's mean per gap plus KB__IDLE_CPU_PER_GAP_NS. base->idle_gaps must
+ * be non-zero. Both bounds above use it. */
+double kb__idle_cpu_per_gap_allowed(const kb__worker *base);
+/* Fills fail for a worker over an idle CPU bound: status and "<label> used
+ * CPU outside timed calls: <its idle totals> <bound>", where `bound` names
+ * the bound, what it was seen before and what to do. */
+void kb__idle_cpu_fail(const kb__worker *w, kb__status status, const char *bound,
+                       kb__failure *fail);
 
 /* Address space a worker may add to what it has mapped when a case is
  * prepared (its RLIMIT_AS soft limit; see kb__worker_call). */

@@ -172,12 +172,6 @@ static void resolve_names(void)
     }
 }
 
-static size_t put(char *out, size_t n, size_t cap, const char *s)
-{
-    while (*s && n + 1 < cap) out[n++] = *s++;
-    return n;
-}
-
 void kb__syscall_describe(long nr, char *out, size_t out_len)
 {
     /* Async-signal-safe: no stdio, no allocation. */
@@ -185,17 +179,8 @@ void kb__syscall_describe(long nr, char *out, size_t out_len)
     const char *name = nr >= 0 && nr < KB__NR_NAMES && kb__names[nr][0] ? kb__names[nr] : NULL;
     size_t n = 0;
     if (!name) {
-        char num[24];
-        unsigned long v = nr < 0 ? 0ul - (unsigned long)nr : (unsigned long)nr;
-        int k = (int)sizeof num - 1;
-        num[k] = 0;
-        do {
-            num[--k] = (char)('0' + v % 10);
-            v /= 10;
-        } while (v && k > 1);
-        if (nr < 0) num[--k] = '-';
-        n = put(out, n, out_len, "system call number ");
-        n = put(out, n, out_len, num + k);
+        n = kb__put_str(out, n, out_len, nr < 0 ? "system call number -" : "system call number ");
+        n = kb__put_u64(out, n, out_len, nr < 0 ? 0ul - (unsigned long)nr : (unsigned long)nr);
         out[n] = 0;
         return;
     }
@@ -230,8 +215,8 @@ void kb__syscall_describe(long nr, char *out, size_t out_len)
     else if (!strcmp(name, "write") || !strcmp(name, "writev") || !strcmp(name, "sendto") ||
              !strcmp(name, "sendmsg"))
         why = " (only stdout, stderr and the harness's channel may be written)";
-    n = put(out, n, out_len, name);
-    n = put(out, n, out_len, why);
+    n = kb__put_str(out, n, out_len, name);
+    n = kb__put_str(out, n, out_len, why);
     out[n] = 0;
 }
 
@@ -381,17 +366,39 @@ static int allow_queries(scmp_filter_ctx ctx, char *err, size_t err_len)
     return rc;
 }
 
+/* A filter whose default is `action` and that kills a process making a
+ * system call of another architecture (their numbers mean other calls).
+ * NULL, with err, when libseccomp has no memory. */
+static scmp_filter_ctx new_filter(uint32_t action, char *err, size_t err_len)
+{
+    scmp_filter_ctx ctx = seccomp_init(action);
+    if (!ctx) {
+        kb__errf(err, err_len, "cannot create a seccomp filter (libseccomp out of memory)");
+        return NULL;
+    }
+    seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
+    return ctx;
+}
+
+/* Loads the filter when building it went well (rc 0) and frees it. rc, or
+ * KB__EIO with err naming `what` when the kernel refused it. */
+static int load_filter(scmp_filter_ctx ctx, int rc, const char *what, char *err, size_t err_len)
+{
+    if (rc == 0 && (rc = seccomp_load(ctx)) != 0) {
+        kb__errf(err, err_len, "cannot load the %s: %s", what, strerror(-rc));
+        rc = KB__EIO;
+    }
+    seccomp_release(ctx);
+    return rc;
+}
+
 int kb__seccomp_install(int sock, int start_sock, int rseq_trap, char *err, size_t err_len)
 {
     resolve_names();
     if (KB__VALGRIND) return 0; /* see sandbox.h */
-    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_TRAP);
-    if (!ctx) {
-        kb__errf(err, err_len, "cannot create a seccomp filter (libseccomp out of memory)");
-        return KB__ENOMEM;
-    }
+    scmp_filter_ctx ctx = new_filter(SCMP_ACT_TRAP, err, err_len);
+    if (!ctx) return KB__ENOMEM;
     int rc = 0;
-    seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
     seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 1);
     for (size_t i = 0; rc == 0 && i < sizeof kb__allow / sizeof kb__allow[0]; i++)
         rc = add(ctx, SCMP_ACT_ALLOW, kb__allow[i], 0, NULL, err, err_len);
@@ -399,12 +406,7 @@ int kb__seccomp_install(int sock, int start_sock, int rseq_trap, char *err, size
     if (rc == 0) rc = allow_memory(ctx, err, err_len);
     if (rc == 0) rc = allow_process(ctx, rseq_trap, err, err_len);
     if (rc == 0) rc = allow_queries(ctx, err, err_len);
-    if (rc == 0 && (rc = seccomp_load(ctx)) != 0) {
-        kb__errf(err, err_len, "cannot load the seccomp filter: %s", strerror(-rc));
-        rc = KB__EIO;
-    }
-    seccomp_release(ctx);
-    return rc;
+    return load_filter(ctx, rc, "seccomp filter", err, err_len);
 }
 
 /* Once the plugin, its libraries and their constructors are loaded, what
@@ -423,13 +425,9 @@ int kb__seccomp_install(int sock, int start_sock, int rseq_trap, char *err, size
 int kb__seccomp_harden(char *err, size_t err_len)
 {
     if (KB__VALGRIND) return 0;
-    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
-    if (!ctx) {
-        kb__errf(err, err_len, "cannot create a seccomp filter (libseccomp out of memory)");
-        return KB__ENOMEM;
-    }
+    scmp_filter_ctx ctx = new_filter(SCMP_ACT_ALLOW, err, err_len);
+    if (!ctx) return KB__ENOMEM;
     int rc = 0;
-    seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
     seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0); /* set already, and prctl is refused */
     seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1);
     const uint64_t exec = PROT_EXEC;
@@ -455,10 +453,5 @@ int kb__seccomp_harden(char *err, size_t err_len)
         rc = add(ctx, SCMP_ACT_TRAP, "mremap", 1, &m, err, err_len);
     }
     if (rc == 0) rc = add(ctx, SCMP_ACT_TRAP, "seccomp", 0, NULL, err, err_len);
-    if (rc == 0 && (rc = seccomp_load(ctx)) != 0) {
-        kb__errf(err, err_len, "cannot load the post-load seccomp filter: %s", strerror(-rc));
-        rc = KB__EIO;
-    }
-    seccomp_release(ctx);
-    return rc;
+    return load_filter(ctx, rc, "post-load seccomp filter", err, err_len);
 }

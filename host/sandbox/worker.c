@@ -52,41 +52,23 @@ void kb__wk_reply_code(uint32_t type, int code, const char *msg)
  * async-signal-safe calls; the message goes out before the default action
  * kills the process, so the host can say "wrote to input" instead of just
  * "SIGSEGV". A plugin may replace this handler; then it is a plain crash. */
-static size_t put(char *out, size_t n, size_t cap, const char *s)
-{
-    while (s && *s && n + 1 < cap) out[n++] = *s++;
-    return n;
-}
-
-static size_t put_u64(char *out, size_t n, size_t cap, uint64_t v)
-{
-    char num[24];
-    int k = (int)sizeof num - 1;
-    num[k] = 0;
-    do {
-        num[--k] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v && k > 0);
-    return put(out, n, cap, num + k);
-}
-
 static void say_raw(const char *msg)
 {
     static kb__rep r; /* static: no large frame on the alternate stack */
     memset(&r, 0, sizeof r);
     r.type = KB__REP_FAULT;
-    put(r.msg, 0, sizeof r.msg, msg);
+    kb__put_str(r.msg, 0, sizeof r.msg, msg);
     reply(&r);
 }
 
 static void say_fault(const char *what, const char *name)
 {
     static char m[512];
-    size_t n = put(m, 0, 240, what);
+    size_t n = kb__put_str(m, 0, 240, what);
     if (name) {
-        n = put(m, n, sizeof m, " '");
-        n = put(m, n, 480, name);
-        n = put(m, n, sizeof m, "'");
+        n = kb__put_str(m, n, sizeof m, " '");
+        n = kb__put_str(m, n, 480, name);
+        n = kb__put_str(m, n, sizeof m, "'");
     }
     m[n] = 0;
     say_raw(m);
@@ -118,11 +100,11 @@ static int say_if_out_of_memory(void)
     kb__wk_vm_usage(&used, &limit);
     if (!limit || used + (256u << 20) < limit) return 0;
     static char m[256];
-    size_t n = put(m, 0, sizeof m, "ran into its memory limit (");
-    n = put_u64(m, n, sizeof m, used >> 20);
-    n = put(m, n, sizeof m, " MiB of address space in use, limit ");
-    n = put_u64(m, n, sizeof m, limit >> 20);
-    n = put(m, n, sizeof m, " MiB) and then faulted: an allocation failed unchecked?");
+    size_t n = kb__put_str(m, 0, sizeof m, "ran into its memory limit (");
+    n = kb__put_u64(m, n, sizeof m, used >> 20);
+    n = kb__put_str(m, n, sizeof m, " MiB of address space in use, limit ");
+    n = kb__put_u64(m, n, sizeof m, limit >> 20);
+    n = kb__put_str(m, n, sizeof m, " MiB) and then faulted: an allocation failed unchecked?");
     m[n] = 0;
     say_raw(m);
     return 1;
@@ -177,8 +159,8 @@ static void on_sigsys(int sig, siginfo_t *si, void *uc)
     (void)uc;
     static char m[256], desc[160];
     kb__syscall_describe((long)si->si_syscall, desc, sizeof desc);
-    size_t n = put(m, 0, sizeof m, "made a forbidden system call: ");
-    n = put(m, n, sizeof m, desc);
+    size_t n = kb__put_str(m, 0, sizeof m, "made a forbidden system call: ");
+    n = kb__put_str(m, n, sizeof m, desc);
     m[n] = 0;
     say_raw(m);
     _exit(125);

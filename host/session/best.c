@@ -32,16 +32,7 @@
 #include <unistd.h>
 
 #include "ledger.h"
-
-static int target_ok(const char *s)
-{
-    size_t n = strnlen(s, 64);
-    if (n == 0 || n == 64) return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
-            return 0;
-    return 1;
-}
+#include "paths.h"
 
 /* --state DIR, else $KBENCH_STATE_DIR, else ./.kbench (state.c). */
 static const char *state_root(const char *state_dir, char *buf, size_t len)
@@ -56,7 +47,7 @@ static const char *state_root(const char *state_dir, char *buf, size_t len)
 static int best_paths(const char *state_dir, const char *target, kb__best *b, char *err,
                       size_t err_len)
 {
-    if (!target_ok(target)) {
+    if (!kb__is_target_name(target)) {
         kb__errf(err, err_len, "target name '%s' cannot name a state directory", target);
         return KB__EUSAGE;
     }
@@ -228,18 +219,6 @@ int kb__best_load(const char *state_dir, const char *target, kb__best *b, char *
     return rc;
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n) {
-        ssize_t k = write(fd, p, n);
-        if (k < 0 && errno == EINTR) continue;
-        if (k <= 0) return -1;
-        p += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
 /* Writes `len` bytes to <dir>/<name> through a temporary file and a rename. */
 static int put_file(const char *dir, const char *name, const char *data, size_t len, char *err,
                     size_t err_len)
@@ -248,7 +227,7 @@ static int put_file(const char *dir, const char *name, const char *data, size_t 
     snprintf(dst, sizeof dst, "%s/%s", dir, name);
     snprintf(tmp, sizeof tmp, "%s/.%s.tmp.%ld", dir, name, (long)getpid());
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0 || write_all(fd, data, len) != 0 || fsync(fd) != 0) {
+    if (fd < 0 || kb__write_all(fd, data, len) != 0 || fsync(fd) != 0) {
         kb__errf(err, err_len, "%s: cannot write: %s", tmp, strerror(errno));
         if (fd >= 0) close(fd);
         unlink(tmp);

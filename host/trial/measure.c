@@ -455,18 +455,14 @@ static int check_idle(const kb__side *cand, const kb__side *base, kb__failure *f
 {
     const kb__worker *c = &cand->w, *b = &base->w;
     if (!c->idle_gaps || !b->idle_gaps) return 0;
-    const double base_per_gap = (double)b->idle_cpu_ns / (double)b->idle_gaps;
     const double allow =
-        KB__IDLE_CPU_ALLOW_NS + (2 * base_per_gap + KB__IDLE_CPU_PER_GAP_NS) * (double)c->idle_gaps;
+        KB__IDLE_CPU_ALLOW_NS + kb__idle_cpu_per_gap_allowed(b) * (double)c->idle_gaps;
     if (!((double)c->idle_cpu_ns > allow)) return 0;
-    fail->status = KB__ST_REJECTED;
-    kb__errf(fail->reason, sizeof fail->reason,
-             "%s used CPU outside timed calls: %.1f ms while it waited %.1f ms in %llu gaps "
-             "between calls (the baseline: %.1f ms in %llu; allowed: %.1f ms); work only inside "
-             "prepare and run",
-             c->label, c->idle_cpu_ns / 1e6, c->idle_wall_ns / 1e6,
-             (unsigned long long)c->idle_gaps, b->idle_cpu_ns / 1e6,
-             (unsigned long long)b->idle_gaps, allow / 1e6);
+    char bound[sizeof fail->reason];
+    snprintf(bound, sizeof bound,
+             "(the baseline: %.1f ms in %llu; allowed: %.1f ms); work only inside prepare and run",
+             b->idle_cpu_ns / 1e6, (unsigned long long)b->idle_gaps, allow / 1e6);
+    kb__idle_cpu_fail(c, KB__ST_REJECTED, bound, fail);
     return KB__ECHILD;
 }
 

@@ -291,19 +291,29 @@ static int host_cpu_away(int cpu, cpu_set_t *saved)
     return restore;
 }
 
+/* The warm state of `target` into T->ctx. 0; VERDICT (rejected, the reason
+ * led by `by` and `name`) when its oracle is not found; else the error. */
+static int get_context(trial *T, const char *target, const char *by, const char *name, char *err,
+                       size_t err_len)
+{
+    const kb__trial_opts *o = T->o;
+    int rc =
+        kb__ctx_get(T->cache, target, o->oracles_dir, o->cases, o->seed, &T->ctx, err, err_len);
+    if (rc == KB__ENOTFOUND) {
+        T->fail.status = KB__ST_REJECTED;
+        kb__errf(T->fail.reason, sizeof T->fail.reason, "%s%s: %s", by, name, err);
+        return VERDICT;
+    }
+    return rc;
+}
+
 /* A foreign candidate is bound to its target's spec before any of its
  * code runs. 0 with *fplan filled, VERDICT, or a usage error. */
 static int bind_foreign(trial *T, kb__result *r, kb__fplan *fplan, char *err, size_t err_len)
 {
     const kb__trial_opts *o = T->o;
     snprintf(r->candidate, sizeof r->candidate, "%s:%s", o->candidate, o->foreign_sym);
-    int rc = kb__ctx_get(T->cache, o->foreign_target, o->oracles_dir, o->cases, o->seed, &T->ctx,
-                         err, err_len);
-    if (rc == KB__ENOTFOUND) {
-        T->fail.status = KB__ST_REJECTED;
-        kb__errf(T->fail.reason, sizeof T->fail.reason, "--target %s: %s", o->foreign_target, err);
-        return VERDICT;
-    }
+    int rc = get_context(T, o->foreign_target, "--target ", o->foreign_target, err, err_len);
     if (rc != 0) return rc;
     rc = kb__foreign_bind(T->ctx->t, o->foreign_sig, o->foreign_sym, fplan, T->fail.reason,
                           sizeof T->fail.reason);
@@ -339,13 +349,7 @@ static int open_candidate(trial *T, kb__result *r, char *err, size_t err_len)
 static int load_context(trial *T, kb__result *r, char *err, size_t err_len)
 {
     const kb__trial_opts *o = T->o;
-    int rc = kb__ctx_get(T->cache, T->cand->desc.target, o->oracles_dir, o->cases, o->seed, &T->ctx,
-                         err, err_len);
-    if (rc == KB__ENOTFOUND) {
-        T->fail.status = KB__ST_REJECTED;
-        kb__errf(T->fail.reason, sizeof T->fail.reason, "%s: %s", o->candidate, err);
-        return VERDICT;
-    }
+    const int rc = get_context(T, T->cand->desc.target, "", o->candidate, err, err_len);
     if (rc != 0) return rc;
     kb__ctx *ctx = T->ctx;
     /* A session's seed stays secret while the session lives: its inputs
