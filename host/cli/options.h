@@ -11,10 +11,8 @@
 #include "trial.h"
 
 /* The defaults, as numbers for the code and as text for the help. */
-#define KB__BUDGET_DEFAULT_S       2    /* seconds of timing */
+/* (KB__BUDGET_DEFAULT_S, KB__MIN_GAIN_DEFAULT_PCT, KB__WORST_CASE_DEFAULT_PCT: kb.h) */
 #define KB__BUDGET_MAX_S           3600 /* the most a trial may be given */
-#define KB__MIN_GAIN_DEFAULT_PCT   1    /* keep needs the geomean CI below 1 - this */
-#define KB__WORST_CASE_DEFAULT_PCT 5    /* keep needs every case within 1 + this */
 #define KB__STR_(x)                #x
 #define KB__STR(x)                 KB__STR_(x)
 #define KB__BUDGET_DEFAULT_TXT     KB__STR(KB__BUDGET_DEFAULT_S)

@@ -223,9 +223,19 @@ kb__ci kb__bootstrap_median(const double *x, size_t n, uint64_t seed, int resamp
 kb__ci kb__bootstrap_mean_of_medians(const double *const *x, const size_t *n, size_t k,
                                      uint64_t seed, int resamples);
 
+/* The verdict rule's and the trial's defaults, defined once: the commands'
+ * options (cli/options.h) and their help text, and kb__decide without a
+ * rule, all read these. */
+#define KB__BUDGET_DEFAULT_S       2 /* seconds of timing */
+#define KB__MIN_GAIN_DEFAULT_PCT   1 /* keep needs the geomean CI below 1 - this */
+#define KB__WORST_CASE_DEFAULT_PCT 5 /* keep needs every case within 1 + this */
+/* Where kbench remembers between runs (best-so-far, calibration), unless
+ * KBENCH_STATE_DIR or --state says otherwise. */
+#define KB__STATE_DIR_DEFAULT ".kbench"
+
 typedef struct kb__rule {
-    double min_gain;   /* keep needs geomean CI high < 1 - min_gain (0.01) */
-    double worst_case; /* keep needs worst case ratio <= 1 + worst_case (0.05) */
+    double min_gain;   /* keep needs geomean CI high < 1 - min_gain */
+    double worst_case; /* keep needs worst case ratio <= 1 + worst_case */
 } kb__rule;
 
 /* keep, discard or inconclusive from ratio CIs (candidate / baseline,

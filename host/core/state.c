@@ -20,7 +20,7 @@
 int kb__state_dir(char *out, size_t out_len, int create, char *err, size_t err_len)
 {
     const char *d = getenv("KBENCH_STATE_DIR");
-    snprintf(out, out_len, "%s", d && *d ? d : ".kbench");
+    snprintf(out, out_len, "%s", d && *d ? d : KB__STATE_DIR_DEFAULT);
     if (create && mkdir(out, 0755) != 0 && errno != EEXIST) {
         kb__errf(err, err_len, "cannot create state directory %s: %s; set KBENCH_STATE_DIR", out,
                  strerror(errno));

@@ -298,8 +298,8 @@ static int ci_finite(kb__ci c)
 kb__status kb__decide(const kb__rule *rule, kb__ci geomean, kb__ci worst, char *reason,
                       size_t reason_len)
 {
-    double min_gain = rule ? rule->min_gain : 0.01;
-    double worst_case = rule ? rule->worst_case : 0.05;
+    double min_gain = rule ? rule->min_gain : KB__MIN_GAIN_DEFAULT_PCT / 100.0;
+    double worst_case = rule ? rule->worst_case : KB__WORST_CASE_DEFAULT_PCT / 100.0;
     double win = 1.0 - min_gain, cap = 1.0 + worst_case;
     const char *more = "run longer (raise --budget)";
 

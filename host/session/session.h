@@ -18,7 +18,6 @@
  * (the one `kbench calibrate` uses). With no best yet the oracle is the baseline. A keep promotes the
  * candidate (an atomic rename), after one more trial measures the new best
  * against the oracle. */
-#define KB__STATE_DIR_DEFAULT ".kbench"
 
 typedef struct kb__best {
     int exists;

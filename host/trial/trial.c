@@ -36,9 +36,10 @@ static int last_cpu(void)
  * case's prepare, release): the timing budget, at least 2 s. A plugin that
  * spends longer there is contained like one that hangs, and a short
  * --budget keeps a hung plugin's trial short. */
+#define KB__PHASE_TIMEOUT_MIN_S 2.0
 static double phase_timeout(const kb__trial_opts *o)
 {
-    return o->budget > 2.0 ? o->budget : 2.0;
+    return o->budget > KB__PHASE_TIMEOUT_MIN_S ? o->budget : KB__PHASE_TIMEOUT_MIN_S;
 }
 
 /* The ELF checks; a foreign library (fp) need not export kb_plugin_entry_v1,
