@@ -162,6 +162,11 @@ static void test_4_no_inputs_in_reach_early(void **state)
     if (strstr(reason, "mapped"))
         print_error("%s\n", R.out);
     assert_null(strstr(reason, "mapped"));
+    /* Its reads of /proc/self/maps leave it more CPU between calls than
+     * the baseline (about twice, on a quiet machine); a busy one can push
+     * that over the idle bound. That rejection is about its CPU, not the
+     * inputs: what this test holds is that it never finds them. */
+    if (!strcmp(st, "rejected") && strstr(reason, "outside timed calls")) return;
     if (kb_emulated_timing_verdict(&R)) return;
     if (strcmp(st, "discard") && strcmp(st, "inconclusive")) print_error("%s\n", R.out);
     assert_true(!strcmp(st, "discard") || !strcmp(st, "inconclusive"));
