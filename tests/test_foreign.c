@@ -92,6 +92,7 @@ static void test_trial_gives_timed_verdict(void **s)
     kb_run r;
     KB_RUN(&r, "trial", "--foreign", fn("fx_intersect"), "--sig", PI_SIG, "--target",
            "posting-intersect", "--budget", "1");
+    if (kb_emulated_timing_verdict(&r)) return; /* a claim about timing: the native run's */
     const char *st = kb_field(&r, "status");
     if (strcmp(st, "keep") && strcmp(st, "discard") && strcmp(st, "inconclusive"))
         print_error("not a timed verdict:\n%s\n%s\n", r.out, r.err);

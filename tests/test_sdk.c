@@ -95,6 +95,7 @@ static void test_cxx_plugin_verifies(void **s)
 /* A timed verdict: the plugin loaded, was correct and was measured. */
 static void assert_timed(const kb_run *r)
 {
+    if (kb_emulated_timing_verdict(r)) return; /* a claim about timing: the native run's */
     const char *st = kb_field(r, "status");
     int ok = (!strcmp(st, "keep") && r->code == 0) || (!strcmp(st, "discard") && r->code == 1) ||
              (!strcmp(st, "inconclusive") && r->code == 4);

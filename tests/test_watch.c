@@ -190,8 +190,12 @@ static void test_ledger_and_clean_exit(void **s)
     assert_int_equal(r.code, 0);
     if (!strstr(r.out, "5 trial(s)")) print_error("%s\n%s\n", r.out, r.err);
     assert_non_null(strstr(r.out, "5 trial(s)"));
-    if (!strstr(r.out, "1 failed")) print_error("%s\n%s\n", r.out, r.err);
-    assert_non_null(strstr(r.out, "1 failed"));
+    /* One build was broken; under an emulated kbench an honest one can
+     * also be turned away for its timing (kb_emulated_timing_verdict). */
+    const int failed_ok = strstr(r.out, "1 failed") ||
+                          (kb_host_emulated() && strstr(r.out, "2 failed"));
+    if (!failed_ok) print_error("%s\n%s\n", r.out, r.err);
+    assert_true(failed_ok);
     assert_string_equal(kb_field(&r, "nothing"), "");
     /* it said it was waiting for the deleted file */
     FILE *e = fopen(g_err, "r");
