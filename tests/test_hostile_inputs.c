@@ -181,6 +181,14 @@ static void test_4_no_inputs_in_reach_early(void **state)
 static void test_4_partial_replays_caught(void **state)
 {
     (void)state;
+#if defined(__SANITIZE_ADDRESS__)
+    /* Under ASan the fixtures' own kernel runs about twice the
+     * instrumented oracle's speed (fresh ratio 0.47), a real gain the
+     * replay rides on: what is judged here is timing, which a sanitizer
+     * build does not claim (docs/matrix.md: correctness only). */
+    print_message("ASan build: partial replays are judged by the native suite\n");
+    skip();
+#endif
     static const char *const fx[] = {"fx_replays_quarter", "fx_replays_half",
                                      "fx_caches_some_by_pointer"};
     for (size_t i = 0; i < 3; i++) {
