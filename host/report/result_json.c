@@ -44,7 +44,8 @@ typedef struct kb__env_str {
     char *val;
     size_t len;
 } kb__env_str;
-#define KB__ENV_NSTRS 9
+#define KB__ENV_NSTRS   9
+#define KB__ENV_NUMS_AT 6 /* load_avg and steal_pct come before strs[6] */
 
 /* The machine's text members, by the key the block and JSON give them. */
 static void env_strs(kb__env *e, kb__env_str s[KB__ENV_NSTRS])
@@ -69,15 +70,18 @@ int kb__env_to_json(json_t *kb, const kb__env *e)
     env_strs(&w, strs);
     int rc = 0;
     for (size_t i = 0; i < KB__ENV_NSTRS; i++) {
+        /* the block's order: the numbers follow smt */
+        if (i == KB__ENV_NUMS_AT) {
+            rc |= json_object_set_new(kb, "load_avg",
+                                      isfinite(e->load_avg) ? json_real(e->load_avg) : json_null());
+            rc |= json_object_set_new(
+                kb, "steal_pct", isfinite(e->steal_pct) ? json_real(e->steal_pct) : json_null());
+        }
         /* from the kernel's files: kept ASCII, so the document always parses */
         for (unsigned char *p = (unsigned char *)strs[i].val; *p; p++)
             if (*p >= 0x80 || *p < 0x20) *p = '?';
         rc |= json_object_set_new(kb, strs[i].key, json_string(strs[i].val));
     }
-    rc |= json_object_set_new(kb, "load_avg",
-                              isfinite(e->load_avg) ? json_real(e->load_avg) : json_null());
-    rc |= json_object_set_new(kb, "steal_pct",
-                              isfinite(e->steal_pct) ? json_real(e->steal_pct) : json_null());
     return rc ? -1 : 0;
 }
 
