@@ -192,8 +192,11 @@ static int fg_prepare(kb__fg *g, char *err, size_t err_len)
 }
 
 /* `calls` calls cycling through the sets from set 0, each into its own
- * lane. 0 with *ns the time they took, or the plugin's code (err says). */
-static int fg_calls(kb__fg *g, uint64_t calls, double *ns, char *err, size_t err_len)
+ * lane. 0 with *ns the time they took, or the plugin's code (err says).
+ * Never inlined or cloned: its name is what a profiler is told to count
+ * (valgrind --toggle-collect=fg_calls, docs/writing-a-plugin.md). */
+__attribute__((noinline, noclone)) static int fg_calls(kb__fg *g, uint64_t calls, double *ns,
+                                                       char *err, size_t err_len)
 {
     const kb__layout *L = &g->cd->layout;
     static const uint32_t order[KB__SETS] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
