@@ -97,6 +97,8 @@ static void test_usage(void **s)
     assert_non_null(strstr(r.err, "no case 'k=99/nope'"));
     KB_RUN(&r, "run", (char *)cand, "--seconds", "0");
     assert_int_equal(r.code, 64);
+    KB_RUN(&r, "run", (char *)cand, "--calls", "0");
+    assert_int_equal(r.code, 64);
     KB_RUN(&r, "run");
     assert_int_equal(r.code, 64);
     KB_RUN(&r, "run", "/nonexistent/cand.so");

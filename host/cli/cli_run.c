@@ -87,22 +87,25 @@ static int parse(int argc, char **argv, kb__run_args *a, int *done)
     struct option opts[8];
     kb__longopts("case seconds calls seed oracles help", opts, sizeof opts / sizeof opts[0]);
     memset(a, 0, sizeof *a);
-    int bad = 0, secs_given = 0;
+    int bad = 0, secs_given = 0, calls_given = 0;
     optind = 1;
     for (int c; (c = getopt_long(argc, argv, "h", opts, NULL)) != -1;) {
         switch (c) {
         case 'C': a->case_name = optarg; break;
         case 'e': a->seconds = kb__parse_num(optarg, "--seconds", &bad), secs_given = 1; break;
-        case 'k': a->calls = (uint64_t)kb__parse_num(optarg, "--calls", &bad); break;
+        case 'k':
+            a->calls = (uint64_t)kb__parse_num(optarg, "--calls", &bad), calls_given = 1;
+            break;
         case 's': a->seed = strtoull(optarg, NULL, 0); break;
         case 'o': a->oracles = optarg; break;
         case 'h': fputs(RUN_HELP, stdout); return *done = 1, 0;
         default: bad = 1;
         }
     }
-    if (!bad &&
-        ((secs_given && !(a->seconds > 0)) || (a->case_name && strchr(a->case_name, ';')))) {
-        fprintf(stderr, "kbench run: --seconds must be above 0 and --case names one case\n");
+    if (!bad && ((secs_given && !(a->seconds > 0)) || (calls_given && a->calls < 1) ||
+                 (a->case_name && strchr(a->case_name, ';')))) {
+        fprintf(stderr,
+                "kbench run: --seconds and --calls must be above 0 and --case names one case\n");
         bad = 1;
     }
     if (bad || optind != argc - 1) {
