@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -425,6 +426,82 @@ static void test_refuses_v1_ledger(void **state)
     assert_int_equal(kb__ledger_header_version("timestamp\ttarget\n"), 0);
 }
 
+/* The env column: the machine's keys of the verdict block but cpu_model
+ * (the machine column) and kbench_version (its own column), as
+ * key=value pairs joined by ';', none of which a value can split. */
+static void test_env_column(void **state)
+{
+    (void)state;
+    char path[300], err[512];
+    path_in_dir(path, sizeof path, "env.tsv");
+    kb__result r;
+    sample_result(&r, KB__ST_DISCARD, "env");
+    kb__env *e = &r.env;
+    snprintf(e->cpu_model, sizeof e->cpu_model, "Test CPU 9000");
+    snprintf(e->isa, sizeof e->isa, "avx2 fma");
+    snprintf(e->kernel, sizeof e->kernel, "6.1.0-test");
+    snprintf(e->governor, sizeof e->governor, "performance");
+    snprintf(e->boost, sizeof e->boost, "off");
+    snprintf(e->smt, sizeof e->smt, "on");
+    snprintf(e->cpu_quota, sizeof e->cpu_quota, "1.50 CPUs (150000/100000)");
+    snprintf(e->hypervisor, sizeof e->hypervisor, "KVM;steal_pct=0\tx");
+    e->load_avg = 0.5;
+    e->steal_pct = 12.34;
+    assert_int_equal(kb__ledger_append(path, &r, NULL, err, sizeof err), 0);
+    size_t len;
+    char *text = slurp(path, &len);
+    assert_non_null(text);
+    assert_memory_equal(text, KB__LEDGER_HEADER, strlen(KB__LEDGER_HEADER));
+    assert_non_null(strstr(text, "\tledger_version\tenv\n"));
+    char *line = text + strlen(KB__LEDGER_HEADER);
+    line[strcspn(line, "\n")] = 0;
+    char *f[NFIELDS];
+    assert_int_equal(split(line, f, NFIELDS), NFIELDS);
+    assert_int_equal(KB__LF_ENV, NFIELDS - 1);
+    assert_string_equal(f[KB__LF_MACHINE], "Test CPU 9000");
+    assert_string_equal(f[KB__LF_LEDGER_VERSION], "2");
+    assert_string_equal(f[KB__LF_ENV],
+                        "isa=avx2 fma;kernel=6.1.0-test;governor=performance;boost=off;smt=on;"
+                        "load_avg=0.50;steal_pct=12.3;cpu_quota=1.50 CPUs (150000/100000);"
+                        "hypervisor=KVM,steal_pct=0 x");
+    free(text);
+    /* unknown figures say so */
+    e->load_avg = NAN;
+    e->steal_pct = NAN;
+    e->isa[0] = 0;
+    char buf[8192];
+    assert_true(kb__ledger_format(&r, NULL, buf, sizeof buf) > 0);
+    assert_non_null(strstr(buf, "\tisa=n/a;"));
+    assert_non_null(strstr(buf, ";load_avg=n/a;steal_pct=n/a;"));
+}
+
+/* A v2 ledger an earlier kbench started (its header ends at
+ * ledger_version) is still appended to, with lines that end there too. */
+static void test_v2_without_env_column(void **state)
+{
+    (void)state;
+    char path[300], err[512];
+    path_in_dir(path, sizeof path, "v2-older.tsv");
+    const char *content = KB__LEDGER_COLUMNS_V2
+        "\n2026-01-01T00:00:00Z\tt\t/a.so\td\to\tc\tkeep\t0.5\t0.4\t0.6\t0.7\t1.000\tx"
+        "\toracle\tn/a\t0.5000\tno\t0.1.0\tcpu\t2\n";
+    write_file(path, content);
+    assert_int_equal(kb__ledger_check(path, err, sizeof err), 0);
+    kb__result r;
+    sample_result(&r, KB__ST_KEEP, "appended");
+    assert_int_equal(kb__ledger_append(path, &r, NULL, err, sizeof err), 0);
+    size_t len;
+    char *text = slurp(path, &len);
+    assert_memory_equal(text, content, strlen(content));
+    char *line = text + strlen(content), *f[NFIELDS];
+    assert_int_equal(line[strlen(line) - 1], '\n');
+    line[strlen(line) - 1] = 0;
+    assert_int_equal(split(line, f, NFIELDS), KB__LF_N2_MIN);
+    assert_string_equal(f[KB__LF_DESC], "appended");
+    assert_string_equal(f[KB__LF_LEDGER_VERSION], "2");
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -435,6 +512,8 @@ int main(void)
         cmocka_unit_test(test_missing_directory),
         cmocka_unit_test(test_baseline_columns),
         cmocka_unit_test(test_refuses_v1_ledger),
+        cmocka_unit_test(test_env_column),
+        cmocka_unit_test(test_v2_without_env_column),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -154,11 +154,36 @@ static void test_v2_columns(void **s)
     assert_null(strstr(script, "0.8278"));
 }
 
+/* A v2 ledger an earlier kbench started, without the env column, and a
+ * line this kbench appended to it: `kbench log` reads both lines. */
+static void test_v2_without_env(void **s)
+{
+    (void)s;
+    char ledger[400];
+    snprintf(ledger, sizeof ledger, "%s/v2-older.tsv", g_dir);
+    FILE *f = fopen(ledger, "w");
+    assert_non_null(f);
+    fputs(KB__LEDGER_COLUMNS_V2
+          "\n2026-01-01T00:00:00Z\tpq-l2\t/a.so\td\to\tc\tkeep\t0.5000"
+          "\t0.4000\t0.6000\t0.7000\t1.000\tolder line\toracle\tn/a\t0.5000\tno\t0.1.0\tcpu\t2\n",
+          f);
+    fclose(f);
+    add(ledger, "pq-l2", KB__ST_KEEP, 0.45, "oracle", NULL, "newer line");
+    kb_run r;
+    KB_RUN(&r, "log", "--ledger", ledger);
+    if (r.code != 0) print_message("%s\n%s\n", r.out, r.err);
+    assert_int_equal(r.code, 0);
+    assert_non_null(strstr(r.out, "2 trial(s), 2 kept"));
+    assert_non_null(strstr(row_of(&r, "older line"), "0.5000"));
+    assert_non_null(strstr(row_of(&r, "newer line"), "0.4500"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_v1_fixture),
         cmocka_unit_test(test_v2_columns),
+        cmocka_unit_test(test_v2_without_env),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

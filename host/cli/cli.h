@@ -9,6 +9,7 @@
 
 int kb__cli_trial(int argc, char **argv, int verify_only);
 int kb__cli_info(int argc, char **argv);
+int kb__cli_run(int argc, char **argv);
 int kb__cli_list(int argc, char **argv);
 int kb__cli_calibrate(int argc, char **argv);
 int kb__cli_pick(int argc, char **argv);

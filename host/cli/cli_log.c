@@ -92,11 +92,13 @@ static int baseline(kb__row *r, int version)
 /* Splits one line into r; 0 when it has the fields of its version. */
 static int parse_row(char *line, int version, kb__row *r)
 {
-    const int want = version >= 2 ? KB__LF_N2 : KB__LF_N1;
+    static char empty[] = "";
+    const int want = version >= 2 ? KB__LF_N2_MIN : KB__LF_N1;
+    const int most = version >= 2 ? KB__LF_N2 : KB__LF_N1;
     memset(r, 0, sizeof *r);
     char *p = strdup(line);
     int k = 0;
-    for (; k < want && p; k++) {
+    for (; k < most && p; k++) {
         r->f[k] = p;
         p = strchr(p, '\t');
         if (p) *p++ = 0;
@@ -106,6 +108,7 @@ static int parse_row(char *line, int version, kb__row *r)
         return -1;
     }
     if (version >= 2 && p) *strchrnul(p, '\t') = 0; /* columns of a newer version */
+    for (; k < KB__LF_N2; k++) r->f[k] = empty;     /* a v2 line without env */
     return 0;
 }
 

@@ -18,6 +18,8 @@ static const char HELP[] =
     "commands:\n"
     "  trial <candidate.so>   correctness, then timing against the oracle: one verdict\n"
     "  verify <candidate.so>  correctness only\n"
+    "  run <candidate.so>     the candidate in a loop in this process, for perf/gdb/valgrind;\n"
+    "                         no sandbox, not a verdict\n"
     "  info <plugin.so>       what the plugin's descriptor says, or why it is rejected\n"
     "  list                   targets, their cases, oracles and candidates found\n"
     "  watch <candidate.so>.. a trial on every rebuild, inputs kept warm between trials\n"
@@ -48,6 +50,7 @@ int main(int argc, char **argv)
     const char *cmd = argv[1];
     if (!strcmp(cmd, "trial")) return kb__cli_trial(argc - 1, argv + 1, 0);
     if (!strcmp(cmd, "verify")) return kb__cli_trial(argc - 1, argv + 1, 1);
+    if (!strcmp(cmd, "run")) return kb__cli_run(argc - 1, argv + 1);
     if (!strcmp(cmd, "info")) return kb__cli_info(argc - 1, argv + 1);
     if (!strcmp(cmd, "list")) return kb__cli_list(argc - 1, argv + 1);
     if (!strcmp(cmd, "watch")) return kb__cli_watch(argc - 1, argv + 1);

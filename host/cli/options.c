@@ -39,6 +39,9 @@ static const struct option kb__all_opts[] = {
     {"socket", required_argument, 0, 'U'},
     {"allow-client-seed", no_argument, 0, 'A'},
     {"allow-client-oracles", no_argument, 0, 'O'},
+    {"case", required_argument, 0, 'C'},
+    {"seconds", required_argument, 0, 'e'},
+    {"calls", required_argument, 0, 'k'},
 };
 /* clang-format on */
 

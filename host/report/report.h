@@ -30,6 +30,10 @@ json_t *kb__result_to_json(const kb__result *r, const kb__best_info *bi);
  * KB__EFORMAT with err naming the missing or mistyped member. */
 int kb__result_from_json(const json_t *doc, kb__result *r, kb__best_info *bi, char *err,
                          size_t err_len);
+/* The machine's keys (env.h; the block's names) into a result's "kbench"
+ * object, and back. 0, or -1 when out of memory. */
+int kb__env_to_json(json_t *kb, const kb__env *e);
+void kb__env_from_json(const json_t *kb, kb__env *e);
 /* --json output, with the best-so-far fields when bi->used. */
 void kb__result_print_json_ext(const kb__result *r, const kb__best_info *bi, void *file);
 

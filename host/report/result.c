@@ -43,6 +43,22 @@ static void kv_num(FILE *f, const char *key, int show, const char *fmt, double v
     fputc('\n', f);
 }
 
+/* The machine (env.h): the same keys as the JSON's. */
+static void print_env(FILE *f, const kb__env *e)
+{
+    kv_str(f, "cpu_model", e->cpu_model);
+    kv_str(f, "isa", e->isa);
+    kv_str(f, "kernel", e->kernel);
+    kv_str(f, "governor", e->governor);
+    kv_str(f, "boost", e->boost);
+    kv_str(f, "smt", e->smt);
+    kv_num(f, "load_avg", 1, "%.2f", e->load_avg);
+    kv_num(f, "steal_pct", 1, "%.1f", e->steal_pct);
+    kv_str(f, "cpu_quota", e->cpu_quota);
+    kv_str(f, "hypervisor", e->hypervisor);
+    kv_str(f, "kbench_version", e->version);
+}
+
 void kb__result_print_block(const kb__result *r, void *file)
 {
     FILE *f = file;
@@ -84,6 +100,7 @@ void kb__result_print_block(const kb__result *r, void *file)
         fputs("seed: hidden (a watch or serve session reuses its inputs)\n", f);
     /* yes: inputs picked by whoever ran kbench; such a verdict never makes a best */
     fputs(r->seed_chosen ? "seed_chosen: yes\n" : "seed_chosen: no\n", f);
+    print_env(f, &r->env);
 }
 
 /* Achieved GB/s, GFLOP/s and the fraction of the roof that bounds them. */
@@ -474,6 +491,7 @@ static json_t *json_kbench(const kb__result *r, int t, uint32_t n)
     put(o, "hw_counters", jstr(r->hw_counters), &ok);
     put(o, "description", jstr(r->description), &ok);
     put(o, "git_commit", jstr(r->git_commit), &ok);
+    if (kb__env_to_json(o, &r->env) != 0) ok = 0;
     /* the block's "cases" count is this array's length */
     json_t *cases = json_array();
     for (uint32_t i = 0; i < n; i++) push(cases, json_case(&r->cases[i], t), &ok);

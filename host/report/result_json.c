@@ -39,6 +39,52 @@ static int best_to_json(json_t *kb, const kb__best_info *bi)
     return rc ? -1 : 0;
 }
 
+typedef struct kb__env_str {
+    const char *key;
+    char *val;
+    size_t len;
+} kb__env_str;
+#define KB__ENV_NSTRS   9
+#define KB__ENV_NUMS_AT 6 /* load_avg and steal_pct come before strs[6] */
+
+/* The machine's text members, by the key the block and JSON give them. */
+static void env_strs(kb__env *e, kb__env_str s[KB__ENV_NSTRS])
+{
+#define KB__ES(k, m) (kb__env_str){k, e->m, sizeof e->m}
+    s[0] = KB__ES("cpu_model", cpu_model);
+    s[1] = KB__ES("isa", isa);
+    s[2] = KB__ES("kernel", kernel);
+    s[3] = KB__ES("governor", governor);
+    s[4] = KB__ES("boost", boost);
+    s[5] = KB__ES("smt", smt);
+    s[6] = KB__ES("cpu_quota", cpu_quota);
+    s[7] = KB__ES("hypervisor", hypervisor);
+    s[8] = KB__ES("kbench_version", version);
+#undef KB__ES
+}
+
+int kb__env_to_json(json_t *kb, const kb__env *e)
+{
+    kb__env w = *e;
+    kb__env_str strs[KB__ENV_NSTRS];
+    env_strs(&w, strs);
+    int rc = 0;
+    for (size_t i = 0; i < KB__ENV_NSTRS; i++) {
+        /* the block's order: the numbers follow smt */
+        if (i == KB__ENV_NUMS_AT) {
+            rc |= json_object_set_new(kb, "load_avg",
+                                      isfinite(e->load_avg) ? json_real(e->load_avg) : json_null());
+            rc |= json_object_set_new(
+                kb, "steal_pct", isfinite(e->steal_pct) ? json_real(e->steal_pct) : json_null());
+        }
+        /* from the kernel's files: kept ASCII, so the document always parses */
+        for (unsigned char *p = (unsigned char *)strs[i].val; *p; p++)
+            if (*p >= 0x80 || *p < 0x20) *p = '?';
+        rc |= json_object_set_new(kb, strs[i].key, json_string(strs[i].val));
+    }
+    return rc ? -1 : 0;
+}
+
 json_t *kb__result_to_json(const kb__result *r, const kb__best_info *bi)
 {
     json_t *doc = kb__result_json(r);
@@ -145,6 +191,19 @@ static void numbers_from_json(const json_t *kb, kb__result *r)
     r->peak_rss_kb = rss >= 0 && rss < 0x1p63 ? (long)rss : 0; /* a cast out of range is UB */
 }
 
+void kb__env_from_json(const json_t *kb, kb__env *e)
+{
+    memset(e, 0, sizeof *e);
+    kb__env_str strs[KB__ENV_NSTRS];
+    env_strs(e, strs);
+    for (size_t i = 0; i < KB__ENV_NSTRS; i++) {
+        const json_t *v = json_object_get(kb, strs[i].key);
+        snprintf(strs[i].val, strs[i].len, "%s", json_is_string(v) ? json_string_value(v) : "");
+    }
+    e->load_avg = get_num(kb, "load_avg");
+    e->steal_pct = get_num(kb, "steal_pct");
+}
+
 static int case_from_json(const json_t *c, size_t i, kb__case_result *cr, char *err, size_t err_len)
 {
     if (!json_is_object(c) || get_str(c, "name", cr->name, sizeof cr->name, 1, err, err_len)) {
@@ -208,6 +267,7 @@ int kb__result_from_json(const json_t *doc, kb__result *r, kb__best_info *bi, ch
     r->seed = strtoull(seed, NULL, 16);
     r->seed_chosen = json_is_true(json_object_get(kb, "seed_chosen"));
     numbers_from_json(kb, r);
+    kb__env_from_json(kb, &r->env);
     const json_t *cases = json_object_get(kb, "cases");
     size_t n = json_is_array(cases) ? json_array_size(cases) : 0;
     if (n > sizeof r->cases / sizeof r->cases[0]) n = sizeof r->cases / sizeof r->cases[0];

@@ -17,7 +17,6 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -90,12 +89,15 @@ int kb__ledger_header_version(const char *first_line)
 }
 
 /* The first line of an existing ledger (the bytes read from its start)
- * is this kbench's header; else err says what it is and what to do. */
-static int header_ok(const char *first, size_t n, const char *path, char *err, size_t err_len)
+ * is this kbench's header, with env (*env = 1) or without (0); else err
+ * says what it is and what to do. */
+static int header_ok(const char *first, size_t n, const char *path, int *env, char *err,
+                     size_t err_len)
 {
-    static const char header[] = KB__LEDGER_HEADER;
-    const size_t hlen = sizeof header - 1;
-    if (n >= hlen && memcmp(first, header, hlen) == 0) return 0;
+    static const char header[] = KB__LEDGER_HEADER, older[] = KB__LEDGER_COLUMNS_V2 "\n";
+    const size_t hlen = sizeof header - 1, olen = sizeof older - 1;
+    *env = n >= hlen && memcmp(first, header, hlen) == 0;
+    if (*env || (n >= olen && memcmp(first, older, olen) == 0)) return 0;
     const int v = kb__ledger_header_version(first);
     if (v != 0) {
         kb__errf(err, err_len,
@@ -124,12 +126,13 @@ int kb__ledger_check(const char *path, char *err, size_t err_len)
     first[n] = 0;
     char *nl = memchr(first, '\n', (size_t)n);
     if (nl) nl[1] = 0;
-    return header_ok(first, (size_t)n, path, err, err_len);
+    int env;
+    return header_ok(first, (size_t)n, path, &env, err, err_len);
 }
 
 /* Under the lock: an empty file gets the header; anything else must already
- * be a v2 ledger and end with a complete line. */
-static int check_or_init(int fd, const char *path, off_t *size, char *err, size_t err_len)
+ * be a v2 ledger and end with a complete line. *env: its header has env. */
+static int check_or_init(int fd, const char *path, off_t *size, int *env, char *err, size_t err_len)
 {
     static const char header[] = KB__LEDGER_HEADER;
     const size_t hlen = sizeof header - 1;
@@ -143,6 +146,7 @@ static int check_or_init(int fd, const char *path, off_t *size, char *err, size_
         return KB__EUSAGE;
     }
     *size = st.st_size;
+    *env = 1;
     if (st.st_size == 0) {
         int rc = write_line(fd, path, header, hlen, 0, err, err_len);
         if (rc == 0) *size = (off_t)hlen;
@@ -157,7 +161,7 @@ static int check_or_init(int fd, const char *path, off_t *size, char *err, size_
     first[n] = 0;
     char *nl = memchr(first, '\n', (size_t)n);
     if (nl) nl[1] = 0;
-    const int rc = header_ok(first, (size_t)n, path, err, err_len);
+    const int rc = header_ok(first, (size_t)n, path, env, err, err_len);
     if (rc != 0) return rc;
     char last;
     if (pread(fd, &last, 1, st.st_size - 1) != 1) {
@@ -190,23 +194,36 @@ static void canonical(const char *p, char *out, size_t out_len)
         snprintf(out, out_len, "%s", p);
 }
 
-/* The CPU model ("model name" in /proc/cpuinfo), else the architecture:
- * the figures of two machines are not comparable. */
-static void machine(char *out, size_t out_len)
+/* A value of the env column: one field, and no ';' to split it. */
+static size_t env_pair(char *out, size_t n, size_t len, const char *key, const char *v)
 {
-    FILE *f = fopen("/proc/cpuinfo", "re");
-    char line[512];
+    char val[256];
+    field(val, sizeof val, v, 1);
+    for (char *p = val; *p; p++)
+        if (*p == ';') *p = ',';
+    if (n >= len) return n;
+    const int w = snprintf(out + n, len - n, "%s%s=%s", n ? ";" : "", key, val);
+    return w > 0 ? n + (size_t)w : n;
+}
+
+/* The env column: the machine's keys of the verdict block (but cpu_model
+ * and kbench_version, which have columns of their own) as key=value;... */
+static void env_column(const kb__env *e, char *out, size_t len)
+{
+    char load[32], steal[32];
+    snprintf(load, sizeof load, isfinite(e->load_avg) ? "%.2f" : "n/a", e->load_avg);
+    snprintf(steal, sizeof steal, isfinite(e->steal_pct) ? "%.1f" : "n/a", e->steal_pct);
+    size_t n = 0;
     out[0] = 0;
-    while (f && fgets(line, sizeof line, f)) {
-        const char *colon = strchr(line, ':');
-        if (!colon || strncmp(line, "model name", 10)) continue;
-        colon += 1 + strspn(colon + 1, " \t");
-        snprintf(out, out_len, "%.*s", (int)strcspn(colon, "\n"), colon);
-        break;
-    }
-    if (f) fclose(f);
-    struct utsname u;
-    if (!out[0] && uname(&u) == 0) snprintf(out, out_len, "%s", u.machine);
+    n = env_pair(out, n, len, "isa", e->isa);
+    n = env_pair(out, n, len, "kernel", e->kernel);
+    n = env_pair(out, n, len, "governor", e->governor);
+    n = env_pair(out, n, len, "boost", e->boost);
+    n = env_pair(out, n, len, "smt", e->smt);
+    n = env_pair(out, n, len, "load_avg", load);
+    n = env_pair(out, n, len, "steal_pct", steal);
+    n = env_pair(out, n, len, "cpu_quota", e->cpu_quota);
+    env_pair(out, n, len, "hypervisor", e->hypervisor);
 }
 
 int kb__ledger_format(const kb__result *r, const kb__best_info *bi, char *buf, size_t buf_len)
@@ -214,7 +231,7 @@ int kb__ledger_format(const kb__result *r, const kb__best_info *bi, char *buf, s
     char ts[32], target[sizeof r->target], cand[PATH_MAX], against[PATH_MAX], path[PATH_MAX];
     char digest[sizeof r->cand_digest], odigest[sizeof r->oracle_digest];
     char adigest[sizeof r->against_digest], commit[sizeof r->git_commit];
-    char desc[sizeof r->description], cpu[256], mach[256];
+    char desc[sizeof r->description], cpu[256], mach[256], env[1024];
     char g[32], lo[32], hi[32], w[32], orat[32];
     struct tm tm;
     time_t now = time(NULL);
@@ -238,8 +255,12 @@ int kb__ledger_format(const kb__result *r, const kb__best_info *bi, char *buf, s
     field(adigest, sizeof adigest, r->against_digest, 1);
     field(commit, sizeof commit, r->git_commit, 1);
     field(desc, sizeof desc, r->description, 0);
-    machine(cpu, sizeof cpu);
+    if (r->env.cpu_model[0])
+        snprintf(cpu, sizeof cpu, "%s", r->env.cpu_model);
+    else
+        kb__env_cpu_model(cpu, sizeof cpu);
     field(mach, sizeof mach, cpu, 1);
+    env_column(&r->env, env, sizeof env);
     ratio(g, sizeof g, timed, r->geomean.est);
     ratio(lo, sizeof lo, timed, r->geomean.lo);
     ratio(hi, sizeof hi, timed, r->geomean.hi);
@@ -251,10 +272,10 @@ int kb__ledger_format(const kb__result *r, const kb__best_info *bi, char *buf, s
     double secs = isfinite(r->trial_seconds) ? r->trial_seconds : 0.0;
     int n = snprintf(buf, buf_len,
                      "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.3f\t%s"
-                     "\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n",
+                     "\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n",
                      ts, target, cand, digest, odigest, commit, kb__status_name(r->status), g, lo,
                      hi, w, secs, desc, against, adigest, orat, best && bi->promoted ? "yes" : "no",
-                     KB_VERSION, mach, KB__LEDGER_VERSION);
+                     KB_VERSION, mach, KB__LEDGER_VERSION, env);
     return n < 0 || (size_t)n >= buf_len ? -1 : n;
 }
 
@@ -294,7 +315,13 @@ int kb__ledger_append(const char *path, const kb__result *r, const kb__best_info
         return KB__EIO;
     }
     off_t size = 0;
-    rc = check_or_init(fd, path, &size, err, err_len);
+    int env = 1;
+    rc = check_or_init(fd, path, &size, &env, err, err_len);
+    if (rc == 0 && !env) { /* under a header without env: the line ends before it */
+        char *tab = strrchr(line, '\t');
+        memcpy(tab, "\n", 2);
+        len = (int)(tab + 1 - line);
+    }
     if (rc == 0) rc = write_line(fd, path, line, (size_t)len, size, err, err_len);
     /* close drops the lock; on NFS it is also where a delayed write error
      * shows up */

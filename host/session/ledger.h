@@ -19,8 +19,12 @@
 #define KB__LEDGER_COLUMNS_V2                                                                 \
     KB__LEDGER_COLUMNS_V1 "\tagainst\tagainst_digest\toracle_ratio\tpromoted\tkbench_version" \
                           "\tmachine\tledger_version"
-#define KB__LEDGER_HEADER  KB__LEDGER_COLUMNS_V2 "\n"
-#define KB__LEDGER_VERSION 2
+/* One more v2 column, env: the machine beyond `machine` (docs/results.md).
+ * A v2 file whose header ends at ledger_version (an earlier kbench wrote
+ * it) is still appended to, with lines that end there too. */
+#define KB__LEDGER_COLUMNS_V2_ENV KB__LEDGER_COLUMNS_V2 "\tenv"
+#define KB__LEDGER_HEADER         KB__LEDGER_COLUMNS_V2_ENV "\n"
+#define KB__LEDGER_VERSION        2
 
 enum {
     KB__LF_TS,
@@ -44,8 +48,11 @@ enum {
     KB__LF_VERSION,
     KB__LF_MACHINE,
     KB__LF_LEDGER_VERSION,
-    KB__LF_N2 /* fields of a v2 line */
+    KB__LF_ENV, /* absent under a header without it */
+    KB__LF_N2   /* fields of a v2 line */
 };
+/* Fields of a v2 line under a header without env. */
+#define KB__LF_N2_MIN KB__LF_ENV
 
 /* The version a ledger's first line (with its '\n') names: 1, 2, or 0 when
  * it is no kbench ledger. A header that starts with the v2 columns and

@@ -496,6 +496,18 @@ static void samples_free(kb__samples *smp)
     free(smp);
 }
 
+/* The trial's steal, and a timed verdict's reason saying when the machine
+ * was too busy or stolen from for its timing to be trusted. */
+static void env_end(kb__result *r)
+{
+    kb__env_end(&r->env);
+    char note[192];
+    kb__env_noise_note(&r->env, note, sizeof note);
+    const size_t n = strlen(r->reason);
+    if (kb__status_timed(r->status) && note[0] && n < sizeof r->reason)
+        snprintf(r->reason + n, sizeof r->reason - n, "%s", note);
+}
+
 int kb__trial_run(const kb__trial_opts *o, kb__ctx_cache *cache, kb__result *r, char *err,
                   size_t err_len)
 {
@@ -517,6 +529,7 @@ int kb__trial_run(const kb__trial_opts *o, kb__ctx_cache *cache, kb__result *r, 
     no_timing(r);
     r->noise_floor_pct = NAN;
     r->inputs[0] = 0;
+    kb__env_begin(&r->env);
     if (!T->cand || !T->base || !T->smp) {
         kb__errf(err, err_len, "out of memory");
         rc = KB__ENOMEM;
@@ -558,6 +571,7 @@ out:
         snprintf(r->hw_counters, sizeof r->hw_counters, "n/a (no candidate ran)");
     if (restore) sched_setaffinity(0, sizeof saved, &saved);
     r->trial_seconds = (double)(kb__now_ns() - t0) / 1e9;
+    env_end(r);
     return rc;
 }
 

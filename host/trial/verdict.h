@@ -6,6 +6,7 @@
 #ifndef KB_VERDICT_H
 #define KB_VERDICT_H
 
+#include "env.h"
 #include "kb.h"
 
 typedef struct kb__case_result {
@@ -58,6 +59,7 @@ typedef struct kb__result {
     double overhead_us;        /* batch overhead subtracted, median over cases, us */
     double overhead_pct;       /* the same as a share of a batch, median over cases */
     char inputs[192]; /* "warm" or "cold (...)": kb__inputs_describe; "" before the cases */
+    kb__env env;      /* the machine, and its steal over the trial (env.h) */
 } kb__result;
 
 /* What a trial with --against best found about the best-so-far (best.c
