@@ -140,10 +140,12 @@ static int parse(int argc, char **argv, int verify_only, kb__trial_args *a, int 
                  sizeof opts / sizeof opts[0]);
     const char *help = verify_only ? VERIFY_HELP : TRIAL_HELP, *foreign = NULL;
     const char *cmd = verify_only ? "verify" : "trial";
+    const kb__cmdline cl = {cmd, help, "qh", opts};
     int bad = 0;
     kb__trial_args_init(a);
     optind = 1;
-    for (int c; (c = getopt_long(argc, argv, "qh", opts, NULL)) != -1;) {
+    for (int c; (c = kb__getopt(argc, argv, &cl)) != -1;) {
+        if (c == '?') return KB__EXIT_USAGE;
         if (kb__trial_arg(a, c, optarg, &bad)) continue;
         switch (c) {
         case 'f':
@@ -173,8 +175,7 @@ static int parse(int argc, char **argv, int verify_only, kb__trial_args *a, int 
     }
     if (bad || optind != argc - 1) {
         if (!bad) fprintf(stderr, "kbench %s: expected exactly one candidate .so\n", cmd);
-        fputs(help, stderr);
-        return KB__EXIT_USAGE;
+        return kb__usage(cmd, help);
     }
     if (!kb__budget_ok(a->o.budget)) {
         fprintf(stderr, "kbench trial: --budget must be in (0, " KB__BUDGET_MAX_TXT "] seconds\n");
