@@ -148,7 +148,8 @@ static void test_against_misspelt(void **s)
     KB_RUN(&r, "trial", (char *)kb_path(PQ), "--against", "orcale");
     has(r.err, "did you mean oracle?");
     KB_RUN(&r, "trial", (char *)kb_path(PQ), "--against", "/nonexistent/base.so");
-    usage_error(&r, "trial", "--against '/nonexistent/base.so': expected oracle, best or a FILE.so");
+    usage_error(&r, "trial",
+                "--against '/nonexistent/base.so': expected oracle, best or a FILE.so");
     lacks(r.err, "did you mean");
 }
 

@@ -52,7 +52,8 @@ static int pick_args(int argc, char **argv, kb__trial_opts *base, int *json, int
         }
     }
     if (bad || optind >= argc || !kb__budget_ok(base->budget)) {
-        if (!bad && optind >= argc) fputs("kbench pick: expected one or more variant .so\n", stderr);
+        if (!bad && optind >= argc)
+            fputs("kbench pick: expected one or more variant .so\n", stderr);
         else if (!bad)
             fputs("kbench pick: --budget must be in (0, " KB__BUDGET_MAX_TXT "] seconds\n", stderr);
         return kb__usage("pick", HELP);

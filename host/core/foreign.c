@@ -167,7 +167,9 @@ static uint8_t keyword_type(const int *kw)
     const int others = kw[KW_CHAR] + kw[KW_SHORT] + kw[KW_LONG] + kw[KW_FLOAT] + kw[KW_DOUBLE];
     if (sign > 1 || kw[KW_INT] > 1) return 0;
     if (kw[KW_FLOAT] || kw[KW_DOUBLE])
-        return others == 1 && !sign && !kw[KW_INT] ? sized_type(kw[KW_FLOAT] ? sizeof(float) : sizeof(double), -1) : 0;
+        return others == 1 && !sign && !kw[KW_INT]
+                   ? sized_type(kw[KW_FLOAT] ? sizeof(float) : sizeof(double), -1)
+                   : 0;
     if (kw[KW_CHAR])
         return others == 1 && !kw[KW_INT] ? int_type(1, sign ? is_signed : CHAR_MIN < 0) : 0;
     if (kw[KW_SHORT]) return others == 1 ? int_type(sizeof(short), is_signed) : 0;
@@ -252,8 +254,7 @@ static int parse(const char *sig, uint8_t *ret, kb__fparam *ps, uint32_t *n, cha
             if (c_type(&L, &p->type, &p->is_const, p->spelled, sizeof p->spelled))
                 SYNTAX("--sig: parameter %u: '%s' is not a C type kbench can pass; %s", *n,
                        p->spelled, GRAMMAR);
-            if (!p->type)
-                SYNTAX("--sig: parameter %u: unknown type '%s'; %s", *n, L.tok, GRAMMAR);
+            if (!p->type) SYNTAX("--sig: parameter %u: unknown type '%s'; %s", *n, L.tok, GRAMMAR);
             if (!strcmp(L.tok, "*")) p->ptr = 1, next(&L);
             if (!strcmp(L.tok, "*"))
                 SYNTAX("--sig: parameter %u: pointers to pointers bind nothing", *n);

@@ -43,7 +43,7 @@ size_t kb__put_u64(char *out, size_t n, size_t cap, uint64_t v);
 /* What a library without kb_plugin_entry_v1 is told (elf.c, load.c): the
  * library's path goes between A and B. */
 #define KB__FOREIGN_HINT_A "to trial a plain function of it, run `kbench trial --foreign "
-#define KB__FOREIGN_HINT_B                                                               \
+#define KB__FOREIGN_HINT_B                                                                \
     ":SYMBOL --sig 'RET (TYPE NAME, ...)' --target TARGET` (`kbench trial --help` shows " \
     "how)"
 
