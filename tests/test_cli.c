@@ -94,6 +94,8 @@ static void test_unknown_option_forms(void **s)
     KB_RUN(&r, "trial", "--budjet", "2", "x.so");
     usage_error(&r, "trial", "kbench trial: unknown option '--budjet'; did you mean --budget?");
     has(r.err, "`kbench trial --help`");
+    KB_RUN(&r, "trial", "--budjet=2", "x.so");
+    usage_error(&r, "trial", "kbench trial: unknown option '--budjet'; did you mean --budget?");
     /* nothing near: no guess */
     KB_RUN(&r, "trial", "--frobnicate", "x.so");
     usage_error(&r, "trial", "kbench trial: unknown option '--frobnicate'\n");

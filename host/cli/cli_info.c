@@ -78,7 +78,7 @@ int kb__cli_info(int argc, char **argv)
     char digest[17] = "";
     kb__failure fail = {KB__ST_REJECTED, ""};
     rc = kb__plugin_probe(path, kb__self_exe(), &d, digest, &fail);
-    char oerr[512] = "";
+    char oerr[1024] = "";
     const uint64_t have = kb__cpu_features();
     char names[256];
     kv("file", path);

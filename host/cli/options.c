@@ -104,9 +104,9 @@ static void long_error(const kb__cmdline *cl, const char *arg)
         fprintf(stderr, "kbench %s: option '--%.*s' is ambiguous; write the whole name\n", cl->cmd,
                 (int)len, name);
     else {
-        char word[128];
-        snprintf(word, sizeof word, "%.*s", (int)len, name);
-        unknown(cl, arg, word);
+        char shown[128];
+        snprintf(shown, sizeof shown, "--%.*s", (int)len, name);
+        unknown(cl, shown, shown + 2);
     }
 }
 
@@ -171,9 +171,8 @@ static const char *against_arg(const char *arg, int *bad)
 {
     static const char *const words[] = {"oracle", "best"};
     if (!strcmp(arg, "oracle") || !strcmp(arg, "best") || access(arg, F_OK) == 0) return arg;
-    const char *near = kb__suggest(arg, words, 2);
-    fprintf(stderr, "kbench: --against '%s': expected oracle, best or a FILE.so (%s)", arg,
-            strerror(errno));
+    const char *why = strerror(errno), *near = kb__suggest(arg, words, 2);
+    fprintf(stderr, "kbench: --against '%s': expected oracle, best or a FILE.so (%s)", arg, why);
     if (near)
         fprintf(stderr, "; did you mean %s?\n", near);
     else
