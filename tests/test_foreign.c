@@ -6,10 +6,12 @@
  * incorrect, and every binding mistake is rejected before the library runs,
  * with the binding the target expects.
  */
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <cmocka.h>
 
@@ -267,10 +269,149 @@ static void test_bind_plan(void **s)
     kb__lib_close(&o);
 }
 
+/* C's own type names, as this platform's ABI sizes them, bound to pq-l2's
+ * param m (8..64: fits every integer type) and its u8 buffer codes. */
+static void test_c_spellings(void **s)
+{
+    (void)s;
+    kb__lib o;
+    char err[1024], sig[512];
+    const char *path = kb_path("oracles/pq-l2/oracle.so");
+    if (kb__lib_open(path, path, 1, &o, err, sizeof err) != 0) fail_msg("%s", err);
+#define INT_T(bytes, sgn)                              \
+    ((bytes) == 1   ? ((sgn) ? KB__FT_I8 : KB_DT_U8)   \
+     : (bytes) == 2 ? ((sgn) ? KB__FT_I16 : KB_DT_U16) \
+     : (bytes) == 4 ? ((sgn) ? KB_DT_I32 : KB_DT_U32)  \
+                    : ((sgn) ? KB_DT_I64 : KB_DT_U64))
+    static const struct {
+        const char *spelled;
+        int type;
+    } ok[] = {
+        {"int", INT_T(sizeof(int), 1)},
+        {"signed", INT_T(sizeof(int), 1)},
+        {"signed int", INT_T(sizeof(int), 1)},
+        {"unsigned", INT_T(sizeof(unsigned), 0)},
+        {"unsigned int", INT_T(sizeof(unsigned), 0)},
+        {"long", INT_T(sizeof(long), 1)},
+        {"long int", INT_T(sizeof(long), 1)},
+        {"unsigned long", INT_T(sizeof(long), 0)},
+        {"long unsigned int", INT_T(sizeof(long), 0)},
+        {"long long", INT_T(sizeof(long long), 1)},
+        {"unsigned long long", INT_T(sizeof(long long), 0)},
+        {"unsigned long long int", INT_T(sizeof(long long), 0)},
+        {"short", INT_T(sizeof(short), 1)},
+        {"short int", INT_T(sizeof(short), 1)},
+        {"unsigned short", INT_T(sizeof(short), 0)},
+        {"char", INT_T(1, CHAR_MIN < 0)},
+        {"signed char", KB__FT_I8},
+        {"unsigned char", KB_DT_U8},
+        {"size_t", INT_T(sizeof(size_t), 0)},
+        {"ssize_t", INT_T(sizeof(ssize_t), 1)},
+        {"ptrdiff_t", INT_T(sizeof(ptrdiff_t), 1)},
+        {"uintptr_t", INT_T(sizeof(uintptr_t), 0)},
+        {"int8_t", KB__FT_I8},
+        {"int16_t", KB__FT_I16},
+        {"int32_t", KB_DT_I32},
+        {"int64_t", KB_DT_I64},
+        {"uint8_t", KB_DT_U8},
+        {"uint16_t", KB_DT_U16},
+        {"uint32_t", KB_DT_U32},
+        {"uint64_t", KB_DT_U64},
+        {"i8", KB__FT_I8},
+        {"i16", KB__FT_I16},
+        {"u32", KB_DT_U32},
+        {"const int", INT_T(sizeof(int), 1)},
+        {"int const", INT_T(sizeof(int), 1)},
+    };
+    kb__fplan p;
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        snprintf(sig, sizeof sig,
+                 "void (const float *codebook, float const *query, const uint8_t *codes, "
+                 "uint64_t n, uint32_t d, %s m, float *const dist)",
+                 ok[i].spelled);
+        if (kb__foreign_bind(o.target, sig, "f", &p, err, sizeof err) != 0)
+            fail_msg("'%s': %s", ok[i].spelled, err);
+        if (p.args[5].type != ok[i].type)
+            fail_msg("'%s' is type %d, expected %d", ok[i].spelled, p.args[5].type, ok[i].type);
+        assert_int_equal(p.args[5].kind, KB__FA_PARAM);
+    }
+    /* pointers: the pointee's type, const anywhere before the '*' */
+    static const char *const u8ptr[] = {"const unsigned char *", "unsigned char const *",
+                                        "const uint8_t *", "const u8 *",
+                                        "const unsigned char *const "};
+    for (size_t i = 0; i < sizeof u8ptr / sizeof u8ptr[0]; i++) {
+        snprintf(sig, sizeof sig,
+                 "void (const float *codebook, const double *query, %scodes, size_t n, "
+                 "unsigned d, unsigned m, float *dist)",
+                 u8ptr[i]);
+        /* query is f32: double is refused, after codes parsed */
+        assert_int_equal(kb__foreign_bind(o.target, sig, "f", &p, err, sizeof err), KB__EABI);
+        assert_non_null(strstr(err, "'double *query' (f64 here) but query holds f32"));
+        snprintf(sig, sizeof sig,
+                 "void (const float *codebook, const float *query, %scodes, size_t n, "
+                 "unsigned d, unsigned m, float *dist)",
+                 u8ptr[i]);
+        if (kb__foreign_bind(o.target, sig, "f", &p, err, sizeof err) != 0)
+            fail_msg("'%s': %s", u8ptr[i], err);
+        assert_int_equal(p.args[2].kind, KB__FA_BUF);
+        assert_int_equal(p.args[2].type, KB_DT_U8);
+    }
+    /* return types: void or 32/64-bit integers in any spelling */
+    assert_int_equal(kb__foreign_bind(o.target,
+                                      "unsigned long long (const float *codebook, const float "
+                                      "*query, const unsigned char *codes, float *dist)",
+                                      "f", &p, err, sizeof err),
+                     0);
+    assert_int_equal(p.ret_type, INT_T(sizeof(long long), 0));
+    assert_int_equal(kb__foreign_bind(o.target,
+                                      "int (const float *codebook, const float *query, const "
+                                      "unsigned char *codes, float *dist)",
+                                      "f", &p, err, sizeof err),
+                     0);
+    assert_int_equal(p.ret_type, INT_T(sizeof(int), 1));
+    /* not C, or not a type kbench can pass */
+    static const struct {
+        const char *sig, *msg;
+    } bad[] = {
+        {"void (long double m)", "'long double' is not a C type kbench can pass"},
+        {"void (short long m)", "'short long' is not a C type kbench can pass"},
+        {"void (unsigned float m)", "'unsigned float' is not a C type kbench can pass"},
+        {"void (signed unsigned m)", "'signed unsigned' is not a C type kbench can pass"},
+        {"void (int int m)", "'int int' is not a C type kbench can pass"},
+        {"void (long long long m)", "'long long long' is not a C type kbench can pass"},
+        {"void (char short m)", "'char short' is not a C type kbench can pass"},
+        {"short (const float *codebook)", "return type 'short' is not void or a 32/64-bit"},
+        {"double (const float *codebook)", "return type 'double' is not void or a 32/64-bit"},
+        {"void (bool m)", "unknown type 'bool'"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(kb__foreign_bind(o.target, bad[i].sig, "f", &p, err, sizeof err),
+                         KB__EUSAGE);
+        if (!strstr(err, bad[i].msg)) fail_msg("'%s': %s", bad[i].sig, err);
+    }
+    /* i8/i16 scalars are checked against every case like the others */
+    assert_int_equal(kb__foreign_bind(o.target,
+                                      "void (const float *codebook, const float *query, const "
+                                      "unsigned char *codes, size_t n, short d, signed char m, "
+                                      "float *dist)",
+                                      "f", &p, err, sizeof err),
+                     0);
+    assert_int_equal(kb__foreign_bind(o.target,
+                                      "void (const float *codebook, const float *query, const "
+                                      "unsigned char *codes, size_t n, signed char d, int m, "
+                                      "float *dist)",
+                                      "f", &p, err, sizeof err),
+                     KB__EABI);
+    assert_non_null(strstr(err, "'signed char d' cannot hold 128"));
+#undef INT_T
+    kb__lib_close(&o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bind_plan),
+        cmocka_unit_test(test_c_spellings),
         cmocka_unit_test(test_intersect_verifies),
         cmocka_unit_test(test_count_and_produced_bindings_verify),
         cmocka_unit_test(test_pq_verifies),

@@ -93,8 +93,9 @@ int kb__cli_calibrate(int argc, char **argv)
     const char *target = NULL, *oracles = NULL;
     int trials = 5, roof = 1;
     double budget = 1.0;
+    const kb__cmdline cl = {"calibrate", HELP, "h", opts};
     optind = 1;
-    for (int c; (c = getopt_long(argc, argv, "h", opts, NULL)) != -1;) {
+    for (int c; (c = kb__getopt(argc, argv, &cl)) != -1;) {
         switch (c) {
         case 't': target = optarg; break;
         case 'n': trials = atoi(optarg); break;
@@ -102,13 +103,12 @@ int kb__cli_calibrate(int argc, char **argv)
         case 'o': oracles = optarg; break;
         case 'r': roof = 0; break;
         case 'h': fputs(HELP, stdout); return 0;
-        default: fputs(HELP, stderr); return KB__EXIT_USAGE;
+        default: return KB__EXIT_USAGE;
         }
     }
     if (optind != argc || trials < 1 || trials > 64 || !(budget > 0 && budget <= 600)) {
         fputs("kbench calibrate: --trials must be 1..64 and --budget in (0, 600]\n", stderr);
-        fputs(HELP, stderr);
-        return KB__EXIT_USAGE;
+        return kb__usage("calibrate", HELP);
     }
     char err[512];
     if (roof) {

@@ -34,16 +34,23 @@ static int oracles_args(int argc, char **argv, const char *help, int operands, c
 {
     struct option opts[4];
     kb__longopts("oracles help", opts, sizeof opts / sizeof opts[0]);
+    const kb__cmdline cl = {argv[0], help, "h", opts};
     optind = 1;
-    for (int c; (c = getopt_long(argc, argv, "h", opts, NULL)) != -1;) {
+    for (int c; (c = kb__getopt(argc, argv, &cl)) != -1;) {
         if (c == 'o')
             *oracles = optarg;
         else if (c == 'h')
             return fputs(help, stdout), 0;
         else
-            return fputs(help, stderr), KB__EXIT_USAGE;
+            return KB__EXIT_USAGE;
     }
-    if (optind != argc - operands) return fputs(help, stderr), KB__EXIT_USAGE;
+    if (optind != argc - operands) {
+        if (operands)
+            fprintf(stderr, "kbench %s: expected exactly one plugin .so\n", argv[0]);
+        else
+            fprintf(stderr, "kbench %s: takes no operands, got '%s'\n", argv[0], argv[optind]);
+        return kb__usage(argv[0], help);
+    }
     return -1;
 }
 
@@ -51,8 +58,10 @@ static const char INFO_HELP[] =
     "usage: kbench info <plugin.so> [--oracles DIR]\n"
     "\n"
     "Loads the plugin in a sandboxed worker and prints what its descriptor says (target,\n"
-    "name, version, ABI, CPU features needed and present), or the one-line reason it is\n"
-    "rejected. Exit 0 if it loads, 3 if it is rejected, 64 on usage errors.\n";
+    "name, version, ABI, CPU features needed and present, its target's oracle), or the\n"
+    "one-line reason it is rejected. Exit 0 (status: ok) if it loads and its target has an\n"
+    "oracle; 3 (status: rejected) if it is rejected or no oracle of its target is found,\n"
+    "as `kbench trial` would say; 64 on usage errors.\n";
 
 int kb__cli_info(int argc, char **argv)
 {
@@ -69,6 +78,7 @@ int kb__cli_info(int argc, char **argv)
     char digest[17] = "";
     kb__failure fail = {KB__ST_REJECTED, ""};
     rc = kb__plugin_probe(path, kb__self_exe(), &d, digest, &fail);
+    char oerr[1024] = "";
     const uint64_t have = kb__cpu_features();
     char names[256];
     kv("file", path);
@@ -82,13 +92,10 @@ int kb__cli_info(int argc, char **argv)
         kb__cpu_feature_names(d.cpu_features & ~have, names, sizeof names);
         printf("cpu_features_missing: %s\n", names[0] ? names : "none");
         printf("self_check: %s\n", d.has_verify ? "yes" : "no");
-        char opath[PATH_MAX], err[512];
-        char line[PATH_MAX + 600];
-        if (kb__oracle_find(d.target, oracles, opath, sizeof opath, err, sizeof err) == 0)
-            snprintf(line, sizeof line, "%s", opath);
-        else
-            snprintf(line, sizeof line, "none (%s)", err);
-        kv("oracle", line);
+        char opath[PATH_MAX];
+        if (kb__oracle_find(d.target, oracles, opath, sizeof opath, oerr, sizeof oerr) == 0)
+            oerr[0] = 0;
+        kv("oracle", oerr[0] ? "none" : opath);
     }
     kb__cpu_feature_names(have, names, sizeof names);
     printf("host_cpu_features: %s\n", names);
@@ -96,6 +103,14 @@ int kb__cli_info(int argc, char **argv)
         printf("status: %s\n", kb__status_name(fail.status));
         kv("reason", fail.reason);
         return kb__status_exit_code(fail.status);
+    }
+    if (oerr[0]) {
+        /* It loads, but a trial of it would be rejected for the same reason. */
+        printf("status: %s\n", kb__status_name(KB__ST_REJECTED));
+        char why[sizeof oerr + 64];
+        snprintf(why, sizeof why, "loads, but cannot be trialled: %s", oerr);
+        kv("reason", why);
+        return kb__status_exit_code(KB__ST_REJECTED);
     }
     printf("status: ok\n");
     return 0;

@@ -291,8 +291,9 @@ int kb__cli_log(int argc, char **argv)
     struct option opts[4];
     kb__longopts("ledger target help", opts, sizeof opts / sizeof opts[0]);
     const char *ledger = "results.tsv", *target = NULL;
+    const kb__cmdline cl = {"log", LOG_HELP, "h", opts};
     optind = 1;
-    for (int c; (c = getopt_long(argc, argv, "h", opts, NULL)) != -1;) {
+    for (int c; (c = kb__getopt(argc, argv, &cl)) != -1;) {
         if (c == 'l')
             ledger = optarg;
         else if (c == 't')
@@ -300,9 +301,12 @@ int kb__cli_log(int argc, char **argv)
         else if (c == 'h')
             return fputs(LOG_HELP, stdout), 0;
         else
-            return fputs(LOG_HELP, stderr), KB__EXIT_USAGE;
+            return KB__EXIT_USAGE;
     }
-    if (optind != argc) return fputs(LOG_HELP, stderr), KB__EXIT_USAGE;
+    if (optind != argc) {
+        fprintf(stderr, "kbench log: takes no operands, got '%s'\n", argv[optind]);
+        return kb__usage("log", LOG_HELP);
+    }
     kb__rows rows;
     int rc = load(ledger, target, &rows);
     if (rc) return rc;
@@ -335,8 +339,9 @@ static int report_args(int argc, char **argv, kb__report_args *a, int *done)
     kb__longopts("ledger target plot title help", opts, sizeof opts / sizeof opts[0]);
     memset(a, 0, sizeof *a);
     a->ledger = "results.tsv";
+    const kb__cmdline cl = {"report", REPORT_HELP, "h", opts};
     optind = 1;
-    for (int c; (c = getopt_long(argc, argv, "h", opts, NULL)) != -1;) {
+    for (int c; (c = kb__getopt(argc, argv, &cl)) != -1;) {
         if (c == 'l')
             a->ledger = optarg;
         else if (c == 't')
@@ -348,9 +353,12 @@ static int report_args(int argc, char **argv, kb__report_args *a, int *done)
         else if (c == 'h')
             return fputs(REPORT_HELP, stdout), *done = 1, 0;
         else
-            return fputs(REPORT_HELP, stderr), KB__EXIT_USAGE;
+            return KB__EXIT_USAGE;
     }
-    if (!a->target || !a->plot || optind != argc) return fputs(REPORT_HELP, stderr), KB__EXIT_USAGE;
+    if (!a->target || !a->plot || optind != argc) {
+        fputs("kbench report: needs --target and --plot, and no operands\n", stderr);
+        return kb__usage("report", REPORT_HELP);
+    }
     /* they go into gnuplot's double-quoted strings, where a backquote runs a
      * shell command */
     if (strpbrk(a->plot, "\"\n`") || strpbrk(a->target, "\"\n\\`") ||

@@ -37,10 +37,12 @@ static int pick_args(int argc, char **argv, kb__trial_opts *base, int *json, int
     struct option opts[8];
     kb__longopts("budget cases oracles json help", opts, sizeof opts / sizeof opts[0]);
     kb__trial_opts_init(base);
+    const kb__cmdline cl = {"pick", HELP, "h", opts};
     int bad = 0;
     optind = 1;
-    for (int c; (c = getopt_long(argc, argv, "h", opts, NULL)) != -1;) {
+    for (int c; (c = kb__getopt(argc, argv, &cl)) != -1;) {
         switch (c) {
+        case '?': return KB__EXIT_USAGE;
         case 'b': base->budget = kb__parse_num(optarg, "--budget", &bad); break;
         case 'c': base->cases = optarg; break;
         case 'o': base->oracles_dir = optarg; break;
@@ -50,8 +52,11 @@ static int pick_args(int argc, char **argv, kb__trial_opts *base, int *json, int
         }
     }
     if (bad || optind >= argc || !kb__budget_ok(base->budget)) {
-        fputs(HELP, stderr);
-        return KB__EXIT_USAGE;
+        if (!bad && optind >= argc)
+            fputs("kbench pick: expected one or more variant .so\n", stderr);
+        else if (!bad)
+            fputs("kbench pick: --budget must be in (0, " KB__BUDGET_MAX_TXT "] seconds\n", stderr);
+        return kb__usage("pick", HELP);
     }
     base->exe = kb__self_exe();
     return 0;

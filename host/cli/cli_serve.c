@@ -610,8 +610,9 @@ static int serve_args(int argc, char **argv, kb__server *sv, int *done)
     struct option opts[8];
     kb__longopts("socket oracles state allow-client-seed allow-client-oracles help", opts,
                  sizeof opts / sizeof opts[0]);
+    const kb__cmdline cl = {"serve", SERVE_HELP, "h", opts};
     optind = 1;
-    for (int c; (c = getopt_long(argc, argv, "h", opts, NULL)) != -1;) {
+    for (int c; (c = kb__getopt(argc, argv, &cl)) != -1;) {
         if (c == 'U')
             sv->socket_path = optarg;
         else if (c == 'o')
@@ -625,12 +626,11 @@ static int serve_args(int argc, char **argv, kb__server *sv, int *done)
         else if (c == 'h')
             return fputs(SERVE_HELP, stdout), *done = 1, 0;
         else
-            return fputs(SERVE_HELP, stderr), KB__EXIT_USAGE;
+            return KB__EXIT_USAGE;
     }
     if (!sv->socket_path || optind != argc) {
-        fputs("kbench serve: --socket PATH is required\n", stderr);
-        fputs(SERVE_HELP, stderr);
-        return KB__EXIT_USAGE;
+        fputs("kbench serve: --socket PATH is required, and nothing else\n", stderr);
+        return kb__usage("serve", SERVE_HELP);
     }
     return 0;
 }

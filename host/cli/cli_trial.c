@@ -44,12 +44,17 @@ static const char TRIAL_HELP[] =
     "  --seed N                  fixed input seed (default: a fresh secret per trial)\n"
     "  -q, --quiet               no per-case table\n"
     "  -h, --help                this text\n"
+    "  A value that starts with '-' must be written --option=VALUE (no option takes a\n"
+    "  negative number): `--ledger -q` is refused as a forgotten value.\n"
     "\n"
     "foreign kernels (a function in a plain shared library, called through libffi):\n"
     "  kbench trial --foreign LIB.so:SYMBOL --sig SIGNATURE --target TARGET [options]\n"
     "  --foreign LIB.so:SYMBOL   the candidate: SYMBOL in LIB.so, which needs no kbench code\n"
-    "  --sig 'RET (TYPE NAME, ...)'  its C signature; RET void|u32|u64|i32|i64, TYPE\n"
-    "                            [const] u8|u16|u32|u64|i32|i64|f32|f64 [*]. Parameters bind\n"
+    "  --sig 'RET (TYPE NAME, ...)'  its C signature; RET void or a 32/64-bit integer,\n"
+    "                            TYPE [const] a C integer or floating type (int, unsigned\n"
+    "                            long, size_t, uint32_t, double, u32, f64, ...) [*], sized\n"
+    "                            as this platform's ABI says (docs/writing-a-plugin.md\n"
+    "                            lists every spelling). Parameters bind\n"
     "                            by name: a pointer named like a buffer of the target gets\n"
     "                            it, a scalar named like a case param gets its value,\n"
     "                            n<buf>/<buf>_len/len_<buf>/n_<buf> a buffer's element\n"
@@ -140,10 +145,12 @@ static int parse(int argc, char **argv, int verify_only, kb__trial_args *a, int 
                  sizeof opts / sizeof opts[0]);
     const char *help = verify_only ? VERIFY_HELP : TRIAL_HELP, *foreign = NULL;
     const char *cmd = verify_only ? "verify" : "trial";
+    const kb__cmdline cl = {cmd, help, "qh", opts};
     int bad = 0;
     kb__trial_args_init(a);
     optind = 1;
-    for (int c; (c = getopt_long(argc, argv, "qh", opts, NULL)) != -1;) {
+    for (int c; (c = kb__getopt(argc, argv, &cl)) != -1;) {
+        if (c == '?') return KB__EXIT_USAGE;
         if (kb__trial_arg(a, c, optarg, &bad)) continue;
         switch (c) {
         case 'f':
@@ -173,8 +180,7 @@ static int parse(int argc, char **argv, int verify_only, kb__trial_args *a, int 
     }
     if (bad || optind != argc - 1) {
         if (!bad) fprintf(stderr, "kbench %s: expected exactly one candidate .so\n", cmd);
-        fputs(help, stderr);
-        return KB__EXIT_USAGE;
+        return kb__usage(cmd, help);
     }
     if (!kb__budget_ok(a->o.budget)) {
         fprintf(stderr, "kbench trial: --budget must be in (0, " KB__BUDGET_MAX_TXT "] seconds\n");

@@ -202,10 +202,12 @@ static int parse(int argc, char **argv, kb__watch_cfg *cfg, int *n)
     cfg->a.o.exe = kb__worker_exe();
     cfg->debounce_ms = KB__DEBOUNCE_DEFAULT_MS;
     cfg->initial = 1;
+    const kb__cmdline cl = {"watch", WATCH_HELP, "qh", opts};
     int bad = 0;
     *n = 0;
     optind = 1;
-    for (int c; (c = getopt_long(argc, argv, "qh", opts, NULL)) != -1;) {
+    for (int c; (c = kb__getopt(argc, argv, &cl)) != -1;) {
+        if (c == '?') return KB__EXIT_USAGE;
         if (kb__trial_arg(&cfg->a, c, optarg, &bad)) continue;
         switch (c) {
         case 'D': cfg->debounce_ms = kb__parse_num(optarg, "--debounce", &bad); break;
@@ -218,8 +220,7 @@ static int parse(int argc, char **argv, kb__watch_cfg *cfg, int *n)
     if (bad || argc - optind < 1 || argc - optind > KB__WATCH_MAX) {
         if (!bad)
             fprintf(stderr, "kbench watch: expected 1 to %d candidate .so files\n", KB__WATCH_MAX);
-        fputs(WATCH_HELP, stderr);
-        return KB__EXIT_USAGE;
+        return kb__usage("watch", WATCH_HELP);
     }
     if (!kb__budget_ok(cfg->a.o.budget)) {
         fprintf(stderr, "kbench watch: --budget must be in (0, " KB__BUDGET_MAX_TXT "] seconds\n");

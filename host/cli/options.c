@@ -1,8 +1,12 @@
 /*
  * options.c -- the shared trial options and their defaults (options.h).
  */
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "options.h"
@@ -58,6 +62,141 @@ void kb__longopts(const char *names, struct option *out, size_t cap)
     memset(&out[n], 0, sizeof out[n]);
 }
 
+/* The entry of opts named by `name` (up to '=' or its end): an exact
+ * name, else the one option it abbreviates; NULL with *n_prefix matches. */
+static const struct option *opt_named(const struct option *opts, const char *name, size_t len,
+                                      int *n_prefix)
+{
+    const struct option *hit = NULL;
+    *n_prefix = 0;
+    for (const struct option *o = opts; o->name; o++) {
+        if (strncmp(o->name, name, len)) continue;
+        if (!o->name[len]) return o;
+        hit = o;
+        ++*n_prefix;
+    }
+    return *n_prefix == 1 ? hit : NULL;
+}
+
+/* An unknown option, with the nearest of this command's when one is near. */
+static void unknown(const kb__cmdline *cl, const char *shown, const char *word)
+{
+    const char *names[64];
+    size_t n = 0;
+    for (const struct option *o = cl->opts; o->name && n < 64; o++) names[n++] = o->name;
+    const char *near = kb__suggest(word, names, n);
+    fprintf(stderr, "kbench %s: unknown option '%s'", cl->cmd, shown);
+    if (near) fprintf(stderr, "; did you mean --%s?", near);
+    fputc('\n', stderr);
+}
+
+/* What was wrong with a long option getopt_long refused: the word is
+ * arg ("--name" or "--name=value"). */
+static void long_error(const kb__cmdline *cl, const char *arg)
+{
+    const char *name = arg + 2;
+    const size_t len = strcspn(name, "=");
+    int n_prefix;
+    const struct option *o = opt_named(cl->opts, name, len, &n_prefix);
+    if (o && name[len] == '=')
+        fprintf(stderr, "kbench %s: --%s takes no value; drop '%s'\n", cl->cmd, o->name,
+                name + len);
+    else if (o)
+        fprintf(stderr, "kbench %s: --%s needs a value\n", cl->cmd, o->name);
+    else if (n_prefix > 1)
+        fprintf(stderr, "kbench %s: option '--%.*s' is ambiguous; write the whole name\n", cl->cmd,
+                (int)len, name);
+    else {
+        char shown[128];
+        snprintf(shown, sizeof shown, "--%.*s", (int)len, name);
+        unknown(cl, shown, shown + 2);
+    }
+}
+
+/* A short option that is not one: a long option written with one dash
+ * ("-budget") is named as such. GNU getopt leaves optind on the word while
+ * it has characters left, and past it after the last one. */
+static void short_error(const kb__cmdline *cl, int argc, char **argv)
+{
+    const char *w = NULL;
+    if (optind - 1 >= 1 && optind - 1 < argc) {
+        const char *prev = argv[optind - 1];
+        const size_t n = strlen(prev);
+        if (prev[0] == '-' && prev[1] != '-' && n > 1 && prev[n - 1] == optopt) w = prev;
+    }
+    if (!w && optind < argc && argv[optind][0] == '-') w = argv[optind];
+    if (w && strlen(w) > 2) {
+        unknown(cl, w, w + 1);
+        return;
+    }
+    fprintf(stderr, "kbench %s: unknown option '-%c'\n", cl->cmd, optopt);
+}
+
+int kb__usage(const char *cmd, const char *help)
+{
+    const char *end = strstr(help, "\n\n");
+    fprintf(stderr, "%.*s\n`kbench %s --help` explains every option.\n",
+            (int)(end ? end - help : (ptrdiff_t)strlen(help)), help, cmd);
+    return KB__EXIT_USAGE;
+}
+
+int kb__getopt(int argc, char **argv, const kb__cmdline *cl)
+{
+    int idx = -1;
+    opterr = 0;
+    const int c = getopt_long(argc, argv, cl->shortopts, cl->opts, &idx);
+    if (c == '?' || c == ':') {
+        const char *arg = optind - 1 >= 1 && optind - 1 < argc ? argv[optind - 1] : "";
+        if (!strncmp(arg, "--", 2))
+            long_error(cl, arg);
+        else
+            short_error(cl, argc, argv);
+        kb__usage(cl->cmd, cl->help);
+        return '?';
+    }
+    /* The value came as the next word (not --name=value) and looks like an
+     * option: the value was most likely forgotten. A lone "-" is a value. */
+    if (c != -1 && idx >= 0 && optarg && optarg == argv[optind - 1] && optarg[0] == '-' &&
+        optarg[1]) {
+        fprintf(stderr,
+                "kbench %s: --%s needs a value; '%s' looks like an option (write --%s=%s if you "
+                "mean it)\n",
+                cl->cmd, cl->opts[idx].name, optarg, cl->opts[idx].name, optarg);
+        kb__usage(cl->cmd, cl->help);
+        return '?';
+    }
+    return c;
+}
+
+/* --against oracle|best|FILE.so: a word that is neither and names no file
+ * is most likely a misspelt word. */
+static const char *against_arg(const char *arg, int *bad)
+{
+    static const char *const words[] = {"oracle", "best"};
+    if (!strcmp(arg, "oracle") || !strcmp(arg, "best") || access(arg, F_OK) == 0) return arg;
+    const char *why = strerror(errno), *near = kb__suggest(arg, words, 2);
+    fprintf(stderr, "kbench: --against '%s': expected oracle, best or a FILE.so (%s)", arg, why);
+    if (near)
+        fprintf(stderr, "; did you mean %s?\n", near);
+    else
+        fprintf(stderr, "; build it or check the path\n");
+    *bad = 1;
+    return arg;
+}
+
+/* --seed N: a non-negative integer (decimal, or 0x hex), all of it. */
+static uint64_t seed_arg(const char *arg, int *bad)
+{
+    char *end;
+    errno = 0;
+    const unsigned long long v = strtoull(arg, &end, 0);
+    if (!*arg || *end || errno || arg[strspn(arg, " \t")] == '-') {
+        fprintf(stderr, "kbench: --seed expects a non-negative integer, got '%s'\n", arg);
+        *bad = 1;
+    }
+    return v;
+}
+
 void kb__trial_opts_init(kb__trial_opts *o)
 {
     memset(o, 0, sizeof *o);
@@ -76,7 +215,7 @@ void kb__trial_args_init(kb__trial_args *a)
 int kb__trial_arg(kb__trial_args *a, int c, const char *arg, int *bad)
 {
     switch (c) {
-    case 'a': a->o.against = arg; break;
+    case 'a': a->o.against = against_arg(arg, bad); break;
     case 'b': a->o.budget = kb__parse_num(arg, "--budget", bad); break;
     case 'c': a->o.cases = arg; break;
     case 'g': a->o.rule.min_gain = kb__parse_num(arg, "--min-gain", bad) / 100.0; break;
@@ -84,7 +223,7 @@ int kb__trial_arg(kb__trial_args *a, int c, const char *arg, int *bad)
     case 'l': a->ledger = arg; break;
     case 'd': a->desc = arg; break;
     case 'o': a->o.oracles_dir = arg; break;
-    case 's': a->o.seed = strtoull(arg, NULL, 0); break;
+    case 's': a->o.seed = seed_arg(arg, bad); break;
     case 'T': a->state = arg; break;
     case 'j': a->json = 1; break;
     case 'q': a->quiet = 1; break;

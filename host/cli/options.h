@@ -43,13 +43,38 @@ typedef struct kb__trial_args {
  * gets no entry. */
 void kb__longopts(const char *names, struct option *out, size_t cap);
 
+/* One command's command line for kb__getopt: its name ("trial"), its help
+ * (the lines before the first blank one are its usage), the short options
+ * ("h" or "qh") and the getopt_long table from kb__longopts. */
+typedef struct kb__cmdline {
+    const char *cmd, *help, *shortopts;
+    const struct option *opts;
+} kb__cmdline;
+
+/* getopt_long, with every usage error of an option said here, once for all
+ * commands: an unknown option (with the nearest of this command's options
+ * when one is near), an ambiguous abbreviation, a missing or unwanted
+ * value, and a value that starts with '-' given as the next word
+ * (`--ledger -q` is a forgotten value far more often than a file named -q;
+ * `--ledger=-q` says it is meant). No kbench option takes a negative number,
+ * so a number is never refused by that. After such an error it has printed
+ * the message and the command's usage on stderr and returns '?': the caller
+ * returns KB__EXIT_USAGE. */
+int kb__getopt(int argc, char **argv, const kb__cmdline *cl);
+
+/* The command's usage (its help up to the first blank line) and where the
+ * whole help is, on stderr, after a usage error said on the line before.
+ * Returns KB__EXIT_USAGE. */
+int kb__usage(const char *cmd, const char *help);
+
 /* Trial options at their defaults (no candidate, the oracle as baseline). */
 void kb__trial_opts_init(kb__trial_opts *o);
 /* The same for a command line's arguments: nothing else set. */
 void kb__trial_args_init(kb__trial_args *a);
 /* Applies one option of KB__TRIAL_OPTS but --help; 1 when `c` was one
- * (a bad value says so on stderr and sets *bad), 0 when it is the
- * command's own. */
+ * (a bad value says so on stderr and sets *bad: a --seed that is not a
+ * non-negative integer, an --against that is neither oracle, best nor an
+ * existing file), 0 when it is the command's own. */
 int kb__trial_arg(kb__trial_args *a, int c, const char *arg, int *bad);
 /* Whether a budget is one a trial may be given: (0, KB__BUDGET_MAX_S]. */
 int kb__budget_ok(double seconds);

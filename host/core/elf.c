@@ -347,9 +347,12 @@ int kb__elf_check(const void *bytes, size_t size, const char *path, char *err, s
     }
     const char *why = find_entry(&f, &t);
     if (why) {
+        /* A library without the entry at all is most often a plain library
+         * its user wants timed: --foreign is the way, and says so. */
         kb__errf(err, err_len,
-                 "%s: does not export %s%s; is it a kbench plugin? declare it with KB_EXPORT", path,
-                 KB__ENTRY, why);
+                 "%s: does not export %s%s; is it a kbench plugin? declare it with KB_EXPORT%s%s%s",
+                 path, KB__ENTRY, why, *why ? "" : "; " KB__FOREIGN_HINT_A, *why ? "" : path,
+                 *why ? "" : KB__FOREIGN_HINT_B);
         return KB__EABI;
     }
     return 0;

@@ -23,11 +23,14 @@
  */
 #include <dlfcn.h>
 #include <ffi.h>
+#include <limits.h>
 #include <link.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 
 #include "foreign.h"
 
@@ -35,22 +38,67 @@
 
 typedef struct kb__fparam {
     char name[64];
-    uint8_t type;     /* kb_dtype */
+    char spelled[48]; /* the type as written, for messages */
+    uint8_t type;     /* kb_dtype, or KB__FT_I8/I16 */
     uint8_t is_const; /* of the pointee */
     uint8_t ptr;
 } kb__fparam;
 
+/* Types known by one name: kbench's short names and those of <stdint.h>,
+ * <stddef.h> and <sys/types.h>, sized as this platform's ABI lays them out.
+ * sign: 1 signed, 0 unsigned, -1 floating point. */
 static const struct {
     const char *name;
-    uint8_t dtype;
-} TYPES[] = {
-    {"u8", KB_DT_U8},        {"u16", KB_DT_U16},      {"u32", KB_DT_U32},
-    {"u64", KB_DT_U64},      {"i32", KB_DT_I32},      {"i64", KB_DT_I64},
-    {"f32", KB_DT_F32},      {"f64", KB_DT_F64},      {"uint8_t", KB_DT_U8},
-    {"uint16_t", KB_DT_U16}, {"uint32_t", KB_DT_U32}, {"uint64_t", KB_DT_U64},
-    {"int32_t", KB_DT_I32},  {"int64_t", KB_DT_I64},  {"float", KB_DT_F32},
-    {"double", KB_DT_F64},   {"size_t", KB_DT_U64},
+    size_t size;
+    int sign;
+} NAMED[] = {
+    {"u8", 1, 0},
+    {"u16", 2, 0},
+    {"u32", 4, 0},
+    {"u64", 8, 0},
+    {"i8", 1, 1},
+    {"i16", 2, 1},
+    {"i32", 4, 1},
+    {"i64", 8, 1},
+    {"f32", 4, -1},
+    {"f64", 8, -1},
+    {"uint8_t", sizeof(uint8_t), 0},
+    {"uint16_t", sizeof(uint16_t), 0},
+    {"uint32_t", sizeof(uint32_t), 0},
+    {"uint64_t", sizeof(uint64_t), 0},
+    {"int8_t", sizeof(int8_t), 1},
+    {"int16_t", sizeof(int16_t), 1},
+    {"int32_t", sizeof(int32_t), 1},
+    {"int64_t", sizeof(int64_t), 1},
+    {"size_t", sizeof(size_t), 0},
+    {"ssize_t", sizeof(ssize_t), 1},
+    {"ptrdiff_t", sizeof(ptrdiff_t), 1},
+    {"intptr_t", sizeof(intptr_t), 1},
+    {"uintptr_t", sizeof(uintptr_t), 0},
 };
+
+/* The type an integer of `size` bytes has here; 0 for a size without one. */
+static uint8_t int_type(size_t size, int is_signed)
+{
+    switch (size) {
+    case 1: return is_signed ? KB__FT_I8 : KB_DT_U8;
+    case 2: return is_signed ? KB__FT_I16 : KB_DT_U16;
+    case 4: return is_signed ? KB_DT_I32 : KB_DT_U32;
+    case 8: return is_signed ? KB_DT_I64 : KB_DT_U64;
+    default: return 0;
+    }
+}
+
+static uint8_t sized_type(size_t size, int sign)
+{
+    if (sign >= 0) return int_type(size, sign);
+    return size == 4 ? KB_DT_F32 : size == 8 ? KB_DT_F64 : 0;
+}
+
+static const char *type_name(uint32_t t)
+{
+    return t == KB__FT_I8 ? "i8" : t == KB__FT_I16 ? "i16" : kb__dtype_name(t);
+}
 
 typedef struct kb__lex {
     const char *p;
@@ -89,11 +137,76 @@ static void next(kb__lex *L)
     L->tok[n] = 0;
 }
 
-static int type_of(const char *tok)
+static int named(const char *tok)
 {
-    for (size_t i = 0; i < sizeof TYPES / sizeof TYPES[0]; i++)
-        if (!strcmp(tok, TYPES[i].name)) return TYPES[i].dtype;
-    return 0;
+    for (size_t i = 0; i < sizeof NAMED / sizeof NAMED[0]; i++)
+        if (!strcmp(tok, NAMED[i].name)) return (int)i;
+    return -1;
+}
+
+/* C's keywords that make up a type, as counted in one declaration. */
+enum { KW_SIGNED, KW_UNSIGNED, KW_CHAR, KW_SHORT, KW_INT, KW_LONG, KW_FLOAT, KW_DOUBLE, KW_N };
+static const char *const KEYWORDS[KW_N] = {"signed", "unsigned", "char",  "short",
+                                           "int",    "long",     "float", "double"};
+
+static int keyword(const char *tok)
+{
+    for (int k = 0; k < KW_N; k++)
+        if (!strcmp(tok, KEYWORDS[k])) return k;
+    return -1;
+}
+
+/* The type the keywords counted in kw name, as C reads them in any order
+ * (`unsigned long long`, `long unsigned int`, `signed char`); 0 when they
+ * name none (`short long`, `unsigned double`) or one without a kbench type
+ * (`long double`). `char` alone is signed where this ABI says so. */
+static uint8_t keyword_type(const int *kw)
+{
+    const int sign = kw[KW_SIGNED] + kw[KW_UNSIGNED];
+    const int is_signed = !kw[KW_UNSIGNED];
+    const int others = kw[KW_CHAR] + kw[KW_SHORT] + kw[KW_LONG] + kw[KW_FLOAT] + kw[KW_DOUBLE];
+    if (sign > 1 || kw[KW_INT] > 1) return 0;
+    if (kw[KW_FLOAT] || kw[KW_DOUBLE])
+        return others == 1 && !sign && !kw[KW_INT]
+                   ? sized_type(kw[KW_FLOAT] ? sizeof(float) : sizeof(double), -1)
+                   : 0;
+    if (kw[KW_CHAR])
+        return others == 1 && !kw[KW_INT] ? int_type(1, sign ? is_signed : CHAR_MIN < 0) : 0;
+    if (kw[KW_SHORT]) return others == 1 ? int_type(sizeof(short), is_signed) : 0;
+    if (kw[KW_LONG] == 1 && others == 1) return int_type(sizeof(long), is_signed);
+    if (kw[KW_LONG] == 2 && others == 2) return int_type(sizeof(long long), is_signed);
+    if (others) return 0;
+    return sign || kw[KW_INT] ? int_type(sizeof(int), is_signed) : 0;
+}
+
+/* A type as C spells it: keywords in any order, or one name of NAMED, with
+ * `const` anywhere among them (the pointee's, when a '*' follows). Stops at
+ * the first other token; a name of NAMED after another type word is the
+ * parameter's name, as in C. 0, or KB__EUSAGE with *words set when words
+ * were read that make no type (none read: *words is empty). */
+static int c_type(kb__lex *L, uint8_t *type, uint8_t *is_const, char *words, size_t words_len)
+{
+    int kw[KW_N] = {0}, n_named = 0, n_kw = 0, nm = -1;
+    size_t w = 0;
+    words[0] = 0;
+    *type = 0;
+    for (;;) {
+        const int k = keyword(L->tok), i = n_kw || n_named ? -1 : named(L->tok);
+        if (!strcmp(L->tok, "const"))
+            *is_const = 1;
+        else if (k >= 0)
+            kw[k]++, n_kw++;
+        else if (i >= 0)
+            nm = i, n_named++;
+        else
+            break;
+        if (strcmp(L->tok, "const") && w < words_len)
+            w += (size_t)snprintf(words + w, words_len - w, "%s%s", w ? " " : "", L->tok);
+        next(L);
+    }
+    if (!n_kw && !n_named) return 0;
+    *type = n_named ? sized_type(NAMED[nm].size, NAMED[nm].sign) : keyword_type(kw);
+    return *type ? 0 : KB__EUSAGE;
 }
 
 static int is_int(uint32_t dt)
@@ -108,23 +221,26 @@ static int is_int(uint32_t dt)
     } while (0)
 
 static const char GRAMMAR[] =
-    "write it as RET (TYPE NAME, ...) with RET void|u32|u64|i32|i64 and TYPE "
-    "[const] u8|u16|u32|u64|i32|i64|f32|f64 [*]";
+    "write it as RET (TYPE NAME, ...) with RET void or a 32/64-bit integer and TYPE "
+    "[const] a C integer or floating type (int, unsigned long, size_t, uint32_t, double, u32, "
+    "f64, ...) [*]";
 
 /* RET ( [void | param {, param}] ) */
 static int parse(const char *sig, uint8_t *ret, kb__fparam *ps, uint32_t *n, char *err,
                  size_t err_len)
 {
     kb__lex L = {.p = sig ? sig : ""};
+    char words[48];
+    uint8_t rc = 0;
     *n = 0;
     next(&L);
-    if (!strcmp(L.tok, "void"))
+    if (!strcmp(L.tok, "void")) {
         *ret = 0;
-    else if ((*ret = (uint8_t)type_of(L.tok)) == 0 || !is_int(*ret) || *ret == KB_DT_U8 ||
-             *ret == KB_DT_U16)
-        SYNTAX("--sig: return type '%s' is not one of void, u32, u64, i32, i64; %s", L.tok,
-               GRAMMAR);
-    next(&L);
+        next(&L);
+    } else if (c_type(&L, ret, &rc, words, sizeof words) || !*ret || !is_int(*ret) ||
+               *ret == KB_DT_U8 || *ret == KB_DT_U16 || *ret == KB__FT_I8 || *ret == KB__FT_I16)
+        SYNTAX("--sig: return type '%s' is not void or a 32/64-bit integer; %s",
+               words[0] ? words : L.tok, GRAMMAR);
     if (strcmp(L.tok, "("))
         SYNTAX("--sig: expected '(' after the return type, found '%s'; %s", L.tok, GRAMMAR);
     next(&L);
@@ -135,11 +251,10 @@ static int parse(const char *sig, uint8_t *ret, kb__fparam *ps, uint32_t *n, cha
             if (*n == KB__FMAX_ARGS) SYNTAX("--sig: more than %d parameters", KB__FMAX_ARGS);
             kb__fparam *p = &ps[(*n)++];
             memset(p, 0, sizeof *p);
-            if (!strcmp(L.tok, "const")) p->is_const = 1, next(&L);
-            if ((p->type = (uint8_t)type_of(L.tok)) == 0)
-                SYNTAX("--sig: parameter %u: unknown type '%s'; %s", *n, L.tok, GRAMMAR);
-            next(&L);
-            if (!strcmp(L.tok, "const")) p->is_const = 1, next(&L);
+            if (c_type(&L, &p->type, &p->is_const, p->spelled, sizeof p->spelled))
+                SYNTAX("--sig: parameter %u: '%s' is not a C type kbench can pass; %s", *n,
+                       p->spelled, GRAMMAR);
+            if (!p->type) SYNTAX("--sig: parameter %u: unknown type '%s'; %s", *n, L.tok, GRAMMAR);
             if (!strcmp(L.tok, "*")) p->ptr = 1, next(&L);
             if (!strcmp(L.tok, "*"))
                 SYNTAX("--sig: parameter %u: pointers to pointers bind nothing", *n);
@@ -271,6 +386,8 @@ static int fits(uint32_t dt, int64_t v)
     switch (dt) {
     case KB_DT_U8: return v >= 0 && v <= UINT8_MAX;
     case KB_DT_U16: return v >= 0 && v <= UINT16_MAX;
+    case KB__FT_I8: return v >= INT8_MIN && v <= INT8_MAX;
+    case KB__FT_I16: return v >= INT16_MIN && v <= INT16_MAX;
     case KB_DT_U32: return v >= 0 && v <= (int64_t)UINT32_MAX;
     case KB_DT_I32: return v >= INT32_MIN && v <= INT32_MAX;
     case KB_DT_U64: return v >= 0;
@@ -280,14 +397,18 @@ static int fits(uint32_t dt, int64_t v)
 
 static int bind_one(const kb_target *t, const kb__fparam *p, kb__farg *a, char *err, size_t err_len)
 {
-    const char *tn = kb__dtype_name(p->type);
+    const char *tn = p->spelled;
     int b, amb;
     if (p->ptr) {
         if ((b = find_buf(t, p->name)) >= 0) {
             const kb_buffer_spec *s = &t->buffers[b];
-            if (p->type != s->dtype)
-                return mismatch(t, err, err_len, "'%s *%s' but %s holds %s", tn, p->name, p->name,
-                                kb__dtype_name(s->dtype));
+            if (p->type != s->dtype) {
+                char here[32] = "";
+                if (strcmp(tn, type_name(p->type)))
+                    snprintf(here, sizeof here, " (%s here)", type_name(p->type));
+                return mismatch(t, err, err_len, "'%s *%s'%s but %s holds %s", tn, p->name, here,
+                                p->name, kb__dtype_name(s->dtype));
+            }
             if (p->is_const && s->role == KB_ROLE_OUTPUT)
                 return mismatch(t, err, err_len, "'%s' is an output but declared const", p->name);
             *a = (kb__farg){KB__FA_BUF, p->type, (uint8_t)b, 0};
@@ -435,6 +556,8 @@ typedef struct kb__fstate {
 typedef union kb__fval {
     uint8_t u8;
     uint16_t u16;
+    int8_t i8;
+    int16_t i16;
     uint32_t u32;
     uint64_t u64;
     int32_t i32;
@@ -447,6 +570,8 @@ static ffi_type *ffi_of(uint32_t dt)
     switch (dt) {
     case KB_DT_U8: return &ffi_type_uint8;
     case KB_DT_U16: return &ffi_type_uint16;
+    case KB__FT_I8: return &ffi_type_sint8;
+    case KB__FT_I16: return &ffi_type_sint16;
     case KB_DT_U32: return &ffi_type_uint32;
     case KB_DT_U64: return &ffi_type_uint64;
     case KB_DT_I32: return &ffi_type_sint32;
@@ -489,6 +614,8 @@ static void put_int(kb__fval *v, uint32_t dt, int64_t x)
     switch (dt) {
     case KB_DT_U8: v->u8 = (uint8_t)x; break;
     case KB_DT_U16: v->u16 = (uint16_t)x; break;
+    case KB__FT_I8: v->i8 = (int8_t)x; break;
+    case KB__FT_I16: v->i16 = (int16_t)x; break;
     case KB_DT_U32: v->u32 = (uint32_t)x; break;
     case KB_DT_I32: v->i32 = (int32_t)x; break;
     case KB_DT_I64: v->i64 = x; break;

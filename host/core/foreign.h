@@ -20,6 +20,11 @@
 #define KB__FMAX_ARGS 16
 #define KB__FSYM_MAX  128 /* symbol names, NUL included */
 
+/* Scalar types a signature may declare beyond kb_dtype (no buffer holds
+ * them): C's signed char and short, for params and element counts. */
+#define KB__FT_I8  0x81
+#define KB__FT_I16 0x82
+
 /* What one argument is bound to. */
 enum kb__fkind {
     KB__FA_BUF = 1, /* a buffer's data pointer; index: buffer, spec order */
@@ -30,7 +35,7 @@ enum kb__fkind {
 
 typedef struct kb__farg {
     uint8_t kind;  /* kb__fkind */
-    uint8_t type;  /* kb_dtype of the scalar, or of what the pointer points to */
+    uint8_t type;  /* kb_dtype (or KB__FT_*) of the scalar, or of what the pointer points to */
     uint8_t index; /* buffer or param, by kind */
     uint8_t pad;
 } kb__farg;

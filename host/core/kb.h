@@ -40,6 +40,22 @@ void kb__errf(char *err, size_t err_len, const char *fmt, ...)
 size_t kb__put_str(char *out, size_t n, size_t cap, const char *s);
 size_t kb__put_u64(char *out, size_t n, size_t cap, uint64_t v);
 
+/* What a library without kb_plugin_entry_v1 is told (elf.c, load.c): the
+ * library's path goes between A and B. */
+#define KB__FOREIGN_HINT_A "to trial a plain function of it, run `kbench trial --foreign "
+#define KB__FOREIGN_HINT_B                                                                \
+    ":SYMBOL --sig 'RET (TYPE NAME, ...)' --target TARGET` (`kbench trial --help` shows " \
+    "how)"
+
+/* ---- "did you mean" (suggest.c) -------------------------------------- */
+/* Edit distance between a and b (insert, delete, substitute, swap two
+ * neighbours); (size_t)-1 for names over 64 characters. */
+size_t kb__edit_distance(const char *a, const char *b);
+/* The name of names[0..n) nearest to word when it is near enough to be a
+ * typo of it (the first of equals), else NULL. NULL entries are skipped.
+ * Every "did you mean" of kbench comes from here. */
+const char *kb__suggest(const char *word, const char *const *names, size_t n);
+
 /* ---- verdicts ------------------------------------------------------- */
 typedef enum kb__status {
     KB__ST_KEEP = 0,

@@ -190,9 +190,10 @@ int kb__lib_open(const char *load_path, const char *shown_path, int want_target,
         return KB__EFORMAT;
     }
     kb_plugin_entry_fn entry;
-    int rc =
-        entry_point(lib->dl, "kb_plugin_entry_v1", &entry, sizeof entry,
-                    "is it a kbench plugin? declare it with KB_EXPORT", shown_path, err, err_len);
+    int rc = entry_point(lib->dl, "kb_plugin_entry_v1", &entry, sizeof entry,
+                         "is it a kbench plugin? declare it with KB_EXPORT; " KB__FOREIGN_HINT_A
+                         "LIB.so" KB__FOREIGN_HINT_B,
+                         shown_path, err, err_len);
     if (rc) return open_fail(lib, rc);
     lib->plugin = entry();
     rc = kb__desc_read(lib->plugin, &lib->desc, shown_path, err, err_len);

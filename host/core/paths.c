@@ -5,6 +5,7 @@
  * becomes part of a path, so only plain names are accepted: nothing that
  * could climb out of the oracle directories.
  */
+#include <dirent.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,6 +93,41 @@ void kb__oracle_roots_get(const char *extra_dir, kb__oracle_roots *r)
     r->n = kept;
 }
 
+/* The targets that have an oracle under the roots, each once, for the
+ * message of a target that has none: ", "-separated in out, and the one
+ * nearest to `target` when one is near. */
+#define KB__KNOWN_MAX 32
+static void known_targets(const kb__oracle_roots *r, const char *target, char *out, size_t len,
+                          char *near, size_t near_len)
+{
+    static char names[KB__KNOWN_MAX][64];
+    const char *list[KB__KNOWN_MAX];
+    size_t n = 0;
+    for (int i = 0; i < r->n; i++) {
+        DIR *d = opendir(r->dir[i]);
+        for (struct dirent *e; d && n < KB__KNOWN_MAX && (e = readdir(d));) {
+            char p[PATH_MAX + 128];
+            struct stat st;
+            size_t j = 0;
+            while (j < n && strcmp(names[j], e->d_name)) j++;
+            if (j < n || !kb__is_target_name(e->d_name)) continue;
+            if (snprintf(p, sizeof p, "%s/%s/oracle.so", r->dir[i], e->d_name) >= (int)sizeof p ||
+                stat(p, &st) != 0 || !S_ISREG(st.st_mode))
+                continue;
+            memcpy(names[n], e->d_name, strlen(e->d_name) + 1); /* a target name: < 64 */
+            list[n] = names[n];
+            n++;
+        }
+        if (d) closedir(d);
+    }
+    size_t o = 0;
+    out[0] = 0;
+    for (size_t j = 0; j < n && o < len; j++)
+        o += (size_t)snprintf(out + o, len - o, "%s%s", j ? ", " : "", list[j]);
+    const char *best = kb__suggest(target, list, n);
+    snprintf(near, near_len, "%s", best ? best : "");
+}
+
 int kb__oracle_find(const char *target, const char *extra_dir, char *path, size_t path_len,
                     char *err, size_t err_len)
 {
@@ -121,8 +157,11 @@ int kb__oracle_find(const char *target, const char *extra_dir, char *path, size_
     char looked[KB__ORACLE_ROOTS_MAX * (PATH_MAX + 98)] = "";
     for (int i = 0, o = 0; i < n && o >= 0 && (size_t)o < sizeof looked; i++)
         o += snprintf(looked + o, sizeof looked - (size_t)o, "%s%s", i ? ", " : "", places[i]);
+    char known[1024], near[64];
+    known_targets(&roots, target, known, sizeof known, near, sizeof near);
     kb__errf(err, err_len,
-             "no oracle for target '%s': looked in %s; build it or pass --oracles DIR", target,
-             looked);
+             "no oracle for target '%s': looked in %s; build it or pass --oracles DIR; %s%s%s%s%s",
+             target, looked, near[0] ? "did you mean " : "", near, near[0] ? "? " : "",
+             known[0] ? "known targets: " : "no target has an oracle there", known);
     return KB__ENOTFOUND;
 }

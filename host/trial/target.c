@@ -18,6 +18,24 @@
 
 #define KB__PROBE_SEED_DOMAIN 0x70726f6265736564u /* "probesed" */
 
+/* A --cases name that matches no case: the nearest name when one is near,
+ * and every name, ';'-separated as --cases takes them. */
+static int no_case(const kb_target *t, const char *tok, char *err, size_t err_len)
+{
+    const char *names[KB__RESULT_MAX_CASES];
+    char list[1024] = "";
+    uint32_t n = 0;
+    for (size_t o = 0; n < t->n_cases && n < KB__RESULT_MAX_CASES; n++) {
+        names[n] = t->cases[n].name;
+        if (o < sizeof list)
+            o += (size_t)snprintf(list + o, sizeof list - o, "%s%s", n ? ";" : "", names[n]);
+    }
+    const char *near = kb__suggest(tok, names, n);
+    kb__errf(err, err_len, "no case '%s' in target %s; %s%s%sits cases: quick, all, or %s", tok,
+             t->name, near ? "did you mean '" : "", near ? near : "", near ? "'? " : "", list);
+    return KB__EUSAGE;
+}
+
 /* Case selection: "quick" (default), "all", or a ";"-separated list. */
 static int select_cases(const kb_target *t, const char *sel, uint32_t *idx, uint32_t *n, char *err,
                         size_t err_len)
@@ -39,11 +57,7 @@ static int select_cases(const kb_target *t, const char *sel, uint32_t *idx, uint
         uint32_t i = 0;
         for (; i < t->n_cases; i++)
             if (!strcmp(t->cases[i].name, tok)) break;
-        if (i == t->n_cases) {
-            kb__errf(err, err_len, "no case '%s' in target %s; `kbench list` shows its cases", tok,
-                     t->name);
-            return KB__EUSAGE;
-        }
+        if (i == t->n_cases) return no_case(t, tok, err, err_len);
         if (*n < KB__MAX_CASES) idx[(*n)++] = i;
     }
     return 0;
