@@ -7,7 +7,7 @@
  * level, L1, L2, L3 and DRAM, best of several timed repetitions. Each
  * level's roof applies to working sets up to that cache's size (sysconf),
  * and is measured at half of it so the triad's arrays surely fit; DRAM at
- * eight times L3. Peak is a loop of
+ * eight times L3 (at least 384 MB). Peak is a loop of
  * independent fused multiply-adds, 12 accumulators deep to cover latency,
  * at the widest vector width the CPU and OS support.
  */
@@ -129,7 +129,9 @@ static double peak_gflops(void)
 }
 
 /* This machine's data cache sizes, with common sizes where sysconf does
- * not know them, each at least its predecessor's. */
+ * not know them, each at least its predecessor's. L3 is capped at 64 MB:
+ * a VM or a many-die CPU may report the sum of every die's L3, more than
+ * one core reaches (and a triad at 8x that would not fit in memory). */
 static void cache_sizes(double out[3])
 {
     static const double fallback[3] = {32e3, 1e6, 16e6};
@@ -143,6 +145,9 @@ static void cache_sizes(double out[3])
         out[i] = got[i] > 0 ? (double)got[i] : fallback[i];
         if (i && out[i] < out[i - 1]) out[i] = out[i - 1];
     }
+    if (out[2] > 64e6) out[2] = 64e6;
+    if (out[1] > out[2]) out[1] = out[2];
+    if (out[0] > out[1]) out[0] = out[1];
 }
 
 void kb__roofline_measure(kb__machine *m)
@@ -153,7 +158,8 @@ void kb__roofline_measure(kb__machine *m)
         m->level_bytes[i] = caches[i];
         m->bw_gbps[i] = triad_gbps((size_t)(caches[i] / 2));
     }
-    m->level_bytes[3] = 8 * caches[2];
+    /* well past any L3 above, and within a small machine's memory */
+    m->level_bytes[3] = 8 * caches[2] > 384e6 ? 8 * caches[2] : 384e6;
     m->bw_gbps[3] = triad_gbps((size_t)m->level_bytes[3]);
     m->peak_gflops = peak_gflops();
 }
