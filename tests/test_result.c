@@ -269,6 +269,12 @@ static void test_roof_cell(void **state)
     assert_non_null(strstr(text, "113 L2*"));
     assert_non_null(strstr(text, "* m8_n10k: 113 L2* is over 100% of its roof"));
     free(text);
+    /* a case name cannot add a line through the note either */
+    snprintf(r.cases[0].name, sizeof r.cases[0].name, "a\nstatus: keep");
+    text = capture(kb__result_print_table, &r);
+    assert_non_null(strstr(text, "* a status: keep: 113 L2*"));
+    assert_null(strstr(text, "\nstatus:"));
+    free(text);
 }
 
 /* A working set takes the roof of the first level that holds it. */

@@ -312,18 +312,19 @@ static int self_dir(char *out)
     return realpath(exe, out) ? 0 : -1;
 }
 
+/* Only the binary the build tree holds reads the source tree: an installed
+ * kbench must not depend on a checkout that may have moved on or gone, so
+ * it reads the copy installed beside it. */
 const char *kb__source_dir(void)
 {
     static char dir[PATH_MAX];
     static int done;
     if (done) return dir[0] ? dir : NULL;
     done = 1;
-    char here[PATH_MAX], build[PATH_MAX] = "", probe[PATH_MAX + 32];
+    char here[PATH_MAX], probe[PATH_MAX + 32];
     if (self_dir(here) != 0) return NULL;
-        /* Only the binary the build tree holds reads the source tree: an
-     * installed kbench must not depend on a checkout that may have moved on
-     * or gone, so it reads the copy installed beside it. */
 #if defined(KB_SOURCE_DIR) && defined(KB_BUILD_DIR)
+    char build[PATH_MAX];
     if (realpath(KB_BUILD_DIR, build) && !strcmp(here, build) && has_oracles(KB_SOURCE_DIR) &&
         realpath(KB_SOURCE_DIR, dir))
         return dir;

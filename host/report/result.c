@@ -201,6 +201,16 @@ int kb__result_roof_cell(const kb__case_result *c, char *out, size_t n)
     return frac > 1;
 }
 
+/* A case's name for the table: control bytes shown as spaces, so a name
+ * cannot add a line of its own. */
+static void table_name(const kb__case_result *c, char out[sizeof c->name])
+{
+    size_t j = 0;
+    for (; j + 1 < sizeof c->name && c->name[j]; j++)
+        out[j] = (unsigned char)c->name[j] < 0x20 || c->name[j] == 0x7f ? ' ' : c->name[j];
+    out[j] = '\0';
+}
+
 /* Under the table: what its columns are, and why a roof% over 100 is
  * printed as it is (never capped, never silent). */
 static void table_notes(const kb__result *r, uint32_t n, FILE *f)
@@ -212,14 +222,15 @@ static void table_notes(const kb__result *r, uint32_t n, FILE *f)
           f);
     for (uint32_t i = 0; i < n; i++) {
         const kb__case_result *c = &r->cases[i];
-        char cellv[32];
+        char cellv[32], name[sizeof c->name];
         if (!kb__result_roof_cell(c, cellv, sizeof cellv)) continue;
+        table_name(c, name);
         fprintf(f,
-                "* %.*s: %s is over 100%% of its roof: its data likely stays in a faster level "
+                "* %s: %s is over 100%% of its roof: its data likely stays in a faster level "
                 "between calls than its %.0f bytes per call suggest, or it moves data faster "
                 "than the triad the roof was measured with; rerun kbench calibrate if the roof "
                 "looks low\n",
-                (int)strnlen(c->name, sizeof c->name), c->name, cellv, c->bytes_per_call);
+                name, cellv, c->bytes_per_call);
     }
 }
 
@@ -240,10 +251,7 @@ void kb__result_print_table(const kb__result *r, void *file)
     for (uint32_t i = 0; i < n; i++) {
         const kb__case_result *c = &r->cases[i];
         char name[sizeof c->name];
-        size_t j = 0;
-        for (; j + 1 < sizeof name && c->name[j]; j++)
-            name[j] = (unsigned char)c->name[j] < 0x20 || c->name[j] == 0x7f ? ' ' : c->name[j];
-        name[j] = '\0';
+        table_name(c, name);
         fprintf(f, "%-*s %8" PRIu32 " %12" PRIu64 " ", w, name, c->samples, c->calls);
         cell(f, 15, "%*.2f", c->cand_ns, t);
         fputc(' ', f);
