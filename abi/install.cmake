@@ -8,7 +8,9 @@
 #   lib/cmake/kbench/                       find_package(kbench): kbench::plugin,
 #                                           kbench::kbench, kbench_add_plugin()
 #   lib/pkgconfig/kbench.pc                 the same flags for Makefiles
-#   share/doc/kbench/                       writing-a-plugin.md and the example
+#   share/kbench/src/{oracles/<t>,generators}  the oracles' pinned sources and
+#                                           their PIN, which `kbench list` checks
+#   share/doc/kbench/                       every page of docs/ and the example
 #
 # Plain lib/, not GNUInstallDirs' multiarch libdir: the host looks for its
 # oracles in <prefix>/lib/kbench/oracles (host/CMakeLists.txt bakes
@@ -78,17 +80,36 @@ write_basic_package_version_file(${CMAKE_BINARY_DIR}/kbenchConfigVersion.cmake
 install(FILES ${CMAKE_BINARY_DIR}/kbenchConfig.cmake ${CMAKE_BINARY_DIR}/kbenchConfigVersion.cmake
   ${CMAKE_SOURCE_DIR}/abi/kbench-plugin.cmake DESTINATION ${KB_INSTALL_CMAKEDIR})
 
+# The oracles' sources with their PIN and the generator library the PIN
+# covers, in the source tree's layout: an installed `kbench list` checks the
+# pins against these (host/core/pin.c), never against the checkout it was
+# built from.
+file(GLOB kb_oracle_dirs LIST_DIRECTORIES true ${CMAKE_SOURCE_DIR}/oracles/*)
+foreach(d IN LISTS kb_oracle_dirs)
+  if(IS_DIRECTORY ${d} AND EXISTS ${d}/PIN)
+    get_filename_component(t ${d} NAME)
+    install(DIRECTORY ${d}/ DESTINATION share/kbench/src/oracles/${t} PATTERN ".*" EXCLUDE)
+  endif()
+endforeach()
+install(DIRECTORY ${CMAKE_SOURCE_DIR}/generators/ DESTINATION share/kbench/src/generators
+  PATTERN ".*" EXCLUDE)
+
 # pkg-config: its prefix is computed from where the .pc file lies, so it
 # stays right under any --prefix.
 configure_file(${CMAKE_SOURCE_DIR}/abi/kbench.pc.in ${CMAKE_BINARY_DIR}/kbench.pc @ONLY)
 install(FILES ${CMAKE_BINARY_DIR}/kbench.pc DESTINATION lib/pkgconfig)
 
-# The newcomer's guide and the out-of-tree example, next to the SDK.
-if(EXISTS ${CMAKE_SOURCE_DIR}/docs/writing-a-plugin.md)
-  install(FILES ${CMAKE_SOURCE_DIR}/docs/writing-a-plugin.md DESTINATION share/doc/kbench)
-endif()
-if(EXISTS ${CMAKE_SOURCE_DIR}/docs/examples/third-party-plugin)
-  install(DIRECTORY ${CMAKE_SOURCE_DIR}/docs/examples/third-party-plugin
-    DESTINATION share/doc/kbench/examples
-    PATTERN "build" EXCLUDE PATTERN "*.so" EXCLUDE PATTERN "*.o" EXCLUDE)
-endif()
+# README.md and every file of docs/ (pages, images, the out-of-tree example),
+# staged by the build with their relative links rewritten to work under
+# share/doc/kbench (scripts/stage-docs.cmake).
+file(GLOB_RECURSE kb_doc_files CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/docs/*)
+list(FILTER kb_doc_files EXCLUDE REGEX "/build/|\\.(so|o)$")
+set(kb_doc_stage ${CMAKE_BINARY_DIR}/share-doc-kbench)
+add_custom_command(OUTPUT ${kb_doc_stage}.stamp
+  COMMAND ${CMAKE_COMMAND} -DSRC=${CMAKE_SOURCE_DIR} -DOUT=${kb_doc_stage}
+          -P ${CMAKE_SOURCE_DIR}/scripts/stage-docs.cmake
+  COMMAND ${CMAKE_COMMAND} -E touch ${kb_doc_stage}.stamp
+  DEPENDS ${kb_doc_files} ${CMAKE_SOURCE_DIR}/README.md ${CMAKE_SOURCE_DIR}/scripts/stage-docs.cmake
+  COMMENT "Staging docs/ for share/doc/kbench" VERBATIM)
+add_custom_target(kbench_docs ALL DEPENDS ${kb_doc_stage}.stamp)
+install(DIRECTORY ${kb_doc_stage}/ DESTINATION share/doc/kbench)

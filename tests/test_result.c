@@ -211,10 +211,12 @@ static void test_table(void **state)
     kb__result r;
     sample(&r, KB__ST_KEEP);
     char *text = capture(kb__result_print_table, &r);
-    /* header plus one line per case, all the same width up to the last column */
+    /* header plus one line per case, all the same width up to the last
+     * column, then a blank line and the notes on the columns */
     char *lines[8];
     int n = 0;
-    for (char *p = text; *p && n < 8;) {
+    char *p = text;
+    while (*p && *p != '\n' && n < 8) {
         char *nl = strchr(p, '\n');
         assert_non_null(nl);
         *nl = '\0';
@@ -222,6 +224,12 @@ static void test_table(void **state)
         p = nl + 1;
     }
     assert_int_equal(n, 3);
+    /* the medians are labelled as such and the ratio as the paired figure,
+     * so 53405 vs 57871 ns beside a ratio of 1.025 cannot be misread */
+    assert_non_null(strstr(lines[0], "cand median ns"));
+    assert_non_null(strstr(lines[0], "base median ns"));
+    assert_non_null(strstr(p, "not paired"));
+    assert_non_null(strstr(p, "need not\nequal cand/base"));
     assert_non_null(strstr(lines[0], "case"));
     assert_non_null(strstr(lines[0], "calls/batch"));
     assert_non_null(strstr(lines[0], "GB/s"));
@@ -240,6 +248,59 @@ static void test_table(void **state)
     text = capture(kb__result_print_table, &r);
     assert_string_equal(text, "");
     free(text);
+}
+
+/* The roof% cell names its roof and marks a figure over 100; the table says
+ * why for each such case. */
+static void test_roof_cell(void **state)
+{
+    (void)state;
+    kb__case_result c;
+    memset(&c, 0, sizeof c);
+    char out[32];
+    c.cand_ns = 1.0e5;
+    c.bytes_per_call = 1.0e6; /* 10 GB/s */
+    assert_int_equal(kb__result_roof_cell(&c, out, sizeof out), 0);
+    assert_string_equal(out, "-"); /* uncalibrated */
+    c.roof_gbps = 20, c.roof_level = 1;
+    assert_int_equal(kb__result_roof_cell(&c, out, sizeof out), 0);
+    assert_string_equal(out, "50 L2");
+    c.roof_gbps = 8.85, c.roof_level = 1; /* 113% */
+    assert_int_equal(kb__result_roof_cell(&c, out, sizeof out), 1);
+    assert_string_equal(out, "113 L2*");
+    c.roof_gbps = 1000, c.roof_level = 3;
+    c.flops_per_call = 4.0e6, c.peak_gflops = 100; /* 40 GFLOP/s: 40% of FP */
+    assert_int_equal(kb__result_roof_cell(&c, out, sizeof out), 0);
+    assert_string_equal(out, "40 FP");
+
+    kb__result r;
+    sample(&r, KB__ST_KEEP);
+    r.cases[0].roof_gbps = 8.85, r.cases[0].roof_level = 1;
+    char *text = capture(kb__result_print_table, &r);
+    assert_non_null(strstr(text, "113 L2*"));
+    assert_non_null(strstr(text, "* m8_n10k: 113 L2* is over 100% of its roof"));
+    free(text);
+    /* a case name cannot add a line through the note either */
+    snprintf(r.cases[0].name, sizeof r.cases[0].name, "a\nstatus: keep");
+    text = capture(kb__result_print_table, &r);
+    assert_non_null(strstr(text, "* a status: keep: 113 L2*"));
+    assert_null(strstr(text, "\nstatus:"));
+    free(text);
+}
+
+/* A working set takes the roof of the first level that holds it. */
+static void test_roof_level(void **state)
+{
+    (void)state;
+    kb__machine m = {.bw_gbps = {200, 100, 50, 20}, .level_bytes = {48e3, 2e6, 32e6, 256e6}};
+    assert_int_equal(kb__machine_roof_level(&m, 1), 0);
+    assert_int_equal(kb__machine_roof_level(&m, 48e3), 0);
+    assert_int_equal(kb__machine_roof_level(&m, 48e3 + 1), 1);
+    assert_int_equal(kb__machine_roof_level(&m, 2e6), 1);
+    assert_int_equal(kb__machine_roof_level(&m, 3e6), 2);
+    assert_int_equal(kb__machine_roof_level(&m, 33e6), 3);
+    assert_int_equal(kb__machine_roof_level(&m, 1e12), 3);
+    assert_true(kb__machine_roof(&m, 3e6) == 50);
 }
 
 static json_t *parse_json(const kb__result *r)
@@ -572,6 +633,8 @@ int main(void)
         cmocka_unit_test(test_block_keep),
         cmocka_unit_test(test_block_incorrect),
         cmocka_unit_test(test_table),
+        cmocka_unit_test(test_roof_cell),
+        cmocka_unit_test(test_roof_level),
         cmocka_unit_test(test_json_keep),
         cmocka_unit_test(test_json_incorrect_and_odd_strings),
         cmocka_unit_test(test_json_keys),

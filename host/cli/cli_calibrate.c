@@ -120,8 +120,10 @@ int kb__cli_calibrate(int argc, char **argv)
             return KB__EXIT_SOFTWARE;
         }
         printf("---\nmachine: roofline\nbw_l1_gbps: %.1f\nbw_l2_gbps: %.1f\nbw_l3_gbps: %.1f\n"
-               "bw_dram_gbps: %.1f\npeak_gflops: %.1f\n",
-               m.bw_gbps[0], m.bw_gbps[1], m.bw_gbps[2], m.bw_gbps[3], m.peak_gflops);
+               "bw_dram_gbps: %.1f\npeak_gflops: %.1f\n"
+               "l1_bytes: %.0f\nl2_bytes: %.0f\nl3_bytes: %.0f\ndram_bytes: %.0f\n",
+               m.bw_gbps[0], m.bw_gbps[1], m.bw_gbps[2], m.bw_gbps[3], m.peak_gflops,
+               m.level_bytes[0], m.level_bytes[1], m.level_bytes[2], m.level_bytes[3]);
     }
     if (target) return calibrate_target(target, oracles, trials, budget);
     /* Every target built next to this kbench. */

@@ -120,8 +120,40 @@ static const char LIST_HELP[] =
     "usage: kbench list [--oracles DIR]\n"
     "\n"
     "Lists every target whose oracle this kbench finds (DIR, then the oracles next to the\n"
-    "kbench binary, then the installed ones), with its cases (* = in the quick default set)\n"
-    "and the candidate plugins built next to it.\n";
+    "kbench binary, then the installed ones), with its oracle and whether the oracle's sources\n"
+    "match their PIN, its cases (* = in the quick default set) and the candidate plugins built\n"
+    "next to it. Paths are printed resolved.\n";
+
+/* The pin line, right under the oracle it vouches for. */
+static void list_pin(const kb__oracle_seen *o)
+{
+    if (!o->pin_dir) {
+        printf("  pin: not checked (no pinned sources beside this kbench)\n");
+        return;
+    }
+    if (o->pin == 0)
+        printf("  pin: ok (%s/PIN)\n", o->pin_dir);
+    else if (o->pin > 0)
+        printf("  pin: WARNING: %s\n", o->pin_msg);
+    else
+        printf("  pin: unknown (%s)\n", o->pin_msg);
+    if (o->pin > 0) fprintf(stderr, "kbench list: warning: %s\n", o->pin_msg);
+}
+
+/* Candidates built next to the oracles: <root>/../plugins/<target>/, named
+ * by its resolved path. */
+static void list_candidates(const char *root, const char *target)
+{
+    char pdir[PATH_MAX * 2], real[PATH_MAX];
+    snprintf(pdir, sizeof pdir, "%s/../plugins/%s", root, target);
+    DIR *pd = realpath(pdir, real) ? opendir(real) : NULL;
+    printf("  candidates:%s\n", pd ? "" : " none found");
+    for (struct dirent *p; pd && (p = readdir(pd));) {
+        size_t n = strlen(p->d_name);
+        if (n > 3 && !strcmp(p->d_name + n - 3, ".so")) printf("    %s/%s\n", real, p->d_name);
+    }
+    if (pd) closedir(pd);
+}
 
 static void list_one(const kb__oracle_seen *o, void *arg)
 {
@@ -131,29 +163,13 @@ static void list_one(const kb__oracle_seen *o, void *arg)
         return;
     }
     const kb_target *t = o->lib->target;
-    printf("target: %s\n  %s\n  upstream: %s\n  oracle: %s (digest %s)\n  cases:\n", t->name,
-           t->description, t->upstream ? t->upstream : "", o->path, o->digest_hex);
-    if (o->pin_dir) {
-        if (o->pin == 0)
-            printf("  pin: ok (%s/PIN)\n", o->pin_dir);
-        else if (o->pin > 0)
-            printf("  pin: WARNING: %s\n", o->pin_msg);
-        else
-            printf("  pin: unknown (%s)\n", o->pin_msg);
-        if (o->pin > 0) fprintf(stderr, "kbench list: warning: %s\n", o->pin_msg);
-    }
+    printf("target: %s\n  %s\n  upstream: %s\n  oracle: %s (digest %s)\n", t->name, t->description,
+           t->upstream ? t->upstream : "", o->path, o->digest_hex);
+    list_pin(o);
+    printf("  cases:\n");
     for (uint32_t c = 0; c < t->n_cases; c++)
         printf("    %c %s\n", (t->cases[c].flags & KB_CASE_QUICK) ? '*' : ' ', t->cases[c].name);
-    /* Candidates built next to the oracles: <root>/../plugins/<target>/. */
-    char pdir[PATH_MAX * 2];
-    snprintf(pdir, sizeof pdir, "%s/../plugins/%s", o->root, t->name);
-    DIR *pd = opendir(pdir);
-    printf("  candidates:%s\n", pd ? "" : " none found");
-    for (struct dirent *p; pd && (p = readdir(pd));) {
-        size_t n = strlen(p->d_name);
-        if (n > 3 && !strcmp(p->d_name + n - 3, ".so")) printf("    %s/%s\n", pdir, p->d_name);
-    }
-    if (pd) closedir(pd);
+    list_candidates(o->root, t->name);
     printf("\n");
 }
 

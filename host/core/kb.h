@@ -269,7 +269,7 @@ int kb__state_dir(char *out, size_t out_len, int create, char *err, size_t err_l
 
 typedef struct kb__machine {
     double bw_gbps[4];     /* STREAM-triad-like bandwidth: L1, L2, L3-ish, DRAM */
-    double level_bytes[4]; /* working-set size each figure was measured at */
+    double level_bytes[4]; /* the largest working set each figure is the roof for */
     double peak_gflops;    /* single-core float FMA peak */
     char when[32];
 } kb__machine;
@@ -277,7 +277,10 @@ typedef struct kb__machine {
 int kb__machine_load(kb__machine *m); /* 0, or -1 if never calibrated */
 int kb__machine_save(const kb__machine *m, char *err, size_t err_len);
 void kb__roofline_measure(kb__machine *m);
-/* The memory roof for a working set of `bytes`. */
+/* The level (0 L1, 1 L2, 2 L3, 3 DRAM) a working set of `bytes` fits in:
+ * the first whose level_bytes holds it, DRAM past L3. */
+int kb__machine_roof_level(const kb__machine *m, double bytes);
+/* The memory roof for a working set of `bytes`: that level's bandwidth. */
 double kb__machine_roof(const kb__machine *m, double bytes);
 
 int kb__noise_load(const char *target, double *pct, char *when, size_t when_len);
@@ -295,8 +298,10 @@ int kb__pin_check(const char *oracle_src_dir, char *msg, size_t msg_len);
 /* Writes <dir>/PIN for the sources as they are now; `upstream` NULL keeps the
  * recorded one. */
 int kb__pin_write(const char *oracle_src_dir, const char *upstream, char *msg, size_t msg_len);
-/* The source tree this kbench was built from (for `kbench list`), or NULL
- * when it is not there (an installed kbench). */
+/* The tree whose oracles/<target>/PIN `kbench list` checks: the source tree
+ * this kbench was built from when it runs from its build dir, else the
+ * pinned sources installed beside it (<prefix>/share/kbench/src), else NULL.
+ * An installed kbench never reads the source checkout. */
 const char *kb__source_dir(void);
 
 /* ---- version control (git.c) ---------------------------------------- */

@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include "paths.h"
@@ -43,15 +44,19 @@ int kb__oracles_each(const kb__oracle_roots *r, void (*visit)(const kb__oracle_s
 {
     int seen = 0;
     for (int i = 0; i < r->n; i++) {
-        DIR *d = opendir(r->dir[i]);
+        /* Resolved, so a listing names <prefix>/lib/kbench/plugins and
+         * not <prefix>/lib/kbench/oracles/../plugins. */
+        char root[PATH_MAX];
+        if (!realpath(r->dir[i], root)) continue;
+        DIR *d = opendir(root);
         if (!d) continue;
         for (struct dirent *e; (e = readdir(d));) {
             if (e->d_name[0] == '.') continue;
             char path[PATH_MAX * 2];
-            snprintf(path, sizeof path, "%s/%s/oracle.so", r->dir[i], e->d_name);
+            snprintf(path, sizeof path, "%s/%s/oracle.so", root, e->d_name);
             if (access(path, R_OK) != 0) continue;
             seen++;
-            kb__oracle_seen o = {.root = r->dir[i], .name = e->d_name, .path = path};
+            kb__oracle_seen o = {.root = root, .name = e->d_name, .path = path};
             visit_one(&o, visit, arg);
         }
         closedir(d);

@@ -291,31 +291,48 @@ int kb__pin_write(const char *dir, const char *upstream, char *msg, size_t msg_l
 }
 
 #ifndef KB_PIN_TOOL
+/* 1 when dir/oracles is a directory. */
+static int has_oracles(const char *dir)
+{
+    char probe[PATH_MAX + 16];
+    struct stat st;
+    snprintf(probe, sizeof probe, "%s/oracles", dir);
+    return dir[0] == '/' && stat(probe, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* The directory of the running binary, resolved. */
+static int self_dir(char *out)
+{
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) return -1;
+    exe[n] = 0;
+    char *s = strrchr(exe, '/');
+    if (s) *s = 0;
+    return realpath(exe, out) ? 0 : -1;
+}
+
+/* Only the binary the build tree holds reads the source tree: an installed
+ * kbench must not depend on a checkout that may have moved on or gone, so
+ * it reads the copy installed beside it. */
 const char *kb__source_dir(void)
 {
     static char dir[PATH_MAX];
     static int done;
-    if (!done) {
-        done = 1;
-#ifdef KB_SOURCE_DIR
-        snprintf(dir, sizeof dir, "%s", KB_SOURCE_DIR);
-#else
-        /* this file is <source>/host/core/pin.c: three names up */
-        snprintf(dir, sizeof dir, "%s", __FILE__);
-        for (int up = 0; up < 3 && dir[0]; up++) {
-            char *s = strrchr(dir, '/');
-            if (s)
-                *s = 0;
-            else
-                dir[0] = 0;
-        }
+    if (done) return dir[0] ? dir : NULL;
+    done = 1;
+    char here[PATH_MAX], probe[PATH_MAX + 32];
+    if (self_dir(here) != 0) return NULL;
+#if defined(KB_SOURCE_DIR) && defined(KB_BUILD_DIR)
+    char build[PATH_MAX];
+    if (realpath(KB_BUILD_DIR, build) && !strcmp(here, build) && has_oracles(KB_SOURCE_DIR) &&
+        realpath(KB_SOURCE_DIR, dir))
+        return dir;
 #endif
-        char probe[PATH_MAX + 16];
-        snprintf(probe, sizeof probe, "%s/oracles", dir);
-        struct stat st;
-        if (dir[0] != '/' || stat(probe, &st) != 0 || !S_ISDIR(st.st_mode)) dir[0] = 0;
-    }
-    return dir[0] ? dir : NULL;
+    snprintf(probe, sizeof probe, "%s/../share/kbench/src", here);
+    if (realpath(probe, dir) && has_oracles(dir)) return dir;
+    dir[0] = 0;
+    return NULL;
 }
 #else
 int main(int argc, char **argv)

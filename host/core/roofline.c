@@ -3,8 +3,11 @@
  * single-core floating-point peak, measured by `kbench calibrate` so that
  * verdicts can say how close a kernel is to what the machine can do.
  *
- * Bandwidth is STREAM's triad (a = b + s*c, 24 bytes per element) at four
- * working-set sizes, best of several timed repetitions. Peak is a loop of
+ * Bandwidth is STREAM's triad (a = b + s*c, 24 bytes per element) once per
+ * level, L1, L2, L3 and DRAM, best of several timed repetitions. Each
+ * level's roof applies to working sets up to that cache's size (sysconf),
+ * and is measured at half of it so the triad's arrays surely fit; DRAM at
+ * eight times L3 (at least 384 MB). Peak is a loop of
  * independent fused multiply-adds, 12 accumulators deep to cover latency,
  * at the widest vector width the CPU and OS support.
  */
@@ -13,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "kb.h"
 
@@ -124,12 +128,38 @@ static double peak_gflops(void)
     return best;
 }
 
+/* This machine's data cache sizes, with common sizes where sysconf does
+ * not know them, each at least its predecessor's. L3 is capped at 64 MB:
+ * a VM or a many-die CPU may report the sum of every die's L3, more than
+ * one core reaches (and a triad at 8x that would not fit in memory). */
+static void cache_sizes(double out[3])
+{
+    static const double fallback[3] = {32e3, 1e6, 16e6};
+#ifdef _SC_LEVEL1_DCACHE_SIZE
+    const long got[3] = {sysconf(_SC_LEVEL1_DCACHE_SIZE), sysconf(_SC_LEVEL2_CACHE_SIZE),
+                         sysconf(_SC_LEVEL3_CACHE_SIZE)};
+#else
+    const long got[3] = {0, 0, 0};
+#endif
+    for (int i = 0; i < 3; i++) {
+        out[i] = got[i] > 0 ? (double)got[i] : fallback[i];
+        if (i && out[i] < out[i - 1]) out[i] = out[i - 1];
+    }
+    if (out[2] > 64e6) out[2] = 64e6;
+    if (out[1] > out[2]) out[1] = out[2];
+    if (out[0] > out[1]) out[0] = out[1];
+}
+
 void kb__roofline_measure(kb__machine *m)
 {
-    static const double sizes[4] = {24e3, 768e3, 12e6, 384e6};
-    for (int i = 0; i < 4; i++) {
-        m->level_bytes[i] = sizes[i];
-        m->bw_gbps[i] = triad_gbps((size_t)sizes[i]);
+    double caches[3];
+    cache_sizes(caches);
+    for (int i = 0; i < 3; i++) {
+        m->level_bytes[i] = caches[i];
+        m->bw_gbps[i] = triad_gbps((size_t)(caches[i] / 2));
     }
+    /* well past any L3 above, and within a small machine's memory */
+    m->level_bytes[3] = 8 * caches[2] > 384e6 ? 8 * caches[2] : 384e6;
+    m->bw_gbps[3] = triad_gbps((size_t)m->level_bytes[3]);
     m->peak_gflops = peak_gflops();
 }

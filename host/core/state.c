@@ -114,11 +114,16 @@ int kb__machine_save(const kb__machine *m, char *err, size_t err_len)
     return write_atomic(path, text, err, err_len);
 }
 
-double kb__machine_roof(const kb__machine *m, double bytes)
+int kb__machine_roof_level(const kb__machine *m, double bytes)
 {
     for (int i = 0; i < 3; i++)
-        if (bytes <= m->level_bytes[i]) return m->bw_gbps[i];
-    return m->bw_gbps[3];
+        if (bytes <= m->level_bytes[i]) return i;
+    return 3;
+}
+
+double kb__machine_roof(const kb__machine *m, double bytes)
+{
+    return m->bw_gbps[kb__machine_roof_level(m, bytes)];
 }
 
 int kb__noise_load(const char *target, double *pct, char *when, size_t when_len)

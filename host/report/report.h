@@ -11,8 +11,14 @@
 
 /* The grep-able block: "---" then "key: value" lines. */
 void kb__result_print_block(const kb__result *r, void *file /* FILE* */);
-/* The per-case table shown above the block on a terminal. */
+/* The per-case table shown above the block on a terminal, with a note on
+ * what its columns are and one line for each roof% over 100 saying why. */
 void kb__result_print_table(const kb__result *r, void *file);
+/* The table's roof% cell: percent of the roof that bounds the case, then
+ * the roof's name (L1, L2, L3, DRAM: the level its bytes_per_call fits in;
+ * FP: the FMA peak), then '*' when over 100 ("113 L2*"); "-" when
+ * uncalibrated. Returns 1 when over 100. */
+int kb__result_roof_cell(const kb__case_result *c, char *out, size_t n);
 /* JSON (Google Benchmark shaped: context + benchmarks[], plus kbench fields),
  * built once as a jansson value (result.c); --json and `kbench serve` send
  * the same document. NULL on out of memory. */

@@ -161,7 +161,8 @@ void kb__result_print_md(const kb__result *r, void *file)
         fputs("\n", f);
         return;
     }
-    fputs("| case | candidate ns/call | baseline ns/call | ratio | 90% CI | GB/s | % of roof |\n"
+    fputs("| case | candidate median ns | baseline median ns | paired ratio | 90% CI | GB/s | % of "
+          "roof |\n"
           "|---|---:|---:|---:|---|---:|---:|\n",
           f);
     for (uint32_t i = 0; i < r->n_cases && i < 64; i++) {
@@ -178,13 +179,14 @@ void kb__result_print_md(const kb__result *r, void *file)
             fprintf(f, "%.2f", gbs);
         else
             fputs("-", f);
-        fputs(" | ", f);
-        if (isfinite(frac))
-            fprintf(f, "%.0f%%", 100 * frac);
-        else
-            fputs("-", f);
-        fputs(" |\n", f);
+        char roof[32];
+        kb__result_roof_cell(c, roof, sizeof roof);
+        fprintf(f, " | %s |\n", roof);
     }
+    fputs("\nThe ns columns are each side's own median, not paired; the ratio is the paired "
+          "figure the verdict uses. A roof figure over 100 ends in an asterisk, explained in "
+          "docs/design.md, section 7.\n",
+          f);
     fprintf(f, "\n%u cases, %.2f s, noise %.2f%% per sample, seed 0x%016" PRIx64 "%s\n", r->n_cases,
             r->trial_seconds, r->noise_pct, r->seed,
             r->seed_chosen ? " (chosen by the caller: not a fair verdict)" : "");
@@ -199,6 +201,56 @@ static void cell(FILE *f, int width, const char *fmt, double v, int show)
         fprintf(f, "%*s", width, "-");
 }
 
+static const char *const ROOF_LEVEL[4] = {"L1", "L2", "L3", "DRAM"};
+
+int kb__result_roof_cell(const kb__case_result *c, char *out, size_t n)
+{
+    double gbs, gfl, frac;
+    case_roof(c, &gbs, &gfl, &frac);
+    if (!isfinite(frac)) {
+        snprintf(out, n, "-");
+        return 0;
+    }
+    /* which roof bounds it: the memory level's, or the FMA peak's */
+    const int mem = c->roof_gbps > 0 && isfinite(gbs) && frac == gbs / c->roof_gbps;
+    const int lvl = c->roof_level >= 0 && c->roof_level < 4 ? c->roof_level : 3;
+    snprintf(out, n, "%.0f %s%s", 100 * frac, mem ? ROOF_LEVEL[lvl] : "FP", frac > 1 ? "*" : "");
+    return frac > 1;
+}
+
+/* A case's name for the table: control bytes shown as spaces, so a name
+ * cannot add a line of its own. */
+static void table_name(const kb__case_result *c, char out[sizeof c->name])
+{
+    size_t j = 0;
+    for (; j + 1 < sizeof c->name && c->name[j]; j++)
+        out[j] = (unsigned char)c->name[j] < 0x20 || c->name[j] == 0x7f ? ' ' : c->name[j];
+    out[j] = '\0';
+}
+
+/* Under the table: what its columns are, and why a roof% over 100 is
+ * printed as it is (never capped, never silent). */
+static void table_notes(const kb__result *r, uint32_t n, FILE *f)
+{
+    fputs("\nns columns: each side's own median per call, not paired. ratio and ci90: the paired\n"
+          "estimate (batches of both sides timed side by side) the verdict uses; it need not\n"
+          "equal cand/base. roof%: achieved GB/s (or GFLOP/s, FP) over the roof of the level\n"
+          "the case's bytes_per_call fits in (kbench calibrate).\n",
+          f);
+    for (uint32_t i = 0; i < n; i++) {
+        const kb__case_result *c = &r->cases[i];
+        char cellv[32], name[sizeof c->name];
+        if (!kb__result_roof_cell(c, cellv, sizeof cellv)) continue;
+        table_name(c, name);
+        fprintf(f,
+                "* %s: %s is over 100%% of its roof: its data likely stays in a faster level "
+                "between calls than its %.0f bytes per call suggest, or it moves data faster "
+                "than the triad the roof was measured with; rerun kbench calibrate if the roof "
+                "looks low\n",
+                name, cellv, c->bytes_per_call);
+    }
+}
+
 void kb__result_print_table(const kb__result *r, void *file)
 {
     FILE *f = file;
@@ -210,20 +262,17 @@ void kb__result_print_table(const kb__result *r, void *file)
         w = len > w ? len : w;
     }
     int t = kb__status_timed(r->status);
-    fprintf(f, "%-*s %8s %12s %13s %13s %8s %-20s %10s %10s %6s\n", w, "case", "samples",
-            "calls/batch", "cand ns/call", "base ns/call", "ratio", "ci90 [lo, hi]", "cand GB/s",
-            "GFLOP/s", "roof%");
+    fprintf(f, "%-*s %8s %12s %15s %15s %8s %-20s %10s %10s %9s\n", w, "case", "samples",
+            "calls/batch", "cand median ns", "base median ns", "ratio", "ci90 [lo, hi]",
+            "cand GB/s", "GFLOP/s", "roof%");
     for (uint32_t i = 0; i < n; i++) {
         const kb__case_result *c = &r->cases[i];
         char name[sizeof c->name];
-        size_t j = 0;
-        for (; j + 1 < sizeof name && c->name[j]; j++)
-            name[j] = (unsigned char)c->name[j] < 0x20 || c->name[j] == 0x7f ? ' ' : c->name[j];
-        name[j] = '\0';
+        table_name(c, name);
         fprintf(f, "%-*s %8" PRIu32 " %12" PRIu64 " ", w, name, c->samples, c->calls);
-        cell(f, 13, "%*.2f", c->cand_ns, t);
+        cell(f, 15, "%*.2f", c->cand_ns, t);
         fputc(' ', f);
-        cell(f, 13, "%*.2f", c->base_ns, t);
+        cell(f, 15, "%*.2f", c->base_ns, t);
         fputc(' ', f);
         cell(f, 8, "%*.4f", c->ratio.est, t);
         fputc(' ', f);
@@ -239,10 +288,11 @@ void kb__result_print_table(const kb__result *r, void *file)
         cell(f, 10, "%*.2f", gbs, t);
         fputc(' ', f);
         cell(f, 10, "%*.2f", gfl, t);
-        fputc(' ', f);
-        cell(f, 6, "%*.0f", 100 * frac, t);
-        fputc('\n', f);
+        char roof[32];
+        kb__result_roof_cell(c, roof, sizeof roof);
+        fprintf(f, " %9s\n", t ? roof : "-");
     }
+    if (t) table_notes(r, n, f);
 }
 
 /* ---- JSON ----------------------------------------------------------- */

@@ -161,6 +161,7 @@ static void case_summary(const kb__case_data *cd, kb__samples *x, const kb__mach
     cr->bytes_per_call = cd->cs->bytes_per_call;
     cr->flops_per_call = cd->cs->flops_per_call;
     cr->roof_gbps = machine ? kb__machine_roof(machine, cr->bytes_per_call) : 0;
+    cr->roof_level = machine ? kb__machine_roof_level(machine, cr->bytes_per_call) : 0;
     cr->peak_gflops = machine ? machine->peak_gflops : 0;
     const double ov = batch_overhead(x, cr);
     for (uint32_t i = 0; i < x->n; i++) {

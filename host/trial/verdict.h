@@ -24,6 +24,7 @@ typedef struct kb__case_result {
     double bytes_per_call;
     double flops_per_call;
     double roof_gbps;   /* memory roof for this working set; 0 if uncalibrated */
+    int roof_level;     /* the level roof_gbps is for: 0 L1, 1 L2, 2 L3, 3 DRAM */
     double peak_gflops; /* compute roof; 0 if uncalibrated */
 } kb__case_result;
 
