@@ -39,6 +39,7 @@ static const struct option kb__all_opts[] = {
     {"socket", required_argument, 0, 'U'},
     {"allow-client-seed", no_argument, 0, 'A'},
     {"allow-client-oracles", no_argument, 0, 'O'},
+    {"describe-cmd", required_argument, 0, 'C'},
 };
 /* clang-format on */
 
