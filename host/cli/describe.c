@@ -10,12 +10,14 @@
  * hung command costs one round that long, never the watch.
  */
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -127,6 +129,27 @@ static void first_line(char *s)
     s[n - lead] = 0;
 }
 
+/* Whether dir or a directory above it holds .git (or $GIT_DIR is set): a
+ * few stat calls, so a candidate outside any repository costs no git
+ * process on every round. */
+static int in_git_tree(const char *dir)
+{
+    const char *gd = getenv("GIT_DIR");
+    if (gd && *gd) return 1;
+    char p[4096 + 8];
+    if (!realpath(dir, p)) return 0;
+    for (;;) {
+        const size_t n = strlen(p);
+        struct stat st;
+        snprintf(p + n, sizeof p - n, "%s.git", n > 1 ? "/" : "");
+        if (stat(p, &st) == 0) return 1;
+        p[n] = 0;
+        char *slash = strrchr(p, '/');
+        if (!slash || n <= 1) return 0;
+        slash[slash == p ? 1 : 0] = 0;
+    }
+}
+
 /* "<subject> (<shortstat>|no uncommitted change)" when dir is in a git
  * work tree with a commit; "" otherwise. */
 static void git_words(const char *dir, const char *cand, char *out, size_t out_len)
@@ -135,6 +158,7 @@ static void git_words(const char *dir, const char *cand, char *out, size_t out_l
     char *const log[] = {"git", "log", "-1", "--format=%s", NULL};
     char *const diff[] = {"git", "diff", "--shortstat", "HEAD", NULL};
     out[0] = 0;
+    if (!in_git_tree(dir)) return;
     if (run_capture(log, dir, cand, 1, subj, sizeof subj, e, sizeof e) != 0) return;
     first_line(subj);
     if (run_capture(diff, dir, cand, 1, stat, sizeof stat, e, sizeof e) != 0) stat[0] = 0;
