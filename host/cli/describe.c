@@ -155,8 +155,18 @@ static int in_git_tree(const char *dir)
 static void git_words(const char *dir, const char *cand, char *out, size_t out_len)
 {
     char subj[256], stat[256], e[128];
-    char *const log[] = {"git", "log", "-1", "--format=%s", NULL};
-    char *const diff[] = {"git", "diff", "--shortstat", "HEAD", NULL};
+    /* Only git's own reading: no fsmonitor hook, external diff or
+     * textconv program named by the repository's config. */
+    char *const log[] = {"git", "-c", "core.fsmonitor=false", "log", "-1", "--format=%s", NULL};
+    char *const diff[] = {"git",
+                          "-c",
+                          "core.fsmonitor=false",
+                          "diff",
+                          "--no-ext-diff",
+                          "--no-textconv",
+                          "--shortstat",
+                          "HEAD",
+                          NULL};
     out[0] = 0;
     if (!in_git_tree(dir)) return;
     if (run_capture(log, dir, cand, 1, subj, sizeof subj, e, sizeof e) != 0) return;
