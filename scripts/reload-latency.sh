@@ -15,6 +15,8 @@
 #   trial_ms    the trial itself (its trial_seconds: setup, measuring, teardown)
 #   outside_ms  reload/wall minus trial: what the loop adds around a trial
 #   batches_ms  inside the trial, the timed batches of both sides
+# Then (`best`) a keep --against best that promotes the build: its verdict's trial plus the
+# one more trial that measures the new best against the oracle.
 # For comparison, the same candidate through a plain `kbench trial` (cold every time).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -92,6 +94,35 @@ for i in $(seq 1 "$n"); do
     "$(sub "$wall" "$trial")" - "$(field status "$tmp/last")"
   why
 done
+
+# ---- a keep against the best: the verdict, then one trial of the new best against the oracle ----
+# Each round plants baseline.so as the best (its recorded ratio to the oracle set high, so the
+# promotion's own check against the oracle passes), then times a new build of portable.c
+# --against best through the same server. `wall` covers both trials; `trial_ms` is the
+# verdict's trial alone, so outside_ms here is mostly the promotion's trial against the oracle.
+base_so="$build/plugins/posting-intersect/baseline.so"
+if [ -f "$base_so" ]; then
+  "$kb" verify "$base_so" >"$tmp/v" 2>/dev/null || true
+  bdig=$(field candidate_digest "$tmp/v")
+  odig=$(field oracle_digest "$tmp/v")
+  for i in $(seq 1 "$n"); do
+    st="$tmp/state$i/posting-intersect"
+    mkdir -p "$st" && cp "$base_so" "$st/best.so" && : >"$st/.lock"
+    printf 'target\tposting-intersect\ndigest\t%s\noracle_digest\t%s\noracle_ratio\t9\nsource\t%s\nledger\tn/a\n' \
+      "$bdig" "$odig" "$base_so" >"$st/best.tsv"
+    rebuild $((200 + i))
+    t0=$(ms)
+    "$kb" trial --server "$sock" "$cand" --against best --state "$tmp/state$i" -q \
+      >"$tmp/last" || true
+    t1=$(ms)
+    wall=$(sub "$t1" "$t0")
+    trial=$(awk -F': ' '$1 == "trial_seconds" { printf "%.1f", $2 * 1000 }' "$tmp/last")
+    printf '%-6s %-6s %-5s %10s %10s %10.1f %10s  %s (promoted: %s, oracle_ratio %s)\n' best "$i" \
+      yes "$wall" "$trial" "$(sub "$wall" "$trial")" - "$(field status "$tmp/last")" \
+      "$(field promoted "$tmp/last")" "$(field oracle_ratio_source "$tmp/last")"
+    why
+  done
+fi
 
 # ---- setup alone: verify through the same server (no measuring), cold then warm -------------
 for t in posting-intersect/portable pq-l2/portable; do

@@ -5,7 +5,8 @@
  * queued one behind the other and each gets its own verdict; a client that
  * disconnects mid-trial hurts nobody; crashing, broken and wrong candidates
  * are verdicts; `kbench trial --server` prints what a local trial prints and
- * exits the same; a shutdown request stops it and removes the socket.
+ * exits the same; `--against best` uses the server's --state unless the
+ * client names its own; a shutdown request stops it and removes the socket.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -24,7 +25,7 @@
 #include "report.h"
 #include "session.h"
 
-static char g_dir[256], g_sock[512], g_err[512];
+static char g_dir[256], g_sock[512], g_err[512], g_state[512];
 static kb_bg g_bg;
 static int g_up;
 
@@ -167,7 +168,8 @@ static int setup(void **s)
     if (!mkdtemp(g_dir)) return -1;
     snprintf(g_sock, sizeof g_sock, "%s/kb.sock", g_dir);
     snprintf(g_err, sizeof g_err, "%s/serve.err", g_dir);
-    char *const argv[] = {"kbench", "serve", "--socket", g_sock, NULL};
+    snprintf(g_state, sizeof g_state, "%s/server-state", g_dir);
+    char *const argv[] = {"kbench", "serve", "--socket", g_sock, "--state", g_state, NULL};
     kb_bg_start(&g_bg, argv, g_err);
     /* It says so once the socket is listening. */
     g_up = kb_bg_wait_file(g_err, "kbench serve: listening on", 60000) && access(g_sock, F_OK) == 0;
@@ -395,6 +397,64 @@ static void test_client_matches_local(void **s)
     assert_non_null(strstr(r.err, "kbench serve"));
 }
 
+/* Plants <state>/posting-intersect/best.so, a copy of `so`, with the
+ * best.tsv a promotion writes; its digest in digest. */
+static void plant_best(const char *state, const char *so, char digest[17])
+{
+    char dir[700], cmd[2400], tsv[800];
+    snprintf(dir, sizeof dir, "%s/posting-intersect", state);
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s' && cp '%s' '%s/best.so' && : >'%s/.lock'", dir, so,
+             dir, dir);
+    assert_int_equal(system(cmd), 0);
+    FILE *f = fopen(so, "rb");
+    assert_non_null(f);
+    static char buf[64 << 20];
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    kb__hex64(kb__hash(buf, n, 0), digest);
+    snprintf(tsv, sizeof tsv, "%s/best.tsv", dir);
+    f = fopen(tsv, "w");
+    assert_non_null(f);
+    fprintf(f,
+            "target\tposting-intersect\ndigest\t%s\noracle_digest\t0000000000000000\n"
+            "oracle_ratio\t1.0\nsource\t%s\nledger\tn/a\n",
+            digest, so);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* `kbench serve --state DIR` keeps the best there: a client that names no
+ * state directory is timed against the best in the server's, and one that
+ * says --state gets its own. */
+static void test_state_dir_is_the_servers(void **s)
+{
+    (void)s;
+    need_up();
+    char want[17], cstate[600];
+    plant_best(g_state, kb_path("plugins/posting-intersect/baseline.so"), want);
+    kb_run r;
+    KB_RUN(&r, "trial", "--server", g_sock,
+           (char *)kb_path("plugins/posting-intersect/portable.so"), "--against", "best",
+           "--budget", "0.3");
+    if (strcmp(kb_field(&r, "best_digest"), want)) print_error("%s\n%s\n", r.out, r.err);
+    assert_string_equal(kb_field(&r, "best_digest"), want);
+    /* the status says which directory that is */
+    conn *c = open_conn();
+    send_str(c->fd, "{\"op\":\"status\"}\n");
+    json_t *d = recv_doc(c, 10000);
+    assert_non_null(d);
+    assert_string_equal(json_string_value(json_object_get(d, "state")), g_state);
+    json_decref(d);
+    close_conn(c);
+    /* a client's own --state: no best there yet, so the oracle is the baseline */
+    snprintf(cstate, sizeof cstate, "%s/client-state", g_dir);
+    KB_RUN(&r, "trial", "--server", g_sock,
+           (char *)kb_path("plugins/posting-intersect/portable.so"), "--against", "best",
+           "--budget", "0.3", "--state", cstate);
+    if (strcmp(kb_field(&r, "best_digest"), "n/a")) print_error("%s\n%s\n", r.out, r.err);
+    assert_string_equal(kb_field(&r, "best_digest"), "n/a");
+    assert_string_equal(kb_field(&r, "against"), "oracle");
+}
+
 /* The client rebuilds the result from the server's JSON and prints it:
  * every field of the block must survive the trip. */
 static void test_json_round_trip(void **s)
@@ -492,6 +552,7 @@ int main(void)
         cmocka_unit_test(test_disconnect_mid_trial),
         cmocka_unit_test(test_bad_candidates_are_verdicts),
         cmocka_unit_test(test_client_matches_local),
+        cmocka_unit_test(test_state_dir_is_the_servers),
         cmocka_unit_test(test_shutdown),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -4,6 +4,10 @@
  * the digest of the new bytes; a truncated build is rejected and the next good
  * one is picked up; a deleted candidate is waited for; later trials reuse the
  * warm inputs; every verdict reaches the ledger; SIGINT exits cleanly.
+ * Each round has its own description: --describe-cmd's first line, else
+ * the git commit's subject and diff stat, else the round's number, after
+ * --description; a describe command that fails or hangs is reported and
+ * the round still runs.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -35,16 +39,21 @@ static void file_digest(const char *path, char out[17])
     kb__hex64(kb__hash(buf, n, 0), out);
 }
 
-/* The next verdict (one JSON line), within timeout_ms; NULL if none. */
-static json_t *next_verdict(int timeout_ms)
+/* The next verdict (one JSON line) of b, within timeout_ms; NULL if none. */
+static json_t *next_verdict_of(kb_bg *b, int timeout_ms)
 {
     static char line[1 << 20];
-    int rc = kb_bg_line(&g_bg, line, sizeof line, timeout_ms);
+    int rc = kb_bg_line(b, line, sizeof line, timeout_ms);
     if (rc != 1) return NULL;
     json_error_t je;
     json_t *doc = json_loads(line, 0, &je);
     if (!doc) print_error("not JSON: %s\n", line);
     return doc;
+}
+
+static json_t *next_verdict(int timeout_ms)
+{
+    return next_verdict_of(&g_bg, timeout_ms);
 }
 
 static const char *kb_str(json_t *doc, const char *key)
@@ -208,6 +217,116 @@ static void test_ledger_and_clean_exit(void **s)
     assert_non_null(strstr(buf, "was deleted"));
 }
 
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    assert_int_equal(fclose(f), 0);
+}
+
+static int file_has(const char *path, const char *needle)
+{
+    static char buf[65536];
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    return strstr(buf, needle) != NULL;
+}
+
+/* Starts a second watch of dir/cand.so (a copy of portable.so) for
+ * max_trials verdicts, with extra options; its stderr in dir/err. */
+static void start_watch(kb_bg *b, const char *dir, const char *max_trials, const char *o1,
+                        const char *o2, const char *o3, const char *o4)
+{
+    char cand[600], err[600];
+    snprintf(cand, sizeof cand, "%s/cand.so", dir);
+    snprintf(err, sizeof err, "%s/err", dir);
+    kb_bg_put(kb_path("plugins/posting-intersect/portable.so"), cand, 1, 0);
+    char *const argv[] = {
+        "kbench",           "watch",    cand,       "--json",   "--budget", "0.3", "--max-trials",
+        (char *)max_trials, (char *)o1, (char *)o2, (char *)o3, (char *)o4, NULL};
+    kb_bg_start(b, argv, err);
+}
+
+static const char *desc_of(json_t *v)
+{
+    assert_non_null(v);
+    return kb_str(v, "description");
+}
+
+/* --describe-cmd: its first line, after --description; a command that
+ * fails or hangs is named on stderr and the round falls back to its number. */
+static void test_describe_cmd_each_round(void **s)
+{
+    (void)s;
+    need_started();
+    static kb_bg b;
+    char dir[600], sh[700], cand[700], err[700];
+    snprintf(dir, sizeof dir, "%s/described", g_dir);
+    assert_int_equal(mkdir(dir, 0755), 0);
+    snprintf(sh, sizeof sh, "%s/describe.sh", dir);
+    snprintf(cand, sizeof cand, "%s/cand.so", dir);
+    snprintf(err, sizeof err, "%s/err", dir);
+    write_file(sh, "echo \"unrolled by 4 in $(basename \"$KBENCH_CANDIDATE\")\"\necho second\n");
+    start_watch(&b, dir, "3", "--description", "exp", "--describe-cmd", "sh ./describe.sh");
+    json_t *v = next_verdict_of(&b, 60000);
+    assert_string_equal(desc_of(v), "exp: unrolled by 4 in cand.so");
+    json_decref(v);
+    /* a command that fails: reported, and the round still runs */
+    write_file(sh, "echo partial; exit 3\n");
+    kb_bg_put(kb_path("plugins/posting-intersect/baseline.so"), cand, 1, 0);
+    v = next_verdict_of(&b, 60000);
+    assert_string_equal(desc_of(v), "exp: round 2");
+    assert_string_equal(kb_str(v, "candidate_name"), "baseline");
+    json_decref(v);
+    assert_true(file_has(err, "--describe-cmd"));
+    assert_true(file_has(err, "exited 3"));
+    /* one that hangs is killed */
+    write_file(sh, "sleep 60\n");
+    kb_bg_put(kb_path("plugins/posting-intersect/portable.so"), cand, 1, 0);
+    v = next_verdict_of(&b, 60000);
+    assert_string_equal(desc_of(v), "exp: round 3");
+    json_decref(v);
+    assert_true(file_has(err, "timed out"));
+    assert_int_equal(kb_bg_stop(&b, 0, 20000), 0);
+}
+
+/* In a git work tree: the commit's subject and the uncommitted diff stat,
+ * and the round's number, so two rounds on one commit still differ. */
+static void test_git_describes_each_round(void **s)
+{
+    (void)s;
+    need_started();
+    if (system("git --version >/dev/null 2>&1") != 0) {
+        print_message("git not installed; skipping\n");
+        skip();
+    }
+    static kb_bg b;
+    char dir[600], cmd[2400], cand[700];
+    snprintf(dir, sizeof dir, "%s/repo", g_dir);
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p '%s' && cd '%s' && git init -q . && printf 'int x;\\n' >k.c && "
+             "git add k.c && git -c user.name=kb -c user.email=kb@example.invalid commit -qm "
+             "'unroll the merge by 4' && printf 'int y;\\n' >>k.c",
+             dir, dir);
+    assert_int_equal(system(cmd), 0);
+    snprintf(cand, sizeof cand, "%s/cand.so", dir);
+    start_watch(&b, dir, "2", "--debounce", "50", "--cases", "quick");
+    json_t *v = next_verdict_of(&b, 60000);
+    assert_string_equal(desc_of(v),
+                        "unroll the merge by 4 (uncommitted: 1 file changed, 1 insertion(+)); "
+                        "round 1");
+    json_decref(v);
+    kb_bg_put(kb_path("plugins/posting-intersect/baseline.so"), cand, 1, 0);
+    v = next_verdict_of(&b, 60000);
+    assert_non_null(strstr(desc_of(v), "; round 2"));
+    json_decref(v);
+    assert_int_equal(kb_bg_stop(&b, 0, 20000), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -216,6 +335,8 @@ int main(void)
         cmocka_unit_test(test_truncated_then_good),
         cmocka_unit_test(test_deleted_then_back),
         cmocka_unit_test(test_ledger_and_clean_exit),
+        cmocka_unit_test(test_describe_cmd_each_round),
+        cmocka_unit_test(test_git_describes_each_round),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

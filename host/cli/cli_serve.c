@@ -20,6 +20,8 @@
  * prints plus "op", "exit_code" (and "id" when the request had one). Errors
  * are {"error": TEXT} (with "exit_code" when a trial could not start).
  * Paths are taken as the server sees them: the client makes them absolute.
+ * Without "state" a trial against the best uses the server's state
+ * directory (--state, else its $KBENCH_STATE_DIR, else its ./.kbench).
  *
  * Threads: this one polls the listening socket and every client; one trial
  * thread runs the queue in arrival order, so trials never overlap and
@@ -67,6 +69,9 @@ static const char SERVE_HELP[] =
     "any program writing JSON lines:\n"
     "  {\"op\":\"trial\",\"candidate\":\"/abs/cand.so\",\"against\":\"best\",\"budget\":2}\n"
     "  {\"op\":\"verify\",...} {\"op\":\"list\"} {\"op\":\"status\"} {\"op\":\"shutdown\"}\n"
+    "--state DIR: where `--against best` keeps each target's best (default: the server's\n"
+    "$KBENCH_STATE_DIR, else .kbench in its working directory); a request's \"state\" (a\n"
+    "client's own --state) overrides it for that request.\n"
     "SIGINT/SIGTERM or a shutdown request stop it after the running trial.\n"
     "The server pins the inputs' seed (a fresh secret) and the oracles (--oracles): a request\n"
     "with \"seed\" or \"oracles\" is refused unless started with --allow-client-seed or\n"
@@ -139,7 +144,8 @@ typedef struct kb__client {
 
 typedef struct kb__server {
     const char *socket_path;
-    const char *oracles_dir, *state_dir;
+    const char *oracles_dir, *state_dir; /* state_dir: never NULL once started */
+    char state_buf[PATH_MAX];
     int allow_seed, allow_oracles; /* may a client choose them? */
     int lfd, wake[2];
     kb__client clients[KB__MAX_CLIENTS];
@@ -392,6 +398,7 @@ static json_t *status_doc(kb__server *sv)
     json_object_set_new(d, "op", json_string("status"));
     json_object_set_new(d, "pid", json_integer(getpid()));
     json_object_set_new(d, "socket", json_string(sv->socket_path));
+    json_object_set_new(d, "state", json_string(sv->state_dir));
     json_object_set_new(d, "uptime_s", json_real(now_s() - sv->started));
     int nc = 0;
     for (int i = 0; i < KB__MAX_CLIENTS; i++) nc += sv->clients[i].fd >= 0;
@@ -632,6 +639,10 @@ static int serve_args(int argc, char **argv, kb__server *sv, int *done)
         fputs("kbench serve: --socket PATH is required, and nothing else\n", stderr);
         return kb__usage("serve", SERVE_HELP);
     }
+    char serr[256];
+    if (!sv->state_dir && kb__state_dir(sv->state_buf, sizeof sv->state_buf, 0, serr, sizeof serr))
+        snprintf(sv->state_buf, sizeof sv->state_buf, "%s", KB__STATE_DIR_DEFAULT);
+    if (!sv->state_dir) sv->state_dir = sv->state_buf;
     return 0;
 }
 
@@ -931,12 +942,9 @@ static char *remote_request(const kb__remote_req *q)
     if (o->oracles_dir) json_object_set_new(req, "oracles", abs_path(o->oracles_dir));
     if (q->ledger) json_object_set_new(req, "ledger", abs_path(q->ledger));
     if (q->description) json_object_set_new(req, "description", json_string(q->description));
-    char state[PATH_MAX], serr[256];
-    if (q->state_dir)
-        snprintf(state, sizeof state, "%s", q->state_dir);
-    else if (kb__state_dir(state, sizeof state, 0, serr, sizeof serr) != 0)
-        snprintf(state, sizeof state, "%s", KB__STATE_DIR_DEFAULT);
-    json_object_set_new(req, "state", abs_path(state)); /* the client's, not the server's cwd */
+    /* Only a state directory the client names: otherwise the server's own
+     * (its --state, its $KBENCH_STATE_DIR, its ./.kbench) keeps the best. */
+    if (q->state_dir) json_object_set_new(req, "state", abs_path(q->state_dir));
     return json_line(req);
 }
 

@@ -27,7 +27,8 @@ static const char TRIAL_HELP[] =
     "                            best: the best kept candidate of the target so far\n"
     "                            (STATE/<target>/best.so); a keep promotes the candidate\n"
     "  --state DIR               where --against best keeps the best (default\n"
-    "                            $KBENCH_STATE_DIR, else .kbench)\n"
+    "                            $KBENCH_STATE_DIR, else .kbench; with --server, the\n"
+    "                            server's unless --state is given)\n"
     "  --server SOCKET           run the trial in the `kbench serve` at SOCKET (warm inputs)\n"
     "  --budget SECONDS          timing budget (default " KB__BUDGET_DEFAULT_TXT
     "); the trial may stop earlier\n"

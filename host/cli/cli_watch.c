@@ -14,6 +14,9 @@
  * kb__ctx_cache kept for the whole session: the target's inputs and oracle
  * outputs are built by the first trial and reused by every later one.
  *
+ * Each round is described on its own (describe.c) before its trial, so
+ * the ledger tells one rebuild from the next.
+ *
  * Nothing a candidate does stops the watch: crashes, rejects, half-written
  * and deleted files are verdicts or notes, and the next build is picked up.
  * SIGINT/SIGTERM stop it after the running trial (a second one at once).
@@ -31,6 +34,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "describe.h"
 #include "report.h"
 #include "session.h"
 #include "options.h"
@@ -52,15 +56,27 @@ static const char WATCH_HELP[] =
     "trials. Prints the verdict block each time, then\n"
     "  reload_ms:   from the file change to the verdict\n"
     "  trial_ms:    of that, the trial itself (its trial_seconds)\n"
-    "  outside_ms:  the rest: debounce, noticing the change, printing\n"
+    "  outside_ms:  the rest: debounce, noticing the change, describing the round,\n"
+    "               printing; for a keep that makes a new best, its trial against the oracle\n"
     "  batches_ms:  inside the trial, the timed batches of both sides\n"
     "  warm:        yes when the inputs and oracle outputs were reused\n"
     "and appends to --ledger. Crashes, rejects, half-written and deleted files do not stop\n"
     "it; Ctrl-C does (after the running trial; twice: at once).\n"
     "\n"
+    "Each round gets its own description: the first line --describe-cmd prints, else, in\n"
+    "a git work tree, the candidate directory's commit subject and `git diff --shortstat`\n"
+    "with the round's number, else the round's number; --description TEXT goes before it\n"
+    "as \"TEXT: ...\".\n"
+    "\n"
     "options: --against oracle|best|FILE.so, --budget S, --cases SEL, --min-gain PCT,\n"
-    "  --worst-case PCT, --ledger FILE, --description TEXT, --oracles DIR, --seed N,\n"
-    "  --state DIR, -q: as for `kbench trial`.\n"
+    "  --worst-case PCT, --ledger FILE, --oracles DIR, --seed N, --state DIR, -q: as for\n"
+    "  `kbench trial`.\n"
+    "  --description TEXT  the start of every round's description\n"
+    "  --describe-cmd CMD  run `sh -c CMD` in the candidate's directory before each\n"
+    "                      trial ($KBENCH_CANDIDATE: its path); its first line describes\n"
+    "                      the round. Killed after " KB__DESCRIBE_TIMEOUT_TXT
+    " s; a failure is reported and the\n"
+    "                      round is described as without it\n"
     "  --debounce MS     quiet time after the last change before a trial "
     "(default " KB__DEBOUNCE_DEFAULT_TXT ")\n"
     "  --no-initial      no trial at start, only on changes\n"
@@ -124,6 +140,7 @@ typedef struct kb__watch_cfg {
     kb__trial_args a;
     double debounce_ms, max_trials;
     int initial;
+    const char *describe_cmd;
 } kb__watch_cfg;
 
 typedef struct kb__shown {
@@ -163,19 +180,26 @@ static void print_verdict(const kb__result *r, const kb__best_info *bi, void *ar
     fflush(stdout);
 }
 
-static void run_one(const kb__watch_cfg *cfg, kb__ctx_cache *cache, kb__watched *w)
+static void run_one(const kb__watch_cfg *cfg, kb__ctx_cache *cache, kb__watched *w, uint64_t round)
 {
     kb__trial_opts o = cfg->a.o;
     o.candidate = w->path;
     kb__result *r = calloc(1, sizeof *r);
     if (!r) return;
     kb__best_info bi;
-    char err[1024], lerr[1024];
+    char err[1024], lerr[1024], desc[sizeof r->description];
+    kb__describe_round(w->path, cfg->describe_cmd, cfg->a.desc, round, desc, sizeof desc, err,
+                       sizeof err);
+    if (err[0])
+        fprintf(stderr,
+                "kbench watch: --describe-cmd for %s %s; round %llu is described as \"%s\" "
+                "(fix the command, or drop --describe-cmd)\n",
+                w->path, err, (unsigned long long)round, desc);
     /* A build rejected before it could name its target (a truncated file)
      * is still this file's trial: the ledger line says which target. */
     kb__record rec = {.state_dir = cfg->a.state,
                       .cache = cache,
-                      .description = cfg->a.desc,
+                      .description = desc,
                       .ledger = cfg->a.ledger,
                       .target_hint = w->target,
                       .print = print_verdict,
@@ -195,7 +219,7 @@ static void run_one(const kb__watch_cfg *cfg, kb__ctx_cache *cache, kb__watched 
 static int parse(int argc, char **argv, kb__watch_cfg *cfg, int *n)
 {
     struct option opts[24];
-    kb__longopts(KB__TRIAL_OPTS " debounce no-initial max-trials", opts,
+    kb__longopts(KB__TRIAL_OPTS " debounce no-initial max-trials describe-cmd", opts,
                  sizeof opts / sizeof opts[0]);
     memset(cfg, 0, sizeof *cfg);
     kb__trial_args_init(&cfg->a);
@@ -213,6 +237,7 @@ static int parse(int argc, char **argv, kb__watch_cfg *cfg, int *n)
         case 'D': cfg->debounce_ms = kb__parse_num(optarg, "--debounce", &bad); break;
         case 'N': cfg->initial = 0; break;
         case 'M': cfg->max_trials = kb__parse_num(optarg, "--max-trials", &bad); break;
+        case 'X': cfg->describe_cmd = optarg; break;
         case 'h': fputs(WATCH_HELP, stdout); return 0;
         default: bad = 1;
         }
@@ -361,8 +386,8 @@ static void run_due(kb__watch *W, const kb__watch_cfg *cfg, uint64_t now)
         w->gone_noted = 0;
         if (!w->due_trial) continue; /* replaced, and still being written */
         w->due_trial = 0;
-        run_one(cfg, &W->cache, w);
         W->trials++;
+        run_one(cfg, &W->cache, w, W->trials);
         if (cfg->max_trials > 0 && (double)W->trials >= cfg->max_trials) break;
     }
 }

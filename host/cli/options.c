@@ -46,6 +46,7 @@ static const struct option kb__all_opts[] = {
     {"case", required_argument, 0, 'C'},
     {"seconds", required_argument, 0, 'e'},
     {"calls", required_argument, 0, 'k'},
+    {"describe-cmd", required_argument, 0, 'X'},
 };
 /* clang-format on */
 
