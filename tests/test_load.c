@@ -656,7 +656,13 @@ static void spec_init(spec_fixture *f)
                    0,
                    f->cases,
                    1e-4,
-                   fake_generate};
+                   fake_generate,
+                   NULL,
+                   NULL,
+                   0,
+                   0,
+                   0,
+                   NULL};
     f->t = t;
 }
 

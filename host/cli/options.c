@@ -1,6 +1,7 @@
 /*
  * options.c -- the shared trial options and their defaults (options.h).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,6 +15,7 @@ static const struct option kb__all_opts[] = {
     {"against", required_argument, 0, 'a'},
     {"budget", required_argument, 0, 'b'},
     {"cases", required_argument, 0, 'c'},
+    {"case", required_argument, 0, 'C'},
     {"min-gain", required_argument, 0, 'g'},
     {"worst-case", required_argument, 0, 'w'},
     {"ledger", required_argument, 0, 'l'},
@@ -70,12 +72,27 @@ void kb__trial_args_init(kb__trial_args *a)
     a->desc = "";
 }
 
+/* --case adds one case to the selection; with --cases, to those. The
+ * selection is one ";"-separated string (target.c reads it), kept in a. */
+static void add_case(kb__trial_args *a, const char *spec, int *bad)
+{
+    const size_t at = strlen(a->case_sel);
+    const int w = snprintf(a->case_sel + at, sizeof a->case_sel - at, "%s%s", at ? ";" : "", spec);
+    if (w < 0 || (size_t)w >= sizeof a->case_sel - at) {
+        fprintf(stderr, "kbench: --case: too many or too long cases (%zu bytes at most)\n",
+                sizeof a->case_sel - 1);
+        *bad = 1;
+    }
+    a->o.cases = a->case_sel;
+}
+
 int kb__trial_arg(kb__trial_args *a, int c, const char *arg, int *bad)
 {
     switch (c) {
     case 'a': a->o.against = arg; break;
     case 'b': a->o.budget = kb__parse_num(arg, "--budget", bad); break;
-    case 'c': a->o.cases = arg; break;
+    case 'c': add_case(a, arg, bad); break;
+    case 'C': add_case(a, arg, bad); break;
     case 'g': a->o.rule.min_gain = kb__parse_num(arg, "--min-gain", bad) / 100.0; break;
     case 'w': a->o.rule.worst_case = kb__parse_num(arg, "--worst-case", bad) / 100.0; break;
     case 'l': a->ledger = arg; break;

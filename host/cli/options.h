@@ -25,14 +25,15 @@
 typedef struct kb__trial_args {
     kb__trial_opts o;
     const char *ledger, *desc, *state, *server;
-    int json; /* 0 text, 1 JSON, 2 Markdown */
+    char case_sel[2048]; /* --cases and every --case, joined by ";" */
+    int json;            /* 0 text, 1 JSON, 2 Markdown */
     int quiet;
 } kb__trial_args;
 
 /* The long options every trial command takes; each command names them
  * first, then its own, for kb__longopts. */
-#define KB__TRIAL_OPTS                                                                     \
-    "against budget cases min-gain worst-case ledger description oracles seed state json " \
+#define KB__TRIAL_OPTS                                                                          \
+    "against budget cases case min-gain worst-case ledger description oracles seed state json " \
     "quiet help"
 
 /* Fills out (cap entries, the closing {0, 0, 0, 0} included) with the

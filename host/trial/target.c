@@ -18,17 +18,34 @@
 
 #define KB__PROBE_SEED_DOMAIN 0x70726f6265736564u /* "probesed" */
 
-/* Case selection: "quick" (default), "all", or a ";"-separated list. */
-static int select_cases(const kb_target *t, const char *sel, uint32_t *idx, uint32_t *n, char *err,
-                        size_t err_len)
+static const kb_case_spec *listed_case(const kb_target *t, const char *name)
+{
+    for (uint32_t i = 0; i < t->n_cases; i++)
+        if (!strcmp(t->cases[i].name, name)) return &t->cases[i];
+    return NULL;
+}
+
+/* The quick cases (or all), appended to specs[]: with no case flagged
+ * quick, the first four. */
+static void add_listed(const kb_target *t, int all, const kb_case_spec **specs, uint32_t *n)
+{
+    const uint32_t n0 = *n;
+    for (uint32_t i = 0; i < t->n_cases && *n < KB__MAX_CASES; i++)
+        if (all || (t->cases[i].flags & KB_CASE_QUICK)) specs[(*n)++] = &t->cases[i];
+    if (*n == n0)
+        for (uint32_t i = 0; i < t->n_cases && i < 4 && *n < KB__MAX_CASES; i++)
+            specs[(*n)++] = &t->cases[i];
+}
+
+/* Case selection: "quick" (default), "all", or a ";"-separated list of
+ * listed case names and shapes ("n=100000,d=128,m=16/uniform"), in that
+ * order, into specs[] (a shape's spec is kept in shapes[]). */
+static int select_cases(const kb_target *t, const char *sel, const kb_case_spec **specs,
+                        kb__shape *shapes, uint32_t *n, char *err, size_t err_len)
 {
     *n = 0;
     if (!sel || !strcmp(sel, "quick") || !strcmp(sel, "all")) {
-        const int all = sel && !strcmp(sel, "all");
-        for (uint32_t i = 0; i < t->n_cases && *n < KB__MAX_CASES; i++)
-            if (all || (t->cases[i].flags & KB_CASE_QUICK)) idx[(*n)++] = i;
-        if (*n == 0)
-            for (uint32_t i = 0; i < t->n_cases && i < 4; i++) idx[(*n)++] = i;
+        add_listed(t, sel && !strcmp(sel, "all"), specs, n);
         return 0;
     }
     char buf[2048];
@@ -36,15 +53,31 @@ static int select_cases(const kb_target *t, const char *sel, uint32_t *idx, uint
     /* Case names contain commas themselves, so the list separator is ";". */
     for (char *save = NULL, *tok = strtok_r(buf, ";", &save); tok;
          tok = strtok_r(NULL, ";", &save)) {
-        uint32_t i = 0;
-        for (; i < t->n_cases; i++)
-            if (!strcmp(t->cases[i].name, tok)) break;
-        if (i == t->n_cases) {
-            kb__errf(err, err_len, "no case '%s' in target %s; `kbench list` shows its cases", tok,
-                     t->name);
+        if (*n == KB__MAX_CASES) {
+            kb__errf(err, err_len, "more than %d cases selected; a trial takes at most %d",
+                     KB__MAX_CASES, KB__MAX_CASES);
             return KB__EUSAGE;
         }
-        if (*n < KB__MAX_CASES) idx[(*n)++] = i;
+        if (!strcmp(tok, "quick") || !strcmp(tok, "all")) { /* --cases quick --case SHAPE */
+            add_listed(t, !strcmp(tok, "all"), specs, n);
+            continue;
+        }
+        const kb_case_spec *cs = listed_case(t, tok);
+        if (!cs && kb__shape_is_spec(tok)) {
+            int rc = kb__shape_parse(t, tok, &shapes[*n], err, err_len);
+            if (rc != 0) return rc;
+            /* The same shape as a listed case is that case. */
+            cs = listed_case(t, shapes[*n].name);
+            if (!cs) cs = &shapes[*n].cs;
+        }
+        if (!cs) {
+            kb__errf(err, err_len,
+                     "no case '%s' in target %s; `kbench list` shows its cases, and a shape is "
+                     "written 'name=value,.../distribution'",
+                     tok, t->name);
+            return KB__EUSAGE;
+        }
+        specs[(*n)++] = cs;
     }
     return 0;
 }
@@ -81,13 +114,15 @@ static int ctx_build(kb__ctx *c, const char *target, const char *oracles_dir, co
     snprintf(sealed, sizeof sealed, "/proc/self/fd/%d", c->osnap.fd);
     if ((rc = kb__lib_open(sealed, c->oracle_path, 1, &c->oracle, err, err_len)) != 0) return rc;
     c->t = c->oracle.target;
-    uint32_t idx[KB__MAX_CASES], n = 0;
-    if ((rc = select_cases(c->t, sel, idx, &n, err, err_len)) != 0) return rc;
+    const kb_case_spec *specs[KB__MAX_CASES];
+    uint32_t n = 0;
+    if ((rc = select_cases(c->t, sel, specs, c->shapes, &n, err, err_len)) != 0) return rc;
     for (uint32_t i = 0; i < n; i++) {
         c->n_cases = i + 1;
-        rc = kb__case_build(c->t, c->oracle.plugin, idx[i], i, seed, probe_seed, &c->cases[i], err,
-                            err_len);
+        rc = kb__case_build_spec(c->t, c->oracle.plugin, specs[i], i, seed, probe_seed,
+                                 &c->cases[i], err, err_len);
         if (rc != 0) return rc;
+        if (specs[i] != &c->shapes[i].cs) c->cases[i].index = (uint32_t)(specs[i] - c->t->cases);
     }
     c->build_seconds = (double)(kb__now_ns() - t0) / 1e9;
     return 0;
