@@ -346,6 +346,27 @@ static void test_trial_custom(void **state)
     expect_case_line(&r, "n=20000,d=64,m=8/clustered");
 }
 
+/* A foreign function's signature was checked against the listed cases;
+ * a shape's parameter its type cannot hold is refused, not cut. */
+static void test_foreign_param_width(void **state)
+{
+    (void)state;
+    kb_run r;
+    char fn[4096];
+    snprintf(fn, sizeof fn, "%s:fx_pq_l2", kb_path("tests/fixtures/libfx_foreign.so"));
+    const char *sig =
+        "void (const f32 *codebook, const f32 *query, const u8 *codes, u64 n, u32 d, u8 m, "
+        "f32 *dist)";
+    KB_RUN(&r, "verify", "--foreign", fn, "--sig", (char *)sig, "--target", "pq-l2", "--case",
+           "n=100,d=512,m=128/uniform");
+    assert_string_equal(kb_field(&r, "status"), "correct");
+    KB_RUN(&r, "verify", "--foreign", fn, "--sig", (char *)sig, "--target", "pq-l2", "--case",
+           "n=100,d=512,m=512/uniform");
+    assert_string_equal(kb_field(&r, "status"), "rejected");
+    assert_non_null(
+        strstr(kb_field(&r, "reason"), "parameter m=512 does not fit the signature's u8"));
+}
+
 /* A 1.0 oracle loads, verifies and trials on its listed cases; a shape it
  * does not list is refused with those cases named. */
 static void test_abi_1_0_oracle(void **state)
@@ -387,6 +408,7 @@ int main(void)
         cmocka_unit_test(test_verify_refusals),
         cmocka_unit_test(test_trial_custom),
         cmocka_unit_test(test_abi_1_0_oracle),
+        cmocka_unit_test(test_foreign_param_width),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
