@@ -346,6 +346,19 @@ static void test_trial_custom(void **state)
     expect_case_line(&r, "n=20000,d=64,m=8/clustered");
 }
 
+static void test_list_shows_ranges(void **state)
+{
+    (void)state;
+    kb_run r;
+    KB_RUN(&r, "list", "--oracles", FX_ORACLES);
+    assert_int_equal(r.code, 0);
+    if (!strstr(r.out, "any shape (--case 'NAME=VALUE,.../DISTRIBUTION'): n in [1, 10000000], d "
+                       "in [1, 4096], m in [1, 4096]; distributions: uniform, clustered; at most "
+                       "32.0 MiB per input set") ||
+        !strstr(r.out, "no, listed cases only (its oracle is ABI 1.0)"))
+        fail_msg("%s", r.out);
+}
+
 /* A foreign function's signature was checked against the listed cases;
  * a shape's parameter its type cannot hold is refused, not cut. */
 static void test_foreign_param_width(void **state)
@@ -409,6 +422,7 @@ int main(void)
         cmocka_unit_test(test_trial_custom),
         cmocka_unit_test(test_abi_1_0_oracle),
         cmocka_unit_test(test_foreign_param_width),
+        cmocka_unit_test(test_list_shows_ranges),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -129,6 +129,9 @@ static void list_one(const kb__oracle_seen *o, void *arg)
     }
     for (uint32_t c = 0; c < t->n_cases; c++)
         printf("    %c %s\n", (t->cases[c].flags & KB_CASE_QUICK) ? '*' : ' ', t->cases[c].name);
+    char shapes[1024];
+    kb__shape_describe(t, shapes, sizeof shapes);
+    printf("  any shape (--case 'NAME=VALUE,.../DISTRIBUTION'): %s\n", shapes);
     /* Candidates built next to the oracles: <root>/../plugins/<target>/. */
     char pdir[PATH_MAX * 2];
     snprintf(pdir, sizeof pdir, "%s/../plugins/%s", o->root, t->name);

@@ -222,6 +222,9 @@ int kb__shape_is_spec(const char *sel);
  * from the oracle's shape() and one input set within its max_case_bytes.
  * KB__EUSAGE with one line in err saying what is wrong and what is
  * allowed (the range, the parameters, the distributions, the cap). */
+/* One line for `kbench list`: each parameter's range, the distributions
+ * and the cap; or that the oracle has listed cases only. */
+void kb__shape_describe(const kb_target *t, char *out, size_t len);
 int kb__shape_parse(const kb_target *t, const char *spec, kb__shape *out, char *err,
                     size_t err_len);
 

@@ -198,3 +198,34 @@ int kb__shape_parse(const kb_target *t, const char *spec, kb__shape *out, char *
     out->cs.name = out->name;
     return finish(t, out, err, err_len);
 }
+
+void kb__shape_describe(const kb_target *t, char *out, size_t len)
+{
+    const kb_param_range *r = kb__spec_ranges(t);
+    size_t at = 0;
+    out[0] = 0;
+    if (!r) {
+        if (t->struct_size < offsetof(kb_target, shape) + sizeof t->shape)
+            snprintf(out, len, "no, listed cases only (its oracle is ABI %u.%u)", t->abi_major,
+                     t->abi_minor);
+        else
+            snprintf(out, len, "no, listed cases only (its oracle declares no ranges)");
+        return;
+    }
+    for (uint32_t p = 0; p < t->n_params && at < len; p++) {
+        char rule[64] = "";
+        if (r[p].multiple_of > 1)
+            snprintf(rule, sizeof rule, " multiple of %lld", (long long)r[p].multiple_of);
+        int w = snprintf(out + at, len - at, "%s%s in [%lld, %lld]%s%s%s", p ? ", " : "",
+                         t->param_names[p], (long long)r[p].min, (long long)r[p].max,
+                         (r[p].flags & KB_PARAM_POW2) ? " power of two" : "", rule,
+                         (r[p].flags & KB_PARAM_DEFAULT) ? " (optional)" : "");
+        if (w < 0) return;
+        at += (size_t)w;
+    }
+    char dists[256];
+    join(t->distributions, t->n_distributions, dists, sizeof dists);
+    if (at < len)
+        snprintf(out + at, len - at, "; distributions: %s; at most %.1f MiB per input set", dists,
+                 (double)t->max_case_bytes / (1 << 20));
+}
