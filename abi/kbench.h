@@ -284,8 +284,8 @@ typedef struct kb_target {
     /* The most bytes one input set of a custom case may take: every
      * buffer's length times its element size, summed. The host holds
      * every input set of a trial in memory, with the oracle's outputs for
-     * each, so this bounds what a shape the user names can cost. Non-zero when
-     * param_ranges is set. */
+     * each, so this bounds what a shape the user names can cost.
+     * Non-zero when param_ranges is set. */
     uint64_t max_case_bytes;
     /* Fills lengths[], bytes_per_call and flops_per_call of a custom case
      * whose name ("n=100000,d=128,m=16/uniform": parameters in
@@ -295,8 +295,8 @@ typedef struct kb_target {
      * the name): shape sets it, from the distribution or the other
      * parameters, so a listed case's name asks for that very case, and the
      * host then checks it against its range. Called in the host
-     * process, before generate, with no kbench lock held; must be a pure
-     * function of the case. Returns 0, or non-zero with a one-line reason
+     * process (never in a worker), for each custom case, before generate;
+     * must be a pure function of the case. Returns 0, or non-zero with a one-line reason
      * in err when the combination is refused (e.g. "m must divide d").
      * Required when param_ranges is set. */
     int (*shape)(kb_case_spec *cs, char *err, size_t err_len);

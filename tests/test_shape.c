@@ -176,6 +176,49 @@ static void test_buffer_cap(void **state)
                                                "divide d");
 }
 
+/* A parameter left out is the oracle's to set; set outside its range, the
+ * oracle is at fault, not the user. */
+static int tq_shape_bad_default(kb_case_spec *cs, char *err, size_t err_len)
+{
+    cs->params[3] = 7; /* w: not a multiple of 8 */
+    return tq_shape(cs, err, err_len);
+}
+
+static int tq_shape_default(kb_case_spec *cs, char *err, size_t err_len)
+{
+    if (cs->params[3] == KB_PARAM_UNSET) cs->params[3] = 64;
+    return tq_shape(cs, err, err_len);
+}
+
+static void test_default_param(void **state)
+{
+    (void)state;
+    static const kb_param_range ranges[] = {
+        {1, 10000000, 1, 0, 0},
+        {1, 4096, 1, 0, 0},
+        {1, 256, 1, 0, 0},
+        {8, 512, 8, KB_PARAM_DEFAULT, 0},
+    };
+    kb_target t = tq_target();
+    t.param_ranges = ranges;
+    t.shape = tq_shape_bad_default;
+    kb__shape s;
+    char err[512];
+    assert_int_equal(parse(&t, "n=10,d=8,m=2/uniform", &s, err, sizeof err), KB__ESPEC);
+    assert_non_null(strstr(err, "tq's shape() set w=7 for case n=10,d=8,m=2/uniform, outside"));
+    /* Given, it is checked like any other; left out of the name. */
+    assert_int_equal(parse(&t, "n=10,d=8,m=2,w=7/uniform", &s, err, sizeof err), KB__EUSAGE);
+    assert_int_equal(parse(&t, "n=10,d=8,m=2,w=-9223372036854775808/uniform", &s, err, sizeof err),
+                     KB__EUSAGE);
+    t.shape = tq_shape_default;
+    assert_int_equal(parse(&t, "n=10,d=8,m=2/uniform", &s, err, sizeof err), 0);
+    assert_string_equal(s.name, "n=10,d=8,m=2/uniform");
+    assert_int_equal(s.cs.params[3], 64);
+    assert_int_equal(parse(&t, "n=10,d=8,m=2,w=16/uniform", &s, err, sizeof err), 0);
+    assert_string_equal(s.name, "n=10,d=8,m=2,w=16/uniform");
+    assert_int_equal(s.cs.params[3], 16);
+}
+
 /* An oracle built against ABI 1.0 ends before param_ranges: whatever lies
  * past its struct_size is not read, and it offers its fixed cases. */
 static void test_fixed_only(void **state)
@@ -305,9 +348,9 @@ static void test_verify_custom(void **state)
     if (r.code != 0) fail_msg("exit %d\n%s%s", r.code, r.out, r.err);
     assert_string_equal(kb_field(&r, "status"), "correct");
     assert_string_equal(kb_field(&r, "cases"), "2");
-    /* --cases quick and --case together: the quick cases and the shape. */
-    KB_RUN(&r, "verify", (char *)kb_path("plugins/posting-intersect/portable.so"), "--cases",
-           "quick", "--case", "k=3,n=5000,ratio=8,overlap_ppm=20000/sparse", "--case",
+    /* --cases (the last one) and --case together: the quick cases and the shapes. */
+    KB_RUN(&r, "verify", (char *)kb_path("plugins/posting-intersect/portable.so"), "--cases", "all",
+           "--cases", "quick", "--case", "k=3,n=5000,ratio=8,overlap_ppm=20000/sparse", "--case",
            "k=4,n=3000,ratio=4,overlap_ppm=100000/zipf");
     if (r.code != 0) fail_msg("exit %d\n%s%s", r.code, r.out, r.err);
     assert_string_equal(kb_field(&r, "status"), "correct");
@@ -333,17 +376,28 @@ static void test_verify_refusals(void **state)
     assert_non_null(strstr(r.err, "cap of 32.0 MiB per set"));
 }
 
+/* A verdict from timing: keep, discard or inconclusive; or, on a loaded
+ * machine, the CPU-outside-timed-calls rejection that honest plugins draw
+ * there too (COMMON timing flake), or an emulator's (kb_run.h). Never
+ * crash, incorrect, timeout or another rejection. */
+static void expect_timed(const kb_run *r)
+{
+    const char *st = kb_field(r, "status");
+    if (!strcmp(st, "keep") || !strcmp(st, "discard") || !strcmp(st, "inconclusive")) return;
+    if (!strcmp(st, "rejected") && strstr(kb_field(r, "reason"), "CPU outside timed calls")) return;
+    if (kb_emulated_timing_verdict(r)) return;
+    fail_msg("status %s (exit %d)\n%s%s", st, r->code, r->out, r->err);
+}
+
 static void test_trial_custom(void **state)
 {
     (void)state;
     kb_run r;
     KB_RUN(&r, "trial", (char *)kb_path("plugins/pq-l2/portable.so"), "--case",
            "n=20000,d=64,m=8/clustered", "--budget", "1");
-    const char *st = kb_field(&r, "status");
-    if (strcmp(st, "keep") && strcmp(st, "discard") && strcmp(st, "inconclusive") &&
-        !kb_emulated_timing_verdict(&r))
-        fail_msg("status %s (exit %d)\n%s%s", st, r.code, r.out, r.err);
-    expect_case_line(&r, "n=20000,d=64,m=8/clustered");
+    expect_timed(&r);
+    if (strcmp(kb_field(&r, "status"), "rejected")) /* the table comes with timing */
+        expect_case_line(&r, "n=20000,d=64,m=8/clustered");
 }
 
 static void test_list_shows_ranges(void **state)
@@ -398,10 +452,7 @@ static void test_abi_1_0_oracle(void **state)
                        "of: 'n=4096/uniform' 'n=16384/uniform'"))
         fail_msg("%s", r.err);
     KB_RUN(&r, "trial", (char *)fx, "--oracles", FX_ORACLES, "--budget", "0.5");
-    const char *st = kb_field(&r, "status");
-    if (strcmp(st, "keep") && strcmp(st, "discard") && strcmp(st, "inconclusive") &&
-        !kb_emulated_timing_verdict(&r))
-        fail_msg("status %s (exit %d)\n%s%s", st, r.code, r.out, r.err);
+    expect_timed(&r);
 }
 
 int main(void)
@@ -414,6 +465,7 @@ int main(void)
         cmocka_unit_test(test_missing_param),
         cmocka_unit_test(test_buffer_cap),
         cmocka_unit_test(test_fixed_only),
+        cmocka_unit_test(test_default_param),
         cmocka_unit_test(test_spec_checks_ranges),
         cmocka_unit_test(test_shipped_oracles_agree),
         cmocka_unit_test(test_shipped_messages),

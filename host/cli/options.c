@@ -72,14 +72,34 @@ void kb__trial_args_init(kb__trial_args *a)
     a->desc = "";
 }
 
-/* --case adds one case to the selection; with --cases, to those. The
+/* --case adds one case; with --cases (the last one given), to those. The
  * selection is one ";"-separated string (target.c reads it), kept in a. */
-static void add_case(kb__trial_args *a, const char *spec, int *bad)
+static void set_cases(kb__trial_args *a, int c, const char *arg, int *bad)
 {
-    const size_t at = strlen(a->case_sel);
-    const int w = snprintf(a->case_sel + at, sizeof a->case_sel - at, "%s%s", at ? ";" : "", spec);
-    if (w < 0 || (size_t)w >= sizeof a->case_sel - at) {
-        fprintf(stderr, "kbench: --case: too many or too long cases (%zu bytes at most)\n",
+    if (c == 'c') {
+        a->cases_flag = arg;
+    } else {
+        const size_t at = strlen(a->case_list);
+        const int w =
+            snprintf(a->case_list + at, sizeof a->case_list - at, "%s%s", at ? ";" : "", arg);
+        if (w < 0 || (size_t)w >= sizeof a->case_list - at) {
+            fprintf(stderr,
+                    "kbench: --case: the cases given are over %zu characters in all; "
+                    "give fewer\n",
+                    sizeof a->case_list - 1);
+            *bad = 1;
+            a->case_list[at] = 0;
+        }
+    }
+    if (!a->case_list[0]) {
+        a->o.cases = a->cases_flag;
+        return;
+    }
+    a->o.cases = a->case_list;
+    if (!a->cases_flag) return;
+    const int w = snprintf(a->case_sel, sizeof a->case_sel, "%s;%s", a->cases_flag, a->case_list);
+    if (w < 0 || (size_t)w >= sizeof a->case_sel) {
+        fprintf(stderr, "kbench: --cases and --case together are over %zu characters; give fewer\n",
                 sizeof a->case_sel - 1);
         *bad = 1;
     }
@@ -91,8 +111,8 @@ int kb__trial_arg(kb__trial_args *a, int c, const char *arg, int *bad)
     switch (c) {
     case 'a': a->o.against = arg; break;
     case 'b': a->o.budget = kb__parse_num(arg, "--budget", bad); break;
-    case 'c': add_case(a, arg, bad); break;
-    case 'C': add_case(a, arg, bad); break;
+    case 'c':
+    case 'C': set_cases(a, c, arg, bad); break;
     case 'g': a->o.rule.min_gain = kb__parse_num(arg, "--min-gain", bad) / 100.0; break;
     case 'w': a->o.rule.worst_case = kb__parse_num(arg, "--worst-case", bad) / 100.0; break;
     case 'l': a->ledger = arg; break;

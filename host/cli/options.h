@@ -25,8 +25,10 @@
 typedef struct kb__trial_args {
     kb__trial_opts o;
     const char *ledger, *desc, *state, *server;
-    char case_sel[2048]; /* --cases and every --case, joined by ";" */
-    int json;            /* 0 text, 1 JSON, 2 Markdown */
+    const char *cases_flag; /* the last --cases */
+    char case_list[1024];   /* every --case, joined by ";" */
+    char case_sel[1024];    /* both, what o.cases points to (kb__ctx's bound) */
+    int json;               /* 0 text, 1 JSON, 2 Markdown */
     int quiet;
 } kb__trial_args;
 

@@ -221,7 +221,8 @@ int kb__shape_is_spec(const char *sel);
  * every parameter by name within its range, a listed distribution, lengths
  * from the oracle's shape() and one input set within its max_case_bytes.
  * KB__EUSAGE with one line in err saying what is wrong and what is
- * allowed (the range, the parameters, the distributions, the cap). */
+ * allowed (the range, the parameters, the distributions, the cap);
+ * KB__ESPEC when the oracle's shape() breaks its own ranges or limits. */
 /* One line for `kbench list`: each parameter's range, the distributions
  * and the cap; or that the oracle has listed cases only. */
 void kb__shape_describe(const kb_target *t, char *out, size_t len);

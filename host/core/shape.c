@@ -86,7 +86,9 @@ static int parse_param(const kb_target *t, const char *tok, size_t len, int64_t 
     long long v = strtoll(val, &end, 10);
     if (vlen == 0 || vlen >= sizeof val || *end || errno)
         SHAPE_FAIL("%s=%.*s is not an integer", t->param_names[p], (int)vlen, eq + 1);
-    if (!in_range(&kb__spec_ranges(t)[p], v)) return range_fail(t, (uint32_t)p, v, err, err_len);
+    /* KB_PARAM_UNSET means "left out" to shape(): never a value given. */
+    if (v == KB_PARAM_UNSET || !in_range(&kb__spec_ranges(t)[p], v))
+        return range_fail(t, (uint32_t)p, v, err, err_len);
     params[p] = v;
     seen[p] = 1;
     return 0;
@@ -141,6 +143,15 @@ static uint64_t set_bytes(const kb_target *t, const kb_case_spec *cs)
     return sum;
 }
 
+/* "32.0 MiB", or "1300 bytes" under a mebibyte. */
+static void size_text(uint64_t bytes, char *out, size_t len)
+{
+    if (bytes >= (1u << 20))
+        snprintf(out, len, "%.1f MiB", (double)bytes / (1 << 20));
+    else
+        snprintf(out, len, "%llu bytes", (unsigned long long)bytes);
+}
+
 static int fixed_only(const kb_target *t, char *err, size_t err_len)
 {
     char list[768];
@@ -163,18 +174,24 @@ static int finish(const kb_target *t, kb__shape *out, char *err, size_t err_len)
         SHAPE_FAIL("%s refuses case %s: %s", t->name, out->name, why[0] ? why : "no reason given");
     }
     for (uint32_t p = 0; p < t->n_params; p++)
-        if (!in_range(&kb__spec_ranges(t)[p], out->cs.params[p]))
-            SHAPE_FAIL("%s's shape() set %s=%lld for case %s, outside its own range; the oracle "
-                       "is at fault",
-                       t->name, t->param_names[p], (long long)out->cs.params[p], out->name);
+        if (!in_range(&kb__spec_ranges(t)[p], out->cs.params[p])) {
+            kb__errf(err, err_len,
+                     "%s's shape() set %s=%lld for case %s, outside its own range; the oracle is "
+                     "at fault",
+                     t->name, t->param_names[p], (long long)out->cs.params[p], out->name);
+            return KB__ESPEC;
+        }
     const uint64_t bytes = set_bytes(t, &out->cs), cap = t->max_case_bytes;
-    if (bytes > cap)
-        SHAPE_FAIL("case %s needs %.1f MiB per input set, over %s's cap of %.1f MiB per set (the "
-                   "host holds every set of a trial in memory); choose a smaller shape",
-                   out->name, (double)bytes / (1 << 20), t->name, (double)cap / (1 << 20));
-    char msg[512];
-    if (kb__spec_case_check(t, &out->cs, t->name, msg, sizeof msg) != 0) SHAPE_FAIL("%s", msg);
-    return 0;
+    if (bytes > cap) {
+        char need[32], most[32];
+        size_text(bytes, need, sizeof need);
+        size_text(cap, most, sizeof most);
+        SHAPE_FAIL("case %s needs %s per input set, over %s's cap of %s per set (the host holds "
+                   "every set of a trial in memory); choose a smaller shape",
+                   out->name, need, t->name, most);
+    }
+    /* The oracle's own lengths, checked as a listed case's are. */
+    return kb__spec_case_check(t, &out->cs, t->name, err, err_len);
 }
 
 int kb__shape_parse(const kb_target *t, const char *spec, kb__shape *out, char *err, size_t err_len)

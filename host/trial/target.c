@@ -148,6 +148,12 @@ int kb__ctx_get(kb__ctx_cache *cc, const char *target, const char *oracles_dir, 
         seed ? kb__hash(&seed, sizeof seed, KB__PROBE_SEED_DOMAIN) : cc->probe_seed;
     if (!seed) seed = cc->seed;
     const char *sel = cases ? cases : "quick", *od = oracles_dir ? oracles_dir : "";
+    /* The selection keys the cache: one cut short could match another's. */
+    if (strlen(sel) >= sizeof cc->ctx[0]->cases_sel) {
+        kb__errf(err, err_len, "the case selection is over %zu characters; select fewer cases",
+                 sizeof cc->ctx[0]->cases_sel - 1);
+        return KB__EUSAGE;
+    }
     for (uint32_t i = 0; i < cc->n; i++) {
         kb__ctx *c = cc->ctx[i];
         if (strcmp(c->target, target) || strcmp(c->cases_sel, sel) || strcmp(c->oracles_dir, od) ||
