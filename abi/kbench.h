@@ -281,11 +281,11 @@ typedef struct kb_target {
     const char *const *distributions;
     uint32_t n_distributions;
     uint32_t reserved2;
-    /* The most bytes one input set of a custom case may take: every
-     * buffer's length times its element size, summed. The host holds
-     * every input set of a trial in memory, with the oracle's outputs for
-     * each, so this bounds what a shape the user names can cost.
-     * Non-zero when param_ranges is set. */
+    /* The most bytes one input set of the custom cases of one trial may
+     * take together: every buffer's length times its element size, summed
+     * over buffers and cases. The host holds every input set of a trial in
+     * memory, with the oracle's outputs for each, so this bounds what the
+     * shapes a user names can cost. Non-zero when param_ranges is set. */
     uint64_t max_case_bytes;
     /* Fills lengths[], bytes_per_call and flops_per_call of a custom case
      * whose name ("n=100000,d=128,m=16/uniform": parameters in

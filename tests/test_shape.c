@@ -374,6 +374,13 @@ static void test_verify_refusals(void **state)
     KB_RUN(&r, "verify", (char *)pq, "--case", "n=10000000,d=4096,m=16/uniform");
     assert_int_equal(r.code, 64);
     assert_non_null(strstr(r.err, "cap of 32.0 MiB per set"));
+    /* 28.7 MiB each: one fits, two together do not. */
+    KB_RUN(&r, "verify", (char *)pq, "--case", "n=1500000,d=128,m=16/uniform", "--case",
+           "n=1500000,d=128,m=16/clustered");
+    assert_int_equal(r.code, 64);
+    if (!strstr(r.err, "the shapes asked for need 57.5 MiB per input set together, over pq-l2's "
+                       "cap of 32.0 MiB per set"))
+        fail_msg("%s", r.err);
 }
 
 /* A verdict from timing: keep, discard or inconclusive; or, on a loaded

@@ -223,6 +223,9 @@ int kb__shape_is_spec(const char *sel);
  * KB__EUSAGE with one line in err saying what is wrong and what is
  * allowed (the range, the parameters, the distributions, the cap);
  * KB__ESPEC when the oracle's shape() breaks its own ranges or limits. */
+/* Bytes of one input set of a case: every buffer, outputs included
+ * (UINT64_MAX when that overflows). */
+uint64_t kb__shape_bytes(const kb_target *t, const kb_case_spec *cs);
 /* One line for `kbench list`: each parameter's range, the distributions
  * and the cap; or that the oracle has listed cases only. */
 void kb__shape_describe(const kb_target *t, char *out, size_t len);

@@ -131,8 +131,7 @@ static void canonical_name(const kb_target *t, const int64_t *params, const char
     if (at < len) snprintf(out + at, len - at, "/%s", dist);
 }
 
-/* Bytes of one input set of the case: every buffer, outputs included. */
-static uint64_t set_bytes(const kb_target *t, const kb_case_spec *cs)
+uint64_t kb__shape_bytes(const kb_target *t, const kb_case_spec *cs)
 {
     uint64_t sum = 0;
     for (uint32_t b = 0; b < t->n_buffers; b++) {
@@ -181,7 +180,7 @@ static int finish(const kb_target *t, kb__shape *out, char *err, size_t err_len)
                      t->name, t->param_names[p], (long long)out->cs.params[p], out->name);
             return KB__ESPEC;
         }
-    const uint64_t bytes = set_bytes(t, &out->cs), cap = t->max_case_bytes;
+    const uint64_t bytes = kb__shape_bytes(t, &out->cs), cap = t->max_case_bytes;
     if (bytes > cap) {
         char need[32], most[32];
         size_text(bytes, need, sizeof need);

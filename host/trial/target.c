@@ -37,6 +37,24 @@ static void add_listed(const kb_target *t, int all, const kb_case_spec **specs, 
             specs[(*n)++] = &t->cases[i];
 }
 
+/* The cap on one input set holds for the shapes of a selection together,
+ * so many of them cannot add up to what one could not take. */
+static int within_cap(const kb_target *t, const kb_case_spec *cs, uint64_t *shaped, char *err,
+                      size_t err_len)
+{
+    const uint64_t b = kb__shape_bytes(t, cs);
+    if (b > t->max_case_bytes - *shaped) {
+        kb__errf(err, err_len,
+                 "the shapes asked for need %.1f MiB per input set together, over %s's cap of "
+                 "%.1f MiB per set; ask for fewer or smaller shapes",
+                 ((double)*shaped + (double)b) / (1 << 20), t->name,
+                 (double)t->max_case_bytes / (1 << 20));
+        return KB__EUSAGE;
+    }
+    *shaped += b;
+    return 0;
+}
+
 /* Case selection: "quick" (default), "all", or a ";"-separated list of
  * listed case names and shapes ("n=100000,d=128,m=16/uniform"), in that
  * order, into specs[] (a shape's spec is kept in shapes[]). */
@@ -44,6 +62,7 @@ static int select_cases(const kb_target *t, const char *sel, const kb_case_spec 
                         kb__shape *shapes, uint32_t *n, char *err, size_t err_len)
 {
     *n = 0;
+    uint64_t shaped = 0; /* one input set of every shape so far */
     if (!sel || !strcmp(sel, "quick") || !strcmp(sel, "all")) {
         add_listed(t, sel && !strcmp(sel, "all"), specs, n);
         return 0;
@@ -68,6 +87,7 @@ static int select_cases(const kb_target *t, const char *sel, const kb_case_spec 
             if (rc != 0) return rc;
             /* The same shape as a listed case is that case. */
             cs = listed_case(t, shapes[*n].name);
+            if (!cs && (rc = within_cap(t, &shapes[*n].cs, &shaped, err, err_len)) != 0) return rc;
             if (!cs) cs = &shapes[*n].cs;
         }
         if (!cs) {
