@@ -1,5 +1,5 @@
 /*
- * kbench.h -- the kbench plugin ABI, version 1.
+ * kbench.h -- the kbench plugin ABI, version 1.1.
  *
  * This is the only header a kbench plugin needs. It stands alone: C99 or C++,
  * fixed-width types only, no other kbench header.
@@ -31,7 +31,7 @@ extern "C" {
 
 #define KB_ABI_MAGIC 0x4c50424bu /* "KBPL" read as little-endian bytes */
 #define KB_ABI_MAJOR 1
-#define KB_ABI_MINOR 0
+#define KB_ABI_MINOR 1
 
 #if defined(_WIN32)
 #define KB_EXPORT __declspec(dllexport)
@@ -209,6 +209,27 @@ typedef struct kb_case_spec {
     double flops_per_call;            /* floating-point operations per call (0 if none) */
 } kb_case_spec;
 
+/* Flags of a parameter range. */
+#define KB_PARAM_POW2    1u /* the value must also be a power of two */
+#define KB_PARAM_DEFAULT 2u /* may be left out of a shape: see kb_target.shape */
+
+/* The value of a parameter a shape left out (KB_PARAM_DEFAULT), as
+ * kb_target.shape receives it. */
+#define KB_PARAM_UNSET INT64_MIN
+
+/* The values one parameter may take in a case the user asks for by shape
+ * (`--case 'n=100000,d=128,m=16/uniform'`, ABI 1.1): min <= v <= max,
+ * v a multiple of multiple_of (0 or 1: any), and a power of two with
+ * KB_PARAM_POW2. Rules that tie parameters together (m divides d) belong in
+ * kb_target.shape. */
+typedef struct kb_param_range {
+    int64_t min;
+    int64_t max;
+    int64_t multiple_of;
+    uint32_t flags; /* KB_PARAM_* */
+    uint32_t reserved;
+} kb_param_range;
+
 /* Flags of a target. */
 #define KB_TARGET_MULTITHREADED 1u /* plugins may start threads */
 #define KB_TARGET_FPENV_FREE    2u /* plugins may change FP control state */
@@ -247,6 +268,38 @@ typedef struct kb_target {
      * Returns 0, or non-zero with a reason in err. */
     int (*generate)(const kb_case_spec *cs, uint64_t seed, uint32_t set, kb_buffer *bufs,
                     uint32_t n_bufs, char *err, size_t err_len);
+
+    /* ---- ABI 1.1: cases of any shape. The host reads these members only
+     * when struct_size covers them; an oracle built against 1.0, or one
+     * that leaves param_ranges NULL, offers its fixed cases only. ---- */
+
+    /* n_params ranges in the order of param_names, or NULL: fixed cases
+     * only. Read-only, valid while the oracle is loaded. */
+    const kb_param_range *param_ranges;
+    /* n_distributions names (1-31 of [a-z0-9_-]) the generator knows, e.g.
+     * "uniform", "clustered": the part of a case name after its '/'. */
+    const char *const *distributions;
+    uint32_t n_distributions;
+    uint32_t reserved2;
+    /* The most bytes one input set of the custom cases of one trial may
+     * take together: every buffer's length times its element size, summed
+     * over buffers and cases. The host holds every input set of a trial in
+     * memory, with the oracle's outputs for each, so this bounds what the
+     * shapes a user names can cost. Non-zero when param_ranges is set. */
+    uint64_t max_case_bytes;
+    /* Fills lengths[], bytes_per_call and flops_per_call of a custom case
+     * whose name ("n=100000,d=128,m=16/uniform": parameters in
+     * param_names order, then '/' and a listed distribution) and params
+     * the host has set, every param within its range. A KB_PARAM_DEFAULT
+     * parameter the user left out is KB_PARAM_UNSET here (and absent from
+     * the name): shape sets it, from the distribution or the other
+     * parameters, so a listed case's name asks for that very case, and the
+     * host then checks it against its range. Called in the host
+     * process (never in a worker), for each custom case, before generate;
+     * must be a pure function of the case. Returns 0, or non-zero with a one-line reason
+     * in err when the combination is refused (e.g. "m must divide d").
+     * Required when param_ranges is set. */
+    int (*shape)(kb_case_spec *cs, char *err, size_t err_len);
 } kb_target;
 
 typedef const kb_plugin *(*kb_plugin_entry_fn)(void);
@@ -264,7 +317,9 @@ KB_STATIC_ASSERT(sizeof(kb_buffer_spec) == 24, "kb_buffer_spec layout");
 KB_STATIC_ASSERT(sizeof(kb_case_spec) == 16 + 8 * KB_MAX_PARAMS + 8 * KB_MAX_BUFFERS + 16,
                  "kb_case_spec layout");
 KB_STATIC_ASSERT(offsetof(kb_target, n_params) == 40, "kb_target layout");
-KB_STATIC_ASSERT(sizeof(kb_target) == 96, "kb_target layout");
+KB_STATIC_ASSERT(offsetof(kb_target, param_ranges) == 96, "kb_target layout (1.0 ends here)");
+KB_STATIC_ASSERT(sizeof(kb_param_range) == 32, "kb_param_range layout");
+KB_STATIC_ASSERT(sizeof(kb_target) == 136, "kb_target layout");
 
 #ifdef __cplusplus
 }

@@ -547,7 +547,7 @@ static void test_desc_read_members(void **state)
     p.struct_size = 0;
     expect_desc(&p, KB__EABI, "bad magic 0x00000000");
     p = good_plugin();
-    p.abi_major = 2;
+    p.abi_major = 2, p.abi_minor = 0;
     p.target = NULL;
     expect_desc(&p, KB__EABI, "built for kbench ABI 2.0, this host speaks 1.x");
     expect_desc(NULL, KB__EABI, "returned NULL");
@@ -579,7 +579,7 @@ static void test_desc_read_stays_in_bounds(void **state)
      * one whose struct_size says so. */
     kb_plugin *p = (kb_plugin *)(m + page - 16);
     memcpy(p, &full, 16);
-    p->abi_major = 2;
+    p->abi_major = 2, p->abi_minor = 0;
     expect_desc(p, KB__EABI, "built for kbench ABI 2.0");
     p->abi_major = KB_ABI_MAJOR;
     p->magic = 0x12345678;
@@ -656,7 +656,13 @@ static void spec_init(spec_fixture *f)
                    0,
                    f->cases,
                    1e-4,
-                   fake_generate};
+                   fake_generate,
+                   NULL,
+                   NULL,
+                   0,
+                   0,
+                   0,
+                   NULL};
     f->t = t;
 }
 
@@ -731,7 +737,7 @@ static void test_spec_crafted(void **state)
         case 16: t->generate = NULL; break;
         case 17: t->n_params = 9; break;
         case 18: t->magic = 1; break;
-        case 19: t->abi_major = 2; break;
+        case 19: t->abi_major = 2, t->abi_minor = 0; break;
         case 20: t->struct_size = 64; break;
         case 21: memset(long_name, 'c', 96), f.cases[0].name = long_name; break;
         case 22: f.cases[0].name = "tab\there"; break;

@@ -169,6 +169,9 @@ static void list_one(const kb__oracle_seen *o, void *arg)
     printf("  cases:\n");
     for (uint32_t c = 0; c < t->n_cases; c++)
         printf("    %c %s\n", (t->cases[c].flags & KB_CASE_QUICK) ? '*' : ' ', t->cases[c].name);
+    char shapes[1024];
+    kb__shape_describe(t, shapes, sizeof shapes);
+    printf("  any shape (--case 'NAME=VALUE,.../DISTRIBUTION'): %s\n", shapes);
     list_candidates(o->root, t->name);
     printf("\n");
 }

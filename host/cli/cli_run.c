@@ -89,14 +89,16 @@ static int parse(int argc, char **argv, kb__run_args *a, int *done)
     memset(a, 0, sizeof *a);
     int bad = 0, secs_given = 0, calls_given = 0;
     optind = 1;
-    for (int c; (c = getopt_long(argc, argv, "h", opts, NULL)) != -1;) {
+    const kb__cmdline cl = {"run", RUN_HELP, "h", opts};
+    for (int c; (c = kb__getopt(argc, argv, &cl)) != -1;) {
         switch (c) {
+        case '?': return KB__EXIT_USAGE;
         case 'C': a->case_name = optarg; break;
         case 'e': a->seconds = kb__parse_num(optarg, "--seconds", &bad), secs_given = 1; break;
         case 'k':
             a->calls = (uint64_t)kb__parse_num(optarg, "--calls", &bad), calls_given = 1;
             break;
-        case 's': a->seed = strtoull(optarg, NULL, 0); break;
+        case 's': a->seed = kb__parse_seed(optarg, &bad); break;
         case 'o': a->oracles = optarg; break;
         case 'h': fputs(RUN_HELP, stdout); return *done = 1, 0;
         default: bad = 1;
@@ -110,8 +112,7 @@ static int parse(int argc, char **argv, kb__run_args *a, int *done)
     }
     if (bad || optind != argc - 1) {
         if (!bad) fprintf(stderr, "kbench run: expected exactly one candidate .so\n");
-        fputs(RUN_HELP, stderr);
-        return KB__EXIT_USAGE;
+        return kb__usage("run", RUN_HELP);
     }
     if (!secs_given && !a->calls) a->seconds = KB__RUN_SECONDS_DEFAULT;
     a->cand = argv[optind];

@@ -33,6 +33,9 @@ static const char TRIAL_HELP[] =
     "  --budget SECONDS          timing budget (default " KB__BUDGET_DEFAULT_TXT
     "); the trial may stop earlier\n"
     "  --cases quick|all|NAMES   cases to run (default quick; NAMES separated by ';')\n"
+    "  --case 'n=...,d=...,m=.../DIST'  one case of any shape the target allows, its\n"
+    "                            parameters by name, then its distribution; repeatable;\n"
+    "                            alone it replaces the quick cases, with --cases adds to them\n"
     "  --min-gain PERCENT        keep needs the geomean CI below 1 - this "
     "(default " KB__MIN_GAIN_DEFAULT_TXT ")\n"
     "  --worst-case PERCENT      keep needs every case within 1 + this "
@@ -76,7 +79,8 @@ static const char TRIAL_HELP[] =
     "  usage error  64\n";
 
 static const char VERIFY_HELP[] =
-    "usage: kbench verify <candidate.so> [--cases quick|all|NAMES] [--oracles DIR] [--json]\n"
+    "usage: kbench verify <candidate.so> [--cases quick|all|NAMES] [--case SHAPE]...\n"
+    "                     [--oracles DIR] [--json]\n"
     "       kbench verify --foreign LIB.so:SYMBOL --sig SIGNATURE --target TARGET [...]\n"
     "\n"
     "Correctness only: runs every selected case on every input set in a sandboxed worker\n"

@@ -18,6 +18,7 @@ static const struct option kb__all_opts[] = {
     {"against", required_argument, 0, 'a'},
     {"budget", required_argument, 0, 'b'},
     {"cases", required_argument, 0, 'c'},
+    {"case", required_argument, 0, 'C'},
     {"min-gain", required_argument, 0, 'g'},
     {"worst-case", required_argument, 0, 'w'},
     {"ledger", required_argument, 0, 'l'},
@@ -43,7 +44,6 @@ static const struct option kb__all_opts[] = {
     {"socket", required_argument, 0, 'U'},
     {"allow-client-seed", no_argument, 0, 'A'},
     {"allow-client-oracles", no_argument, 0, 'O'},
-    {"case", required_argument, 0, 'C'},
     {"seconds", required_argument, 0, 'e'},
     {"calls", required_argument, 0, 'k'},
     {"describe-cmd", required_argument, 0, 'X'},
@@ -185,8 +185,7 @@ static const char *against_arg(const char *arg, int *bad)
     return arg;
 }
 
-/* --seed N: a non-negative integer (decimal, or 0x hex), all of it. */
-static uint64_t seed_arg(const char *arg, int *bad)
+uint64_t kb__parse_seed(const char *arg, int *bad)
 {
     char *end;
     errno = 0;
@@ -213,18 +212,53 @@ void kb__trial_args_init(kb__trial_args *a)
     a->desc = "";
 }
 
+/* --case adds one case; with --cases (the last one given), to those. The
+ * selection is one ";"-separated string (target.c reads it), kept in a. */
+static void set_cases(kb__trial_args *a, int c, const char *arg, int *bad)
+{
+    if (c == 'c') {
+        a->cases_flag = arg;
+    } else {
+        const size_t at = strlen(a->case_list);
+        const int w =
+            snprintf(a->case_list + at, sizeof a->case_list - at, "%s%s", at ? ";" : "", arg);
+        if (w < 0 || (size_t)w >= sizeof a->case_list - at) {
+            fprintf(stderr,
+                    "kbench: --case: the cases given are over %zu characters in all; "
+                    "give fewer\n",
+                    sizeof a->case_list - 1);
+            *bad = 1;
+            a->case_list[at] = 0;
+        }
+    }
+    if (!a->case_list[0]) {
+        a->o.cases = a->cases_flag;
+        return;
+    }
+    a->o.cases = a->case_list;
+    if (!a->cases_flag) return;
+    const int w = snprintf(a->case_sel, sizeof a->case_sel, "%s;%s", a->cases_flag, a->case_list);
+    if (w < 0 || (size_t)w >= sizeof a->case_sel) {
+        fprintf(stderr, "kbench: --cases and --case together are over %zu characters; give fewer\n",
+                sizeof a->case_sel - 1);
+        *bad = 1;
+    }
+    a->o.cases = a->case_sel;
+}
+
 int kb__trial_arg(kb__trial_args *a, int c, const char *arg, int *bad)
 {
     switch (c) {
     case 'a': a->o.against = against_arg(arg, bad); break;
     case 'b': a->o.budget = kb__parse_num(arg, "--budget", bad); break;
-    case 'c': a->o.cases = arg; break;
+    case 'c':
+    case 'C': set_cases(a, c, arg, bad); break;
     case 'g': a->o.rule.min_gain = kb__parse_num(arg, "--min-gain", bad) / 100.0; break;
     case 'w': a->o.rule.worst_case = kb__parse_num(arg, "--worst-case", bad) / 100.0; break;
     case 'l': a->ledger = arg; break;
     case 'd': a->desc = arg; break;
     case 'o': a->o.oracles_dir = arg; break;
-    case 's': a->o.seed = seed_arg(arg, bad); break;
+    case 's': a->o.seed = kb__parse_seed(arg, bad); break;
     case 'T': a->state = arg; break;
     case 'j': a->json = 1; break;
     case 'q': a->quiet = 1; break;

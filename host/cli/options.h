@@ -25,14 +25,17 @@
 typedef struct kb__trial_args {
     kb__trial_opts o;
     const char *ledger, *desc, *state, *server;
-    int json; /* 0 text, 1 JSON, 2 Markdown */
+    const char *cases_flag; /* the last --cases */
+    char case_list[1024];   /* every --case, joined by ";" */
+    char case_sel[1024];    /* both, what o.cases points to (kb__ctx's bound) */
+    int json;               /* 0 text, 1 JSON, 2 Markdown */
     int quiet;
 } kb__trial_args;
 
 /* The long options every trial command takes; each command names them
  * first, then its own, for kb__longopts. */
-#define KB__TRIAL_OPTS                                                                     \
-    "against budget cases min-gain worst-case ledger description oracles seed state json " \
+#define KB__TRIAL_OPTS                                                                          \
+    "against budget cases case min-gain worst-case ledger description oracles seed state json " \
     "quiet help"
 
 /* Fills out (cap entries, the closing {0, 0, 0, 0} included) with the
@@ -66,6 +69,9 @@ int kb__getopt(int argc, char **argv, const kb__cmdline *cl);
  * whole help is, on stderr, after a usage error said on the line before.
  * Returns KB__EXIT_USAGE. */
 int kb__usage(const char *cmd, const char *help);
+/* --seed N: a non-negative integer (decimal, or 0x hex), all of it; a bad
+ * one says so on stderr and sets *bad. */
+uint64_t kb__parse_seed(const char *arg, int *bad);
 
 /* Trial options at their defaults (no candidate, the oracle as baseline). */
 void kb__trial_opts_init(kb__trial_opts *o);

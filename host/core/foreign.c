@@ -592,12 +592,24 @@ static int f_prepare(const kb_host *host, const kb_case *cs, const kb_buffer *st
                  n_statics, cs->n_params, F.plan.n_statics);
         return KB_ERR_INTERNAL;
     }
-    for (uint32_t i = 0; i < F.plan.n_args; i++)
-        if (F.plan.args[i].kind == KB__FA_PARAM && F.plan.args[i].index >= cs->n_params) {
-            snprintf(err, err_len, "foreign: param %u bound but the case has %u",
-                     F.plan.args[i].index, cs->n_params);
+    for (uint32_t i = 0; i < F.plan.n_args; i++) {
+        const kb__farg *a = &F.plan.args[i];
+        if (a->kind == KB__FA_PARAM && a->index >= cs->n_params) {
+            snprintf(err, err_len, "foreign: param %u bound but the case has %u", a->index,
+                     cs->n_params);
             return KB_ERR_INTERNAL;
         }
+        /* Binding checked the listed cases; a case named by shape
+         * (--case) may hold a value the declared type would cut. */
+        if (a->kind == KB__FA_PARAM && !fits(a->type, cs->params[a->index])) {
+            snprintf(
+                err, err_len,
+                "foreign: parameter %s=%lld does not fit the signature's %s; widen it in --sig",
+                cs->param_names[a->index], (long long)cs->params[a->index],
+                kb__dtype_name(a->type));
+            return KB_ERR_UNSUPPORTED;
+        }
+    }
     kb__fstate *st = calloc(1, sizeof *st);
     if (!st) {
         snprintf(err, err_len, "foreign: out of memory");

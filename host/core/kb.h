@@ -213,6 +213,40 @@ void kb__lib_close(kb__lib *lib);
 int kb__spec_check(const kb_target *t, const char *path, char *err, size_t err_len);
 size_t kb__dtype_size(uint32_t dtype);
 const char *kb__dtype_name(uint32_t dtype);
+/* One case's lengths and per-call figures against t's buffers (the check
+ * kb__spec_check runs on every listed case, and shape.c on a custom one). */
+int kb__spec_case_check(const kb_target *t, const kb_case_spec *c, const char *path, char *err,
+                        size_t err_len);
+/* The ABI 1.1 members, or NULL when the oracle's struct_size stops short
+ * of them or it declares no ranges: then it has fixed cases only. */
+const kb_param_range *kb__spec_ranges(const kb_target *t);
+
+/* ---- cases of any shape (shape.c) ------------------------------------ */
+/* A case named by its shape, "n=100000,d=128,m=16/uniform": its spec and
+ * the storage of its name, which is canonical (parameters in the target's
+ * order), so one shape always has one name in the output and the ledger. */
+typedef struct kb__shape {
+    kb_case_spec cs;
+    char name[KB__CASE_NAME_LEN];
+} kb__shape;
+
+/* Whether a case selector names a shape ("name=value,.../distribution")
+ * rather than a listed case or "quick"/"all". */
+int kb__shape_is_spec(const char *sel);
+/* Parses `spec` against target t (checked by kb__spec_check) into *out:
+ * every parameter by name within its range, a listed distribution, lengths
+ * from the oracle's shape() and one input set within its max_case_bytes.
+ * KB__EUSAGE with one line in err saying what is wrong and what is
+ * allowed (the range, the parameters, the distributions, the cap);
+ * KB__ESPEC when the oracle's shape() breaks its own ranges or limits. */
+/* Bytes of one input set of a case: every buffer, outputs included
+ * (UINT64_MAX when that overflows). */
+uint64_t kb__shape_bytes(const kb_target *t, const kb_case_spec *cs);
+/* One line for `kbench list`: each parameter's range, the distributions
+ * and the cap; or that the oracle has listed cases only. */
+void kb__shape_describe(const kb_target *t, char *out, size_t len);
+int kb__shape_parse(const kb_target *t, const char *spec, kb__shape *out, char *err,
+                    size_t err_len);
 
 /* ---- statistics (stats.c) ------------------------------------------- */
 typedef struct kb__ci {

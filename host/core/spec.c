@@ -10,8 +10,10 @@
 
 #include "kb.h"
 
-/* The v1.0 kb_target ends with generate. */
+/* The v1.0 kb_target ends with generate, the v1.1 one with shape. */
 #define KB__TARGET_V1_0_SIZE (offsetof(kb_target, generate) + sizeof(void (*)(void)))
+#define KB__TARGET_V1_1_SIZE (offsetof(kb_target, shape) + sizeof(void (*)(void)))
+#define KB__MAX_DISTS        16
 /* One buffer may not exceed 1 TiB; keeps length * dtype size far from
  * overflow in every later sum. */
 #define KB__MAX_BUFFER_BYTES (UINT64_C(1) << 40)
@@ -186,6 +188,30 @@ static int check_buffers(const kb_target *t, const char *path, char *err, size_t
     return 0;
 }
 
+int kb__spec_case_check(const kb_target *t, const kb_case_spec *c, const char *path, char *err,
+                        size_t err_len)
+{
+    if (c->flags & ~KB_CASE_QUICK)
+        SPEC_FAIL(KB__ESPEC, "%s: case '%s': unknown flags 0x%x", path, c->name, c->flags);
+    for (uint32_t b = 0; b < t->n_buffers; b++) {
+        const kb_buffer_spec *s = &t->buffers[b];
+        uint64_t len = c->lengths[b];
+        if (len == 0)
+            SPEC_FAIL(KB__ESPEC, "%s: case '%s': buffer '%s' has length 0", path, c->name, s->name);
+        if (len > KB__MAX_BUFFER_BYTES / kb__dtype_size(s->dtype))
+            SPEC_FAIL(KB__ESPEC,
+                      "%s: case '%s': buffer '%s' has %llu elements of %zu bytes, over the "
+                      "2^40-byte limit",
+                      path, c->name, s->name, (unsigned long long)len, kb__dtype_size(s->dtype));
+    }
+    if (!isfinite(c->bytes_per_call) || c->bytes_per_call < 0 || !isfinite(c->flops_per_call) ||
+        c->flops_per_call < 0)
+        SPEC_FAIL(KB__ESPEC,
+                  "%s: case '%s': bytes_per_call and flops_per_call must be finite and >= 0", path,
+                  c->name);
+    return 0;
+}
+
 static int check_cases(const kb_target *t, const char *path, char *err, size_t err_len)
 {
     if (t->n_cases < 1 || t->n_cases > KB__SPEC_MAX_CASES || !t->cases)
@@ -200,26 +226,53 @@ static int check_cases(const kb_target *t, const char *path, char *err, size_t e
             if (strcmp(c->name, t->cases[j].name) == 0)
                 SPEC_FAIL(KB__ESPEC, "%s: case %u: name '%s' is already case %u's", path, i,
                           c->name, j);
-        if (c->flags & ~KB_CASE_QUICK)
-            SPEC_FAIL(KB__ESPEC, "%s: case '%s': unknown flags 0x%x", path, c->name, c->flags);
-        for (uint32_t b = 0; b < t->n_buffers; b++) {
-            const kb_buffer_spec *s = &t->buffers[b];
-            uint64_t len = c->lengths[b];
-            if (len == 0)
-                SPEC_FAIL(KB__ESPEC, "%s: case '%s': buffer '%s' has length 0", path, c->name,
-                          s->name);
-            if (len > KB__MAX_BUFFER_BYTES / kb__dtype_size(s->dtype))
-                SPEC_FAIL(KB__ESPEC,
-                          "%s: case '%s': buffer '%s' has %llu elements of %zu bytes, over the "
-                          "2^40-byte limit",
-                          path, c->name, s->name, (unsigned long long)len,
-                          kb__dtype_size(s->dtype));
-        }
-        if (!isfinite(c->bytes_per_call) || c->bytes_per_call < 0 || !isfinite(c->flops_per_call) ||
-            c->flops_per_call < 0)
-            SPEC_FAIL(KB__ESPEC,
-                      "%s: case '%s': bytes_per_call and flops_per_call must be finite and >= 0",
-                      path, c->name);
+        int rc = kb__spec_case_check(t, c, path, err, err_len);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+const kb_param_range *kb__spec_ranges(const kb_target *t)
+{
+    return t->struct_size >= KB__TARGET_V1_1_SIZE ? t->param_ranges : NULL;
+}
+
+static int check_range(const kb_target *t, uint32_t p, const char *path, char *err, size_t err_len)
+{
+    const kb_param_range *r = &t->param_ranges[p];
+    if (r->min > r->max || r->multiple_of < 0 || (r->flags & ~(KB_PARAM_POW2 | KB_PARAM_DEFAULT)))
+        SPEC_FAIL(KB__ESPEC,
+                  "%s: range of parameter %s: need min <= max, multiple_of >= 0 and known flags "
+                  "(got [%lld, %lld], multiple of %lld, flags 0x%x)",
+                  path, t->param_names[p], (long long)r->min, (long long)r->max,
+                  (long long)r->multiple_of, r->flags);
+    return 0;
+}
+
+/* The ABI 1.1 members, when present and set: what `--case` trusts. */
+static int check_shapes(const kb_target *t, const char *path, char *err, size_t err_len)
+{
+    if (!kb__spec_ranges(t)) return 0;
+    for (uint32_t p = 0; p < t->n_params; p++) {
+        int rc = check_range(t, p, path, err, err_len);
+        if (rc) return rc;
+    }
+    if (!t->shape)
+        SPEC_FAIL(KB__ESPEC, "%s: param_ranges is set but shape is NULL; set both or neither",
+                  path);
+    if (t->max_case_bytes == 0)
+        SPEC_FAIL(KB__ESPEC, "%s: param_ranges is set but max_case_bytes is 0", path);
+    if (t->n_distributions < 1 || t->n_distributions > KB__MAX_DISTS || !t->distributions)
+        SPEC_FAIL(KB__ESPEC, "%s: n_distributions %u must be 1..%d with distributions set", path,
+                  t->n_distributions, KB__MAX_DISTS);
+    for (uint32_t d = 0; d < t->n_distributions; d++) {
+        if (!is_name(t->distributions[d], KB__NAME_MAX, "_-", 0))
+            SPEC_FAIL(KB__ESPEC, "%s: distribution %u: name \"%s\" must be 1-%d of [a-z0-9_-]",
+                      path, d, shown(t->distributions[d]), KB__NAME_MAX - 1);
+        for (uint32_t e = 0; e < d; e++)
+            if (strcmp(t->distributions[d], t->distributions[e]) == 0)
+                SPEC_FAIL(KB__ESPEC, "%s: distribution \"%s\" is listed twice", path,
+                          t->distributions[d]);
     }
     return 0;
 }
@@ -230,5 +283,6 @@ int kb__spec_check(const kb_target *t, const char *path, char *err, size_t err_l
     if (!rc) rc = check_params(t, path, err, err_len);
     if (!rc) rc = check_buffers(t, path, err, err_len);
     if (!rc) rc = check_cases(t, path, err, err_len);
+    if (!rc) rc = check_shapes(t, path, err, err_len);
     return rc;
 }

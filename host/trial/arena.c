@@ -356,10 +356,20 @@ static int oracle_outputs(const kb_plugin *oracle, kb__case_data *cd, char *err,
 int kb__case_build(const kb_target *t, const kb_plugin *oracle, uint32_t case_index, uint32_t slot,
                    uint64_t seed, uint64_t probe_seed, kb__case_data *cd, char *err, size_t err_len)
 {
+    int rc = kb__case_build_spec(t, oracle, &t->cases[case_index], slot, seed, probe_seed, cd, err,
+                                 err_len);
+    cd->index = case_index;
+    return rc;
+}
+
+int kb__case_build_spec(const kb_target *t, const kb_plugin *oracle, const kb_case_spec *cs,
+                        uint32_t slot, uint64_t seed, uint64_t probe_seed, kb__case_data *cd,
+                        char *err, size_t err_len)
+{
     memset(cd, 0, sizeof *cd);
     cd->fd = cd->ro_fd = cd->cfd = cd->cro_fd = cd->pfd = cd->pro_fd = -1;
-    cd->index = case_index;
-    cd->cs = &t->cases[case_index];
+    cd->index = UINT32_MAX;
+    cd->cs = cs;
     case_layout(t, cd, slot);
     const kb__layout *L = &cd->layout;
 

@@ -31,22 +31,69 @@ static int no_case(const kb_target *t, const char *tok, char *err, size_t err_le
             o += (size_t)snprintf(list + o, sizeof list - o, "%s%s", n ? ";" : "", names[n]);
     }
     const char *near = kb__suggest(tok, names, n);
-    kb__errf(err, err_len, "no case '%s' in target %s; %s%s%sits cases: quick, all, or %s", tok,
-             t->name, near ? "did you mean '" : "", near ? near : "", near ? "'? " : "", list);
+    kb__errf(err, err_len,
+             "no case '%s' in target %s; %s%s%sits cases: quick, all, or %s; a shape is "
+             "written 'name=value,.../distribution' (`kbench list` shows the ranges)",
+             tok, t->name, near ? "did you mean '" : "", near ? near : "", near ? "'? " : "", list);
     return KB__EUSAGE;
 }
 
-/* Case selection: "quick" (default), "all", or a ";"-separated list. */
-static int select_cases(const kb_target *t, const char *sel, uint32_t *idx, uint32_t *n, char *err,
-                        size_t err_len)
+/* Whether a listed case's name is near tok (kb__suggest's sense). */
+static int near_case(const kb_target *t, const char *tok)
+{
+    const char *names[KB__RESULT_MAX_CASES];
+    uint32_t n = 0;
+    for (; n < t->n_cases && n < KB__RESULT_MAX_CASES; n++) names[n] = t->cases[n].name;
+    return kb__suggest(tok, names, n) != NULL;
+}
+
+static const kb_case_spec *listed_case(const kb_target *t, const char *name)
+{
+    for (uint32_t i = 0; i < t->n_cases; i++)
+        if (!strcmp(t->cases[i].name, name)) return &t->cases[i];
+    return NULL;
+}
+
+/* The quick cases (or all), appended to specs[]: with no case flagged
+ * quick, the first four. */
+static void add_listed(const kb_target *t, int all, const kb_case_spec **specs, uint32_t *n)
+{
+    const uint32_t n0 = *n;
+    for (uint32_t i = 0; i < t->n_cases && *n < KB__MAX_CASES; i++)
+        if (all || (t->cases[i].flags & KB_CASE_QUICK)) specs[(*n)++] = &t->cases[i];
+    if (*n == n0)
+        for (uint32_t i = 0; i < t->n_cases && i < 4 && *n < KB__MAX_CASES; i++)
+            specs[(*n)++] = &t->cases[i];
+}
+
+/* The cap on one input set holds for the shapes of a selection together,
+ * so many of them cannot add up to what one could not take. */
+static int within_cap(const kb_target *t, const kb_case_spec *cs, uint64_t *shaped, char *err,
+                      size_t err_len)
+{
+    const uint64_t b = kb__shape_bytes(t, cs);
+    if (b > t->max_case_bytes - *shaped) {
+        kb__errf(err, err_len,
+                 "the shapes asked for need %.1f MiB per input set together, over %s's cap of "
+                 "%.1f MiB per set; ask for fewer or smaller shapes",
+                 ((double)*shaped + (double)b) / (1 << 20), t->name,
+                 (double)t->max_case_bytes / (1 << 20));
+        return KB__EUSAGE;
+    }
+    *shaped += b;
+    return 0;
+}
+
+/* Case selection: "quick" (default), "all", or a ";"-separated list of
+ * listed case names and shapes ("n=100000,d=128,m=16/uniform"), in that
+ * order, into specs[] (a shape's spec is kept in shapes[]). */
+static int select_cases(const kb_target *t, const char *sel, const kb_case_spec **specs,
+                        kb__shape *shapes, uint32_t *n, char *err, size_t err_len)
 {
     *n = 0;
+    uint64_t shaped = 0; /* one input set of every shape so far */
     if (!sel || !strcmp(sel, "quick") || !strcmp(sel, "all")) {
-        const int all = sel && !strcmp(sel, "all");
-        for (uint32_t i = 0; i < t->n_cases && *n < KB__MAX_CASES; i++)
-            if (all || (t->cases[i].flags & KB_CASE_QUICK)) idx[(*n)++] = i;
-        if (*n == 0)
-            for (uint32_t i = 0; i < t->n_cases && i < 4; i++) idx[(*n)++] = i;
+        add_listed(t, sel && !strcmp(sel, "all"), specs, n);
         return 0;
     }
     char buf[2048];
@@ -54,11 +101,29 @@ static int select_cases(const kb_target *t, const char *sel, uint32_t *idx, uint
     /* Case names contain commas themselves, so the list separator is ";". */
     for (char *save = NULL, *tok = strtok_r(buf, ";", &save); tok;
          tok = strtok_r(NULL, ";", &save)) {
-        uint32_t i = 0;
-        for (; i < t->n_cases; i++)
-            if (!strcmp(t->cases[i].name, tok)) break;
-        if (i == t->n_cases) return no_case(t, tok, err, err_len);
-        if (*n < KB__MAX_CASES) idx[(*n)++] = i;
+        if (*n == KB__MAX_CASES) {
+            kb__errf(err, err_len, "more than %d cases selected; a trial takes at most %d",
+                     KB__MAX_CASES, KB__MAX_CASES);
+            return KB__EUSAGE;
+        }
+        if (!strcmp(tok, "quick") || !strcmp(tok, "all")) { /* --cases quick --case SHAPE */
+            add_listed(t, !strcmp(tok, "all"), specs, n);
+            continue;
+        }
+        const kb_case_spec *cs = listed_case(t, tok);
+        if (!cs && kb__shape_is_spec(tok)) {
+            int rc = kb__shape_parse(t, tok, &shapes[*n], err, err_len);
+            /* A misspelt listed name reads as a shape too: the name is
+             * the likelier meaning when one is near. */
+            if (rc != 0 && near_case(t, tok)) return no_case(t, tok, err, err_len);
+            if (rc != 0) return rc;
+            /* The same shape as a listed case is that case. */
+            cs = listed_case(t, shapes[*n].name);
+            if (!cs && (rc = within_cap(t, &shapes[*n].cs, &shaped, err, err_len)) != 0) return rc;
+            if (!cs) cs = &shapes[*n].cs;
+        }
+        if (!cs) return no_case(t, tok, err, err_len);
+        specs[(*n)++] = cs;
     }
     return 0;
 }
@@ -95,13 +160,15 @@ static int ctx_build(kb__ctx *c, const char *target, const char *oracles_dir, co
     snprintf(sealed, sizeof sealed, "/proc/self/fd/%d", c->osnap.fd);
     if ((rc = kb__lib_open(sealed, c->oracle_path, 1, &c->oracle, err, err_len)) != 0) return rc;
     c->t = c->oracle.target;
-    uint32_t idx[KB__MAX_CASES], n = 0;
-    if ((rc = select_cases(c->t, sel, idx, &n, err, err_len)) != 0) return rc;
+    const kb_case_spec *specs[KB__MAX_CASES];
+    uint32_t n = 0;
+    if ((rc = select_cases(c->t, sel, specs, c->shapes, &n, err, err_len)) != 0) return rc;
     for (uint32_t i = 0; i < n; i++) {
         c->n_cases = i + 1;
-        rc = kb__case_build(c->t, c->oracle.plugin, idx[i], i, seed, probe_seed, &c->cases[i], err,
-                            err_len);
+        rc = kb__case_build_spec(c->t, c->oracle.plugin, specs[i], i, seed, probe_seed,
+                                 &c->cases[i], err, err_len);
         if (rc != 0) return rc;
+        if (specs[i] != &c->shapes[i].cs) c->cases[i].index = (uint32_t)(specs[i] - c->t->cases);
     }
     c->build_seconds = (double)(kb__now_ns() - t0) / 1e9;
     return 0;
@@ -127,6 +194,12 @@ int kb__ctx_get(kb__ctx_cache *cc, const char *target, const char *oracles_dir, 
         seed ? kb__hash(&seed, sizeof seed, KB__PROBE_SEED_DOMAIN) : cc->probe_seed;
     if (!seed) seed = cc->seed;
     const char *sel = cases ? cases : "quick", *od = oracles_dir ? oracles_dir : "";
+    /* The selection keys the cache: one cut short could match another's. */
+    if (strlen(sel) >= sizeof cc->ctx[0]->cases_sel) {
+        kb__errf(err, err_len, "the case selection is over %zu characters; select fewer cases",
+                 sizeof cc->ctx[0]->cases_sel - 1);
+        return KB__EUSAGE;
+    }
     for (uint32_t i = 0; i < cc->n; i++) {
         kb__ctx *c = cc->ctx[i];
         if (strcmp(c->target, target) || strcmp(c->cases_sel, sel) || strcmp(c->oracles_dir, od) ||

@@ -12,7 +12,7 @@
 
 /* Inputs and oracle outputs of one case, generated once in the host. */
 typedef struct kb__case_data {
-    uint32_t index; /* into the spec's cases */
+    uint32_t index; /* into the spec's cases; UINT32_MAX for a case named by shape */
     const kb_case_spec *cs;
     kb__layout layout; /* what workers are told */
     int fd, ro_fd;     /* statics memfd, and a read-only reopen for workers */
@@ -45,6 +45,11 @@ typedef struct kb__case_run {
 int kb__case_build(const kb_target *t, const kb_plugin *oracle, uint32_t case_index, uint32_t slot,
                    uint64_t seed, uint64_t probe_seed, kb__case_data *cd, char *err,
                    size_t err_len);
+/* The same for any case spec, listed or not (a shape the user named:
+ * kb__shape_parse); cs must outlive cd. */
+int kb__case_build_spec(const kb_target *t, const kb_plugin *oracle, const kb_case_spec *cs,
+                        uint32_t slot, uint64_t seed, uint64_t probe_seed, kb__case_data *cd,
+                        char *err, size_t err_len);
 void kb__case_free(kb__case_data *cd);
 /* Digest of all the case's inputs, to prove after a trial nobody wrote them. */
 uint64_t kb__case_digest(const kb__case_data *cd);
@@ -114,8 +119,10 @@ typedef struct kb__trial_opts {
     const char *candidate; /* path to the .so */
     const char *against;   /* NULL or "oracle", or a path */
     const char *oracles_dir;
-    const char *cases; /* "quick" (default), "all", or case names separated by ";"
-                        * (names contain commas; target.c) */
+    const char *cases; /* "quick" (default), "all", or case names and shapes
+                        * ("n=100000,d=128,m=16/uniform", for a target whose
+                        * oracle declares ranges) separated by ";" (names
+                        * contain commas; target.c) */
     double budget;     /* seconds of timing; default 2 */
     kb__rule rule;
     int verify_only;
@@ -170,7 +177,8 @@ typedef struct kb__ctx {
     uint64_t probe_seed; /* the fresh sets' seed (kb__ctx_get) */
     uint32_t n_cases;
     kb__case_data cases[KB__MAX_CASES];
-    double build_seconds; /* generation and oracle outputs */
+    kb__shape shapes[KB__MAX_CASES]; /* the specs of cases named by shape */
+    double build_seconds;            /* generation and oracle outputs */
 } kb__ctx;
 
 #define KB__CTX_MAX 8

@@ -53,9 +53,10 @@ enum { PI_B_LISTS, PI_B_OFFSETS, PI_B_OUT, PI_N_BUFFERS };
     PI_CASE_SUM(name, flags, k, n, PI_GEO_SUM(k, n, R), INT64_C(1) << (R), ppm)
 #define PI_ZIPF(name, flags, k, n, ppm) PI_CASE_SUM(name, flags, k, n, PI_ZIPF_SUM(k, n), k, ppm)
 
-#define PI_SPARSE 10000  /* ~1% of the shortest list is in every list */
-#define PI_DENSE  500000 /* ~50% */
-#define PI_Q      KB_CASE_QUICK
+#define PI_SPARSE       10000  /* ~1% of the shortest list is in every list */
+#define PI_DENSE        500000 /* ~50% */
+#define PI_Q            KB_CASE_QUICK
+#define PI_ZIPF_OVERLAP 100000 /* ~10% */
 
 static const kb_case_spec pi__cases[] = {
     PI_GEO("k=2,n=65536,ratio=1/dense", PI_Q, 2, 65536, 0, PI_DENSE),
@@ -70,7 +71,7 @@ static const kb_case_spec pi__cases[] = {
     PI_GEO("k=4,n=16384,ratio=1/sparse", 0, 4, 16384, 0, PI_SPARSE),
     PI_GEO("k=8,n=4096,ratio=1/dense", 0, 8, 4096, 0, PI_DENSE),
     PI_GEO("k=8,n=1024,ratio=1024/sparse", 0, 8, 1024, 10, PI_SPARSE),
-    PI_ZIPF("k=8,n=8192,ratio=8/zipf", 0, 8, 8192, 100000),
+    PI_ZIPF("k=8,n=8192,ratio=8/zipf", 0, 8, 8192, PI_ZIPF_OVERLAP),
 };
 
 static const char *const pi__param_names[PI_N_PARAMS] = {"k", "n", "ratio", "overlap_ppm"};
@@ -165,6 +166,44 @@ static int pi__generate(const kb_case_spec *cs, uint64_t seed, uint32_t set, kb_
     return 0;
 }
 
+/* ---- any shape (ABI 1.1) --------------------------------------------- */
+
+/* What `--case 'k=...,n=...,ratio=...[,overlap_ppm=...]/DIST'` may ask
+ * for: the lengths pi__list_lens accepts (ratio a power of two, or == k
+ * for zipf), with one input set within PI_MAX_SET_BYTES so the 32 sets a
+ * trial holds stay near a gigabyte. Left out, overlap_ppm is the listed
+ * cases' value for the distribution, so a listed name asks for its case. */
+#define PI_MAX_SET_BYTES (UINT64_C(32) << 20)
+
+static const kb_param_range pi__ranges[PI_N_PARAMS] = {
+    {2, PI_MAX_K, 1, 0, 0},               /* k */
+    {1, INT64_C(1) << 24, 1, 0, 0},       /* n */
+    {1, INT64_C(1) << 24, 1, 0, 0},       /* ratio: pi__list_lens checks the law */
+    {0, 1000000, 1, KB_PARAM_DEFAULT, 0}, /* overlap_ppm: by distribution if left out */
+};
+
+static const char *const pi__distributions[] = {"sparse", "dense", "zipf"};
+
+/* The lengths and per-call figures PI_CASE_SUM writes for a listed case. */
+static int pi__shape(kb_case_spec *cs, char *err, size_t err_len)
+{
+    uint64_t lens[PI_MAX_K], sum = 0;
+    if (cs->params[PI_P_OVERLAP_PPM] == KB_PARAM_UNSET) {
+        const char *dist = strrchr(cs->name, '/');
+        cs->params[PI_P_OVERLAP_PPM] = pi__is_zipf(cs->name)             ? PI_ZIPF_OVERLAP
+                                       : dist && !strcmp(dist, "/dense") ? PI_DENSE
+                                                                         : PI_SPARSE;
+    }
+    if (pi__list_lens(cs, lens, err, err_len) != 0) return -1;
+    for (int64_t i = 0; i < cs->params[PI_P_K]; i++) sum += lens[i];
+    cs->lengths[PI_B_LISTS] = sum;
+    cs->lengths[PI_B_OFFSETS] = (uint64_t)cs->params[PI_P_K] + 1;
+    cs->lengths[PI_B_OUT] = (uint64_t)cs->params[PI_P_N];
+    cs->bytes_per_call = 4.0 * (double)(sum + (uint64_t)cs->params[PI_P_N]);
+    cs->flops_per_call = 0.0;
+    return 0;
+}
+
 static const kb_target pi__target = {
     .magic = KB_ABI_MAGIC,
     .abi_major = KB_ABI_MAJOR,
@@ -182,6 +221,11 @@ static const kb_target pi__target = {
     .cases = pi__cases,
     .rel_tol = 0.0,
     .generate = pi__generate,
+    .param_ranges = pi__ranges,
+    .distributions = pi__distributions,
+    .n_distributions = sizeof pi__distributions / sizeof pi__distributions[0],
+    .max_case_bytes = PI_MAX_SET_BYTES,
+    .shape = pi__shape,
 };
 
 /* ---- the reference kernel ------------------------------------------- */

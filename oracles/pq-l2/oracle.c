@@ -325,6 +325,37 @@ static void pq_release(void *state)
     host->free_aligned(host, st);
 }
 
+/* ---- any shape (ABI 1.1) --------------------------------------------- */
+
+/* What `--case 'n=...,d=...,m=.../DIST'` may ask for: up to ten million
+ * vectors, d up to 4096 floats, and one input set within PQ_MAX_SET_BYTES,
+ * so the 32 sets a trial holds stay near a gigabyte. m must divide d
+ * (pq_shape_from). */
+#define PQ_MAX_SET_BYTES (UINT64_C(32) << 20)
+
+static const kb_param_range pq_ranges[PQ_N_PARAMS] = {
+    {1, 10000000, 1, 0, 0}, /* n */
+    {1, 4096, 1, 0, 0},     /* d */
+    {1, 4096, 1, 0, 0},     /* m */
+};
+
+static const char *const pq_distributions[] = {"uniform", "clustered"};
+
+/* The lengths and per-call figures PQ_CASE writes for a listed case. */
+static int pq_case_shape(kb_case_spec *cs, char *err, size_t err_len)
+{
+    pq_shape s;
+    if (pq_shape_from(cs->params, &s, err, err_len) != 0) return -1;
+    const double n = (double)s.n, d = s.d, m = s.m;
+    cs->lengths[PQ_CODEBOOK] = (uint64_t)PQ_CENTROIDS * s.d;
+    cs->lengths[PQ_QUERY] = s.d;
+    cs->lengths[PQ_CODES] = s.n * s.m;
+    cs->lengths[PQ_DIST] = s.n;
+    cs->bytes_per_call = 4.0 * d + n * m + 4.0 * n + 4.0 * PQ_CENTROIDS * d;
+    cs->flops_per_call = 3.0 * d * PQ_CENTROIDS + n * m;
+    return 0;
+}
+
 /* ---- descriptors ----------------------------------------------------- */
 
 static const kb_target pq_target = {
@@ -346,6 +377,11 @@ static const kb_target pq_target = {
     .cases = pq_cases,
     .rel_tol = 1e-4,
     .generate = pq_generate,
+    .param_ranges = pq_ranges,
+    .distributions = pq_distributions,
+    .n_distributions = sizeof pq_distributions / sizeof pq_distributions[0],
+    .max_case_bytes = PQ_MAX_SET_BYTES,
+    .shape = pq_case_shape,
 };
 
 static const kb_plugin pq_oracle = {

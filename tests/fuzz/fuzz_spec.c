@@ -24,6 +24,17 @@ static int dummy_generate(const kb_case_spec *cs, uint64_t seed, uint32_t set, k
     return 0;
 }
 
+/* A shape() that sizes every buffer from the first parameter (or 1). */
+static int dummy_shape(kb_case_spec *cs, char *err, size_t err_len)
+{
+    (void)err, (void)err_len;
+    const int64_t v = cs->params[0];
+    for (int b = 0; b < KB_MAX_BUFFERS; b++) cs->lengths[b] = v > 0 ? (uint64_t)v : 1;
+    for (int p = 0; p < KB_MAX_PARAMS; p++)
+        if (cs->params[p] == KB_PARAM_UNSET) cs->params[p] = 0;
+    return 0;
+}
+
 #define HEADER_SIZE 12
 #define MAX_CASES   64 /* kb__result.cases */
 
@@ -62,7 +73,7 @@ static int is_name(const char *s, size_t max, char punct, int upper)
 static void check_accepted(const kb_target *t)
 {
     FZ_CHECK(t->magic == KB_ABI_MAGIC && t->abi_major == KB_ABI_MAJOR &&
-                 t->struct_size >= sizeof(kb_target),
+                 t->struct_size >= offsetof(kb_target, param_ranges),
              "bad header accepted");
     FZ_CHECK(t->generate, "no generate");
     FZ_CHECK(t->name && is_name(t->name, 64, '-', 0), "target name");
@@ -106,6 +117,57 @@ static void check_accepted(const kb_target *t)
         FZ_CHECK(isfinite(c->bytes_per_call) && c->bytes_per_call >= 0, "bytes_per_call");
         FZ_CHECK(isfinite(c->flops_per_call) && c->flops_per_call >= 0, "flops_per_call");
     }
+}
+
+/* The ABI 1.1 members, from the bytes left after the cases (none in an
+ * input written before them: no ranges). */
+static void fuzz_shapes(fz_in *in, kb_target *t, uint32_t np)
+{
+    const uint8_t sel = fz_u8(in);
+    if (!(sel & 1)) return;
+    kb_param_range *r = array(np, sizeof *r);
+    for (uint32_t p = 0; p < np; p++) {
+        r[p].min = (int64_t)(int8_t)fz_u8(in);
+        r[p].max = fz_u8(in) < 0xf0 ? r[p].min + fz_u8(in) : (int64_t)fz_u64(in);
+        r[p].multiple_of = fz_u8(in) % 5;
+        r[p].flags = small_u32(in, 4);
+    }
+    t->param_ranges = r;
+    t->n_distributions = fz_count(in, 17);
+    uint32_t nd = t->n_distributions < 17 ? t->n_distributions : 17;
+    const char **d = array(nd, sizeof *d);
+    for (uint32_t i = 0; i < nd; i++) d[i] = maybe_str(in);
+    t->distributions = sel & 2 ? NULL : d;
+    t->max_case_bytes = sel & 4 ? 0 : fz_u8(in) < 0xf0 ? fz_u16(in) : fz_u64(in);
+    t->shape = sel & 8 ? NULL : dummy_shape;
+}
+
+/* A shape named from fuzz bytes against an accepted spec: refused in one
+ * line, or every value within its range, the name within bounds and one
+ * set within the cap. */
+static void fuzz_parse(fz_in *in, const kb_target *t)
+{
+    if (!kb__spec_ranges(t)) return;
+    const char *spec = fz_str(in);
+    kb__shape sh;
+    char err[512] = "";
+    int rc = kb__shape_parse(t, spec, &sh, err, sizeof err);
+    fz_note("shape_parse", rc, err);
+    if (rc) {
+        FZ_CHECK((rc == KB__EUSAGE || rc == KB__ESPEC) && err[0] && !strchr(err, '\n'),
+                 "bad refusal %d '%s'", rc, err);
+        return;
+    }
+    FZ_CHECK(sh.cs.name == sh.name && strlen(sh.name) < sizeof sh.name, "name");
+    uint64_t bytes = 0;
+    for (uint32_t p = 0; p < t->n_params; p++) {
+        const kb_param_range *r = &t->param_ranges[p];
+        const int64_t v = sh.cs.params[p];
+        FZ_CHECK(v >= r->min && v <= r->max, "%s=%lld outside", t->param_names[p], (long long)v);
+    }
+    for (uint32_t b = 0; b < t->n_buffers; b++)
+        bytes += sh.cs.lengths[b] * kb__dtype_size(t->buffers[b].dtype);
+    FZ_CHECK(bytes <= t->max_case_bytes, "%llu bytes over the cap", (unsigned long long)bytes);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -166,9 +228,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         t.cases = cases;
     }
+    fuzz_shapes(&in, &t, np);
 
     /* The oracle declared struct_size bytes; give it exactly that (at least
-     * the header, at most v1.0 plus a zeroed tail). */
+     * the header, at most the whole struct plus a zeroed tail). */
     size_t have = t.struct_size < HEADER_SIZE ? HEADER_SIZE : t.struct_size;
     if (have > sizeof t + 64) have = sizeof t + 64;
     unsigned char *block = fz_keep(calloc(1, have));
@@ -182,6 +245,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FZ_CHECK(err[0] && !strchr(err, '\n'), "bad message: '%s'", err);
     else
         check_accepted((const kb_target *)(void *)block);
+    if (!rc) fuzz_parse(&in, (const kb_target *)(void *)block);
     fz_free_all();
     return 0;
 }

@@ -107,7 +107,7 @@ def spec(name="pq-l2", description="PQ asymmetric distances", upstream="faiss 1.
                   ("dist", 7, 3, 0)),
          cases=(("n=1024/uniform", 1, (1024, 128, 16), (4096, 16384, 128, 1024)),
                 ("n=65536/clustered", 0, (65536, 128, 16), (4096, 1048576, 128, 65536))),
-         rel_tol=1e-5, sel_extra=0, raw_header=None):
+         rel_tol=1e-5, sel_extra=0, raw_header=None, shapes=None):
     # sel bits: 1 magic, 2 major, 4 struct_size, 8 flags=0, 16 generate, 32 rel_tol=0
     sel = (1 | 2 | 4 | 8 | 16) | sel_extra
     # raw_header: (sel, bytes before abi_minor, bytes after it), see the harness
@@ -132,6 +132,15 @@ def spec(name="pq-l2", description="PQ asymmetric distances", upstream="faiss 1.
             v = lens[i] if i < len(lens) else 1
             b += u8(v) if v < 0xF0 else u8(0xFF) + u64(v)
         b += u8(0)  # bytes/flops per call: defaults
+    if shapes is not None:
+        # ABI 1.1: (sel, ranges as (min, max, multiple_of, flags), distributions,
+        # max_case_bytes < 2^16, the shape string parsed against the spec)
+        ssel, ranges, dists, cap, text = shapes
+        b += u8(ssel)
+        for lo, hi, mult, fl in ranges:
+            b += u8(lo & 0xFF) + u8(0) + u8(hi - lo) + u8(mult) + u8(fl)
+        b += u8(len(dists)) + b"".join(mstr(d) for d in dists)
+        b += u8(0) + u16(cap) + fstr(text)
     return b
 
 
@@ -161,6 +170,17 @@ def spec_seeds():
         "nan-tol": spec(rel_tol=float("nan")),
         "bad-magic": spec(raw_header=(0x3E, u32(0xDEADBEEF), b"")),
         "small-struct": spec(raw_header=(0x3B, b"", u8(40))),
+        "shape-valid": spec(shapes=(1, ((1, 200, 1, 0), (1, 64, 1, 0), (1, 16, 1, 2)),
+                                    ("uniform", "clustered"), 60000,
+                                    "m=4,n=100,d=8/uniform")),
+        "shape-default-left-out": spec(shapes=(1, ((1, 200, 1, 0), (1, 64, 1, 0), (0, 16, 1, 2)),
+                                               ("uniform",), 60000, "n=100,d=8/uniform")),
+        "shape-out-of-range": spec(shapes=(1, ((1, 200, 1, 0), (1, 64, 4, 1), (1, 16, 1, 0)),
+                                           ("uniform",), 60000, "n=0,d=8,m=4/uniform")),
+        "shape-over-cap": spec(shapes=(1, ((1, 200, 1, 0), (1, 64, 1, 0), (1, 16, 1, 0)),
+                                       ("uniform",), 100, "n=200,d=8,m=4/uniform")),
+        "shape-no-shape-fn": spec(shapes=(9, ((1, 200, 1, 0), (1, 64, 1, 0), (1, 16, 1, 0)),
+                                          ("uniform",), 100, "n=2,d=8,m=4/uniform")),
     }
 
 
