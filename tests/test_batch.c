@@ -110,6 +110,27 @@ static void test_no_outputs_or_no_timing(void **s) {
 /* Which batches have their input sets read in before the clock
  * (kb__batch_reads_in): a warm target's fresh sets always; its timed sets
  * when the batch's sets fit in L2; a cold target's never. */
+/* A worker maps two regions per output per lane and keeps every case of a
+ * trial mapped: the lanes of all cases together stay within half of
+ * vm.max_map_count, however many cases and outputs a trial has. */
+static void test_lanes_fit_the_map_count(void **s) {
+    (void)s;
+    unsigned long long max_maps = 65530;
+    FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
+    if (f) {
+        assert_int_equal(fscanf(f, "%llu", &max_maps), 1);
+        fclose(f);
+    }
+    for (uint32_t n = 1; n <= KB__MAX_CASES; n++)
+        for (uint32_t outs = 1; outs <= 4; outs++) {
+            const uint32_t cap = kb__lane_cap(n, outs);
+            assert_true(cap >= 1 && cap <= KB__MAX_LANES);
+            if (cap > 1) assert_true(2ull * n * outs * cap <= max_maps / 2);
+        }
+    /* one small case keeps every lane the protocol allows */
+    if (max_maps >= 4ull * KB__MAX_LANES) assert_int_equal(kb__lane_cap(1, 1), KB__MAX_LANES);
+}
+
 static void test_reads_in_warm_sets_that_fit_l2(void **s) {
     (void)s;
     kb_target warm, cold;
@@ -230,6 +251,7 @@ int main(void) {
         cmocka_unit_test(test_l2_share_bounds_medium_outputs),
         cmocka_unit_test(test_half_millisecond_floor),
         cmocka_unit_test(test_no_outputs_or_no_timing),
+        cmocka_unit_test(test_lanes_fit_the_map_count),
         cmocka_unit_test(test_reads_in_warm_sets_that_fit_l2),
         cmocka_unit_test(test_trial_reports_output_bytes),
         cmocka_unit_test(test_trial_leaves_cached_cases_alone),

@@ -245,7 +245,7 @@ static void place_replicas(kb__case_data *cd, size_t soff, size_t *off)
 
 /* What workers are told about the case: every buffer's place, the arenas'
  * sizes, the lanes of output. */
-static void case_layout(const kb_target *t, kb__case_data *cd, uint32_t slot)
+static void case_layout(const kb_target *t, kb__case_data *cd, uint32_t slot, uint32_t lane_cap)
 {
     const kb_case_spec *cs = cd->cs;
     kb__layout *L = &cd->layout;
@@ -272,11 +272,30 @@ static void case_layout(const kb_target *t, kb__case_data *cd, uint32_t slot)
     cd->psize = L->probe_size;
     L->lane_size = out_off;
     uint64_t lanes = KB__LANE_BYTES / (out_off ? out_off : 1);
+    if (lanes > lane_cap) lanes = lane_cap;
     L->n_lanes = (uint32_t)(lanes < 1 ? 1 : lanes > KB__MAX_LANES ? KB__MAX_LANES : lanes);
     L->prod_off = (uint64_t)L->n_lanes * out_off;
     L->out_size = L->prod_off + round_up((size_t)L->n_lanes * L->n_outs * sizeof(kb_buffer), page);
     cd->size = L->arena_size;
     cd->csize = L->calls_size;
+}
+
+/* A worker maps every lane's output slot between guard pages, two
+ * mappings per output per lane, and keeps every case of a trial mapped:
+ * 13 cases of one small output at KB__MAX_LANES each would pass Linux's
+ * default vm.max_map_count (65530) and fail to map. The lanes of all the
+ * cases together get half of this machine's limit; the rest is the
+ * plugin's, its libraries' and the inputs'. */
+uint32_t kb__lane_cap(uint32_t n_cases, uint32_t n_outs)
+{
+    uint64_t max_maps = 65530;
+    FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
+    unsigned long long v;
+    if (f && fscanf(f, "%llu", &v) == 1 && v > 0) max_maps = v;
+    if (f) fclose(f);
+    const uint64_t per = 2ull * (n_cases ? n_cases : 1) * (n_outs ? n_outs : 1);
+    const uint64_t cap = max_maps / 2 / per;
+    return (uint32_t)(cap < 1 ? 1 : cap > KB__MAX_LANES ? KB__MAX_LANES : cap);
 }
 
 /* The oracle's outputs for input set s, into fresh host memory; its
@@ -356,21 +375,21 @@ static int oracle_outputs(const kb_plugin *oracle, kb__case_data *cd, char *err,
 int kb__case_build(const kb_target *t, const kb_plugin *oracle, uint32_t case_index, uint32_t slot,
                    uint64_t seed, uint64_t probe_seed, kb__case_data *cd, char *err, size_t err_len)
 {
-    int rc = kb__case_build_spec(t, oracle, &t->cases[case_index], slot, seed, probe_seed, cd, err,
-                                 err_len);
+    int rc = kb__case_build_spec(t, oracle, &t->cases[case_index], slot, KB__MAX_LANES, seed,
+                                 probe_seed, cd, err, err_len);
     cd->index = case_index;
     return rc;
 }
 
 int kb__case_build_spec(const kb_target *t, const kb_plugin *oracle, const kb_case_spec *cs,
-                        uint32_t slot, uint64_t seed, uint64_t probe_seed, kb__case_data *cd,
-                        char *err, size_t err_len)
+                        uint32_t slot, uint32_t lane_cap, uint64_t seed, uint64_t probe_seed,
+                        kb__case_data *cd, char *err, size_t err_len)
 {
     memset(cd, 0, sizeof *cd);
     cd->fd = cd->ro_fd = cd->cfd = cd->cro_fd = cd->pfd = cd->pro_fd = -1;
     cd->index = UINT32_MAX;
     cd->cs = cs;
-    case_layout(t, cd, slot);
+    case_layout(t, cd, slot, lane_cap);
     const kb__layout *L = &cd->layout;
 
     int rc = make_arena("kb-statics", cd->size, &cd->fd, &cd->base, err, err_len);

@@ -163,9 +163,13 @@ static int ctx_build(kb__ctx *c, const char *target, const char *oracles_dir, co
     const kb_case_spec *specs[KB__MAX_CASES];
     uint32_t n = 0;
     if ((rc = select_cases(c->t, sel, specs, c->shapes, &n, err, err_len)) != 0) return rc;
+    uint32_t n_outs = 0;
+    for (uint32_t b = 0; b < c->t->n_buffers; b++)
+        n_outs += c->t->buffers[b].role == KB_ROLE_OUTPUT;
+    const uint32_t lane_cap = kb__lane_cap(n, n_outs);
     for (uint32_t i = 0; i < n; i++) {
         c->n_cases = i + 1;
-        rc = kb__case_build_spec(c->t, c->oracle.plugin, specs[i], i, seed, probe_seed,
+        rc = kb__case_build_spec(c->t, c->oracle.plugin, specs[i], i, lane_cap, seed, probe_seed,
                                  &c->cases[i], err, err_len);
         if (rc != 0) return rc;
         if (specs[i] != &c->shapes[i].cs) c->cases[i].index = (uint32_t)(specs[i] - c->t->cases);

@@ -46,10 +46,15 @@ int kb__case_build(const kb_target *t, const kb_plugin *oracle, uint32_t case_in
                    uint64_t seed, uint64_t probe_seed, kb__case_data *cd, char *err,
                    size_t err_len);
 /* The same for any case spec, listed or not (a shape the user named:
- * kb__shape_parse); cs must outlive cd. */
+ * kb__shape_parse), with at most lane_cap lanes (kb__lane_cap); cs must
+ * outlive cd. */
 int kb__case_build_spec(const kb_target *t, const kb_plugin *oracle, const kb_case_spec *cs,
-                        uint32_t slot, uint64_t seed, uint64_t probe_seed, kb__case_data *cd,
-                        char *err, size_t err_len);
+                        uint32_t slot, uint32_t lane_cap, uint64_t seed, uint64_t probe_seed,
+                        kb__case_data *cd, char *err, size_t err_len);
+/* The most lanes each of n_cases cases with n_outs outputs may have, so
+ * that a worker mapping all of them stays within half of this machine's
+ * vm.max_map_count (at least 1, at most KB__MAX_LANES). */
+uint32_t kb__lane_cap(uint32_t n_cases, uint32_t n_outs);
 void kb__case_free(kb__case_data *cd);
 /* Digest of all the case's inputs, to prove after a trial nobody wrote them. */
 uint64_t kb__case_digest(const kb__case_data *cd);
