@@ -29,32 +29,10 @@ static const kb_target *oracle_target(void)
     return t;
 }
 
-/* The case names, `per` to a group, joined by ';' (kbench --cases). A verify keeps every
- * case of a run mapped at once, and each case of this target (k-sized outputs) gets 4096
- * output lanes, about 8200 memory mappings: more than 7 cases in one run exceed Linux's
- * default vm.max_map_count (65530) and the worker cannot map outputs. */
-static int case_groups(char groups[][1024], int max, int per)
-{
-    const kb_target *t = oracle_target();
-    int g = 0;
-    for (uint32_t c = 0; c < t->n_cases; c++) {
-        if (c % (uint32_t)per == 0) {
-            assert_true(g < max);
-            groups[g++][0] = 0;
-        }
-        char *s = groups[g - 1];
-        size_t used = strlen(s);
-        snprintf(s + used, 1024 - used, "%s%s", used ? ";" : "", t->cases[c].name);
-    }
-    return g;
-}
-
 static void test_every_variant_matches_the_oracle_on_every_case(void **s)
 {
     (void)s;
     static const char *const variants[] = {"baseline", "portable", "avx2", "avx512", "neon"};
-    char groups[8][1024];
-    const int ng = case_groups(groups, 8, 6);
     for (size_t v = 0; v < sizeof variants / sizeof variants[0]; v++) {
         char rel[256];
         snprintf(rel, sizeof rel, "plugins/topk-merge/%s.so", variants[v]);
@@ -77,12 +55,12 @@ static void test_every_variant_matches_the_oracle_on_every_case(void **s)
             assert_non_null(strstr(kb_field(&r, "reason"), "lacks"));
             continue;
         }
-        for (int g = 0; g < ng; g++) {
-            KB_RUN(&r, "verify", (char *)path, "--cases", groups[g]);
-            if (r.code != 0 || strcmp(kb_field(&r, "status"), "correct") != 0)
-                fail_msg("verify %s --cases '%s': exit %d, %s: %s", rel, groups[g], r.code,
-                         kb_field(&r, "status"), kb_field(&r, "reason"));
-        }
+        /* All cases in one run: one worker maps every case's output
+         * lanes at once (kb__lane_cap keeps them within vm.max_map_count). */
+        KB_RUN(&r, "verify", (char *)path, "--cases", "all");
+        if (r.code != 0 || strcmp(kb_field(&r, "status"), "correct") != 0)
+            fail_msg("verify %s --cases all: exit %d, %s: %s", rel, r.code,
+                     kb_field(&r, "status"), kb_field(&r, "reason"));
     }
 }
 
