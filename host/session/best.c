@@ -333,6 +333,39 @@ static int pick_baseline(void *arg, const char *target, const char **path, char 
     return rc;
 }
 
+/* A keep against the best, timed once more against the oracle itself:
+ * 0 with bi's ratio measured, or -1 with bi->note saying why it may not be
+ * promoted. A new best must pass that trial too: one that ends incorrect,
+ * crashed or untimed there (or measured another file) is not promoted on
+ * a chained ratio. */
+static int against_oracle(const kb__trial_opts *o, kb__ctx_cache *cache, const kb__result *r,
+                          kb__best_info *bi, char *err, size_t err_len)
+{
+    kb__result *r2 = calloc(1, sizeof *r2);
+    kb__trial_opts o2 = *o;
+    o2.against = NULL;
+    const int rc2 = r2 ? kb__trial_run(&o2, cache, r2, err, err_len) : KB__ENOMEM;
+    int rc = -1;
+    if (rc2 == 0 && kb__status_timed(r2->status) && !strcmp(r2->cand_digest, r->cand_digest)) {
+        bi->oracle_ratio = r2->geomean.est;
+        bi->oracle_ratio_source = "measured";
+        rc = 0;
+    } else if (rc2 != 0) {
+        snprintf(bi->note, sizeof bi->note,
+                 "not promoted: its trial against the oracle could not run: %.200s",
+                 r2 ? err : "out of memory");
+    } else if (!kb__status_timed(r2->status)) {
+        snprintf(bi->note, sizeof bi->note,
+                 "not promoted: its trial against the oracle ended %s: %.200s",
+                 kb__status_name(r2->status), r2->reason);
+    } else {
+        snprintf(bi->note, sizeof bi->note,
+                 "not promoted: the file changed between its two trials");
+    }
+    free(r2);
+    return rc;
+}
+
 int kb__trial_best(const kb__trial_opts *o, const char *state_dir, kb__ctx_cache *cache,
                    kb__result *r, kb__best_info *bi, char *err, size_t err_len)
 {
@@ -349,7 +382,6 @@ int kb__trial_best(const kb__trial_opts *o, const char *state_dir, kb__ctx_cache
     oo.against = NULL;
     oo.baseline_for = pick_baseline;
     oo.baseline_arg = pick;
-    kb__result *r2 = NULL;
     char desc[sizeof r->description];
     snprintf(desc, sizeof desc, "%s", r->description);
     int rc = KB__ENOMEM;
@@ -390,17 +422,8 @@ int kb__trial_best(const kb__trial_opts *o, const char *state_dir, kb__ctx_cache
                  "only a trial on a secret seed can make a best");
         goto out;
     }
-    if (b->exists) {
-        /* A new best: measure it against the oracle itself. */
-        r2 = calloc(1, sizeof *r2);
-        kb__trial_opts o2 = *o;
-        o2.against = NULL;
-        if (r2 && kb__trial_run(&o2, cache, r2, err, err_len) == 0 &&
-            kb__status_timed(r2->status) && !strcmp(r2->cand_digest, r->cand_digest)) {
-            bi->oracle_ratio = r2->geomean.est;
-            bi->oracle_ratio_source = "measured";
-        }
-    }
+    /* A new best: measure it against the oracle itself. */
+    if (b->exists && against_oracle(o, cache, r, bi, err, err_len) != 0) goto out;
     if (!isfinite(bi->oracle_ratio)) {
         snprintf(bi->note, sizeof bi->note,
                  "not promoted: no ratio against the oracle could be measured");
@@ -419,7 +442,6 @@ int kb__trial_best(const kb__trial_opts *o, const char *state_dir, kb__ctx_cache
     rc = promote(state_dir, r, b->exists ? b->digest : "", bi->oracle_ratio, bi, err, err_len);
     if (rc > 0) rc = 0;
 out:
-    free(r2);
     free(pick);
     kb__ctx_cache_free(&local);
     return rc;
