@@ -66,6 +66,24 @@ void kb_gen_zipf_u32(kb_rng *r, uint32_t *out, size_t n, uint32_t n_items, doubl
 int kb_gen_postings(kb_rng *r, uint32_t k, const uint64_t *lens, double overlap, uint32_t universe,
                     uint32_t *out, uint64_t *offsets);
 
+/* Product-quantization inputs (pq-dot, pq-cosine; the streams and laws of
+ * pq-l2's generator, which they reproduce at scale 1). m sub-spaces of ds
+ * floats, 256 centroids each.
+ * Codebook [m][256][ds] from (seed) only: uniform in [-1, 1), or, clustered,
+ * each sub-space's centroids around 16 centres (spread 0.1); every value
+ * then times scale. */
+void kb_gen_pq_codebook(uint64_t seed, uint32_t m, uint32_t ds, int clustered, float scale,
+                        float *cb);
+/* Query [m * ds] of input set `set`: uniform in [-1, 1) times scale, or,
+ * clustered, each sub-vector a random centroid of cb plus normal noise (sd
+ * 0.05 times scale), so a few table entries per sub-space stand out. */
+void kb_gen_pq_query(uint64_t seed, uint32_t set, uint32_t m, uint32_t ds, int clustered,
+                     float scale, const float *cb, float *q);
+/* Codes [n][m] of input set `set`: uniform bytes, or, clustered, Zipf (s =
+ * 1.1) over 256 ranks through a per-sub-space permutation fixed by the seed
+ * (hot centroids, different in each sub-space). 0, or -1 out of memory. */
+int kb_gen_pq_codes(uint64_t seed, uint32_t set, uint64_t n, uint32_t m, int clustered,
+                    uint8_t *codes);
 #ifdef __cplusplus
 }
 #endif

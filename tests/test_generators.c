@@ -10,11 +10,13 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <dlfcn.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "kb_gen.h"
+#include "kbench.h"
 
 #define N_STAT 100000
 
@@ -783,6 +785,121 @@ static size_t run_all(uint64_t seed, unsigned char *buf)
     return n;
 }
 
+/* ---- product quantization (pq-dot, pq-cosine) -------------------------------------- */
+
+/* FNV-1a over bytes: a fingerprint of a whole generated buffer. */
+static uint64_t fnv(const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ULL;
+    return h;
+}
+
+enum { PQ_M = 4, PQ_DS = 8, PQ_N = 512, PQ_CB = 256 * PQ_M * PQ_DS };
+
+/* The exact bits a seed gives, on every platform (the matrix runs this under qemu-aarch64). */
+static void test_pq_golden(void **state)
+{
+    (void)state;
+    static float cb[PQ_CB], q[PQ_M * PQ_DS];
+    static uint8_t codes[PQ_N * PQ_M];
+    uint64_t h[2][3];
+    for (int clustered = 0; clustered < 2; clustered++) {
+        kb_gen_pq_codebook(77, PQ_M, PQ_DS, clustered, 0.25f, cb);
+        kb_gen_pq_query(77, 3, PQ_M, PQ_DS, clustered, 0.25f, cb, q);
+        assert_int_equal(kb_gen_pq_codes(77, 3, PQ_N, PQ_M, clustered, codes), 0);
+        h[clustered][0] = fnv(cb, sizeof cb);
+        h[clustered][1] = fnv(q, sizeof q);
+        h[clustered][2] = fnv(codes, sizeof codes);
+    }
+    static const uint64_t want[2][3] = {
+        {0xf8e76576458b1aa5ULL, 0xc40e3d1057425db9ULL, 0x68c1eb2ff030069aULL},
+        {0x5c66ac99c093f1b6ULL, 0x275c132fd9a6186bULL, 0xcd761fea68977447ULL},
+    };
+    assert_memory_equal(h, want, sizeof want);
+}
+
+/* Uniform values stay in [-scale, scale); the scale multiplies exactly; a clustered query
+ * sits near one centroid per sub-space; clustered codes are skewed, uniform ones are not. */
+static void test_pq_properties(void **state)
+{
+    (void)state;
+    static float cb[PQ_CB], cb2[PQ_CB], q[PQ_M * PQ_DS];
+    static uint8_t codes[PQ_N * PQ_M];
+    kb_gen_pq_codebook(5, PQ_M, PQ_DS, 0, 1.0f, cb);
+    kb_gen_pq_codebook(5, PQ_M, PQ_DS, 0, 0.5f, cb2);
+    for (size_t i = 0; i < PQ_CB; i++) {
+        assert_true(cb[i] >= -1.0f && cb[i] < 1.0f);
+        assert_true(cb2[i] == cb[i] * 0.5f);
+    }
+    kb_gen_pq_codebook(5, PQ_M, PQ_DS, 1, 1.0f, cb);
+    kb_gen_pq_query(5, 1, PQ_M, PQ_DS, 1, 1.0f, cb, q);
+    for (uint32_t j = 0; j < PQ_M; j++) {
+        double best = 1e30;
+        for (uint32_t c = 0; c < 256; c++) {
+            double d2 = 0;
+            for (uint32_t t = 0; t < PQ_DS; t++) {
+                double e = q[j * PQ_DS + t] - cb[(j * 256 + c) * PQ_DS + t];
+                d2 += e * e;
+            }
+            best = d2 < best ? d2 : best;
+        }
+        assert_true(best < PQ_DS * 0.05 * 0.05 * 9); /* 3 sd of the noise per coordinate */
+    }
+    for (int clustered = 0; clustered < 2; clustered++) {
+        assert_int_equal(kb_gen_pq_codes(5, 1, PQ_N, PQ_M, clustered, codes), 0);
+        uint32_t count[256] = {0}, top = 0;
+        for (uint32_t i = 0; i < PQ_N; i++) count[codes[i * PQ_M]]++;
+        for (uint32_t c = 0; c < 256; c++) top = count[c] > top ? count[c] : top;
+        /* Zipf(1.1) over 256 ranks gives rank 0 about 22%; uniform about 0.4% (2 of 512) */
+        if (clustered)
+            assert_true(top > PQ_N / 8);
+        else
+            assert_true(top < PQ_N / 32);
+    }
+}
+
+/* At scale 1 the helpers draw the very inputs of pq-l2's oracle (its own copy of the same
+ * streams), so every PQ target is judged on one family of inputs. */
+static void test_pq_matches_pq_l2(void **state)
+{
+    (void)state;
+    void *h = dlopen(KB_TEST_BUILD_DIR "/oracles/pq-l2/oracle.so", RTLD_NOW | RTLD_LOCAL);
+    if (!h) fail_msg("%s", dlerror());
+    kb_target_entry_fn entry = (kb_target_entry_fn)dlsym(h, "kb_target_entry_v1");
+    assert_non_null(entry);
+    const kb_target *t = entry();
+    for (uint32_t k = 0; k < t->n_cases; k++) {
+        const kb_case_spec *cs = &t->cases[k];
+        const uint64_t n = (uint64_t)cs->params[0];
+        const uint32_t d = (uint32_t)cs->params[1], m = (uint32_t)cs->params[2];
+        if (n > 65536) continue; /* the shapes, not the sizes, are under test */
+        const int clustered = strstr(cs->name, "/clustered") != NULL;
+        float *cb = malloc((size_t)256 * d * sizeof *cb),
+              *cb2 = malloc((size_t)256 * d * sizeof *cb2);
+        float *q = malloc(d * sizeof *q), *q2 = malloc(d * sizeof *q2);
+        uint8_t *codes = malloc(n * m), *codes2 = malloc(n * m);
+        assert_true(cb && cb2 && q && q2 && codes && codes2);
+        kb_buffer bufs[4] = {{cb, 256ULL * d, 0, KB_DT_F32, 0},
+                             {q, d, 0, KB_DT_F32, 0},
+                             {codes, n * m, 0, KB_DT_U8, 0},
+                             {NULL, n, 0, KB_DT_F32, 0}};
+        char err[256];
+        for (uint32_t set = 0; set < 2; set++) {
+            assert_int_equal(t->generate(cs, 99, set, bufs, 4, err, sizeof err), 0);
+            if (set == 0) kb_gen_pq_codebook(99, m, d / m, clustered, 1.0f, cb2);
+            kb_gen_pq_query(99, set, m, d / m, clustered, 1.0f, cb2, q2);
+            assert_int_equal(kb_gen_pq_codes(99, set, n, m, clustered, codes2), 0);
+            assert_memory_equal(cb, cb2, (size_t)256 * d * sizeof *cb);
+            assert_memory_equal(q, q2, d * sizeof *q);
+            assert_memory_equal(codes, codes2, n * m);
+        }
+        free(cb), free(cb2), free(q), free(q2), free(codes), free(codes2);
+    }
+    dlclose(h);
+}
+
 static void test_determinism(void **state)
 {
     (void)state;
@@ -818,6 +935,9 @@ int main(void)
         cmocka_unit_test(test_clustered_f32),
         cmocka_unit_test(test_bytes),
         cmocka_unit_test(test_zipf_matches_libm),
+        cmocka_unit_test(test_pq_golden),
+        cmocka_unit_test(test_pq_properties),
+        cmocka_unit_test(test_pq_matches_pq_l2),
         cmocka_unit_test(test_zipf_frequencies),
         cmocka_unit_test(test_zipf_golden),
         cmocka_unit_test(test_postings_properties),
