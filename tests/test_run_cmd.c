@@ -99,7 +99,7 @@ static void test_usage(void **s)
     assert_non_null(strstr(r.out, "valgrind"));
     KB_RUN(&r, "run", (char *)cand, "--case", "k=99/nope", "--calls", "1");
     assert_int_equal(r.code, 64);
-    assert_non_null(strstr(r.err, "no case 'k=99/nope'"));
+    assert_non_null(strstr(r.err, "unknown distribution 'nope' for posting-intersect"));
     KB_RUN(&r, "run", (char *)cand, "--seconds", "0");
     assert_int_equal(r.code, 64);
     KB_RUN(&r, "run", (char *)cand, "--calls", "0");

@@ -38,13 +38,13 @@ static int no_case(const kb_target *t, const char *tok, char *err, size_t err_le
     return KB__EUSAGE;
 }
 
-/* Whether a listed case's name is near tok (kb__suggest's sense). */
-static int near_case(const kb_target *t, const char *tok)
+/* The listed case whose name is nearest tok (kb__suggest's sense), or NULL. */
+static const char *near_case(const kb_target *t, const char *tok)
 {
     const char *names[KB__RESULT_MAX_CASES];
     uint32_t n = 0;
     for (; n < t->n_cases && n < KB__RESULT_MAX_CASES; n++) names[n] = t->cases[n].name;
-    return kb__suggest(tok, names, n) != NULL;
+    return kb__suggest(tok, names, n);
 }
 
 static const kb_case_spec *listed_case(const kb_target *t, const char *name)
@@ -113,9 +113,15 @@ static int select_cases(const kb_target *t, const char *sel, const kb_case_spec 
         const kb_case_spec *cs = listed_case(t, tok);
         if (!cs && kb__shape_is_spec(tok)) {
             int rc = kb__shape_parse(t, tok, &shapes[*n], err, err_len);
-            /* A misspelt listed name reads as a shape too: the name is
-             * the likelier meaning when one is near. */
-            if (rc != 0 && near_case(t, tok)) return no_case(t, tok, err, err_len);
+            /* A misspelt listed name reads as a shape too: the shape's
+             * error, then the listed name when one is near. */
+            const char *near = rc != 0 ? near_case(t, tok) : NULL;
+            if (near) {
+                const size_t used = strlen(err);
+                if (used < err_len)
+                    snprintf(err + used, err_len - used, "; or did you mean the listed case '%s'?",
+                             near);
+            }
             if (rc != 0) return rc;
             /* The same shape as a listed case is that case. */
             cs = listed_case(t, shapes[*n].name);
