@@ -3,8 +3,10 @@
 # In CI (CI=true) or with KB_FULL_TESTS=1 it then also runs: the style check
 # (scripts/format.sh --check), the reduced ISA
 # matrix (generic, native, asan-ubsan, aarch64 under qemu, and this suite as
-# a Haswell sees it, under qemu-x86_64), the whole suite again under
-# ASan+UBSan, and a 10-second libFuzzer run of each parser. The measurement
+# a Haswell sees it, under qemu-x86_64), every ISA variant of every target
+# verified on all its cases (KB_VERIFY_CASES=all; the default suite verifies
+# the quick ones), the whole suite again under ASan+UBSan, and a 10-second
+# libFuzzer run of each parser. The measurement
 # suite (tests that assert speed) is scripts/measure.sh's, not this one's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +16,8 @@ scripts/build.sh
 if [ "${CI:-}" = true ] || [ "${KB_FULL_TESTS:-}" = 1 ]; then
   scripts/format.sh --check
   scripts/matrix.sh --reduced
+  (cd "${KB_BUILD:-build}" &&
+    KB_VERIFY_CASES=all ctest --output-on-failure -j1 -R '^(test_target_|test_isa_variants$)')
   # test_watch times trials against a deadline; under ASan's slowdown on a
   # shared 2-core machine that is a test of the machine, not of kbench.
   scripts/sanitize.sh -E test_watch -LE measure

@@ -16,12 +16,13 @@
 
 typedef struct kb_bg {
     pid_t pid;
-    int out;          /* its stdout, non-blocking */
+    int out; /* its stdout, non-blocking */
     char buf[1 << 20];
     size_t len;
 } kb_bg;
 
-static inline uint64_t kb_bg_now_ms(void) {
+static inline uint64_t kb_bg_now_ms(void)
+{
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
@@ -29,7 +30,8 @@ static inline uint64_t kb_bg_now_ms(void) {
 
 /* Starts build/kbench with a NULL-terminated argv (argv[0] is ignored);
  * stderr goes to `err_path` (or is inherited when NULL). */
-static inline void kb_bg_start(kb_bg *b, char *const argv[], const char *err_path) {
+static inline void kb_bg_start(kb_bg *b, char *const argv[], const char *err_path)
+{
     int po[2];
     if (pipe(po)) abort();
     memset(b, 0, sizeof *b);
@@ -52,7 +54,8 @@ static inline void kb_bg_start(kb_bg *b, char *const argv[], const char *err_pat
 
 /* The next line of its stdout (without the newline) in `line`, waiting up to
  * timeout_ms. 1: got one; 0: timed out; -1: its stdout closed. */
-static inline int kb_bg_line(kb_bg *b, char *line, size_t cap, int timeout_ms) {
+static inline int kb_bg_line(kb_bg *b, char *line, size_t cap, int timeout_ms)
+{
     const uint64_t end = kb_bg_now_ms() + (uint64_t)timeout_ms;
     for (;;) {
         char *nl = memchr(b->buf, '\n', b->len);
@@ -78,7 +81,8 @@ static inline int kb_bg_line(kb_bg *b, char *line, size_t cap, int timeout_ms) {
 /* Waits up to timeout_ms for the file at `path` (its stderr, say) to
  * contain `needle`: a readiness line, where a sleep would only guess.
  * 1: found; 0: not within the time. */
-static inline int kb_bg_wait_file(const char *path, const char *needle, int timeout_ms) {
+static inline int kb_bg_wait_file(const char *path, const char *needle, int timeout_ms)
+{
     const uint64_t end = kb_bg_now_ms() + (uint64_t)timeout_ms;
     char buf[65536];
     for (;;) {
@@ -96,7 +100,8 @@ static inline int kb_bg_wait_file(const char *path, const char *needle, int time
 
 /* Sends sig and waits up to timeout_ms for it to exit: its exit code, 128 +
  * signal, or -1 if it is still running (it is then killed). */
-static inline int kb_bg_stop(kb_bg *b, int sig, int timeout_ms) {
+static inline int kb_bg_stop(kb_bg *b, int sig, int timeout_ms)
+{
     if (b->pid <= 0) return -1;
     if (sig) kill(b->pid, sig);
     const uint64_t end = kb_bg_now_ms() + (uint64_t)timeout_ms;
@@ -122,7 +127,8 @@ static inline int kb_bg_stop(kb_bg *b, int sig, int timeout_ms) {
 /* Copies a file (to a temporary beside dst, then renames over dst when
  * `rename_over`; else rewrites dst in place, truncating it first). Writes only
  * the first `limit` bytes when limit > 0 (a half-written build). */
-static inline void kb_bg_put(const char *src, const char *dst, int rename_over, long limit) {
+static inline void kb_bg_put(const char *src, const char *dst, int rename_over, long limit)
+{
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp%d", dst, (int)getpid());
     FILE *in = fopen(src, "rb");

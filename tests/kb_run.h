@@ -22,7 +22,8 @@ typedef struct kb_run {
     char err[16384]; /* stderr */
 } kb_run;
 
-static void kb__slurp(int fd, char *buf, size_t cap) {
+static void kb__slurp(int fd, char *buf, size_t cap)
+{
     size_t n = 0;
     for (;;) {
         ssize_t r = read(fd, buf + n, cap - 1 - n);
@@ -30,7 +31,8 @@ static void kb__slurp(int fd, char *buf, size_t cap) {
         n += (size_t)r;
         if (n == cap - 1) { /* keep draining so the child never blocks */
             char sink[4096];
-            while (read(fd, sink, sizeof sink) > 0) {}
+            while (read(fd, sink, sizeof sink) > 0) {
+            }
             break;
         }
     }
@@ -42,7 +44,8 @@ static void kb__slurp(int fd, char *buf, size_t cap) {
  * `prefix build/kbench args...`: scripts/matrix.sh runs the suite with
  * kbench under qemu-x86_64 (QEMU_CPU in the environment) to see what a CPU
  * without AVX-512 or AVX sees. Returns only on failure. */
-static inline void kb_exec_kbench(char *const argv[]) {
+static inline void kb_exec_kbench(char *const argv[])
+{
     char exe[4096];
     snprintf(exe, sizeof exe, "%s/kbench", KB_TEST_BUILD_DIR);
     const char *pre = getenv("KB_TEST_EXEC_PREFIX");
@@ -63,13 +66,15 @@ static inline void kb_exec_kbench(char *const argv[]) {
 /* Whether kbench runs under an emulator here (KB_TEST_EXEC_PREFIX): the
  * few things qemu-user keeps from the host process (its setrlimit, socket
  * timestamps) are then checked by the native run of the suite. */
-static inline int kb_host_emulated(void) {
+static inline int kb_host_emulated(void)
+{
     const char *pre = getenv("KB_TEST_EXEC_PREFIX");
     return pre && *pre;
 }
 
 /* Runs build/kbench with a NULL-terminated argument list. */
-static void kb_run_argv(kb_run *r, char *const argv[]) {
+static void kb_run_argv(kb_run *r, char *const argv[])
+{
     int po[2], pe[2];
     if (pipe(po) || pipe(pe)) abort();
     pid_t pid = fork();
@@ -94,14 +99,15 @@ static void kb_run_argv(kb_run *r, char *const argv[]) {
     r->code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
-#define KB_RUN(r, ...)                                         \
-    do {                                                       \
+#define KB_RUN(r, ...)                                          \
+    do {                                                        \
         char *const kb__argv[] = {"kbench", __VA_ARGS__, NULL}; \
-        kb_run_argv((r), kb__argv);                            \
+        kb_run_argv((r), kb__argv);                             \
     } while (0)
 
 /* Value of `key: ` in the verdict block, or "" (static buffer). */
-static inline const char *kb_field(const kb_run *r, const char *key) {
+static inline const char *kb_field(const kb_run *r, const char *key)
+{
     static char val[1024];
     char pat[128];
     snprintf(pat, sizeof pat, "\n%s: ", key);
@@ -123,19 +129,22 @@ static inline const char *kb_field(const kb_run *r, const char *key) {
  * be trusted") before its per-case figures. Claims about timing are the
  * native run's; under an emulator the tests still require a verdict, never
  * keep, and the reason. */
-static inline int kb_emulated_timing_reason(const char *status, const char *why) {
+static inline int kb_emulated_timing_reason(const char *status, const char *why)
+{
     if (!kb_host_emulated() || !status || !why) return 0;
     if (strcmp(status, "rejected") && strcmp(status, "inconclusive")) return 0;
     return strstr(why, "never seen") || strstr(why, "outside") || strstr(why, "cannot be trusted");
 }
-static inline int kb_emulated_timing_verdict(const kb_run *r) {
+static inline int kb_emulated_timing_verdict(const kb_run *r)
+{
     char st[32];
     snprintf(st, sizeof st, "%s", kb_field(r, "status"));
     return kb_emulated_timing_reason(st, kb_field(r, "reason"));
 }
 
 /* Absolute path of a build product, e.g. kb_path("plugins/pq-l2/avx512.so"). */
-static const char *kb_path(const char *rel) {
+static const char *kb_path(const char *rel)
+{
     static char buf[4][4096];
     static int i;
     i = (i + 1) % 4;
@@ -147,7 +156,8 @@ static const char *kb_path(const char *rel) {
  * reaps what was re-parented to the test and returns how many descendants
  * were still there (alive or not yet reaped) after kbench exited, killing
  * any that live. */
-static inline int kb_leftovers(void) {
+static inline int kb_leftovers(void)
+{
     int n = 0, st;
     for (;;) {
         pid_t p = waitpid(-1, &st, WNOHANG);

@@ -26,7 +26,8 @@
 
 /* A layout with one per-call input and outputs of the given data bytes,
  * each in a slot with a page of canary in front, as arena.c lays them. */
-static kb__layout layout(uint32_t n_lanes, const uint64_t *out_bytes, uint32_t n_outs) {
+static kb__layout layout(uint32_t n_lanes, const uint64_t *out_bytes, uint32_t n_outs)
+{
     kb__layout L;
     memset(&L, 0, sizeof L);
     L.n_lanes = n_lanes;
@@ -40,14 +41,16 @@ static kb__layout layout(uint32_t n_lanes, const uint64_t *out_bytes, uint32_t n
     return L;
 }
 
-static void test_lane_data_counts_outputs_only(void **s) {
+static void test_lane_data_counts_outputs_only(void **s)
+{
     (void)s;
     const uint64_t outs[2] = {8 * KIB, 64};
     kb__layout L = layout(100, outs, 2);
     assert_int_equal(kb__lane_data(&L), 8 * KIB + 64);
 }
 
-static void test_large_outputs_get_one_lane(void **s) {
+static void test_large_outputs_get_one_lane(void **s)
+{
     (void)s;
     const uint64_t out = 256 * KIB;
     kb__layout L = layout(126, &out, 1);
@@ -62,7 +65,8 @@ static void test_large_outputs_get_one_lane(void **s) {
     assert_int_equal(kb__batch_calls_max(&B, 2e6, 2 * MIB), 1);
 }
 
-static void test_l2_share_bounds_medium_outputs(void **s) {
+static void test_l2_share_bounds_medium_outputs(void **s)
+{
     (void)s;
     const uint64_t out = 16 * KIB;
     kb__layout L = layout(2000, &out, 1);
@@ -76,7 +80,8 @@ static void test_l2_share_bounds_medium_outputs(void **s) {
     assert_int_equal(kb__batch_calls_max(&T, 100e3, 1 * MIB), 8);
 }
 
-static void test_half_millisecond_floor(void **s) {
+static void test_half_millisecond_floor(void **s)
+{
     (void)s;
     const uint64_t out = 16 * KIB;
     kb__layout L = layout(2000, &out, 1);
@@ -91,7 +96,8 @@ static void test_half_millisecond_floor(void **s) {
     assert_int_equal(kb__batch_calls_max(&F, 1e3, 1 * MIB), 100);
 }
 
-static void test_no_outputs_or_no_timing(void **s) {
+static void test_no_outputs_or_no_timing(void **s)
+{
     (void)s;
     /* no output data: the lanes alone bound the batch */
     kb__layout N = layout(300, NULL, 0);
@@ -113,7 +119,8 @@ static void test_no_outputs_or_no_timing(void **s) {
 /* A worker maps two regions per output per lane and keeps every case of a
  * trial mapped: the lanes of all cases together stay within half of
  * vm.max_map_count, however many cases and outputs a trial has. */
-static void test_lanes_fit_the_map_count(void **s) {
+static void test_lanes_fit_the_map_count(void **s)
+{
     (void)s;
     unsigned long long max_maps = 65530;
     FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
@@ -131,7 +138,8 @@ static void test_lanes_fit_the_map_count(void **s) {
     if (max_maps >= 4ull * KB__MAX_LANES) assert_int_equal(kb__lane_cap(1, 1), KB__MAX_LANES);
 }
 
-static void test_reads_in_warm_sets_that_fit_l2(void **s) {
+static void test_reads_in_warm_sets_that_fit_l2(void **s)
+{
     (void)s;
     kb_target warm, cold;
     memset(&warm, 0, sizeof warm);
@@ -163,7 +171,8 @@ static void test_reads_in_warm_sets_that_fit_l2(void **s) {
     assert_false(kb__batch_reads_in(&cold, &cd, 2 * MIB, fresh, 2));
 }
 
-static void test_trial_reports_output_bytes(void **s) {
+static void test_trial_reports_output_bytes(void **s)
+{
     (void)s;
     kb_run r;
     KB_RUN(&r, "trial", (char *)kb_path("plugins/pq-l2/baseline.so"), "--json", "--budget", "0.5",
@@ -181,11 +190,11 @@ static void test_trial_reports_output_bytes(void **s) {
         json_decref(j);
         return;
     }
-    if (!c0) print_error("no per-case figures: status %s: %s\n%s\n", st ? st : "?",
-                         why ? why : "?", r.out);
+    if (!c0)
+        print_error("no per-case figures: status %s: %s\n%s\n", st ? st : "?", why ? why : "?",
+                    r.out);
     assert_non_null(c0);
-    assert_int_equal(json_integer_value(json_object_get(c0, "output_bytes_per_call")),
-                     65536 * 4);
+    assert_int_equal(json_integer_value(json_object_get(c0, "output_bytes_per_call")), 65536 * 4);
     const double ns = json_number_value(json_object_get(c0, "base_ns_per_call"));
     const json_int_t k = json_integer_value(json_object_get(c0, "calls_per_batch"));
     if (ns > 0.3e6 && kb__l2_bytes() < 4 * MIB) assert_int_equal(k, 1);
@@ -244,7 +253,8 @@ static void test_trial_leaves_cached_cases_alone(void **s)
                  KB_TEST_BUILD_DIR "/tests/fixtures/oracles");
 }
 
-int main(void) {
+int main(void)
+{
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lane_data_counts_outputs_only),
         cmocka_unit_test(test_large_outputs_get_one_lane),

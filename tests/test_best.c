@@ -20,7 +20,8 @@
 
 static char g_dir[256], g_state[512];
 
-static int setup(void **s) {
+static int setup(void **s)
+{
     (void)s;
     snprintf(g_dir, sizeof g_dir, "/tmp/kb_test_best.XXXXXX");
     if (!mkdtemp(g_dir)) return -1;
@@ -28,14 +29,16 @@ static int setup(void **s) {
     return 0;
 }
 
-static int teardown(void **s) {
+static int teardown(void **s)
+{
     (void)s;
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
     return system(cmd) == 0 ? 0 : -1;
 }
 
-static void file_digest(const char *path, char out[17]) {
+static void file_digest(const char *path, char out[17])
+{
     FILE *f = fopen(path, "rb");
     assert_non_null(f);
     static char buf[64 << 20];
@@ -45,7 +48,8 @@ static void file_digest(const char *path, char out[17]) {
 }
 
 /* value of `key\t` in best.tsv */
-static double tsv_num(const char *path, const char *key, char *str, size_t str_len) {
+static double tsv_num(const char *path, const char *key, char *str, size_t str_len)
+{
     FILE *f = fopen(path, "r");
     assert_non_null(f);
     char line[4096];
@@ -63,8 +67,9 @@ static double tsv_num(const char *path, const char *key, char *str, size_t str_l
 
 /* best.so, best.tsv and .lock as host/session/best.c's promote() leaves them, for
  * a candidate at 0.3 of the oracle. */
-static void seed_best(const char *so, const char *best_so, const char *best_tsv,
-                      const char *digest, const char *oracle_digest) {
+static void seed_best(const char *so, const char *best_so, const char *best_tsv, const char *digest,
+                      const char *oracle_digest)
+{
     char dir[700];
     snprintf(dir, sizeof dir, "%s", best_so);
     *strrchr(dir, '/') = 0;
@@ -74,13 +79,16 @@ static void seed_best(const char *so, const char *best_so, const char *best_tsv,
     assert_int_equal(system(cmd), 0);
     FILE *f = fopen(best_tsv, "w");
     assert_non_null(f);
-    fprintf(f, "# kbench best-so-far of posting-intersect; written by hand by test_best\n"
-               "target\tposting-intersect\ndigest\t%s\noracle_digest\t%s\noracle_ratio\t0.300000\n"
-               "source\t%s\nledger\tn/a\n", digest, oracle_digest, so);
+    fprintf(f,
+            "# kbench best-so-far of posting-intersect; written by hand by test_best\n"
+            "target\tposting-intersect\ndigest\t%s\noracle_digest\t%s\noracle_ratio\t0.300000\n"
+            "source\t%s\nledger\tn/a\n",
+            digest, oracle_digest, so);
     assert_int_equal(fclose(f), 0);
 }
 
-static void test_promote_chain_and_tamper(void **s) {
+static void test_promote_chain_and_tamper(void **s)
+{
     (void)s;
     const char *fast = kb_path("plugins/posting-intersect/portable.so");
     const char *slow = kb_path("plugins/posting-intersect/baseline.so");
@@ -104,8 +112,8 @@ static void test_promote_chain_and_tamper(void **s) {
     /* An emulated kbench's fresh probe can reject an honest plugin (its
      * one-call batches carry the emulator's overhead: test_trial.c says
      * more); nothing is promoted then either. */
-    const int emulated_probe = kb_host_emulated() && r.code == 3 &&
-                               strstr(kb_field(&r, "reason"), "never seen") != NULL;
+    const int emulated_probe =
+        kb_host_emulated() && r.code == 3 && strstr(kb_field(&r, "reason"), "never seen") != NULL;
     if (r.code != 0 && r.code != 1 && r.code != 4 && !emulated_probe)
         print_error("%s\n%s\n", r.out, r.err);
     assert_true(r.code == 0 || r.code == 1 || r.code == 4 || emulated_probe);
@@ -181,7 +189,8 @@ static void test_promote_chain_and_tamper(void **s) {
 
 /* Writes a best by hand: best.so a copy of `so`, best.tsv its digest, the
  * oracle's digest and a chosen ratio to the oracle. */
-static void plant_best(const char *so, const char *oracle_digest, double oracle_ratio) {
+static void plant_best(const char *so, const char *oracle_digest, double oracle_ratio)
+{
     char dir[700], cmd[4000], tsv[800], dig[17];
     snprintf(dir, sizeof dir, "%s/posting-intersect", g_state);
     snprintf(cmd, sizeof cmd, "mkdir -p '%s' && cp '%s' '%s/best.so' && touch '%s/.lock'", dir, so,
@@ -191,8 +200,10 @@ static void plant_best(const char *so, const char *oracle_digest, double oracle_
     snprintf(tsv, sizeof tsv, "%s/best.tsv", dir);
     FILE *f = fopen(tsv, "w");
     assert_non_null(f);
-    fprintf(f, "target\tposting-intersect\ndigest\t%s\noracle_digest\t%s\noracle_ratio\t%.6f\n"
-               "source\t%s\nledger\tn/a\n", dig, oracle_digest, oracle_ratio, so);
+    fprintf(f,
+            "target\tposting-intersect\ndigest\t%s\noracle_digest\t%s\noracle_ratio\t%.6f\n"
+            "source\t%s\nledger\tn/a\n",
+            dig, oracle_digest, oracle_ratio, so);
     fclose(f);
 }
 
@@ -200,7 +211,8 @@ static void plant_best(const char *so, const char *oracle_digest, double oracle_
  * to the oracle beats the best's: planted with a best whose recorded ratio
  * (0.01) nothing here can beat, a clear keep against it is not promoted;
  * with a recorded ratio of 50 the same keep is (the check is not a wall). */
-static void test_promotion_needs_a_better_oracle_ratio(void **s) {
+static void test_promotion_needs_a_better_oracle_ratio(void **s)
+{
     (void)s;
     const char *fast = kb_path("plugins/posting-intersect/portable.so");
     const char *slow = kb_path("plugins/posting-intersect/baseline.so");
@@ -237,7 +249,8 @@ static void test_promotion_needs_a_better_oracle_ratio(void **s) {
  * (best.tsv holds the hash of faiss.so's file alone) is still the best: its
  * bytes are unchanged, and it is named by its digest now, not refused as
  * "changed by hand". */
-static void test_best_recorded_with_a_file_only_digest(void **s) {
+static void test_best_recorded_with_a_file_only_digest(void **s)
+{
     (void)s;
     const char *faiss = kb_path("plugins/pq-l2/faiss.so");
     const char *cand = kb_path("plugins/pq-l2/portable.so");
@@ -253,8 +266,10 @@ static void test_best_recorded_with_a_file_only_digest(void **s) {
     snprintf(tsv, sizeof tsv, "%s/best.tsv", dir);
     FILE *f = fopen(tsv, "w");
     assert_non_null(f);
-    fprintf(f, "target\tpq-l2\ndigest\t%s\noracle_digest\t0000000000000000\noracle_ratio\t0.5\n"
-               "source\t%s\nledger\tn/a\n", dig, faiss);
+    fprintf(f,
+            "target\tpq-l2\ndigest\t%s\noracle_digest\t0000000000000000\noracle_ratio\t0.5\n"
+            "source\t%s\nledger\tn/a\n",
+            dig, faiss);
     fclose(f);
     kb_run r;
     KB_RUN(&r, "trial", (char *)cand, "--against", "best", "--state", g_state, "--budget", "0.3");
@@ -269,7 +284,8 @@ static void test_best_recorded_with_a_file_only_digest(void **s) {
 /* `kbench log` marks the best so far; `kbench report` draws it (when gnuplot
  * is installed). The ledger here is written by hand, so the expected marks
  * are known without running a trial. */
-static void test_log_and_report(void **s) {
+static void test_log_and_report(void **s)
+{
     (void)s;
     char ledger[700], png[700];
     snprintf(ledger, sizeof ledger, "%s/hand.tsv", g_dir);
@@ -283,8 +299,10 @@ static void test_log_and_report(void **s) {
         "T2\tt\tb.so\td\to\tc\tkeep\t0.6000\t0.5\t0.7\t0.8\t1.0\tslower, still a keep",
         "T3\tt\tc.so\td\to\tc\tcrash\tn/a\tn/a\tn/a\tn/a\t1.0\tboom",
         /* the ratchet: a promotion is the new best even if its ratio is higher */
-        "T4\tt\td.so\td\to\tc\tkeep\t0.9000\t0.8\t0.95\t1.0\t1.0\t[vs best 0123456789abcdef; oracle_ratio 0.4500; promoted] step",
-        "T5\tt\te.so\td\to\tc\tdiscard\t1.1000\t1.0\t1.2\t1.3\t1.0\t[vs best 0123456789abcdef; oracle_ratio 0.4950] worse",
+        "T4\tt\td.so\td\to\tc\tkeep\t0.9000\t0.8\t0.95\t1.0\t1.0\t[vs best 0123456789abcdef; "
+        "oracle_ratio 0.4500; promoted] step",
+        "T5\tt\te.so\td\to\tc\tdiscard\t1.1000\t1.0\t1.2\t1.3\t1.0\t[vs best 0123456789abcdef; "
+        "oracle_ratio 0.4950] worse",
         "T6\tother\tf.so\td\to\tc\tkeep\t0.1000\t0.1\t0.1\t0.1\t1.0\tanother target",
     };
     for (size_t i = 0; i < 6; i++) fprintf(f, "%s\n", rows[i]);
@@ -292,7 +310,8 @@ static void test_log_and_report(void **s) {
     kb_run r;
     KB_RUN(&r, "log", "--ledger", ledger, "--target", "t");
     assert_int_equal(r.code, 0);
-    assert_non_null(strstr(r.out, "5 trial(s), 3 kept, 1 failed; best so far, ratio to the oracle: 0.4500"));
+    assert_non_null(
+        strstr(r.out, "5 trial(s), 3 kept, 1 failed; best so far, ratio to the oracle: 0.4500"));
     /* '*' on rows 1 and 4 only */
     int stars = 0;
     for (const char *p = r.out; (p = strstr(p, "*  ")); p++) stars++;
@@ -318,7 +337,8 @@ static void test_log_and_report(void **s) {
     assert_memory_equal(sig, "\x89PNG\r\n\x1a\n", 8);
 }
 
-int main(void) {
+int main(void)
+{
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_log_and_report),
         cmocka_unit_test(test_promote_chain_and_tamper),

@@ -30,19 +30,19 @@
 #include "session.h"
 #include "report.h"
 
-#define FX(name) ((char *)kb_path("tests/fixtures/" name ".so"))
+#define FX(name)  ((char *)kb_path("tests/fixtures/" name ".so"))
 #define PI_PLUGIN ((char *)kb_path("plugins/posting-intersect/portable.so"))
 
 static kb_run R; /* 80 KiB: not on the stack */
 static char g_dir[256];
 
-#define assert_contains(s, sub)                                                     \
-    do {                                                                            \
-        if (!strstr((s), (sub))) {                                                  \
-            print_error("expected \"%s\" in \"%s\"\nstdout:\n%s\nstderr:\n%s\n", (sub), \
-                        (s), R.out, R.err);                                         \
-            fail();                                                                 \
-        }                                                                           \
+#define assert_contains(s, sub)                                                              \
+    do {                                                                                     \
+        if (!strstr((s), (sub))) {                                                           \
+            print_error("expected \"%s\" in \"%s\"\nstdout:\n%s\nstderr:\n%s\n", (sub), (s), \
+                        R.out, R.err);                                                       \
+            fail();                                                                          \
+        }                                                                                    \
     } while (0)
 
 /* A hang is a failure of its own: SIGALRM ends this test program, and the
@@ -63,8 +63,7 @@ static void expect(const char *status, int code, const char *sub)
                     kb_field(&R, "status"), R.code, R.out, R.err);
     assert_string_equal(kb_field(&R, "status"), status);
     assert_int_equal(R.code, code);
-    if (sub)
-        assert_contains(kb_field(&R, "reason"), sub);
+    if (sub) assert_contains(kb_field(&R, "reason"), sub);
 }
 
 static void path_in(char *out, size_t len, const char *name)
@@ -117,8 +116,12 @@ static void test_special_files_are_rejected(void **state)
         char *path;
         const char *what;
     } cases[] = {
-        {fifo, "a FIFO"},        {l_fifo, "a FIFO"},    {(char *)"/dev/zero", "a character device"},
-        {l_zero, "a character device"}, {dir, "a directory"}, {l_dir, "a directory"},
+        {fifo, "a FIFO"},
+        {l_fifo, "a FIFO"},
+        {(char *)"/dev/zero", "a character device"},
+        {l_zero, "a character device"},
+        {dir, "a directory"},
+        {l_dir, "a directory"},
         {sock, "a socket"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -206,8 +209,7 @@ static void copy_file(const char *from, const char *to)
 static void test_hostile_name_forges_nothing(void **state)
 {
     (void)state;
-    if (access(PI_PLUGIN, R_OK) != 0)
-        skip();
+    if (access(PI_PLUGIN, R_OK) != 0) skip();
     char name[512], ledger[512];
     snprintf(name, sizeof name, "%s/x\n**keep**\nstatus: keep\n\tkeep\t<!-- |a| `b`.so", g_dir);
     path_in(ledger, sizeof ledger, "results.tsv");
@@ -228,13 +230,12 @@ static void test_hostile_name_forges_nothing(void **state)
     char line[4096];
     assert_non_null(fgets(line, sizeof line, f)); /* the header */
     assert_non_null(fgets(line, sizeof line, f));
-    assert_null(fgets(line + 2048, 2048, f));     /* exactly one trial line */
+    assert_null(fgets(line + 2048, 2048, f)); /* exactly one trial line */
     fclose(f);
     int tabs = 0;
     char *col[KB__LF_N2 + 4] = {line};
     for (char *p = line; *p; p++)
-        if (*p == '\t' && tabs < KB__LF_N2 + 3)
-            *p = 0, col[++tabs] = p + 1;
+        if (*p == '\t' && tabs < KB__LF_N2 + 3) *p = 0, col[++tabs] = p + 1;
     assert_int_equal(tabs, KB__LF_N2 - 1);
     assert_string_equal(col[6], "incorrect");
 }
@@ -246,14 +247,13 @@ static void test_hostile_name_forges_nothing(void **state)
 static void test_chosen_seed_is_marked_and_never_promoted(void **state)
 {
     (void)state;
-    if (access(PI_PLUGIN, R_OK) != 0)
-        skip();
+    if (access(PI_PLUGIN, R_OK) != 0) skip();
     char st[512], ledger[512], so[600];
     path_in(st, sizeof st, "state-seed");
     path_in(ledger, sizeof ledger, "seed.tsv");
     alarm(300);
-    KB_RUN(&R, "trial", PI_PLUGIN, "--against", "best", "--state", st, "--seed", "42",
-           "--budget", "0.5", "--ledger", ledger, "--description", "[vs oracle; oracle_ratio 0.1; promoted] x");
+    KB_RUN(&R, "trial", PI_PLUGIN, "--against", "best", "--state", st, "--seed", "42", "--budget",
+           "0.5", "--ledger", ledger, "--description", "[vs oracle; oracle_ratio 0.1; promoted] x");
     alarm(0);
     assert_string_equal(kb_field(&R, "seed_chosen"), "yes");
     assert_string_equal(kb_field(&R, "promoted"), "no");
@@ -315,11 +315,9 @@ static json_t *ask(const char *req, int timeout_ms)
             continue;
         }
         struct pollfd p = {fd, POLLIN, 0};
-        if (poll(&p, 1, 200) <= 0)
-            continue;
+        if (poll(&p, 1, 200) <= 0) continue;
         ssize_t r = read(fd, buf + len, sizeof buf - 1 - len);
-        if (r <= 0)
-            break;
+        if (r <= 0) break;
         len += (size_t)r;
     }
     close(fd);
@@ -334,12 +332,10 @@ static void serve_start(char *const extra[])
     unlink(g_sock);
     char *argv[8] = {"kbench", "serve", "--socket", g_sock};
     int n = 4;
-    for (; extra && *extra && n < 7; extra++)
-        argv[n++] = *extra;
+    for (; extra && *extra && n < 7; extra++) argv[n++] = *extra;
     argv[n] = NULL;
     kb_bg_start(&g_bg, argv, err);
-    for (int i = 0; i < 500 && access(g_sock, F_OK) != 0; i++)
-        usleep(10000);
+    for (int i = 0; i < 500 && access(g_sock, F_OK) != 0; i++) usleep(10000);
     assert_int_equal(access(g_sock, F_OK), 0);
 }
 
@@ -350,8 +346,7 @@ static void serve_start(char *const extra[])
 static void test_serve_pins_seed_and_oracles(void **state)
 {
     (void)state;
-    if (access(PI_PLUGIN, R_OK) != 0)
-        skip();
+    if (access(PI_PLUGIN, R_OK) != 0) skip();
     alarm(300);
     serve_start(NULL);
     char req[2048], fifo[512];
@@ -367,7 +362,8 @@ static void test_serve_pins_seed_and_oracles(void **state)
              PI_PLUGIN, g_dir);
     d = ask(req, 30000);
     assert_non_null(d);
-    assert_non_null(strstr(json_string_value(json_object_get(d, "error")), "--allow-client-oracles"));
+    assert_non_null(
+        strstr(json_string_value(json_object_get(d, "error")), "--allow-client-oracles"));
     json_decref(d);
 
     path_in(fifo, sizeof fifo, "serve_fifo.so");
@@ -395,16 +391,16 @@ static void test_serve_pins_seed_and_oracles(void **state)
 static void test_serve_allowed_seed_is_marked(void **state)
 {
     (void)state;
-    if (access(PI_PLUGIN, R_OK) != 0)
-        skip();
+    if (access(PI_PLUGIN, R_OK) != 0) skip();
     char st[512], so[600], req[2048];
     path_in(st, sizeof st, "state-serve");
     char *extra[] = {"--allow-client-seed", "--state", st, NULL};
     alarm(300);
     serve_start(extra);
-    snprintf(req, sizeof req,
-             "{\"op\":\"trial\",\"candidate\":\"%s\",\"seed\":7,\"budget\":0.5,\"against\":\"best\"}\n",
-             PI_PLUGIN);
+    snprintf(
+        req, sizeof req,
+        "{\"op\":\"trial\",\"candidate\":\"%s\",\"seed\":7,\"budget\":0.5,\"against\":\"best\"}\n",
+        PI_PLUGIN);
     json_t *d = ask(req, 120000);
     assert_non_null(d);
     json_t *kb = json_object_get(d, "kbench");
@@ -460,8 +456,7 @@ static void test_kernel_in_another_library_is_rejected(void **state)
         char fx[256];
         snprintf(fx, sizeof fx, "tests/fixtures/%s.so", cases[i].fx);
         char *path = (char *)kb_path(fx);
-        if (access(path, R_OK) != 0)
-            skip();
+        if (access(path, R_OK) != 0) skip();
         KB_RUN(&R, "trial", path, "--budget", "0.2");
         expect("rejected", 3, cases[i].what);
         assert_contains(kb_field(&R, "reason"), cases[i].fx);
@@ -480,8 +475,7 @@ static void test_ld_library_path_is_not_a_way_in(void **state)
 {
     (void)state;
     char *path = (char *)kb_path("tests/fixtures/fx_kernel_via_env.so");
-    if (access(path, R_OK) != 0)
-        skip();
+    if (access(path, R_OK) != 0) skip();
     setenv("LD_LIBRARY_PATH", kb_path("tests/fixtures/deps-lib"), 1);
     alarm(120);
     KB_RUN(&R, "trial", path, "--budget", "0.2");
@@ -536,8 +530,7 @@ static void test_elf_deps_unit(void **state)
 {
     (void)state;
     char *path = (char *)kb_path("tests/fixtures/fx_kernel_via_runpath.so");
-    if (access(path, R_OK) != 0)
-        skip();
+    if (access(path, R_OK) != 0) skip();
     FILE *f = fopen(path, "rb");
     assert_non_null(f);
     static unsigned char buf[1 << 20];
@@ -549,10 +542,10 @@ static void test_elf_deps_unit(void **state)
     assert_non_null(strstr(err, "x.so: has a RUNPATH"));
     assert_int_equal(kb__elf_deps(buf, 10, "x.so", &d, err, sizeof err), 1);
     assert_int_equal(kb__elf_deps("not an elf file at all, no.....................................",
-                                  64, "x.so", &d, err, sizeof err), 1);
+                                  64, "x.so", &d, err, sizeof err),
+                     1);
     f = fopen(PI_PLUGIN, "rb");
-    if (!f)
-        return;
+    if (!f) return;
     n = fread(buf, 1, sizeof buf, f);
     fclose(f);
     assert_int_equal(kb__elf_deps(buf, n, "p.so", &d, err, sizeof err), 0);
@@ -619,10 +612,8 @@ static const char *next_status(kb_bg *b, int timeout_ms)
     const uint64_t end = kb_bg_now_ms() + (uint64_t)timeout_ms;
     while (kb_bg_now_ms() < end) {
         int got = kb_bg_line(b, line, sizeof line, (int)(end - kb_bg_now_ms()));
-        if (got < 0)
-            break;
-        if (got > 0 && !strncmp(line, "status: ", 8))
-            return line + 8;
+        if (got < 0) break;
+        if (got > 0 && !strncmp(line, "status: ", 8)) return line + 8;
     }
     return "";
 }
@@ -632,8 +623,7 @@ static const char *next_status(kb_bg *b, int timeout_ms)
 static void test_watch_goes_on_after_a_fifo(void **state)
 {
     (void)state;
-    if (access(PI_PLUGIN, R_OK) != 0)
-        skip();
+    if (access(PI_PLUGIN, R_OK) != 0) skip();
     char fifo[512], tmp[512], err[512];
     path_in(fifo, sizeof fifo, "watched.so");
     path_in(tmp, sizeof tmp, "watched.tmp");
@@ -660,8 +650,7 @@ static void test_watch_goes_on_after_a_fifo(void **state)
 static void test_leased_file_does_not_stall(void **state)
 {
     (void)state;
-    if (access(PI_PLUGIN, R_OK) != 0)
-        skip();
+    if (access(PI_PLUGIN, R_OK) != 0) skip();
     char path[512];
     path_in(path, sizeof path, "leased.so");
     copy_file(PI_PLUGIN, path);

@@ -37,17 +37,15 @@ static char *fx_path(const char *name)
 
 static kb_run R; /* 80 KiB: not on the stack */
 
-
 static int code_of(const char *status)
 {
     static const struct {
         const char *s;
         int code;
-    } map[] = {{"keep", 0},     {"discard", 1}, {"incorrect", 2},   {"crash", 3},
-               {"timeout", 3},  {"rejected", 3}, {"inconclusive", 4}};
+    } map[] = {{"keep", 0},    {"discard", 1},  {"incorrect", 2},   {"crash", 3},
+               {"timeout", 3}, {"rejected", 3}, {"inconclusive", 4}};
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
-        if (!strcmp(map[i].s, status))
-            return map[i].code;
+        if (!strcmp(map[i].s, status)) return map[i].code;
     return -1;
 }
 
@@ -70,12 +68,12 @@ static const char *contained(const char *fixture, const char *budget)
     return copy;
 }
 
-#define assert_contains(s, sub)                                                      \
-    do {                                                                             \
-        if (!strstr((s), (sub))) {                                                   \
+#define assert_contains(s, sub)                                                         \
+    do {                                                                                \
+        if (!strstr((s), (sub))) {                                                      \
             print_error("expected \"%s\" in \"%s\"\nstdout:\n%s\n", (sub), (s), R.out); \
-            fail();                                                                  \
-        }                                                                            \
+            fail();                                                                     \
+        }                                                                               \
     } while (0)
 
 /* ---- 1: the derivation and the seeds -------------------------------------- */
@@ -98,8 +96,10 @@ static void test_1_seeds_reproducible_and_independent(void **state)
     memset(&a, 0, sizeof a);
     memset(&b, 0, sizeof b);
     kb__ctx *ca, *cb;
-    assert_int_equal(kb__ctx_get(&a, "posting-intersect", od, "quick", 77, &ca, err, sizeof err), 0);
-    assert_int_equal(kb__ctx_get(&b, "posting-intersect", od, "quick", 77, &cb, err, sizeof err), 0);
+    assert_int_equal(kb__ctx_get(&a, "posting-intersect", od, "quick", 77, &ca, err, sizeof err),
+                     0);
+    assert_int_equal(kb__ctx_get(&b, "posting-intersect", od, "quick", 77, &cb, err, sizeof err),
+                     0);
     assert_true(ca->probe_seed == cb->probe_seed && ca->probe_seed != 77);
     for (uint32_t c = 0; c < ca->n_cases; c++)
         assert_true(ca->cases[c].input_digest == cb->cases[c].input_digest);
@@ -114,10 +114,12 @@ static void test_1_seeds_reproducible_and_independent(void **state)
      * same, the fresh sets follow their own seed alone. */
     const kb__ctx *x = ca;
     kb__case_data d1, d2;
-    assert_int_equal(kb__case_build(x->t, x->oracle.plugin, x->cases[0].index, 0, 77, 1, &d1, err,
-                                    sizeof err), 0);
-    assert_int_equal(kb__case_build(x->t, x->oracle.plugin, x->cases[0].index, 0, 77, 2, &d2, err,
-                                    sizeof err), 0);
+    assert_int_equal(
+        kb__case_build(x->t, x->oracle.plugin, x->cases[0].index, 0, 77, 1, &d1, err, sizeof err),
+        0);
+    assert_int_equal(
+        kb__case_build(x->t, x->oracle.plugin, x->cases[0].index, 0, 77, 2, &d2, err, sizeof err),
+        0);
     assert_true(arena_hash(d1.cbase, d1.csize, 0) == arena_hash(d2.cbase, d2.csize, 0));
     assert_true(arena_hash(d1.cbase, d1.csize, 0) ==
                 arena_hash(x->cases[0].cbase, x->cases[0].csize, 0));
@@ -143,8 +145,7 @@ static void test_1_seed_inversion_finds_nothing(void **state)
         /* Not shown faster than 0.9: a replay read 0.21 with a narrow CI. A
          * busy machine widens the CI, never moves it wholly below 0.9. */
         const double hi = atof(kb_field(&R, "ci90_high"));
-        if (!(hi > 0.9))
-            print_error("%s: CI up to %.4f, a replay gain\n%s\n", fx[i], hi, R.out);
+        if (!(hi > 0.9)) print_error("%s: CI up to %.4f, a replay gain\n%s\n", fx[i], hi, R.out);
         assert_true(hi > 0.9);
     }
 }
@@ -160,8 +161,7 @@ static void test_4_no_inputs_in_reach_early(void **state)
     (void)state;
     const char *st = contained("fx_reads_inputs_early", "0.5");
     const char *reason = kb_field(&R, "reason");
-    if (strstr(reason, "mapped"))
-        print_error("%s\n", R.out);
+    if (strstr(reason, "mapped")) print_error("%s\n", R.out);
     assert_null(strstr(reason, "mapped"));
     /* Its reads of /proc/self/maps leave it more CPU between calls than
      * the baseline (about twice, on a quiet machine); a busy one can push

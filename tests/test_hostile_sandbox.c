@@ -27,14 +27,13 @@
 
 static kb_run R; /* 80 KiB: not on the stack */
 
-
-#define assert_contains(s, sub)                                                     \
-    do {                                                                            \
-        if (!strstr((s), (sub))) {                                                  \
-            print_error("expected \"%s\" in \"%s\"\nstdout:\n%s\nstderr:\n%s\n", (sub), \
-                        (s), R.out, R.err);                                         \
-            fail();                                                                 \
-        }                                                                           \
+#define assert_contains(s, sub)                                                              \
+    do {                                                                                     \
+        if (!strstr((s), (sub))) {                                                           \
+            print_error("expected \"%s\" in \"%s\"\nstdout:\n%s\nstderr:\n%s\n", (sub), (s), \
+                        R.out, R.err);                                                       \
+            fail();                                                                          \
+        }                                                                                    \
     } while (0)
 
 static void expect(const char *status, int code)
@@ -53,8 +52,7 @@ static void expect_reason(const char *status, int code, const char *sub1, const 
     expect(status, code);
     const char *reason = kb_field(&R, "reason");
     assert_contains(reason, sub1);
-    if (sub2)
-        assert_contains(reason, sub2);
+    if (sub2) assert_contains(reason, sub2);
 }
 
 static void trial(const char *fixture)
@@ -88,11 +86,11 @@ static void on_its_merits(const char *fixture)
      * verdict is a timed one and never keep. How close its ratio comes to 1
      * is a figure of the machine's quiet, not of containment: a busy
      * machine moves it, and the measurement suite judges that. */
-    const int timed = (!strcmp(st, "discard") && R.code == 1) ||
-                      (!strcmp(st, "inconclusive") && R.code == 4);
+    const int timed =
+        (!strcmp(st, "discard") && R.code == 1) || (!strcmp(st, "inconclusive") && R.code == 4);
     if (!timed)
-        print_error("expected discard or inconclusive, got %s (%d)\n%s\n%s\n", st, R.code,
-                    R.out, R.err);
+        print_error("expected discard or inconclusive, got %s (%d)\n%s\n%s\n", st, R.code, R.out,
+                    R.err);
     assert_true(timed);
     assert_int_equal(kb_leftovers(), 0);
 }
@@ -228,17 +226,13 @@ static int output_inodes(pid_t pid, unsigned long *ino, int cap)
     int n = 0;
     while (f && fgets(line, sizeof line, f)) {
         unsigned long i;
-        if (!strstr(line, "/memfd:kb-outputs") ||
-            sscanf(line, "%*s %*s %*s %*s %lu", &i) != 1)
+        if (!strstr(line, "/memfd:kb-outputs") || sscanf(line, "%*s %*s %*s %*s %lu", &i) != 1)
             continue;
         int seen = 0;
-        for (int k = 0; k < n; k++)
-            seen |= ino[k] == i;
-        if (!seen && n < cap)
-            ino[n++] = i;
+        for (int k = 0; k < n; k++) seen |= ino[k] == i;
+        if (!seen && n < cap) ino[n++] = i;
     }
-    if (f)
-        fclose(f);
+    if (f) fclose(f);
     return n;
 }
 
@@ -248,8 +242,7 @@ static int output_inodes(pid_t pid, unsigned long *ino, int cap)
 static void test_29_outputs_not_shared(void **state)
 {
     (void)state;
-    if (geteuid() != 0)
-        skip();
+    if (geteuid() != 0) skip();
     pid_t kb = fork();
     if (kb == 0) {
         int null = open("/dev/null", O_WRONLY);
@@ -272,30 +265,24 @@ static void test_29_outputs_not_shared(void **state)
             char path[300], buf[512];
             snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
             FILE *f = fopen(path, "r");
-            if (!f)
-                continue;
+            if (!f) continue;
             int pid = 0, ppid = 0;
             if (fgets(buf, sizeof buf, f)) {
                 const char *rp = strrchr(buf, ')');
                 pid = atoi(buf);
-                if (rp)
-                    sscanf(rp + 2, "%*c %d", &ppid);
+                if (rp) sscanf(rp + 2, "%*c %d", &ppid);
             }
             fclose(f);
-            if (ppid == kb && pid > 0)
-                w[nw++] = pid;
+            if (ppid == kb && pid > 0) w[nw++] = pid;
         }
-        if (d)
-            closedir(d);
+        if (d) closedir(d);
         unsigned long a[64], b[64];
         const int na = nw == 2 ? output_inodes(w[0], a, 64) : 0;
         const int nb = nw == 2 ? output_inodes(w[1], b, 64) : 0;
-        if (!na || !nb)
-            continue;
+        if (!na || !nb) continue;
         looked = 1;
         for (int i = 0; i < na; i++)
-            for (int k = 0; k < nb; k++)
-                shared |= a[i] == b[k];
+            for (int k = 0; k < nb; k++) shared |= a[i] == b[k];
     }
     kill(kb, SIGKILL);
     int st;

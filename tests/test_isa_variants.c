@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "kb_run.h"
+#include "kb_pick.h"
 
 static const char *const targets[] = {"pq-l2", "posting-intersect"};
 
@@ -82,7 +83,7 @@ static void test_variants_this_cpu_runs_match_the_oracle_the_rest_are_refused(vo
             kb_run info, r;
             KB_RUN(&info, "info", (char *)path);
             const int runs_here = strcmp(kb_field(&info, "cpu_features_missing"), "none") == 0;
-            KB_RUN(&r, "verify", (char *)path);
+            KB_RUN(&r, "verify", (char *)path, "--cases", (char *)kb_verify_cases());
             /* A feature with no KB_CPU_ bit in ABI 1.0 (pq-l2 avx512.so's VBMI)
              * is checked by the plugin's prepare, which refuses in the same
              * words: such a CPU counts as lacking it. */

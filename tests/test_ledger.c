@@ -68,8 +68,7 @@ static void sample_result(kb__result *r, kb__status st, const char *desc)
 static char *slurp(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
+    if (!f) return NULL;
     size_t cap = 1 << 16, n = 0;
     char *buf = malloc(cap + 1);
     size_t got;
@@ -81,8 +80,7 @@ static char *slurp(const char *path, size_t *len)
         }
     }
     fclose(f);
-    if (buf)
-        buf[n] = '\0';
+    if (buf) buf[n] = '\0';
     *len = n;
     return buf;
 }
@@ -93,12 +91,10 @@ static int split(char *line, char **f, int max)
     int n = 0;
     char *p = line;
     for (;;) {
-        if (n < max)
-            f[n] = p;
+        if (n < max) f[n] = p;
         n++;
         char *t = strchr(p, '\t');
-        if (!t)
-            break;
+        if (!t) break;
         *t = '\0';
         p = t + 1;
     }
@@ -170,8 +166,7 @@ static void test_header_once_and_fields(void **state)
 
     assert_int_equal(split(line2, f, NFIELDS), NFIELDS);
     assert_string_equal(f[6], "incorrect");
-    for (int i = 7; i <= 10; i++)
-        assert_string_equal(f[i], "n/a");
+    for (int i = 7; i <= 10; i++) assert_string_equal(f[i], "n/a");
     assert_string_equal(f[KB__LF_ORACLE_RATIO], "n/a");
     assert_string_equal(f[12], "second");
     free(text);
@@ -232,8 +227,7 @@ static void test_concurrent_appends(void **state)
     }
     assert_int_equal(lines, PROCS * EACH);
     for (int p = 0; p < PROCS; p++)
-        for (int i = 0; i < EACH; i++)
-            assert_int_equal(seen[p][i], 1);
+        for (int i = 0; i < EACH; i++) assert_int_equal(seen[p][i], 1);
     free(text);
 }
 
@@ -306,16 +300,13 @@ static void test_short_write_leaves_no_torn_line(void **state)
         if (pid == 0) {
             signal(SIGXFSZ, SIG_IGN);
             struct rlimit rl = {(rlim_t)len0 + (rlim_t)room, (rlim_t)len0 + (rlim_t)room};
-            if (setrlimit(RLIMIT_FSIZE, &rl) != 0)
-                _exit(10);
+            if (setrlimit(RLIMIT_FSIZE, &rl) != 0) _exit(10);
             kb__result rr;
             char e[512];
             sample_result(&rr, KB__ST_DISCARD, "this line does not fit");
             int rc = kb__ledger_append(path, &rr, NULL, e, sizeof e);
-            if (rc != KB__EIO)
-                _exit(11);
-            if (!strstr(e, path) || !strstr(e, "disk may be full"))
-                _exit(12);
+            if (rc != KB__EIO) _exit(11);
+            if (!strstr(e, path) || !strstr(e, "disk may be full")) _exit(12);
             _exit(0);
         }
         int status;
@@ -348,8 +339,7 @@ static void test_missing_directory(void **state)
 }
 
 /* The line of one result, split; returns the number of fields. */
-static int one_line(const kb__result *r, const kb__best_info *bi, char *buf, size_t len,
-                    char **f)
+static int one_line(const kb__result *r, const kb__best_info *bi, char *buf, size_t len, char **f)
 {
     int n = kb__ledger_format(r, bi, buf, len);
     assert_true(n > 0 && buf[n - 1] == '\n');

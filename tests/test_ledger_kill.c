@@ -32,9 +32,9 @@
 #include "kb.h"
 #include "ledger.h"
 
-#define NPROC 8
+#define NPROC   8
 #define NFIELDS KB__LF_N2
-#define PLUGIN "plugins/posting-intersect/portable.so"
+#define PLUGIN  "plugins/posting-intersect/portable.so"
 
 static char g_dir[256];
 
@@ -76,7 +76,7 @@ typedef struct proc {
     int kill_on_append; /* when the ledger next grows (another trial appended) */
     int killed;         /* we sent SIGKILL while it still ran */
     int done, status;
-    int lines;          /* lines with its token */
+    int lines; /* lines with its token */
 } proc;
 
 static pid_t start_trial(const char *ledger, const char *token)
@@ -111,11 +111,10 @@ static int is_number(const char *s)
 
 static int is_status(const char *s)
 {
-    static const char *const names[] = {"keep", "discard", "inconclusive", "incorrect",
-                                        "crash", "timeout", "rejected", "correct"};
+    static const char *const names[] = {"keep",  "discard", "inconclusive", "incorrect",
+                                        "crash", "timeout", "rejected",     "correct"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (!strcmp(s, names[i]))
-            return 1;
+        if (!strcmp(s, names[i])) return 1;
     return 0;
 }
 
@@ -127,24 +126,20 @@ static const char *check_line(char *line, size_t lineno)
     for (char *p = line; n <= NFIELDS;) {
         f[n++] = p;
         p = strchr(p, '\t');
-        if (!p)
-            break;
+        if (!p) break;
         *p++ = '\0';
     }
-    if (n != NFIELDS)
-        fail_msg("ledger line %zu has %d fields, not %d", lineno, n, NFIELDS);
+    if (n != NFIELDS) fail_msg("ledger line %zu has %d fields, not %d", lineno, n, NFIELDS);
     int y, mo, d, h, mi, s;
     char z;
     if (sscanf(f[0], "%4d-%2d-%2dT%2d:%2d:%2d%c", &y, &mo, &d, &h, &mi, &s, &z) != 7 || z != 'Z' ||
         strlen(f[0]) != 20)
         fail_msg("ledger line %zu: timestamp '%s'", lineno, f[0]);
-    if (!is_status(f[6]))
-        fail_msg("ledger line %zu: status '%s'", lineno, f[6]);
+    if (!is_status(f[6])) fail_msg("ledger line %zu: status '%s'", lineno, f[6]);
     for (int k = 7; k <= 10; k++)
         if (strcmp(f[k], "n/a") != 0 && !is_number(f[k]))
             fail_msg("ledger line %zu: field %d is '%s'", lineno, k + 1, f[k]);
-    if (!is_number(f[11]))
-        fail_msg("ledger line %zu: trial_seconds '%s'", lineno, f[11]);
+    if (!is_number(f[11])) fail_msg("ledger line %zu: trial_seconds '%s'", lineno, f[11]);
     if (strlen(f[3]) != 16 || strspn(f[3], "0123456789abcdef") != 16)
         fail_msg("ledger line %zu: digest '%s'", lineno, f[3]);
     if (f[KB__LF_CAND][0] != '/')
@@ -166,14 +161,13 @@ static void one_round(uint64_t seed, int round)
      * and about to append too */
     int nkill = 2 + (int)(next_rand(&rs) % 3);
     for (int i = 0; i < NPROC; i++) {
-        snprintf(p[i].token, sizeof p[i].token, "kill-test-%016llx-%d-%d",
-                 (unsigned long long)seed, round, i);
+        snprintf(p[i].token, sizeof p[i].token, "kill-test-%016llx-%d-%d", (unsigned long long)seed,
+                 round, i);
         p[i].kill_at_ms = -1;
     }
     for (int k = 0; k < nkill;) {
         int i = (int)(next_rand(&rs) % NPROC);
-        if (p[i].kill_at_ms >= 0)
-            continue;
+        if (p[i].kill_at_ms >= 0) continue;
         if (next_rand(&rs) & 1)
             p[i].kill_on_append = 1;
         else
@@ -193,11 +187,9 @@ static void one_round(uint64_t seed, int round)
         uint64_t t = now_ms() - t0;
         struct stat st;
         int grew = stat(ledger, &st) == 0 && st.st_size != seen;
-        if (grew)
-            seen = st.st_size;
+        if (grew) seen = st.st_size;
         for (int i = 0; i < NPROC; i++) {
-            if (p[i].done)
-                continue;
+            if (p[i].done) continue;
             pid_t w = waitpid(p[i].pid, &p[i].status, WNOHANG);
             if (w == p[i].pid) {
                 p[i].done = 1;
@@ -218,8 +210,7 @@ static void one_round(uint64_t seed, int round)
     /* The file: header once, then whole, parseable lines. */
     FILE *f = fopen(ledger, "r");
     int normal = 0;
-    for (int i = 0; i < NPROC; i++)
-        normal += WIFEXITED(p[i].status);
+    for (int i = 0; i < NPROC; i++) normal += WIFEXITED(p[i].status);
     if (!f) {
         /* only possible when every trial died before appending */
         assert_int_equal(normal, 0);
@@ -230,8 +221,7 @@ static void one_round(uint64_t seed, int round)
     ssize_t n;
     while ((n = getline(&line, &cap, f)) > 0) {
         lineno++;
-        if ((size_t)n != strlen(line))
-            fail_msg("ledger line %zu has a NUL byte", lineno);
+        if ((size_t)n != strlen(line)) fail_msg("ledger line %zu has a NUL byte", lineno);
         if (line[n - 1] != '\n')
             fail_msg("ledger line %zu is incomplete (no newline): '%s'", lineno, line);
         if (lineno == 1) {
@@ -244,8 +234,7 @@ static void one_round(uint64_t seed, int round)
         const char *desc = check_line(line, lineno);
         int owner = -1;
         for (int i = 0; i < NPROC; i++)
-            if (!strcmp(desc, p[i].token))
-                owner = i;
+            if (!strcmp(desc, p[i].token)) owner = i;
         if (owner < 0)
             fail_msg("ledger line %zu has a description of no trial: '%s'", lineno, desc);
         p[owner].lines++;
@@ -256,17 +245,15 @@ static void one_round(uint64_t seed, int round)
 
     int killed_mid = 0;
     for (int i = 0; i < NPROC; i++) {
-        if (p[i].lines > 1)
-            fail_msg("trial %d (%s) has %d lines", i, p[i].token, p[i].lines);
+        if (p[i].lines > 1) fail_msg("trial %d (%s) has %d lines", i, p[i].token, p[i].lines);
         if (WIFEXITED(p[i].status)) {
             int code = WEXITSTATUS(p[i].status);
             /* a verdict: keep 0, discard 1, incorrect 2, crash/timeout/rejected 3,
              * inconclusive 4 */
-            if (code > 4)
-                fail_msg("trial %d (%s) exited %d, not a verdict", i, p[i].token, code);
+            if (code > 4) fail_msg("trial %d (%s) exited %d, not a verdict", i, p[i].token, code);
             if (p[i].lines != 1)
-                fail_msg("trial %d (%s) exited normally (%d) but has no ledger line", i,
-                         p[i].token, code);
+                fail_msg("trial %d (%s) exited normally (%d) but has no ledger line", i, p[i].token,
+                         code);
         } else {
             assert_true(WIFSIGNALED(p[i].status) && WTERMSIG(p[i].status) == SIGKILL);
             assert_true(p[i].killed);
@@ -281,12 +268,11 @@ static void test_concurrent_trials_with_kills(void **state)
 {
     (void)state;
     const char *s = getenv("KB_LEDGER_KILL_SEED");
-    uint64_t seed = s && *s ? strtoull(s, NULL, 0)
-                            : (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+    uint64_t seed =
+        s && *s ? strtoull(s, NULL, 0) : (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
     const char *r = getenv("KB_LEDGER_KILL_ROUNDS");
     int rounds = r && *r ? atoi(r) : 1;
-    print_message("KB_LEDGER_KILL_SEED=0x%016llx, %d round(s)\n", (unsigned long long)seed,
-                  rounds);
+    print_message("KB_LEDGER_KILL_SEED=0x%016llx, %d round(s)\n", (unsigned long long)seed, rounds);
     for (int i = 0; i < rounds; i++) {
         uint64_t rs = seed + (uint64_t)i;
         one_round(next_rand(&rs), i);
