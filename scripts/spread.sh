@@ -79,7 +79,7 @@ for t in "${targets[@]}"; do
   fx=$KB_BUILD/tests/fixtures/fx_${t//-/_}
   copy=$tmp/$t-oracle-copy.so
   cp "$KB_BUILD/oracles/$t/oracle.so" "$copy"
-  best=$("$KBENCH" pick "$KB_BUILD"/plugins/"$t"/*.so -q 2>/dev/null | sed -n 's/^best: //p' || true)
+  best=$("$KBENCH" pick "$KB_BUILD"/plugins/"$t"/*.so 2>/dev/null | sed -n 's/^best: //p' || true)
   names=(same slow3 slow10)
   cands=("$copy" "$fx"_slow3.so "$fx"_slow10.so)
   if [ -n "$best" ] && [ -f "$best" ]; then names+=(best); cands+=("$best"); fi
