@@ -49,16 +49,19 @@ static int code_of(const char *status)
     return -1;
 }
 
-/* A trial of the fixture: never keep, never a hang or an internal error
- * (exit 70), the exit code its status has, and nothing left running. */
-static const char *contained(const char *fixture, const char *budget)
+/* A trial of the fixture: never a hang or an internal error (exit 70), the
+ * exit code its status has, nothing left running, and never keep unless
+ * may_keep (a fixture whose attack finds nothing and that then runs the
+ * oracle's kernel compiled into another object, which code layout alone
+ * can make a few percent faster: a real difference, not a replay's). */
+static const char *contained_as(const char *fixture, const char *budget, int may_keep)
 {
     KB_RUN(&R, "trial", fx_path(fixture), "--budget", (char *)budget);
     const char *st = kb_field(&R, "status");
-    if (!strcmp(st, "keep") || R.code == 70 || code_of(st) != R.code)
+    if ((!may_keep && !strcmp(st, "keep")) || R.code == 70 || code_of(st) != R.code)
         print_error("%s: status '%s', exit %d\nstdout:\n%s\nstderr:\n%s\n", fixture, st, R.code,
                     R.out, R.err);
-    assert_string_not_equal(st, "keep");
+    if (!may_keep) assert_string_not_equal(st, "keep");
     assert_int_not_equal(R.code, 70);
     assert_int_equal(R.code, code_of(st));
     assert_true(strncmp(R.out, "---\n", 4) == 0);
@@ -66,6 +69,11 @@ static const char *contained(const char *fixture, const char *budget)
     static char copy[32]; /* kb_field's buffer is reused by the next call */
     snprintf(copy, sizeof copy, "%s", st);
     return copy;
+}
+
+static const char *contained(const char *fixture, const char *budget)
+{
+    return contained_as(fixture, budget, 0);
 }
 
 #define assert_contains(s, sub)                                                         \
@@ -139,11 +147,13 @@ static void test_1_seed_inversion_finds_nothing(void **state)
     (void)state;
     static const char *const fx[] = {"fx_inverts_seed", "fx_inverts_seed_in_prepare"};
     for (size_t i = 0; i < 2; i++) {
-        const char *st = contained(fx[i], "1");
+        const char *st = contained_as(fx[i], "1", 1);
         if (kb_emulated_timing_verdict(&R)) continue; /* timing: the native run's claim */
-        assert_true(!strcmp(st, "discard") || !strcmp(st, "inconclusive"));
-        /* Not shown faster than 0.9: a replay read 0.21 with a narrow CI. A
-         * busy machine widens the CI, never moves it wholly below 0.9. */
+        assert_true(!strcmp(st, "keep") || !strcmp(st, "discard") || !strcmp(st, "inconclusive"));
+        /* Not shown faster than 0.9: a replay read 0.21 with a narrow CI;
+         * the oracle's kernel in the fixture's object has read 0.95 [0.93,
+         * 0.97], a keep. A busy machine widens the CI, never moves it
+         * wholly below 0.9. */
         const double hi = atof(kb_field(&R, "ci90_high"));
         if (!(hi > 0.9)) print_error("%s: CI up to %.4f, a replay gain\n%s\n", fx[i], hi, R.out);
         assert_true(hi > 0.9);
