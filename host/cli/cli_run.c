@@ -68,19 +68,6 @@ static void run_log(const kb_host *h, const char *m)
     (void)h;
     fprintf(stderr, "[plugin] %s\n", m);
 }
-static void *run_alloc(const kb_host *h, size_t size, size_t align)
-{
-    (void)h;
-    void *p = NULL;
-    return posix_memalign(&p, align < sizeof(void *) ? sizeof(void *) : align, size ? size : 1) == 0
-               ? p
-               : NULL;
-}
-static void run_free(const kb_host *h, void *p)
-{
-    (void)h;
-    free(p);
-}
 
 static int parse(int argc, char **argv, kb__run_args *a, int *done)
 {
@@ -177,7 +164,7 @@ static int fg_setup(kb__fg *g, char *err, size_t err_len)
 static int fg_prepare(kb__fg *g, char *err, size_t err_len)
 {
     const kb__layout *L = &g->cd->layout;
-    static const kb_host host0 = {sizeof(kb_host), 0, 0, run_log, run_alloc, run_free};
+    static const kb_host host0 = {sizeof(kb_host), 0, 0, run_log, kb__host_alloc, kb__host_free};
     static kb_host host;
     host = host0;
     host.cpu_features = kb__cpu_features();

@@ -342,4 +342,9 @@ const char *kb__source_dir(void);
 /* The git commit of the candidate's directory ("" when not in a work tree). */
 void kb__git_commit(const char *path, char *out, size_t n);
 
+/* kb_host's alloc and free for a plugin run in the host process (the
+ * oracle, `kbench run`): aligned heap memory. */
+void *kb__host_alloc(const kb_host *h, size_t size, size_t align);
+void kb__host_free(const kb_host *h, void *p);
+
 #endif /* KB_H */

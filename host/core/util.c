@@ -4,6 +4,7 @@
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "kb.h"
 
@@ -80,4 +81,19 @@ int kb__status_exit_code(kb__status s)
     /* An unknown status is a host bug; report it as a failed trial, never
      * as a keep. */
     return KB__EXIT_FAILED;
+}
+
+void *kb__host_alloc(const kb_host *h, size_t size, size_t align)
+{
+    (void)h;
+    void *p = NULL;
+    return posix_memalign(&p, align < sizeof(void *) ? sizeof(void *) : align, size ? size : 1) == 0
+               ? p
+               : NULL;
+}
+
+void kb__host_free(const kb_host *h, void *p)
+{
+    (void)h;
+    free(p);
 }

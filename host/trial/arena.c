@@ -52,19 +52,6 @@ static void oracle_log(const kb_host *h, const char *m)
     (void)h;
     (void)m;
 }
-static void *oracle_alloc(const kb_host *h, size_t size, size_t align)
-{
-    (void)h;
-    void *p = NULL;
-    return posix_memalign(&p, align < sizeof(void *) ? sizeof(void *) : align, size ? size : 1) == 0
-               ? p
-               : NULL;
-}
-static void oracle_free(const kb_host *h, void *p)
-{
-    (void)h;
-    free(p);
-}
 
 /* Where buffer i of input set s lives (statics: always set 0's). */
 static uint8_t *set_ptr(const kb__case_data *cd, int s, uint32_t i)
@@ -313,7 +300,7 @@ static int oracle_set(const kb_plugin *oracle, void *state, kb__case_data *cd, i
     for (uint32_t j = 0; j < L->n_outs; j++) {
         const uint32_t bi = L->n_statics + L->n_calls + j;
         const size_t bytes = L->buf[bi].count * kb__dtype_size(L->buf[bi].dtype);
-        cd->ref[s][j] = oracle_alloc(NULL, round_up(bytes, 64), 64);
+        cd->ref[s][j] = kb__host_alloc(NULL, round_up(bytes, 64), 64);
         if (!cd->ref[s][j]) {
             kb__errf(err, err_len, "out of memory for oracle outputs of case %s", name);
             return KB__ENOMEM;
@@ -348,7 +335,7 @@ static int oracle_set(const kb_plugin *oracle, void *state, kb__case_data *cd, i
 static int oracle_outputs(const kb_plugin *oracle, kb__case_data *cd, char *err, size_t err_len)
 {
     const kb__layout *L = &cd->layout;
-    static const kb_host host = {sizeof(kb_host), 0, 0, oracle_log, oracle_alloc, oracle_free};
+    static const kb_host host = {sizeof(kb_host), 0, 0, oracle_log, kb__host_alloc, kb__host_free};
     kb_host h = host;
     h.cpu_features = kb__cpu_features();
     const char *names[KB_MAX_PARAMS];
