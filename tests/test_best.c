@@ -109,14 +109,13 @@ static void test_promote_chain_and_tamper(void **s)
         KB_RUN(&r, "trial", (char *)fast, "--against", "best", "--state", g_state);
         if (r.code == 0) break;
     }
-    /* An emulated kbench's fresh probe can reject an honest plugin (its
-     * one-call batches carry the emulator's overhead: test_trial.c says
-     * more); nothing is promoted then either. */
-    const int emulated_probe =
-        kb_host_emulated() && r.code == 3 && strstr(kb_field(&r, "reason"), "never seen") != NULL;
-    if (r.code != 0 && r.code != 1 && r.code != 4 && !emulated_probe)
-        print_error("%s\n%s\n", r.out, r.err);
-    assert_true(r.code == 0 || r.code == 1 || r.code == 4 || emulated_probe);
+    /* An emulated kbench's timing checks can end an honest plugin's trial
+     * inconclusive before its figures (its one-call batches carry the
+     * emulator's overhead: host/core/trust.c); nothing is promoted then
+     * either. */
+    const int emulated_probe = kb_emulated_timing_verdict(&r);
+    if (r.code != 0 && r.code != 1 && r.code != 4) print_error("%s\n%s\n", r.out, r.err);
+    assert_true(r.code == 0 || r.code == 1 || r.code == 4);
     assert_string_equal(kb_field(&r, "against"), "oracle");
     if (!emulated_probe) {
         assert_string_equal(kb_field(&r, "oracle_ratio_source"), "measured");

@@ -341,6 +341,24 @@ static void test_26_swapped_got_seen(void **state)
     expect_reason("rejected", 3, "changed a mapping of the harness's own image", "/kbench");
 }
 
+/* Where timing cannot be trusted (an emulator, a sanitizer build; here the
+ * test hook KB_TIMING_UNTRUSTED, which host/core/trust.c reads) the CPU
+ * checks' rejection becomes inconclusive, saying why: never a keep. The
+ * correctness and sandbox checks stay as strict. */
+static void test_26_untrusted_timing_only_weakens_timing_checks(void **state)
+{
+    (void)state;
+    needs_plain_harness();
+    setenv("KB_TIMING_UNTRUSTED", "test hook", 1);
+    trial(FX("fx_burns_cpu_after_return"));
+    expect_reason("inconclusive", 4, "timing cannot be trusted here: KB_TIMING_UNTRUSTED=test hook",
+                  "outside");
+    KB_RUN(&R, "trial", FX("fx_constant_output"), "--budget", "0.5");
+    expect("incorrect", 2);
+    forbidden(FX("fx_opens_socket"), "socket");
+    unsetenv("KB_TIMING_UNTRUSTED");
+}
+
 int main(void)
 {
     if (prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) {
@@ -360,6 +378,7 @@ int main(void)
         cmocka_unit_test(test_29_outputs_not_shared),
         cmocka_unit_test(test_26_cpu_between_calls),
         cmocka_unit_test(test_26_swapped_got_seen),
+        cmocka_unit_test(test_26_untrusted_timing_only_weakens_timing_checks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

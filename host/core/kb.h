@@ -83,6 +83,16 @@ int kb__status_timed(kb__status s);
 #define KB__EXIT_SOFTWARE     70 /* EX_SOFTWARE: kbench itself failed (memory, files, a server) */
 int kb__status_exit_code(kb__status s);
 
+/* Whether this process's timing can be trusted (trust.c): 1 under a
+ * user-mode emulator, in a sanitizer build, or with the test hook
+ * KB_TIMING_UNTRUSTED set, and *why (when why is not NULL) says which. */
+int kb__timing_untrusted(const char **why);
+/* The verdict a timing-only check (CPU outside timed calls, the fresh
+ * probe) gives: st, or where timing cannot be trusted and st is rejected,
+ * inconclusive with reason (len bytes) prefixed "timing cannot be trusted
+ * here: <why>; ". Never keep; correctness and sandbox checks never call it. */
+kb__status kb__timing_verdict(kb__status st, char *reason, size_t len);
+
 /* What a verdict holds of a target's cases (the trial's kb__result): at
  * most this many cases, each named in fewer than KB__CASE_NAME_LEN bytes;
  * kb__spec_check refuses a target with more or longer. */

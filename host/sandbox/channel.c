@@ -280,6 +280,7 @@ static int idle_over_backstop(kb__worker *w, kb__failure *fail, const char *what
              base ? "the timing cannot be trusted: run the trial again on a quieter machine"
                   : "work only inside prepare and run");
     kb__idle_cpu_fail(w, base ? KB__ST_INCONCLUSIVE : KB__ST_REJECTED, bound, fail);
+    fail->status = kb__timing_verdict(fail->status, fail->reason, sizeof fail->reason);
     return 1;
 }
 

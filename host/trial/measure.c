@@ -388,6 +388,7 @@ static int fresh_holds(kb__result *r, kb__failure *fail)
                  "on inputs it had never seen the candidate's ratio is %.3f, in the timed batches "
                  "%.3f: it replays answers cached from earlier calls",
                  r->fresh_ratio, r->geomean.est);
+        fail->status = kb__timing_verdict(fail->status, fail->reason, sizeof fail->reason);
         return KB__ECHILD;
     }
     const double z = fresh_excess_z(r);
@@ -445,6 +446,7 @@ static int check_outside(kb__side *cand, kb__side *base, kb__failure *fail)
              "%s used %.0f us of CPU per batch outside its timed interval (the baseline: %.0f "
              "us): work only inside run",
              cand->w.label, c / 1e3, b / 1e3);
+    fail->status = kb__timing_verdict(fail->status, fail->reason, sizeof fail->reason);
     return KB__ECHILD;
 }
 
@@ -468,6 +470,7 @@ static int check_idle(const kb__side *cand, const kb__side *base, kb__failure *f
              "(the baseline: %.1f ms in %llu; allowed: %.1f ms); work only inside prepare and run",
              b->idle_cpu_ns / 1e6, (unsigned long long)b->idle_gaps, allow / 1e6);
     kb__idle_cpu_fail(c, KB__ST_REJECTED, bound, fail);
+    fail->status = kb__timing_verdict(fail->status, fail->reason, sizeof fail->reason);
     return KB__ECHILD;
 }
 
