@@ -253,6 +253,41 @@ static void test_trial_leaves_cached_cases_alone(void **s)
                  KB_TEST_BUILD_DIR "/tests/fixtures/oracles");
 }
 
+/* A check (verify, run) builds only what it reads: the 16 timed sets and
+ * their oracle outputs, no fresh sets and no cold replicas; a trial in the
+ * same cache gets a full context of its own, which a later check reuses. */
+static void test_check_context_builds_timed_sets_only(void **s)
+{
+    (void)s;
+    char err[512];
+    const char *od = KB_TEST_BUILD_DIR "/tests/fixtures/oracles";
+    kb__ctx_cache cc;
+    memset(&cc, 0, sizeof cc);
+    kb__ctx *chk, *full, *again;
+    assert_int_equal(kb__ctx_get_check(&cc, "fx-cold", od, "quick", 0, &chk, err, sizeof err), 0);
+    assert_int_equal(chk->n_sets, KB__SETS);
+    for (uint32_t c = 0; c < chk->n_cases; c++) {
+        const kb__case_data *cd = &chk->cases[c];
+        assert_int_equal(cd->n_sets, KB__SETS);
+        assert_int_equal(cd->layout.n_reps, 1);
+        assert_true(cd->n_reps_trial >= 2); /* what a trial's build has */
+        assert_non_null(cd->ref[KB__SETS - 1][0]);
+        assert_null(cd->ref[KB__SETS][0]);
+    }
+    assert_int_equal(kb__ctx_get(&cc, "fx-cold", od, "quick", 0, &full, err, sizeof err), 0);
+    assert_true(full != chk);
+    assert_int_equal(full->n_sets, KB__ALLSETS);
+    for (uint32_t c = 0; c < full->n_cases; c++) {
+        assert_int_equal(full->cases[c].layout.n_reps, full->cases[c].n_reps_trial);
+        assert_non_null(full->cases[c].ref[KB__ALLSETS - 1][0]);
+    }
+    const uint64_t hits = cc.hits;
+    assert_int_equal(kb__ctx_get_check(&cc, "fx-cold", od, "quick", 0, &again, err, sizeof err), 0);
+    assert_true(again == chk || again == full);
+    assert_int_equal(cc.hits, hits + 1);
+    kb__ctx_cache_free(&cc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -265,6 +300,7 @@ int main(void)
         cmocka_unit_test(test_reads_in_warm_sets_that_fit_l2),
         cmocka_unit_test(test_trial_reports_output_bytes),
         cmocka_unit_test(test_trial_leaves_cached_cases_alone),
+        cmocka_unit_test(test_check_context_builds_timed_sets_only),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -196,6 +196,8 @@ static void test_trial_of_correct_candidate(void **s)
     kb_run r;
     KB_RUN(&r, "trial", (char *)kb_path("tests/fixtures/fx_cold_same.so"), "--oracles", FX_ORACLES,
            "--budget", "0.5");
+    /* a trial builds every set: the timed ones and the fresh probe's */
+    assert_string_equal(kb_field(&r, "input_sets"), "32");
     if (kb_emulated_timing_verdict(&r)) return; /* a claim about timing: the native run's */
     const char *st = kb_field(&r, "status");
     if (strcmp(st, "keep") && strcmp(st, "discard") && strcmp(st, "inconclusive"))
@@ -229,11 +231,18 @@ static void test_json_and_warm(void **s)
     assert_non_null(in);
     assert_memory_equal(in, "cold (", 6);
     assert_non_null(strstr(in, "MiB working set > LLC"));
+    /* verify checks the 16 timed sets once each: it builds neither the
+     * fresh sets nor the replicas, and says the replicas are a trial's */
+    assert_non_null(strstr(in, "in a trial: a check reads each set once)"));
+    const json_t *sets = json_object_get(json_object_get(j, "kbench"), "input_sets");
+    assert_true(json_is_integer(sets));
+    assert_int_equal(json_integer_value(sets), KB__SETS);
     json_decref(j);
 
     KB_RUN(&r, "verify", (char *)kb_path("plugins/posting-intersect/portable.so"));
     expect_code(&r, 0);
     assert_string_equal(kb_field(&r, "inputs"), "warm");
+    assert_string_equal(kb_field(&r, "input_sets"), "16");
 }
 
 /* Right where the sets are checked before timing, wrong on every other

@@ -275,8 +275,8 @@ static int fg_load(const kb__run_args *a, kb__lib *lib, kb__ctx_cache *cc, kb__c
     if (!cs &&
         first_quick_case(lib->desc.target, a->oracles, name, sizeof name, err, sizeof err) == 0)
         cs = name;
-    int rc = kb__ctx_get(cc, lib->desc.target, a->oracles, cs ? cs : "quick", a->seed, ctx, err,
-                         sizeof err);
+    int rc = kb__ctx_get_check(cc, lib->desc.target, a->oracles, cs ? cs : "quick", a->seed, ctx,
+                               err, sizeof err);
     if (rc != 0) {
         fprintf(stderr, "kbench run: %s\n", err);
         return rc == KB__EUSAGE ? KB__EXIT_USAGE : KB__EXIT_SOFTWARE;

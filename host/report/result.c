@@ -82,6 +82,7 @@ void kb__result_print_block(const kb__result *r, void *file)
     kv_num(f, "worst_ci90_high", t, "%.4f", r->worst.hi);
     fprintf(f, "cases: %" PRIu32 "\n", r->n_cases);
     kv_str(f, "inputs", r->inputs);
+    kv_num(f, "input_sets", r->input_sets > 0, "%.0f", (double)r->input_sets);
     kv_num(f, "prepare_ms", 1, "%.3f", r->prepare_ms);
     kv_num(f, "trial_seconds", 1, "%.3f", r->trial_seconds);
     fprintf(f, "peak_rss_kb: %ld\n", r->peak_rss_kb);
@@ -538,6 +539,7 @@ static json_t *json_kbench(const kb__result *r, int t, uint32_t n)
     put(o, "seed_chosen", json_boolean(r->seed_chosen), &ok);
     json_health(o, r, t, &ok);
     put(o, "inputs", jstr(r->inputs), &ok);
+    put(o, "input_sets", jint(r->input_sets), &ok);
     put(o, "hw_counters", jstr(r->hw_counters), &ok);
     put(o, "description", jstr(r->description), &ok);
     put(o, "git_commit", jstr(r->git_commit), &ok);

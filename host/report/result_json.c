@@ -187,6 +187,8 @@ static void numbers_from_json(const json_t *kb, kb__result *r)
     r->fresh_hi = get_num(kb, "fresh_ci90_high");
     r->overhead_us = get_num(kb, "batch_overhead_us");
     r->overhead_pct = get_num(kb, "batch_overhead_pct");
+    const double sets = get_num(kb, "input_sets");
+    r->input_sets = sets >= 0 && sets <= 1024 ? (uint32_t)sets : 0;
     double rss = get_num(kb, "peak_rss_kb");
     r->peak_rss_kb = rss >= 0 && rss < 0x1p63 ? (long)rss : 0; /* a cast out of range is UB */
 }

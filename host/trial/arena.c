@@ -130,7 +130,7 @@ static int generate_all(const kb_target *t, kb__case_data *cd, uint64_t seed, ui
     uint8_t *scratch = NULL;
     kb_buffer bufs[KB_MAX_BUFFERS];
     int rc = 0;
-    for (int s = 0; s < KB__ALLSETS && rc == 0; s++) {
+    for (int s = 0; s < (int)cd->n_sets && rc == 0; s++) {
         if (s == KB__SETS && L->n_statics) {
             scratch = malloc(cd->size);
             if (!scratch) {
@@ -253,6 +253,12 @@ static void case_layout(const kb_target *t, kb__case_data *cd, uint32_t slot, ui
     L->rep_stride = off;
     L->n_reps = 1;
     if (t->flags & KB_TARGET_COLD_INPUTS) place_replicas(cd, soff, &off);
+    cd->n_reps_trial = L->n_reps;
+    /* Replicas are for timing: a check reads each set once. */
+    if (cd->n_sets < KB__ALLSETS) {
+        L->n_reps = 1;
+        off = L->rep_stride;
+    }
     L->arena_size = round_up(soff ? soff : 1, page);
     L->calls_size = round_up(off ? off : 1, page);
     L->probe_size = L->group_off[KB__PROBE_GROUPS];
@@ -353,7 +359,7 @@ static int oracle_outputs(const kb_plugin *oracle, kb__case_data *cd, char *err,
         return KB__ESPEC;
     }
     int rc = 0;
-    for (int s = 0; s < KB__ALLSETS && rc == 0; s++)
+    for (int s = 0; s < (int)cd->n_sets && rc == 0; s++)
         rc = oracle_set(oracle, state, cd, s, err, err_len);
     oracle->release(state);
     return rc;
@@ -362,22 +368,26 @@ static int oracle_outputs(const kb_plugin *oracle, kb__case_data *cd, char *err,
 int kb__case_build(const kb_target *t, const kb_plugin *oracle, uint32_t case_index, uint32_t slot,
                    uint64_t seed, uint64_t probe_seed, kb__case_data *cd, char *err, size_t err_len)
 {
-    int rc = kb__case_build_spec(t, oracle, &t->cases[case_index], slot, KB__MAX_LANES, seed,
-                                 probe_seed, cd, err, err_len);
+    int rc = kb__case_build_spec(t, oracle, &t->cases[case_index], slot, KB__MAX_LANES, KB__ALLSETS,
+                                 seed, probe_seed, cd, err, err_len);
     cd->index = case_index;
     return rc;
 }
 
 int kb__case_build_spec(const kb_target *t, const kb_plugin *oracle, const kb_case_spec *cs,
-                        uint32_t slot, uint32_t lane_cap, uint64_t seed, uint64_t probe_seed,
-                        kb__case_data *cd, char *err, size_t err_len)
+                        uint32_t slot, uint32_t lane_cap, uint32_t n_sets, uint64_t seed,
+                        uint64_t probe_seed, kb__case_data *cd, char *err, size_t err_len)
 {
     memset(cd, 0, sizeof *cd);
     cd->fd = cd->ro_fd = cd->cfd = cd->cro_fd = cd->pfd = cd->pro_fd = -1;
     cd->index = UINT32_MAX;
     cd->cs = cs;
+    cd->n_sets = n_sets < KB__ALLSETS ? KB__SETS : KB__ALLSETS;
     case_layout(t, cd, slot, lane_cap);
     const kb__layout *L = &cd->layout;
+    /* Fresh sets go to workers only in the fresh probe, after timing: a
+     * check has no probe, so its fresh arena stays one empty page. */
+    if (cd->n_sets < KB__ALLSETS) cd->psize = (size_t)sysconf(_SC_PAGESIZE);
 
     int rc = make_arena("kb-statics", cd->size, &cd->fd, &cd->base, err, err_len);
     if (!rc) rc = make_arena("kb-inputs", cd->csize, &cd->cfd, &cd->cbase, err, err_len);
@@ -402,6 +412,15 @@ static void mib(char *out, size_t len, double bytes)
     snprintf(out, len, m >= 10 ? "%.0f" : "%.1f", m);
 }
 
+/* A check (verify, run) builds no replicas: the figures are a trial's. */
+static void check_note(char *out, size_t len)
+{
+    const size_t n = strlen(out);
+    if (n == 0 || out[n - 1] != ')') return;
+    out[n - 1] = 0;
+    snprintf(out + n - 1, len - (n - 1), "; in a trial: a check reads each set once)");
+}
+
 void kb__inputs_describe(const kb_target *t, const kb__case_data *cases, uint32_t n, char *out,
                          size_t len)
 {
@@ -409,13 +428,16 @@ void kb__inputs_describe(const kb_target *t, const kb__case_data *cases, uint32_
         snprintf(out, len, "warm");
         return;
     }
+    /* a check's context (verify, run): its layout has no replicas */
+    const int check = n > 0 && cases[0].n_sets == KB__SETS;
     uint32_t rlo = UINT32_MAX, rhi = 0, short_of = 0;
     double wlo = INFINITY, whi = 0, llc = 0;
     for (uint32_t c = 0; c < n; c++) {
         const kb__layout *L = &cases[c].layout;
-        const double w = (double)L->n_reps * (double)L->rep_stride;
-        rlo = L->n_reps < rlo ? L->n_reps : rlo;
-        rhi = L->n_reps > rhi ? L->n_reps : rhi;
+        const uint32_t reps = check ? cases[c].n_reps_trial : L->n_reps;
+        const double w = (double)reps * (double)L->rep_stride;
+        rlo = reps < rlo ? reps : rlo;
+        rhi = reps > rhi ? reps : rhi;
         wlo = w < wlo ? w : wlo;
         whi = w > whi ? w : whi;
         llc = (double)cases[c].llc_bytes;
@@ -445,6 +467,7 @@ void kb__inputs_describe(const kb_target *t, const kb__case_data *cases, uint32_
                  "%llu MiB of inputs or %u replicas per case)",
                  reps, ws, l, short_of, n, (unsigned long long)(KB__COLD_ARENA_MAX >> 20),
                  KB__MAX_REPLICAS);
+    if (check) check_note(out, len);
 }
 
 uint64_t kb__case_digest(const kb__case_data *cd)

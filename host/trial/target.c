@@ -147,6 +147,7 @@ static int ctx_build(kb__ctx *c, const char *target, const char *oracles_dir, co
                      uint64_t seed, uint64_t probe_seed, char *err, size_t err_len)
 {
     const uint64_t t0 = kb__now_ns();
+    const uint32_t n_sets = c->n_sets;
     snprintf(c->target, sizeof c->target, "%s", target);
     snprintf(c->oracles_dir, sizeof c->oracles_dir, "%s", oracles_dir ? oracles_dir : "");
     snprintf(c->cases_sel, sizeof c->cases_sel, "%s", sel ? sel : "quick");
@@ -175,8 +176,8 @@ static int ctx_build(kb__ctx *c, const char *target, const char *oracles_dir, co
     const uint32_t lane_cap = kb__lane_cap(n, n_outs);
     for (uint32_t i = 0; i < n; i++) {
         c->n_cases = i + 1;
-        rc = kb__case_build_spec(c->t, c->oracle.plugin, specs[i], i, lane_cap, seed, probe_seed,
-                                 &c->cases[i], err, err_len);
+        rc = kb__case_build_spec(c->t, c->oracle.plugin, specs[i], i, lane_cap, n_sets, seed,
+                                 probe_seed, &c->cases[i], err, err_len);
         if (rc != 0) return rc;
         if (specs[i] != &c->shapes[i].cs) c->cases[i].index = (uint32_t)(specs[i] - c->t->cases);
     }
@@ -184,8 +185,11 @@ static int ctx_build(kb__ctx *c, const char *target, const char *oracles_dir, co
     return 0;
 }
 
-int kb__ctx_get(kb__ctx_cache *cc, const char *target, const char *oracles_dir, const char *cases,
-                uint64_t seed, kb__ctx **out, char *err, size_t err_len)
+/* A context of at least n_sets input sets per case (KB__SETS or
+ * KB__ALLSETS), built or reused. */
+static int ctx_get(kb__ctx_cache *cc, const char *target, const char *oracles_dir,
+                   const char *cases, uint64_t seed, uint32_t n_sets, kb__ctx **out, char *err,
+                   size_t err_len)
 {
     if (!cc->seed) {
         uint64_t s[2];
@@ -213,7 +217,7 @@ int kb__ctx_get(kb__ctx_cache *cc, const char *target, const char *oracles_dir, 
     for (uint32_t i = 0; i < cc->n; i++) {
         kb__ctx *c = cc->ctx[i];
         if (strcmp(c->target, target) || strcmp(c->cases_sel, sel) || strcmp(c->oracles_dir, od) ||
-            c->seed != seed || c->probe_seed != probe_seed)
+            c->seed != seed || c->probe_seed != probe_seed || c->n_sets < n_sets)
             continue;
         /* Still the same oracle? */
         kb__snapshot now = {.fd = -1};
@@ -237,6 +241,7 @@ int kb__ctx_get(kb__ctx_cache *cc, const char *target, const char *oracles_dir, 
         kb__errf(err, err_len, "out of memory");
         return KB__ENOMEM;
     }
+    c->n_sets = n_sets;
     int rc = ctx_build(c, target, oracles_dir, sel, seed, probe_seed, err, err_len);
     if (rc != 0) {
         ctx_free(c);
@@ -251,6 +256,18 @@ int kb__ctx_get(kb__ctx_cache *cc, const char *target, const char *oracles_dir, 
     cc->builds++;
     *out = c;
     return 0;
+}
+
+int kb__ctx_get(kb__ctx_cache *cc, const char *target, const char *oracles_dir, const char *cases,
+                uint64_t seed, kb__ctx **out, char *err, size_t err_len)
+{
+    return ctx_get(cc, target, oracles_dir, cases, seed, KB__ALLSETS, out, err, err_len);
+}
+
+int kb__ctx_get_check(kb__ctx_cache *cc, const char *target, const char *oracles_dir,
+                      const char *cases, uint64_t seed, kb__ctx **out, char *err, size_t err_len)
+{
+    return ctx_get(cc, target, oracles_dir, cases, seed, KB__SETS, out, err, err_len);
 }
 
 void kb__ctx_cache_free(kb__ctx_cache *cc)

@@ -298,8 +298,8 @@ static int get_context(trial *T, const char *target, const char *by, const char 
                        size_t err_len)
 {
     const kb__trial_opts *o = T->o;
-    int rc =
-        kb__ctx_get(T->cache, target, o->oracles_dir, o->cases, o->seed, &T->ctx, err, err_len);
+    int rc = (o->verify_only ? kb__ctx_get_check : kb__ctx_get)(
+        T->cache, target, o->oracles_dir, o->cases, o->seed, &T->ctx, err, err_len);
     if (rc == KB__ENOTFOUND) {
         T->fail.status = KB__ST_REJECTED;
         kb__errf(T->fail.reason, sizeof T->fail.reason, "%s%s: %s", by, name, err);
@@ -362,6 +362,7 @@ static int load_context(trial *T, kb__result *r, char *err, size_t err_len)
     T->cases = ctx->cases;
     T->n_cases = ctx->n_cases;
     kb__inputs_describe(T->t, T->cases, T->n_cases, r->inputs, sizeof r->inputs);
+    r->input_sets = ctx->n_sets;
     T->cand->threaded_ok = T->base->threaded_ok = (T->t->flags & KB_TARGET_MULTITHREADED) != 0;
     T->cand->w.fpenv_free = T->base->w.fpenv_free = (T->t->flags & KB_TARGET_FPENV_FREE) != 0;
     return 0;
@@ -529,6 +530,7 @@ int kb__trial_run(const kb__trial_opts *o, kb__ctx_cache *cache, kb__result *r, 
     no_timing(r);
     r->noise_floor_pct = NAN;
     r->inputs[0] = 0;
+    r->input_sets = 0;
     kb__env_begin(&r->env);
     if (!T->cand || !T->base || !T->smp) {
         kb__errf(err, err_len, "out of memory");

@@ -27,8 +27,12 @@ typedef struct kb__case_data {
     size_t psize;
     void *ref[KB__ALLSETS][KB_MAX_BUFFERS]; /* oracle outputs, per output */
     uint64_t ref_produced[KB__ALLSETS][KB_MAX_BUFFERS];
-    double oracle_ns;   /* one in-host oracle call, for calibration */
-    uint64_t llc_bytes; /* the cache a cold case's replicas outgrow; 0 when warm */
+    uint32_t n_sets;       /* input sets generated and answered: KB__ALLSETS, or for a
+                         * context that only checks (verify, run) the KB__SETS
+                         * timed ones, without cold replicas */
+    uint32_t n_reps_trial; /* the replicas a trial's build has (layout.n_reps there) */
+    double oracle_ns;      /* one in-host oracle call, for calibration */
+    uint64_t llc_bytes;    /* the cache a cold case's replicas outgrow; 0 when warm */
 } kb__case_data;
 
 /* What a trial changes about a case as it runs. A kb__case_data belongs to
@@ -47,10 +51,11 @@ int kb__case_build(const kb_target *t, const kb_plugin *oracle, uint32_t case_in
                    size_t err_len);
 /* The same for any case spec, listed or not (a shape the user named:
  * kb__shape_parse), with at most lane_cap lanes (kb__lane_cap); cs must
- * outlive cd. */
+ * outlive cd. n_sets: KB__ALLSETS for a trial; KB__SETS builds only the
+ * sets a check without timing reads (no fresh sets, no cold replicas). */
 int kb__case_build_spec(const kb_target *t, const kb_plugin *oracle, const kb_case_spec *cs,
-                        uint32_t slot, uint32_t lane_cap, uint64_t seed, uint64_t probe_seed,
-                        kb__case_data *cd, char *err, size_t err_len);
+                        uint32_t slot, uint32_t lane_cap, uint32_t n_sets, uint64_t seed,
+                        uint64_t probe_seed, kb__case_data *cd, char *err, size_t err_len);
 /* The most lanes each of n_cases cases with n_outs outputs may have, so
  * that a worker mapping all of them stays within half of this machine's
  * vm.max_map_count (at least 1, at most KB__MAX_LANES). */
@@ -180,6 +185,7 @@ typedef struct kb__ctx {
     const kb_target *t;
     uint64_t seed;
     uint64_t probe_seed; /* the fresh sets' seed (kb__ctx_get) */
+    uint32_t n_sets;     /* input sets built per case (kb__case_data.n_sets) */
     uint32_t n_cases;
     kb__case_data cases[KB__MAX_CASES];
     kb__shape shapes[KB__MAX_CASES]; /* the specs of cases named by shape */
@@ -200,6 +206,10 @@ typedef struct kb__ctx_cache {
  * no oracle (err says where it looked); KB__EUSAGE for an unknown case. */
 int kb__ctx_get(kb__ctx_cache *cc, const char *target, const char *oracles_dir, const char *cases,
                 uint64_t seed, kb__ctx **out, char *err, size_t err_len);
+/* The same for a caller that only checks outputs (verify, run): a context
+ * of the KB__SETS timed sets alone, or any fuller one already cached. */
+int kb__ctx_get_check(kb__ctx_cache *cc, const char *target, const char *oracles_dir,
+                      const char *cases, uint64_t seed, kb__ctx **out, char *err, size_t err_len);
 void kb__ctx_cache_free(kb__ctx_cache *cc);
 
 /* Runs a whole trial. Returns 0 with r filled for every verdict (crash,

@@ -59,8 +59,10 @@ typedef struct kb__result {
     double fresh_lo, fresh_hi; /* its CI, at the level of geomean's */
     double overhead_us;        /* batch overhead subtracted, median over cases, us */
     double overhead_pct;       /* the same as a share of a batch, median over cases */
-    char inputs[192]; /* "warm" or "cold (...)": kb__inputs_describe; "" before the cases */
-    kb__env env;      /* the machine, and its steal over the trial (env.h) */
+    char inputs[192];    /* "warm" or "cold (...)": kb__inputs_describe; "" before the cases */
+    uint32_t input_sets; /* input sets built per case: 32 for a trial (16 timed, 16
+                          * fresh), 16 for verify; 0 before the cases */
+    kb__env env;         /* the machine, and its steal over the trial (env.h) */
 } kb__result;
 
 /* What a trial with --against best found about the best-so-far (best.c
