@@ -332,6 +332,15 @@ static int allow_process(scmp_filter_ctx ctx, int rseq_trap, char *err, size_t e
     if (rc == 0) rc = add(ctx, SCMP_ACT_ALLOW, "clone", 1, &thr, err, err_len);
     if (rc == 0) rc = add(ctx, SCMP_ACT_ERRNO(ENOSYS), "clone3", 0, NULL, err, err_len);
 
+    /* NUMA memory policy: on the shared inputs it is the memfd's own, so
+     * mbind could move the pages the baseline reads to another node.
+     * Libraries set policies at load (OpenBLAS does) and take ENOSYS, what a
+     * kernel without NUMA answers, in their stride; a trap would reject
+     * them for nothing. */
+    static const char *const numa[] = {"mbind", "set_mempolicy", "migrate_pages", "move_pages"};
+    for (size_t i = 0; rc == 0 && i < sizeof numa / sizeof numa[0]; i++)
+        rc = add(ctx, SCMP_ACT_ERRNO(ENOSYS), numa[i], 0, NULL, err, err_len);
+
     /* Signals: only to itself, and no handlers. A handler is plugin code
      * the worker's clock does not see (a timer's, between batches) unless
      * the harness blocks signals around every batch, which costs two
