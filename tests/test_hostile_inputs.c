@@ -218,7 +218,7 @@ static void test_4_partial_replays_caught(void **state)
 
 int main(void)
 {
-    prctl(PR_SET_CHILD_SUBREAPER, 1);
+    if (kb_subreaper() != 0) return 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_1_seeds_reproducible_and_independent),
         cmocka_unit_test(test_1_seed_inversion_finds_nothing),

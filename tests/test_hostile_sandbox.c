@@ -364,10 +364,7 @@ static void test_26_untrusted_timing_only_weakens_timing_checks(void **state)
 
 int main(void)
 {
-    if (prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) {
-        perror("prctl(PR_SET_CHILD_SUBREAPER)");
-        return 1;
-    }
+    if (kb_subreaper() != 0) return 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_27_no_exec_over_vdso),
         cmocka_unit_test(test_27_no_map_fixed),
