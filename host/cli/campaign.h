@@ -33,6 +33,7 @@ typedef struct kb__ctrial {
     char target[KB__CAMPAIGN_NAME_MAX];
     char candidate[PATH_MAX];
     char against[PATH_MAX]; /* "oracle" or a path */
+    char cases[512];        /* the manifest's "cases" for this target */
     int repeat;
 } kb__ctrial;
 
@@ -40,7 +41,6 @@ typedef struct kb__manifest {
     char path[PATH_MAX], dir[PATH_MAX]; /* the file, its folder */
     char out[PATH_MAX];                 /* "out", resolved; "" when not given */
     char oracles[PATH_MAX];             /* "oracles", resolved; "" for the default search */
-    char cases[1024];
     double budget;
     int repeats, max_parallel;
     kb__cbuild builds[KB__CAMPAIGN_BUILDS_MAX];

@@ -183,7 +183,7 @@ static int run_one(const kb__manifest *m, const kb__ctrial *t, const kb__camp_ar
     o.candidate = t->candidate;
     o.against = strcmp(t->against, "oracle") ? t->against : NULL;
     o.budget = m->budget;
-    o.cases = m->cases;
+    o.cases = t->cases;
     o.oracles_dir = m->oracles[0] ? m->oracles : NULL;
     o.exe = kb__self_exe();
     kb__best_info bi;

@@ -97,7 +97,6 @@ static int top_scalars(const json_t *doc, kb__manifest *m, char *err, size_t err
     m->budget = KB__BUDGET_DEFAULT_S;
     m->repeats = 1;
     m->max_parallel = 4;
-    snprintf(m->cases, sizeof m->cases, "quick");
     if (b && (!json_is_number(b) || json_number_value(b) <= 0 || json_number_value(b) > 3600)) {
         kb__errf(err, err_len, "%s: \"budget\" must be seconds in (0, 3600]", m->path);
         return KB__ESPEC;
@@ -114,8 +113,7 @@ static int top_scalars(const json_t *doc, kb__manifest *m, char *err, size_t err
     }
     if (r) m->repeats = (int)json_integer_value(r);
     if (k) m->max_parallel = (int)json_integer_value(k);
-    int rc = get_string(doc, "cases", m->cases, sizeof m->cases, m->path, err, err_len);
-    if (!rc) rc = get_string(doc, "out", out, sizeof out, m->path, err, err_len);
+    int rc = get_string(doc, "out", out, sizeof out, m->path, err, err_len);
     if (!rc) rc = get_string(doc, "oracles", oracles, sizeof oracles, m->path, err, err_len);
     if (out[0]) resolve(m, NULL, out, m->out, sizeof m->out);
     if (oracles[0]) resolve(m, NULL, oracles, m->oracles, sizeof m->oracles);
@@ -151,9 +149,27 @@ static void result_file(kb__ctrial *t)
     snprintf(t->file, sizeof t->file, "%.24s-%.30s-%s.json", t->target, name, hex);
 }
 
+/* The cases of target: "cases" as one string for every target, or an
+ * object of a string per target; "quick" where it says nothing. */
+static int cases_for(const kb__manifest *m, const json_t *doc, const char *target, char *out,
+                     size_t len, char *err, size_t err_len)
+{
+    const json_t *c = json_object_get(doc, "cases");
+    if (json_is_object(c)) c = json_object_get(c, target);
+    if (!c) return snprintf(out, len, "quick"), 0;
+    if (json_is_string(c) && json_string_value(c)[0] &&
+        (size_t)snprintf(out, len, "%s", json_string_value(c)) < len)
+        return 0;
+    kb__errf(err, err_len,
+             "%s: \"cases\" (for %s) must be a non-empty string under %zu "
+             "characters, or an object of one per target",
+             m->path, target, len);
+    return KB__ESPEC;
+}
+
 /* Every trial of one candidate file. */
 static int add_candidate(kb__manifest *m, int bi, const char *target, const char *rel,
-                         const char *abs, const char *against)
+                         const char *abs, const char *against, const char *cases)
 {
     for (size_t i = 0; i < m->n_trials; i++)
         if (m->trials[i].build == bi && !strcmp(m->trials[i].target, target) &&
@@ -167,6 +183,7 @@ static int add_candidate(kb__manifest *m, int bi, const char *target, const char
         snprintf(t.target, sizeof t.target, "%s", target);
         snprintf(t.candidate, sizeof t.candidate, "%s", abs);
         snprintf(t.against, sizeof t.against, "%s", against);
+        snprintf(t.cases, sizeof t.cases, "%s", cases);
         snprintf(t.id, sizeof t.id, "%s/%s/%s#%d", m->builds[bi].name, target, rel, rep);
         result_file(&t);
         if (add_trial(m, &t)) return KB__ENOMEM;
@@ -176,7 +193,7 @@ static int add_candidate(kb__manifest *m, int bi, const char *target, const char
 
 /* One candidate pattern of one build for one target: its sorted matches. */
 static int expand_pattern(kb__manifest *m, int bi, const char *target, const char *pattern,
-                          const char *against, char *err, size_t err_len)
+                          const char *const ac[2], char *err, size_t err_len)
 {
     const kb__cbuild *b = &m->builds[bi];
     char rel[PATH_MAX], abs[PATH_MAX], bdir[PATH_MAX];
@@ -195,7 +212,7 @@ static int expand_pattern(kb__manifest *m, int bi, const char *target, const cha
     const size_t cut = strlen(bdir) + 1;
     for (size_t i = 0; i < g.gl_pathc && !rc; i++) {
         const char *p = g.gl_pathv[i];
-        rc = add_candidate(m, bi, target, strlen(p) > cut ? p + cut : p, p, against);
+        rc = add_candidate(m, bi, target, strlen(p) > cut ? p + cut : p, p, ac[0], ac[1]);
     }
     globfree(&g);
     return rc;
@@ -294,12 +311,13 @@ static int expand_build(kb__manifest *m, const json_t *doc, const json_t *b, int
     json_array_foreach(targets, i, t)
     {
         const char *target = json_string_value(t);
-        char against[PATH_MAX];
+        char against[PATH_MAX], cases[512];
+        const char *const ac[2] = {against, cases};
         int rc = against_for(m, doc, bi, target, against, sizeof against, err, err_len);
+        if (!rc) rc = cases_for(m, doc, target, cases, sizeof cases, err, err_len);
         json_array_foreach(cands, j, c)
         {
-            if (!rc)
-                rc = expand_pattern(m, bi, target, json_string_value(c), against, err, err_len);
+            if (!rc) rc = expand_pattern(m, bi, target, json_string_value(c), ac, err, err_len);
         }
         if (rc) return rc;
     }
