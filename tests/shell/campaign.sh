@@ -20,8 +20,11 @@ cd "$tmp"
 cat >matrix.json <<EOF
 {"out": "res", "targets": ["posting-intersect", "pq-l2"], "repeats": 2,
  "builds": [{"name": "b", "dir": "$build",
-             "candidates": ["plugins/{target}/portable.so", "plugins/{target}/baseline.so"]}]}
+             "candidates": ["plugins/{target}/portable.so", "plugins/{target}/baseline.so"],
+             "constraint": "avx512f", "partition": "fast"}], "max_parallel": 3}
 EOF
+"$k" campaign --help | grep -q -- "--shard I/N" || fail "kbench campaign --help says nothing of --shard"
+"$k" merge --help | grep -q -- "--markdown FILE" || fail "kbench merge --help says nothing of --markdown"
 "$k" campaign matrix.json --list | cut -f2 | sort >all
 [ "$(wc -l <all)" -eq 8 ] || fail "the matrix has $(wc -l <all) trials, expected 8"
 for n in 1 3 8 11; do
@@ -49,6 +52,21 @@ rc=0
 "$k" campaign typo.json --list --out res 2>err || rc=$?
 [ $rc -eq 64 ] && grep -q '"candidate"' err || fail "an unknown manifest member was not named"
 
+# ---- --slurm: the script of one array, submitted by a stand-in sbatch
+mkdir bin
+printf '#!/bin/sh\necho "$@" >"%s/sbatch.args"\necho "42;cluster"\n' "$tmp" >bin/sbatch
+chmod +x bin/sbatch
+PATH="$tmp/bin:$PATH" "$k" campaign matrix.json --slurm -- --time=5 >slurm.out ||
+    fail "--slurm failed: $(cat slurm.out)"
+[ "$(cut -f2 slurm.out)" = 42 ] || fail "--slurm did not print the job id: $(cat slurm.out)"
+grep -q -- '--time=5' sbatch.args || fail "the sbatch options were not passed: $(cat sbatch.args)"
+sb=res/campaign-b.sbatch
+for want in '#SBATCH --array=0-7%3' '#SBATCH --exclusive' '#SBATCH --constraint=avx512f' \
+    '#SBATCH --partition=fast' '--shard "$SLURM_ARRAY_TASK_ID/8"' "--build 'b'"; do
+    grep -qF -- "$want" $sb || fail "the sbatch script lacks $want: $(cat $sb)"
+done
+rm -rf res
+
 # ---- resume: two trials, then a rerun that runs none
 cat >small.json <<EOF
 {"out": "res", "targets": ["posting-intersect"], "budget": 0.1,
@@ -56,7 +74,7 @@ cat >small.json <<EOF
  "builds": [{"name": "b", "dir": "$build",
              "candidates": ["plugins/{target}/portable.so", "plugins/{target}/baseline.so"]}]}
 EOF
-"$k" campaign small.json >run1 || fail "the campaign failed: $(cat run1)"
+SLURM_ARRAY_JOB_ID=7 SLURM_ARRAY_TASK_ID=3 "$k" campaign small.json >run1 || fail "the campaign failed: $(cat run1)"
 [ "$(grep -c '^ran' run1)" -eq 2 ] || fail "expected 2 trials run: $(cat run1)"
 [ "$(ls res | wc -l)" -eq 2 ] || fail "expected 2 result files: $(ls res)"
 cat res/*.json | cksum >sum1
@@ -67,6 +85,7 @@ cat res/*.json | cksum >sum2
 cmp -s sum1 sum2 || fail "a rerun changed the results"
 grep -q '"node"' res/*portable*.json && grep -q '"kbench_version"' res/*portable*.json ||
     fail "a result lacks the node or the kbench version"
+grep -q '"slurm_job_id": "7_3"' res/*portable*.json || fail "a result lacks slurm_job_id 7_3"
 # a result cut short (as if written by something else than the rename) is run again
 f=$(ls res/*baseline*.json)
 head -c 100 "$f" >cut && mv cut "$f"
