@@ -62,8 +62,10 @@ int kb__shard_has(size_t k, unsigned i, unsigned n);
  * $JOB_COMPLETION_INDEX). 0, or -1 with err saying what is wrong. */
 int kb__shard_parse(const char *s, unsigned *i, unsigned *n, char *err, size_t err_len);
 
-/* Writes the sbatch script of the campaign into out/ and submits it with
- * the extra sbatch options; prints the job id. An exit code. */
-int kb__campaign_slurm(const kb__manifest *m, const char *out, char **sbatch_opts, int n_opts);
+/* Writes the sbatch script of each build (only `build` when not NULL)
+ * into out/ and submits it with the extra sbatch options; prints each job
+ * id. An exit code. */
+int kb__campaign_slurm(const kb__manifest *m, const char *build, const char *out,
+                       char **sbatch_opts, int n_opts);
 
 #endif /* KB_CAMPAIGN_H */

@@ -106,7 +106,8 @@ static int submit(const char *script, char **opts, int n_opts, char *id, size_t 
     return pid > 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0 && id[0] ? 0 : -1;
 }
 
-int kb__campaign_slurm(const kb__manifest *m, const char *out, char **sbatch_opts, int n_opts)
+int kb__campaign_slurm(const kb__manifest *m, const char *build, const char *out,
+                       char **sbatch_opts, int n_opts)
 {
     char abs_out[PATH_MAX];
     if (!realpath(out, abs_out)) {
@@ -115,6 +116,7 @@ int kb__campaign_slurm(const kb__manifest *m, const char *out, char **sbatch_opt
     }
     for (int bi = 0; bi < m->n_builds; bi++) {
         const size_t n = build_trials(m, bi);
+        if ((build && strcmp(build, m->builds[bi].name)) || !n) continue;
         char script[PATH_MAX + 128], id[128];
         snprintf(script, sizeof script, "%s/campaign-%s.sbatch", abs_out, m->builds[bi].name);
         for (char *p = strrchr(script, '/') + 1; *p; p++)

@@ -202,14 +202,12 @@ static int run_one(const kb__manifest *m, const kb__ctrial *t, const kb__camp_ar
     return rc;
 }
 
-/* Whether trial k is one of this invocation's. */
-static int selected(const kb__manifest *m, size_t k, const kb__camp_args *a)
+/* Whether trial k, the pos-th of those --build keeps, is one of this
+ * invocation's; *pos counts it in. */
+static int selected(const kb__manifest *m, size_t k, const kb__camp_args *a, size_t *pos)
 {
     if (a->build && strcmp(m->builds[m->trials[k].build].name, a->build)) return 0;
-    size_t pos = 0; /* k's place among the trials --build keeps */
-    for (size_t j = 0; j < k; j++)
-        pos += !a->build || !strcmp(m->builds[m->trials[j].build].name, a->build);
-    return kb__shard_has(pos, a->shard_i, a->shard_n);
+    return kb__shard_has((*pos)++, a->shard_i, a->shard_n);
 }
 
 static int run_all(const kb__manifest *m, const kb__camp_args *a, const char *out)
@@ -219,10 +217,11 @@ static int run_all(const kb__manifest *m, const kb__camp_args *a, const char *ou
     kb__result *r = calloc(1, sizeof *r);
     if (!r) return KB__EXIT_SOFTWARE;
     int code = 0;
-    size_t n = 0, k_of = 0;
-    for (size_t k = 0; k < m->n_trials; k++) k_of += selected(m, k, a);
+    size_t n = 0, k_of = 0, pos = 0;
+    for (size_t k = 0; k < m->n_trials; k++) k_of += selected(m, k, a, &pos);
+    pos = 0;
     for (size_t k = 0; k < m->n_trials; k++) {
-        if (!selected(m, k, a)) continue;
+        if (!selected(m, k, a, &pos)) continue;
         const kb__ctrial *t = &m->trials[k];
         char path[PATH_MAX + 128], err[1024];
         snprintf(path, sizeof path, "%s/%s", out, t->file);
@@ -275,7 +274,7 @@ int kb__cli_campaign(int argc, char **argv)
         fprintf(stderr, "kbench campaign: %s: %s; give a writable --out\n", out, strerror(errno));
         code = KB__EXIT_SOFTWARE;
     } else if (a.slurm) {
-        code = kb__campaign_slurm(&m, out, a.sbatch, a.n_sbatch);
+        code = kb__campaign_slurm(&m, a.build, out, a.sbatch, a.n_sbatch);
     } else {
         code = run_all(&m, &a, out);
     }

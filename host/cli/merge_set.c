@@ -66,18 +66,23 @@ static const char *usual_digest(const kb__mset *s, const char *target)
 
 size_t kb__mset_check_digests(kb__mset *s, FILE *f)
 {
-    size_t left = 0;
+    /* each target's usual digest, found once: a merge may hold thousands */
+    const char *targets[64], *usual[64];
+    size_t nt = 0, left = 0;
     for (size_t i = 0; i < s->n; i++) {
         kb__mentry *e = &s->e[i];
-        const char *usual = usual_digest(s, e->r.target);
-        if (!usual || !strcmp(usual, e->r.oracle_digest)) continue;
+        size_t t = 0;
+        while (t < nt && strcmp(targets[t], e->r.target)) t++;
+        const char *u = t < nt ? usual[t] : usual_digest(s, e->r.target);
+        if (t == nt && nt < 64) targets[nt] = e->r.target, usual[nt++] = u;
+        if (!u || !strcmp(u, e->r.oracle_digest)) continue;
         e->left_out = 1;
         left++;
         fprintf(f,
                 "kbench merge: %s: %s was judged by oracle %s, the other results of %s by %s; "
                 "left out: rebuild that node's oracle (oracles/%s/PIN) and rerun the trial\n",
                 e->file, e->id, e->r.oracle_digest[0] ? e->r.oracle_digest : "(none)", e->r.target,
-                usual, e->r.target);
+                u, e->r.target);
     }
     return left;
 }

@@ -91,6 +91,14 @@ static long column_best(const kb__mset *s, const char *target, const char *kind)
     return best;
 }
 
+/* Text in a table cell: a '|' or a line break would end the cell or the
+ * row (the ids and CPU models come from the result files). */
+static void md_text(FILE *f, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n && s[i]; i++)
+        fputc(s[i] == '|' || (unsigned char)s[i] < 0x20 ? '?' : s[i], f);
+}
+
 static void md_cell(FILE *f, const kb__mset *s, size_t row, const char *kind)
 {
     size_t reps;
@@ -114,13 +122,19 @@ static void write_md(FILE *f, const kb__mset *s)
     const char *kinds[64];
     const size_t nk = machine_kinds(s, kinds, 64);
     fputs("| build/target/candidate |", f);
-    for (size_t k = 0; k < nk; k++) fprintf(f, " %s |", kinds[k]);
+    for (size_t k = 0; k < nk; k++) {
+        fputc(' ', f);
+        md_text(f, kinds[k], strlen(kinds[k]));
+        fputs(" |", f);
+    }
     fputs("\n|---|", f);
     for (size_t k = 0; k < nk; k++) fputs("---|", f);
     fputc('\n', f);
     for (size_t i = 0; i < s->n; i++) {
         if ((i && same_row(&s->e[i], &s->e[i - 1])) || s->e[i].left_out) continue;
-        fprintf(f, "| %.*s |", (int)row_len(s->e[i].id), s->e[i].id);
+        fputs("| ", f);
+        md_text(f, s->e[i].id, row_len(s->e[i].id));
+        fputs(" |", f);
         for (size_t k = 0; k < nk; k++) md_cell(f, s, i, kinds[k]);
         fputc('\n', f);
     }
