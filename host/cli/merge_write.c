@@ -169,6 +169,7 @@ static json_t *entry_json(const kb__mentry *e)
                   r->env.cpu_model, "isa", r->env.isa, "finished_unix", (json_int_t)e->when);
     if (!o) return NULL;
     json_object_set_new(o, "kbench_version", json_string(r->env.version));
+    json_object_set_new(o, "trial_seconds", num(r->trial_seconds));
     json_object_set_new(o, "geomean_ratio",
                         num(kb__status_timed(r->status) ? r->geomean.est : NAN));
     json_object_set_new(o, "ci90_low", num(kb__status_timed(r->status) ? r->geomean.lo : NAN));

@@ -103,6 +103,7 @@ done
 [ "$(head -1 l1 | cut -f1)" = timestamp ] || fail "the ledger has no header"
 [ "$(wc -l <l1)" -eq 3 ] || fail "the ledger should hold 2 trials: $(cat l1)"
 grep -q 'portable.so' m1 || fail "the matrix lacks the portable row: $(cat m1)"
+"$k" log --ledger l1 >log || fail "kbench log cannot read the merged ledger: $(cat log)"
 
 # ---- merge: a result of another oracle digest is named and left out
 mkdir other
