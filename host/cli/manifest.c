@@ -19,9 +19,8 @@
 #include "campaign.h"
 #include "kb.h"
 
-static const char *const TOP_KEYS[] = {"out",          "targets", "builds", "candidates",
-                                       "against",      "budget",  "cases",  "repeats",
-                                       "max_parallel", "oracles", "name"};
+static const char *const TOP_KEYS[] = {"out",    "targets", "builds",  "candidates",   "against",
+                                       "budget", "cases",   "repeats", "max_parallel", "oracles"};
 static const char *const BUILD_KEYS[] = {"name", "dir", "candidates", "constraint", "partition"};
 
 /* Refuses a member the manifest format does not have: a misspelt key
