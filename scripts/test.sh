@@ -6,7 +6,8 @@
 # a Haswell sees it, under qemu-x86_64), every ISA variant of every target
 # verified on all its cases (KB_VERIFY_CASES=all; the default suite verifies
 # the quick ones), the whole suite again under ASan+UBSan, and a 10-second
-# libFuzzer run of each parser. The measurement
+# libFuzzer run of each parser, and a campaign on a one-node Slurm
+# (scripts/slurm-smoke.sh). The measurement
 # suite (tests that assert speed) is scripts/measure.sh's, not this one's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,4 +23,6 @@ if [ "${CI:-}" = true ] || [ "${KB_FULL_TESTS:-}" = 1 ]; then
   # shared 2-core machine that is a test of the machine, not of kbench.
   scripts/sanitize.sh -E test_watch -LE measure
   scripts/fuzz.sh --smoke
+  # a campaign of 6 trials as one job array on a one-node Slurm started here
+  scripts/slurm-smoke.sh "${KB_BUILD:-build}"
 fi

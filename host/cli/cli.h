@@ -17,6 +17,8 @@ int kb__cli_watch(int argc, char **argv);
 int kb__cli_serve(int argc, char **argv);
 int kb__cli_log(int argc, char **argv);
 int kb__cli_report(int argc, char **argv);
+int kb__cli_campaign(int argc, char **argv);
+int kb__cli_merge(int argc, char **argv);
 
 /* ---- the client of `kbench serve` (cli_serve.c) --------------------- */
 /* Sends one trial/verify request to the server at `socket_path`, prints the

@@ -28,6 +28,9 @@ static const char HELP[] =
     "  report --plot OUT.png  the experiment history of a target, drawn with gnuplot\n"
     "  calibrate              measure this machine's roofline and A/A noise floor\n"
     "  pick <variant.so>...   trial each ISA variant this machine supports; name the best\n"
+    "  campaign MANIFEST      a matrix of trials into one result file each; --shard I/N\n"
+    "                         for any scheduler, --slurm submits it as job arrays\n"
+    "  merge DIR...           campaign results into one ledger, Markdown matrix and JSON\n"
     "  help                   this text\n"
     "\n"
     "`kbench <command> --help` explains each command. Exit codes: see `kbench trial --help`.\n";
@@ -59,6 +62,8 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "report")) return kb__cli_report(argc - 1, argv + 1);
     if (!strcmp(cmd, "calibrate")) return kb__cli_calibrate(argc - 1, argv + 1);
     if (!strcmp(cmd, "pick")) return kb__cli_pick(argc - 1, argv + 1);
+    if (!strcmp(cmd, "campaign")) return kb__cli_campaign(argc - 1, argv + 1);
+    if (!strcmp(cmd, "merge")) return kb__cli_merge(argc - 1, argv + 1);
     fprintf(stderr, "kbench: unknown command '%s'; `kbench help` lists the commands\n", cmd);
     return KB__EXIT_USAGE;
 }

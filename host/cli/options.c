@@ -47,6 +47,14 @@ static const struct option kb__all_opts[] = {
     {"seconds", required_argument, 0, 'e'},
     {"calls", required_argument, 0, 'k'},
     {"describe-cmd", required_argument, 0, 'X'},
+    {"out", required_argument, 0, 'y'},
+    {"shard", required_argument, 0, 'H'},
+    {"build", required_argument, 0, 'B'},
+    {"list", no_argument, 0, 'L'},
+    {"slurm", no_argument, 0, 'W'},
+    {"markdown", required_argument, 0, 'm'},
+    /* `kbench merge --json FILE`; a command names it "json=" */
+    {"json", required_argument, 0, 'J'},
 };
 /* clang-format on */
 
@@ -55,9 +63,15 @@ void kb__longopts(const char *names, struct option *out, size_t cap)
     size_t n = 0;
     for (const char *p = names; *p && n + 1 < cap;) {
         const size_t len = strcspn(p, " ");
+        /* "name=": the entry of that name that takes a value; else the first */
+        const int valued = len > 1 && p[len - 1] == '=';
+        const size_t nlen = len - (size_t)valued;
         for (size_t i = 0; i < sizeof kb__all_opts / sizeof kb__all_opts[0]; i++)
-            if (!strncmp(kb__all_opts[i].name, p, len) && !kb__all_opts[i].name[len])
+            if (!strncmp(kb__all_opts[i].name, p, nlen) && !kb__all_opts[i].name[nlen] &&
+                (!valued || kb__all_opts[i].has_arg == required_argument)) {
                 out[n++] = kb__all_opts[i];
+                break;
+            }
         p += len + (p[len] == ' ');
     }
     memset(&out[n], 0, sizeof out[n]);

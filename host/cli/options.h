@@ -40,7 +40,8 @@ typedef struct kb__trial_args {
 
 /* Fills out (cap entries, the closing {0, 0, 0, 0} included) with the
  * getopt_long entries of the options named in `names` (space-separated, in
- * the order given) from the one table of every kbench option (options.c),
+ * the order given; "name=" for the entry of that name that takes a value,
+ * where one name is spelt both ways) from the one table of every kbench option (options.c),
  * where each option's spelling, whether it takes a value and the code
  * getopt_long returns for it are written once. A name not in that table
  * gets no entry. */

@@ -228,14 +228,19 @@ static void env_column(const kb__env *e, char *out, size_t len)
 
 int kb__ledger_format(const kb__result *r, const kb__best_info *bi, char *buf, size_t buf_len)
 {
+    return kb__ledger_format_at(r, bi, time(NULL), buf, buf_len);
+}
+
+int kb__ledger_format_at(const kb__result *r, const kb__best_info *bi, time_t when, char *buf,
+                         size_t buf_len)
+{
     char ts[32], target[sizeof r->target], cand[PATH_MAX], against[PATH_MAX], path[PATH_MAX];
     char digest[sizeof r->cand_digest], odigest[sizeof r->oracle_digest];
     char adigest[sizeof r->against_digest], commit[sizeof r->git_commit];
     char desc[sizeof r->description], cpu[256], mach[256], env[1024];
     char g[32], lo[32], hi[32], w[32], orat[32];
     struct tm tm;
-    time_t now = time(NULL);
-    if (!gmtime_r(&now, &tm) || strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+    if (!gmtime_r(&when, &tm) || strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
         snprintf(ts, sizeof ts, "n/a");
     const int best = bi && bi->used, timed = kb__status_timed(r->status);
     const int vs_oracle = !r->against[0] || !strcmp(r->against, "oracle");

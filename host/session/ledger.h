@@ -5,6 +5,8 @@
 #ifndef KB_LEDGER_H
 #define KB_LEDGER_H
 
+#include <time.h>
+
 #include "session.h"
 
 /* The first 13 columns, all a v1 ledger has. */
@@ -66,6 +68,10 @@ int kb__ledger_header_version(const char *first_line);
  * whichever command or process wrote it. The line's length, or -1 when it
  * does not fit in buf_len. */
 int kb__ledger_format(const kb__result *r, const kb__best_info *bi, char *buf, size_t buf_len);
+/* The same line stamped with `when` instead of now: `kbench merge` writes a
+ * trial's line with the time it ended, so merging twice writes one file. */
+int kb__ledger_format_at(const kb__result *r, const kb__best_info *bi, time_t when, char *buf,
+                         size_t buf_len);
 
 /* Appends kb__ledger_format's line to the results.tsv at `path`, writing
  * the header if the file is new. O_APPEND, an exclusive flock, one
