@@ -145,13 +145,14 @@ static int ivf__prepare(const kb_host *host, const kb_case *cs, const kb_buffer 
         return KB_ERR_NOMEM;
     }
     const float *cent = statics[0].data;
+    /* centroid rows read in order, each scattered down its lane of the block */
     for (uint32_t b = 0; b < st->nblk; b++)
-        for (uint32_t t = 0; t < st->d; t++)
-            for (uint32_t w = 0; w < W; w++) {
-                const uint32_t j = b * W + w;
-                st->ct[((size_t)b * st->d + t) * W + w] =
-                    j < st->c ? cent[(size_t)j * st->d + t] : 0.0f;
-            }
+        for (uint32_t w = 0; w < W; w++) {
+            const uint32_t j = b * W + w;
+            float *lane = st->ct + (size_t)b * st->d * W + w;
+            for (uint32_t t = 0; t < st->d; t++)
+                lane[(size_t)t * W] = j < st->c ? cent[(size_t)j * st->d + t] : 0.0f;
+        }
     *state = st;
     return KB_OK;
 }
