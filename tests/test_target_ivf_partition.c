@@ -2,9 +2,10 @@
  * test_target_ivf_partition.c -- the ivf-partition target end to end: listed and pinned,
  * every candidate this CPU runs matches the oracle (quick cases by default, all with
  * KB_VERIFY_CASES=all) on the listed cases and on shapes asked for with --case, one that
- * breaks distance ties toward the larger centroid index is reported incorrect, the
- * generator gives the same bits for a seed on every platform with the ties and clusters
- * its spec promises, and a trial of a byte copy of the oracle is never a keep.
+ * breaks distance ties toward the larger centroid index and one on bfloat16 centroids are
+ * reported incorrect, the generator gives the same bits for a seed on every platform with
+ * the ties and clusters its spec promises, and a trial of a byte copy of the oracle is
+ * never a keep.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -103,6 +104,18 @@ static void test_ties_broken_the_wrong_way_are_incorrect(void **s)
     const char *reason = kb_field(&r, "reason");
     assert_non_null(strstr(reason, "/ties"));
     assert_non_null(strstr(reason, "expected"));
+}
+
+static void test_bf16_centroids_are_incorrect(void **s)
+{
+    (void)s;
+    const char *fx = kb_path("tests/fixtures/fx_lossy_ivf.so");
+    if (access(fx, R_OK) != 0) fail_msg("tests/fixtures/fx_lossy_ivf.so is not built");
+    kb_run r;
+    KB_RUN(&r, "verify", (char *)fx, "--cases", "c=1024,d=128,nprobe=20,q=32/clustered");
+    assert_int_equal(r.code, 2);
+    assert_string_equal(kb_field(&r, "status"), "incorrect");
+    assert_non_null(strstr(kb_field(&r, "reason"), "/clustered"));
 }
 
 /* ---- the generator ------------------------------------------------------ */
@@ -222,6 +235,7 @@ int main(void)
         cmocka_unit_test(test_every_variant_matches_the_oracle),
         cmocka_unit_test(test_shapes_outside_the_rules_are_refused),
         cmocka_unit_test(test_ties_broken_the_wrong_way_are_incorrect),
+        cmocka_unit_test(test_bf16_centroids_are_incorrect),
         cmocka_unit_test(test_oracle_copy_is_not_kept),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
