@@ -66,6 +66,7 @@ verdicts() {
         case $t in
         pq-l2) so=$b/tests/fixtures/fx_wrong_pq.so ;;
         posting-intersect) so=$b/tests/fixtures/fx_wrong_pi.so ;;
+        ivf-partition) so=$b/tests/fixtures/fx_wrong_ivf.so ;;
         *) so= ;;
         esac
         [ -n "$so" ] && [ -f "$so" ] && run trial "$so" --cases all --seed "$seed"
