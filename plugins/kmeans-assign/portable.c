@@ -1,9 +1,8 @@
 /*
  * portable.c -- kmeans-assign candidate "portable": plain C, the GEMM form
- * in float. dist = |x|^2 - 2 x.c + |c|^2 with |c|^2 from prepare; the dot
- * products of one point with four centroids at a time in eight independent
- * lanes each (written so that a compiler vectorizes them without
- * reassociating anything), the point's row read once per four centroids.
+ * in float. dist = |x|^2 - 2 x.c + |c|^2 with |c|^2 from prepare; each dot
+ * product in eight independent lanes (written so that a compiler
+ * vectorizes it without reassociating anything), summed pairwise.
  */
 #define KM_NAME     "portable"
 #define KM_FEATURES 0
@@ -24,25 +23,8 @@ static void km_kernel(const km_state *st, const float *pts, uint32_t *idx, float
             for (int l = 0; l < 8; l++) nx8[l] += x[t + l] * x[t + l];
         const float nx = km_sum8(nx8);
         float best = 0;
-        uint32_t arg = UINT32_MAX, j = 0;
-        for (; j + 4 <= k; j += 4) {
-            const float *c = st->cent + (uint64_t)j * d;
-            float a0[8] = {0}, a1[8] = {0}, a2[8] = {0}, a3[8] = {0};
-            for (uint32_t t = 0; t < d; t += 8)
-                for (int l = 0; l < 8; l++) {
-                    const float xv = x[t + l];
-                    a0[l] += xv * c[t + l];
-                    a1[l] += xv * c[d + t + l];
-                    a2[l] += xv * c[2 * d + t + l];
-                    a3[l] += xv * c[3 * d + t + l];
-                }
-            const float v[4] = {st->norms[j] - 2 * km_sum8(a0), st->norms[j + 1] - 2 * km_sum8(a1),
-                                st->norms[j + 2] - 2 * km_sum8(a2),
-                                st->norms[j + 3] - 2 * km_sum8(a3)};
-            for (uint32_t q = 0; q < 4; q++)
-                if (arg == UINT32_MAX || v[q] < best) best = v[q], arg = j + q;
-        }
-        for (; j < k; j++) {
+        uint32_t arg = UINT32_MAX;
+        for (uint32_t j = 0; j < k; j++) {
             const float *c = st->cent + (uint64_t)j * d;
             float a[8] = {0};
             for (uint32_t t = 0; t < d; t += 8)
