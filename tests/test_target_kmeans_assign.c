@@ -20,9 +20,26 @@ static void test_wrong_reason_names_both_centroids(void **s)
         fail_msg("reason: %s", why);
 }
 
+/* The checks around the oracle's check still hold: answers replayed from
+ * another input set, and outputs left unwritten (poison), are incorrect
+ * in a trial. */
+static void test_replay_and_stale_are_incorrect(void **s)
+{
+    (void)s;
+    static const char *const fx[] = {"tests/fixtures/fx_kmeans_replay.so",
+                                     "tests/fixtures/fx_kmeans_stale.so"};
+    for (size_t i = 0; i < 2; i++) {
+        kb_run r;
+        KB_RUN(&r, "trial", (char *)kb_path(fx[i]), "--budget", "0.5");
+        if (strcmp(kb_field(&r, "status"), "incorrect") != 0)
+            fail_msg("%s: %s: %s", fx[i], kb_field(&r, "status"), kb_field(&r, "reason"));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {KB_TARGET_TESTS,
-                                       cmocka_unit_test(test_wrong_reason_names_both_centroids)};
+                                       cmocka_unit_test(test_wrong_reason_names_both_centroids),
+                                       cmocka_unit_test(test_replay_and_stale_are_incorrect)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
