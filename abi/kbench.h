@@ -1,5 +1,5 @@
 /*
- * kbench.h -- the kbench plugin ABI, version 1.1.
+ * kbench.h -- the kbench plugin ABI, version 1.2.
  *
  * This is the only header a kbench plugin needs. It stands alone: C99 or C++,
  * fixed-width types only, no other kbench header.
@@ -31,7 +31,7 @@ extern "C" {
 
 #define KB_ABI_MAGIC 0x4c50424bu /* "KBPL" read as little-endian bytes */
 #define KB_ABI_MAJOR 1
-#define KB_ABI_MINOR 1
+#define KB_ABI_MINOR 2
 
 #if defined(_WIN32)
 #define KB_EXPORT __declspec(dllexport)
@@ -300,6 +300,38 @@ typedef struct kb_target {
      * in err when the combination is refused (e.g. "m must divide d").
      * Required when param_ranges is set. */
     int (*shape)(kb_case_spec *cs, char *err, size_t err_len);
+
+    /* ---- ABI 1.2: an output check of the oracle's own. The host reads
+     * it only when struct_size covers it; NULL, or an oracle built against
+     * 1.0 or 1.1, keeps the elementwise rule of rel_tol above. ---- */
+
+    /* Optional: decides whether a candidate's outputs for one input set are
+     * right, in place of the elementwise rule, for a target where correct
+     * kernels differ from the oracle element by element (an argmin whose
+     * near ties round either way, a long float reduction summed in another
+     * order). The host calls it in its own process, untimed, for every
+     * input set it judges (timed, fresh and held-out alike) and for every
+     * candidate output it checks, once it has found the bytes around each
+     * output intact, each variable output's produced count equal to the
+     * oracle's, and no NaN in any float output (NaN never matches).
+     *   cs        the case (params, lengths).
+     *   tol       the target's rel_tol: the bound the check states, in the
+     *             check's own terms (e.g. a normalized mean squared error).
+     *   inputs    the set's n_inputs input buffers: statics, then per-call,
+     *             in spec order.
+     *   expected  the oracle's n_outputs outputs for this set.
+     *   got       the candidate's n_outputs outputs for this set; count is
+     *             the elements produced.
+     * Everything is read-only. `got` comes from a hostile plugin: check
+     * every value (range of an index, infinities) before using it. Must be a
+     * deterministic function of its arguments. Returns 0 when the outputs
+     * are right; otherwise non-zero and one line in reason, naming the
+     * element, what was expected, what came, and why that is wrong
+     * ("point 17: centroid 3 is 0.25 farther than centroid 9 (tolerance
+     * 1e-05)"). */
+    int (*check)(const kb_case_spec *cs, double tol, const kb_buffer *inputs, uint32_t n_inputs,
+                 const kb_buffer *expected, const kb_buffer *got, uint32_t n_outputs, char *reason,
+                 size_t reason_len);
 } kb_target;
 
 typedef const kb_plugin *(*kb_plugin_entry_fn)(void);
@@ -319,7 +351,8 @@ KB_STATIC_ASSERT(sizeof(kb_case_spec) == 16 + 8 * KB_MAX_PARAMS + 8 * KB_MAX_BUF
 KB_STATIC_ASSERT(offsetof(kb_target, n_params) == 40, "kb_target layout");
 KB_STATIC_ASSERT(offsetof(kb_target, param_ranges) == 96, "kb_target layout (1.0 ends here)");
 KB_STATIC_ASSERT(sizeof(kb_param_range) == 32, "kb_param_range layout");
-KB_STATIC_ASSERT(sizeof(kb_target) == 136, "kb_target layout");
+KB_STATIC_ASSERT(offsetof(kb_target, check) == 136, "kb_target layout (1.1 ends here)");
+KB_STATIC_ASSERT(sizeof(kb_target) == 144, "kb_target layout");
 
 #ifdef __cplusplus
 }

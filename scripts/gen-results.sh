@@ -67,9 +67,15 @@ verdicts() {
         pq-l2) so=$b/tests/fixtures/fx_wrong_pq.so ;;
         posting-intersect) so=$b/tests/fixtures/fx_wrong_pi.so ;;
         ivf-partition) so=$b/tests/fixtures/fx_wrong_ivf.so ;;
+        kmeans-assign) so=$b/tests/fixtures/fx_wrong_kmeans.so ;;
         *) so= ;;
         esac
         [ -n "$so" ] && [ -f "$so" ] && run trial "$so" --cases all --seed "$seed"
+        # upstream contenders, where built: information, not candidates to pick
+        for v in openblas; do
+            so=$b/plugins/$t/$v.so
+            [ -f "$so" ] && run trial "$so" --seed "$seed"
+        done
         run pick "${all[@]}"
         echo '```'
         echo

@@ -662,6 +662,7 @@ static void spec_init(spec_fixture *f)
                    0,
                    0,
                    0,
+                   NULL,
                    NULL};
     f->t = t;
 }

@@ -230,6 +230,12 @@ int kb__spec_case_check(const kb_target *t, const kb_case_spec *c, const char *p
 /* The ABI 1.1 members, or NULL when the oracle's struct_size stops short
  * of them or it declares no ranges: then it has fixed cases only. */
 const kb_param_range *kb__spec_ranges(const kb_target *t);
+/* The oracle's output check (ABI 1.2), or NULL when its struct_size stops
+ * short of it or it has none: then outputs compare elementwise. */
+typedef int (*kb__check_fn)(const kb_case_spec *cs, double tol, const kb_buffer *inputs,
+                            uint32_t n_inputs, const kb_buffer *expected, const kb_buffer *got,
+                            uint32_t n_outputs, char *reason, size_t reason_len);
+kb__check_fn kb__spec_outcheck(const kb_target *t);
 
 /* ---- cases of any shape (shape.c) ------------------------------------ */
 /* A case named by its shape, "n=100000,d=128,m=16/uniform": its spec and

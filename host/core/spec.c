@@ -10,9 +10,11 @@
 
 #include "kb.h"
 
-/* The v1.0 kb_target ends with generate, the v1.1 one with shape. */
+/* The v1.0 kb_target ends with generate, the v1.1 one with shape, the
+ * v1.2 one with check. */
 #define KB__TARGET_V1_0_SIZE (offsetof(kb_target, generate) + sizeof(void (*)(void)))
 #define KB__TARGET_V1_1_SIZE (offsetof(kb_target, shape) + sizeof(void (*)(void)))
+#define KB__TARGET_V1_2_SIZE (offsetof(kb_target, check) + sizeof(void (*)(void)))
 #define KB__MAX_DISTS        16
 /* One buffer may not exceed 1 TiB; keeps length * dtype size far from
  * overflow in every later sum. */
@@ -235,6 +237,11 @@ static int check_cases(const kb_target *t, const char *path, char *err, size_t e
 const kb_param_range *kb__spec_ranges(const kb_target *t)
 {
     return t->struct_size >= KB__TARGET_V1_1_SIZE ? t->param_ranges : NULL;
+}
+
+kb__check_fn kb__spec_outcheck(const kb_target *t)
+{
+    return t->struct_size >= KB__TARGET_V1_2_SIZE ? t->check : NULL;
 }
 
 static int check_range(const kb_target *t, uint32_t p, const char *path, char *err, size_t err_len)

@@ -62,6 +62,15 @@ static uint8_t *set_ptr(const kb__case_data *cd, int s, uint32_t i)
     return cd->pbase + L->buf[i].poff[s - KB__SETS];
 }
 
+uint32_t kb__set_inputs(const kb__case_data *cd, uint32_t s, kb_buffer *bufs)
+{
+    const kb__layout *L = &cd->layout;
+    const uint32_t n = L->n_statics + L->n_calls;
+    for (uint32_t i = 0; i < n; i++)
+        bufs[i] = (kb_buffer){set_ptr(cd, (int)s, i), L->buf[i].count, 0, L->buf[i].dtype, 0};
+    return n;
+}
+
 /* Unmaps the writable view, seals the memfd against writes, maps it back
  * read-only and opens a read-only descriptor for workers. */
 static int seal(int fd, uint8_t **base, size_t size, int *ro_fd, char *err, size_t err_len)

@@ -61,6 +61,9 @@ int kb__case_build_spec(const kb_target *t, const kb_plugin *oracle, const kb_ca
  * vm.max_map_count (at least 1, at most KB__MAX_LANES). */
 uint32_t kb__lane_cap(uint32_t n_cases, uint32_t n_outs);
 void kb__case_free(kb__case_data *cd);
+/* The input buffers of set s (statics, then per-call, spec order) as
+ * read-only host views, into bufs[KB_MAX_BUFFERS]; returns how many. */
+uint32_t kb__set_inputs(const kb__case_data *cd, uint32_t s, kb_buffer *bufs);
 /* Digest of all the case's inputs, to prove after a trial nobody wrote them. */
 uint64_t kb__case_digest(const kb__case_data *cd);
 /* The verdict's `inputs` value: "warm", or for a KB_TARGET_COLD_INPUTS
@@ -82,8 +85,10 @@ int kb__outbuf_create(const kb__layout *L, kb__outbuf *ob, char *err, size_t err
 void kb__outbuf_poison(const kb__layout *L, kb__outbuf *ob, uint64_t lanes);
 void kb__outbuf_free(kb__outbuf *ob);
 
-/* Compare a worker's outputs with the oracle's for input set `set`.
- * 0: equal. 1: wrong (detail: output, index, expected, got). 2: the plugin
+/* Compare a worker's outputs with the oracle's for input set `set`:
+ * elementwise, or by the oracle's own check (kb__spec_outcheck) when it has
+ * one. 0: equal. 1: wrong (detail: output, index, expected, got, or the
+ * check's reason). 2: the plugin
  * broke the rules (wrote outside its buffer, claimed more than the
  * capacity). */
 int kb__outputs_check(const kb_target *t, const kb__case_data *cd, const kb__outbuf *ob,
