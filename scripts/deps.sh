@@ -3,7 +3,7 @@
 # Skips apt entirely when everything is already installed.
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libcmocka-dev libxxhash-dev libffi-dev
-      libseccomp-dev libjansson-dev libfaiss-dev libbenchmark-dev)
+      libseccomp-dev libjansson-dev libfaiss-dev libbenchmark-dev libstreamvbyte-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

@@ -66,6 +66,8 @@ verdicts() {
         case $t in
         pq-l2) so=$b/tests/fixtures/fx_wrong_pq.so ;;
         posting-intersect) so=$b/tests/fixtures/fx_wrong_pi.so ;;
+        vbyte-decode) so=$b/tests/fixtures/fx_wrong_vbyte.so ;;
+        bitpack-decode) so=$b/tests/fixtures/fx_wrong_bitpack.so ;;
         *) so= ;;
         esac
         [ -n "$so" ] && [ -f "$so" ] && run trial "$so" --cases all --seed "$seed"

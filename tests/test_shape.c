@@ -289,8 +289,8 @@ static void open_oracle(const char *target, kb__lib *lib)
 static void test_shipped_oracles_agree(void **state)
 {
     (void)state;
-    const char *targets[] = {"pq-l2", "posting-intersect"};
-    for (size_t k = 0; k < 2; k++) {
+    const char *targets[] = {"pq-l2", "posting-intersect", "vbyte-decode", "bitpack-decode"};
+    for (size_t k = 0; k < sizeof targets / sizeof targets[0]; k++) {
         kb__lib lib;
         open_oracle(targets[k], &lib);
         const kb_target *t = lib.target;
