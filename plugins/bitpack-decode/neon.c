@@ -76,14 +76,41 @@ static void bp__unpack(uint32_t w, const uint32_t *in, uint32_t *out)
 {
     switch (w) {
 #define BP_W(x) \
-    case x: bp__unpack_w(in, out, x); break;
-        BP_W(1)
-        BP_W(2) BP_W(3) BP_W(4) BP_W(5) BP_W(6) BP_W(7) BP_W(8) BP_W(9) BP_W(10) BP_W(11) BP_W(12)
-            BP_W(13) BP_W(14) BP_W(15) BP_W(16) BP_W(17) BP_W(18) BP_W(19) BP_W(20) BP_W(21)
-                BP_W(22) BP_W(23) BP_W(24) BP_W(25) BP_W(26) BP_W(27) BP_W(28) BP_W(29) BP_W(30)
-                    BP_W(31) BP_W(32)
+    case x: bp__unpack_w(in, out, x); break
+        BP_W(1);
+        BP_W(2);
+        BP_W(3);
+        BP_W(4);
+        BP_W(5);
+        BP_W(6);
+        BP_W(7);
+        BP_W(8);
+        BP_W(9);
+        BP_W(10);
+        BP_W(11);
+        BP_W(12);
+        BP_W(13);
+        BP_W(14);
+        BP_W(15);
+        BP_W(16);
+        BP_W(17);
+        BP_W(18);
+        BP_W(19);
+        BP_W(20);
+        BP_W(21);
+        BP_W(22);
+        BP_W(23);
+        BP_W(24);
+        BP_W(25);
+        BP_W(26);
+        BP_W(27);
+        BP_W(28);
+        BP_W(29);
+        BP_W(30);
+        BP_W(31);
+        BP_W(32);
 #undef BP_W
-                        default : memset(out, 0, 1024 * sizeof *out); /* width 0: all zeros */
+    default: memset(out, 0, 1024 * sizeof *out); /* width 0: all zeros */
     }
 }
 
