@@ -4,7 +4,8 @@
 #   --slurm: also Slurm and munge, which only scripts/slurm-smoke.sh needs.
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libcmocka-dev libxxhash-dev libffi-dev
-      libseccomp-dev libjansson-dev libfaiss-dev libbenchmark-dev)
+      libseccomp-dev libjansson-dev libfaiss-dev libbenchmark-dev libstreamvbyte-dev
+      libopenblas-dev)
 [ "${1:-}" != --slurm ] || pkgs+=(slurm-wlm munge)
 missing=()
 for p in "${pkgs[@]}"; do

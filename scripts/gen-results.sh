@@ -68,6 +68,8 @@ verdicts() {
         posting-intersect) so=$b/tests/fixtures/fx_wrong_pi.so ;;
         ivf-partition) so=$b/tests/fixtures/fx_wrong_ivf.so ;;
         kmeans-assign) so=$b/tests/fixtures/fx_wrong_kmeans.so ;;
+        vbyte-decode) so=$b/tests/fixtures/fx_wrong_vbyte.so ;;
+        bitpack-decode) so=$b/tests/fixtures/fx_wrong_bitpack.so ;;
         *) so= ;;
         esac
         [ -n "$so" ] && [ -f "$so" ] && run trial "$so" --cases all --seed "$seed"
