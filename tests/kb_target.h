@@ -75,6 +75,40 @@ static void test_oracle_copy_is_not_kept(void **s)
     kb_assert_oracle_copy_not_kept(TARGET);
 }
 
+/* A contender built from a Debian library (plugins/<target>/<name>.so):
+ * where built it verifies on the cases kb_verify_cases() names and runs to
+ * a timed verdict against the oracle, as docs/results.md reports it; where
+ * not, the test says which package would build it and skips. */
+static inline void kb_check_contender(const char *name, const char *package)
+{
+    char rel[256], path[4096];
+    snprintf(rel, sizeof rel, "plugins/%s/%s.so", TARGET, name);
+    snprintf(path, sizeof path, "%s", kb_path(rel));
+    if (access(path, R_OK) != 0) {
+        print_message("%s not built (apt-get install %s): skipping\n", rel, package);
+        skip();
+    }
+    kb_run *r = malloc(sizeof *r);
+    assert_non_null(r);
+    KB_RUN(r, "verify", path, "--cases", (char *)kb_verify_cases());
+    if (r->code != 0) fail_msg("verify %s: exit %d\n%s\n%s", rel, r->code, r->out, r->err);
+    assert_string_equal(kb_field(r, "status"), "correct");
+    assert_string_equal(kb_field(r, "candidate_name"), name);
+    KB_RUN(r, "trial", path, "--budget", "0.5");
+    if (!kb_emulated_timing_verdict(r)) { /* a claim about timing: the native run's */
+        const char *st = kb_field(r, "status");
+        const int ok = (!strcmp(st, "keep") && r->code == 0) ||
+                       (!strcmp(st, "discard") && r->code == 1) ||
+                       (!strcmp(st, "inconclusive") && r->code == 4);
+        if (!ok) print_error("expected a timed verdict, got '%s' (%d)\n%s\n", st, r->code, r->out);
+        assert_true(ok);
+        /* an inconclusive trial may have stopped before any figure (n/a) */
+        const double g = atof(kb_field(r, "geomean_ratio"));
+        if (strcmp(st, "inconclusive")) assert_true(g > 0.0 && g < 100.0);
+    }
+    free(r);
+}
+
 #define KB_TARGET_TESTS                                                                 \
     cmocka_unit_test(test_listed_and_pinned), cmocka_unit_test(test_candidates_verify), \
         cmocka_unit_test(test_wrong_fixture_is_incorrect),                              \

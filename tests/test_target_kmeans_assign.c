@@ -2,7 +2,8 @@
  * test_target_kmeans_assign.c -- the kmeans-assign target end to end
  * (tests/kb_target.h), judged by its oracle's own check (ABI 1.2); its
  * wrong fixture gives every fifth point its second-nearest centroid, and
- * the verdict names the point and both centroids.
+ * the verdict names the point and both centroids; the OpenBLAS contender,
+ * where built, verifies and runs to a timing verdict.
  */
 #define TARGET      "kmeans-assign"
 #define WRONG_FX    "fx_wrong_kmeans"
@@ -36,10 +37,17 @@ static void test_replay_and_stale_are_incorrect(void **s)
     }
 }
 
+static void test_openblas_contender(void **s)
+{
+    (void)s;
+    kb_check_contender("openblas", "libopenblas-dev");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {KB_TARGET_TESTS,
                                        cmocka_unit_test(test_wrong_reason_names_both_centroids),
-                                       cmocka_unit_test(test_replay_and_stale_are_incorrect)};
+                                       cmocka_unit_test(test_replay_and_stale_are_incorrect),
+                                       cmocka_unit_test(test_openblas_contender)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

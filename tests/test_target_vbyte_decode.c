@@ -97,39 +97,10 @@ static void test_generator_codes_and_fixed_outputs(void **s)
 }
 
 /* A timed verdict: the plugin loaded, was correct and was measured. */
-static void assert_timed(const kb_run *r)
-{
-    if (kb_emulated_timing_verdict(r)) return; /* a claim about timing: the native run's */
-    const char *st = kb_field(r, "status");
-    int ok = (!strcmp(st, "keep") && r->code == 0) || (!strcmp(st, "discard") && r->code == 1) ||
-             (!strcmp(st, "inconclusive") && r->code == 4);
-    if (!ok) print_error("expected a timed verdict, got '%s' (%d)\n%s\n", st, r->code, r->out);
-    assert_true(ok);
-    const double g = atof(kb_field(r, "geomean_ratio"));
-    assert_true(g > 0.0 && g < 100.0);
-}
-
 static void test_streamvbyte_contender(void **s)
 {
     (void)s;
-    const char *lib = kb_path("plugins/vbyte-decode/streamvbyte.so");
-    if (access(lib, R_OK) != 0) {
-        print_message("plugins/vbyte-decode/streamvbyte.so not built (no libstreamvbyte-dev): "
-                      "skipping\n");
-        skip();
-    }
-    kb_run *r = malloc(sizeof *r);
-    assert_non_null(r);
-    char path[4096];
-    snprintf(path, sizeof path, "%s", lib);
-    KB_RUN(r, "verify", path, "--cases", (char *)kb_verify_cases());
-    if (r->code != 0) fail_msg("verify streamvbyte.so: exit %d\n%s\n%s", r->code, r->out, r->err);
-    assert_string_equal(kb_field(r, "status"), "correct");
-    assert_string_equal(kb_field(r, "candidate_name"), "streamvbyte");
-    /* against the oracle, as docs/results.md reports it */
-    KB_RUN(r, "trial", path, "--budget", "0.5");
-    assert_timed(r);
-    free(r);
+    kb_check_contender("streamvbyte", "libstreamvbyte-dev");
 }
 
 int main(void)
