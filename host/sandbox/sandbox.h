@@ -76,6 +76,7 @@ typedef struct kb__worker {
     /* CPU-time accounting between calls (see kb__worker_call). */
     clockid_t cpu_clock; /* the worker's process CPU clock */
     int have_cpu_clock;
+    int stat_fd; /* /proc/<pid>/stat, to see when the worker is off the CPU */
     int in_gap; /* a reply came; the next request is not sent yet */
     uint64_t gap_cpu0, gap_wall0;
     uint64_t idle_cpu_ns, idle_wall_ns, idle_gaps; /* summed over every gap so far */
@@ -109,6 +110,7 @@ typedef struct kb__worker {
  *   between calls can only take time from the candidate, never make the
  *   candidate win, so past its backstop (or KB__IDLE_CPU_BASELINE_SHARE of
  *   the time it waited, if larger) the trial is inconclusive, not rejected. */
+#define KB__SETTLE_NS                    200000u
 #define KB__IDLE_CPU_ALLOW_NS            2000000.0
 #define KB__IDLE_CPU_PER_GAP_NS          20000.0
 #define KB__IDLE_CPU_BACKSTOP_NS         5000000.0

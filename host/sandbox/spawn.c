@@ -254,7 +254,7 @@ int kb__worker_spawn(kb__worker *w, const char *exe, const char *label, const kb
 {
     memset(w, 0, sizeof *w);
     w->pid = -1;
-    w->sock = w->start_sock = w->out_rd = -1;
+    w->sock = w->start_sock = w->out_rd = w->stat_fd = -1;
     w->label = label;
     int sv[2], ss[2], pp[2], ep[2];
     if (spawn_fds(sv, ss, pp, ep, err, err_len) != 0) return KB__EIO;
@@ -292,6 +292,11 @@ int kb__worker_spawn(kb__worker *w, const char *exe, const char *label, const kb
     w->out_rd = pp[0];
     fcntl(w->out_rd, F_SETFL, O_NONBLOCK);
     w->have_cpu_clock = !emulated() && clock_getcpuclockid(pid, &w->cpu_clock) == 0;
+    if (w->have_cpu_clock) {
+        char stat[64];
+        snprintf(stat, sizeof stat, "/proc/%d/stat", (int)pid);
+        w->stat_fd = open(stat, O_RDONLY | O_CLOEXEC);
+    }
     const int on = 1;
     w->stamps = setsockopt(w->sock, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on) == 0 &&
                 setsockopt(w->start_sock, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on) == 0;
