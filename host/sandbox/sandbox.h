@@ -77,7 +77,7 @@ typedef struct kb__worker {
     clockid_t cpu_clock; /* the worker's process CPU clock */
     int have_cpu_clock;
     int stat_fd; /* /proc/<pid>/stat, to see when the worker is off the CPU */
-    int in_gap; /* a reply came; the next request is not sent yet */
+    int in_gap;  /* a reply came; the next request is not sent yet */
     uint64_t gap_cpu0, gap_wall0;
     uint64_t idle_cpu_ns, idle_wall_ns, idle_gaps; /* summed over every gap so far */
     /* Set by measure.c while timing: the candidate's backstop follows the
