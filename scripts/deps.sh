@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages kbench needs to build and test. Root or sudo.
 # Skips apt entirely when everything is already installed.
-#   --slurm: also Slurm and munge, which only scripts/slurm-smoke.sh needs.
+#   --slurm: also Slurm, munge and gnuplot-nox, which only scripts/slurm-smoke.sh needs
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libcmocka-dev libxxhash-dev libffi-dev
       libseccomp-dev libjansson-dev libfaiss-dev libbenchmark-dev libstreamvbyte-dev
       libopenblas-dev)
-[ "${1:-}" != --slurm ] || pkgs+=(slurm-wlm munge)
+[ "${1:-}" != --slurm ] || pkgs+=(slurm-wlm munge gnuplot-nox)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

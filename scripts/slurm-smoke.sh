@@ -114,4 +114,11 @@ got=$(ls "$res"/*.json 2>/dev/null | wc -l)
   --json "$tmp/merged.json" || fail "kbench merge failed"
 echo "array job ids: $(grep -ho '"slurm_job_id": "[^"]*"' "$res"/*.json | cut -d'"' -f4 | sort -t_ -k2n | paste -sd' ')"
 cat "$tmp/matrix.md"
+# kbench report plots from the merged ledger (gnuplot-nox, which .ci/run installs).
+if command -v gnuplot >/dev/null; then
+  "$build/kbench" report --target pq-l2 --ledger "$tmp/results.tsv" --plot "$tmp/pq-l2.png" ||
+    fail "kbench report could not plot the merged ledger"
+  [ -s "$tmp/pq-l2.png" ] || fail "kbench report wrote no plot"
+  echo "kbench report: plotted pq-l2 from the merged ledger ($(wc -c <"$tmp/pq-l2.png") bytes)"
+fi
 echo "slurm-smoke: ok ($n trials in job $jobs)"
