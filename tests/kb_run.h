@@ -106,10 +106,15 @@ static void kb_run_argv(kb_run *r, char *const argv[])
         kb_run_argv((r), kb__argv);                             \
     } while (0)
 
-/* Value of `key: ` in the verdict block, or "" (static buffer). */
+/* Value of `key: ` in the verdict block, or "". The value is in one of 8
+ * static buffers used in turn, so a value read earlier
+ * stays valid across the next 7 calls (a test that keeps `status` and then
+ * reads `geomean_ratio` once read the ratio back as its status). */
 static inline const char *kb_field(const kb_run *r, const char *key)
 {
-    static char val[1024];
+    static char ring[8][1024];
+    static unsigned turn;
+    char *val = ring[turn++ % 8];
     char pat[128];
     snprintf(pat, sizeof pat, "\n%s: ", key);
     const char *p = strstr(r->out, pat);
@@ -117,7 +122,7 @@ static inline const char *kb_field(const kb_run *r, const char *key)
     if (!p) return val;
     p += strlen(pat);
     size_t n = strcspn(p, "\n");
-    if (n >= sizeof val) n = sizeof val - 1;
+    if (n >= sizeof ring[0]) n = sizeof ring[0] - 1;
     memcpy(val, p, n);
     val[n] = 0;
     return val;

@@ -96,7 +96,8 @@ static inline void kb_check_contender(const char *name, const char *package)
     assert_string_equal(kb_field(r, "candidate_name"), name);
     KB_RUN(r, "trial", path, "--budget", "0.5");
     if (!kb_emulated_timing_verdict(r)) { /* a claim about timing: the native run's */
-        const char *st = kb_field(r, "status");
+        char st[32]; /* a copy: kb_field's buffers are reused */
+        snprintf(st, sizeof st, "%s", kb_field(r, "status"));
         const int ok = (!strcmp(st, "keep") && r->code == 0) ||
                        (!strcmp(st, "discard") && r->code == 1) ||
                        (!strcmp(st, "inconclusive") && r->code == 4);
