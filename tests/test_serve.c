@@ -384,6 +384,7 @@ static void test_client_matches_local(void **s)
     /* --json prints the --json document */
     KB_RUN(&r, "verify", "--server", g_sock,
            (char *)kb_path("plugins/posting-intersect/portable.so"), "--json");
+    if (r.code != 0) print_error("verify --server --json: exit %d\n%s\n%s\n", r.code, r.out, r.err);
     assert_int_equal(r.code, 0);
     json_error_t je;
     json_t *d = json_loads(r.out, 0, &je);
