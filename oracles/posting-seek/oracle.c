@@ -67,9 +67,9 @@ enum { B_DOCS, B_FIRST, B_TARGETS, B_FOUND, N_BUFFERS };
 #define PS_NB(n)   (((n) + PS_BLOCK - 1) / PS_BLOCK)
 /* Bytes a call moves, roughly: the targets and answers, and a cache line a seek. */
 #define PS_BYTES(m) (72.0 * (double)(m))
-#define CASE(name, flags, n, m)                                                   \
-    {                                                                             \
-        name, flags, 0, {n, m}, {n, PS_NB(n), m, m}, PS_BYTES(m), 0.0             \
+#define CASE(name, flags, n, m)                                       \
+    {                                                                 \
+        name, flags, 0, {n, m}, {n, PS_NB(n), m, m}, PS_BYTES(m), 0.0 \
     }
 #define Q KB_CASE_QUICK
 
@@ -192,8 +192,7 @@ static int ps__generate(const kb_case_spec *cs, uint64_t seed, uint32_t set, kb_
 /* ---- any shape (ABI 1.1) --------------------------------------------- */
 
 /* n <= 2^23: the doc ids then end near 2^23 * 29, far below PS_MAX_DOC. */
-static const kb_param_range ps__ranges[N_PARAMS] = {{1, PS_MAX_N, 1, 0, 0},
-                                                    {1, PS_MAX_M, 1, 0, 0}};
+static const kb_param_range ps__ranges[N_PARAMS] = {{1, PS_MAX_N, 1, 0, 0}, {1, PS_MAX_M, 1, 0, 0}};
 
 static int ps__shape(kb_case_spec *cs, char *err, size_t err_len)
 {

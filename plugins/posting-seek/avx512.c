@@ -72,8 +72,8 @@ static int ps__run(void *state, const kb_buffer *inputs, uint32_t n_inputs, kb_b
             continue;
         }
         const __mmask16 live = p + W <= n ? (__mmask16)0xffff : ps__live(n - p);
-        const __m512i d = p + W <= n ? _mm512_loadu_si512(doc + p)
-                                     : _mm512_maskz_loadu_epi32(live, doc + p);
+        const __m512i d =
+            p + W <= n ? _mm512_loadu_si512(doc + p) : _mm512_maskz_loadu_epi32(live, doc + p);
         const uint32_t m0 = _mm512_mask_cmpge_epu32_mask(live, d, t0);
         if (i + 1 < m) {
             const __m512i t1 = _mm512_set1_epi32((int)targets[i + 1]);

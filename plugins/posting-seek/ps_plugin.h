@@ -54,12 +54,12 @@ static int ps__run(void *state, const kb_buffer *inputs, uint32_t n_inputs, kb_b
                    uint32_t n_outputs, char *err, size_t err_len);
 
 /* The shape check every run starts with. */
-#define PS_CHECK_CALL()                                                                     \
-    do {                                                                                    \
-        if (n_inputs != 1 || n_outputs != 1 || inputs[0].count != outputs[0].count) {       \
-            snprintf(err, err_len, "posting-seek: need m targets and m outputs");           \
-            return KB_ERR_INTERNAL;                                                         \
-        }                                                                                   \
+#define PS_CHECK_CALL()                                                               \
+    do {                                                                              \
+        if (n_inputs != 1 || n_outputs != 1 || inputs[0].count != outputs[0].count) { \
+            snprintf(err, err_len, "posting-seek: need m targets and m outputs");     \
+            return KB_ERR_INTERNAL;                                                   \
+        }                                                                             \
     } while (0)
 
 static const kb_plugin ps__plugin = {
