@@ -85,17 +85,20 @@ static int pd__run(void *state, const kb_buffer *inputs, uint32_t n_inputs, kb_b
         /* valid rows inside the column: no load or bit past n, whatever the padding holds */
         const uint64_t in = n - base >= 64 ? ~UINT64_C(0) : (UINT64_C(1) << (n - base)) - 1;
         const uint64_t live = pd__valid64(valid, w, nb) & in;
+        const int full = base + 64 <= n;
         uint64_t bits = 0;
         if (type == T_I64) {
             for (int v = 0; v < 8; v++) {
                 const __mmask8 lv = (__mmask8)(live >> (8 * v));
-                const __m512i x = _mm512_maskz_loadu_epi64(lv, col + 8 * (base + 8 * v));
+                const __m512i x = full ? _mm512_loadu_si512(col + 8 * (base + 8 * v))
+                                       : _mm512_maskz_loadu_epi64(lv, col + 8 * (base + 8 * v));
                 bits |= (uint64_t)pd__cmp8(lv, x, op, c, k) << (8 * v);
             }
         } else {
             for (int v = 0; v < 4; v++) {
                 const __mmask16 lv = (__mmask16)(live >> (16 * v));
-                __m512i x = _mm512_maskz_loadu_epi32(lv, col + 4 * (base + 16 * v));
+                __m512i x = full ? _mm512_loadu_si512(col + 4 * (base + 16 * v))
+                                 : _mm512_maskz_loadu_epi32(lv, col + 4 * (base + 16 * v));
                 if (type == T_F32) x = pd__tokey(x);
                 bits |= (uint64_t)pd__cmp16(lv, x, op, c, k) << (16 * v);
             }
@@ -104,7 +107,7 @@ static int pd__run(void *state, const kb_buffer *inputs, uint32_t n_inputs, kb_b
             memcpy(mask + base / 8, &bits, 8);
         else
             for (uint64_t b = 0; base / 8 + b < nb; b++) mask[base / 8 + b] = (uint8_t)(bits >> (8 * b));
-        if (base + 64 <= n && __builtin_popcountll(bits) > 4) {
+        if (full && __builtin_popcountll(bits) > 4) {
             for (int v = 0; v < 4; v++) { /* p + 16 <= base + 16 v + 16 <= n */
                 const __mmask16 m = (__mmask16)(bits >> (16 * v));
                 const __m512i rows = _mm512_add_epi32(iota, _mm512_set1_epi32((int)(base + 16 * v)));
