@@ -39,11 +39,12 @@
  *        uniform in 1..10 (density 1/x on [1, 1024)), minus 100, so some are negative;
  *   i64  event timestamps in ms: rising about 1 s a row with +-5 s of jitter from a random
  *        start in 2023, so a `<` or BETWEEN selects long runs;
- *   f32  prices: cents 1..50000 / 100 (exact divisions), a tenth negated; and 1% NaN
+ *   f32  prices: cents 1..50000 / 100 (one correctly rounded division), a tenth negated; 1% NaN
  *        (+qNaN, -qNaN and payload NaNs), 0.6% -0.0, 0.6% +0.0, 0.2% +-inf.
  * Each call draws its constants from the same law (so `=` finds the popular codes), and
- * for f32 now and then a NaN, -0.0 or +0.0 constant; about 3% of rows are null, half of
- * them in runs of 8 to 64, with value slots that would match. Selectivity varies per call.
+ * for f32 now and then a NaN, -0.0 or +0.0 constant; about 3% of rows are null, most in
+ * runs of 8 to 64, the rest alone, half of them with value slots that would match.
+ * Selectivity varies per call.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,16 +57,16 @@ enum { P_N, N_PARAMS };
 enum { B_COL, B_VALID, B_CONSTS, B_MASK, B_IDX, N_BUFFERS };
 enum { T_I32, T_I64, T_F32 };
 enum { OP_EQ, OP_LT, OP_BETWEEN, OP_IN };
-#define PD_MAX_N   (INT64_C(1) << 22)
-#define PD_CONSTS  9
+#define PD_MAX_N    (INT64_C(1) << 22)
+#define PD_CONSTS   9
 #define PD_BYTES(n) ((n) + 7) / 8
-#define PD_W(t)    ((t) == T_I64 ? 8 : 4)
+#define PD_W(t)     ((t) == T_I64 ? 8 : 4)
 
 /* Bytes a call moves: the column, validity and mask; the index list when half is kept. */
-#define CASE(name, flags, n, t)                                                                  \
-    {                                                                                            \
-        name, flags, 0, {n}, {(n) * PD_W(t), PD_BYTES(n), PD_CONSTS, PD_BYTES(n), n},            \
-            (double)(n) * PD_W(t) + 2.0 * PD_BYTES(n) + 2.0 * (double)(n), 0.0                   \
+#define CASE(name, flags, n, t)                                                     \
+    {                                                                               \
+        name, flags, 0, {n}, {(n)*PD_W(t), PD_BYTES(n), PD_CONSTS, PD_BYTES(n), n}, \
+            (double)(n)*PD_W(t) + 2.0 * PD_BYTES(n) + 2.0 * (double)(n), 0.0        \
     }
 #define Q KB_CASE_QUICK
 
@@ -98,8 +99,8 @@ static const kb_buffer_spec pd__buffers[N_BUFFERS] = {
 };
 
 static const char *const pd__distributions[] = {
-    "i32_eq", "i32_lt", "i32_between", "i32_in", "i64_eq", "i64_lt",
-    "i64_between", "i64_in", "f32_eq", "f32_lt", "f32_between", "f32_in",
+    "i32_eq",      "i32_lt", "i32_between", "i32_in", "i64_eq",      "i64_lt",
+    "i64_between", "i64_in", "f32_eq",      "f32_lt", "f32_between", "f32_in",
 };
 #define PD_N_DIST 12
 
@@ -207,7 +208,8 @@ static int pd__generate(const kb_case_spec *cs, uint64_t seed, uint32_t set, kb_
     memset(valid, 0, (size_t)PD_BYTES(n));
     uint64_t null_run = 0;
     for (uint64_t i = 0; i < (uint64_t)n; i++) {
-        if (null_run == 0 && kb_rng_below(&r, 1000) < 15) null_run = kb_rng_below(&r, 4) == 0 ? 8 + kb_rng_below(&r, 57) : 1;
+        if (null_run == 0 && kb_rng_below(&r, 10000) < 31) /* 9.75 rows a start: 3% */
+            null_run = kb_rng_below(&r, 4) == 0 ? 8 + kb_rng_below(&r, 57) : 1;
         const int is_null = null_run > 0;
         if (null_run) null_run--;
         uint64_t v = pd__value(&r, type, i, t0);
@@ -284,8 +286,9 @@ static int pd__prepare(const kb_host *host, const kb_case *cs, const kb_buffer *
     const int d = pd__dist(cs->name);
     if (n_statics != 0 || cs->n_params != N_PARAMS || d < 0 || cs->params[P_N] < 1 ||
         cs->params[P_N] > PD_MAX_N) {
-        snprintf(err, err_len, "predicate: expected 0 statics, n in 1..2^22 and a "
-                               "<type>_<op> distribution");
+        snprintf(err, err_len,
+                 "predicate: expected 0 statics, n in 1..2^22 and a "
+                 "<type>_<op> distribution");
         return KB_ERR_UNSUPPORTED;
     }
     pd__state *s = malloc(sizeof *s);

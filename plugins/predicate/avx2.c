@@ -60,8 +60,9 @@ static inline uint32_t pd__cmp8(__m256i x, int op, const __m256i *c, uint64_t k)
     else if (op == OP_LT)
         r = _mm256_cmpgt_epi32(c[0], x);
     else if (op == OP_BETWEEN)
-        r = _mm256_andnot_si256(_mm256_or_si256(_mm256_cmpgt_epi32(c[0], x), _mm256_cmpgt_epi32(x, c[1])),
-                                _mm256_set1_epi32(-1));
+        r = _mm256_andnot_si256(
+            _mm256_or_si256(_mm256_cmpgt_epi32(c[0], x), _mm256_cmpgt_epi32(x, c[1])),
+            _mm256_set1_epi32(-1));
     else {
         r = _mm256_cmpeq_epi32(x, c[0]);
         for (uint64_t q = 1; q < k; q++) r = _mm256_or_si256(r, _mm256_cmpeq_epi32(x, c[q]));
@@ -77,8 +78,9 @@ static inline uint32_t pd__cmp4(__m256i x, int op, const __m256i *c, uint64_t k)
     else if (op == OP_LT)
         r = _mm256_cmpgt_epi64(c[0], x);
     else if (op == OP_BETWEEN)
-        r = _mm256_andnot_si256(_mm256_or_si256(_mm256_cmpgt_epi64(c[0], x), _mm256_cmpgt_epi64(x, c[1])),
-                                _mm256_set1_epi32(-1));
+        r = _mm256_andnot_si256(
+            _mm256_or_si256(_mm256_cmpgt_epi64(c[0], x), _mm256_cmpgt_epi64(x, c[1])),
+            _mm256_set1_epi32(-1));
     else {
         r = _mm256_cmpeq_epi64(x, c[0]);
         for (uint64_t q = 1; q < k; q++) r = _mm256_or_si256(r, _mm256_cmpeq_epi64(x, c[q]));
@@ -187,7 +189,8 @@ static int pd__run(void *state, const kb_buffer *inputs, uint32_t n_inputs, kb_b
         if (base / 8 + 8 <= nb)
             memcpy(mask + base / 8, &bits, 8);
         else
-            for (uint64_t b = 0; base / 8 + b < nb; b++) mask[base / 8 + b] = (uint8_t)(bits >> (8 * b));
+            for (uint64_t b = 0; base / 8 + b < nb; b++)
+                mask[base / 8 + b] = (uint8_t)(bits >> (8 * b));
         p = pd__emit(bits, base, full, idx, p);
     }
     outputs[1].produced = p;

@@ -106,11 +106,13 @@ static int pd__run(void *state, const kb_buffer *inputs, uint32_t n_inputs, kb_b
         if (base / 8 + 8 <= nb)
             memcpy(mask + base / 8, &bits, 8);
         else
-            for (uint64_t b = 0; base / 8 + b < nb; b++) mask[base / 8 + b] = (uint8_t)(bits >> (8 * b));
+            for (uint64_t b = 0; base / 8 + b < nb; b++)
+                mask[base / 8 + b] = (uint8_t)(bits >> (8 * b));
         if (full && __builtin_popcountll(bits) > 4) {
             for (int v = 0; v < 4; v++) { /* p + 16 <= base + 16 v + 16 <= n */
                 const __mmask16 m = (__mmask16)(bits >> (16 * v));
-                const __m512i rows = _mm512_add_epi32(iota, _mm512_set1_epi32((int)(base + 16 * v)));
+                const __m512i rows =
+                    _mm512_add_epi32(iota, _mm512_set1_epi32((int)(base + 16 * v)));
                 _mm512_storeu_si512(idx + p, _mm512_maskz_compress_epi32(m, rows));
                 p += (uint64_t)__builtin_popcount(m);
             }

@@ -72,4 +72,3 @@ static int pd__run(void *state, const kb_buffer *inputs, uint32_t n_inputs, kb_b
     outputs[1].produced = produced;
     return KB_OK;
 }
-

@@ -149,10 +149,12 @@ static int pd__run(void *state, const kb_buffer *inputs, uint32_t n_inputs, kb_b
                 }
             }
         } else {
-            for (uint64_t i = base; i < n; i++) bits |= (uint64_t)pd__row(s, col, i, cb, k) << (i - base);
+            for (uint64_t i = base; i < n; i++)
+                bits |= (uint64_t)pd__row(s, col, i, cb, k) << (i - base);
         }
         bits &= pd__valid64(valid, w, nb);
-        for (uint64_t b = 0; b < 8 && base / 8 + b < nb; b++) mask[base / 8 + b] = (uint8_t)(bits >> (8 * b));
+        for (uint64_t b = 0; b < 8 && base / 8 + b < nb; b++)
+            mask[base / 8 + b] = (uint8_t)(bits >> (8 * b));
         p = pd__emit(bits, base, idx, p);
     }
     outputs[1].produced = p;

@@ -28,8 +28,8 @@ typedef struct pd__state {
 } pd__state;
 
 static const char *const pd__dists[12] = {
-    "i32_eq", "i32_lt", "i32_between", "i32_in", "i64_eq", "i64_lt",
-    "i64_between", "i64_in", "f32_eq", "f32_lt", "f32_between", "f32_in",
+    "i32_eq",      "i32_lt", "i32_between", "i32_in", "i64_eq",      "i64_lt",
+    "i64_between", "i64_in", "f32_eq",      "f32_lt", "f32_between", "f32_in",
 };
 
 static int pd__prepare(const kb_host *host, const kb_case *cs, const kb_buffer *statics,
@@ -42,8 +42,9 @@ static int pd__prepare(const kb_host *host, const kb_case *cs, const kb_buffer *
     while (d && k < 12 && strcmp(d + 1, pd__dists[k]) != 0) k++;
     if (n_statics != 0 || cs->n_params != N_PARAMS || !d || k == 12 || cs->params[P_N] < 1 ||
         cs->params[P_N] > PD_MAX_N) {
-        snprintf(err, err_len, "predicate: expected 0 statics, n in 1..2^22 and a "
-                               "<type>_<op> distribution");
+        snprintf(err, err_len,
+                 "predicate: expected 0 statics, n in 1..2^22 and a "
+                 "<type>_<op> distribution");
         return KB_ERR_UNSUPPORTED;
     }
     pd__state *s = malloc(sizeof *s);
@@ -71,15 +72,15 @@ static int pd__run(void *state, const kb_buffer *inputs, uint32_t n_inputs, kb_b
                    uint32_t n_outputs, char *err, size_t err_len);
 
 /* The shape check every run starts with. */
-#define PD_CHECK_CALL(s)                                                                      \
-    do {                                                                                      \
-        const uint64_t n_ = (s)->n;                                                           \
-        if (n_inputs != 3 || n_outputs != 2 || inputs[0].count != n_ * PD_W((s)->type) ||    \
-            inputs[1].count != PD_BYTES(n_) || inputs[2].count != PD_CONSTS ||                \
-            outputs[0].count != PD_BYTES(n_) || outputs[1].count != n_) {                     \
-            snprintf(err, err_len, "predicate: buffers do not match the case");               \
-            return KB_ERR_INTERNAL;                                                           \
-        }                                                                                     \
+#define PD_CHECK_CALL(s)                                                                  \
+    do {                                                                                  \
+        const uint64_t n_ = (s)->n;                                                       \
+        if (n_inputs != 3 || n_outputs != 2 || inputs[0].count != n_ * PD_W((s)->type) || \
+            inputs[1].count != PD_BYTES(n_) || inputs[2].count != PD_CONSTS ||            \
+            outputs[0].count != PD_BYTES(n_) || outputs[1].count != n_) {                 \
+            snprintf(err, err_len, "predicate: buffers do not match the case");           \
+            return KB_ERR_INTERNAL;                                                       \
+        }                                                                                 \
     } while (0)
 
 static const kb_plugin pd__plugin = {

@@ -39,36 +39,39 @@ static inline uint64_t pd__emit(uint64_t bits, uint64_t base, uint32_t *idx, uin
 }
 
 /* One kernel per element type T, values turned into keys by KEY. */
-#define PD_KERNEL(NAME, T, LOAD)                                                             \
-    static uint64_t NAME(int op, const uint8_t *col, const uint8_t *valid, uint64_t n,         \
-                         const T *c, uint64_t k, uint8_t *mask, uint32_t *idx)                 \
-    {                                                                                         \
-        uint64_t p = 0;                                                                       \
-        const uint64_t nb = PD_BYTES(n);                                                      \
-        for (uint64_t w = 0; w * 64 < n; w++) {                                               \
-            const uint64_t base = w * 64, len = n - base < 64 ? n - base : 64;                \
-            uint64_t bits = 0;                                                                \
-            if (op == OP_EQ)                                                                  \
-                for (uint64_t j = 0; j < len; j++) bits |= (uint64_t)(LOAD(col, base + j) == c[0]) << j; \
-            else if (op == OP_LT)                                                             \
-                for (uint64_t j = 0; j < len; j++) bits |= (uint64_t)(LOAD(col, base + j) < c[0]) << j; \
-            else if (op == OP_BETWEEN)                                                        \
-                for (uint64_t j = 0; j < len; j++) {                                          \
-                    const T x = LOAD(col, base + j);                                          \
-                    bits |= (uint64_t)((x >= c[0]) & (x <= c[1])) << j;                       \
-                }                                                                             \
-            else                                                                              \
-                for (uint64_t j = 0; j < len; j++) {                                          \
-                    const T x = LOAD(col, base + j);                                          \
-                    int m = 0;                                                                \
-                    for (uint64_t q = 0; q < k; q++) m |= x == c[q];                          \
-                    bits |= (uint64_t)m << j;                                                 \
-                }                                                                             \
-            bits &= pd__valid64(valid, w, nb);                                                \
-            for (uint64_t b = 0; b < 8 && w * 8 + b < nb; b++) mask[w * 8 + b] = (uint8_t)(bits >> (8 * b)); \
-            p = pd__emit(bits, base, idx, p);                                                 \
-        }                                                                                     \
-        return p;                                                                             \
+#define PD_KERNEL(NAME, T, LOAD)                                                                   \
+    static uint64_t NAME(int op, const uint8_t *col, const uint8_t *valid, uint64_t n, const T *c, \
+                         uint64_t k, uint8_t *mask, uint32_t *idx)                                 \
+    {                                                                                              \
+        uint64_t p = 0;                                                                            \
+        const uint64_t nb = PD_BYTES(n);                                                           \
+        for (uint64_t w = 0; w * 64 < n; w++) {                                                    \
+            const uint64_t base = w * 64, len = n - base < 64 ? n - base : 64;                     \
+            uint64_t bits = 0;                                                                     \
+            if (op == OP_EQ)                                                                       \
+                for (uint64_t j = 0; j < len; j++)                                                 \
+                    bits |= (uint64_t)(LOAD(col, base + j) == c[0]) << j;                          \
+            else if (op == OP_LT)                                                                  \
+                for (uint64_t j = 0; j < len; j++)                                                 \
+                    bits |= (uint64_t)(LOAD(col, base + j) < c[0]) << j;                           \
+            else if (op == OP_BETWEEN)                                                             \
+                for (uint64_t j = 0; j < len; j++) {                                               \
+                    const T x = LOAD(col, base + j);                                               \
+                    bits |= (uint64_t)((x >= c[0]) & (x <= c[1])) << j;                            \
+                }                                                                                  \
+            else                                                                                   \
+                for (uint64_t j = 0; j < len; j++) {                                               \
+                    const T x = LOAD(col, base + j);                                               \
+                    int m = 0;                                                                     \
+                    for (uint64_t q = 0; q < k; q++) m |= x == c[q];                               \
+                    bits |= (uint64_t)m << j;                                                      \
+                }                                                                                  \
+            bits &= pd__valid64(valid, w, nb);                                                     \
+            for (uint64_t b = 0; b < 8 && w * 8 + b < nb; b++)                                     \
+                mask[w * 8 + b] = (uint8_t)(bits >> (8 * b));                                      \
+            p = pd__emit(bits, base, idx, p);                                                      \
+        }                                                                                          \
+        return p;                                                                                  \
     }
 
 static inline int32_t pd__ld32(const uint8_t *col, uint64_t i)
