@@ -15,8 +15,8 @@
 #include "kb_target.h"
 #include "kbench.h"
 
-static const char *const sm_quick[] = {"n=32,d=4096/peaked", "n=8,d=16384/peaked",
-                                       "n=32,d=1024/causal"};
+static const char *const sm_quick[] = {"n=8,d=4096/peaked", "n=4,d=16384/peaked",
+                                       "n=16,d=1024/causal"};
 
 /* Lossy on every quick case, not only on the first one a verify reaches. */
 static void test_lossy_fails_every_quick_case(void **s)
@@ -65,9 +65,9 @@ static void test_generator_fixed_outputs(void **s)
         uint32_t set;
         uint64_t hash;
     } golden[] = {
-        {"n=32,d=4096/peaked", 0, UINT64_C(0xcc3b9630c5959fac)},
-        {"n=32,d=4096/peaked", 1, UINT64_C(0x391c6c118b7a476d)},
-        {"n=32,d=1024/causal", 0, UINT64_C(0x21de42411f64f1b4)},
+        {"n=8,d=4096/peaked", 0, UINT64_C(0x5fc4bccb8bb453a4)},
+        {"n=8,d=4096/peaked", 1, UINT64_C(0xc089e4b7fdff9fca)},
+        {"n=16,d=1024/causal", 0, UINT64_C(0xabad7bacb50625cd)},
         {"n=8,d=8192/uniform", 0, UINT64_C(0x4ac72df024a24166)},
     };
     const kb_target *t = oracle_target();
