@@ -348,8 +348,9 @@ static const kb_target rn_target = {
     .struct_size = sizeof(kb_target),
     .flags = 0,
     .name = "rmsnorm",
-    .description = "RMS norm of each row times a weight row: y = x / sqrt(mean(x^2) + 1e-5) * w, "
-                   "as ggml_mul(ggml_rms_norm(x), w)",
+    .description =
+        "RMS norm of each row times a weight row: y = x * (1/sqrt(mean(x^2) + 1e-5)) * w, "
+        "as ggml_mul(ggml_rms_norm(x), w)",
     .upstream = "ggml 9a4acb37 src/ggml-cpu/ggml-cpu.c ggml_compute_forward_rms_norm_f32 "
                 "(sum of squares in ggml_float = double, scale = 1.0f/sqrtf(mean + eps), "
                 "ggml_vec_scale_f32) then ggml_vec_mul_f32 (ggml_mul); llama.cpp "
