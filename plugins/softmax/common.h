@@ -34,6 +34,8 @@
  * elements: each lane then sums a few dozen terms at most. */
 #define SM_BLOCK 1024
 
+#ifndef SM_CONSTANTS_ONLY /* a contender with its own plugin (dnnl.c) takes the constants only */
+
 typedef struct sm_state {
     const kb_host *host;
     uint64_t n;
@@ -100,4 +102,5 @@ KB_EXPORT const kb_plugin *kb_plugin_entry_v1(void)
     return &sm_plugin;
 }
 
+#endif /* SM_CONSTANTS_ONLY */
 #endif /* SM_COMMON_H */
