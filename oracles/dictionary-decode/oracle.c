@@ -22,7 +22,7 @@
  * (variable: n * w for fixed widths, the strings' total for strings).
  *
  * Distributions (after '/'):
- *   zipf     codes Zipf-distributed (s = 1.1) over the d entries, code 0 the most frequent:
+ *   zipf     codes Zipf-distributed (s = 1) over the d entries, code 0 the most frequent:
  *            a low-cardinality column (country, status, category) whose dictionary Lance
  *            builds in first-occurrence order, so the common values come early; a few hot
  *            entries take most rows;
@@ -31,6 +31,7 @@
  * (1 + two draws of 0..7, and one in eight 0..15 longer), an empty string at entry d / 2.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kb_gen.h"
@@ -132,19 +133,60 @@ static void dd__gen_dict(kb_rng *r, int64_t d, int64_t w, uint8_t *values, uint3
     }
 }
 
+/* Zipf's law with exponent 1 over ranks 0..d-1 in integers only (bit-stable everywhere):
+ * rank r weighs floor(2^40 / (r + 1)); a draw u uniform below the total picks the first
+ * rank whose cumulative weight passes u, found from a guide table of the ranks at each
+ * 2^sh step of u (Chen and Asau's method), so a draw costs a few steps at any d. */
+typedef struct dd__zipf {
+    uint64_t *cum;   /* d cumulative weights */
+    uint32_t *guide; /* guide[b]: the first rank whose cum passes b << sh */
+    uint64_t total;
+    unsigned sh;
+} dd__zipf;
+
+static int dd__zipf_init(dd__zipf *z, int64_t d)
+{
+    z->cum = malloc((size_t)d * sizeof *z->cum);
+    uint64_t acc = 0;
+    for (int64_t r = 0; z->cum && r < d; r++)
+        z->cum[r] = acc += (UINT64_C(1) << 40) / (uint64_t)(r + 1);
+    z->total = acc;
+    z->sh = 0;
+    while ((z->total - 1) >> z->sh >= (uint64_t)d) z->sh++;
+    const uint64_t nb = ((z->total - 1) >> z->sh) + 1;
+    z->guide = malloc((size_t)nb * sizeof *z->guide);
+    if (!z->cum || !z->guide) return -1;
+    uint32_t r = 0;
+    for (uint64_t b = 0; b < nb; b++) {
+        while (z->cum[r] <= b << z->sh) r++;
+        z->guide[b] = r;
+    }
+    return 0;
+}
+
+static uint32_t dd__zipf_draw(const dd__zipf *z, kb_rng *r)
+{
+    const uint64_t u = kb_rng_below(r, z->total);
+    uint32_t k = z->guide[u >> z->sh];
+    while (z->cum[k] <= u) k++;
+    return k;
+}
+
 static int dd__gen_codes(kb_rng *r, int kind, int64_t n, int64_t d, int64_t k, uint8_t *codes)
 {
-    uint32_t chunk[4096];
-    for (int64_t i = 0; i < n; i += 4096) {
-        const size_t m = (size_t)(n - i < 4096 ? n - i : 4096);
-        if (kind == D_ZIPF)
-            kb_gen_zipf_u32(r, chunk, m, (uint32_t)d, 1.1);
-        else
-            for (size_t j = 0; j < m; j++) chunk[j] = (uint32_t)kb_rng_below(r, (uint64_t)d);
-        for (size_t j = 0; j < m; j++)
-            for (int64_t b = 0; b < k; b++)
-                codes[(i + (int64_t)j) * k + b] = (uint8_t)(chunk[j] >> (8 * b));
+    dd__zipf z = {NULL, NULL, 0, 0};
+    if (kind == D_ZIPF && dd__zipf_init(&z, d) != 0) {
+        free(z.cum);
+        free(z.guide);
+        return -1;
     }
+    for (int64_t i = 0; i < n; i++) {
+        const uint32_t c =
+            kind == D_ZIPF ? dd__zipf_draw(&z, r) : (uint32_t)kb_rng_below(r, (uint64_t)d);
+        for (int64_t b = 0; b < k; b++) codes[i * k + b] = (uint8_t)(c >> (8 * b));
+    }
+    free(z.cum);
+    free(z.guide);
     return 0;
 }
 
@@ -170,7 +212,11 @@ static int dd__generate(const kb_case_spec *cs, uint64_t seed, uint32_t set, kb_
         dd__gen_dict(&r, d, w, bufs[B_DICT_VALUES].data, bufs[B_DICT_OFFSETS].data);
     }
     kb_rng_seed(&r, kb_rng_derive(seed, set, 2));
-    return dd__gen_codes(&r, kind, n, d, k, bufs[B_CODES].data);
+    if (dd__gen_codes(&r, kind, n, d, k, bufs[B_CODES].data) != 0) {
+        snprintf(err, err_len, "dictionary-decode generate: out of memory for the Zipf table");
+        return -1;
+    }
+    return 0;
 }
 
 /* ---- any shape (ABI 1.1) --------------------------------------------- */
