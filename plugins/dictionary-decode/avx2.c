@@ -1,15 +1,16 @@
 /*
- * avx2.c -- dictionary-decode candidate "avx2": AVX2 gathers (x86-64-v3).
+ * avx2.c -- dictionary-decode candidate "avx2" (x86-64-v3).
  *
- * Fixed widths: eight codes widened to 32-bit lanes (vpmovzxbd / vpmovzxwd, or a plain
- * load for u32 codes), then one vpgatherdd of eight 4-byte values or two vpgatherdq of
- * four 8-byte values each, and full-width stores; two such groups a step so two gathers
- * are in flight. The tail (n % 16) goes one by one.
- * Strings: as portable.c, prepare reshapes the dictionary into 32-byte slots (every string
- * is at most 32 bytes) and a table of lengths; per eight codes one vpgatherdd of the
- * lengths, an in-register prefix sum gives the eight output offsets (one store), and
- * each string is one 32-byte load and store at its start (the output holds 32n bytes and
- * the start of value i is at most 32i, so no store passes the end).
+ * - 4-byte values from a dictionary of at most 32 entries: the dictionary lives in four
+ *   ymm registers; eight codes widened to 32-bit lanes (vpmovzxbd / vpmovzxwd, or a plain
+ *   load for u32 codes), one vpermd a block of eight entries and a blend by the code's
+ *   block, one 32-byte store;
+ * - strings: prepare reshapes the dictionary into 32-byte slots (every string is at most
+ *   32 bytes) and a table of lengths; each value is one 32-byte ymm load and store at its
+ *   start (the output holds 32n bytes and the start of value i is at most 32i, so no
+ *   store passes the end), the offset a running sum;
+ * - every other fixed width: scalar loads, four in flight. vpgatherdd / vpgatherdq were
+ *   tried here and were no faster than scalar loads on Zen 5 (see program.md).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -30,6 +31,7 @@ typedef struct dd__state {
     const uint32_t *offsets;
     uint8_t *slots; /* strings: d slots of 32 bytes, each string zero-padded */
     uint32_t *lens; /* strings: d lengths */
+    uint8_t *tbl;   /* w = 4, d <= 32: the values, zero-padded to 128 bytes */
     int64_t d, k, w;
 } dd__state;
 
@@ -48,6 +50,7 @@ static void dd__release(void *state)
     dd__state *s = state;
     if (s->slots) s->host->free_aligned(s->host, s->slots);
     if (s->lens) s->host->free_aligned(s->host, s->lens);
+    if (s->tbl) s->host->free_aligned(s->host, s->tbl);
     s->host->free_aligned(s->host, s);
 }
 
@@ -71,6 +74,15 @@ static int dd__prepare(const kb_host *host, const kb_case *cs, const kb_buffer *
     s->d = cs->params[P_D];
     s->k = cs->params[P_K];
     s->w = cs->params[P_W];
+    if (s->w == 4 && s->d <= 32) {
+        s->tbl = host->alloc_aligned(host, 128, 64);
+        if (!s->tbl) {
+            dd__release(s);
+            return KB_ERR_NOMEM;
+        }
+        memset(s->tbl, 0, 128);
+        memcpy(s->tbl, s->values, (size_t)(s->d * s->w));
+    }
     if (s->w == 0) {
         s->slots = host->alloc_aligned(host, (size_t)s->d * DD_MAX_LEN, 64);
         s->lens = host->alloc_aligned(host, (size_t)s->d * sizeof(uint32_t), 64);
@@ -116,88 +128,85 @@ static inline __m256i dd__idx8(const uint8_t *c, int64_t k)
     return _mm256_loadu_si256((const __m256i *)(const void *)c);
 }
 
-static inline void dd__put8_w4(const int *dict, __m256i idx, uint8_t *out)
+/* Small dictionaries in registers: blocks of eight 4-byte values a ymm, vpermd picks the entry within each block by the code's low bits and a
+ * blend keeps the block the code's high bits name (blocks in rising order, each taking the
+ * lanes whose code reaches it). The tail goes one by one. */
+static void dd__tbl_w4(const dd__state *s, const uint8_t *codes, uint8_t *out, uint64_t n)
 {
-    _mm256_storeu_si256((__m256i *)(void *)out, _mm256_i32gather_epi32(dict, idx, 4));
+    __m256i t[4];
+    for (int j = 0; j < 4; j++)
+        t[j] = _mm256_load_si256((const __m256i *)(const void *)(s->tbl + 32 * j));
+    const int nb = (int)((s->d + 7) / 8);
+    uint64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256i idx = dd__idx8(codes + i * (uint64_t)s->k, s->k);
+        __m256i r = _mm256_permutevar8x32_epi32(t[0], idx);
+        for (int b = 1; b < nb; b++) {
+            const __m256i hit = _mm256_cmpgt_epi32(idx, _mm256_set1_epi32(8 * b - 1));
+            r = _mm256_blendv_epi8(r, _mm256_permutevar8x32_epi32(t[b], idx), hit);
+        }
+        _mm256_storeu_si256((__m256i *)(void *)(out + 4 * i), r);
+    }
+    for (; i < n; i++) memcpy(out + 4 * i, s->tbl + 4 * (size_t)dd__code(codes, i, s->k), 4);
 }
 
-static inline void dd__put8_w8(const long long *dict, __m256i idx, uint8_t *out)
-{
-    const __m256i lo = _mm256_i32gather_epi64(dict, _mm256_castsi256_si128(idx), 8);
-    const __m256i hi = _mm256_i32gather_epi64(dict, _mm256_extracti128_si256(idx, 1), 8);
-    _mm256_storeu_si256((__m256i *)(void *)out, lo);
-    _mm256_storeu_si256((__m256i *)(void *)(out + 32), hi);
-}
-
-/* One loop per (k, w); K and W are constants after inlining. */
-#define DD_FIXED(fname, K, W)                                                              \
-    static void fname(const uint8_t *codes, const uint8_t *dict, uint8_t *out, uint64_t n) \
-    {                                                                                      \
-        uint64_t i = 0;                                                                    \
-        for (; i + 16 <= n; i += 16) {                                                     \
-            const __m256i a = dd__idx8(codes + i * K, K);                                  \
-            const __m256i b = dd__idx8(codes + (i + 8) * K, K);                            \
-            if (W == 4) {                                                                  \
-                dd__put8_w4((const int *)(const void *)dict, a, out + i * W);              \
-                dd__put8_w4((const int *)(const void *)dict, b, out + (i + 8) * W);        \
-            } else {                                                                       \
-                dd__put8_w8((const long long *)(const void *)dict, a, out + i * W);        \
-                dd__put8_w8((const long long *)(const void *)dict, b, out + (i + 8) * W);  \
-            }                                                                              \
-        }                                                                                  \
-        for (; i < n; i++) {                                                               \
-            const uint32_t c = dd__code(codes, i, K);                                      \
-            memcpy(out + i * W, dict + (size_t)c * W, W);                                  \
-        }                                                                                  \
+/* Larger dictionaries: scalar loads, four in flight (vpgatherdd is no faster on Zen 5). */
+#define DD_SCALAR(fname, C, V)                                                                   \
+    static void fname(const uint8_t *codes_b, const uint8_t *dict_b, uint8_t *out_b, uint64_t n) \
+    {                                                                                            \
+        const C *codes = (const C *)(const void *)codes_b;                                       \
+        const V *dict = (const V *)(const void *)dict_b;                                         \
+        V *out = (V *)(void *)out_b;                                                             \
+        uint64_t i = 0;                                                                          \
+        for (; i + 4 <= n; i += 4) {                                                             \
+            const V a = dict[codes[i]], b = dict[codes[i + 1]], c = dict[codes[i + 2]],          \
+                    d = dict[codes[i + 3]];                                                      \
+            out[i] = a;                                                                          \
+            out[i + 1] = b;                                                                      \
+            out[i + 2] = c;                                                                      \
+            out[i + 3] = d;                                                                      \
+        }                                                                                        \
+        for (; i < n; i++) out[i] = dict[codes[i]];                                              \
     }
 
-DD_FIXED(dd__u8_w4, 1, 4)
-DD_FIXED(dd__u16_w4, 2, 4)
-DD_FIXED(dd__u32_w4, 4, 4)
-DD_FIXED(dd__u8_w8, 1, 8)
-DD_FIXED(dd__u16_w8, 2, 8)
-DD_FIXED(dd__u32_w8, 4, 8)
+DD_SCALAR(dd__s_u8_w4, uint8_t, uint32_t)
+DD_SCALAR(dd__s_u16_w4, uint16_t, uint32_t)
+DD_SCALAR(dd__s_u32_w4, uint32_t, uint32_t)
+DD_SCALAR(dd__s_u8_w8, uint8_t, uint64_t)
+DD_SCALAR(dd__s_u16_w8, uint16_t, uint64_t)
+DD_SCALAR(dd__s_u32_w8, uint32_t, uint64_t)
 
-/* Inclusive prefix sum of eight 32-bit lanes. */
-static inline __m256i dd__prefix8(__m256i x)
-{
-    x = _mm256_add_epi32(x, _mm256_slli_si256(x, 4));
-    x = _mm256_add_epi32(x, _mm256_slli_si256(x, 8));
-    const __m256i low_total = _mm256_shuffle_epi32(x, 0xff); /* lane 3 of each half */
-    return _mm256_add_epi32(x, _mm256_permute2x128_si256(low_total, low_total, 0x08));
-}
+/* Strings: one 32-byte ymm load and store of the slot a value, the offset a running sum. One
+ * loop per code type, the state's pointers in restrict locals, so that no store into the
+ * output forces a reload of the tables. */
+#define DD_STRINGS(fname, C)                                                                 \
+    static uint64_t fname(const uint8_t *restrict slots, const uint32_t *restrict lens,      \
+                          const uint8_t *restrict codes_b, uint64_t n,                       \
+                          uint32_t *restrict out_offsets, uint8_t *restrict out)             \
+    {                                                                                        \
+        const C *codes = (const C *)(const void *)codes_b;                                   \
+        uint32_t len = 0;                                                                    \
+        out_offsets[0] = 0;                                                                  \
+        for (uint64_t i = 0; i < n; i++) {                                                   \
+            const uint32_t c = codes[i];                                                     \
+            _mm256_storeu_si256(                                                             \
+                (__m256i *)(void *)(out + len),                                              \
+                _mm256_load_si256((const __m256i *)(const void *)(slots + (size_t)c * 32))); \
+            len += lens[c];                                                                  \
+            out_offsets[i + 1] = len;                                                        \
+        }                                                                                    \
+        return len;                                                                          \
+    }
+DD_STRINGS(dd__str_u8, uint8_t)
+DD_STRINGS(dd__str_u16, uint16_t)
+DD_STRINGS(dd__str_u32, uint32_t)
 
 static uint64_t dd__strings(const dd__state *s, const uint8_t *codes, uint64_t n,
                             uint32_t *out_offsets, uint8_t *out)
 {
-    const int *lens = (const int *)(const void *)s->lens;
-    uint32_t len = 0;
-    uint64_t i = 0;
-    out_offsets[0] = 0;
-    for (; i + 8 <= n; i += 8) {
-        const __m256i idx = dd__idx8(codes + i * (uint64_t)s->k, s->k);
-        const __m256i incl = dd__prefix8(_mm256_i32gather_epi32(lens, idx, 4));
-        const __m256i ends = _mm256_add_epi32(incl, _mm256_set1_epi32((int)len));
-        _mm256_storeu_si256((__m256i *)(void *)(out_offsets + i + 1), ends);
-        uint32_t c[8], e[8];
-        _mm256_storeu_si256((__m256i *)(void *)c, idx);
-        _mm256_storeu_si256((__m256i *)(void *)e, ends);
-        uint32_t start = len;
-        for (int j = 0; j < 8; j++) {
-            const __m256i v =
-                _mm256_load_si256((const __m256i *)(const void *)(s->slots + (size_t)c[j] * 32));
-            _mm256_storeu_si256((__m256i *)(void *)(out + start), v);
-            start = e[j];
-        }
-        len = e[7];
-    }
-    for (; i < n; i++) {
-        const uint32_t c = dd__code(codes, i, s->k);
-        memcpy(out + len, s->slots + (size_t)c * DD_MAX_LEN, DD_MAX_LEN);
-        len += s->lens[c];
-        out_offsets[i + 1] = len;
-    }
-    return len;
+    return (s->k == 1   ? dd__str_u8
+            : s->k == 2 ? dd__str_u16
+                        : dd__str_u32)(s->slots, s->lens, codes, n, out_offsets, out);
 }
 
 static int dd__run(void *state, const kb_buffer *inputs, uint32_t n_inputs, kb_buffer *outputs,
@@ -217,11 +226,15 @@ static int dd__run(void *state, const kb_buffer *inputs, uint32_t n_inputs, kb_b
         return KB_OK;
     }
     out_offsets[0] = 0;
+    outputs[1].produced = n * (uint64_t)s->w;
+    if (s->tbl) {
+        dd__tbl_w4(s, codes, out, n);
+        return KB_OK;
+    }
     const int sel = (s->k == 1 ? 0 : s->k == 2 ? 1 : 2) + (s->w == 8 ? 3 : 0);
     static void (*const loops[6])(const uint8_t *, const uint8_t *, uint8_t *, uint64_t) = {
-        dd__u8_w4, dd__u16_w4, dd__u32_w4, dd__u8_w8, dd__u16_w8, dd__u32_w8};
+        dd__s_u8_w4, dd__s_u16_w4, dd__s_u32_w4, dd__s_u8_w8, dd__s_u16_w8, dd__s_u32_w8};
     loops[sel](codes, s->values, out, n);
-    outputs[1].produced = n * (uint64_t)s->w;
     return KB_OK;
 }
 

@@ -1,15 +1,16 @@
 /*
- * avx512.c -- dictionary-decode candidate "avx512": AVX-512 gathers.
+ * avx512.c -- dictionary-decode candidate "avx512" (AVX-512 F, BW, VL).
  *
- * Fixed widths: sixteen codes widened to 32-bit lanes (vpmovzxbd / vpmovzxwd, or a plain
- * load for u32 codes), then one vpgatherdd of sixteen 4-byte values or two vpgatherdq of
- * eight 8-byte values each, and 64-byte stores; two such groups a step so two gathers are
- * in flight. The tail (n % 32) is one masked group of each kind.
- * Strings: as portable.c, prepare reshapes the dictionary into 32-byte slots (every string
- * is at most 32 bytes) and a table of lengths; per sixteen codes one vpgatherdd of the
- * lengths, an in-register prefix sum gives the sixteen output offsets (one store), and
- * each string is one 32-byte load and store at its start (the output holds 32n bytes and
- * the start of value i is at most 32i, so no store passes the end).
+ * - small dictionaries in registers (4-byte values, d <= 256: sixteen zmm; 8-byte values,
+ *   d <= 64: eight zmm): sixteen (eight) codes widened to 32-bit (64-bit) lanes with
+ *   masked loads, one vpermt2d (vpermt2q) a block of 32 (16) entries, a masked move by the
+ *   code's block, one 64-byte store; the tail is the same step under a mask;
+ * - strings: prepare reshapes the dictionary into 32-byte slots (every string is at most
+ *   32 bytes) and a table of lengths; each value is one 32-byte ymm load and store at its
+ *   start (the output holds 32n bytes and the start of value i is at most 32i, so no
+ *   store passes the end), the offset a running sum;
+ * - larger dictionaries: scalar loads, four in flight. vpgatherdd / vpgatherdq were tried
+ *   and were no faster than scalar loads on Zen 5 (see program.md).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -30,6 +31,7 @@ typedef struct dd__state {
     const uint32_t *offsets;
     uint8_t *slots; /* strings: d slots of 32 bytes, each string zero-padded */
     uint32_t *lens; /* strings: d lengths */
+    uint8_t *tbl;   /* w = 4, d <= 256 or w = 8, d <= 64: the values, zero-padded to 1 KiB */
     int64_t d, k, w;
 } dd__state;
 
@@ -48,6 +50,7 @@ static void dd__release(void *state)
     dd__state *s = state;
     if (s->slots) s->host->free_aligned(s->host, s->slots);
     if (s->lens) s->host->free_aligned(s->host, s->lens);
+    if (s->tbl) s->host->free_aligned(s->host, s->tbl);
     s->host->free_aligned(s->host, s);
 }
 
@@ -71,6 +74,15 @@ static int dd__prepare(const kb_host *host, const kb_case *cs, const kb_buffer *
     s->d = cs->params[P_D];
     s->k = cs->params[P_K];
     s->w = cs->params[P_W];
+    if ((s->w == 4 && s->d <= 256) || (s->w == 8 && s->d <= 64)) {
+        s->tbl = host->alloc_aligned(host, 1024, 64);
+        if (!s->tbl) {
+            dd__release(s);
+            return KB_ERR_NOMEM;
+        }
+        memset(s->tbl, 0, 1024);
+        memcpy(s->tbl, s->values, (size_t)(s->d * s->w));
+    }
     if (s->w == 0) {
         s->slots = host->alloc_aligned(host, (size_t)s->d * DD_MAX_LEN, 64);
         s->lens = host->alloc_aligned(host, (size_t)s->d * sizeof(uint32_t), 64);
@@ -103,85 +115,104 @@ static inline __m512i dd__idx16(const uint8_t *c, int64_t k, __mmask16 m)
     return _mm512_maskz_loadu_epi32(m, c);
 }
 
-static inline void dd__put16_w4(const void *dict, __m512i idx, uint8_t *out, __mmask16 m)
+/* The dictionary in registers: blocks of 32 entries (two zmm for 4-byte values, four for
+ * 8-byte ones), vpermt2d / vpermt2q picks an entry within each block by the code's low
+ * bits, and a masked move keeps the block the code's high bits name (blocks in rising
+ * order, each taking the lanes whose code reaches it). */
+static void dd__tbl_w4(const dd__state *s, const uint8_t *codes, uint8_t *out, uint64_t n)
 {
-    const __m512i v = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, idx, dict, 4);
-    _mm512_mask_storeu_epi32(out, m, v);
+    __m512i t[16];
+    for (int j = 0; j < 16; j++) t[j] = _mm512_load_si512(s->tbl + 64 * j);
+    const int nb = (int)((s->d + 31) / 32);
+    for (uint64_t i = 0; i < n; i += 16) {
+        const __mmask16 m = n - i >= 16 ? 0xffff : (__mmask16)((1u << (n - i)) - 1);
+        const __m512i idx = dd__idx16(codes + i * (uint64_t)s->k, s->k, m);
+        __m512i r = _mm512_permutex2var_epi32(t[0], idx, t[1]);
+        for (int b = 1; b < nb; b++) {
+            const __mmask16 hit = _mm512_cmpge_epu32_mask(idx, _mm512_set1_epi32(32 * b));
+            r = _mm512_mask_mov_epi32(r, hit,
+                                      _mm512_permutex2var_epi32(t[2 * b], idx, t[2 * b + 1]));
+        }
+        _mm512_mask_storeu_epi32(out + 4 * i, m, r);
+    }
 }
 
-static inline void dd__put16_w8(const void *dict, __m512i idx, uint8_t *out, __mmask16 m)
+static void dd__tbl_w8(const dd__state *s, const uint8_t *codes, uint8_t *out, uint64_t n)
 {
-    const __mmask8 ml = (__mmask8)m, mh = (__mmask8)(m >> 8);
-    const __m512i lo = _mm512_mask_i32gather_epi64(_mm512_setzero_si512(), ml,
-                                                   _mm512_castsi512_si256(idx), dict, 8);
-    const __m512i hi = _mm512_mask_i32gather_epi64(_mm512_setzero_si512(), mh,
-                                                   _mm512_extracti64x4_epi64(idx, 1), dict, 8);
-    _mm512_mask_storeu_epi64(out, ml, lo);
-    _mm512_mask_storeu_epi64(out + 64, mh, hi);
+    __m512i t[8];
+    for (int j = 0; j < 8; j++) t[j] = _mm512_load_si512(s->tbl + 64 * j);
+    const int nb = (int)((s->d + 15) / 16);
+    for (uint64_t i = 0; i < n; i += 8) {
+        const __mmask8 m = n - i >= 8 ? 0xff : (__mmask8)((1u << (n - i)) - 1);
+        const __m512i idx = _mm512_cvtepu32_epi64(
+            _mm512_castsi512_si256(dd__idx16(codes + i * (uint64_t)s->k, s->k, m)));
+        __m512i r = _mm512_permutex2var_epi64(t[0], idx, t[1]);
+        for (int b = 1; b < nb; b++) {
+            const __mmask8 hit = _mm512_cmpge_epu64_mask(idx, _mm512_set1_epi64(16 * b));
+            r = _mm512_mask_mov_epi64(r, hit,
+                                      _mm512_permutex2var_epi64(t[2 * b], idx, t[2 * b + 1]));
+        }
+        _mm512_mask_storeu_epi64(out + 8 * i, m, r);
+    }
 }
 
-/* One loop per (k, w); K and W are constants after inlining. */
-#define DD_FIXED(fname, K, W)                                                              \
-    static void fname(const uint8_t *codes, const uint8_t *dict, uint8_t *out, uint64_t n) \
-    {                                                                                      \
-        void (*const put)(const void *, __m512i, uint8_t *, __mmask16) =                   \
-            W == 4 ? dd__put16_w4 : dd__put16_w8;                                          \
-        uint64_t i = 0;                                                                    \
-        for (; i + 32 <= n; i += 32) {                                                     \
-            const __m512i a = dd__idx16(codes + i * K, K, 0xffff);                         \
-            const __m512i b = dd__idx16(codes + (i + 16) * K, K, 0xffff);                  \
-            put(dict, a, out + i * W, 0xffff);                                             \
-            put(dict, b, out + (i + 16) * W, 0xffff);                                      \
-        }                                                                                  \
-        for (; i < n; i += 16) {                                                           \
-            const __mmask16 m = n - i >= 16 ? 0xffff : (__mmask16)((1u << (n - i)) - 1);   \
-            put(dict, dd__idx16(codes + i * K, K, m), out + i * W, m);                     \
-        }                                                                                  \
+/* Larger dictionaries: scalar loads, four in flight (vpgatherdd is no faster on Zen 5). */
+#define DD_SCALAR(fname, C, V)                                                                   \
+    static void fname(const uint8_t *codes_b, const uint8_t *dict_b, uint8_t *out_b, uint64_t n) \
+    {                                                                                            \
+        const C *codes = (const C *)(const void *)codes_b;                                       \
+        const V *dict = (const V *)(const void *)dict_b;                                         \
+        V *out = (V *)(void *)out_b;                                                             \
+        uint64_t i = 0;                                                                          \
+        for (; i + 4 <= n; i += 4) {                                                             \
+            const V a = dict[codes[i]], b = dict[codes[i + 1]], c = dict[codes[i + 2]],          \
+                    d = dict[codes[i + 3]];                                                      \
+            out[i] = a;                                                                          \
+            out[i + 1] = b;                                                                      \
+            out[i + 2] = c;                                                                      \
+            out[i + 3] = d;                                                                      \
+        }                                                                                        \
+        for (; i < n; i++) out[i] = dict[codes[i]];                                              \
     }
 
-DD_FIXED(dd__u8_w4, 1, 4)
-DD_FIXED(dd__u16_w4, 2, 4)
-DD_FIXED(dd__u32_w4, 4, 4)
-DD_FIXED(dd__u8_w8, 1, 8)
-DD_FIXED(dd__u16_w8, 2, 8)
-DD_FIXED(dd__u32_w8, 4, 8)
+DD_SCALAR(dd__s_u8_w4, uint8_t, uint32_t)
+DD_SCALAR(dd__s_u16_w4, uint16_t, uint32_t)
+DD_SCALAR(dd__s_u32_w4, uint32_t, uint32_t)
+DD_SCALAR(dd__s_u8_w8, uint8_t, uint64_t)
+DD_SCALAR(dd__s_u16_w8, uint16_t, uint64_t)
+DD_SCALAR(dd__s_u32_w8, uint32_t, uint64_t)
 
-/* Inclusive prefix sum of sixteen 32-bit lanes (log-step shifts across the register). */
-static inline __m512i dd__prefix16(__m512i x)
-{
-    const __m512i z = _mm512_setzero_si512();
-    x = _mm512_add_epi32(x, _mm512_alignr_epi32(x, z, 15));
-    x = _mm512_add_epi32(x, _mm512_alignr_epi32(x, z, 14));
-    x = _mm512_add_epi32(x, _mm512_alignr_epi32(x, z, 12));
-    return _mm512_add_epi32(x, _mm512_alignr_epi32(x, z, 8));
-}
+/* Strings: one 32-byte ymm load and store of the slot a value, the offset a running sum. One
+ * loop per code type, the state's pointers in restrict locals, so that no store into the
+ * output forces a reload of the tables. */
+#define DD_STRINGS(fname, C)                                                                 \
+    static uint64_t fname(const uint8_t *restrict slots, const uint32_t *restrict lens,      \
+                          const uint8_t *restrict codes_b, uint64_t n,                       \
+                          uint32_t *restrict out_offsets, uint8_t *restrict out)             \
+    {                                                                                        \
+        const C *codes = (const C *)(const void *)codes_b;                                   \
+        uint32_t len = 0;                                                                    \
+        out_offsets[0] = 0;                                                                  \
+        for (uint64_t i = 0; i < n; i++) {                                                   \
+            const uint32_t c = codes[i];                                                     \
+            _mm256_storeu_si256(                                                             \
+                (__m256i *)(void *)(out + len),                                              \
+                _mm256_load_si256((const __m256i *)(const void *)(slots + (size_t)c * 32))); \
+            len += lens[c];                                                                  \
+            out_offsets[i + 1] = len;                                                        \
+        }                                                                                    \
+        return len;                                                                          \
+    }
+DD_STRINGS(dd__str_u8, uint8_t)
+DD_STRINGS(dd__str_u16, uint16_t)
+DD_STRINGS(dd__str_u32, uint32_t)
 
 static uint64_t dd__strings(const dd__state *s, const uint8_t *codes, uint64_t n,
                             uint32_t *out_offsets, uint8_t *out)
 {
-    uint32_t len = 0;
-    out_offsets[0] = 0;
-    for (uint64_t i = 0; i < n; i += 16) {
-        const __mmask16 m = n - i >= 16 ? 0xffff : (__mmask16)((1u << (n - i)) - 1);
-        const __m512i idx = dd__idx16(codes + i * (uint64_t)s->k, s->k, m);
-        const __m512i lens =
-            _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, idx, s->lens, 4);
-        const __m512i ends = _mm512_add_epi32(dd__prefix16(lens), _mm512_set1_epi32((int)len));
-        _mm512_mask_storeu_epi32(out_offsets + i + 1, m, ends);
-        uint32_t c[16], e[16];
-        _mm512_storeu_si512(c, idx);
-        _mm512_storeu_si512(e, ends);
-        const int cnt = n - i >= 16 ? 16 : (int)(n - i);
-        uint32_t start = len;
-        for (int j = 0; j < cnt; j++) {
-            const __m256i v =
-                _mm256_load_si256((const __m256i *)(const void *)(s->slots + (size_t)c[j] * 32));
-            _mm256_storeu_si256((__m256i *)(void *)(out + start), v);
-            start = e[j];
-        }
-        len = e[cnt - 1];
-    }
-    return len;
+    return (s->k == 1   ? dd__str_u8
+            : s->k == 2 ? dd__str_u16
+                        : dd__str_u32)(s->slots, s->lens, codes, n, out_offsets, out);
 }
 
 static int dd__run(void *state, const kb_buffer *inputs, uint32_t n_inputs, kb_buffer *outputs,
@@ -201,11 +232,15 @@ static int dd__run(void *state, const kb_buffer *inputs, uint32_t n_inputs, kb_b
         return KB_OK;
     }
     out_offsets[0] = 0;
+    outputs[1].produced = n * (uint64_t)s->w;
+    if (s->tbl) {
+        (s->w == 4 ? dd__tbl_w4 : dd__tbl_w8)(s, codes, out, n);
+        return KB_OK;
+    }
     const int sel = (s->k == 1 ? 0 : s->k == 2 ? 1 : 2) + (s->w == 8 ? 3 : 0);
     static void (*const loops[6])(const uint8_t *, const uint8_t *, uint8_t *, uint64_t) = {
-        dd__u8_w4, dd__u16_w4, dd__u32_w4, dd__u8_w8, dd__u16_w8, dd__u32_w8};
+        dd__s_u8_w4, dd__s_u16_w4, dd__s_u32_w4, dd__s_u8_w8, dd__s_u16_w8, dd__s_u32_w8};
     loops[sel](codes, s->values, out, n);
-    outputs[1].produced = n * (uint64_t)s->w;
     return KB_OK;
 }
 

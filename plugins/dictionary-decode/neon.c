@@ -142,19 +142,6 @@ DD_FIXED(dd__u8_w8, uint8_t, uint64_t)
 DD_FIXED(dd__u16_w8, uint16_t, uint64_t)
 DD_FIXED(dd__u32_w8, uint32_t, uint64_t)
 
-static inline uint32_t dd__code(const uint8_t *codes, uint64_t i, int64_t k)
-{
-    if (k == 1) return codes[i];
-    if (k == 2) {
-        uint16_t c;
-        memcpy(&c, codes + 2 * i, 2);
-        return c;
-    }
-    uint32_t c;
-    memcpy(&c, codes + 4 * i, 4);
-    return c;
-}
-
 /* u8 codes, 4-byte values, d <= 64: byte-plane lookups, interleaved by vst4q_u8. */
 static void dd__u8_w4_tbl(const uint8_t *planes, const uint8_t *codes, const uint8_t *dict,
                           uint8_t *out, uint64_t n)
@@ -180,18 +167,35 @@ static inline void dd__copy32(uint8_t *dst, const uint8_t *src)
     vst1q_u8(dst + 16, vld1q_u8(src + 16));
 }
 
+/* Strings: two 16-byte loads and stores of the slot a value, the offset a running sum. One
+ * loop per code type, the state's pointers in restrict locals, so that no store into the
+ * output forces a reload of the tables. */
+#define DD_STRINGS(fname, C)                                                            \
+    static uint64_t fname(const uint8_t *restrict slots, const uint32_t *restrict lens, \
+                          const uint8_t *restrict codes_b, uint64_t n,                  \
+                          uint32_t *restrict out_offsets, uint8_t *restrict out)        \
+    {                                                                                   \
+        const C *codes = (const C *)(const void *)codes_b;                              \
+        uint32_t len = 0;                                                               \
+        out_offsets[0] = 0;                                                             \
+        for (uint64_t i = 0; i < n; i++) {                                              \
+            const uint32_t c = codes[i];                                                \
+            dd__copy32(out + len, slots + (size_t)c * DD_MAX_LEN);                      \
+            len += lens[c];                                                             \
+            out_offsets[i + 1] = len;                                                   \
+        }                                                                               \
+        return len;                                                                     \
+    }
+DD_STRINGS(dd__str_u8, uint8_t)
+DD_STRINGS(dd__str_u16, uint16_t)
+DD_STRINGS(dd__str_u32, uint32_t)
+
 static uint64_t dd__strings(const dd__state *s, const uint8_t *codes, uint64_t n,
                             uint32_t *out_offsets, uint8_t *out)
 {
-    uint32_t len = 0;
-    out_offsets[0] = 0;
-    for (uint64_t i = 0; i < n; i++) {
-        const uint32_t c = dd__code(codes, i, s->k);
-        dd__copy32(out + len, s->slots + (size_t)c * DD_MAX_LEN);
-        len += s->lens[c];
-        out_offsets[i + 1] = len;
-    }
-    return len;
+    return (s->k == 1   ? dd__str_u8
+            : s->k == 2 ? dd__str_u16
+                        : dd__str_u32)(s->slots, s->lens, codes, n, out_offsets, out);
 }
 
 static int dd__run(void *state, const kb_buffer *inputs, uint32_t n_inputs, kb_buffer *outputs,
