@@ -4,7 +4,8 @@
  * - small dictionaries in registers (4-byte values, d <= 256: sixteen zmm; 8-byte values,
  *   d <= 64: eight zmm): sixteen (eight) codes widened to 32-bit (64-bit) lanes with
  *   masked loads, one vpermt2d (vpermt2q) a block of 32 (16) entries, a masked move by the
- *   code's block, one 64-byte store; the tail is the same step under a mask;
+ *   code's block (for more than 64 4-byte entries a tree of three levels, by bits 5, 6
+ *   and 7 of the code), one 64-byte store; the tail is the same step under a mask;
  * - strings: prepare reshapes the dictionary into 32-byte slots (every string is at most
  *   32 bytes) and a table of lengths; each value is one 32-byte ymm load and store at its
  *   start (the output holds 32n bytes and the start of value i is at most 32i, so no
@@ -124,7 +125,22 @@ static void dd__tbl_w4(const dd__state *s, const uint8_t *codes, uint8_t *out, u
     __m512i t[16];
     for (int j = 0; j < 16; j++) t[j] = _mm512_load_si512(s->tbl + 64 * j);
     const int nb = (int)((s->d + 31) / 32);
-    for (uint64_t i = 0; i < n; i += 16) {
+    for (uint64_t i = 0; i < n && nb > 2; i += 16) { /* a tree of blends by bits 5, 6, 7 */
+        const __mmask16 m = n - i >= 16 ? 0xffff : (__mmask16)((1u << (n - i)) - 1);
+        const __m512i idx = dd__idx16(codes + i * (uint64_t)s->k, s->k, m);
+        const __mmask16 b5 = _mm512_test_epi32_mask(idx, _mm512_set1_epi32(32)),
+                        b6 = _mm512_test_epi32_mask(idx, _mm512_set1_epi32(64)),
+                        b7 = _mm512_test_epi32_mask(idx, _mm512_set1_epi32(128));
+        __m512i q[4];
+        for (int j = 0; j < 4; j++)
+            q[j] =
+                _mm512_mask_mov_epi32(_mm512_permutex2var_epi32(t[4 * j], idx, t[4 * j + 1]), b5,
+                                      _mm512_permutex2var_epi32(t[4 * j + 2], idx, t[4 * j + 3]));
+        const __m512i r = _mm512_mask_mov_epi32(_mm512_mask_mov_epi32(q[0], b6, q[1]), b7,
+                                                _mm512_mask_mov_epi32(q[2], b6, q[3]));
+        _mm512_mask_storeu_epi32(out + 4 * i, m, r);
+    }
+    for (uint64_t i = 0; i < n && nb <= 2; i += 16) {
         const __mmask16 m = n - i >= 16 ? 0xffff : (__mmask16)((1u << (n - i)) - 1);
         const __m512i idx = dd__idx16(codes + i * (uint64_t)s->k, s->k, m);
         __m512i r = _mm512_permutex2var_epi32(t[0], idx, t[1]);
