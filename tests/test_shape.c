@@ -292,7 +292,8 @@ static void test_shipped_oracles_agree(void **state)
 {
     (void)state;
     const char *targets[] = {"pq-l2",          "posting-intersect", "ivf-partition",
-                             "vbyte-decode",   "bitpack-decode",    "dictionary-decode"};
+                             "vbyte-decode",   "bitpack-decode",    "dictionary-decode",
+                             "take"};
     for (size_t k = 0; k < sizeof targets / sizeof targets[0]; k++) {
         kb__lib lib;
         open_oracle(targets[k], &lib);
