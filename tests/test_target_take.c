@@ -3,7 +3,8 @@
  * pinned, every candidate this CPU runs matches the oracle, a byte copy of the oracle is
  * never kept; its wrong fixture (a run shortcut that trusts a group's first and last
  * index) is incorrect on clustered runs and right on sparse sorted indices; the generator gives
- * the same bits for a seed on every platform and the shape each distribution promises.
+ * the same bits for a seed on every platform, the shape each distribution promises and
+ * strings of 0..32 bytes.
  */
 #define TARGET      "take"
 #define WRONG_FX    "fx_wrong_take"
@@ -45,15 +46,18 @@ static uint64_t generated_hash(const kb_case_spec *cs, uint32_t set)
     const kb_target *t = oracle_target();
     const uint64_t n = (uint64_t)cs->params[0], m = (uint64_t)cs->params[1];
     uint8_t *values = calloc(cs->lengths[0], 1);
-    uint32_t *idx = calloc(m, sizeof *idx);
+    uint32_t *off = calloc(cs->lengths[1], sizeof *off), *idx = calloc(m, sizeof *idx);
     assert_non_null(values);
+    assert_non_null(off);
     assert_non_null(idx);
-    kb_buffer b[3] = {{values, cs->lengths[0], 0, KB_DT_U8, 0},
+    kb_buffer b[5] = {{values, cs->lengths[0], 0, KB_DT_U8, 0},
+                      {off, cs->lengths[1], 0, KB_DT_U32, 0},
                       {idx, m, 0, KB_DT_U32, 0},
-                      {NULL, cs->lengths[2], 0, KB_DT_U8, 0}};
+                      {NULL, cs->lengths[3], 0, KB_DT_U32, 0},
+                      {NULL, cs->lengths[4], 0, KB_DT_U8, 0}};
     char err[256];
-    if (t->generate(cs, UINT64_C(0x5eed), 0, b, 3, err, sizeof err) != 0) fail_msg("%s", err);
-    if (set && t->generate(cs, UINT64_C(0x5eed), set, b, 3, err, sizeof err) != 0)
+    if (t->generate(cs, UINT64_C(0x5eed), 0, b, 5, err, sizeof err) != 0) fail_msg("%s", err);
+    if (set && t->generate(cs, UINT64_C(0x5eed), set, b, 5, err, sizeof err) != 0)
         fail_msg("%s", err);
     uint64_t up = 0, step1 = 0, same = 0;
     for (uint64_t i = 0; i < m; i++) {
@@ -68,10 +72,18 @@ static uint64_t generated_hash(const kb_case_spec *cs, uint32_t set)
     if (strstr(cs->name, "/clustered")) /* runs of mean 32.5, 14 of 16 steps +1, 1 of 16 a repeat */
         assert_true(step1 > (m - 1) * 3 / 4 && same > m / 40 && same < m / 10);
     if (strstr(cs->name, "/random")) assert_true(step1 < m / 100 + 2);
+    if (cs->params[2] == 0) /* strings: 0..32 bytes, the one at n / 2 empty */
+        for (uint64_t e = 0; e < n; e++) {
+            assert_true(off[e + 1] >= off[e] && off[e + 1] - off[e] <= 32);
+            if (e == n / 2) assert_int_equal(off[e + 1], off[e]);
+        }
     uint64_t h = UINT64_C(0xcbf29ce484222325);
     for (uint64_t i = 0; i < cs->lengths[0]; i++) h = (h ^ values[i]) * UINT64_C(0x100000001b3);
+    for (uint64_t i = 0; i < cs->lengths[1] * 4; i++)
+        h = (h ^ ((uint8_t *)off)[i]) * UINT64_C(0x100000001b3);
     for (uint64_t i = 0; i < m * 4; i++) h = (h ^ ((uint8_t *)idx)[i]) * UINT64_C(0x100000001b3);
     free(values);
+    free(off);
     free(idx);
     return h;
 }
@@ -84,11 +96,12 @@ static void test_generator_fixed_outputs(void **s)
         uint32_t set;
         uint64_t hash;
     } golden[] = {
-        {"n=1000,m=1000,w=4/random", 0, UINT64_C(0xeb49f64486e336f8)},
-        {"n=1000,m=1000,w=4/random", 1, UINT64_C(0x2496b713ab0f01c2)},
-        {"n=65536,m=1000,w=4/sorted", 0, UINT64_C(0x4f0a8c3992a18801)},
-        {"n=4096,m=4099,w=8/clustered", 0, UINT64_C(0xfd6fa7e9b3b1d8e2)},
-        {"n=262144,m=65535,w=8/clustered", 2, UINT64_C(0x59d279e467112102)},
+        {"n=1000,m=1000,w=4/random", 0, UINT64_C(0xfef15b73f1262788)},
+        {"n=1000,m=1000,w=4/random", 1, UINT64_C(0x10aab46ba9981c32)},
+        {"n=65536,m=1000,w=4/sorted", 0, UINT64_C(0x7795589ea56cf451)},
+        {"n=4096,m=4099,w=8/clustered", 0, UINT64_C(0xb1406488459eba22)},
+        {"n=262144,m=65535,w=8/clustered", 2, UINT64_C(0x45685358eebd9562)},
+        {"n=1000,m=1001,w=0/sorted", 1, UINT64_C(0x3cb76306d9e218f2)},
     };
     const kb_target *t = oracle_target();
     int bad = 0;
