@@ -108,6 +108,43 @@ static void test_generator_fixed_outputs(void **s)
     }
 }
 
+/* Every listed case, its name parsed as a shape (ABI 1.1), gives the
+ * table's lengths and figures. */
+static void test_shape_agrees_with_cases(void **s)
+{
+    (void)s;
+    const kb_target *t = oracle_target();
+    for (uint32_t c = 0; c < t->n_cases; c++) {
+        kb_case_spec cs = t->cases[c];
+        memset(cs.lengths, 0, sizeof cs.lengths);
+        cs.bytes_per_call = cs.flops_per_call = 0;
+        char err[256];
+        if (t->shape(&cs, err, sizeof err) != 0) fail_msg("%s: %s", cs.name, err);
+        assert_memory_equal(cs.lengths, t->cases[c].lengths, sizeof cs.lengths);
+        assert_true(cs.bytes_per_call == t->cases[c].bytes_per_call);
+        assert_true(cs.flops_per_call == t->cases[c].flops_per_call);
+    }
+}
+
+/* Tails: n not a multiple of the candidates' key blocks, d not a multiple
+ * of their value accumulators, n = 1. */
+static void test_candidates_verify_odd_shapes(void **s)
+{
+    (void)s;
+    static const char *const files[] = {"portable", "avx2", "avx512", "neon"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        char rel[128], why[512];
+        snprintf(rel, sizeof rel, "plugins/" TARGET "/%s.so", files[i]);
+        const char *path = kb_path(rel);
+        if (access(path, R_OK) != 0 || !kb_pick_runs(path, why, sizeof why)) continue;
+        kb_run r;
+        KB_RUN(&r, "verify", (char *)path, "--case", "n=300,d=80,kv=16/peaked", "--case",
+               "n=1,d=16,kv=32/uniform", "--case", "n=77,d=256,kv=32/peaked");
+        if (r.code != 0) fail_msg("%s: exit %d\n%s\n%s", rel, r.code, r.out, r.err);
+        assert_string_equal(kb_field(&r, "status"), "correct");
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -115,6 +152,8 @@ int main(void)
         cmocka_unit_test(test_no_max_subtraction_overflows),
         cmocka_unit_test(test_f16_accumulator_misses_the_bound),
         cmocka_unit_test(test_generator_fixed_outputs),
+        cmocka_unit_test(test_shape_agrees_with_cases),
+        cmocka_unit_test(test_candidates_verify_odd_shapes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
