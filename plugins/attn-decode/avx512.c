@@ -4,54 +4,71 @@
  * block of 16 keys is one zmm of scores; four blocks and two halves of the
  * head dimension give eight independent FMA chains. exp is Cephes' expf
  * polynomial (about 1 ulp) with vscalefps for the power of two, 16 lanes at
- * a time; the value pass keeps the output in d / 16 zmm accumulators.
+ * a time; the value pass keeps the output in d / 16 zmm accumulators. An
+ * f16 cache stays f16 (AD_KEEP_F16) and is widened by vcvtph2ps as it is
+ * loaded (AVX-512F has the zmm form): half the bytes of K and V.
  */
 #include <immintrin.h>
 
 #define AD_NAME     "avx512"
 #define AD_FEATURES KB_CPU_AVX512F
+#define AD_KEEP_F16
 #include "common.h"
 
-static inline __m512 ad_block(const float *kb, const float *qs, uint32_t t0, uint32_t t1)
-{
-    __m512 a = _mm512_setzero_ps(), b = _mm512_setzero_ps();
-    for (uint32_t t = t0; t < t1; t += 2) {
-        a = _mm512_fmadd_ps(_mm512_set1_ps(qs[t]), _mm512_load_ps(kb + t * AD_BLK), a);
-        b = _mm512_fmadd_ps(_mm512_set1_ps(qs[t + 1]), _mm512_load_ps(kb + (t + 1) * AD_BLK), b);
+/* 16 keys from the f32 or the f16 layout, widened to floats. */
+#define AD_LD32(k, off) _mm512_load_ps((k) + (off))
+#define AD_LD16(k, off) _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)((k) + (off))))
+
+/* The score pass over blocks of type T loaded by LD: four blocks at a time,
+ * each with two chains (even and odd t), then the tail blocks. */
+#define AD_SCORES(NAME, T, KT, LD)                                                             \
+    static void NAME(const ad_state *st, const float *qs, float *p)                            \
+    {                                                                                          \
+        const uint32_t d = st->d, stride = d * AD_BLK;                                         \
+        uint32_t b = 0;                                                                        \
+        for (; b + 4 <= st->nb; b += 4) {                                                      \
+            const T *k0 = st->KT + (uint64_t)b * stride;                                       \
+            const T *k1 = k0 + stride, *k2 = k1 + stride, *k3 = k2 + stride;                   \
+            __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                        \
+            __m512 b0 = a0, b1 = a0, b2 = a0, b3 = a0;                                         \
+            for (uint32_t t = 0; t < d; t += 2) {                                              \
+                const __m512 q0 = _mm512_set1_ps(qs[t]), q1 = _mm512_set1_ps(qs[t + 1]);       \
+                const uint32_t o0 = t * AD_BLK, o1 = o0 + AD_BLK;                              \
+                a0 = _mm512_fmadd_ps(q0, LD(k0, o0), a0);                                      \
+                a1 = _mm512_fmadd_ps(q0, LD(k1, o0), a1);                                      \
+                a2 = _mm512_fmadd_ps(q0, LD(k2, o0), a2);                                      \
+                a3 = _mm512_fmadd_ps(q0, LD(k3, o0), a3);                                      \
+                b0 = _mm512_fmadd_ps(q1, LD(k0, o1), b0);                                      \
+                b1 = _mm512_fmadd_ps(q1, LD(k1, o1), b1);                                      \
+                b2 = _mm512_fmadd_ps(q1, LD(k2, o1), b2);                                      \
+                b3 = _mm512_fmadd_ps(q1, LD(k3, o1), b3);                                      \
+            }                                                                                  \
+            float *pb = p + (uint64_t)b * AD_BLK;                                              \
+            _mm512_store_ps(pb, _mm512_add_ps(a0, b0));                                        \
+            _mm512_store_ps(pb + 16, _mm512_add_ps(a1, b1));                                   \
+            _mm512_store_ps(pb + 32, _mm512_add_ps(a2, b2));                                   \
+            _mm512_store_ps(pb + 48, _mm512_add_ps(a3, b3));                                   \
+        }                                                                                      \
+        for (; b < st->nb; b++) {                                                              \
+            const T *k0 = st->KT + (uint64_t)b * stride;                                       \
+            __m512 a0 = _mm512_setzero_ps(), b0 = a0;                                          \
+            for (uint32_t t = 0; t < d; t += 2) {                                              \
+                a0 = _mm512_fmadd_ps(_mm512_set1_ps(qs[t]), LD(k0, t * AD_BLK), a0);           \
+                b0 = _mm512_fmadd_ps(_mm512_set1_ps(qs[t + 1]), LD(k0, (t + 1) * AD_BLK), b0); \
+            }                                                                                  \
+            _mm512_store_ps(p + (uint64_t)b * AD_BLK, _mm512_add_ps(a0, b0));                  \
+        }                                                                                      \
     }
-    return _mm512_add_ps(a, b);
-}
+
+AD_SCORES(ad_scores32, float, kt, AD_LD32)
+AD_SCORES(ad_scores16, uint16_t, kt16, AD_LD16)
 
 static void ad_scores(const ad_state *st, const float *qs, float *p)
 {
-    const uint32_t d = st->d, stride = d * AD_BLK;
-    uint32_t b = 0;
-    for (; b + 4 <= st->nb; b += 4) {
-        const float *k0 = st->kt + (uint64_t)b * stride;
-        const float *k1 = k0 + stride, *k2 = k1 + stride, *k3 = k2 + stride;
-        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-        __m512 b0 = a0, b1 = a0, b2 = a0, b3 = a0;
-        for (uint32_t t = 0; t < d; t += 2) {
-            const __m512 q0 = _mm512_set1_ps(qs[t]), q1 = _mm512_set1_ps(qs[t + 1]);
-            const uint32_t o0 = t * AD_BLK, o1 = o0 + AD_BLK;
-            a0 = _mm512_fmadd_ps(q0, _mm512_load_ps(k0 + o0), a0);
-            a1 = _mm512_fmadd_ps(q0, _mm512_load_ps(k1 + o0), a1);
-            a2 = _mm512_fmadd_ps(q0, _mm512_load_ps(k2 + o0), a2);
-            a3 = _mm512_fmadd_ps(q0, _mm512_load_ps(k3 + o0), a3);
-            b0 = _mm512_fmadd_ps(q1, _mm512_load_ps(k0 + o1), b0);
-            b1 = _mm512_fmadd_ps(q1, _mm512_load_ps(k1 + o1), b1);
-            b2 = _mm512_fmadd_ps(q1, _mm512_load_ps(k2 + o1), b2);
-            b3 = _mm512_fmadd_ps(q1, _mm512_load_ps(k3 + o1), b3);
-        }
-        float *pb = p + (uint64_t)b * AD_BLK;
-        _mm512_store_ps(pb, _mm512_add_ps(a0, b0));
-        _mm512_store_ps(pb + 16, _mm512_add_ps(a1, b1));
-        _mm512_store_ps(pb + 32, _mm512_add_ps(a2, b2));
-        _mm512_store_ps(pb + 48, _mm512_add_ps(a3, b3));
-    }
-    for (; b < st->nb; b++)
-        _mm512_store_ps(p + (uint64_t)b * AD_BLK,
-                        ad_block(st->kt + (uint64_t)b * stride, qs, 0, d));
+    if (st->kt16)
+        ad_scores16(st, qs, p);
+    else
+        ad_scores32(st, qs, p);
 }
 
 static float ad_max(const float *p, uint32_t n)
@@ -105,9 +122,11 @@ static float ad_expsum(float *p, uint32_t n, float m)
     return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
 }
 
-/* o[c0 .. c0 + 16 NC) over every row of weight >= thr; NC a constant. */
-static inline __attribute__((always_inline)) void
-ad_vacc_nc(const ad_state *st, const float *p, float thr, float *o, uint32_t c0, const uint32_t nc)
+/* o[c0 .. c0 + 16 nc) over every row of weight >= thr; nc and f16 are
+ * constants where it is inlined. */
+static inline __attribute__((always_inline)) void ad_vacc_nc(const ad_state *st, const float *p,
+                                                             float thr, float *o, uint32_t c0,
+                                                             const uint32_t nc, const int f16)
 {
     __m512 acc[8];
     for (uint32_t j = 0; j < nc; j++) acc[j] = _mm512_setzero_ps();
@@ -115,22 +134,31 @@ ad_vacc_nc(const ad_state *st, const float *p, float thr, float *o, uint32_t c0,
     for (uint32_t i = 0; i < st->n; i++) {
         if (p[i] < thr) continue;
         const __m512 w = _mm512_set1_ps(p[i]);
-        const float *v = st->v + (uint64_t)i * d + c0;
-        for (uint32_t j = 0; j < nc; j++)
-            acc[j] = _mm512_fmadd_ps(w, _mm512_loadu_ps(v + 16 * j), acc[j]);
+        const uint64_t at = (uint64_t)i * d + c0;
+        for (uint32_t j = 0; j < nc; j++) {
+            const __m512 v =
+                f16 ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(st->v16 + at + 16 * j)))
+                    : _mm512_loadu_ps(st->v + at + 16 * j);
+            acc[j] = _mm512_fmadd_ps(w, v, acc[j]);
+        }
     }
     for (uint32_t j = 0; j < nc; j++) _mm512_storeu_ps(o + c0 + 16 * j, acc[j]);
 }
 
 static void ad_vacc(const ad_state *st, const float *p, float thr, float *o)
 {
+    const int f16 = st->v16 != NULL;
     for (uint32_t c0 = 0; c0 < st->d; c0 += 128) {
         const uint32_t nc = (st->d - c0) / 16 < 8 ? (st->d - c0) / 16 : 8;
-        if (nc == 8)
-            ad_vacc_nc(st, p, thr, o, c0, 8);
+        if (nc == 8 && f16)
+            ad_vacc_nc(st, p, thr, o, c0, 8, 1);
+        else if (nc == 8)
+            ad_vacc_nc(st, p, thr, o, c0, 8, 0);
+        else if (nc == 4 && f16)
+            ad_vacc_nc(st, p, thr, o, c0, 4, 1);
         else if (nc == 4)
-            ad_vacc_nc(st, p, thr, o, c0, 4);
+            ad_vacc_nc(st, p, thr, o, c0, 4, 0);
         else
-            for (uint32_t j = 0; j < nc; j++) ad_vacc_nc(st, p, thr, o, c0 + 16 * j, 1);
+            for (uint32_t j = 0; j < nc; j++) ad_vacc_nc(st, p, thr, o, c0 + 16 * j, 1, f16);
     }
 }

@@ -8,7 +8,10 @@
  * AD_BLK + j][t], the tail block zero-padded), so that the scores of a
  * block are AD_BLK independent sums over t that vectorize without a
  * horizontal reduction; values as floats, row-major. An f16 cache is
- * converted once, exactly (GGML_FP16_TO_FP32). A call is the softmax in
+ * converted once, exactly (GGML_FP16_TO_FP32), unless the candidate
+ * defines AD_KEEP_F16: then an f16 cache stays f16 (kt16, the same blocks
+ * in halves, and v16, the static buffer itself) and the kernels widen it
+ * as they load, reading half the bytes. A call is the softmax in
  * three passes instead of ggml's one online pass: all scores and their
  * maximum M, then p_i = exp(s_i - M) and their sum S, then o = sum p_i V_i
  * / S. The last pass skips a value row whose p_i < 2^-24 / n: all skipped
@@ -33,6 +36,8 @@ typedef struct ad_state {
     uint32_t n, d, kv, nb; /* nb blocks of AD_BLK keys */
     float *kt;             /* nb * d * AD_BLK, transposed blocks */
     const float *v;        /* n * d */
+    uint16_t *kt16;        /* AD_KEEP_F16 and kv = 16: kt in halves (kt, v unset) */
+    const uint16_t *v16;   /* AD_KEEP_F16 and kv = 16: the static V */
     float *vown;           /* v when converted from f16, else NULL */
     float *p;              /* nb * AD_BLK scores, then weights */
     float *qs;             /* d: q (rounded to f16 for kv = 16) times scale */
@@ -70,8 +75,8 @@ static inline float ad_fp16_to_fp32(uint16_t h)
     const uint32_t two_w = w + w;
     const float normalized = ad_f32_from_bits((two_w >> 4) + (UINT32_C(0xE0) << 23)) * 0x1.0p-112f;
     const float denormalized = ad_f32_from_bits((two_w >> 17) | (UINT32_C(126) << 23)) - 0.5f;
-    return ad_f32_from_bits(sign | (two_w < (UINT32_C(1) << 27) ? ad_f32_bits(denormalized)
-                                                                : ad_f32_bits(normalized)));
+    return ad_f32_from_bits(
+        sign | (two_w < (UINT32_C(1) << 27) ? ad_f32_bits(denormalized) : ad_f32_bits(normalized)));
 }
 
 static inline uint16_t ad_fp32_to_fp16(float f)
@@ -97,28 +102,47 @@ static void ad_free(ad_state *st)
 {
     const kb_host *h = st->host;
     if (st->kt) h->free_aligned(h, st->kt);
+    if (st->kt16) h->free_aligned(h, st->kt16);
     if (st->vown) h->free_aligned(h, st->vown);
     if (st->p) h->free_aligned(h, st->p);
     if (st->qs) h->free_aligned(h, st->qs);
     h->free_aligned(h, st);
 }
 
+#ifdef AD_KEEP_F16
+#define AD_F16_KEPT(st) ((st)->kv == 16)
+#else
+#define AD_F16_KEPT(st) 0
+#endif
+
 static int ad_layout(ad_state *st, const void *k, const void *v)
 {
     const kb_host *h = st->host;
     const uint64_t nd = (uint64_t)st->n * st->d, padded = (uint64_t)st->nb * AD_BLK;
-    st->kt = h->alloc_aligned(h, padded * st->d * sizeof(float), 64);
+    const int keep = AD_F16_KEPT(st);
     st->p = h->alloc_aligned(h, padded * sizeof(float), 64);
     st->qs = h->alloc_aligned(h, st->d * sizeof(float), 64);
-    if (st->kv == 16) st->vown = h->alloc_aligned(h, nd * sizeof(float), 64);
-    if (!st->kt || !st->p || !st->qs || (st->kv == 16 && !st->vown)) return -1;
+    if (keep)
+        st->kt16 = h->alloc_aligned(h, padded * st->d * sizeof(uint16_t), 64);
+    else
+        st->kt = h->alloc_aligned(h, padded * st->d * sizeof(float), 64);
+    if (st->kv == 16 && !keep) st->vown = h->alloc_aligned(h, nd * sizeof(float), 64);
+    if (!st->p || !st->qs || (keep ? !st->kt16 : !st->kt) || (st->kv == 16 && !keep && !st->vown))
+        return -1;
     for (uint64_t i = 0; i < padded; i++)
-        for (uint32_t t = 0; t < st->d; t++)
-            st->kt[(i / AD_BLK * st->d + t) * AD_BLK + i % AD_BLK] =
-                i < st->n ? ad_elem(k, st->kv, i * st->d + t) : 0.0f;
-    if (st->kv == 16)
+        for (uint32_t t = 0; t < st->d; t++) {
+            const uint64_t at = (i / AD_BLK * st->d + t) * AD_BLK + i % AD_BLK;
+            if (keep)
+                st->kt16[at] = i < st->n ? ((const uint16_t *)k)[i * st->d + t] : 0;
+            else
+                st->kt[at] = i < st->n ? ad_elem(k, st->kv, i * st->d + t) : 0.0f;
+        }
+    if (st->vown)
         for (uint64_t i = 0; i < nd; i++) st->vown[i] = ad_fp16_to_fp32(((const uint16_t *)v)[i]);
-    st->v = st->kv == 16 ? st->vown : v;
+    if (keep)
+        st->v16 = v;
+    else
+        st->v = st->kv == 16 ? st->vown : v;
     return 0;
 }
 
@@ -157,8 +181,7 @@ static int ad_run(void *state, const kb_buffer *inputs, uint32_t n_inputs, kb_bu
                   uint32_t n_outputs, char *err, size_t err_len)
 {
     ad_state *st = state;
-    if (n_inputs != 1 || n_outputs != 1 || inputs[0].count != st->d ||
-        outputs[0].count != st->d) {
+    if (n_inputs != 1 || n_outputs != 1 || inputs[0].count != st->d || outputs[0].count != st->d) {
         snprintf(err, err_len, "attn-decode " AD_NAME ": run got the wrong buffers");
         return KB_ERR_INTERNAL;
     }
