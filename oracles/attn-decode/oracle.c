@@ -77,9 +77,9 @@ static const kb_buffer_spec ad_buffers[AD_N_BUFFERS] = {
 /* Lengths in spec order (K and V in 16-bit words); a call reads the cache
  * and q and writes o; 4 flops (two mul-adds) per key and dimension. */
 #define AD_WORDS(n, d, kv) ((uint64_t)(n) * (d) * ((kv) / 16))
-#define AD_CASE(nm, fl, n, d, kv)                                                   \
-    {                                                                               \
-        nm, fl, 0, {n, d, kv}, {AD_WORDS(n, d, kv), AD_WORDS(n, d, kv), (d), (d)},  \
+#define AD_CASE(nm, fl, n, d, kv)                                                     \
+    {                                                                                 \
+        nm, fl, 0, {n, d, kv}, {AD_WORDS(n, d, kv), AD_WORDS(n, d, kv), (d), (d)},    \
             2.0 * (double)(n) * (d) * ((kv) / 8) + 8.0 * (d), 4.0 * (double)(n) * (d) \
     }
 
@@ -157,8 +157,8 @@ static float ad_fp16_to_fp32(uint16_t h)
     const uint32_t two_w = w + w;
     const float normalized = ad_f32_from_bits((two_w >> 4) + (UINT32_C(0xE0) << 23)) * 0x1.0p-112f;
     const float denormalized = ad_f32_from_bits((two_w >> 17) | (UINT32_C(126) << 23)) - 0.5f;
-    const uint32_t r = sign | (two_w < (UINT32_C(1) << 27) ? ad_f32_bits(denormalized)
-                                                           : ad_f32_bits(normalized));
+    const uint32_t r =
+        sign | (two_w < (UINT32_C(1) << 27) ? ad_f32_bits(denormalized) : ad_f32_bits(normalized));
     return ad_f32_from_bits(r);
 }
 
@@ -215,7 +215,8 @@ static void ad_cache(uint64_t seed, int peaked, const ad_shape *s, void *kbuf, v
             if (peaked && which == 0) row[o1] *= 6.0f, row[o2] *= 6.0f;
             const uint64_t at = (uint64_t)i * s->d;
             if (s->kv == 16)
-                for (uint32_t t = 0; t < s->d; t++) ((uint16_t *)buf)[at + t] = ad_fp32_to_fp16(row[t]);
+                for (uint32_t t = 0; t < s->d; t++)
+                    ((uint16_t *)buf)[at + t] = ad_fp32_to_fp16(row[t]);
             else
                 memcpy((float *)buf + at, row, s->d * sizeof(float));
         }
@@ -319,7 +320,8 @@ static void ad_attend(const ad_shape *s, const void *kbuf, const void *vbuf, con
         const uint64_t at = (uint64_t)ic * d;
         const float *v = (const float *)vbuf + at;
         if (s->kv == 16) { /* v_to_float */
-            for (uint32_t t = 0; t < d; t++) v32[t] = ad_fp16_to_fp32(((const uint16_t *)vbuf)[at + t]);
+            for (uint32_t t = 0; t < d; t++)
+                v32[t] = ad_fp16_to_fp32(((const uint16_t *)vbuf)[at + t]);
             v = v32;
         }
         for (uint32_t t = 0; t < d; t++) o[t] += v[t] * vs; /* ggml_vec_mad_f32 */

@@ -12,7 +12,7 @@
 
 #include "kbench.h"
 
-#define AD_MAX_N 65536
+#define AD_MAX_N           65536
 #define AD_WORDS(n, d, kv) ((uint64_t)(n) * (d) * ((kv) / 16))
 enum { AD_PN = 0, AD_PD = 1, AD_PKV = 2 };
 
@@ -60,8 +60,8 @@ static float ad_fp16_to_fp32(uint16_t h)
     const uint32_t two_w = w + w;
     const float normalized = ad_f32_from_bits((two_w >> 4) + (UINT32_C(0xE0) << 23)) * 0x1.0p-112f;
     const float denormalized = ad_f32_from_bits((two_w >> 17) | (UINT32_C(126) << 23)) - 0.5f;
-    const uint32_t r = sign | (two_w < (UINT32_C(1) << 27) ? ad_f32_bits(denormalized)
-                                                           : ad_f32_bits(normalized));
+    const uint32_t r =
+        sign | (two_w < (UINT32_C(1) << 27) ? ad_f32_bits(denormalized) : ad_f32_bits(normalized));
     return ad_f32_from_bits(r);
 }
 
@@ -132,7 +132,8 @@ static void ad_attend(const ad_shape *s, const void *kbuf, const void *vbuf, con
         const uint64_t at = (uint64_t)ic * d;
         const float *v = (const float *)vbuf + at;
         if (s->kv == 16) { /* v_to_float */
-            for (uint32_t t = 0; t < d; t++) v32[t] = ad_fp16_to_fp32(((const uint16_t *)vbuf)[at + t]);
+            for (uint32_t t = 0; t < d; t++)
+                v32[t] = ad_fp16_to_fp32(((const uint16_t *)vbuf)[at + t]);
             v = v32;
         }
         for (uint32_t t = 0; t < d; t++) o[t] += v[t] * vs; /* ggml_vec_mad_f32 */
