@@ -293,7 +293,7 @@ static void test_shipped_oracles_agree(void **state)
     (void)state;
     const char *targets[] = {"pq-l2", "posting-intersect", "ivf-partition", "vbyte-decode",
                              "bitpack-decode", "posting-seek", "predicate", "rmsnorm",
-                             "softmax", "dictionary-decode", "take"};
+                             "softmax", "dictionary-decode", "take", "attn-decode"};
     for (size_t k = 0; k < sizeof targets / sizeof targets[0]; k++) {
         kb__lib lib;
         open_oracle(targets[k], &lib);
