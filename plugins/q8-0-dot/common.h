@@ -1,9 +1,12 @@
 /*
  * common.h -- what every q8-0-dot candidate shares: the shape from the case,
- * ggml's fp16 -> f32 conversion, the repacking of q8_0 blocks that prepare
- * does once for the static matrix and run does for the per-call vector, and
- * the descriptor. A candidate defines Q8_NAME, Q8_FEATURES and Q8_GROUP (the
- * blocks per group of its layout, see q8_interleave), then q8_pack() and
+ * ggml's fp16 -> f32 conversion, the per-call unpacking of the vector (its
+ * qs contiguous and 64-byte aligned, |qs|, per-block sums, f32 scales), a
+ * scalar block dot for the tails, and
+ * the descriptor. The weights are read where the host put them, in ggml's
+ * 34-byte blocks: a private repacked copy made in prepare would be read cold
+ * by the host's fresh-input probe while the oracle's reads share the host's
+ * pages (program.md). A candidate defines Q8_NAME and Q8_FEATURES, then
  * q8_kernel() after including it.
  */
 #ifndef Q8_COMMON_H
@@ -19,22 +22,19 @@
 #define Q8_BLOCK    34 /* block_q8_0: ggml_half d, int8_t qs[32] */
 #define Q8_MAX_N    16384
 #define Q8_MAX_ROWS 65536
-#define Q8_MAX_MEM  8
 
 typedef struct q8_state {
     const kb_host *host;
-    uint32_t n, rows, nb, nbp; /* nbp: nb rounded up to a whole group */
+    uint32_t n, rows, nb, nbp; /* nbp: nb rounded up to a multiple of 16 */
     const uint8_t *w;          /* the static matrix, rows * nb blocks */
-    uint8_t *wq;               /* the candidate's layout of the weights' qs */
-    float *dx;                 /* the weights' scales in f32, rows * nbp (0 in padding) */
-    uint8_t *yq, *ya;          /* per call: the vector's qs in the same layout, and |qs| */
-    float *dy;                 /* per call: the vector's scales, nbp */
-    int32_t *ys;               /* per call: per block, the sum of the vector's qs */
-    void *mem[Q8_MAX_MEM];
-    uint32_t n_mem;
+    int8_t *yq;                /* per call: the vector's qs, contiguous, nbp * 32 (0 past nb) */
+    uint8_t *ya;               /* per call: |qs|, nbp * 32 */
+    float *dy;                 /* per call: the vector's scales in f32, nbp (0 past nb) */
+    int32_t *ys;               /* per call: per block, the sum of the vector's qs, nbp */
+    int32_t *yb;               /* per call: per pair of blocks, 16 lanes: -128 * ys of the
+                                  first in lane 0, of the second in lane 8, 0 elsewhere */
 } q8_state;
 
-static int q8_pack(q8_state *st);
 static void q8_kernel(const q8_state *st, const uint8_t *x, float *y);
 
 /* ggml_compute_fp16_to_fp32 (ggml-impl.h): exact, so any correct conversion
@@ -57,36 +57,43 @@ static inline float q8_fp16_to_fp32(const uint8_t *p)
     return f;
 }
 
-static inline void *q8_alloc(q8_state *st, size_t bytes)
+/* The int32 sum of one block's products: x a weight block, q the vector's qs. */
+static inline int32_t q8_sumi(const uint8_t *x, const int8_t *q)
 {
-    if (st->n_mem == Q8_MAX_MEM) return NULL;
-    void *p = st->host->alloc_aligned(st->host, bytes ? bytes : 64, 64);
-    if (p) st->mem[st->n_mem++] = p;
-    return p;
+    const int8_t *a = (const int8_t *)(x + 2);
+    int32_t s = 0;
+    for (int j = 0; j < QK8_0; j++) s += a[j] * q[j];
+    return s;
 }
 
-/* The qs of nb blocks (34-byte q8_0, from src) in groups of g blocks: group
- * k holds 8 slices of 4 * g bytes; slice j is bytes 4j..4j+3 of each of its g
- * blocks in turn, so a vector of 4 * g bytes gives each 32-bit lane one
- * block, and 8 dot-product steps leave each lane the sum of its block. Each
- * byte is XORed with `flip`; lanes past nb hold `pad`. */
-static inline void q8_interleave(const uint8_t *src, uint32_t nb, uint32_t g, uint8_t flip, uint8_t pad,
-                          uint8_t *dst)
+/* The vector of this call, unpacked (every array padded with zeros to nbp blocks). */
+static inline void q8_unpack(const q8_state *st, const uint8_t *x)
 {
-    const uint32_t nbp = (nb + g - 1) / g * g;
-    for (uint32_t b = 0; b < nbp; b++) {
-        uint8_t *o = dst + (uint64_t)(b / g) * 32 * g + (b % g) * 4;
-        for (uint32_t j = 0; j < 8; j++)
-            for (uint32_t t = 0; t < 4; t++)
-                o[j * 4 * g + t] = b < nb ? (uint8_t)(src[(uint64_t)b * Q8_BLOCK + 2 + 4 * j + t] ^ flip)
-                                          : pad;
+    for (uint32_t b = 0; b < st->nbp; b++) {
+        int8_t *q = st->yq + (uint64_t)b * 32;
+        uint8_t *a = st->ya + (uint64_t)b * 32;
+        int32_t s = 0;
+        if (b < st->nb) {
+            memcpy(q, x + (uint64_t)b * Q8_BLOCK + 2, 32);
+            for (int j = 0; j < 32; j++) s += q[j], a[j] = (uint8_t)(q[j] < 0 ? -q[j] : q[j]);
+            st->dy[b] = q8_fp16_to_fp32(x + (uint64_t)b * Q8_BLOCK);
+        } else {
+            memset(q, 0, 32), memset(a, 0, 32), st->dy[b] = 0.0f;
+        }
+        st->ys[b] = s;
+        int32_t *l = st->yb + (uint64_t)(b / 2) * 16 + (b % 2) * 8;
+        l[0] = -128 * s;
+        for (int j = 1; j < 8; j++) l[j] = 0;
     }
 }
 
-/* The scales of nb blocks in f32, padded with 0 to nbp. */
-static inline void q8_scales(const uint8_t *src, uint32_t nb, uint32_t nbp, float *dst)
+static void q8_release(void *state)
 {
-    for (uint32_t b = 0; b < nbp; b++) dst[b] = b < nb ? q8_fp16_to_fp32(src + (uint64_t)b * Q8_BLOCK) : 0.0f;
+    q8_state *st = state;
+    void *p[5] = {st->yq, st->ya, st->dy, st->ys, st->yb};
+    for (int i = 0; i < 5; i++)
+        if (p[i]) st->host->free_aligned(st->host, p[i]);
+    st->host->free_aligned(st->host, st);
 }
 
 static int q8_prepare(const kb_host *host, const kb_case *cs, const kb_buffer *statics,
@@ -109,11 +116,15 @@ static int q8_prepare(const kb_host *host, const kb_case *cs, const kb_buffer *s
     st->n = (uint32_t)n;
     st->rows = (uint32_t)rows;
     st->nb = st->n / QK8_0;
-    st->nbp = (st->nb + Q8_GROUP - 1) / Q8_GROUP * Q8_GROUP;
+    st->nbp = (st->nb + 15) / 16 * 16;
     st->w = statics[0].data;
-    if (q8_pack(st) != 0) {
-        for (uint32_t i = 0; i < st->n_mem; i++) host->free_aligned(host, st->mem[i]);
-        host->free_aligned(host, st);
+    st->yq = host->alloc_aligned(host, (size_t)st->nbp * 32, 64);
+    st->ya = host->alloc_aligned(host, (size_t)st->nbp * 32, 64);
+    st->dy = host->alloc_aligned(host, (size_t)st->nbp * 4, 64);
+    st->ys = host->alloc_aligned(host, (size_t)st->nbp * 4, 64);
+    st->yb = host->alloc_aligned(host, (size_t)st->nbp * 32, 64);
+    if (!st->yq || !st->ya || !st->dy || !st->ys || !st->yb) {
+        q8_release(st);
         snprintf(err, err_len, "q8-0-dot " Q8_NAME ": out of memory");
         return KB_ERR_NOMEM;
     }
@@ -132,13 +143,6 @@ static int q8_run(void *state, const kb_buffer *inputs, uint32_t n_inputs, kb_bu
     }
     q8_kernel(st, inputs[0].data, outputs[0].data);
     return KB_OK;
-}
-
-static void q8_release(void *state)
-{
-    q8_state *st = state;
-    for (uint32_t i = 0; i < st->n_mem; i++) st->host->free_aligned(st->host, st->mem[i]);
-    st->host->free_aligned(st->host, st);
 }
 
 static const kb_plugin q8_plugin = {

@@ -1,34 +1,18 @@
 /*
- * neon.c -- q8-0-dot candidate "neon": ggml's NEON path without the dotprod
- * extension (its ggml_vdotq_s32 fallback: vmull_s8 to int16, vpadalq_s16 to
- * int32), since kbench declares Advanced SIMD only and not every aarch64 core
- * has SDOT. prepare unpacks the weights into contiguous 32-byte qs and f32
- * scales; each block leaves four int32 partial sums, converted and scaled
- * into an f32 vector accumulator (vmlaq_n_f32, as ggml), so there is no
- * horizontal sum per block. Four rows share each block of the vector.
+ * neon.c -- q8-0-dot candidate "neon": ggml's NEON kernel without the
+ * dotprod extension (its ggml_vdotq_s32 fallback: vmull_s8 to int16,
+ * vpadalq_s16 to int32), since kbench declares Advanced SIMD only and not
+ * every aarch64 core has SDOT, on ggml's own blocks. Each block leaves four
+ * int32 partial sums, converted and scaled into an f32 vector accumulator
+ * (vmlaq_n_f32, as ggml), so there is no horizontal sum per block; the
+ * vector's qs and scales are unpacked once per call and four rows share each
+ * block of it.
  */
 #include <arm_neon.h>
 
 #define Q8_NAME     "neon"
 #define Q8_FEATURES KB_CPU_NEON
-#define Q8_GROUP    1
 #include "common.h"
-
-static int q8_pack(q8_state *st)
-{
-    const uint64_t rb = (uint64_t)st->nb * 32;
-    st->wq = q8_alloc(st, st->rows * rb);
-    st->dx = q8_alloc(st, sizeof(float) * st->rows * (uint64_t)st->nb);
-    st->yq = q8_alloc(st, rb);
-    st->dy = q8_alloc(st, sizeof(float) * st->nb);
-    if (!st->wq || !st->dx || !st->yq || !st->dy) return -1;
-    for (uint32_t r = 0; r < st->rows; r++) {
-        const uint8_t *src = st->w + (uint64_t)r * st->nb * Q8_BLOCK;
-        q8_interleave(src, st->nb, 1, 0, 0, st->wq + r * rb);
-        q8_scales(src, st->nb, st->nb, st->dx + (uint64_t)r * st->nb);
-    }
-    return 0;
-}
 
 static inline int32x4_t q8_dot16(int32x4_t acc, int8x16_t a, int8x16_t b)
 {
@@ -40,17 +24,17 @@ static inline __attribute__((always_inline)) void q8_rows(const q8_state *st, ui
                                                           float *y)
 {
     const uint32_t nb = st->nb;
+    const uint8_t *w[4];
     float32x4_t f[4];
-    for (int k = 0; k < nr; k++) f[k] = vdupq_n_f32(0.0f);
+    for (int k = 0; k < nr; k++)
+        w[k] = st->w + (uint64_t)(r + k) * nb * Q8_BLOCK, f[k] = vdupq_n_f32(0.0f);
     for (uint32_t b = 0; b < nb; b++) {
-        const int8x16_t y0 = vld1q_s8((const int8_t *)st->yq + b * 32);
-        const int8x16_t y1 = vld1q_s8((const int8_t *)st->yq + b * 32 + 16);
+        const int8x16_t y0 = vld1q_s8(st->yq + b * 32), y1 = vld1q_s8(st->yq + b * 32 + 16);
         for (int k = 0; k < nr; k++) {
-            const int8_t *w = (const int8_t *)st->wq + ((uint64_t)(r + k) * nb + b) * 32;
-            int32x4_t a = q8_dot16(vdupq_n_s32(0), vld1q_s8(w), y0);
-            a = q8_dot16(a, vld1q_s8(w + 16), y1);
-            const float d = st->dx[(uint64_t)(r + k) * nb + b] * st->dy[b];
-            f[k] = vmlaq_n_f32(f[k], vcvtq_f32_s32(a), d);
+            const uint8_t *blk = w[k] + b * Q8_BLOCK;
+            int32x4_t a = q8_dot16(vdupq_n_s32(0), vld1q_s8((const int8_t *)(blk + 2)), y0);
+            a = q8_dot16(a, vld1q_s8((const int8_t *)(blk + 18)), y1);
+            f[k] = vmlaq_n_f32(f[k], vcvtq_f32_s32(a), q8_fp16_to_fp32(blk) * st->dy[b]);
         }
     }
     for (int k = 0; k < nr; k++) y[r + k] = vaddvq_f32(f[k]);
@@ -58,8 +42,7 @@ static inline __attribute__((always_inline)) void q8_rows(const q8_state *st, ui
 
 static void q8_kernel(const q8_state *st, const uint8_t *x, float *y)
 {
-    q8_interleave(x, st->nb, 1, 0, 0, st->yq);
-    q8_scales(x, st->nb, st->nb, st->dy);
+    q8_unpack(st, x);
     uint32_t r = 0;
     for (; r + 4 <= st->rows; r += 4) q8_rows(st, r, 4, y);
     for (; r < st->rows; r++) q8_rows(st, r, 1, y);
