@@ -34,7 +34,7 @@ static inline __m256 q8_half8(const uint8_t *p)
     return _mm256_or_ps(_mm256_castsi256_ps(sign), _mm256_blendv_ps(norm, den, is_den));
 }
 
-static inline __attribute__((always_inline)) void q8_rows(const q8_state *st, uint32_t r, int nr,
+static inline __attribute__((always_inline)) void q8_rows(const q8_state *st, const uint8_t *wm, uint32_t r, int nr,
                                                           float *y)
 {
     const uint32_t nb = st->nb;
@@ -42,7 +42,7 @@ static inline __attribute__((always_inline)) void q8_rows(const q8_state *st, ui
     __m256 f[4];
     float tail[4];
     for (int k = 0; k < nr; k++)
-        w[k] = st->w + (uint64_t)(r + k) * nb * Q8_BLOCK, f[k] = _mm256_setzero_ps(), tail[k] = 0;
+        w[k] = wm + (uint64_t)(r + k) * nb * Q8_BLOCK, f[k] = _mm256_setzero_ps(), tail[k] = 0;
     const __m256i ones = _mm256_set1_epi16(1);
     uint32_t b = 0;
     for (; b + 8 <= nb; b += 8) {
@@ -72,10 +72,13 @@ static inline __attribute__((always_inline)) void q8_rows(const q8_state *st, ui
     }
 }
 
-static void q8_kernel(const q8_state *st, const uint8_t *x, float *y)
+static void q8_kernel(const q8_state *st, const uint8_t *wm, const uint8_t *x, float *y)
 {
     q8_unpack(st, x);
+    for (uint32_t i = 0; i < st->nbp * 32; i += 32)
+        _mm256_store_si256((__m256i *)(st->ya + i),
+                           _mm256_abs_epi8(_mm256_load_si256((const __m256i *)(st->yq + i))));
     uint32_t r = 0;
-    for (; r + 4 <= st->rows; r += 4) q8_rows(st, r, 4, y);
-    for (; r < st->rows; r++) q8_rows(st, r, 1, y);
+    for (; r + 4 <= st->rows; r += 4) q8_rows(st, wm, r, 4, y);
+    for (; r < st->rows; r++) q8_rows(st, wm, r, 1, y);
 }

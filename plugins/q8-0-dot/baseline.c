@@ -16,7 +16,6 @@
 #define Q8_PN       0
 #define Q8_PROWS    1
 #define Q8_N_PARAMS 2
-#define Q8_WBYTES(n, rows) ((uint64_t)(rows) * ((n) / QK8_0) * Q8_BLOCK)
 
 static float fp32_from_bits(uint32_t w)
 {
@@ -72,19 +71,18 @@ static float q8_vec_dot(uint32_t n, const uint8_t *x, const uint8_t *y)
 typedef struct q8_state {
     const kb_host *host;
     uint32_t n, rows;
-    const uint8_t *w;
 } q8_state;
 
 static int q8_prepare(const kb_host *host, const kb_case *cs, const kb_buffer *statics,
                       uint32_t n_statics, void **state, char *err, size_t err_len)
 {
-    if (cs->n_params != Q8_N_PARAMS || n_statics != 1) {
+    if (cs->n_params != Q8_N_PARAMS || n_statics != 0) {
         snprintf(err, err_len, "q8-0-dot: prepare got the wrong case");
         return KB_ERR_INTERNAL;
     }
     const int64_t n = cs->params[Q8_PN], rows = cs->params[Q8_PROWS];
-    if (n < 256 || n > Q8_MAX_N || n % QK8_0 != 0 || rows < 1 || rows > Q8_MAX_ROWS ||
-        statics[0].count != Q8_WBYTES(n, rows)) {
+    (void)statics;
+    if (n < 256 || n > Q8_MAX_N || n % QK8_0 != 0 || rows < 1 || rows > Q8_MAX_ROWS) {
         snprintf(err, err_len, "q8-0-dot: unsupported shape %s", cs->name);
         return KB_ERR_UNSUPPORTED;
     }
@@ -93,7 +91,6 @@ static int q8_prepare(const kb_host *host, const kb_case *cs, const kb_buffer *s
     st->host = host;
     st->n = (uint32_t)n;
     st->rows = (uint32_t)rows;
-    st->w = statics[0].data;
     *state = st;
     return KB_OK;
 }
@@ -103,14 +100,14 @@ static int q8_run(void *state, const kb_buffer *inputs, uint32_t n_inputs, kb_bu
 {
     const q8_state *st = state;
     const uint64_t row_bytes = (uint64_t)(st->n / QK8_0) * Q8_BLOCK;
-    if (n_inputs != 1 || n_outputs != 1 || inputs[0].count != row_bytes ||
-        outputs[0].count != st->rows) {
+    if (n_inputs != 2 || n_outputs != 1 || inputs[0].count != st->rows * row_bytes ||
+        inputs[1].count != row_bytes || outputs[0].count != st->rows) {
         snprintf(err, err_len, "q8-0-dot: run got the wrong buffers");
         return KB_ERR_INTERNAL;
     }
     float *y = outputs[0].data;
     for (uint32_t i = 0; i < st->rows; i++)
-        y[i] = q8_vec_dot(st->n, st->w + i * row_bytes, inputs[0].data);
+        y[i] = q8_vec_dot(st->n, (const uint8_t *)inputs[0].data + i * row_bytes, inputs[1].data);
     return KB_OK;
 }
 

@@ -1,8 +1,8 @@
 /*
  * common.h -- what every q8-0-dot candidate shares: the shape from the case,
  * ggml's fp16 -> f32 conversion, the per-call unpacking of the vector (its
- * qs contiguous and 64-byte aligned, |qs|, per-block sums, f32 scales), a
- * scalar block dot for the tails, and
+ * qs contiguous and 64-byte aligned, f32 scales; room for what a candidate
+ * derives from them), a scalar block dot for the tails, and
  * the descriptor. The weights are read where the host put them, in ggml's
  * 34-byte blocks: a private repacked copy made in prepare would be read cold
  * by the host's fresh-input probe while the oracle's reads share the host's
@@ -26,16 +26,13 @@
 typedef struct q8_state {
     const kb_host *host;
     uint32_t n, rows, nb, nbp; /* nbp: nb rounded up to a multiple of 16 */
-    const uint8_t *w;          /* the static matrix, rows * nb blocks */
     int8_t *yq;                /* per call: the vector's qs, contiguous, nbp * 32 (0 past nb) */
-    uint8_t *ya;               /* per call: |qs|, nbp * 32 */
+    uint8_t *ya;               /* per call, for a candidate that wants it: |qs|, nbp * 32 */
     float *dy;                 /* per call: the vector's scales in f32, nbp (0 past nb) */
-    int32_t *ys;               /* per call: per block, the sum of the vector's qs, nbp */
-    int32_t *yb;               /* per call: per pair of blocks, 16 lanes: -128 * ys of the
-                                  first in lane 0, of the second in lane 8, 0 elsewhere */
+    int32_t *yb;               /* per call, for a candidate that wants it: 8 int32 per block */
 } q8_state;
 
-static void q8_kernel(const q8_state *st, const uint8_t *x, float *y);
+static void q8_kernel(const q8_state *st, const uint8_t *w, const uint8_t *x, float *y);
 
 /* ggml_compute_fp16_to_fp32 (ggml-impl.h): exact, so any correct conversion
  * gives these bits. */
@@ -66,32 +63,23 @@ static inline int32_t q8_sumi(const uint8_t *x, const int8_t *q)
     return s;
 }
 
-/* The vector of this call, unpacked (every array padded with zeros to nbp blocks). */
+/* The vector of this call: its qs contiguous and its scales in f32, both
+ * padded with zeros to nbp blocks. */
 static inline void q8_unpack(const q8_state *st, const uint8_t *x)
 {
-    for (uint32_t b = 0; b < st->nbp; b++) {
-        int8_t *q = st->yq + (uint64_t)b * 32;
-        uint8_t *a = st->ya + (uint64_t)b * 32;
-        int32_t s = 0;
-        if (b < st->nb) {
-            memcpy(q, x + (uint64_t)b * Q8_BLOCK + 2, 32);
-            for (int j = 0; j < 32; j++) s += q[j], a[j] = (uint8_t)(q[j] < 0 ? -q[j] : q[j]);
-            st->dy[b] = q8_fp16_to_fp32(x + (uint64_t)b * Q8_BLOCK);
-        } else {
-            memset(q, 0, 32), memset(a, 0, 32), st->dy[b] = 0.0f;
-        }
-        st->ys[b] = s;
-        int32_t *l = st->yb + (uint64_t)(b / 2) * 16 + (b % 2) * 8;
-        l[0] = -128 * s;
-        for (int j = 1; j < 8; j++) l[j] = 0;
+    for (uint32_t b = 0; b < st->nb; b++) {
+        memcpy(st->yq + (uint64_t)b * 32, x + (uint64_t)b * Q8_BLOCK + 2, 32);
+        st->dy[b] = q8_fp16_to_fp32(x + (uint64_t)b * Q8_BLOCK);
     }
+    memset(st->yq + (uint64_t)st->nb * 32, 0, (size_t)(st->nbp - st->nb) * 32);
+    for (uint32_t b = st->nb; b < st->nbp; b++) st->dy[b] = 0.0f;
 }
 
 static void q8_release(void *state)
 {
     q8_state *st = state;
-    void *p[5] = {st->yq, st->ya, st->dy, st->ys, st->yb};
-    for (int i = 0; i < 5; i++)
+    void *p[4] = {st->yq, st->ya, st->dy, st->yb};
+    for (int i = 0; i < 4; i++)
         if (p[i]) st->host->free_aligned(st->host, p[i]);
     st->host->free_aligned(st->host, st);
 }
@@ -99,13 +87,13 @@ static void q8_release(void *state)
 static int q8_prepare(const kb_host *host, const kb_case *cs, const kb_buffer *statics,
                       uint32_t n_statics, void **state, char *err, size_t err_len)
 {
-    if (cs->n_params != 2 || n_statics != 1) {
+    (void)statics;
+    if (cs->n_params != 2 || n_statics != 0) {
         snprintf(err, err_len, "q8-0-dot " Q8_NAME ": prepare got the wrong case");
         return KB_ERR_INTERNAL;
     }
     const int64_t n = cs->params[0], rows = cs->params[1];
-    if (n < 256 || n > Q8_MAX_N || n % QK8_0 != 0 || rows < 1 || rows > Q8_MAX_ROWS ||
-        statics[0].count != (uint64_t)rows * (uint64_t)(n / QK8_0) * Q8_BLOCK) {
+    if (n < 256 || n > Q8_MAX_N || n % QK8_0 != 0 || rows < 1 || rows > Q8_MAX_ROWS) {
         snprintf(err, err_len, "q8-0-dot " Q8_NAME ": unsupported shape %s", cs->name);
         return KB_ERR_UNSUPPORTED;
     }
@@ -117,13 +105,11 @@ static int q8_prepare(const kb_host *host, const kb_case *cs, const kb_buffer *s
     st->rows = (uint32_t)rows;
     st->nb = st->n / QK8_0;
     st->nbp = (st->nb + 15) / 16 * 16;
-    st->w = statics[0].data;
     st->yq = host->alloc_aligned(host, (size_t)st->nbp * 32, 64);
     st->ya = host->alloc_aligned(host, (size_t)st->nbp * 32, 64);
     st->dy = host->alloc_aligned(host, (size_t)st->nbp * 4, 64);
-    st->ys = host->alloc_aligned(host, (size_t)st->nbp * 4, 64);
     st->yb = host->alloc_aligned(host, (size_t)st->nbp * 32, 64);
-    if (!st->yq || !st->ya || !st->dy || !st->ys || !st->yb) {
+    if (!st->yq || !st->ya || !st->dy || !st->yb) {
         q8_release(st);
         snprintf(err, err_len, "q8-0-dot " Q8_NAME ": out of memory");
         return KB_ERR_NOMEM;
@@ -136,12 +122,13 @@ static int q8_run(void *state, const kb_buffer *inputs, uint32_t n_inputs, kb_bu
                   uint32_t n_outputs, char *err, size_t err_len)
 {
     const q8_state *st = state;
-    if (n_inputs != 1 || n_outputs != 1 || inputs[0].count != (uint64_t)st->nb * Q8_BLOCK ||
-        outputs[0].count != st->rows) {
+    if (n_inputs != 2 || n_outputs != 1 ||
+        inputs[0].count != (uint64_t)st->rows * st->nb * Q8_BLOCK ||
+        inputs[1].count != (uint64_t)st->nb * Q8_BLOCK || outputs[0].count != st->rows) {
         snprintf(err, err_len, "q8-0-dot " Q8_NAME ": run got the wrong buffers");
         return KB_ERR_INTERNAL;
     }
-    q8_kernel(st, inputs[0].data, outputs[0].data);
+    q8_kernel(st, inputs[0].data, inputs[1].data, outputs[0].data);
     return KB_OK;
 }
 

@@ -20,14 +20,14 @@ static inline int32x4_t q8_dot16(int32x4_t acc, int8x16_t a, int8x16_t b)
     return vpadalq_s16(acc, vmull_s8(vget_high_s8(a), vget_high_s8(b)));
 }
 
-static inline __attribute__((always_inline)) void q8_rows(const q8_state *st, uint32_t r, int nr,
+static inline __attribute__((always_inline)) void q8_rows(const q8_state *st, const uint8_t *wm, uint32_t r, int nr,
                                                           float *y)
 {
     const uint32_t nb = st->nb;
     const uint8_t *w[4];
     float32x4_t f[4];
     for (int k = 0; k < nr; k++)
-        w[k] = st->w + (uint64_t)(r + k) * nb * Q8_BLOCK, f[k] = vdupq_n_f32(0.0f);
+        w[k] = wm + (uint64_t)(r + k) * nb * Q8_BLOCK, f[k] = vdupq_n_f32(0.0f);
     for (uint32_t b = 0; b < nb; b++) {
         const int8x16_t y0 = vld1q_s8(st->yq + b * 32), y1 = vld1q_s8(st->yq + b * 32 + 16);
         for (int k = 0; k < nr; k++) {
@@ -40,10 +40,10 @@ static inline __attribute__((always_inline)) void q8_rows(const q8_state *st, ui
     for (int k = 0; k < nr; k++) y[r + k] = vaddvq_f32(f[k]);
 }
 
-static void q8_kernel(const q8_state *st, const uint8_t *x, float *y)
+static void q8_kernel(const q8_state *st, const uint8_t *wm, const uint8_t *x, float *y)
 {
     q8_unpack(st, x);
     uint32_t r = 0;
-    for (; r + 4 <= st->rows; r += 4) q8_rows(st, r, 4, y);
-    for (; r < st->rows; r++) q8_rows(st, r, 1, y);
+    for (; r + 4 <= st->rows; r += 4) q8_rows(st, wm, r, 4, y);
+    for (; r < st->rows; r++) q8_rows(st, wm, r, 1, y);
 }
