@@ -20,22 +20,25 @@ static inline __m256 q8_half8(const uint8_t *p)
 {
     uint16_t h[8];
     for (int k = 0; k < 8; k++) h[k] = (uint16_t)(p[k * Q8_BLOCK] | p[k * Q8_BLOCK + 1] << 8);
-    const __m256i w = _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)h)), 16);
+    const __m256i w =
+        _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)h)), 16);
     const __m256i sign = _mm256_and_si256(w, _mm256_set1_epi32((int)0x80000000u));
     const __m256i two_w = _mm256_add_epi32(w, w);
-    const __m256 norm = _mm256_mul_ps(
-        _mm256_castsi256_ps(_mm256_add_epi32(_mm256_srli_epi32(two_w, 4), _mm256_set1_epi32(0x70000000))),
-        _mm256_set1_ps(0x1.0p-112f));
-    const __m256 den = _mm256_sub_ps(
-        _mm256_castsi256_ps(_mm256_or_si256(_mm256_srli_epi32(two_w, 17), _mm256_set1_epi32(126 << 23))),
-        _mm256_set1_ps(0.5f));
+    const __m256 norm =
+        _mm256_mul_ps(_mm256_castsi256_ps(_mm256_add_epi32(_mm256_srli_epi32(two_w, 4),
+                                                           _mm256_set1_epi32(0x70000000))),
+                      _mm256_set1_ps(0x1.0p-112f));
+    const __m256 den =
+        _mm256_sub_ps(_mm256_castsi256_ps(_mm256_or_si256(_mm256_srli_epi32(two_w, 17),
+                                                          _mm256_set1_epi32(126 << 23))),
+                      _mm256_set1_ps(0.5f));
     const __m256 is_den = _mm256_castsi256_ps(
         _mm256_cmpgt_epi32(_mm256_set1_epi32(1 << 26), _mm256_srli_epi32(two_w, 1)));
     return _mm256_or_ps(_mm256_castsi256_ps(sign), _mm256_blendv_ps(norm, den, is_den));
 }
 
-static inline __attribute__((always_inline)) void q8_rows(const q8_state *st, const uint8_t *wm, uint32_t r, int nr,
-                                                          float *y)
+static inline __attribute__((always_inline)) void q8_rows(const q8_state *st, const uint8_t *wm,
+                                                          uint32_t r, int nr, float *y)
 {
     const uint32_t nb = st->nb;
     const uint8_t *w[4];
@@ -54,9 +57,12 @@ static inline __attribute__((always_inline)) void q8_rows(const q8_state *st, co
             const __m256i av = _mm256_load_si256((const __m256i *)(st->ya + (b + j) * 32));
             const __m256i idx = _mm256_set1_epi32(j);
             for (int k = 0; k < nr; k++) {
-                const __m256i xv = _mm256_loadu_si256((const __m256i *)(w[k] + (b + j) * Q8_BLOCK + 2));
-                const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(av, _mm256_sign_epi8(xv, yv)), ones);
-                f[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_permutevar8x32_ps(s[k], idx), f[k]);
+                const __m256i xv =
+                    _mm256_loadu_si256((const __m256i *)(w[k] + (b + j) * Q8_BLOCK + 2));
+                const __m256i p =
+                    _mm256_madd_epi16(_mm256_maddubs_epi16(av, _mm256_sign_epi8(xv, yv)), ones);
+                f[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_permutevar8x32_ps(s[k], idx),
+                                       f[k]);
             }
         }
     }

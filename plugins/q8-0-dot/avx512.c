@@ -25,8 +25,8 @@ static inline __m512 q8_half8(const uint8_t *p)
     return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)h));
 }
 
-static inline __attribute__((always_inline)) void q8_rows(const q8_state *st, const uint8_t *wm, uint32_t r, int nr,
-                                                          float *y)
+static inline __attribute__((always_inline)) void q8_rows(const q8_state *st, const uint8_t *wm,
+                                                          uint32_t r, int nr, float *y)
 {
     const uint32_t nb = st->nb;
     const uint8_t *w[4];
@@ -44,14 +44,16 @@ static inline __attribute__((always_inline)) void q8_rows(const q8_state *st, co
             const uint32_t bb = b + 2 * p;
             const __m512i yv = _mm512_load_si512(st->yq + bb * 32);
             const __m512i bias = _mm512_load_si512(st->yb + bb * 8);
-            const __m512i idx = _mm512_inserti64x4(_mm512_set1_epi32(2 * p), _mm256_set1_epi32(2 * p + 1), 1);
+            const __m512i idx =
+                _mm512_inserti64x4(_mm512_set1_epi32(2 * p), _mm256_set1_epi32(2 * p + 1), 1);
             for (int k = 0; k < nr; k++) {
                 const uint8_t *q = w[k] + bb * Q8_BLOCK + 2;
                 const __m512i xv = _mm512_inserti64x4(
                     _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)q)),
                     _mm256_loadu_si256((const __m256i *)(q + Q8_BLOCK)), 1);
                 const __m512i a = _mm512_dpbusd_epi32(bias, _mm512_xor_si512(xv, flip), yv);
-                f[k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a), _mm512_permutexvar_ps(idx, s[k]), f[k]);
+                f[k] =
+                    _mm512_fmadd_ps(_mm512_cvtepi32_ps(a), _mm512_permutexvar_ps(idx, s[k]), f[k]);
             }
         }
     }
@@ -68,9 +70,10 @@ static void q8_kernel(const q8_state *st, const uint8_t *wm, const uint8_t *x, f
     /* yb: -128 times each lane's four qs, so that dpbusd on x + 128 sums x * y */
     const __m512i one = _mm512_set1_epi8(1);
     for (uint32_t i = 0; i < st->nbp * 32; i += 64) {
-        const __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), one,
-                                              _mm512_load_si512(st->yq + i));
-        _mm512_store_si512(st->yb + i / 4, _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(s, 7)));
+        const __m512i s =
+            _mm512_dpbusd_epi32(_mm512_setzero_si512(), one, _mm512_load_si512(st->yq + i));
+        _mm512_store_si512(st->yb + i / 4,
+                           _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(s, 7)));
     }
     uint32_t r = 0;
     for (; r + 4 <= st->rows; r += 4) q8_rows(st, wm, r, 4, y);

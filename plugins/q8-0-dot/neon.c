@@ -20,8 +20,8 @@ static inline int32x4_t q8_dot16(int32x4_t acc, int8x16_t a, int8x16_t b)
     return vpadalq_s16(acc, vmull_s8(vget_high_s8(a), vget_high_s8(b)));
 }
 
-static inline __attribute__((always_inline)) void q8_rows(const q8_state *st, const uint8_t *wm, uint32_t r, int nr,
-                                                          float *y)
+static inline __attribute__((always_inline)) void q8_rows(const q8_state *st, const uint8_t *wm,
+                                                          uint32_t r, int nr, float *y)
 {
     const uint32_t nb = st->nb;
     const uint8_t *w[4];
