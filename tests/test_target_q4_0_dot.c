@@ -85,8 +85,8 @@ static void test_generator_blocks_and_fixed_outputs(void **s)
         uint32_t set;
         uint64_t hash;
     } golden[] = {
-        {"n=4096,rows=128/outlier", 0, UINT64_C(0x2f1da7cd6aa08937)},
-        {"n=4096,rows=128/outlier", 1, UINT64_C(0x6fde73d88d5dedb2)},
+        {"n=4096,rows=128/outlier", 0, UINT64_C(0x930d615674debcf4)},
+        {"n=4096,rows=128/outlier", 1, UINT64_C(0x03b65beeb4886708)},
         {"n=256,rows=1024/uniform", 0, UINT64_C(0x0eaeebcec37dafb3)},
     };
     const kb_target *t = oracle_target();

@@ -71,8 +71,8 @@ static void test_generator_blocks_and_fixed_outputs(void **s)
         uint32_t set;
         uint64_t hash;
     } golden[] = {
-        {"n=4096,rows=64/outlier", 0, UINT64_C(0xc1d25e20dda8a144)},
-        {"n=4096,rows=64/outlier", 1, UINT64_C(0x59bb8e1547c558e2)},
+        {"n=4096,rows=64/outlier", 0, UINT64_C(0x20805315732becc8)},
+        {"n=4096,rows=64/outlier", 1, UINT64_C(0x33f17b03b168894e)},
         {"n=256,rows=512/uniform", 0, UINT64_C(0x7e2db5012913c4fe)},
     };
     const kb_target *t = oracle_target();
