@@ -42,8 +42,8 @@
  *      both sides get the same q8_0 blocks and only the order of the f32 sum may
  *      differ, so the bound is tighter. Measured (3 seeds x 4 input sets, every
  *      case): the f32 sum in 8 lanes, as the SIMD candidates do, stays below 1e-12;
- *      lossy kernels are far above: an f16 running sum 1.8e-7 to 1.6e-5, the vector
- *      quantized again to 4 bits 9.7e-4 to 1e-2 (5e-4 would let the f16 sum pass). The requantized
+ *      lossy kernels are far above: an f16 running sum 1.8e-7 to 1.7e-5, the vector
+ *      quantized again to 4 bits 1.5e-3 to 1e-2 (5e-4 would let the f16 sum pass). The requantized
  *      vector is tests/fixtures/wrong/fx_lossy_q4dot.c;
  *   3. each y[r] is within (2 nb + 8) 2^-24 S_r of the oracle's, S_r the sum over
  *      blocks of |sumi * dx * dy| (nb blocks): the bound of any order of f32
