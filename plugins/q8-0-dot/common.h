@@ -29,7 +29,7 @@ typedef struct q8_state {
     int8_t *yq;                /* per call: the vector's qs, contiguous, nbp * 32 (0 past nb) */
     uint8_t *ya;               /* per call, for a candidate that wants it: |qs|, nbp * 32 */
     float *dy;                 /* per call: the vector's scales in f32, nbp (0 past nb) */
-    int32_t *yb;               /* per call, for a candidate that wants it: 8 int32 per block */
+    int32_t *yb;               /* per call, for a candidate that wants it: 64 bytes per block */
 } q8_state;
 
 static void q8_kernel(const q8_state *st, const uint8_t *w, const uint8_t *x, float *y);
@@ -108,7 +108,7 @@ static int q8_prepare(const kb_host *host, const kb_case *cs, const kb_buffer *s
     st->yq = host->alloc_aligned(host, (size_t)st->nbp * 32, 64);
     st->ya = host->alloc_aligned(host, (size_t)st->nbp * 32, 64);
     st->dy = host->alloc_aligned(host, (size_t)st->nbp * 4, 64);
-    st->yb = host->alloc_aligned(host, (size_t)st->nbp * 32, 64);
+    st->yb = host->alloc_aligned(host, (size_t)st->nbp * 64, 64);
     if (!st->yq || !st->ya || !st->dy || !st->yb) {
         q8_release(st);
         snprintf(err, err_len, "q8-0-dot " Q8_NAME ": out of memory");
