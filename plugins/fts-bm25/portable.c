@@ -5,6 +5,7 @@
  */
 #define FB_NAME     "portable"
 #define FB_FEATURES 0
+#define FB_DOC_NORM_TABLE
 #include "common.h"
 
 static void fb_kernel(const fb_state *st, const uint32_t *ids, const uint32_t *tf, float idf,
