@@ -128,11 +128,48 @@ static void test_lossy_reciprocal_is_incorrect(void **s)
         fail_msg("reason: %s", kb_field(&r, "reason"));
 }
 
+/* Every listed case's name, given to the oracle's shape() as an ad hoc shape, is that case
+ * (the check tests/test_shape.c makes for the built-in oracles). */
+static void test_listed_cases_are_shapes(void **s)
+{
+    (void)s;
+    const kb_target *t = oracle_target();
+    for (uint32_t i = 0; i < t->n_cases; i++) {
+        kb_case_spec c = t->cases[i];
+        memset(c.lengths, 0, sizeof c.lengths);
+        c.bytes_per_call = c.flops_per_call = 0;
+        char err[256];
+        if (t->shape(&c, err, sizeof err) != 0) fail_msg("%s: %s", c.name, err);
+        assert_memory_equal(c.lengths, t->cases[i].lengths, sizeof c.lengths);
+        assert_true(c.bytes_per_call == t->cases[i].bytes_per_call);
+        assert_true(c.flops_per_call == t->cases[i].flops_per_call);
+    }
+}
+
+/* An odd n (tails of every vector width and chunk) and a small corpus, as an ad hoc shape. */
+static void test_candidates_verify_odd_shape(void **s)
+{
+    (void)s;
+    static const char *const files[] = {"portable", "avx2", "avx512", "neon"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        char rel[128], why[512];
+        snprintf(rel, sizeof rel, "plugins/" TARGET "/%s.so", files[i]);
+        const char *path = kb_path(rel);
+        if (access(path, R_OK) != 0 || !kb_pick_runs(path, why, sizeof why)) continue;
+        kb_run r;
+        KB_RUN(&r, "verify", (char *)path, "--case", "n=1037,docs=4099/zipf");
+        if (r.code != 0) fail_msg("%s: exit %d\n%s\n%s", rel, r.code, r.out, r.err);
+        assert_string_equal(kb_field(&r, "status"), "correct");
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {KB_TARGET_TESTS,
                                        cmocka_unit_test(test_wrong_reason_names_the_score),
                                        cmocka_unit_test(test_lossy_reciprocal_is_incorrect),
-                                       cmocka_unit_test(test_generator_fixed_outputs)};
+                                       cmocka_unit_test(test_generator_fixed_outputs),
+                                       cmocka_unit_test(test_listed_cases_are_shapes),
+                                       cmocka_unit_test(test_candidates_verify_odd_shape)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

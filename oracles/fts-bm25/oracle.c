@@ -58,11 +58,11 @@ enum { B_DOCLEN, B_IDS, B_TF, B_QUERY, B_SCORES, N_BUFFERS };
 #define FB_TF_MAX   64
 
 /* Bytes a call moves: ids, tf, the gathered length and the score per posting, the idf. */
-#define FB_BYTES(n)  (16.0 * (n) + 4.0)
-#define FB_FLOPS(n)  (8.0 * (n))
-#define CASE(nm, fl, docs, n)                                                            \
-    {                                                                                    \
-        nm, fl, 0, {n, docs}, {docs, n, n, 1, n}, FB_BYTES(n), FB_FLOPS(n)               \
+#define FB_BYTES(n) (16.0 * (n) + 4.0)
+#define FB_FLOPS(n) (8.0 * (n))
+#define CASE(nm, fl, docs, n)                                              \
+    {                                                                      \
+        nm, fl, 0, {n, docs}, {docs, n, n, 1, n}, FB_BYTES(n), FB_FLOPS(n) \
     }
 
 /* A corpus of 10^5 to 10^7 documents (a Lance FTS index partition and a whole table), and
@@ -88,8 +88,8 @@ static const char *const fb_param_names[N_PARAMS] = {"n", "docs"};
 static const char *const fb_distributions[] = {"zipf", "uniform"};
 
 static const kb_buffer_spec fb_buffers[N_BUFFERS] = {
-    {"doc_len", KB_DT_U32, KB_ROLE_STATIC, 0, 0},  {"ids", KB_DT_U32, KB_ROLE_CALL, 0, 0},
-    {"tf", KB_DT_U32, KB_ROLE_CALL, 0, 0},         {"query", KB_DT_F32, KB_ROLE_CALL, 0, 0},
+    {"doc_len", KB_DT_U32, KB_ROLE_STATIC, 0, 0}, {"ids", KB_DT_U32, KB_ROLE_CALL, 0, 0},
+    {"tf", KB_DT_U32, KB_ROLE_CALL, 0, 0},        {"query", KB_DT_F32, KB_ROLE_CALL, 0, 0},
     {"scores", KB_DT_F32, KB_ROLE_OUTPUT, 0, 0},
 };
 
@@ -262,9 +262,9 @@ static int fb_generate(const kb_case_spec *cs, uint64_t seed, uint32_t set, kb_b
 
 /* ---- the check ------------------------------------------------------- */
 
-static int fb_check(const kb_case_spec *cs, double tol, const kb_buffer *inputs,
-                    uint32_t n_inputs, const kb_buffer *expected, const kb_buffer *got,
-                    uint32_t n_outputs, char *reason, size_t reason_len)
+static int fb_check(const kb_case_spec *cs, double tol, const kb_buffer *inputs, uint32_t n_inputs,
+                    const kb_buffer *expected, const kb_buffer *got, uint32_t n_outputs,
+                    char *reason, size_t reason_len)
 {
     const uint64_t n = (uint64_t)cs->params[P_N];
     if (n_inputs != 4 || n_outputs != 1 || got[0].count != n || expected[0].count != n) {
@@ -322,8 +322,8 @@ static int fb_run(void *state, const kb_buffer *inputs, uint32_t n_inputs, kb_bu
                   uint32_t n_outputs, char *err, size_t err_len)
 {
     const fb_state *st = state;
-    if (n_inputs != 3 || n_outputs != 1 || inputs[0].count != st->n ||
-        inputs[1].count != st->n || inputs[2].count != 1 || outputs[0].count != st->n) {
+    if (n_inputs != 3 || n_outputs != 1 || inputs[0].count != st->n || inputs[1].count != st->n ||
+        inputs[2].count != 1 || outputs[0].count != st->n) {
         snprintf(err, err_len, "fts-bm25: run got the wrong buffers");
         return KB_ERR_INTERNAL;
     }

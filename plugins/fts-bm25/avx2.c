@@ -18,9 +18,9 @@ typedef struct fb_consts {
 static inline __m256 fb_score8(const uint32_t *dl, const uint32_t *ids, const uint32_t *tf,
                                const fb_consts *c)
 {
-    const __m256i len = _mm256_setr_epi32((int)dl[ids[0]], (int)dl[ids[1]], (int)dl[ids[2]],
-                                          (int)dl[ids[3]], (int)dl[ids[4]], (int)dl[ids[5]],
-                                          (int)dl[ids[6]], (int)dl[ids[7]]);
+    const __m256i len =
+        _mm256_setr_epi32((int)dl[ids[0]], (int)dl[ids[1]], (int)dl[ids[2]], (int)dl[ids[3]],
+                          (int)dl[ids[4]], (int)dl[ids[5]], (int)dl[ids[6]], (int)dl[ids[7]]);
     const __m256 dt = _mm256_cvtepi32_ps(len); /* lengths < 2^31: the signed convert */
     const __m256 f = _mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)tf));
     const __m256 norm = _mm256_mul_ps(
@@ -32,9 +32,9 @@ static void fb_kernel(const fb_state *st, const uint32_t *ids, const uint32_t *t
                       float *scores)
 {
     const uint32_t *dl = st->doc_len;
-    const fb_consts c = {_mm256_set1_ps(FB_K1),         _mm256_set1_ps(1.0f - FB_B),
-                         _mm256_set1_ps(FB_B),          _mm256_set1_ps(FB_K1 + 1.0f),
-                         _mm256_set1_ps(st->avgdl),     _mm256_set1_ps(idf)};
+    const fb_consts c = {_mm256_set1_ps(FB_K1),     _mm256_set1_ps(1.0f - FB_B),
+                         _mm256_set1_ps(FB_B),      _mm256_set1_ps(FB_K1 + 1.0f),
+                         _mm256_set1_ps(st->avgdl), _mm256_set1_ps(idf)};
     const uint64_t n = st->n;
     uint64_t i = 0;
     for (; i + 16 <= n; i += 16) {

@@ -78,8 +78,8 @@ static int fb_run(void *state, const kb_buffer *inputs, uint32_t n_inputs, kb_bu
                   uint32_t n_outputs, char *err, size_t err_len)
 {
     const fb_state *st = state;
-    if (n_inputs != 3 || n_outputs != 1 || inputs[0].count != st->n ||
-        inputs[1].count != st->n || inputs[2].count != 1 || outputs[0].count != st->n) {
+    if (n_inputs != 3 || n_outputs != 1 || inputs[0].count != st->n || inputs[1].count != st->n ||
+        inputs[2].count != 1 || outputs[0].count != st->n) {
         snprintf(err, err_len, "fts-bm25 " FB_NAME ": run got the wrong buffers");
         return KB_ERR_INTERNAL;
     }

@@ -31,9 +31,8 @@ static void fb_kernel(const fb_state *st, const uint32_t *ids, const uint32_t *t
                       float *scores)
 {
     const uint32_t *dl = st->doc_len;
-    const fb_consts c = {vdupq_n_f32(FB_K1),     vdupq_n_f32(1.0f - FB_B),
-                         vdupq_n_f32(FB_B),      vdupq_n_f32(FB_K1 + 1.0f),
-                         vdupq_n_f32(st->avgdl), vdupq_n_f32(idf)};
+    const fb_consts c = {vdupq_n_f32(FB_K1),        vdupq_n_f32(1.0f - FB_B), vdupq_n_f32(FB_B),
+                         vdupq_n_f32(FB_K1 + 1.0f), vdupq_n_f32(st->avgdl),   vdupq_n_f32(idf)};
     const uint64_t n = st->n;
     uint64_t i = 0;
     for (; i + 8 <= n; i += 8) {
