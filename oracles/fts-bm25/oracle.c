@@ -356,7 +356,7 @@ static const kb_target fb_target = {
     .flags = 0,
     .name = "fts-bm25",
     .description = "BM25 scores of one term's postings: each posting's document length "
-                   "gathered by doc id, idf * (K1 + 1) f / (f + K1 (1 - B + B dl / avgdl))",
+                   "gathered by doc id, Lance's doc_weight (K1 1.2, B 0.75, f32) times idf",
     .upstream = "lance d2039d75 rust/lance-index/src/scalar/inverted/scorer.rs "
                 "IndexBM25Scorer::doc_weight, idf, Scorer::score (K1 = 1.2, B = 0.75, f32)",
     .n_params = N_PARAMS,
