@@ -26,7 +26,7 @@ typedef struct mv_state {
     const kb_host *host;
     uint32_t n, rows, nb; /* nb = n / 32 blocks a row */
     const uint8_t *w;     /* rows * nb q4_0 blocks */
-    void *scratch;        /* per-call work on the vector, 64 bytes a block */
+    void *scratch;        /* per-call work on the vector, 128 bytes a block */
 } mv_state;
 
 static void mv_kernel(const mv_state *st, const uint8_t *x, float *y);
@@ -74,7 +74,7 @@ static int mv_prepare(const kb_host *host, const kb_case *cs, const kb_buffer *s
     st->rows = (uint32_t)p[1];
     st->nb = nb;
     st->w = statics[0].data;
-    st->scratch = host->alloc_aligned(host, (size_t)nb * 64 + 64, 64);
+    st->scratch = host->alloc_aligned(host, (size_t)nb * 128 + 64, 64);
     if (!st->scratch) {
         host->free_aligned(host, st);
         return KB_ERR_NOMEM;
