@@ -20,9 +20,16 @@ static void test_lossy_reason_names_nmse(void **s)
     if (!strstr(why, "normalized mean squared error ")) fail_msg("reason: %s", why);
 }
 
+static void test_openblas_contender(void **s)
+{
+    (void)s;
+    kb_check_contender("openblas", "libopenblas-dev");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {KB_TARGET_TESTS,
-                                       cmocka_unit_test(test_lossy_reason_names_nmse)};
+                                       cmocka_unit_test(test_lossy_reason_names_nmse),
+                                       cmocka_unit_test(test_openblas_contender)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -27,9 +27,14 @@ typedef struct mv_state {
     uint32_t n, rows, nb; /* nb = n / 32 blocks a row */
     const uint8_t *w;     /* rows * nb q4_0 blocks */
     void *scratch;        /* per-call work on the vector, 128 bytes a block */
+    void *priv;           /* a candidate's own copy of the matrix (MV_PRIVATE), or NULL */
 } mv_state;
 
 static void mv_kernel(const mv_state *st, const uint8_t *x, float *y);
+#ifdef MV_PRIVATE
+/* Fills st->priv from st->w in prepare; 0, or non-zero out of memory. */
+static int mv_private(mv_state *st);
+#endif
 
 static inline float mv_bits_f32(uint32_t w)
 {
@@ -79,6 +84,14 @@ static int mv_prepare(const kb_host *host, const kb_case *cs, const kb_buffer *s
         host->free_aligned(host, st);
         return KB_ERR_NOMEM;
     }
+    st->priv = NULL;
+#ifdef MV_PRIVATE
+    if (mv_private(st) != 0) {
+        host->free_aligned(host, st->scratch);
+        host->free_aligned(host, st);
+        return KB_ERR_NOMEM;
+    }
+#endif
     *state = st;
     return KB_OK;
 }
@@ -99,6 +112,7 @@ static int mv_run(void *state, const kb_buffer *inputs, uint32_t n_inputs, kb_bu
 static void mv_release(void *state)
 {
     mv_state *st = state;
+    if (st->priv) st->host->free_aligned(st->host, st->priv);
     st->host->free_aligned(st->host, st->scratch);
     st->host->free_aligned(st->host, st);
 }
