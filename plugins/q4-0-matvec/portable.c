@@ -5,7 +5,8 @@
  * nibbles: sumi = sum (q & 15) y[j] + (q >> 4) y[j + 16] - 8 sum y, the
  * oracle's integer exactly. Rows go four at a time, so each vector block
  * is read once for four rows; per row the blocks are summed in f32 as
- * sumi * (dx * dy) in block order, as ggml's SIMD paths do.
+ * sumi * (dx * dy) in block order, as ggml's SIMD paths do; dx, a normal
+ * half in practice, by moving its bits.
  */
 #define MV_NAME     "portable"
 #define MV_FEATURES 0
@@ -16,6 +17,16 @@ typedef struct mv_yblock {
     float d;
     int32_t sum8; /* 8 * sum of q */
 } mv_yblock;
+
+/* fp16 to f32: a normal half (every scale a model holds, in practice) by
+ * moving its bits; zero, subnormals, infinities and NaN by ggml's
+ * conversion. Exact either way. */
+static inline float mv_half(const uint8_t *b)
+{
+    const uint32_t h = (uint32_t)(b[0] | b[1] << 8), e = h & 0x7C00;
+    if (e == 0 || e == 0x7C00) return mv_fp16(b);
+    return mv_bits_f32((h & 0x8000) << 16 | (((h & 0x7FFF) << 13) + UINT32_C(0x38000000)));
+}
 
 static inline int32_t mv_dot_nibbles(const uint8_t *xq, const int8_t *yq)
 {
@@ -47,10 +58,10 @@ static void mv_kernel(const mv_state *st, const uint8_t *x, float *y)
             const int8_t *q = yb[b].q;
             const float d = yb[b].d;
             const int32_t c = yb[b].sum8;
-            s0 += (float)(mv_dot_nibbles(r0 + o + 2, q) - c) * (mv_fp16(r0 + o) * d);
-            s1 += (float)(mv_dot_nibbles(r1 + o + 2, q) - c) * (mv_fp16(r1 + o) * d);
-            s2 += (float)(mv_dot_nibbles(r2 + o + 2, q) - c) * (mv_fp16(r2 + o) * d);
-            s3 += (float)(mv_dot_nibbles(r3 + o + 2, q) - c) * (mv_fp16(r3 + o) * d);
+            s0 += (float)(mv_dot_nibbles(r0 + o + 2, q) - c) * (mv_half(r0 + o) * d);
+            s1 += (float)(mv_dot_nibbles(r1 + o + 2, q) - c) * (mv_half(r1 + o) * d);
+            s2 += (float)(mv_dot_nibbles(r2 + o + 2, q) - c) * (mv_half(r2 + o) * d);
+            s3 += (float)(mv_dot_nibbles(r3 + o + 2, q) - c) * (mv_half(r3 + o) * d);
         }
         y[i] = s0, y[i + 1] = s1, y[i + 2] = s2, y[i + 3] = s3;
     }
@@ -60,7 +71,7 @@ static void mv_kernel(const mv_state *st, const uint8_t *x, float *y)
         for (uint32_t b = 0; b < nb; b++) {
             const uint64_t o = (uint64_t)b * Q4_BLOCK;
             s0 += (float)(mv_dot_nibbles(r0 + o + 2, yb[b].q) - yb[b].sum8) *
-                  (mv_fp16(r0 + o) * yb[b].d);
+                  (mv_half(r0 + o) * yb[b].d);
         }
         y[i] = s0;
     }
