@@ -67,7 +67,8 @@ static void test_generator_fixed_outputs(void **s)
         uint8_t *w = calloc(nw, 1), *x = calloc(nx, 1);
         assert_non_null(w);
         assert_non_null(x);
-        kb_buffer b[3] = {{w, nw, 0, KB_DT_U8, 0}, {x, nx, 0, KB_DT_U8, 0},
+        kb_buffer b[3] = {{w, nw, 0, KB_DT_U8, 0},
+                          {x, nx, 0, KB_DT_U8, 0},
                           {NULL, cs->lengths[2], 0, KB_DT_F32, 0}};
         char err[256];
         if (t->generate(cs, UINT64_C(0x5eed), golden[g].set, b, 3, err, sizeof err) != 0)
@@ -109,9 +110,8 @@ static void test_openblas_contender(void **s)
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {KB_TARGET_TESTS,
-                                       cmocka_unit_test(test_lossy_reason_names_nmse),
-                                       cmocka_unit_test(test_generator_fixed_outputs),
-                                       cmocka_unit_test(test_openblas_contender)};
+    const struct CMUnitTest tests[] = {
+        KB_TARGET_TESTS, cmocka_unit_test(test_lossy_reason_names_nmse),
+        cmocka_unit_test(test_generator_fixed_outputs), cmocka_unit_test(test_openblas_contender)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

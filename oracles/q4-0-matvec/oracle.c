@@ -41,12 +41,13 @@
  *      test-backend-ops' test_mul_mat allows 5e-4 because there the CPU backend
  *      quantizes src1 to q8_0 and the backend under test may not; here both sides
  *      get the same q8_0 blocks, so only the order and fusion of the f32 sum may
- *      differ and the bound can be far tighter. Measured (scripts in program.md,
- *      4 seeds x every case): the candidates in plugins/q4-0-matvec and a float
- *      sgemv on the dequantized matrix stay below 1e-12; lossy kernels are far
- *      above: an f16 running sum (tests/fixtures/wrong/fx_lossy_q4mv.c) 1e-7 to
- *      1e-5, which 5e-4 would let pass, and one wrong row in 4096 about 2e-4, which
- *      5e-4 would let pass too;
+ *      differ and the bound can be far tighter. Measured in process (seeds 7919
+ *      and 15838, sets 0 and 1, every case): baseline.so 0, portable.so at most
+ *      8e-18, avx2.so and avx512.so 3e-14 to 2e-13, the OpenBLAS contender (f32
+ *      sgemv on the dequantized matrix) 7e-14 to 3e-13; lossy kernels are far
+ *      above: an f16 running sum (tests/fixtures/wrong/fx_lossy_q4mv.c) 1.0e-6 to
+ *      6.5e-6, which 5e-4 would let pass, and one row of 4096 left at zero about
+ *      1 / 4096 = 2.4e-4, which 5e-4 would let pass too;
  *   3. each y[r] is within (2 nb + 8) 2^-24 S_r of the oracle's, S_r the sum over
  *      blocks of |sumi * dx * dy| (nb blocks): the bound of any order of f32
  *      summation of the same terms with two roundings each, for both sides, so a
@@ -89,11 +90,11 @@ static const kb_buffer_spec mv_buffers[MV_N_BUFFERS] = {
  * and the vector and writes the rows; 2 integer operations per weight. */
 #define MV_WBYTES(n, rows) ((uint64_t)(rows) * ((n) / QK) * Q4_BLOCK)
 #define MV_XBYTES(n)       ((uint64_t)((n) / QK) * Q8_BLOCK)
-#define MV_CASE(nm, fl, n, rows)                                                 \
-    {                                                                            \
-        nm, fl, 0, {n, rows}, {MV_WBYTES(n, rows), MV_XBYTES(n), rows},          \
-            (double)MV_WBYTES(n, rows) + (double)MV_XBYTES(n) + 4.0 * (rows),    \
-            2.0 * (double)(n) * (rows)                                           \
+#define MV_CASE(nm, fl, n, rows)                                              \
+    {                                                                         \
+        nm, fl, 0, {n, rows}, {MV_WBYTES(n, rows), MV_XBYTES(n), rows},       \
+            (double)MV_WBYTES(n, rows) + (double)MV_XBYTES(n) + 4.0 * (rows), \
+            2.0 * (double)(n) * (rows)                                        \
     }
 
 /* The weight matrices of a decoder layer, n the input width (the row length)
@@ -376,8 +377,7 @@ static double mv_abs_terms(uint32_t n, const uint8_t *x, const uint8_t *y)
         int sumi = 0;
         for (int j = 0; j < QK / 2; j++)
             sumi += ((xb[2 + j] & 0x0F) - 8) * yq[j] + ((xb[2 + j] >> 4) - 8) * yq[j + QK / 2];
-        const double t =
-            (double)sumi * mv_fp16_to_fp32(mv_half(xb)) * mv_fp16_to_fp32(mv_half(yb));
+        const double t = (double)sumi * mv_fp16_to_fp32(mv_half(xb)) * mv_fp16_to_fp32(mv_half(yb));
         s += t < 0 ? -t : t;
     }
     return s;

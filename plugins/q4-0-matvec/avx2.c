@@ -41,10 +41,9 @@ static inline __m256 mv_block(const uint8_t *p, const mv_yblock *yb, __m256 dy, 
 {
     const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
     const __m128i q = _mm_loadu_si128((const __m128i *)(p + 2));
-    const __m256i nib =
-        _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), m4);
-    const __m256i s = _mm256_sub_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(nib, yb->q), ones),
-                                       yb->corr);
+    const __m256i nib = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), m4);
+    const __m256i s =
+        _mm256_sub_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(nib, yb->q), ones), yb->corr);
     const __m256 d = _mm256_mul_ps(_mm256_set1_ps(mv_half(p)), dy);
     return _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), d, acc);
 }

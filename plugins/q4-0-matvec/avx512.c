@@ -14,8 +14,8 @@
 #include <immintrin.h>
 
 #define MV_NAME "avx512"
-#define MV_FEATURES                                                                         \
-    (KB_CPU_AVX2 | KB_CPU_FMA | KB_CPU_AVX512F | KB_CPU_AVX512BW | KB_CPU_AVX512VL |       \
+#define MV_FEATURES                                                                  \
+    (KB_CPU_AVX2 | KB_CPU_FMA | KB_CPU_AVX512F | KB_CPU_AVX512BW | KB_CPU_AVX512VL | \
      KB_CPU_AVX512VNNI)
 #include "common.h"
 
@@ -40,14 +40,15 @@ static inline __m512 mv_pair(const uint8_t *p, const mv_ypair *yp, __m512 acc)
 {
     const __m512i m4 = _mm512_set1_epi8(0x0F);
     const __m512i spread = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1);
-    const __m256i t = _mm256_inserti128_si256(
-        _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(p + 2))),
-        _mm_loadu_si128((const __m128i *)(p + Q4_BLOCK + 2)), 1);
+    const __m256i t =
+        _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(p + 2))),
+                                _mm_loadu_si128((const __m128i *)(p + Q4_BLOCK + 2)), 1);
     const __m512i nib = _mm512_and_si512(
         _mm512_inserti64x4(_mm512_castsi256_si512(t), _mm256_srli_epi16(t, 4), 1), m4);
     const __m512i s = _mm512_dpbusd_epi32(yp->corr, nib, yp->q);
     const __m128 dx = _mm_cvtph_ps(_mm_cvtsi32_si128((int)mv_2halves(p)));
-    const __m512 d = _mm512_mul_ps(_mm512_permutexvar_ps(spread, _mm512_castps128_ps512(dx)), yp->d);
+    const __m512 d =
+        _mm512_mul_ps(_mm512_permutexvar_ps(spread, _mm512_castps128_ps512(dx)), yp->d);
     return _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), d, acc);
 }
 
@@ -66,8 +67,8 @@ static inline __m256 mv_tail(const uint8_t *p, const mv_ytail *yt, __m256 acc)
 static inline float mv_hsum(__m512 v, __m256 t)
 {
     const __m256 s8 = _mm256_add_ps(
-        _mm256_add_ps(_mm512_castps512_ps256(v), _mm256_castpd_ps(_mm512_extractf64x4_pd(
-                                                     _mm512_castps_pd(v), 1))),
+        _mm256_add_ps(_mm512_castps512_ps256(v),
+                      _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))),
         t);
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -95,9 +96,9 @@ static void mv_layout(const uint8_t *x, uint32_t nb, mv_ypair *yp, mv_ytail *yt)
     if (nb % 2) {
         const uint8_t *s0 = x + (uint64_t)(nb - 1) * Q8_BLOCK;
         yt->q = _mm256_loadu_si256((const __m256i *)(s0 + 2));
-        yt->corr = _mm256_sub_epi32(_mm256_setzero_si256(),
-                                    _mm256_dpbusd_epi32(_mm256_setzero_si256(),
-                                                        _mm256_set1_epi8(8), yt->q));
+        yt->corr = _mm256_sub_epi32(
+            _mm256_setzero_si256(),
+            _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(8), yt->q));
         uint16_t h;
         memcpy(&h, s0, 2);
         yt->d = _cvtsh_ss(h);

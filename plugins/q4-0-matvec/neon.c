@@ -19,7 +19,8 @@ static inline float32x4_t mv_block(const uint8_t *p, int8x16_t y0, int8x16_t y1,
                                    float32x4_t acc)
 {
     const uint8x16_t q = vld1q_u8(p + 2);
-    const int8x16_t lo = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(q, vdupq_n_u8(0x0F))), vdupq_n_s8(8));
+    const int8x16_t lo =
+        vsubq_s8(vreinterpretq_s8_u8(vandq_u8(q, vdupq_n_u8(0x0F))), vdupq_n_s8(8));
     const int8x16_t hi = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(q, 4)), vdupq_n_s8(8));
     int16x8_t s = vmull_s8(vget_low_s8(lo), vget_low_s8(y0));
     s = vmlal_high_s8(s, lo, y0);

@@ -66,6 +66,6 @@ static void mv_kernel(const mv_state *st, const uint8_t *x, float *y)
         const float d = mv_fp16(src);
         for (int j = 0; j < QK; j++) v[b * QK + j] = (float)(int8_t)src[2 + j] * d;
     }
-    cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)st->rows, (int)st->n, 1.0f, st->priv,
-                (int)st->n, v, 1, 0.0f, y, 1);
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)st->rows, (int)st->n, 1.0f, st->priv, (int)st->n,
+                v, 1, 0.0f, y, 1);
 }
