@@ -102,6 +102,30 @@ static void test_lossy_reason_names_nmse(void **s)
     if (!strstr(why, "normalized mean squared error ")) fail_msg("reason: %s", why);
 }
 
+/* Every listed case, asked for by its params as an ad hoc shape, gives the
+ * table's lengths and figures (what test_shape checks for the first
+ * targets), and shape() refuses what prepare would. */
+static void test_shape_agrees_with_cases(void **s)
+{
+    (void)s;
+    const kb_target *t = oracle_target();
+    assert_non_null(t->shape);
+    for (uint32_t i = 0; i < t->n_cases; i++) {
+        kb_case_spec c = t->cases[i];
+        memset(c.lengths, 0, sizeof c.lengths);
+        c.bytes_per_call = c.flops_per_call = 0;
+        char err[256];
+        if (t->shape(&c, err, sizeof err) != 0) fail_msg("%s: %s", c.name, err);
+        assert_memory_equal(c.lengths, t->cases[i].lengths, sizeof c.lengths);
+        assert_true(c.bytes_per_call == t->cases[i].bytes_per_call);
+        assert_true(c.flops_per_call == t->cases[i].flops_per_call);
+    }
+    kb_case_spec bad = t->cases[0];
+    bad.params[0] = 100; /* not a multiple of 32 */
+    char err[256];
+    assert_int_not_equal(t->shape(&bad, err, sizeof err), 0);
+}
+
 static void test_openblas_contender(void **s)
 {
     (void)s;
@@ -112,6 +136,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         KB_TARGET_TESTS, cmocka_unit_test(test_lossy_reason_names_nmse),
-        cmocka_unit_test(test_generator_fixed_outputs), cmocka_unit_test(test_openblas_contender)};
+        cmocka_unit_test(test_generator_fixed_outputs),
+        cmocka_unit_test(test_shape_agrees_with_cases), cmocka_unit_test(test_openblas_contender)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
