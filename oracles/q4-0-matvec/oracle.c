@@ -48,11 +48,15 @@
  *      above: an f16 running sum (tests/fixtures/wrong/fx_lossy_q4mv.c) 1.0e-6 to
  *      6.5e-6, which 5e-4 would let pass, and one row of 4096 left at zero about
  *      1 / 4096 = 2.4e-4, which 5e-4 would let pass too;
- *   3. each y[r] is within (2 nb + 8) 2^-24 S_r of the oracle's, S_r the sum over
- *      blocks of |sumi * dx * dy| (nb blocks): the bound of any order of f32
- *      summation of the same terms with two roundings each, for both sides, so a
- *      kernel that gets one row badly wrong fails even where the mean over many
- *      rows would hide it.
+ *   3. each y[r] is within (n + nb + 8) 2^-24 A_r of the oracle's, A_r the sum
+ *      over the row's n elements of |(q - 8) dx * q' dy| (nb = n / 32 blocks):
+ *      a bound for both sides whatever the order of the f32 sum, whether it sums
+ *      exact per-block integers (the oracle: at most (nb + 1) 2^-24 S_r off the
+ *      exact value, S_r = sum over blocks of |sumi dx dy| <= A_r) or rounded
+ *      per-element products (a dequantize-then-FMA kernel, the f32 sgemv of the
+ *      OpenBLAS contender: at most n 2^-24 A_r off), so a kernel that gets one row
+ *      badly wrong fails even where the mean over many rows would hide it (a row
+ *      left at zero is off by about A_r / sqrt(n), far beyond).
  *
  * Changing anything here that alters the inputs, the outputs or the check
  * invalidates every ledger line recorded against this oracle.
@@ -367,18 +371,21 @@ static float mv_vec_dot(uint32_t n, const uint8_t *x, const uint8_t *y)
 
 /* ---- the check ------------------------------------------------------- */
 
-/* S_r: the sum over blocks of |sumi * dx * dy|, in double. */
+/* A_r: the sum over the row's elements of |(q - 8) dx * q' dy|, in double. */
 static double mv_abs_terms(uint32_t n, const uint8_t *x, const uint8_t *y)
 {
     double s = 0;
     for (uint32_t ib = 0; ib < n / QK; ib++) {
         const uint8_t *xb = x + (uint64_t)ib * Q4_BLOCK, *yb = y + (uint64_t)ib * Q8_BLOCK;
         const int8_t *yq = (const int8_t *)(yb + 2);
-        int sumi = 0;
-        for (int j = 0; j < QK / 2; j++)
-            sumi += ((xb[2 + j] & 0x0F) - 8) * yq[j] + ((xb[2 + j] >> 4) - 8) * yq[j + QK / 2];
-        const double t = (double)sumi * mv_fp16_to_fp32(mv_half(xb)) * mv_fp16_to_fp32(mv_half(yb));
-        s += t < 0 ? -t : t;
+        int abs = 0;
+        for (int j = 0; j < QK / 2; j++) {
+            const int p0 = ((xb[2 + j] & 0x0F) - 8) * yq[j];
+            const int p1 = ((xb[2 + j] >> 4) - 8) * yq[j + QK / 2];
+            abs += (p0 < 0 ? -p0 : p0) + (p1 < 0 ? -p1 : p1);
+        }
+        const double d = (double)mv_fp16_to_fp32(mv_half(xb)) * mv_fp16_to_fp32(mv_half(yb));
+        s += abs * (d < 0 ? -d : d);
     }
     return s;
 }
@@ -411,10 +418,10 @@ static int mv_check(const kb_case_spec *cs, double tol, const kb_buffer *inputs,
                  den > 0 ? num / den : num, rows, tol);
         return 1;
     }
-    /* S_r >= |exact| >= |e_r| / 2 (the oracle is within (nb + 1) 2^-24 S_r of
+    /* A_r >= |exact| >= |e_r| / 2 (the oracle is within (nb + 1) 2^-24 A_r of
      * the exact sum), so a row within half the bound taken on |e_r| passes
-     * without the pass over its blocks. */
-    const double unit = (2.0 * (n / QK) + 8) * 0x1.0p-24;
+     * without the pass over its elements. */
+    const double unit = ((double)n + n / QK + 8) * 0x1.0p-24;
     for (uint32_t i = 0; i < rows; i++) {
         const double d = (double)g[i] - (double)e[i], ad = d < 0 ? -d : d;
         const double ae = e[i] < 0 ? -(double)e[i] : (double)e[i];
@@ -423,8 +430,8 @@ static int mv_check(const kb_case_spec *cs, double tol, const kb_buffer *inputs,
             unit * mv_abs_terms(n, (const uint8_t *)inputs[0].data + i * row_bytes, inputs[1].data);
         if (ad > bound) {
             snprintf(reason, reason_len,
-                     "y[%u]: expected %.9g, got %.9g, off by %.3g (any order of the f32 sum "
-                     "stays within %.3g)",
+                     "y[%u]: expected %.9g, got %.9g, off by %.3g (any order of the f32 sum, "
+                     "per block or per element, stays within %.3g)",
                      i, (double)e[i], (double)g[i], ad, bound);
             return 1;
         }
