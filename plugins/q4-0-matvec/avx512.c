@@ -8,8 +8,9 @@
  * start at -8 * (the four int8s), the oracle's sumi in parts exactly (the
  * nibbles are q + 8); converted to f32 they go into sixteen lanes with
  * dx * dy by one FMA, dx of both blocks converted at once (vcvtph2ps) and
- * spread with one permute. Four rows share each vector pair's loads; an
- * odd last block takes the same path at 256 bits.
+ * spread with one permute. Eight rows share each vector pair's loads (32
+ * registers hold their accumulators); an odd last block takes the same
+ * path at 256 bits.
  */
 #include <immintrin.h>
 
@@ -114,23 +115,20 @@ static void mv_kernel(const mv_state *st, const uint8_t *x, float *y)
     mv_layout(x, nb, yp, yt);
     const uint64_t tail = (uint64_t)(nb - 1) * Q4_BLOCK;
     uint32_t i = 0;
-    for (; i + 4 <= st->rows; i += 4) {
+    for (; i + 8 <= st->rows; i += 8) {
         const uint8_t *r0 = st->w + i * rb;
-        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        __m512 a[8];
+        for (int r = 0; r < 8; r++) a[r] = _mm512_setzero_ps();
         for (uint32_t k = 0; k < np; k++) {
             const uint8_t *p = r0 + (uint64_t)k * 2 * Q4_BLOCK;
-            a0 = mv_pair(p, yp + k, a0);
-            a1 = mv_pair(p + rb, yp + k, a1);
-            a2 = mv_pair(p + 2 * rb, yp + k, a2);
-            a3 = mv_pair(p + 3 * rb, yp + k, a3);
+#pragma GCC unroll 8
+            for (int r = 0; r < 8; r++) a[r] = mv_pair(p + r * rb, yp + k, a[r]);
         }
-        __m256 t0 = _mm256_setzero_ps(), t1 = t0, t2 = t0, t3 = t0;
-        if (nb % 2) {
-            t0 = mv_tail(r0 + tail, yt, t0), t1 = mv_tail(r0 + rb + tail, yt, t1);
-            t2 = mv_tail(r0 + 2 * rb + tail, yt, t2), t3 = mv_tail(r0 + 3 * rb + tail, yt, t3);
+        for (int r = 0; r < 8; r++) {
+            __m256 t = _mm256_setzero_ps();
+            if (nb % 2) t = mv_tail(r0 + r * rb + tail, yt, t);
+            y[i + r] = mv_hsum(a[r], t);
         }
-        y[i] = mv_hsum(a0, t0), y[i + 1] = mv_hsum(a1, t1);
-        y[i + 2] = mv_hsum(a2, t2), y[i + 3] = mv_hsum(a3, t3);
     }
     for (; i < st->rows; i++) {
         const uint8_t *r0 = st->w + i * rb;
