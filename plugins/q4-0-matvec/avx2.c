@@ -7,8 +7,9 @@
  * the low half: elements 0-15, high in the high half: 16-31), maddubs with
  * the int8s and madd with ones give eight i32 partial sums, minus the
  * correction that is the oracle's sumi exactly (the nibbles are q + 8);
- * converted to f32 they go into eight lanes with dx * dy by one FMA. Four
- * rows share each vector block's loads.
+ * converted to f32 they go into eight lanes with dx * dy by one FMA. Eight
+ * rows share each vector block's loads (their accumulators and the
+ * temporaries fit the 16 registers).
  */
 #include <immintrin.h>
 
@@ -62,18 +63,17 @@ static void mv_kernel(const mv_state *st, const uint8_t *x, float *y)
         dy[b] = mv_half(src);
     }
     uint32_t i = 0;
-    for (; i + 4 <= st->rows; i += 4) {
+    for (; i + 8 <= st->rows; i += 8) {
         const uint8_t *r0 = st->w + i * rb;
-        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        __m256 a[8];
+        for (int r = 0; r < 8; r++) a[r] = _mm256_setzero_ps();
         for (uint32_t b = 0; b < nb; b++) {
             const uint8_t *p = r0 + (uint64_t)b * Q4_BLOCK;
             const __m256 d = _mm256_set1_ps(dy[b]);
-            a0 = mv_block(p, yb + b, d, a0);
-            a1 = mv_block(p + rb, yb + b, d, a1);
-            a2 = mv_block(p + 2 * rb, yb + b, d, a2);
-            a3 = mv_block(p + 3 * rb, yb + b, d, a3);
+#pragma GCC unroll 8
+            for (int r = 0; r < 8; r++) a[r] = mv_block(p + r * rb, yb + b, d, a[r]);
         }
-        y[i] = mv_hsum(a0), y[i + 1] = mv_hsum(a1), y[i + 2] = mv_hsum(a2), y[i + 3] = mv_hsum(a3);
+        for (int r = 0; r < 8; r++) y[i + r] = mv_hsum(a[r]);
     }
     for (; i < st->rows; i++) {
         const uint8_t *r0 = st->w + i * rb;
