@@ -294,7 +294,7 @@ static void test_shipped_oracles_agree(void **state)
     const char *targets[] = {"pq-l2", "posting-intersect", "ivf-partition", "vbyte-decode",
                              "bitpack-decode", "posting-seek", "predicate", "rmsnorm",
                              "softmax", "dictionary-decode", "take", "attn-decode",
-                             "q8-0-dot", "q4-0-dot", "fts-bm25"};
+                             "q8-0-dot", "q4-0-dot", "fts-bm25", "q4-0-matvec"};
     for (size_t k = 0; k < sizeof targets / sizeof targets[0]; k++) {
         kb__lib lib;
         open_oracle(targets[k], &lib);
