@@ -88,7 +88,7 @@ static int side_open(kb__side *s, const char *path, const char *label, const kb_
     if (getrandom(&s->rng, sizeof s->rng, 0) != sizeof s->rng) s->rng = kb__now_ns();
     for (int i = 0; i < KB__MAX_CASES; i++) s->ob[i].fd = -1;
     s->w.pid = -1;
-    s->w.sock = s->w.start_sock = s->w.out_rd = -1;
+    s->w.sock = s->w.start_sock = s->w.out_rd = s->w.stat_fd = -1;
     if (kb__snapshot_take(path, &s->snap, err, sizeof err) != 0 ||
         elf_check(s->snap.fd, path, fp, err, sizeof err) != 0) {
         fail->status = KB__ST_REJECTED;
@@ -260,7 +260,7 @@ static void side_init(kb__side *s)
 {
     s->snap.fd = -1;
     s->w.pid = -1;
-    s->w.sock = s->w.start_sock = s->w.out_rd = -1;
+    s->w.sock = s->w.start_sock = s->w.out_rd = s->w.stat_fd = -1;
     for (int i = 0; i < KB__MAX_CASES; i++) s->ob[i].fd = -1;
 }
 
