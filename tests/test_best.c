@@ -244,6 +244,44 @@ static void test_promotion_needs_a_better_oracle_ratio(void **s)
     }
 }
 
+/* A keep against the best whose trial against the oracle ends untimed is
+ * not promoted, even where the chained ratio would allow it (the best's
+ * recorded ratio is 50 here): fx_fails_second_trial is portable.so's kernel
+ * whose prepare fails once its host is 1.5 s old, i.e. in the second of
+ * the two trials `--against best` runs (the first ends no sooner than a
+ * quarter of its 8 s budget). */
+static void test_no_promotion_when_the_oracle_trial_is_untimed(void **s)
+{
+    (void)s;
+    const char *fx = kb_path("tests/fixtures/fx_fails_second_trial.so");
+    const char *slow = kb_path("plugins/posting-intersect/baseline.so");
+    if (access(fx, R_OK) || access(slow, R_OK)) skip();
+    if (kb_host_emulated()) {
+        print_message("kbench under an emulator: its first trial may start 1.5 s in; skipping\n");
+        skip();
+    }
+    char cmd[700], odig[64];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_state);
+    assert_int_equal(system(cmd), 0);
+    kb_run r;
+    KB_RUN(&r, "verify", (char *)slow);
+    snprintf(odig, sizeof odig, "%s", kb_field(&r, "oracle_digest"));
+    plant_best(slow, odig, 50.0);
+    KB_RUN(&r, "trial", (char *)fx, "--against", "best", "--state", g_state, "--budget", "8");
+    if (r.code != 0) {
+        print_message("fx_fails_second_trial was not a keep against baseline.so here (%s): "
+                      "skipping\n%s\n",
+                      kb_field(&r, "status"), r.out);
+        skip();
+    }
+    char note[1024];
+    snprintf(note, sizeof note, "%s", kb_field(&r, "best_note"));
+    if (!strstr(note, "its trial against the oracle ended"))
+        print_error("best_note: %s\n%s\n", note, r.out);
+    assert_non_null(strstr(note, "its trial against the oracle ended"));
+    assert_string_equal(kb_field(&r, "promoted"), "no");
+}
+
 /* A best recorded before digests took in the libraries a plugin loads
  * (best.tsv holds the hash of faiss.so's file alone) is still the best: its
  * bytes are unchanged, and it is named by its digest now, not refused as
@@ -342,6 +380,7 @@ int main(void)
         cmocka_unit_test(test_log_and_report),
         cmocka_unit_test(test_promote_chain_and_tamper),
         cmocka_unit_test(test_promotion_needs_a_better_oracle_ratio),
+        cmocka_unit_test(test_no_promotion_when_the_oracle_trial_is_untimed),
         cmocka_unit_test(test_best_recorded_with_a_file_only_digest),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
