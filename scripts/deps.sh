@@ -5,7 +5,7 @@
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libcmocka-dev libxxhash-dev libffi-dev
       libseccomp-dev libjansson-dev libfaiss-dev libbenchmark-dev libstreamvbyte-dev
-      libopenblas-dev libdnnl-dev)
+      libopenblas-dev)
 [ "${1:-}" != --slurm ] || pkgs+=(slurm-wlm munge gnuplot-nox)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -118,7 +118,7 @@ static void test_dnnl_contender(void **s)
     const char *path = kb_path("plugins/softmax/dnnl.so");
     if (access(path, R_OK) != 0) {
         print_message(
-            "plugins/softmax/dnnl.so not built (apt-get install libdnnl-dev): skipping\n");
+            "plugins/softmax/dnnl.so not built (libdnnl-dev and -DKB_DNNL_CONTENDER=ON): skipping\n");
         skip();
     }
     kb_run r;
