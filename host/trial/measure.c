@@ -277,62 +277,10 @@ static kb__status summarise(const kb__trial_opts *o, const kb__case_data *cases,
     return st;
 }
 
-/* A call shorter than this is the same order as what a batch of one call
- * costs beyond the harness's estimated overhead (the worker waking on a
- * core the other side just used: cold caches and predictors), which pulls
- * a single-call batch's ratio towards 1 for a fast candidate: pq-l2 avx2 on
- * n=1024,m=8 (3 us a call) read 0.33 timed and 0.72-0.80 fresh, and was
- * rejected as a replay. There the fresh ratio is held against single-call
- * batches on seen sets instead of the timed batches: the two differ only in
- * whether the candidate has seen the inputs, which is what replay is. */
-#define KB__PROBE_SHORT_NS 50e3
-
-/* The candidate's median time per call in the timed batches, less ov. */
-static double cand_call_ns(kb__samples *x, double ov)
-{
-    if (!x->n) return NAN;
-    for (uint32_t i = 0; i < x->n; i++)
-        x->tmp[i] = (x->cand_ns[i] - ov > 0 ? x->cand_ns[i] - ov : x->cand_ns[i]) / x->k[i];
-    return kb__median(x->tmp, x->n);
-}
-
-/* The timed pairs' log ratios, as case_summary computes them, into
- * x->logr. */
-static size_t timed_logs(kb__samples *x, double ov)
-{
-    for (uint32_t i = 0; i < x->n; i++) {
-        const double a = x->cand_ns[i] - ov, b = x->base_ns[i] - ov;
-        x->logr[i] = a > 0 && b > 0 ? log(a / b) : log(x->cand_ns[i] / x->base_ns[i]);
-    }
-    return x->n;
-}
-
-/* One pair of probe batches, the candidate's sets at set_of[0..per), the
- * baseline's at set_of[KB__PROBE_GROUP..): their log ratio into *lr. */
-static int probe_pair(const kb_target *t, const kb__case_data *cd, kb__case_run *run, double ov,
-                      kb__side *cand, kb__side *base, int cand_first, const uint32_t *set_of,
-                      uint32_t per, double *lr, kb__failure *fail)
-{
-    double ns[2]; /* [0] the candidate, [1] the baseline */
-    for (int i = 0; i < 2; i++) {
-        const int is_cand = (i == 0) == cand_first;
-        kb__side *s = is_cand ? cand : base;
-        if (kb__side_batch(s, t, cd, run, set_of + (is_cand ? 0 : KB__PROBE_GROUP), per, per, 10.0,
-                           &ns[is_cand ? 0 : 1], fail))
-            return -1;
-    }
-    const double c = ns[0] - ov, b = ns[1] - ov;
-    *lr = c > 0 && b > 0 ? log(c / b) : log(ns[0] / ns[1]);
-    return 0;
-}
-
-/* One case's fresh log ratios into lr[], and where ctl is given, as many
- * log ratios of the control into ctl[]: the same single-call batches, in
- * the same order, on sets both sides have seen in the timed batches.
- * Returns how many (or < 0 on a failure, which fail describes). */
+/* One case's fresh log ratios into lr[]; returns how many (or < 0 on a
+ * failure, which fail describes). */
 static int probe_case(const kb_target *t, const kb__case_data *cd, kb__case_run *run, double ov,
-                      kb__side *cand, kb__side *base, uint64_t *rng, double *lr, double *ctl,
-                      kb__failure *fail)
+                      kb__side *cand, kb__side *base, uint64_t *rng, double *lr, kb__failure *fail)
 {
     const int cold = (t->flags & KB_TARGET_COLD_INPUTS) != 0;
     const uint32_t per = KB__PROBE_GROUP <= cd->layout.n_lanes ? KB__PROBE_GROUP : 1;
@@ -341,20 +289,18 @@ static int probe_case(const kb_target *t, const kb__case_data *cd, kb__case_run 
     int n = 0;
     for (uint32_t j = 0; j < n_pairs; j++) {
         const int cand_first = ((int)j ^ phase) & 1;
-        uint32_t sets[2 * KB__PROBE_GROUP]; /* the candidate's, then the baseline's */
-        for (int side = 0; side < 2; side++) {
-            const uint32_t g = cold ? 2 * j + (uint32_t)side : j;
-            for (uint32_t x = 0; x < per; x++)
-                sets[side * KB__PROBE_GROUP + x] = KB__SETS + g * KB__PROBE_GROUP + x;
-        }
-        if (probe_pair(t, cd, run, ov, cand, base, cand_first, sets, per, &lr[n], fail)) return -1;
-        if (ctl) {
-            for (uint32_t x = 0; x < per; x++)
-                sets[x] = sets[KB__PROBE_GROUP + x] = (j * per + x) % KB__SETS;
-            if (probe_pair(t, cd, run, ov, cand, base, cand_first, sets, per, &ctl[n], fail))
+        double ns[2]; /* [0] the candidate, [1] the baseline */
+        for (int i = 0; i < 2; i++) {
+            const int is_cand = (i == 0) == cand_first;
+            kb__side *s = is_cand ? cand : base;
+            const uint32_t g = cold ? 2 * j + (is_cand ? 0 : 1) : j;
+            uint32_t sets[KB__PROBE_GROUP];
+            for (uint32_t x = 0; x < per; x++) sets[x] = KB__SETS + g * KB__PROBE_GROUP + x;
+            if (kb__side_batch(s, t, cd, run, sets, per, per, 10.0, &ns[is_cand ? 0 : 1], fail))
                 return -1;
         }
-        n++;
+        const double c = ns[0] - ov, b = ns[1] - ov;
+        lr[n++] = c > 0 && b > 0 ? log(c / b) : log(ns[0] / ns[1]);
     }
     return n;
 }
@@ -375,42 +321,22 @@ static int fresh_probe(const kb_target *t, const kb__case_data *cases, kb__case_
                        uint32_t n_cases, kb__side *cand, kb__side *base, kb__samples *smp,
                        kb__result *r, uint64_t *rng, kb__failure *fail)
 {
-    static double lr[KB__MAX_CASES][KB__PROBE], ctl[KB__MAX_CASES][KB__PROBE];
-    const double *groups[KB__MAX_CASES], *cgroups[KB__MAX_CASES];
-    size_t ns[KB__MAX_CASES], cns[KB__MAX_CASES];
-    uint32_t m = 0, shorts = 0;
+    static double lr[KB__MAX_CASES][KB__PROBE];
+    const double *groups[KB__MAX_CASES];
+    size_t ns[KB__MAX_CASES];
+    uint32_t m = 0;
     r->fresh_ratio = r->fresh_lo = r->fresh_hi = NAN;
-    r->fresh_ref = r->fresh_ref_lo = r->fresh_ref_hi = NAN;
-    const int cold = (t->flags & KB_TARGET_COLD_INPUTS) != 0;
     for (uint32_t c = 0; c < n_cases; c++) {
         const double ov = batch_overhead(&smp[c], &r->cases[c]);
-        const int short_calls = !cold && cand_call_ns(&smp[c], ov) < KB__PROBE_SHORT_NS;
-        const int n = probe_case(t, &cases[c], &runs[c], ov, cand, base, rng, lr[m],
-                                 short_calls ? ctl[m] : NULL, fail);
+        const int n = probe_case(t, &cases[c], &runs[c], ov, cand, base, rng, lr[m], fail);
         if (n < 0) return KB__ECHILD;
         if (n == 0) continue;
         groups[m] = lr[m];
-        ns[m] = (size_t)n;
-        if (short_calls) {
-            shorts++;
-            cgroups[m] = ctl[m];
-            cns[m] = (size_t)n;
-        } else { /* long calls: the timed pairs themselves */
-            cns[m] = timed_logs(&smp[c], ov);
-            cgroups[m] = smp[c].logr;
-        }
-        m++;
+        ns[m++] = (size_t)n;
     }
     if (!m) return 0;
     const kb__ci g =
         kb__bootstrap_mean_of_medians(groups, ns, m, kb__splitmix64(rng), KB__RESAMPLES);
-    if (shorts) {
-        const kb__ci h =
-            kb__bootstrap_mean_of_medians(cgroups, cns, m, kb__splitmix64(rng), KB__RESAMPLES);
-        r->fresh_ref = exp(h.est);
-        r->fresh_ref_lo = exp(h.lo);
-        r->fresh_ref_hi = exp(h.hi);
-    }
     r->fresh_ratio = exp(g.est);
     r->fresh_lo = exp(g.lo);
     r->fresh_hi = exp(g.hi);
@@ -423,12 +349,12 @@ static int fresh_probe(const kb_target *t, const kb__case_data *cases, kb__case_
  * symmetric: a replay that helps some batches more than others stretches
  * the timed CI downwards, which says nothing about how high it reaches). */
 #define KB__Z90 1.6449
-static double fresh_excess_z(const kb__result *r, kb__ci ref)
+static double fresh_excess_z(const kb__result *r)
 {
     const double se_f = (log(r->fresh_ratio) - log(r->fresh_lo)) / KB__Z90;
-    const double se_t = (log(ref.hi) - log(ref.est)) / KB__Z90;
+    const double se_t = (log(r->geomean.hi) - log(r->geomean.est)) / KB__Z90;
     const double se = sqrt(se_f * se_f + se_t * se_t);
-    return se > 0 ? (log(r->fresh_ratio) - log(ref.est)) / se : 0;
+    return se > 0 ? (log(r->fresh_ratio) - log(r->geomean.est)) / se : 0;
 }
 
 /* A keep must hold on inputs the candidate has never seen: a plugin that
@@ -456,28 +382,25 @@ static int fresh_holds(kb__result *r, kb__failure *fail)
                  "to confirm it; rerun");
         return 0;
     }
-    /* short calls: the control (fresh_probe) */
-    const int ctl = isfinite(r->fresh_ref) && isfinite(r->fresh_ref_hi);
-    const kb__ci ref = ctl ? (kb__ci){r->fresh_ref, r->fresh_ref_lo, r->fresh_ref_hi} : r->geomean;
-    const char *seen = ctl ? "on seen inputs in batches like these" : "in the timed batches";
-    if (r->fresh_ratio > 2.0 * ref.est) {
+    if (r->fresh_ratio > 2.0 * r->geomean.est) {
         fail->status = KB__ST_REJECTED;
         kb__errf(fail->reason, sizeof fail->reason,
-                 "on inputs it had never seen the candidate's ratio is %.3f, %s %.3f: it replays "
-                 "answers cached from earlier calls",
-                 r->fresh_ratio, seen, ref.est);
+                 "on inputs it had never seen the candidate's ratio is %.3f, in the timed batches "
+                 "%.3f: it replays answers cached from earlier calls",
+                 r->fresh_ratio, r->geomean.est);
         fail->status = kb__timing_verdict(fail->status, fail->reason, sizeof fail->reason);
         return KB__ECHILD;
     }
-    const double z = fresh_excess_z(r, ref);
-    const int unconfirmed = r->fresh_hi >= 1.0 && r->fresh_ratio > ref.est * KB__FRESH_SLACK;
+    const double z = fresh_excess_z(r);
+    const int unconfirmed = r->fresh_hi >= 1.0 && r->fresh_ratio > r->geomean.est * KB__FRESH_SLACK;
     if (z > KB__FRESH_Z || r->fresh_ratio >= 1.0 || unconfirmed) {
         r->status = KB__ST_INCONCLUSIVE;
         kb__errf(r->reason, sizeof r->reason,
-                 "on inputs it had never seen the ratio is %.4f CI [%.4f, %.4f], %s %.4f CI "
-                 "[%.4f, %.4f] (%.1f standard errors apart): the win does not hold on fresh "
-                 "inputs, as with answers replayed from earlier calls",
-                 r->fresh_ratio, r->fresh_lo, r->fresh_hi, seen, ref.est, ref.lo, ref.hi, z);
+                 "on inputs it had never seen the ratio is %.4f CI [%.4f, %.4f], in the timed "
+                 "batches %.4f CI [%.4f, %.4f] (%.1f standard errors apart): the win does not "
+                 "hold on fresh inputs, as with answers replayed from earlier calls",
+                 r->fresh_ratio, r->fresh_lo, r->fresh_hi, r->geomean.est, r->geomean.lo,
+                 r->geomean.hi, z);
     }
     return 0;
 }

@@ -57,12 +57,8 @@ typedef struct kb__result {
     char hw_counters[96];   /* counter figures, or "n/a (why)" */
     double fresh_ratio;     /* geomean ratio on inputs neither side had seen (probe) */
     double fresh_lo, fresh_hi; /* its CI, at the level of geomean's */
-    /* What the fresh ratio is held against: the geomean, or where a case's
-     * calls are short, the same single-call batches on seen inputs (the
-     * probe's control, measure.c); NAN when the geomean is used. */
-    double fresh_ref, fresh_ref_lo, fresh_ref_hi;
-    double overhead_us;  /* batch overhead subtracted, median over cases, us */
-    double overhead_pct; /* the same as a share of a batch, median over cases */
+    double overhead_us;        /* batch overhead subtracted, median over cases, us */
+    double overhead_pct;       /* the same as a share of a batch, median over cases */
     char inputs[192];    /* "warm" or "cold (...)": kb__inputs_describe; "" before the cases */
     uint32_t input_sets; /* input sets built per case: 32 for a trial (16 timed, 16
                           * fresh), 16 for verify; 0 before the cases */
