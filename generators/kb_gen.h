@@ -84,6 +84,23 @@ void kb_gen_pq_query(uint64_t seed, uint32_t set, uint32_t m, uint32_t ds, int c
  * (hot centroids, different in each sub-space). 0, or -1 out of memory. */
 int kb_gen_pq_codes(uint64_t seed, uint32_t set, uint64_t n, uint32_t m, int clustered,
                     uint8_t *codes);
+
+/* ggml's block formats (ggml.c): a block holds KB_GGML_QK values; block_q8_0
+ * is a little-endian fp16 scale then 32 int8, 34 bytes; block_q4_0 the scale
+ * then 16 bytes of two 4-bit values (element j in the low nibble of byte j,
+ * element j + 16 in its high nibble, each stored + 8), 18 bytes. */
+#define KB_GGML_QK       32
+#define KB_GGML_Q8_BLOCK 34
+#define KB_GGML_Q4_BLOCK 18
+/* ggml_compute_fp16_to_fp32 / ggml_compute_fp32_to_fp16 (round to nearest
+ * even, NaN kept a NaN). */
+float kb_ggml_fp16_to_fp32(uint16_t h);
+uint16_t kb_ggml_fp32_to_fp16(float f);
+/* The fp16 scale at b (a block's first two bytes). */
+uint16_t kb_ggml_half(const uint8_t *b);
+/* quantize_row_q8_0_ref / quantize_row_q4_0_ref of one block of 32 floats. */
+void kb_ggml_quantize_q8_0(const float *x, uint8_t *out);
+void kb_ggml_quantize_q4_0(const float *x, uint8_t *out);
 #ifdef __cplusplus
 }
 #endif

@@ -133,52 +133,6 @@ static int ad_peaked(const char *name)
     return slash && strcmp(slash + 1, "peaked") == 0;
 }
 
-/* ---- f16, as ggml converts it (ggml-impl.h, after Maratyszcza/FP16) --- */
-
-static float ad_f32_from_bits(uint32_t w)
-{
-    float f;
-    memcpy(&f, &w, sizeof f);
-    return f;
-}
-
-static uint32_t ad_f32_bits(float f)
-{
-    uint32_t w;
-    memcpy(&w, &f, sizeof w);
-    return w;
-}
-
-/* GGML_FP16_TO_FP32: exact. */
-static float ad_fp16_to_fp32(uint16_t h)
-{
-    const uint32_t w = (uint32_t)h << 16;
-    const uint32_t sign = w & UINT32_C(0x80000000);
-    const uint32_t two_w = w + w;
-    const float normalized = ad_f32_from_bits((two_w >> 4) + (UINT32_C(0xE0) << 23)) * 0x1.0p-112f;
-    const float denormalized = ad_f32_from_bits((two_w >> 17) | (UINT32_C(126) << 23)) - 0.5f;
-    const uint32_t r =
-        sign | (two_w < (UINT32_C(1) << 27) ? ad_f32_bits(denormalized) : ad_f32_bits(normalized));
-    return ad_f32_from_bits(r);
-}
-
-/* GGML_FP32_TO_FP16: round to nearest even, NaN kept a NaN. */
-static uint16_t ad_fp32_to_fp16(float f)
-{
-    float base = (fabsf(f) * 0x1.0p+112f) * 0x1.0p-110f;
-    const uint32_t w = ad_f32_bits(f);
-    const uint32_t shl1_w = w + w;
-    const uint32_t sign = w & UINT32_C(0x80000000);
-    uint32_t bias = shl1_w & UINT32_C(0xFF000000);
-    if (bias < UINT32_C(0x71000000)) bias = UINT32_C(0x71000000);
-    base = ad_f32_from_bits((bias >> 1) + UINT32_C(0x07800000)) + base;
-    const uint32_t bits = ad_f32_bits(base);
-    const uint32_t exp_bits = (bits >> 13) & UINT32_C(0x00007C00);
-    const uint32_t mantissa_bits = bits & UINT32_C(0x00000FFF);
-    const uint32_t nonsign = exp_bits + mantissa_bits;
-    return (uint16_t)((sign >> 16) | (shl1_w > UINT32_C(0xFF000000) ? UINT16_C(0x7E00) : nonsign));
-}
-
 /* scale = 1/sqrt(d) in float, as llama.cpp's graph passes kq_scale. */
 static float ad_scale(uint32_t d)
 {
@@ -216,7 +170,7 @@ static void ad_cache(uint64_t seed, int peaked, const ad_shape *s, void *kbuf, v
             const uint64_t at = (uint64_t)i * s->d;
             if (s->kv == 16)
                 for (uint32_t t = 0; t < s->d; t++)
-                    ((uint16_t *)buf)[at + t] = ad_fp32_to_fp16(row[t]);
+                    ((uint16_t *)buf)[at + t] = kb_ggml_fp32_to_fp16(row[t]);
             else
                 memcpy((float *)buf + at, row, s->d * sizeof(float));
         }
@@ -228,7 +182,7 @@ static void ad_key(const void *kbuf, const ad_shape *s, uint32_t i, float *out)
 {
     const uint64_t at = (uint64_t)i * s->d;
     for (uint32_t t = 0; t < s->d; t++)
-        out[t] = s->kv == 16 ? ad_fp16_to_fp32(((const uint16_t *)kbuf)[at + t])
+        out[t] = s->kv == 16 ? kb_ggml_fp16_to_fp32(((const uint16_t *)kbuf)[at + t])
                              : ((const float *)kbuf)[at + t];
 }
 
@@ -287,7 +241,7 @@ static float ad_dot(const void *kbuf, const ad_shape *s, uint32_t i, const float
     double sum = 0.0;
     if (s->kv == 16) {
         const uint16_t *k = (const uint16_t *)kbuf + at;
-        for (uint32_t t = 0; t < s->d; t++) sum += (double)(ad_fp16_to_fp32(k[t]) * qk[t]);
+        for (uint32_t t = 0; t < s->d; t++) sum += (double)(kb_ggml_fp16_to_fp32(k[t]) * qk[t]);
     } else {
         const float *k = (const float *)kbuf + at;
         for (uint32_t t = 0; t < s->d; t++) sum += (double)(k[t] * qk[t]);
@@ -303,7 +257,7 @@ static void ad_attend(const ad_shape *s, const void *kbuf, const void *vbuf, con
     const uint32_t d = s->d;
     const float scale = ad_scale(d);
     for (uint32_t t = 0; t < d; t++) /* q_to_vec_dot */
-        qk[t] = s->kv == 16 ? ad_fp16_to_fp32(ad_fp32_to_fp16(q[t])) : q[t];
+        qk[t] = s->kv == 16 ? kb_ggml_fp16_to_fp32(kb_ggml_fp32_to_fp16(q[t])) : q[t];
     float S = 0.0f, M = -INFINITY;
     for (uint32_t t = 0; t < d; t++) o[t] = 0.0f;
     for (uint32_t ic = 0; ic < s->n; ic++) {
@@ -321,7 +275,7 @@ static void ad_attend(const ad_shape *s, const void *kbuf, const void *vbuf, con
         const float *v = (const float *)vbuf + at;
         if (s->kv == 16) { /* v_to_float */
             for (uint32_t t = 0; t < d; t++)
-                v32[t] = ad_fp16_to_fp32(((const uint16_t *)vbuf)[at + t]);
+                v32[t] = kb_ggml_fp16_to_fp32(((const uint16_t *)vbuf)[at + t]);
             v = v32;
         }
         for (uint32_t t = 0; t < d; t++) o[t] += v[t] * vs; /* ggml_vec_mad_f32 */

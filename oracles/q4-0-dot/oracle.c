@@ -12,6 +12,8 @@
  *                            (the portable bit-level versions; every fp16 value is exact
  *                            in f32, so F16C's vcvtph2ps gives the same bits)
  *   src/ggml-quants.c        quantize_row_q4_0_ref, quantize_row_q8_0_ref (the generator)
+ *                            (these two and the fp16 conversions are generators/ggml.c,
+ *                            shared with the other ggml targets)
  *   src/ggml-cpu/ggml-cpu-quants.c  ggml_vec_dot_q4_0_q8_0, its scalar loop (llama.cpp
  *                            moved it to ggml/src/ggml-cpu/quants.c as
  *                            ggml_vec_dot_q4_0_q8_0_generic, unchanged):
@@ -130,114 +132,6 @@ static int q4_shape(kb_case_spec *cs, char *err, size_t err_len)
     return 0;
 }
 
-/* ---- ggml's fp16 conversions (src/ggml-impl.h, the portable path) ---- */
-
-static float fp32_from_bits(uint32_t w)
-{
-    float f;
-    memcpy(&f, &w, sizeof f);
-    return f;
-}
-
-static uint32_t fp32_to_bits(float f)
-{
-    uint32_t w;
-    memcpy(&w, &f, sizeof w);
-    return w;
-}
-
-static float q4_fp16_to_fp32(uint16_t h)
-{
-    const uint32_t w = (uint32_t)h << 16;
-    const uint32_t sign = w & UINT32_C(0x80000000);
-    const uint32_t two_w = w + w;
-    const uint32_t exp_offset = UINT32_C(0xE0) << 23;
-    const float exp_scale = 0x1.0p-112f;
-    const float normalized_value = fp32_from_bits((two_w >> 4) + exp_offset) * exp_scale;
-    const uint32_t magic_mask = UINT32_C(126) << 23;
-    const float magic_bias = 0.5f;
-    const float denormalized_value = fp32_from_bits((two_w >> 17) | magic_mask) - magic_bias;
-    const uint32_t denormalized_cutoff = UINT32_C(1) << 27;
-    const uint32_t result = sign | (two_w < denormalized_cutoff ? fp32_to_bits(denormalized_value)
-                                                                : fp32_to_bits(normalized_value));
-    return fp32_from_bits(result);
-}
-
-static float q4_fabsf(float f)
-{
-    return fp32_from_bits(fp32_to_bits(f) & UINT32_C(0x7FFFFFFF));
-}
-
-static uint16_t q4_fp32_to_fp16(float f)
-{
-    const float scale_to_inf = 0x1.0p+112f;
-    const float scale_to_zero = 0x1.0p-110f;
-    float base = (q4_fabsf(f) * scale_to_inf) * scale_to_zero;
-    const uint32_t w = fp32_to_bits(f);
-    const uint32_t shl1_w = w + w;
-    const uint32_t sign = w & UINT32_C(0x80000000);
-    uint32_t bias = shl1_w & UINT32_C(0xFF000000);
-    if (bias < UINT32_C(0x71000000)) bias = UINT32_C(0x71000000);
-    base = fp32_from_bits((bias >> 1) + UINT32_C(0x07800000)) + base;
-    const uint32_t bits = fp32_to_bits(base);
-    const uint32_t exp_bits = (bits >> 13) & UINT32_C(0x00007C00);
-    const uint32_t mantissa_bits = bits & UINT32_C(0x00000FFF);
-    const uint32_t nonsign = exp_bits + mantissa_bits;
-    return (uint16_t)((sign >> 16) | (shl1_w > UINT32_C(0xFF000000) ? UINT16_C(0x7E00) : nonsign));
-}
-
-/* roundf (half away from zero), exact for |v| < 2^23 without libm: the
- * fraction v - trunc(v) of a float is a float. */
-static float q4_roundf(float v)
-{
-    const float t = (float)(int32_t)v;
-    const float f = v - t;
-    if (f >= 0.5f) return t + 1.0f;
-    if (f <= -0.5f) return t - 1.0f;
-    return t;
-}
-
-/* quantize_row_q8_0_ref for one block of 32 floats, into 34 bytes. */
-static void q8_quantize_block(const float *x, uint8_t *out)
-{
-    float amax = 0.0f;
-    for (int j = 0; j < QK8_0; j++) {
-        const float v = q4_fabsf(x[j]);
-        amax = amax > v ? amax : v; /* MAX(amax, fabsf(v)) */
-    }
-    const float d = amax / ((1 << 7) - 1);
-    const float id = d ? 1.0f / d : 0.0f;
-    const uint16_t h = q4_fp32_to_fp16(d);
-    out[0] = (uint8_t)(h & 0xFF); /* ggml_half, little-endian as ggml stores it */
-    out[1] = (uint8_t)(h >> 8);
-    for (int j = 0; j < QK8_0; j++) out[2 + j] = (uint8_t)(int8_t)q4_roundf(x[j] * id);
-}
-
-/* quantize_row_q4_0_ref for one block of 32 floats, into 18 bytes: the
- * value of largest magnitude (the first of equals) sets d = max / -8. */
-static void q4_quantize_block(const float *x, uint8_t *out)
-{
-    float amax = 0.0f, max = 0.0f;
-    for (int j = 0; j < QK8_0; j++) {
-        const float v = x[j];
-        if (amax < q4_fabsf(v)) {
-            amax = q4_fabsf(v);
-            max = v;
-        }
-    }
-    const float d = max / -8;
-    const float id = d ? 1.0f / d : 0.0f;
-    const uint16_t h = q4_fp32_to_fp16(d);
-    out[0] = (uint8_t)(h & 0xFF);
-    out[1] = (uint8_t)(h >> 8);
-    for (int j = 0; j < QK8_0 / 2; ++j) {
-        const float x0 = x[j] * id, x1 = x[QK8_0 / 2 + j] * id;
-        const int8_t i0 = (int8_t)(x0 + 8.5f), i1 = (int8_t)(x1 + 8.5f); /* truncation */
-        const uint8_t xi0 = (uint8_t)(i0 < 15 ? i0 : 15), xi1 = (uint8_t)(i1 < 15 ? i1 : 15);
-        out[2 + j] = (uint8_t)(xi0 | xi1 << 4);
-    }
-}
-
 /* ---- generator ------------------------------------------------------- */
 
 /* `outlier`, as LLM weights and activations come: weights roughly normal
@@ -290,9 +184,9 @@ static void q4_row(kb_rng *r, int outlier, const uint8_t *mask, float sd, float 
             kb_gen_uniform_f32(r, v, QK8_0, -1.0f, 1.0f);
         }
         if (q4)
-            q4_quantize_block(v, dst + (uint64_t)b * Q4_BLOCK);
+            kb_ggml_quantize_q4_0(v, dst + (uint64_t)b * Q4_BLOCK);
         else
-            q8_quantize_block(v, dst + (uint64_t)b * Q8_BLOCK);
+            kb_ggml_quantize_q8_0(v, dst + (uint64_t)b * Q8_BLOCK);
     }
 }
 
@@ -325,11 +219,6 @@ static int q4_generate(const kb_case_spec *cs, uint64_t seed, uint32_t set, kb_b
 
 /* ---- the reference kernel -------------------------------------------- */
 
-static uint16_t q4_half(const uint8_t *b)
-{
-    return (uint16_t)(b[0] | (uint16_t)b[1] << 8);
-}
-
 /* The int sum of one block's products, as ggml's scalar loop forms it. */
 static int q4_sumi(const uint8_t *xb, const uint8_t *yb)
 {
@@ -353,7 +242,8 @@ static float q4_vec_dot(uint32_t n, const uint8_t *x, const uint8_t *y)
     for (int ib = 0; ib < nb; ++ib) {
         const uint8_t *xb = x + (uint64_t)ib * Q4_BLOCK, *yb = y + (uint64_t)ib * Q8_BLOCK;
         const int sumi = q4_sumi(xb, yb);
-        sumf += sumi * q4_fp16_to_fp32(q4_half(xb)) * q4_fp16_to_fp32(q4_half(yb));
+        sumf +=
+            sumi * kb_ggml_fp16_to_fp32(kb_ggml_half(xb)) * kb_ggml_fp16_to_fp32(kb_ggml_half(yb));
     }
     return sumf;
 }
@@ -366,8 +256,8 @@ static double q4_abs_terms(uint32_t n, const uint8_t *x, const uint8_t *y)
     double s = 0;
     for (uint32_t ib = 0; ib < n / QK8_0; ib++) {
         const uint8_t *xb = x + (uint64_t)ib * Q4_BLOCK, *yb = y + (uint64_t)ib * Q8_BLOCK;
-        const double t =
-            (double)q4_sumi(xb, yb) * q4_fp16_to_fp32(q4_half(xb)) * q4_fp16_to_fp32(q4_half(yb));
+        const double t = (double)q4_sumi(xb, yb) * kb_ggml_fp16_to_fp32(kb_ggml_half(xb)) *
+                         kb_ggml_fp16_to_fp32(kb_ggml_half(yb));
         s += t < 0 ? -t : t;
     }
     return s;

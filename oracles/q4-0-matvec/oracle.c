@@ -14,7 +14,8 @@
  *                       portable bit-level versions (every fp16 value is exact in f32,
  *                       so F16C's vcvtph2ps gives the same bits)
  *   src/ggml-quants.c   quantize_row_q4_0_ref and quantize_row_q8_0_ref (the
- *                       generator's quantizers)
+ *                       generator's quantizers; these and the fp16 conversions are
+ *                       generators/ggml.c, shared with the other ggml targets)
  *   src/ggml-cpu/ggml-cpu-quants.c  ggml_vec_dot_q4_0_q8_0, its scalar loop (llama.cpp
  *                       has it as ggml/src/ggml-cpu/quants.c
  *                       ggml_vec_dot_q4_0_q8_0_generic, unchanged):
@@ -158,118 +159,6 @@ static int mv_shape(kb_case_spec *cs, char *err, size_t err_len)
     return 0;
 }
 
-/* ---- ggml's fp16 conversions (src/ggml-impl.h, the portable path) ---- */
-
-static float fp32_from_bits(uint32_t w)
-{
-    float f;
-    memcpy(&f, &w, sizeof f);
-    return f;
-}
-
-static uint32_t fp32_to_bits(float f)
-{
-    uint32_t w;
-    memcpy(&w, &f, sizeof w);
-    return w;
-}
-
-static float mv_fp16_to_fp32(uint16_t h)
-{
-    const uint32_t w = (uint32_t)h << 16;
-    const uint32_t sign = w & UINT32_C(0x80000000);
-    const uint32_t two_w = w + w;
-    const uint32_t exp_offset = UINT32_C(0xE0) << 23;
-    const float exp_scale = 0x1.0p-112f;
-    const float normalized_value = fp32_from_bits((two_w >> 4) + exp_offset) * exp_scale;
-    const uint32_t magic_mask = UINT32_C(126) << 23;
-    const float magic_bias = 0.5f;
-    const float denormalized_value = fp32_from_bits((two_w >> 17) | magic_mask) - magic_bias;
-    const uint32_t denormalized_cutoff = UINT32_C(1) << 27;
-    const uint32_t result = sign | (two_w < denormalized_cutoff ? fp32_to_bits(denormalized_value)
-                                                                : fp32_to_bits(normalized_value));
-    return fp32_from_bits(result);
-}
-
-static float mv_fabsf(float f)
-{
-    return fp32_from_bits(fp32_to_bits(f) & UINT32_C(0x7FFFFFFF));
-}
-
-static uint16_t mv_fp32_to_fp16(float f)
-{
-    const float scale_to_inf = 0x1.0p+112f;
-    const float scale_to_zero = 0x1.0p-110f;
-    float base = (mv_fabsf(f) * scale_to_inf) * scale_to_zero;
-    const uint32_t w = fp32_to_bits(f);
-    const uint32_t shl1_w = w + w;
-    const uint32_t sign = w & UINT32_C(0x80000000);
-    uint32_t bias = shl1_w & UINT32_C(0xFF000000);
-    if (bias < UINT32_C(0x71000000)) bias = UINT32_C(0x71000000);
-    base = fp32_from_bits((bias >> 1) + UINT32_C(0x07800000)) + base;
-    const uint32_t bits = fp32_to_bits(base);
-    const uint32_t exp_bits = (bits >> 13) & UINT32_C(0x00007C00);
-    const uint32_t mantissa_bits = bits & UINT32_C(0x00000FFF);
-    const uint32_t nonsign = exp_bits + mantissa_bits;
-    return (uint16_t)((sign >> 16) | (shl1_w > UINT32_C(0xFF000000) ? UINT16_C(0x7E00) : nonsign));
-}
-
-static void mv_put_half(uint8_t *out, uint16_t h)
-{
-    out[0] = (uint8_t)(h & 0xFF); /* ggml_half, little-endian as ggml stores it */
-    out[1] = (uint8_t)(h >> 8);
-}
-
-static uint16_t mv_half(const uint8_t *b)
-{
-    return (uint16_t)(b[0] | (uint16_t)b[1] << 8);
-}
-
-/* roundf (half away from zero), exact for |v| < 2^23 without libm: the
- * fraction v - trunc(v) of a float is a float. */
-static float mv_roundf(float v)
-{
-    const float t = (float)(int32_t)v;
-    const float f = v - t;
-    if (f >= 0.5f) return t + 1.0f;
-    if (f <= -0.5f) return t - 1.0f;
-    return t;
-}
-
-/* quantize_row_q4_0_ref for one block of 32 floats, into 18 bytes: d = the
- * value of largest magnitude (the first of equal ones) / -8, each value
- * x / d + 8.5 truncated and capped at 15. x / d lies in [-8, 8] up to a
- * rounding, so the truncation sees [0.5, 16.5] and (int) of it is C's
- * (int8_t) of it. */
-static void mv_quantize_q4(const float *x, uint8_t *out)
-{
-    float amax = 0.0f, max = 0.0f;
-    for (int j = 0; j < QK; j++)
-        if (amax < mv_fabsf(x[j])) amax = mv_fabsf(x[j]), max = x[j];
-    const float d = max / -8;
-    const float id = d ? 1.0f / d : 0.0f;
-    mv_put_half(out, mv_fp32_to_fp16(d));
-    for (int j = 0; j < QK / 2; j++) {
-        const int i0 = (int)(x[j] * id + 8.5f), i1 = (int)(x[QK / 2 + j] * id + 8.5f);
-        const uint8_t xi0 = (uint8_t)(i0 < 15 ? i0 : 15), xi1 = (uint8_t)(i1 < 15 ? i1 : 15);
-        out[2 + j] = (uint8_t)(xi0 | xi1 << 4);
-    }
-}
-
-/* quantize_row_q8_0_ref for one block of 32 floats, into 34 bytes. */
-static void mv_quantize_q8(const float *x, uint8_t *out)
-{
-    float amax = 0.0f;
-    for (int j = 0; j < QK; j++) {
-        const float v = mv_fabsf(x[j]);
-        amax = amax > v ? amax : v; /* MAX(amax, fabsf(v)) */
-    }
-    const float d = amax / ((1 << 7) - 1);
-    const float id = d ? 1.0f / d : 0.0f;
-    mv_put_half(out, mv_fp32_to_fp16(d));
-    for (int j = 0; j < QK; j++) out[2 + j] = (uint8_t)(int8_t)mv_roundf(x[j] * id);
-}
-
 /* ---- generator ------------------------------------------------------- */
 
 /* `outlier`, as LLM weights and activations come. Weights: roughly normal
@@ -309,7 +198,7 @@ static void mv_weight_row(kb_rng *r, int outlier, uint32_t n, uint8_t *dst)
             }
         else
             kb_gen_uniform_f32(r, v, QK, -1.0f, 1.0f);
-        mv_quantize_q4(v, dst + (uint64_t)b * Q4_BLOCK);
+        kb_ggml_quantize_q4_0(v, dst + (uint64_t)b * Q4_BLOCK);
     }
 }
 
@@ -327,7 +216,7 @@ static void mv_vector(uint64_t seed, uint32_t set, int outlier, uint32_t n, uint
         } else {
             kb_gen_uniform_f32(&r, v, QK, -1.0f, 1.0f);
         }
-        mv_quantize_q8(v, dst + (uint64_t)b * Q8_BLOCK);
+        kb_ggml_quantize_q8_0(v, dst + (uint64_t)b * Q8_BLOCK);
     }
 }
 
@@ -374,7 +263,8 @@ static float mv_vec_dot(uint32_t n, const uint8_t *x, const uint8_t *y)
             sumi1 += v1 * yq[j + QK / 2];
         }
         const int sumi = sumi0 + sumi1;
-        sumf += sumi * mv_fp16_to_fp32(mv_half(xb)) * mv_fp16_to_fp32(mv_half(yb));
+        sumf +=
+            sumi * kb_ggml_fp16_to_fp32(kb_ggml_half(xb)) * kb_ggml_fp16_to_fp32(kb_ggml_half(yb));
     }
     return sumf;
 }
@@ -394,7 +284,8 @@ static double mv_abs_terms(uint32_t n, const uint8_t *x, const uint8_t *y)
             const int p1 = ((xb[2 + j] >> 4) - 8) * yq[j + QK / 2];
             abs += (p0 < 0 ? -p0 : p0) + (p1 < 0 ? -p1 : p1);
         }
-        const double d = (double)mv_fp16_to_fp32(mv_half(xb)) * mv_fp16_to_fp32(mv_half(yb));
+        const double d =
+            (double)kb_ggml_fp16_to_fp32(kb_ggml_half(xb)) * kb_ggml_fp16_to_fp32(kb_ggml_half(yb));
         s += abs * (d < 0 ? -d : d);
     }
     return s;

@@ -9,6 +9,7 @@
  *                            (the portable bit-level versions; every fp16 value is exact
  *                            in f32, so F16C's vcvtph2ps gives the same bits)
  *   src/ggml-quants.c        quantize_row_q8_0_ref (the generator's quantizer)
+ *                            (it and the fp16 conversions are generators/ggml.c)
  *   src/ggml-cpu/ggml-cpu-quants.c  ggml_vec_dot_q8_0_q8_0, its scalar loop (llama.cpp
  *                            moved it to ggml/src/ggml-cpu/quants.c as
  *                            ggml_vec_dot_q8_0_q8_0_generic, unchanged):
@@ -125,89 +126,6 @@ static int q8_shape(kb_case_spec *cs, char *err, size_t err_len)
     return 0;
 }
 
-/* ---- ggml's fp16 conversions (src/ggml-impl.h, the portable path) ---- */
-
-static float fp32_from_bits(uint32_t w)
-{
-    float f;
-    memcpy(&f, &w, sizeof f);
-    return f;
-}
-
-static uint32_t fp32_to_bits(float f)
-{
-    uint32_t w;
-    memcpy(&w, &f, sizeof w);
-    return w;
-}
-
-static float q8_fp16_to_fp32(uint16_t h)
-{
-    const uint32_t w = (uint32_t)h << 16;
-    const uint32_t sign = w & UINT32_C(0x80000000);
-    const uint32_t two_w = w + w;
-    const uint32_t exp_offset = UINT32_C(0xE0) << 23;
-    const float exp_scale = 0x1.0p-112f;
-    const float normalized_value = fp32_from_bits((two_w >> 4) + exp_offset) * exp_scale;
-    const uint32_t magic_mask = UINT32_C(126) << 23;
-    const float magic_bias = 0.5f;
-    const float denormalized_value = fp32_from_bits((two_w >> 17) | magic_mask) - magic_bias;
-    const uint32_t denormalized_cutoff = UINT32_C(1) << 27;
-    const uint32_t result = sign | (two_w < denormalized_cutoff ? fp32_to_bits(denormalized_value)
-                                                                : fp32_to_bits(normalized_value));
-    return fp32_from_bits(result);
-}
-
-static float q8_fabsf(float f)
-{
-    return fp32_from_bits(fp32_to_bits(f) & UINT32_C(0x7FFFFFFF));
-}
-
-static uint16_t q8_fp32_to_fp16(float f)
-{
-    const float scale_to_inf = 0x1.0p+112f;
-    const float scale_to_zero = 0x1.0p-110f;
-    float base = (q8_fabsf(f) * scale_to_inf) * scale_to_zero;
-    const uint32_t w = fp32_to_bits(f);
-    const uint32_t shl1_w = w + w;
-    const uint32_t sign = w & UINT32_C(0x80000000);
-    uint32_t bias = shl1_w & UINT32_C(0xFF000000);
-    if (bias < UINT32_C(0x71000000)) bias = UINT32_C(0x71000000);
-    base = fp32_from_bits((bias >> 1) + UINT32_C(0x07800000)) + base;
-    const uint32_t bits = fp32_to_bits(base);
-    const uint32_t exp_bits = (bits >> 13) & UINT32_C(0x00007C00);
-    const uint32_t mantissa_bits = bits & UINT32_C(0x00000FFF);
-    const uint32_t nonsign = exp_bits + mantissa_bits;
-    return (uint16_t)((sign >> 16) | (shl1_w > UINT32_C(0xFF000000) ? UINT16_C(0x7E00) : nonsign));
-}
-
-/* roundf (half away from zero), exact for |v| < 2^23 without libm: the
- * fraction v - trunc(v) of a float is a float. */
-static float q8_roundf(float v)
-{
-    const float t = (float)(int32_t)v;
-    const float f = v - t;
-    if (f >= 0.5f) return t + 1.0f;
-    if (f <= -0.5f) return t - 1.0f;
-    return t;
-}
-
-/* quantize_row_q8_0_ref for one block of 32 floats, into 34 bytes. */
-static void q8_quantize_block(const float *x, uint8_t *out)
-{
-    float amax = 0.0f;
-    for (int j = 0; j < QK8_0; j++) {
-        const float v = q8_fabsf(x[j]);
-        amax = amax > v ? amax : v; /* MAX(amax, fabsf(v)) */
-    }
-    const float d = amax / ((1 << 7) - 1);
-    const float id = d ? 1.0f / d : 0.0f;
-    const uint16_t h = q8_fp32_to_fp16(d);
-    out[0] = (uint8_t)(h & 0xFF); /* ggml_half, little-endian as ggml stores it */
-    out[1] = (uint8_t)(h >> 8);
-    for (int j = 0; j < QK8_0; j++) out[2 + j] = (uint8_t)(int8_t)q8_roundf(x[j] * id);
-}
-
 /* ---- generator ------------------------------------------------------- */
 
 /* `outlier`, as LLM weights and activations come: weights roughly normal
@@ -258,7 +176,7 @@ static void q8_row(kb_rng *r, int outlier, const uint8_t *mask, float sd, float 
         } else {
             kb_gen_uniform_f32(r, v, QK8_0, -1.0f, 1.0f);
         }
-        q8_quantize_block(v, dst + (uint64_t)b * Q8_BLOCK);
+        kb_ggml_quantize_q8_0(v, dst + (uint64_t)b * Q8_BLOCK);
     }
 }
 
@@ -290,11 +208,6 @@ static int q8_generate(const kb_case_spec *cs, uint64_t seed, uint32_t set, kb_b
 
 /* ---- the reference kernel -------------------------------------------- */
 
-static uint16_t q8_half(const uint8_t *b)
-{
-    return (uint16_t)(b[0] | (uint16_t)b[1] << 8);
-}
-
 /* ggml_vec_dot_q8_0_q8_0, the scalar loop: x one row, y the vector. */
 static float q8_vec_dot(uint32_t n, const uint8_t *x, const uint8_t *y)
 {
@@ -305,7 +218,8 @@ static float q8_vec_dot(uint32_t n, const uint8_t *x, const uint8_t *y)
         const int8_t *xq = (const int8_t *)(xb + 2), *yq = (const int8_t *)(yb + 2);
         int sumi = 0;
         for (int j = 0; j < QK8_0; j++) sumi += xq[j] * yq[j];
-        sumf += sumi * (q8_fp16_to_fp32(q8_half(xb)) * q8_fp16_to_fp32(q8_half(yb)));
+        sumf += sumi *
+                (kb_ggml_fp16_to_fp32(kb_ggml_half(xb)) * kb_ggml_fp16_to_fp32(kb_ggml_half(yb)));
     }
     return sumf;
 }
@@ -321,7 +235,8 @@ static double q8_abs_terms(uint32_t n, const uint8_t *x, const uint8_t *y)
         const int8_t *xq = (const int8_t *)(xb + 2), *yq = (const int8_t *)(yb + 2);
         int sumi = 0;
         for (int j = 0; j < QK8_0; j++) sumi += xq[j] * yq[j];
-        const double t = (double)sumi * q8_fp16_to_fp32(q8_half(xb)) * q8_fp16_to_fp32(q8_half(yb));
+        const double t = (double)sumi * kb_ggml_fp16_to_fp32(kb_ggml_half(xb)) *
+                         kb_ggml_fp16_to_fp32(kb_ggml_half(yb));
         s += t < 0 ? -t : t;
     }
     return s;
