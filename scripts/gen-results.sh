@@ -74,7 +74,7 @@ verdicts() {
         esac
         [ -n "$so" ] && [ -f "$so" ] && run trial "$so" --cases all --seed "$seed"
         # upstream contenders, where built: information, not candidates to pick
-        for v in openblas; do
+        for v in openblas faiss; do
             so=$b/plugins/$t/$v.so
             [ -f "$so" ] && run trial "$so" --seed "$seed"
         done

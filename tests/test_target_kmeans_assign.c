@@ -43,11 +43,18 @@ static void test_openblas_contender(void **s)
     kb_check_contender("openblas", "libopenblas-dev");
 }
 
+static void test_faiss_contender(void **s)
+{
+    (void)s;
+    kb_check_contender("faiss", "libfaiss-dev");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {KB_TARGET_TESTS,
                                        cmocka_unit_test(test_wrong_reason_names_both_centroids),
                                        cmocka_unit_test(test_replay_and_stale_are_incorrect),
-                                       cmocka_unit_test(test_openblas_contender)};
+                                       cmocka_unit_test(test_openblas_contender),
+                                       cmocka_unit_test(test_faiss_contender)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
