@@ -414,8 +414,7 @@ static int fresh_holds(kb__result *r, kb__failure *fail)
     }
     /* Beyond doubt only where the baseline's own slowdown on one-call
      * batches does not explain it either. */
-    if (r->fresh_ratio > 2.0 * r->geomean.est &&
-        !(r->fresh_adj_ratio <= 2.0 * r->geomean.est)) {
+    if (r->fresh_ratio > 2.0 * r->geomean.est && !(r->fresh_adj_ratio <= 2.0 * r->geomean.est)) {
         fail->status = KB__ST_REJECTED;
         kb__errf(fail->reason, sizeof fail->reason,
                  "on inputs it had never seen the candidate's ratio is %.3f, in the timed batches "

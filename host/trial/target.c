@@ -18,26 +18,6 @@
 
 #define KB__PROBE_SEED_DOMAIN 0x70726f6265736564u /* "probesed" */
 
-/* A --cases name that matches no case: the nearest name when one is near,
- * and every name, ';'-separated as --cases takes them. */
-static int no_case(const kb_target *t, const char *tok, char *err, size_t err_len)
-{
-    const char *names[KB__RESULT_MAX_CASES];
-    char list[1024] = "";
-    uint32_t n = 0;
-    for (size_t o = 0; n < t->n_cases && n < KB__RESULT_MAX_CASES; n++) {
-        names[n] = t->cases[n].name;
-        if (o < sizeof list)
-            o += (size_t)snprintf(list + o, sizeof list - o, "%s%s", n ? ";" : "", names[n]);
-    }
-    const char *near = kb__suggest(tok, names, n);
-    kb__errf(err, err_len,
-             "no case '%s' in target %s; %s%s%sits cases: quick, all, or %s; a shape is "
-             "written 'name=value,.../distribution' (`kbench list` shows the ranges)",
-             tok, t->name, near ? "did you mean '" : "", near ? near : "", near ? "'? " : "", list);
-    return KB__EUSAGE;
-}
-
 /* The listed case whose name is nearest tok (kb__suggest's sense), or NULL. */
 static const char *near_case(const kb_target *t, const char *tok)
 {
@@ -45,6 +25,23 @@ static const char *near_case(const kb_target *t, const char *tok)
     uint32_t n = 0;
     for (; n < t->n_cases && n < KB__RESULT_MAX_CASES; n++) names[n] = t->cases[n].name;
     return kb__suggest(tok, names, n);
+}
+
+/* A --cases name that matches no case: the nearest name when one is near,
+ * and every name, ';'-separated as --cases takes them. */
+static int no_case(const kb_target *t, const char *tok, char *err, size_t err_len)
+{
+    char list[1024] = "";
+    for (size_t o = 0, n = 0; n < t->n_cases && n < KB__RESULT_MAX_CASES && o < sizeof list; n++)
+        o += (size_t)snprintf(list + o, sizeof list - o, "%s%s", n ? ";" : "", t->cases[n].name);
+    static const char *const words[] = {"quick", "all"};
+    const char *near = near_case(t, tok);
+    if (!near) near = kb__suggest(tok, words, 2);
+    kb__errf(err, err_len,
+             "no case '%s' in target %s; %s%s%sits cases: quick, all, or %s; a shape is "
+             "written 'name=value,.../distribution' (`kbench list` shows the ranges)",
+             tok, t->name, near ? "did you mean '" : "", near ? near : "", near ? "'? " : "", list);
+    return KB__EUSAGE;
 }
 
 static const kb_case_spec *listed_case(const kb_target *t, const char *name)

@@ -57,8 +57,8 @@ typedef struct kb__result {
     char hw_counters[96];   /* counter figures, or "n/a (why)" */
     double fresh_ratio;     /* geomean ratio on inputs neither side had seen (probe) */
     double fresh_lo, fresh_hi; /* its CI, at the level of geomean's */
-    double fresh_slow_pct;  /* the oracle's own slowdown on fresh inputs, % (median of cases) */
-    double fresh_adj_ratio; /* fresh_ratio with that slowdown taken off both sides */
+    double fresh_slow_pct;     /* the oracle's own slowdown on fresh inputs, % (median of cases) */
+    double fresh_adj_ratio;    /* fresh_ratio with that slowdown taken off both sides */
     double overhead_us;        /* batch overhead subtracted, median over cases, us */
     double overhead_pct;       /* the same as a share of a batch, median over cases */
     char inputs[192];    /* "warm" or "cold (...)": kb__inputs_describe; "" before the cases */
