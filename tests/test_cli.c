@@ -196,6 +196,9 @@ static void test_unknown_case_lists_cases(void **s)
     has(r.err, "no case 'everything' in target pq-l2");
     has(r.err, "its cases: quick, all, or n=1024,d=128,m=8/uniform;n=4096,d=128,m=16/uniform;");
     lacks(r.err, "did you mean");
+    KB_RUN(&r, "verify", (char *)kb_path(PQ), "--cases", "qiuck");
+    assert_int_equal(r.code, 64);
+    has(r.err, "no case 'qiuck' in target pq-l2; did you mean 'quick'?");
 }
 
 /* ---- plugins that cannot be trialled as they are ------------------------ */

@@ -62,10 +62,10 @@ int prepare(const kb_host *, const kb_case *cs, const kb_buffer *statics, uint32
         return KB_ERR_INTERNAL;
     }
     try {
-        std::unique_ptr<State> st(new State(static_cast<uint64_t>(p[0]),
-                                            static_cast<uint32_t>(p[1]),
-                                            static_cast<uint32_t>(p[2])));
-        st->index.add(static_cast<faiss::Index::idx_t>(p[1]), static_cast<const float *>(statics[0].data));
+        std::unique_ptr<State> st(new State(
+            static_cast<uint64_t>(p[0]), static_cast<uint32_t>(p[1]), static_cast<uint32_t>(p[2])));
+        st->index.add(static_cast<faiss::Index::idx_t>(p[1]),
+                      static_cast<const float *>(statics[0].data));
         *state = st.release();
         return KB_OK;
     } catch (const std::bad_alloc &) {
