@@ -12,6 +12,8 @@
 
 #include <cmocka.h>
 #include <jansson.h>
+#include <sched.h>
+#include <sys/file.h>
 
 #include "kb_run.h"
 #include "kb_bg.h"
@@ -184,6 +186,43 @@ static void test_usage_errors(void **s)
     assert_non_null(strstr(r.out, "inconclusive  4"));
 }
 
+/* Two trials at once on one machine would time each other (their workers
+ * share the last CPU): a second trial waits for the first's lock and says
+ * so. */
+static void test_a_second_trial_waits(void **s)
+{
+    (void)s;
+    cpu_set_t set;
+    assert_int_equal(sched_getaffinity(0, sizeof set, &set), 0);
+    int cpu = CPU_SETSIZE - 1;
+    while (cpu > 0 && !CPU_ISSET(cpu, &set)) cpu--;
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/kbench-timing-cpu%d.lock", cpu);
+    int ready[2];
+    assert_int_equal(pipe(ready), 0);
+    const pid_t holder = fork();
+    assert_true(holder >= 0);
+    if (holder == 0) { /* another trial, timing for a second */
+        const int fd = open(path, O_RDONLY | O_CREAT | O_CLOEXEC, 0644);
+        if (fd < 0 || flock(fd, LOCK_EX) != 0) _exit(1);
+        if (write(ready[1], "x", 1) != 1) _exit(1);
+        usleep(1000 * 1000);
+        _exit(0);
+    }
+    close(ready[1]);
+    char c;
+    assert_int_equal(read(ready[0], &c, 1), 1);
+    close(ready[0]);
+    kb_run r;
+    KB_RUN(&r, "verify", (char *)kb_path("plugins/posting-intersect/portable.so"));
+    int st;
+    assert_int_equal(waitpid(holder, &st, 0), holder);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    if (!strstr(r.err, "another trial is timing on CPU"))
+        fail_msg("no wait reported:\n%s\n%s", r.out, r.err);
+    expect_status(&r, "correct", 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -194,6 +233,7 @@ int main(void)
         cmocka_unit_test(test_wrong_pq_is_incorrect),
         cmocka_unit_test(test_wrong_pi_is_incorrect),
         cmocka_unit_test(test_json_and_ledger),
+        cmocka_unit_test(test_a_second_trial_waits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

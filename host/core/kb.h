@@ -12,6 +12,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "kbench.h"
 
@@ -102,6 +103,12 @@ kb__status kb__timing_verdict(kb__status st, char *reason, size_t len);
 /* ---- clock and random numbers (clock.c, rng.c) ---------------------- */
 /* CLOCK_MONOTONIC in ns. */
 uint64_t kb__now_ns(void);
+
+/* The machine-wide timing lock of CPU cpu (cpulock.c): waits, saying so on
+ * note, while another trial times there. A descriptor for kb__cpu_unlock,
+ * or -1 where no lock could be had (note says why). */
+int kb__cpu_lock(int cpu, FILE *note);
+void kb__cpu_unlock(int fd);
 /* Advances *state and returns the next SplitMix64 output. */
 uint64_t kb__splitmix64(uint64_t *state);
 

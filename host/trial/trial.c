@@ -512,7 +512,7 @@ static void env_end(kb__result *r)
 int kb__trial_run(const kb__trial_opts *o, kb__ctx_cache *cache, kb__result *r, char *err,
                   size_t err_len)
 {
-    const uint64_t t0 = kb__now_ns();
+    uint64_t t0 = kb__now_ns();
     trial tr, *T = &tr;
     memset(T, 0, sizeof *T);
     T->o = o;
@@ -524,7 +524,7 @@ int kb__trial_run(const kb__trial_opts *o, kb__ctx_cache *cache, kb__result *r, 
     /* before anything can fail: side_close must find no descriptor or pid */
     if (T->cand) side_init(T->cand);
     if (T->base) side_init(T->base);
-    int rc = 0, restore = 0, hwc_open = 0;
+    int rc = 0, restore = 0, hwc_open = 0, lock = -1;
     kb__hwc hwc;
     cpu_set_t saved;
     no_timing(r);
@@ -541,6 +541,11 @@ int kb__trial_run(const kb__trial_opts *o, kb__ctx_cache *cache, kb__result *r, 
     snprintf(r->against, sizeof r->against, "%s", o->against ? o->against : "oracle");
     if ((rc = check_paths(o, err, err_len)) != 0) goto out;
     T->cpu = last_cpu();
+    /* Its workers run on that CPU from the first check to the last timed
+     * call: the whole trial holds the CPU's lock (cpulock.c), and its time
+     * starts when it has it. */
+    lock = kb__cpu_lock(T->cpu, stderr);
+    t0 = kb__now_ns();
     restore = host_cpu_away(T->cpu, &saved);
     rc = open_candidate(T, r, err, err_len);
     if (rc == 0) {
@@ -563,6 +568,7 @@ int kb__trial_run(const kb__trial_opts *o, kb__ctx_cache *cache, kb__result *r, 
 out:
     if (T->cand) side_close(T->cand);
     if (T->base) side_close(T->base);
+    kb__cpu_unlock(lock);
     samples_free(T->smp);
     kb__ctx_cache_free(&T->local);
     free(T->cand);
