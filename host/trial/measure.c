@@ -339,15 +339,14 @@ static int probe_case(const kb_target *t, const kb__case_data *cd, kb__case_run 
  * (fresh_adj_ratio) decides only whether a replay is beyond doubt, never a
  * keep (fresh_holds). */
 static int fresh_probe(const kb_target *t, const kb__case_data *cases, kb__case_run *runs,
-                       uint32_t n_cases, kb__side *cand, kb__side *base, kb__samples *smp,
-                       kb__result *r, uint64_t *rng, kb__failure *fail)
+                       uint32_t n_cases, kb__side *cand, kb__side *base, kb__result *r,
+                       uint64_t *rng, kb__failure *fail)
 {
     static double lr[KB__MAX_CASES][KB__PROBE], adj[KB__MAX_CASES][KB__PROBE];
     const double *groups[KB__MAX_CASES], *agroups[KB__MAX_CASES];
     double slow[KB__MAX_CASES];
     size_t ns[KB__MAX_CASES];
     uint32_t m = 0;
-    (void)smp;
     r->fresh_ratio = r->fresh_lo = r->fresh_hi = r->fresh_adj_ratio = r->fresh_slow_pct = NAN;
     for (uint32_t c = 0; c < n_cases; c++) {
         const int n = probe_case(t, &cases[c], &runs[c], &r->cases[c], cand, base, rng, lr[m],
@@ -695,7 +694,7 @@ int kb__measure(const kb__trial_opts *o, const kb_target *t, const kb__case_data
         if (decided_early(o, cases, n_cases, smp, r, stats_seed, now, &lk)) break;
     }
     if ((rc = check_outside(cand, base, fail))) return rc;
-    if ((rc = fresh_probe(t, cases, runs, n_cases, cand, base, smp, r, &rng, fail))) return rc;
+    if ((rc = fresh_probe(t, cases, runs, n_cases, cand, base, r, &rng, fail))) return rc;
     if ((rc = check_idle(cand, base, fail)) || (rc = check_maps(cand, fail)) ||
         (rc = check_maps(base, fail)))
         return rc;
