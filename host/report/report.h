@@ -23,6 +23,10 @@ int kb__result_roof_cell(const kb__case_result *c, char *out, size_t n);
  * built once as a jansson value (result.c); --json and `kbench serve` send
  * the same document. NULL on out of memory. */
 json_t *kb__result_json(const kb__result *r);
+/* s as a JSON string, each byte that is not valid UTF-8 as U+FFFD (paths,
+ * plugin text and strings cut at a buffer's end can hold such bytes, which
+ * jansson refuses). NULL on out of memory. */
+json_t *kb__json_str(const char *s);
 /* That document as text: --json output. */
 void kb__result_print_json(const kb__result *r, void *file);
 /* A Markdown table that pastes into a pull request. */

@@ -326,9 +326,7 @@ static size_t utf8_len(const unsigned char *p)
     return n;
 }
 
-/* s as a JSON string: a byte that is not valid UTF-8 (a path with a
- * Latin-1 byte) becomes U+FFFD, so the document always parses. */
-static json_t *jstr(const char *s)
+json_t *kb__json_str(const char *s)
 {
     const unsigned char *p = (const unsigned char *)(s ? s : "");
     const size_t len = strlen((const char *)p);
@@ -409,24 +407,24 @@ static json_t *json_context(const kb__result *r)
     json_t *o = json_object();
     int ok = 1;
     json_date(buf, sizeof buf);
-    put(o, "date", jstr(buf), &ok);
+    put(o, "date", kb__json_str(buf), &ok);
     if (gethostname(buf, sizeof buf) != 0) buf[0] = '\0';
     buf[sizeof buf - 1] = '\0';
-    put(o, "host_name", jstr(buf), &ok);
-    put(o, "executable", jstr("kbench"), &ok);
+    put(o, "host_name", kb__json_str(buf), &ok);
+    put(o, "executable", kb__json_str("kbench"), &ok);
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     put(o, "num_cpus", jint(cpus > 0 ? (uint64_t)cpus : 0), &ok);
 #ifdef NDEBUG
-    put(o, "library_build_type", jstr("release"), &ok);
+    put(o, "library_build_type", kb__json_str("release"), &ok);
 #else
-    put(o, "library_build_type", jstr("debug"), &ok);
+    put(o, "library_build_type", kb__json_str("debug"), &ok);
 #endif
-    put(o, "kbench_version", jstr(KB_VERSION), &ok);
-    put(o, "target", jstr(r->target), &ok);
-    put(o, "candidate", jstr(r->candidate), &ok);
-    put(o, "against", jstr(r->against), &ok);
+    put(o, "kbench_version", kb__json_str(KB_VERSION), &ok);
+    put(o, "target", kb__json_str(r->target), &ok);
+    put(o, "candidate", kb__json_str(r->candidate), &ok);
+    put(o, "against", kb__json_str(r->against), &ok);
     seed_hex(r, seed, sizeof seed);
-    put(o, "seed", jstr(seed), &ok);
+    put(o, "seed", kb__json_str(seed), &ok);
     return whole(o, ok);
 }
 
@@ -438,16 +436,16 @@ static json_t *json_benchmark(const kb__result *r, const kb__case_result *c, int
     const double ns = cand ? c->cand_ns : c->base_ns;
     json_t *o = json_object();
     int ok = 1;
-    put(o, "name", jstr(name), &ok);
-    put(o, "run_name", jstr(name), &ok);
-    put(o, "run_type", jstr("iteration"), &ok);
+    put(o, "name", kb__json_str(name), &ok);
+    put(o, "run_name", kb__json_str(name), &ok);
+    put(o, "run_type", kb__json_str("iteration"), &ok);
     put(o, "repetitions", jint(1), &ok);
     put(o, "repetition_index", jint(0), &ok);
     put(o, "threads", jint(1), &ok);
     put(o, "iterations", jint((uint64_t)c->samples * c->calls), &ok);
     put(o, "real_time", jnum(ns), &ok);
     put(o, "cpu_time", jnum(ns), &ok);
-    put(o, "time_unit", jstr("ns"), &ok);
+    put(o, "time_unit", kb__json_str("ns"), &ok);
     if (c->bytes_per_call > 0 && ns > 0)
         put(o, "bytes_per_second", jnum(c->bytes_per_call / ns * 1e9), &ok);
     if (c->flops_per_call > 0 && ns > 0)
@@ -470,7 +468,7 @@ static json_t *json_case(const kb__case_result *c, int t)
     const double nan_ = NAN;
     json_t *o = json_object();
     int ok = 1;
-    put(o, "name", jstr(c->name), &ok);
+    put(o, "name", kb__json_str(c->name), &ok);
     put(o, "samples", jint(c->samples), &ok);
     put(o, "calls_per_batch", jint(c->calls), &ok);
     put(o, "output_bytes_per_call", jint(c->out_bytes), &ok);
@@ -492,13 +490,13 @@ static json_t *json_case(const kb__case_result *c, int t)
 static void json_verdict(json_t *o, const kb__result *r, int t, int *okp)
 {
     const double nan_ = NAN;
-    put(o, "status", jstr(kb__status_name(r->status)), okp);
+    put(o, "status", kb__json_str(kb__status_name(r->status)), okp);
     put(o, "exit_code", jint((uint64_t)kb__status_exit_code(r->status)), okp);
-    put(o, "reason", jstr(r->reason), okp);
+    put(o, "reason", kb__json_str(r->reason), okp);
     put(o, "geomean_ratio", jnum(t ? r->geomean.est : nan_), okp);
     put(o, "ci90_low", jnum(t ? r->geomean.lo : nan_), okp);
     put(o, "ci90_high", jnum(t ? r->geomean.hi : nan_), okp);
-    put(o, "worst_case", t ? jstr(r->worst_case) : json_null(), okp);
+    put(o, "worst_case", t ? kb__json_str(r->worst_case) : json_null(), okp);
     put(o, "worst_ratio", jnum(t ? r->worst.est : nan_), okp);
     put(o, "worst_ci90_low", jnum(t ? r->worst.lo : nan_), okp);
     put(o, "worst_ci90_high", jnum(t ? r->worst.hi : nan_), okp);
@@ -523,26 +521,26 @@ static json_t *json_kbench(const kb__result *r, int t, uint32_t n)
     char seed[24];
     json_t *o = json_object();
     int ok = 1;
-    put(o, "target", jstr(r->target), &ok);
-    put(o, "candidate", jstr(r->candidate), &ok);
-    put(o, "candidate_name", jstr(r->cand_name), &ok);
-    put(o, "candidate_digest", jstr(r->cand_digest), &ok);
-    put(o, "against", jstr(r->against), &ok);
-    put(o, "against_digest", jstr(r->against_digest), &ok);
-    put(o, "oracle_digest", jstr(r->oracle_digest), &ok);
+    put(o, "target", kb__json_str(r->target), &ok);
+    put(o, "candidate", kb__json_str(r->candidate), &ok);
+    put(o, "candidate_name", kb__json_str(r->cand_name), &ok);
+    put(o, "candidate_digest", kb__json_str(r->cand_digest), &ok);
+    put(o, "against", kb__json_str(r->against), &ok);
+    put(o, "against_digest", kb__json_str(r->against_digest), &ok);
+    put(o, "oracle_digest", kb__json_str(r->oracle_digest), &ok);
     json_verdict(o, r, t, &ok);
     put(o, "prepare_ms", jnum(r->prepare_ms), &ok);
     put(o, "trial_seconds", jnum(r->trial_seconds), &ok);
     put(o, "peak_rss_kb", jint(r->peak_rss_kb > 0 ? (uint64_t)r->peak_rss_kb : 0), &ok);
     seed_hex(r, seed, sizeof seed);
-    put(o, "seed", jstr(seed), &ok);
+    put(o, "seed", kb__json_str(seed), &ok);
     put(o, "seed_chosen", json_boolean(r->seed_chosen), &ok);
     json_health(o, r, t, &ok);
-    put(o, "inputs", jstr(r->inputs), &ok);
+    put(o, "inputs", kb__json_str(r->inputs), &ok);
     put(o, "input_sets", jint(r->input_sets), &ok);
-    put(o, "hw_counters", jstr(r->hw_counters), &ok);
-    put(o, "description", jstr(r->description), &ok);
-    put(o, "git_commit", jstr(r->git_commit), &ok);
+    put(o, "hw_counters", kb__json_str(r->hw_counters), &ok);
+    put(o, "description", kb__json_str(r->description), &ok);
+    put(o, "git_commit", kb__json_str(r->git_commit), &ok);
     if (kb__env_to_json(o, &r->env) != 0) ok = 0;
     /* the block's "cases" count is this array's length */
     json_t *cases = json_array();

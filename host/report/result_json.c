@@ -22,12 +22,13 @@ static int best_to_json(json_t *kb, const kb__best_info *bi)
 {
     int rc = json_object_set_new(
         kb, "oracle_ratio", isfinite(bi->oracle_ratio) ? json_real(bi->oracle_ratio) : json_null());
-    rc |=
-        json_object_set_new(kb, "oracle_ratio_source",
-                            json_string(bi->oracle_ratio_source ? bi->oracle_ratio_source : "n/a"));
+    rc |= json_object_set_new(
+        kb, "oracle_ratio_source",
+        kb__json_str(bi->oracle_ratio_source ? bi->oracle_ratio_source : "n/a"));
     json_t *b = json_object();
     rc |= json_object_set_new(b, "against", json_string(bi->had_best ? "best" : "oracle"));
-    rc |= json_object_set_new(b, "digest", json_string(bi->best_digest));
+    /* read back from a client's document, cut to its buffer: maybe not UTF-8 */
+    rc |= json_object_set_new(b, "digest", kb__json_str(bi->best_digest));
     rc |= json_object_set_new(b, "promoted", json_boolean(bi->promoted));
     /* the note comes from paths and plugin names: keep it valid UTF-8 */
     char note[sizeof bi->note];
