@@ -3,10 +3,9 @@
  *
  * Every trial pins both its workers to the last CPU it may run on, so two
  * kbench processes on one machine (two agents, a test suite beside a manual
- * trial) put four workers on one CPU, and the scheduler's turns land unevenly
- * on the two sides of each pair: a trial timed beside another kept a kernel
- * that does strictly more work than its control at 0.94 [0.92, 0.96]. The
- * timed phase therefore holds an exclusive flock on a per-CPU file that
+ * trial) would put four workers on one CPU, each trial's batches preempted by
+ * the other's at turns the pairing does not balance. A trial therefore
+ * holds an exclusive flock on a per-CPU file that
  * every kbench on the machine finds at the same path; a second trial waits
  * for it and says so. The lock goes with the process (the kernel drops a
  * flock when its last descriptor closes), so a killed trial holds nothing.
