@@ -21,8 +21,9 @@ meas_load() {
 
 # meas_trial LOG ARGS...: one `kbench trial ARGS -q`; appends one line to
 # LOG: status exit_code geomean_ratio ci90_low ci90_high trial_seconds
-# worst_ratio noise_pct reason, tab-separated ("n/a" where the block has
-# none; status "error" when it printed no verdict).
+# worst_ratio noise_pct reason trial_ci90_low trial_ci90_high, tab-separated
+# ("n/a" where the block has none; status "error" when it printed no
+# verdict).
 meas_trial() {
   local log=$1 out rc
   shift
@@ -31,7 +32,7 @@ meas_trial() {
     { key = $1; sub(/^[^:]*: /, ""); gsub(/\t/, " "); v[key] = $0 }
     END {
       n = split("status geomean_ratio ci90_low ci90_high trial_seconds worst_ratio " \
-                "noise_pct reason", k, " ")
+                "noise_pct reason trial_ci90_low trial_ci90_high", k, " ")
       printf "%s\t%s", (v["status"] == "") ? "error" : v["status"], rc
       for (i = 2; i <= n; i++) printf "\t%s", (v[k[i]] == "") ? "n/a" : v[k[i]]
       printf "\n"

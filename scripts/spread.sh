@@ -12,9 +12,11 @@
 #
 # For each pair it prints the median of the N geomean ratios, their spread
 # (the ratio of the 90th to the 10th percentile), and the coverage: how
-# many trials' 90% interval [ci90_low, ci90_high] holds that median. An
-# interval that sees every source of spread covers it in about 90% of
-# trials.
+# many trials' 90% interval [ci90_low, ci90_high] holds that median, and
+# how many the interval from the trial's own pairs alone held
+# ([trial_ci90_low, trial_ci90_high], before the between-trial component
+# is added). An interval that sees every source of spread covers it in
+# about 90% of trials.
 #
 #   scripts/spread.sh [N]            N trials per pair (default 30)
 #   options: --target T (repeatable; default both), --load (two busy loops
@@ -30,7 +32,7 @@ while [ $# -gt 0 ]; do
     --load) load=1; shift ;;
     --budget) budget=$2; shift 2 ;;
     --log) logdir=$2; shift 2 ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     [0-9]*) n=$1; shift ;;
     *) echo "spread.sh: unknown option $1 (see --help)" >&2; exit 64 ;;
   esac
@@ -57,7 +59,7 @@ fi
 # coverage LOG: median, p10..p90 spread and coverage of the median.
 coverage() {
   awk -F'\t' '
-    $3 != "n/a" && $4 != "n/a" { g[++m] = $3; lo[m] = $4; hi[m] = $5 }
+    $3 != "n/a" && $4 != "n/a" { g[++m] = $3; lo[m] = $4; hi[m] = $5; tlo[m] = $10; thi[m] = $11 }
     END {
       if (m == 0) { print "no timed trials"; exit }
       for (i = 1; i <= m; i++) s[i] = g[i]
@@ -65,9 +67,16 @@ coverage() {
         while (j > 0 && s[j] > x) { s[j + 1] = s[j]; j-- } s[j + 1] = x }
       med = m % 2 ? s[(m + 1) / 2] : (s[m / 2] + s[m / 2 + 1]) / 2
       p10 = s[int(0.1 * (m - 1)) + 1]; p90 = s[int(0.9 * (m - 1) + 0.5) + 1]
-      for (i = 1; i <= m; i++) { c += lo[i] <= med && med <= hi[i]; w += hi[i] / lo[i] }
-      printf "median %.4f, p90/p10 %.4f, mean CI width (hi/lo) %.4f, covered %d/%d = %.0f%%\n",
+      for (i = 1; i <= m; i++) {
+        c += lo[i] <= med && med <= hi[i]; w += hi[i] / lo[i]
+        if (tlo[i] != "n/a" && tlo[i] != "") {
+          tm++; tc += tlo[i] <= med && med <= thi[i]; tw += thi[i] / tlo[i]
+        }
+      }
+      printf "median %.4f, p90/p10 %.4f, mean CI width (hi/lo) %.4f, covered %d/%d = %.0f%%",
              med, p90 / p10, w / m, c, m, 100 * c / m
+      if (tm) printf "; this trial alone: width %.4f, covered %d/%d = %.0f%%", tw / tm, tc, tm, 100 * tc / tm
+      printf "\n"
     }' "$1"
 }
 

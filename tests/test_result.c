@@ -46,6 +46,9 @@ static const char *const block_keys[] = {
     "noise_pct",
     "noise_floor_pct",
     "drift_pct",
+    "spread_pct",
+    "trial_ci90_low",
+    "trial_ci90_high",
     "fresh_ratio",
     "fresh_ci90_low",
     "fresh_ci90_high",
@@ -199,7 +202,7 @@ static void test_block_incorrect(void **state)
         "worst_ratio",     "worst_ci90_low",    "worst_ci90_high",    "candidate_digest",
         "noise_pct",       "drift_pct",         "fresh_ratio",        "fresh_ci90_low",
         "fresh_ci90_high", "batch_overhead_us", "batch_overhead_pct", "hw_counters",
-        "inputs"};
+        "inputs",          "spread_pct",        "trial_ci90_low",     "trial_ci90_high"};
     for (size_t i = 0; i < sizeof na / sizeof na[0]; i++)
         assert_string_equal(val(keys, vals, n, na[i]), "n/a");
     assert_string_equal(val(keys, vals, n, "reason"), "case m8_n10k, index 17: expected 3, got 4");
@@ -474,6 +477,9 @@ static void test_json_keys(void **state)
                                          "noise_pct",
                                          "noise_floor_pct",
                                          "drift_pct",
+                                         "spread_pct",
+                                         "trial_ci90_low",
+                                         "trial_ci90_high",
                                          "fresh_ratio",
                                          "fresh_ci90_low",
                                          "fresh_ci90_high",

@@ -487,6 +487,27 @@ static void test_batch_overhead(void **state)
 
 /* The noise rule's widening: in log space about the estimate, so a ratio
  * CI and its reciprocal widen alike. */
+/* The spread between trials: a further error added in quadrature to each
+ * half, in log space, so a narrow CI takes the new error's width and a
+ * wide one barely grows. */
+static void test_ci_add(void **state)
+{
+    (void)state;
+    kb__ci a = kb__ci_add(ci(1.0, exp(-0.03), exp(0.04)), 0.04);
+    assert_true(a.est == 1.0);
+    assert_true(fabs(log(a.lo) + 0.05) < 1e-12);
+    assert_true(fabs(log(a.hi) - sqrt(0.0032)) < 1e-12);
+    /* about the estimate, not about 1 */
+    a = kb__ci_add(ci(0.25, 0.25 * exp(-0.02), 0.25 * exp(0.02)), 0.3);
+    assert_true(fabs(log(a.lo / 0.25) + sqrt(0.0004 + 0.09)) < 1e-12);
+    assert_true(fabs(log(a.hi / 0.25) - sqrt(0.0004 + 0.09)) < 1e-12);
+    /* h <= 0, or a bound that is not positive: unchanged */
+    a = kb__ci_add(ci(0.9, 0.8, 1.0), 0.0);
+    assert_true(a.lo == 0.8 && a.hi == 1.0);
+    a = kb__ci_add(ci(0.9, NAN, 1.0), 0.1);
+    assert_true(isnan(a.lo) && a.hi == 1.0);
+}
+
 static void test_ci_widen(void **state)
 {
     (void)state;
@@ -564,6 +585,7 @@ int main(void)
         cmocka_unit_test(test_keep_holds_early),
         cmocka_unit_test(test_batch_overhead),
         cmocka_unit_test(test_ci_widen),
+        cmocka_unit_test(test_ci_add),
         cmocka_unit_test(test_status_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 #include <jansson.h>
+#include <math.h>
 #include <sched.h>
 #include <sys/file.h>
 
@@ -67,6 +68,17 @@ static void best_is_timed(const char *target)
     }
     const double g = atof(gs);
     assert_true(g > 0.0);
+    /* The verdict's CI holds the trial's own and the spread between trials
+     * besides (host/trial/measure.c spread_half): 1.645 x min(0.25 |log g|,
+     * 0.08) in log space, printed to two decimals in %. */
+    const double lo = atof(kb_field(&r, "ci90_low")), hi = atof(kb_field(&r, "ci90_high"));
+    const double tlo = atof(kb_field(&r, "trial_ci90_low"));
+    const double thi = atof(kb_field(&r, "trial_ci90_high"));
+    assert_true(lo > 0 && lo <= tlo && tlo <= g && g <= thi && thi <= hi);
+    const double sd = 0.25 * fabs(log(g)) < 0.08 ? 0.25 * fabs(log(g)) : 0.08;
+    const double spread = 100.0 * (exp(1.6449 * sd) - 1.0);
+    assert_true(fabs(atof(kb_field(&r, "spread_pct")) - spread) < 0.02);
+    if (spread > 1.0) assert_true(log(hi / g) > log(thi / g) + 0.001);
 }
 
 static void test_pq_best_variant_is_timed(void **s)

@@ -283,6 +283,10 @@ double kb__median(const double *x, size_t n);
 /* c stretched about its estimate by factor f >= 1 in log space; c unchanged
  * when f < 1 or a bound is not positive. */
 kb__ci kb__ci_widen(kb__ci c, double f);
+/* c with a further source of error of half-width h (in log space, at c's
+ * level) added to each half in quadrature; c unchanged when h <= 0 or a
+ * bound is not positive. */
+kb__ci kb__ci_add(kb__ci c, double h);
 /* What to subtract from every batch of both sides (stats.c says why):
  * min of the sides' median gaps (host interval minus worker reading),
  * within [0, 1% of the faster side's median batch]. gaps[] gets both

@@ -160,6 +160,15 @@ kb__ci kb__ci_widen(kb__ci c, double f)
     return (kb__ci){c.est, exp(e + f * (log(c.lo) - e)), exp(e + f * (log(c.hi) - e))};
 }
 
+/* Independent errors add in variance: each half of the CI, in log space,
+ * grows to the root of the sum of squares. */
+kb__ci kb__ci_add(kb__ci c, double h)
+{
+    if (!(c.est > 0) || !(c.lo > 0) || !(c.hi > 0) || !(h > 0)) return c;
+    const double e = log(c.est), lo = e - log(c.lo), hi = log(c.hi) - e;
+    return (kb__ci){c.est, exp(e - sqrt(lo * lo + h * h)), exp(e + sqrt(hi * hi + h * h))};
+}
+
 /* ---- the fixed cost of a batch --------------------------------------- */
 /* Every batch carries a fixed cost besides its calls: what the harness does
  * between the start message's stamp and the first call, and between the

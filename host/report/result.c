@@ -89,6 +89,9 @@ void kb__result_print_block(const kb__result *r, void *file)
     kv_num(f, "noise_pct", t, "%.2f", r->noise_pct);
     kv_num(f, "noise_floor_pct", 1, "%.2f", r->noise_floor_pct);
     kv_num(f, "drift_pct", t, "%+.1f", r->drift_pct);
+    kv_num(f, "spread_pct", t, "%.2f", r->spread_pct);
+    kv_num(f, "trial_ci90_low", t, "%.4f", r->geomean_within.lo);
+    kv_num(f, "trial_ci90_high", t, "%.4f", r->geomean_within.hi);
     kv_num(f, "fresh_ratio", t, "%.4f", r->fresh_ratio);
     kv_num(f, "fresh_ci90_low", t, "%.4f", r->fresh_lo);
     kv_num(f, "fresh_ci90_high", t, "%.4f", r->fresh_hi);
@@ -508,6 +511,9 @@ static void json_health(json_t *o, const kb__result *r, int t, int *okp)
     put(o, "noise_pct", jnum(t ? r->noise_pct : nan_), okp);
     put(o, "noise_floor_pct", jnum(r->noise_floor_pct), okp);
     put(o, "drift_pct", jnum(t ? r->drift_pct : nan_), okp);
+    put(o, "spread_pct", jnum(t ? r->spread_pct : nan_), okp);
+    put(o, "trial_ci90_low", jnum(t ? r->geomean_within.lo : nan_), okp);
+    put(o, "trial_ci90_high", jnum(t ? r->geomean_within.hi : nan_), okp);
     put(o, "fresh_ratio", jnum(t ? r->fresh_ratio : nan_), okp);
     put(o, "fresh_ci90_low", jnum(t ? r->fresh_lo : nan_), okp);
     put(o, "fresh_ci90_high", jnum(t ? r->fresh_hi : nan_), okp);

@@ -183,6 +183,9 @@ static void numbers_from_json(const json_t *kb, kb__result *r)
     r->noise_pct = get_num(kb, "noise_pct");
     r->noise_floor_pct = get_num(kb, "noise_floor_pct");
     r->drift_pct = get_num(kb, "drift_pct");
+    r->spread_pct = get_num(kb, "spread_pct");
+    r->geomean_within =
+        (kb__ci){r->geomean.est, get_num(kb, "trial_ci90_low"), get_num(kb, "trial_ci90_high")};
     r->fresh_ratio = get_num(kb, "fresh_ratio");
     r->fresh_lo = get_num(kb, "fresh_ci90_low");
     r->fresh_hi = get_num(kb, "fresh_ci90_high");

@@ -39,12 +39,14 @@ typedef struct kb__result {
     char against_digest[17];
     char oracle_digest[17];
     char description[256];
-    char git_commit[41]; /* "" when unknown */
-    uint64_t seed;       /* the trial's secret seed, revealed afterwards */
-    int seed_chosen;     /* the seed came from whoever ran kbench (--seed, a client's
+    char git_commit[41];   /* "" when unknown */
+    uint64_t seed;         /* the trial's secret seed, revealed afterwards */
+    int seed_chosen;       /* the seed came from whoever ran kbench (--seed, a client's
                             * "seed"): the verdict is on inputs it picked, never a best */
-    kb__ci geomean;
-    kb__ci worst; /* the case with the largest ratio */
+    kb__ci geomean;        /* its CI covers the spread between trials too (spread_pct) */
+    kb__ci worst;          /* the case with the largest ratio */
+    kb__ci geomean_within; /* geomean's CI from this trial's pairs alone */
+    double spread_pct;     /* the between-trial half-width added to geomean's CI, % */
     char worst_case[KB__CASE_NAME_LEN];
     uint32_t n_cases;
     kb__case_result cases[KB__RESULT_MAX_CASES];
