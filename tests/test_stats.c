@@ -417,23 +417,34 @@ static void test_keep_holds_early(void **state)
     char r[256];
     const kb__ci aa = ci(0.9687, 0.9506, 0.9861), aa_worst = ci(0.985, 0.96, 1.01);
     assert_int_equal(kb__decide(&rule, aa, aa_worst, r, sizeof r), KB__ST_KEEP);
-    assert_false(kb__keep_holds_early(&rule, aa, aa_worst));
+    assert_false(kb__keep_holds_early(&rule, aa, aa_worst, 0, 0));
     const kb__ci win = ci(0.91, 0.90, 0.92), win_worst = ci(0.93, 0.91, 0.95);
     assert_int_equal(kb__decide(&rule, win, win_worst, r, sizeof r), KB__ST_KEEP);
-    assert_true(kb__keep_holds_early(&rule, win, win_worst));
+    assert_true(kb__keep_holds_early(&rule, win, win_worst, 0, 0));
     /* a keep whose worst case sits just under the cap and widens past it:
      * the worst case's CI is widened too, but keep looks at its estimate,
      * which widening leaves alone */
-    assert_true(kb__keep_holds_early(&rule, win, ci(1.049, 1.0, 1.1)));
-    assert_false(kb__keep_holds_early(&rule, ci(0.999, 0.995, 1.004), ci(1.01, 1.0, 1.02)));
-    assert_false(kb__keep_holds_early(&rule, ci(0.99, 0.97, 1.02), ci(1.0, 0.98, 1.03)));
-    assert_false(kb__keep_holds_early(&rule, ci(NAN, NAN, NAN), ci(1, 1, 1)));
+    assert_true(kb__keep_holds_early(&rule, win, ci(1.049, 1.0, 1.1), 0, 0));
+    assert_false(kb__keep_holds_early(&rule, ci(0.999, 0.995, 1.004), ci(1.01, 1.0, 1.02), 0, 0));
+    assert_false(kb__keep_holds_early(&rule, ci(0.99, 0.97, 1.02), ci(1.0, 0.98, 1.03), 0, 0));
+    assert_false(kb__keep_holds_early(&rule, ci(NAN, NAN, NAN), ci(1, 1, 1), 0, 0));
     /* the rule's margin is applied to the widened CI: 0.95 [0.94, 0.958]
      * widens to about [0.936, 0.961], a keep at min-gain 3.5% but not 4% */
     kb__rule g35 = {0.035, 0.05}, g4 = {0.04, 0.05};
     assert_int_equal(kb__decide(&g4, ci(0.95, 0.94, 0.958), win_worst, r, sizeof r), KB__ST_KEEP);
-    assert_true(kb__keep_holds_early(&g35, ci(0.95, 0.94, 0.958), win_worst));
-    assert_false(kb__keep_holds_early(&g4, ci(0.95, 0.94, 0.958), win_worst));
+    assert_true(kb__keep_holds_early(&g35, ci(0.95, 0.94, 0.958), win_worst, 0, 0));
+    assert_false(kb__keep_holds_early(&g4, ci(0.95, 0.94, 0.958), win_worst, 0, 0));
+    /* The spread between trials is added after the looks' widening, not
+     * widened with it: a 3% win whose own CI is +-0.8% with a 1.25%
+     * spread holds early (0.97 x e^sqrt(0.0113^2 + 0.0125^2) = 0.9865),
+     * where widening the whole CI 1.414x would reach 0.9906 and make every
+     * 3% win run to its budget; a spread of 3% leaves no keep at all. */
+    const kb__ci w3 = ci(0.97, 0.97 * exp(-0.008), 0.97 * exp(0.008));
+    const kb__ci w3_worst = ci(0.99, 0.99 * exp(-0.01), 0.99 * exp(0.01));
+    assert_true(kb__keep_holds_early(&rule, w3, w3_worst, 0.0125, 0.0125));
+    assert_false(kb__keep_holds_early(&rule, kb__ci_add(w3, 0.0125), kb__ci_add(w3_worst, 0.0125),
+                                      0, 0));
+    assert_false(kb__keep_holds_early(&rule, w3, w3_worst, 0.03, 0.03));
 }
 
 /* The fixed cost of a batch. Two sides whose calls take 1000 and 970 ns

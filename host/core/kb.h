@@ -320,9 +320,12 @@ typedef struct kb__rule {
 kb__status kb__decide(const kb__rule *rule, kb__ci geomean, kb__ci worst, char *reason,
                       size_t reason_len);
 /* Whether a keep may end a trial at a look before its budget: it must
- * still be a keep at one-sided 99% (stats.c says why). 0 for anything that
- * is not a keep. */
-int kb__keep_holds_early(const kb__rule *rule, kb__ci geomean, kb__ci worst);
+ * still be a keep with the trial's own CIs (geomean, worst) at one-sided
+ * 99%, each then with a further error of half-width g_add, w_add added
+ * (kb__ci_add; the spread between trials, which looks do not change)
+ * (stats.c says why). 0 for anything that is not a keep. */
+int kb__keep_holds_early(const kb__rule *rule, kb__ci geomean, kb__ci worst, double g_add,
+                         double w_add);
 
 /* ---- state directory and calibration (state.c, roofline.c) ------------ */
 /* $KBENCH_STATE_DIR, else ./.kbench; created on demand. */

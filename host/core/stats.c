@@ -353,10 +353,13 @@ kb__status kb__decide(const kb__rule *rule, kb__ci geomean, kb__ci worst, char *
  * in measurement.md (section 3.1) were early stops that this turns down. A
  * discard may still stop early: it can cost a win, never report one. */
 #define KB__EARLY_WIDEN 1.414 /* z(0.99) / z(0.95) */
-int kb__keep_holds_early(const kb__rule *rule, kb__ci geomean, kb__ci worst)
+int kb__keep_holds_early(const kb__rule *rule, kb__ci geomean, kb__ci worst, double g_add,
+                         double w_add)
 {
     char why[2];
-    return kb__decide(rule, geomean, worst, why, sizeof why) == KB__ST_KEEP &&
-           kb__decide(rule, kb__ci_widen(geomean, KB__EARLY_WIDEN),
-                      kb__ci_widen(worst, KB__EARLY_WIDEN), why, sizeof why) == KB__ST_KEEP;
+    return kb__decide(rule, kb__ci_add(geomean, g_add), kb__ci_add(worst, w_add), why,
+                      sizeof why) == KB__ST_KEEP &&
+           kb__decide(rule, kb__ci_add(kb__ci_widen(geomean, KB__EARLY_WIDEN), g_add),
+                      kb__ci_add(kb__ci_widen(worst, KB__EARLY_WIDEN), w_add), why,
+                      sizeof why) == KB__ST_KEEP;
 }

@@ -191,6 +191,39 @@ static void overhead_summary(kb__result *r, uint32_t n_cases)
     r->overhead_pct = n_cases ? kb__median(pct, n_cases) : NAN;
 }
 
+/* The spread between trials. One trial's pairs see one machine state (on a
+ * VM, also where the hypervisor runs the vCPU) and one draw of inputs; a
+ * trial minutes later meets others, and the ratio moves by more than the
+ * bootstrap's CI says: in 30 trials of a pair, a 3%-slower fixture read
+ * 1.017 to 1.050 with CIs about 1.5% wide, pq-l2's avx512.so 1.19x apart
+ * from the 10th to the 90th percentile with CIs 1.05x wide. Same seed and
+ * no address randomisation spread as much, so it is the machine's state,
+ * which a 2 s trial cannot sample. A change of state slows two kernels
+ * alike only as far as they do alike work, so the component added has a
+ * standard deviation, in log space, of KB__SPREAD_K times the ratio's
+ * distance from 1 (an identical copy gets none, and its CIs covered the
+ * median 26-29 of 30 times without it), at most KB__SPREAD_CAP: both
+ * fitted on scripts/spread.sh's pairs to bring every pair's coverage to
+ * 85% or more (docs/measurement.md, section 4). */
+#define KB__Z90        1.6449
+#define KB__SPREAD_K   0.25
+#define KB__SPREAD_CAP 0.08
+static double spread_half(double ratio)
+{
+    if (!(ratio > 0)) return 0;
+    const double sd = KB__SPREAD_K * fabs(log(ratio));
+    return KB__Z90 * (sd < KB__SPREAD_CAP ? sd : KB__SPREAD_CAP);
+}
+
+/* A trial's own CI widened by f (the rules below that doubt the trial's
+ * pairs: noise, early looks), then the spread between trials added: that
+ * spread is no less for a noisy trial, and no more for one that looks
+ * early. */
+static kb__ci with_spread(kb__ci within, double f)
+{
+    return kb__ci_add(kb__ci_widen(within, f), spread_half(within.est));
+}
+
 /* A close result needs a machine that held still. Pairing cancels a drift
  * both sides share; it is a reason to doubt only when the ratio itself
  * moved with it, by enough to change the verdict: the CIs widened by that
@@ -233,7 +266,7 @@ static int noise_changes(const kb__trial_opts *o, kb__result *r, kb__status st)
     if (busy) f = r->noise_pct / KB__NOISE_MAX_PCT;
     if (f <= 1) return 0;
     char why[2];
-    const kb__ci gw = kb__ci_widen(r->geomean, f), ww = kb__ci_widen(r->worst, f);
+    const kb__ci gw = with_spread(r->geomean_within, f), ww = with_spread(r->worst_within, f);
     if (kb__decide(&o->rule, gw, ww, why, sizeof why) == st) return 0;
     char cause[96];
     if (busy)
@@ -249,30 +282,6 @@ static int noise_changes(const kb__trial_opts *o, kb__result *r, kb__status st)
     return 1;
 }
 
-/* The spread between trials. One trial's pairs see one machine state (on a
- * VM, also where the hypervisor runs the vCPU) and one draw of inputs; a
- * trial minutes later meets others, and the ratio moves by more than the
- * bootstrap's CI says: in 30 trials of a pair, a 3%-slower fixture read
- * 1.017 to 1.050 with CIs about 1.5% wide, pq-l2's avx512.so 1.19x apart
- * from the 10th to the 90th percentile with CIs 1.05x wide. Same seed and
- * no address randomisation spread as much, so it is the machine's state,
- * which a 2 s trial cannot sample. A change of state slows two kernels
- * alike only as far as they do alike work, so the component added has a
- * standard deviation, in log space, of KB__SPREAD_K times the ratio's
- * distance from 1 (an identical copy gets none, and its CIs covered the
- * median 26-29 of 30 times without it), at most KB__SPREAD_CAP: both
- * fitted on scripts/spread.sh's pairs to bring every pair's coverage to
- * 85% or more (docs/measurement.md, section 4). */
-#define KB__Z90        1.6449
-#define KB__SPREAD_K   0.25
-#define KB__SPREAD_CAP 0.08
-static double spread_half(double ratio)
-{
-    if (!(ratio > 0)) return 0;
-    const double sd = KB__SPREAD_K * fabs(log(ratio));
-    return KB__Z90 * (sd < KB__SPREAD_CAP ? sd : KB__SPREAD_CAP);
-}
-
 /* Summarise the samples into r (ratios, CIs, worst case) and decide. */
 static kb__status summarise(const kb__trial_opts *o, const kb__case_data *cases, uint32_t n_cases,
                             kb__samples *smp, kb__result *r, uint64_t seed)
@@ -281,10 +290,12 @@ static kb__status summarise(const kb__trial_opts *o, const kb__case_data *cases,
     const int have_machine = kb__machine_load(&machine) == 0;
     const double *groups[KB__MAX_CASES];
     size_t ns[KB__MAX_CASES];
+    kb__ci within[KB__MAX_CASES];
     uint32_t worst = 0;
     for (uint32_t c = 0; c < n_cases; c++) {
         case_summary(&cases[c], &smp[c], have_machine ? &machine : NULL, seed + c, &r->cases[c]);
-        r->cases[c].ratio = kb__ci_add(r->cases[c].ratio, spread_half(r->cases[c].ratio.est));
+        within[c] = r->cases[c].ratio;
+        r->cases[c].ratio = with_spread(within[c], 1.0);
         if (r->cases[c].ratio.est > r->cases[worst].ratio.est) worst = c;
         groups[c] = smp[c].logr;
         ns[c] = smp[c].n;
@@ -295,7 +306,8 @@ static kb__status summarise(const kb__trial_opts *o, const kb__case_data *cases,
     kb__ci g = kb__bootstrap_mean_of_medians(groups, ns, n_cases, seed ^ 0x5eed, KB__RESAMPLES);
     r->geomean_within = (kb__ci){exp(g.est), exp(g.lo), exp(g.hi)};
     r->spread_pct = 100.0 * (exp(spread_half(r->geomean_within.est)) - 1.0);
-    r->geomean = kb__ci_add(r->geomean_within, spread_half(r->geomean_within.est));
+    r->geomean = with_spread(r->geomean_within, 1.0);
+    r->worst_within = within[worst];
     r->worst = r->cases[worst].ratio;
     snprintf(r->worst_case, sizeof r->worst_case, "%s", r->cases[worst].name);
     kb__status st = kb__decide(&o->rule, r->geomean, r->worst, r->reason, sizeof r->reason);
@@ -682,7 +694,9 @@ static int decided_early(const kb__trial_opts *o, const kb__case_data *cases, ui
         return 0;
     lk->last_look = now;
     kb__status st = summarise(o, cases, n_cases, smp, r, stats_seed);
-    if (st == KB__ST_KEEP && !kb__keep_holds_early(&o->rule, r->geomean, r->worst))
+    if (st == KB__ST_KEEP &&
+        !kb__keep_holds_early(&o->rule, r->geomean_within, r->worst_within,
+                              spread_half(r->geomean_within.est), spread_half(r->worst_within.est)))
         st = KB__ST_INCONCLUSIVE;
     const int clear = r->geomean.hi < 0.9 || r->geomean.lo > 1.1;
     lk->same = (st == lk->last && st != KB__ST_INCONCLUSIVE) ? lk->same + 1 : 0;

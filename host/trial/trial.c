@@ -231,7 +231,7 @@ static void side_close(kb__side *s)
 static void no_timing(kb__result *r)
 {
     const double nan_ = NAN;
-    r->geomean = r->worst = r->geomean_within = (kb__ci){nan_, nan_, nan_};
+    r->geomean = r->worst = r->geomean_within = r->worst_within = (kb__ci){nan_, nan_, nan_};
     r->spread_pct = nan_;
     r->noise_pct = r->drift_pct = r->fresh_ratio = r->fresh_lo = r->fresh_hi = nan_;
 }

@@ -46,6 +46,7 @@ typedef struct kb__result {
     kb__ci geomean;        /* its CI covers the spread between trials too (spread_pct) */
     kb__ci worst;          /* the case with the largest ratio */
     kb__ci geomean_within; /* geomean's CI from this trial's pairs alone */
+    kb__ci worst_within;   /* worst's, the same */
     double spread_pct;     /* the between-trial half-width added to geomean's CI, % */
     char worst_case[KB__CASE_NAME_LEN];
     uint32_t n_cases;
