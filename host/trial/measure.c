@@ -478,8 +478,7 @@ static int fresh_holds(kb__result *r, kb__failure *fail)
         kb__errf(r->reason, sizeof r->reason,
                  "on inputs it had never seen the ratio is %.4f CI [%.4f, %.4f], in the timed "
                  "batches %.4f CI [%.4f, %.4f] (this trial's; %.1f standard errors apart): the win "
-                 "does not "
-                 "hold on fresh inputs, as with answers replayed from earlier calls",
+                 "does not hold on fresh inputs, as with answers replayed from earlier calls",
                  r->fresh_ratio, r->fresh_lo, r->fresh_hi, r->geomean.est, r->geomean_within.lo,
                  r->geomean_within.hi, z);
     }
