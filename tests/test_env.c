@@ -1,6 +1,7 @@
 /*
  * test_env.c -- the machine in every verdict (host/core/env.c): /proc/stat's
- * steal and a cgroup's cpu.max read from fixture text, the note a noisy
+ * steal, a cgroup's cpu.max and page-table isolation read from fixture
+ * text, the note a noisy
  * machine adds to a reason, the keys in the block and JSON and back, and a
  * real trial's --json carrying every one of them.
  */
@@ -16,10 +17,12 @@
 #include "kb_run.h"
 #include "env.h"
 #include "report.h"
+#include "trial.h"
 
 static const char *const env_keys[] = {"cpu_model", "isa",        "kernel",        "governor",
                                        "boost",     "smt",        "load_avg",      "steal_pct",
-                                       "cpu_quota", "hypervisor", "kbench_version"};
+                                       "cpu_quota", "hypervisor", "pti",
+                                       "kbench_version"};
 #define N_ENV_KEYS (sizeof env_keys / sizeof env_keys[0])
 
 static void test_parse_stat(void **s)
@@ -69,6 +72,45 @@ static void test_parse_cpu_max(void **s)
     assert_int_equal(kb__env_parse_cpu_max("50000 0", out, sizeof out), -1);
 }
 
+/* The kernel's meltdown line as it reads with and without isolation, and
+ * on a CPU the kernel does not think affected. */
+static void test_parse_pti(void **s)
+{
+    (void)s;
+    char out[64];
+    kb__env_parse_pti("Mitigation: PTI", 0, out, sizeof out);
+    assert_string_equal(out, KB__ENV_PTI_FLUSH);
+    kb__env_parse_pti("Mitigation: PTI", 1, out, sizeof out);
+    assert_string_equal(out, "on");
+    kb__env_parse_pti("Not affected", 0, out, sizeof out);
+    assert_string_equal(out, "off");
+    kb__env_parse_pti("Vulnerable", 1, out, sizeof out);
+    assert_string_equal(out, "off");
+    kb__env_parse_pti(NULL, 1, out, sizeof out);
+    assert_string_equal(out, "n/a");
+}
+
+/* A fresh probe's "does not hold" reason names the machine whose system
+ * calls empty the TLB, and no other; a full reason stays whole. */
+static void test_fresh_machine_note(void **s)
+{
+    (void)s;
+    kb__env e;
+    memset(&e, 0, sizeof e);
+    char reason[160] = "the win does not hold on fresh inputs";
+    snprintf(e.pti, sizeof e.pti, "on");
+    kb__fresh_machine_note(&e, reason, sizeof reason);
+    assert_string_equal(reason, "the win does not hold on fresh inputs");
+    snprintf(e.pti, sizeof e.pti, "%s", KB__ENV_PTI_FLUSH);
+    kb__fresh_machine_note(&e, reason, sizeof reason);
+    assert_string_equal(reason, "the win does not hold on fresh inputs; on this machine (pti: "
+                                "every system call empties the TLB) an honest kernel far faster "
+                                "than its baseline can read so too");
+    char small[8] = "abcdefg";
+    kb__fresh_machine_note(&e, small, sizeof small);
+    assert_string_equal(small, "abcdefg");
+}
+
 static void test_noise_note(void **s)
 {
     (void)s;
@@ -99,7 +141,7 @@ static void test_begin_fills_everything(void **s)
     kb__env e;
     kb__env_begin(&e);
     const char *strs[] = {e.cpu_model, e.isa,       e.kernel,     e.governor, e.boost,
-                          e.smt,       e.cpu_quota, e.hypervisor, e.version};
+                          e.smt,       e.cpu_quota, e.hypervisor, e.pti,      e.version};
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) assert_true(strs[i][0] != 0);
     assert_string_equal(e.version, KB_VERSION);
     assert_true(e.cpus >= 1);
@@ -124,6 +166,7 @@ static void test_block_and_json_round_trip(void **s)
     snprintf(r.env.smt, sizeof r.env.smt, "on");
     snprintf(r.env.cpu_quota, sizeof r.env.cpu_quota, "1.50 CPUs (150000/100000)");
     snprintf(r.env.hypervisor, sizeof r.env.hypervisor, "KVM");
+    snprintf(r.env.pti, sizeof r.env.pti, "%s", KB__ENV_PTI_FLUSH);
     snprintf(r.env.version, sizeof r.env.version, "9.9.9");
     r.env.load_avg = 1.25;
     r.env.steal_pct = 12.34;
@@ -136,7 +179,7 @@ static void test_block_and_json_round_trip(void **s)
     assert_non_null(strstr(buf, "\nload_avg: 1.25\n"));
     assert_non_null(strstr(buf, "\nsteal_pct: 12.3\n"));
     assert_non_null(strstr(buf, "\ncpu_quota: 1.50 CPUs (150000/100000)\n"));
-    assert_non_null(strstr(buf, "\nhypervisor: KVM\n"));
+    assert_non_null(strstr(buf, "\nhypervisor: KVM\npti: " KB__ENV_PTI_FLUSH "\n"));
     assert_non_null(strstr(buf, "\nkbench_version: 9.9.9\n"));
     free(buf);
 
@@ -149,6 +192,7 @@ static void test_block_and_json_round_trip(void **s)
     assert_string_equal(back.env.cpu_model, "Test CPU ?");
     assert_string_equal(back.env.isa, r.env.isa);
     assert_string_equal(back.env.cpu_quota, r.env.cpu_quota);
+    assert_string_equal(back.env.pti, r.env.pti);
     assert_string_equal(back.env.version, "9.9.9");
     assert_true(fabs(back.env.steal_pct - 12.34) < 1e-9);
     assert_true(fabs(back.env.load_avg - 1.25) < 1e-9);
@@ -184,6 +228,8 @@ int main(void)
         cmocka_unit_test(test_parse_stat),
         cmocka_unit_test(test_steal_pct),
         cmocka_unit_test(test_parse_cpu_max),
+        cmocka_unit_test(test_parse_pti),
+        cmocka_unit_test(test_fresh_machine_note),
         cmocka_unit_test(test_noise_note),
         cmocka_unit_test(test_begin_fills_everything),
         cmocka_unit_test(test_block_and_json_round_trip),

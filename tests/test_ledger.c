@@ -435,6 +435,7 @@ static void test_env_column(void **state)
     snprintf(e->smt, sizeof e->smt, "on");
     snprintf(e->cpu_quota, sizeof e->cpu_quota, "1.50 CPUs (150000/100000)");
     snprintf(e->hypervisor, sizeof e->hypervisor, "KVM;steal_pct=0\tx");
+    snprintf(e->pti, sizeof e->pti, "on");
     e->load_avg = 0.5;
     e->steal_pct = 12.34;
     assert_int_equal(kb__ledger_append(path, &r, NULL, err, sizeof err), 0);
@@ -453,16 +454,18 @@ static void test_env_column(void **state)
     assert_string_equal(f[KB__LF_ENV],
                         "isa=avx2 fma;kernel=6.1.0-test;governor=performance;boost=off;smt=on;"
                         "load_avg=0.50;steal_pct=12.3;cpu_quota=1.50 CPUs (150000/100000);"
-                        "hypervisor=KVM,steal_pct=0 x");
+                        "hypervisor=KVM,steal_pct=0 x;pti=on");
     free(text);
     /* unknown figures say so */
     e->load_avg = NAN;
     e->steal_pct = NAN;
     e->isa[0] = 0;
+    e->pti[0] = 0;
     char buf[8192];
     assert_true(kb__ledger_format(&r, NULL, buf, sizeof buf) > 0);
     assert_non_null(strstr(buf, "\tisa=n/a;"));
     assert_non_null(strstr(buf, ";load_avg=n/a;steal_pct=n/a;"));
+    assert_non_null(strstr(buf, ";pti=n/a"));
 }
 
 /* A v2 ledger an earlier kbench started (its header ends at

@@ -67,6 +67,7 @@ static const char *const block_keys[] = {
     "steal_pct",
     "cpu_quota",
     "hypervisor",
+    "pti",
     "kbench_version",
 };
 #define NKEYS (sizeof block_keys / sizeof block_keys[0])
@@ -500,6 +501,7 @@ static void test_json_keys(void **state)
                                          "steal_pct",
                                          "cpu_quota",
                                          "hypervisor",
+                                         "pti",
                                          "kbench_version",
                                          "cases"};
     static const char *const kcase[] = {"name",

@@ -1,6 +1,7 @@
 /*
  * env.c -- the machine a trial ran on: CPU, features, kernel, frequency
- * policy, SMT, load, hypervisor steal, cgroup quota and hypervisor.
+ * policy, SMT, load, hypervisor steal, cgroup quota, hypervisor and
+ * page-table isolation.
  *
  * Everything is read from files the kernel exports (and CPUID); what is
  * missing reads "n/a" or "none", never an error: a verdict is given on any
@@ -226,6 +227,42 @@ static void hypervisor(char *out, size_t len)
     if (first_line("/sys/hypervisor/type", out, len) != 0) snprintf(out, len, "none");
 }
 
+void kb__env_parse_pti(const char *meltdown, int pcid, char *out, size_t len)
+{
+    if (!meltdown)
+        snprintf(out, len, "n/a");
+    else if (!strstr(meltdown, "PTI"))
+        snprintf(out, len, "off");
+    else
+        snprintf(out, len, "%s", pcid ? "on" : KB__ENV_PTI_FLUSH);
+}
+
+/* Whether the first "flags" line of /proc/cpuinfo lists pcid. */
+static int has_pcid(void)
+{
+    FILE *f = fopen("/proc/cpuinfo", "re");
+    char line[8192];
+    int found = 0;
+    while (f && fgets(line, sizeof line, f)) {
+        if (strncmp(line, "flags", 5)) continue;
+        found = strstr(line, " pcid ") != NULL || strstr(line, " pcid\n") != NULL;
+        break;
+    }
+    if (f) fclose(f);
+    return found;
+}
+
+/* A kernel that isolates page tables switches them at every entry; without
+ * PCID that empties the TLB, and a short batch's first call then walks the
+ * page tables for every page it reads (docs/lab/fresh-probe.md). */
+static void pti(char *out, size_t len)
+{
+    char line[160];
+    const int ok =
+        first_line("/sys/devices/system/cpu/vulnerabilities/meltdown", line, sizeof line) == 0;
+    kb__env_parse_pti(ok ? line : NULL, ok && has_pcid(), out, len);
+}
+
 void kb__env_begin(kb__env *e)
 {
     memset(e, 0, sizeof *e);
@@ -239,6 +276,7 @@ void kb__env_begin(kb__env *e)
         quota_v1(e->cpu_quota, sizeof e->cpu_quota) != 0)
         snprintf(e->cpu_quota, sizeof e->cpu_quota, "none");
     hypervisor(e->hypervisor, sizeof e->hypervisor);
+    pti(e->pti, sizeof e->pti);
     snprintf(e->version, sizeof e->version, "%s", KB_VERSION);
     double l[1];
     e->load_avg = getloadavg(l, 1) == 1 ? l[0] : NAN;

@@ -24,6 +24,7 @@ typedef struct kb__env {
     char smt[16];            /* "on", "off" or "n/a" */
     char cpu_quota[64];      /* the cgroup's CPU quota, or "none" */
     char hypervisor[64];     /* "none", or who: "KVM", "Hyper-V", ... */
+    char pti[64];            /* page-table isolation, kb__env_parse_pti */
     char version[32];        /* this kbench */
     double load_avg;         /* 1-minute load average at the start; NAN unknown */
     long cpus;               /* online CPUs */
@@ -56,5 +57,11 @@ double kb__env_steal_pct(uint64_t steal0, uint64_t total0, uint64_t steal1, uint
  * verdict shows it: "none", or "1.50 CPUs (150000/100000)". -1 when the
  * text is not one. */
 int kb__env_parse_cpu_max(const char *text, char *out, size_t len);
+/* Page-table isolation from the kernel's meltdown line
+ * (/sys/devices/system/cpu/vulnerabilities/meltdown; NULL when absent) and
+ * whether the CPU flags list pcid: "off", "on", or, where every system
+ * call then empties the TLB, KB__ENV_PTI_FLUSH; "n/a" without the line. */
+#define KB__ENV_PTI_FLUSH "on, no PCID: every system call empties the TLB"
+void kb__env_parse_pti(const char *meltdown, int pcid, char *out, size_t len);
 
 #endif /* KB_ENV_H */

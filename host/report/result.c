@@ -56,6 +56,7 @@ static void print_env(FILE *f, const kb__env *e)
     kv_num(f, "steal_pct", 1, "%.1f", e->steal_pct);
     kv_str(f, "cpu_quota", e->cpu_quota);
     kv_str(f, "hypervisor", e->hypervisor);
+    kv_str(f, "pti", e->pti);
     kv_str(f, "kbench_version", e->version);
 }
 

@@ -45,7 +45,7 @@ typedef struct kb__env_str {
     char *val;
     size_t len;
 } kb__env_str;
-#define KB__ENV_NSTRS   9
+#define KB__ENV_NSTRS   10
 #define KB__ENV_NUMS_AT 6 /* load_avg and steal_pct come before strs[6] */
 
 /* The machine's text members, by the key the block and JSON give them. */
@@ -60,7 +60,8 @@ static void env_strs(kb__env *e, kb__env_str s[KB__ENV_NSTRS])
     s[5] = KB__ES("smt", smt);
     s[6] = KB__ES("cpu_quota", cpu_quota);
     s[7] = KB__ES("hypervisor", hypervisor);
-    s[8] = KB__ES("kbench_version", version);
+    s[8] = KB__ES("pti", pti);
+    s[9] = KB__ES("kbench_version", version);
 #undef KB__ES
 }
 

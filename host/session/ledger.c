@@ -223,7 +223,8 @@ static void env_column(const kb__env *e, char *out, size_t len)
     n = env_pair(out, n, len, "load_avg", load);
     n = env_pair(out, n, len, "steal_pct", steal);
     n = env_pair(out, n, len, "cpu_quota", e->cpu_quota);
-    env_pair(out, n, len, "hypervisor", e->hypervisor);
+    n = env_pair(out, n, len, "hypervisor", e->hypervisor);
+    env_pair(out, n, len, "pti", e->pti);
 }
 
 int kb__ledger_format(const kb__result *r, const kb__best_info *bi, char *buf, size_t buf_len)
