@@ -17,7 +17,6 @@
 #include "kb_run.h"
 #include "env.h"
 #include "report.h"
-#include "trial.h"
 
 static const char *const env_keys[] = {"cpu_model", "isa",        "kernel",        "governor",
                                        "boost",     "smt",        "load_avg",      "steal_pct",
@@ -88,27 +87,6 @@ static void test_parse_pti(void **s)
     assert_string_equal(out, "off");
     kb__env_parse_pti(NULL, 1, out, sizeof out);
     assert_string_equal(out, "n/a");
-}
-
-/* A fresh probe's "does not hold" reason names the machine whose system
- * calls empty the TLB, and no other; a full reason stays whole. */
-static void test_fresh_machine_note(void **s)
-{
-    (void)s;
-    kb__env e;
-    memset(&e, 0, sizeof e);
-    char reason[160] = "the win does not hold on fresh inputs";
-    snprintf(e.pti, sizeof e.pti, "on");
-    kb__fresh_machine_note(&e, reason, sizeof reason);
-    assert_string_equal(reason, "the win does not hold on fresh inputs");
-    snprintf(e.pti, sizeof e.pti, "%s", KB__ENV_PTI_FLUSH);
-    kb__fresh_machine_note(&e, reason, sizeof reason);
-    assert_string_equal(reason, "the win does not hold on fresh inputs; on this machine (pti: "
-                                "every system call empties the TLB) an honest kernel far faster "
-                                "than its baseline can read so too");
-    char small[8] = "abcdefg";
-    kb__fresh_machine_note(&e, small, sizeof small);
-    assert_string_equal(small, "abcdefg");
 }
 
 static void test_noise_note(void **s)
@@ -229,7 +207,6 @@ int main(void)
         cmocka_unit_test(test_steal_pct),
         cmocka_unit_test(test_parse_cpu_max),
         cmocka_unit_test(test_parse_pti),
-        cmocka_unit_test(test_fresh_machine_note),
         cmocka_unit_test(test_noise_note),
         cmocka_unit_test(test_begin_fills_everything),
         cmocka_unit_test(test_block_and_json_round_trip),

@@ -253,8 +253,8 @@ static int has_pcid(void)
 }
 
 /* A kernel that isolates page tables switches them at every entry; without
- * PCID that empties the TLB, and a short batch's first call then walks the
- * page tables for every page it reads (docs/lab/fresh-probe.md). */
+ * PCID that empties the TLB, so code that runs right after a system call
+ * walks the page tables again (docs/lab/fresh-probe.md has a figure). */
 static void pti(char *out, size_t len)
 {
     char line[160];

@@ -438,19 +438,6 @@ static double fresh_excess_z(const kb__result *r)
  * keeps its power (docs/design.md has the figures). */
 #define KB__FRESH_Z     2.326
 #define KB__FRESH_SLACK 1.02
-/* Such a machine charges the probe's one-call batches a page walk per
- * page read that timed batches pay once in k calls: an honest kernel far
- * faster than its baseline can read like a replay there
- * (docs/lab/fresh-probe.md). The verdict stays: a replay reads so too. */
-void kb__fresh_machine_note(const kb__env *e, char *reason, size_t len)
-{
-    const size_t n = strlen(reason);
-    if (strcmp(e->pti, KB__ENV_PTI_FLUSH) || n >= len) return;
-    snprintf(reason + n, len - n,
-             "; on this machine (pti: every system call empties the TLB) an honest kernel far "
-             "faster than its baseline can read so too");
-}
-
 /* The baseline's slowdown on fresh one-call batches above which a fresh
  * ratio that does not hold is blamed on the batch, not called a replay. */
 #define KB__FRESH_SLOW_PCT 10.0
@@ -494,7 +481,6 @@ static int fresh_holds(kb__result *r, kb__failure *fail)
                  "does not hold on fresh inputs, as with answers replayed from earlier calls",
                  r->fresh_ratio, r->fresh_lo, r->fresh_hi, r->geomean.est, r->geomean_within.lo,
                  r->geomean_within.hi, z);
-        kb__fresh_machine_note(&r->env, r->reason, sizeof r->reason);
     }
     return 0;
 }

@@ -175,10 +175,6 @@ typedef struct kb__samples {
 int kb__measure(const kb__trial_opts *o, const kb_target *t, const kb__case_data *cases,
                 kb__case_run *runs, uint32_t n_cases, kb__side *cand, kb__side *base,
                 kb__samples *samples, kb__result *r, kb__failure *fail);
-/* Appends to the reason of a win that does not hold on fresh inputs what
- * this machine adds: on one whose every system call empties the TLB
- * (env.h, KB__ENV_PTI_FLUSH), that an honest kernel can read so too. */
-void kb__fresh_machine_note(const kb__env *e, char *reason, size_t len);
 
 /* The warm state of a target (target.c): its oracle loaded in the host and
  * every selected case's inputs and oracle outputs, built once per (target,
